@@ -1,0 +1,488 @@
+#!/usr/bin/env node
+// Gives @tensorflow/tfjs-node a working native binding where its own install script cannot
+// download libtensorflow (only the npm registry and PyPI are reachable).
+//
+// Route: the PyPI wheel tensorflow-cpu (pinned below) ships libtensorflow_cc.so.2 and
+// libtensorflow_framework.so.2, which export the TF_* / TFE_* C API that tfjs-node's binding
+// calls, plus the C headers. We download the wheel with pip (no Python import), extract just
+// those files, lay them out as node_modules/@tensorflow/tfjs-node/deps/{lib,include}, build the
+// binding from source with node-pre-gyp/node-gyp (offline, Node headers from nodedir), then load
+// it in a child process and run an op. Extracted libs and the built .node are cached, keyed by
+// versions, so a later `npm ci` re-lays them in seconds.
+//
+// Run from the project's postinstall. It never exits non-zero: failures are printed and written
+// to node_modules/.affectlab-native.json for `affectlab doctor`.
+//
+// Env: AFFECTLAB_SKIP_NATIVE=1 skips everything; AFFECTLAB_NATIVE_CACHE overrides the cache dir
+// (default ~/.cache/affectlab/native); AFFECTLAB_TF_WHEEL=/path/to/tensorflow_cpu-*.whl uses a
+// local wheel instead of pip; AFFECTLAB_PYTHON picks the Python interpreter (default python3);
+// AFFECTLAB_NATIVE_FORCE=1 re-lays and rebuilds even when the binding already loads.
+// See docs/native-backend.md.
+
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import { createRequire } from 'node:module';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const TF_WHEEL_VERSION = '2.18.1';
+const TF_WHEEL_SPEC = `tensorflow-cpu==${TF_WHEEL_VERSION}`;
+/** tfjs-node versions this route was verified with; others are attempted with a warning. */
+const VERIFIED_TFJS_NODE = ['4.22.0'];
+/** libtensorflow version tfjs-node's install.js looks for (deps/lib/libtensorflow.so.<v>). */
+const TFJS_NODE_LIBTF_VERSION = '2.9.1';
+const LAYOUT_MARKER = '.affectlab-native.json';
+const TAG = '[affectlab native]';
+
+const started = Date.now();
+const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const statusFile = path.join(projectRoot, 'node_modules', '.affectlab-native.json');
+
+const log = (msg) => console.log(`${TAG} ${msg}`);
+
+class StepError extends Error {
+  constructor(step, message, { command, output, fix } = {}) {
+    super(message);
+    this.step = step;
+    this.command = command;
+    this.output = output;
+    this.fix = fix;
+  }
+}
+
+function writeStatus(fields) {
+  const status = {
+    ok: false,
+    route: 'none',
+    tensorflowWheel: TF_WHEEL_SPEC,
+    tfjsNode: null,
+    ...fields,
+    builtAt: new Date().toISOString(),
+    seconds: Math.round((Date.now() - started) / 100) / 10,
+  };
+  try {
+    fs.mkdirSync(path.dirname(statusFile), { recursive: true });
+    fs.writeFileSync(statusFile, JSON.stringify(status, null, 2) + '\n');
+  } catch (err) {
+    console.log(`${TAG} could not write ${statusFile}: ${err.message}`);
+  }
+  return status;
+}
+
+function tail(text, lines = 25) {
+  const all = String(text ?? '').trimEnd().split('\n');
+  return all.slice(-lines).join('\n');
+}
+
+function run(cmd, args, opts = {}) {
+  const res = spawnSync(cmd, args, {
+    encoding: 'utf8',
+    maxBuffer: 64 * 1024 * 1024,
+    ...opts,
+    env: { ...process.env, ...(opts.env ?? {}) },
+  });
+  const output = `${res.stdout ?? ''}${res.stderr ?? ''}`;
+  const command = [cmd, ...args].map((a) => (/\s/.test(a) ? JSON.stringify(a) : a)).join(' ');
+  return { ok: res.status === 0 && !res.error, status: res.status, error: res.error, output, command };
+}
+
+/** Loads tfjs-node in a child process and runs a matMul; returns {ok, tfVersion, output}. */
+function probeBinding() {
+  const code = `
+    const tf = require('@tensorflow/tfjs-node');
+    if (tf.getBackend() !== 'tensorflow') throw new Error('backend is ' + tf.getBackend());
+    const a = tf.tensor2d([[1, 2], [3, 4]]);
+    const v = Array.from(a.matMul(a).dataSync());
+    if (v.join(',') !== '7,10,15,22') throw new Error('matMul gave ' + v);
+    const b = tf.backend().binding;
+    console.log('AFFECTLAB_PROBE ' + JSON.stringify({ tf: b.TF_Version, tfjsNode: tf.version['tfjs-node'] }));
+  `;
+  const res = run(process.execPath, ['-e', code], {
+    cwd: projectRoot,
+    timeout: 180_000,
+    env: { TF_CPP_MIN_LOG_LEVEL: '2' },
+  });
+  const m = /AFFECTLAB_PROBE (.*)/.exec(res.output);
+  if (res.ok && m) return { ok: true, ...JSON.parse(m[1]), output: res.output };
+  return { ok: false, output: res.output || String(res.error ?? ''), command: res.command };
+}
+
+function findPython() {
+  const candidates = [process.env.AFFECTLAB_PYTHON, 'python3', 'python'].filter(Boolean);
+  for (const py of candidates) {
+    const r = run(py, ['-c', 'import sys, zipfile; print(sys.version_info[0])']);
+    if (r.ok && r.output.trim().startsWith('3')) return py;
+  }
+  return null;
+}
+
+function findWheel(dir) {
+  if (!fs.existsSync(dir)) return null;
+  const name = fs
+    .readdirSync(dir)
+    .find((f) => f.startsWith(`tensorflow_cpu-${TF_WHEEL_VERSION}-`) && f.endsWith('.whl'));
+  return name ? path.join(dir, name) : null;
+}
+
+function downloadWheel(python, wheelsDir) {
+  fs.mkdirSync(wheelsDir, { recursive: true });
+  // The .so files do not link libpython, so any CPython tag works; pinning the tag makes the
+  // download independent of the local Python version.
+  const args = [
+    '-m', 'pip', 'download', '--no-deps', '--only-binary=:all:', '--no-cache-dir',
+    '--python-version', '3.11', '--implementation', 'cp', '--abi', 'cp311',
+    '--platform', 'manylinux2014_x86_64', TF_WHEEL_SPEC, '-d', wheelsDir,
+  ];
+  log(`downloading ${TF_WHEEL_SPEC} (~230 MB) with pip ...`);
+  const r = run(python, args, { timeout: 1_800_000 });
+  const wheel = findWheel(wheelsDir);
+  if (!r.ok || !wheel) {
+    throw new StepError('pip download', `pip could not download ${TF_WHEEL_SPEC}`, {
+      command: r.command,
+      output: r.output || String(r.error ?? ''),
+      fix:
+        'Check that PyPI is reachable (pip config list; proxies), or download the wheel elsewhere ' +
+        `(pip download --no-deps --only-binary=:all: ${TF_WHEEL_SPEC}) and point ` +
+        'AFFECTLAB_TF_WHEEL=/path/to/that.whl at it, then re-run: node scripts/native-backend.mjs',
+    });
+  }
+  return wheel;
+}
+
+// Extracts the two shared libraries into <dest>/lib and the C headers the binding includes
+// (closure computed with g++ -MM against the full include tree) into <dest>/include.
+const EXTRACT_PY = `
+import sys, zipfile, os, shutil
+whl, dest = sys.argv[1], sys.argv[2]
+libs = {'tensorflow/libtensorflow_cc.so.2', 'tensorflow/libtensorflow_framework.so.2'}
+inc = 'tensorflow/include/'
+keep = ('tensorflow/c/', 'tensorflow/core/platform/ctstring', 'tsl/platform/ctstring', 'tsl/c/', 'xla/tsl/c/')
+n = 0
+with zipfile.ZipFile(whl) as z:
+    for info in z.infolist():
+        name = info.filename
+        if name.endswith('/'):
+            continue
+        if name in libs:
+            out = os.path.join(dest, 'lib', os.path.basename(name))
+        elif name.startswith(inc) and name[len(inc):].startswith(keep):
+            out = os.path.join(dest, 'include', name[len(inc):])
+        else:
+            continue
+        os.makedirs(os.path.dirname(out), exist_ok=True)
+        with z.open(info) as src, open(out, 'wb') as dst:
+            shutil.copyfileobj(src, dst, 16 << 20)
+        n += 1
+missing = [l for l in libs if not os.path.exists(os.path.join(dest, 'lib', os.path.basename(l)))]
+if missing:
+    sys.exit('wheel lacks ' + ', '.join(missing))
+print('extracted', n, 'files')
+`;
+
+function extractWheel(python, wheel, dest) {
+  const tmp = `${dest}.tmp-${process.pid}`;
+  fs.rmSync(tmp, { recursive: true, force: true });
+  fs.mkdirSync(tmp, { recursive: true });
+  log(`extracting libtensorflow_cc.so.2, libtensorflow_framework.so.2 and C headers ...`);
+  let r;
+  if (python) {
+    r = run(python, ['-c', EXTRACT_PY, wheel, tmp], { timeout: 600_000 });
+  } else {
+    r = run('unzip', ['-q', '-o', wheel, 'tensorflow/libtensorflow_cc.so.2',
+      'tensorflow/libtensorflow_framework.so.2', 'tensorflow/include/tensorflow/c/*',
+      'tensorflow/include/tensorflow/core/platform/ctstring*', 'tensorflow/include/tsl/platform/ctstring*',
+      'tensorflow/include/xla/tsl/c/*', '-d', `${tmp}/raw`], { timeout: 600_000 });
+    if (r.ok) {
+      fs.mkdirSync(path.join(tmp, 'lib'));
+      for (const l of ['libtensorflow_cc.so.2', 'libtensorflow_framework.so.2']) {
+        fs.renameSync(path.join(tmp, 'raw/tensorflow', l), path.join(tmp, 'lib', l));
+      }
+      fs.renameSync(path.join(tmp, 'raw/tensorflow/include'), path.join(tmp, 'include'));
+      fs.rmSync(path.join(tmp, 'raw'), { recursive: true, force: true });
+    }
+  }
+  if (!r.ok) {
+    fs.rmSync(tmp, { recursive: true, force: true });
+    throw new StepError('extract', `could not extract ${path.basename(wheel)}`, {
+      command: r.command.slice(0, 300),
+      output: r.output || String(r.error ?? ''),
+      fix: 'The wheel may be truncated: delete it and re-run, or check free disk space (~1 GB needed).',
+    });
+  }
+  fs.rmSync(dest, { recursive: true, force: true });
+  fs.renameSync(tmp, dest);
+}
+
+function linkOrCopy(src, dst) {
+  fs.rmSync(dst, { force: true });
+  try {
+    fs.linkSync(src, dst);
+  } catch {
+    fs.copyFileSync(src, dst);
+  }
+}
+
+function copyDir(src, dst) {
+  fs.cpSync(src, dst, { recursive: true, force: true });
+}
+
+/** Lays out tfjs-node/deps from the extracted cache. */
+function layOutDeps(extracted, tfjsNodeDir) {
+  const deps = path.join(tfjsNodeDir, 'deps');
+  fs.rmSync(deps, { recursive: true, force: true });
+  const lib = path.join(deps, 'lib');
+  fs.mkdirSync(lib, { recursive: true });
+  for (const l of ['libtensorflow_cc.so.2', 'libtensorflow_framework.so.2']) {
+    linkOrCopy(path.join(extracted, 'lib', l), path.join(lib, l));
+  }
+  // binding.gyp links -ltensorflow -ltensorflow_framework; the linker records the sonames
+  // (libtensorflow_cc.so.2, libtensorflow_framework.so.2), found at run time via the binding's
+  // RUNPATH $ORIGIN/../../deps/lib. The *.so.2.9.1 names make tfjs-node's own install.js skip its
+  // download if someone runs `npm rebuild @tensorflow/tfjs-node` later.
+  const links = {
+    'libtensorflow.so': 'libtensorflow_cc.so.2',
+    'libtensorflow.so.2': 'libtensorflow_cc.so.2',
+    [`libtensorflow.so.${TFJS_NODE_LIBTF_VERSION}`]: 'libtensorflow_cc.so.2',
+    'libtensorflow_framework.so': 'libtensorflow_framework.so.2',
+    [`libtensorflow_framework.so.${TFJS_NODE_LIBTF_VERSION}`]: 'libtensorflow_framework.so.2',
+  };
+  for (const [name, target] of Object.entries(links)) fs.symlinkSync(target, path.join(lib, name));
+  copyDir(path.join(extracted, 'include'), path.join(deps, 'include'));
+}
+
+function findNodeGyp() {
+  const cands = [];
+  if (process.env.npm_config_node_gyp) cands.push(process.env.npm_config_node_gyp);
+  if (process.env.npm_execpath) {
+    // .../npm/bin/npm-cli.js -> .../npm/node_modules/node-gyp/bin/node-gyp.js
+    cands.push(path.resolve(path.dirname(process.env.npm_execpath), '..', 'node_modules/node-gyp/bin/node-gyp.js'));
+  }
+  const prefix = path.resolve(path.dirname(process.execPath), '..');
+  cands.push(path.join(prefix, 'lib/node_modules/npm/node_modules/node-gyp/bin/node-gyp.js'));
+  const r = run('npm', ['prefix', '-g']);
+  if (r.ok) cands.push(path.join(r.output.trim(), 'lib/node_modules/npm/node_modules/node-gyp/bin/node-gyp.js'));
+  return cands.find((c) => fs.existsSync(c)) ?? null;
+}
+
+function findNodeDir() {
+  const fromNpm = process.env.npm_config_nodedir;
+  if (fromNpm && fs.existsSync(path.join(fromNpm, 'include/node/node_api.h'))) return fromNpm;
+  const prefix = path.resolve(path.dirname(process.execPath), '..');
+  if (fs.existsSync(path.join(prefix, 'include/node/node_api.h'))) return prefix;
+  return fromNpm || null;
+}
+
+function buildBinding(tfjsNodeDir, napi) {
+  const req = createRequire(path.join(tfjsNodeDir, 'package.json'));
+  let preGyp;
+  try {
+    preGyp = path.join(path.dirname(req.resolve('@mapbox/node-pre-gyp/package.json')), 'bin/node-pre-gyp');
+  } catch (err) {
+    throw new StepError('build', 'cannot find @mapbox/node-pre-gyp (a dependency of tfjs-node)', {
+      output: err.message,
+      fix: 'Reinstall: rm -rf node_modules && npm ci',
+    });
+  }
+  const nodeGyp = findNodeGyp();
+  const nodeDir = findNodeDir();
+  const args = [preGyp, 'install', '--build-from-source'];
+  if (nodeDir) args.push(`--nodedir=${nodeDir}`);
+  log(`building tfjs_binding.node (napi-v${napi}) with node-gyp${nodeDir ? ` (nodedir=${nodeDir})` : ''} ...`);
+  const env = { npm_config_build_from_source: 'true' };
+  if (nodeGyp) env.npm_config_node_gyp = nodeGyp;
+  const r = run(process.execPath, args, { cwd: tfjsNodeDir, env, timeout: 900_000 });
+  for (const d of fs.readdirSync(tfjsNodeDir)) {
+    if (d.startsWith('build-tmp-napi-')) fs.rmSync(path.join(tfjsNodeDir, d), { recursive: true, force: true });
+  }
+  const out = path.join(tfjsNodeDir, `lib/napi-v${napi}/tfjs_binding.node`);
+  if (!r.ok || !fs.existsSync(out)) {
+    throw new StepError('build', 'node-gyp could not build the tfjs-node binding', {
+      command: r.command,
+      output: r.output || String(r.error ?? ''),
+      fix:
+        'Needs a C++ toolchain (apt-get install -y g++ make python3) and Node headers offline: ' +
+        'set `nodedir=/usr` (or your Node prefix holding include/node) in ~/.npmrc. ' +
+        `node-gyp used: ${nodeGyp ?? 'not found (set npm_config_node_gyp)'}.`,
+    });
+  }
+  return out;
+}
+
+function napiBuildVersion(tfjsNodePkg) {
+  const supported = Number(process.versions.napi);
+  const list = (tfjsNodePkg.binary?.napi_versions ?? []).filter((v) => v <= supported);
+  return list.length ? Math.max(...list) : supported;
+}
+
+function printFailure(err) {
+  const lines = [
+    '',
+    `${TAG} ------------------------------------------------------------------`,
+    `${TAG} The native TensorFlow backend (@tensorflow/tfjs-node) is NOT available.`,
+    `${TAG} Training still works on the pure-JS 'cpu' backend, ~100x slower.`,
+    `${TAG} Failed step: ${err.step ?? 'unexpected'}: ${err.message}`,
+  ];
+  if (err.command) lines.push(`${TAG} Command: ${err.command}`);
+  if (err.output) lines.push(`${TAG} Output (last lines):`, ...tail(err.output).split('\n').map((l) => `${TAG}   ${l}`));
+  if (!err.step && err.stack) lines.push(...tail(err.stack, 8).split('\n').map((l) => `${TAG}   ${l}`));
+  if (err.fix) lines.push(`${TAG} Fix: ${err.fix}`);
+  lines.push(
+    `${TAG} Retry with: node scripts/native-backend.mjs   (AFFECTLAB_SKIP_NATIVE=1 skips this step)`,
+    `${TAG} Details: docs/native-backend.md; status written to node_modules/.affectlab-native.json`,
+    `${TAG} ------------------------------------------------------------------`,
+    '',
+  );
+  console.log(lines.join('\n'));
+}
+
+function main() {
+  if (process.env.AFFECTLAB_SKIP_NATIVE === '1') {
+    log('AFFECTLAB_SKIP_NATIVE=1: skipping the native backend setup.');
+    writeStatus({ ok: false, route: 'skipped', error: 'skipped by AFFECTLAB_SKIP_NATIVE=1' });
+    return;
+  }
+
+  const req = createRequire(path.join(projectRoot, 'package.json'));
+  let tfjsNodeDir;
+  try {
+    tfjsNodeDir = path.dirname(req.resolve('@tensorflow/tfjs-node/package.json'));
+  } catch {
+    log('@tensorflow/tfjs-node is not installed; nothing to do.');
+    writeStatus({ ok: false, route: 'absent', error: '@tensorflow/tfjs-node is not installed' });
+    return;
+  }
+  const tfjsNodePkg = JSON.parse(fs.readFileSync(path.join(tfjsNodeDir, 'package.json'), 'utf8'));
+  const tfjsNode = tfjsNodePkg.version;
+  const marker = path.join(tfjsNodeDir, 'deps', LAYOUT_MARKER);
+
+  // Fast path: the binding already loads (tfjs-node's own download worked, or we laid it out before).
+  if (process.env.AFFECTLAB_NATIVE_FORCE !== '1') {
+    const probe = probeBinding();
+    if (probe.ok) {
+      const ours = fs.existsSync(marker);
+      log(`@tensorflow/tfjs-node ${tfjsNode} loads (libtensorflow ${probe.tf}); nothing to do.`);
+      writeStatus({
+        ok: true,
+        route: ours ? 'wheel-existing' : 'preinstalled',
+        tensorflowWheel: ours ? TF_WHEEL_SPEC : null,
+        tfjsNode,
+        libtensorflow: probe.tf,
+      });
+      return;
+    }
+  }
+
+  if (process.platform !== 'linux' || process.arch !== 'x64') {
+    throw new StepError('platform', `the wheel route supports linux x64 only (this is ${process.platform} ${process.arch})`, {
+      fix: "Let tfjs-node's own install download libtensorflow (allow its install script), or use the 'cpu' backend.",
+    });
+  }
+  if (!VERIFIED_TFJS_NODE.includes(tfjsNode)) {
+    log(`warning: route verified with tfjs-node ${VERIFIED_TFJS_NODE.join(', ')}, found ${tfjsNode}; trying anyway.`);
+  }
+
+  const cacheRoot = path.resolve(
+    process.env.AFFECTLAB_NATIVE_CACHE || path.join(os.homedir(), '.cache', 'affectlab', 'native'),
+  );
+  const napi = napiBuildVersion(tfjsNodePkg);
+  const extracted = path.join(cacheRoot, `tensorflow-cpu-${TF_WHEEL_VERSION}-linux-x64`);
+  const bindingCache = path.join(cacheRoot, 'binding', `tfjs-node-${tfjsNode}-tf-${TF_WHEEL_VERSION}-linux-x64-napi-v${napi}`, 'tfjs_binding.node');
+  const steps = [];
+
+  // 1. Extracted libtensorflow + headers (from cache, else from the wheel).
+  const extractedOk = () =>
+    ['lib/libtensorflow_cc.so.2', 'lib/libtensorflow_framework.so.2', 'include/tensorflow/c/eager/c_api.h'].every((f) =>
+      fs.existsSync(path.join(extracted, f)),
+    );
+  if (!extractedOk()) {
+    const python = findPython();
+    let wheel = process.env.AFFECTLAB_TF_WHEEL || findWheel(path.join(cacheRoot, 'wheels'));
+    if (!wheel) {
+      if (!python) {
+        throw new StepError('python', 'python3 (with pip) is needed to download the tensorflow-cpu wheel', {
+          fix: 'apt-get install -y python3 python3-pip, or set AFFECTLAB_PYTHON, or set AFFECTLAB_TF_WHEEL to a downloaded wheel.',
+        });
+      }
+      wheel = downloadWheel(python, path.join(cacheRoot, 'wheels'));
+      steps.push('pip-download');
+    }
+    extractWheel(python, wheel, extracted);
+    steps.push('extract');
+    // The extracted files are what we keep; drop the downloaded wheel (~230 MB) unless user-provided.
+    if (!process.env.AFFECTLAB_TF_WHEEL && process.env.AFFECTLAB_NATIVE_KEEP_WHEEL !== '1') {
+      fs.rmSync(wheel, { force: true });
+    }
+  } else {
+    steps.push('cached-libs');
+  }
+
+  // 2. deps/ layout inside tfjs-node.
+  layOutDeps(extracted, tfjsNodeDir);
+
+  // 3. Binding: cached .node (relocatable: RUNPATH is $ORIGIN/../../deps/lib), else build.
+  const bindingDest = path.join(tfjsNodeDir, `lib/napi-v${napi}/tfjs_binding.node`);
+  let usedCachedBinding = false;
+  if (fs.existsSync(bindingCache)) {
+    fs.mkdirSync(path.dirname(bindingDest), { recursive: true });
+    fs.copyFileSync(bindingCache, bindingDest);
+    usedCachedBinding = true;
+  } else {
+    buildBinding(tfjsNodeDir, napi);
+    steps.push('build');
+  }
+
+  // 4. Verify in a child process; a stale cached binding gets one rebuild.
+  let probe = probeBinding();
+  if (!probe.ok && usedCachedBinding) {
+    log('cached binding did not load; rebuilding ...');
+    fs.rmSync(bindingCache, { force: true });
+    buildBinding(tfjsNodeDir, napi);
+    steps.push('rebuild');
+    usedCachedBinding = false;
+    probe = probeBinding();
+  }
+  if (!probe.ok) {
+    throw new StepError('verify', 'the built binding does not load or compute correctly', {
+      command: probe.command ? `${process.execPath} -e "require('@tensorflow/tfjs-node') ..."` : undefined,
+      output: probe.output,
+      fix: `Inspect with: ldd ${bindingDest}; remove the cache ${cacheRoot} and re-run node scripts/native-backend.mjs`,
+    });
+  }
+  if (usedCachedBinding) steps.push('cached-binding');
+  else {
+    try {
+      fs.mkdirSync(path.dirname(bindingCache), { recursive: true });
+      fs.copyFileSync(bindingDest, `${bindingCache}.tmp`);
+      fs.renameSync(`${bindingCache}.tmp`, bindingCache);
+    } catch (err) {
+      log(`note: could not cache the binding: ${err.message}`);
+    }
+  }
+
+  const info = { route: 'wheel', tensorflowWheel: TF_WHEEL_SPEC, tfjsNode, napi, steps, cache: cacheRoot };
+  fs.writeFileSync(marker, JSON.stringify(info, null, 2) + '\n');
+  const status = writeStatus({ ok: true, ...info, libtensorflow: probe.tf });
+  log(`native backend ready: tfjs-node ${tfjsNode} on libtensorflow ${probe.tf} from ${TF_WHEEL_SPEC} ` +
+    `(${steps.join(', ')}; ${status.seconds}s).`);
+}
+
+try {
+  main();
+} catch (err) {
+  printFailure(err);
+  let tfjsNode = null;
+  try {
+    tfjsNode = createRequire(path.join(projectRoot, 'package.json'))('@tensorflow/tfjs-node/package.json').version;
+  } catch {
+    /* not installed */
+  }
+  writeStatus({
+    ok: false,
+    route: 'wheel',
+    tfjsNode,
+    error: `${err.step ?? 'unexpected'}: ${err.message}${err.output ? `\n${tail(err.output, 15)}` : ''}`,
+    command: err.command,
+  });
+}
+process.exitCode = 0;

@@ -1,0 +1,148 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { singleton } from 'tsyringe';
+import { UserError } from './errors.js';
+
+export type BackendName = 'tensorflow-gpu' | 'tensorflow' | 'cpu';
+export type BackendPreference = 'auto' | BackendName;
+
+/** Which npm package provides each native backend. */
+const NATIVE_PACKAGES: Record<Exclude<BackendName, 'cpu'>, string> = {
+  'tensorflow-gpu': '@tensorflow/tfjs-node-gpu',
+  tensorflow: '@tensorflow/tfjs-node',
+};
+
+export interface BackendProbe {
+  name: BackendName;
+  package?: string;
+  available: boolean;
+  version?: string;
+  error?: string;
+}
+
+export interface ActiveBackend {
+  /** affectlab's name for it */
+  name: BackendName;
+  /** tfjs' registered backend name (`tensorflow` for both native packages, `cpu`) */
+  tfjsBackend: string;
+  devices: string[];
+  versions: Record<string, string>;
+}
+
+const require = createRequire(import.meta.url);
+
+function packageVersion(name: string): string | undefined {
+  try {
+    const pkgPath = require.resolve(`${name}/package.json`);
+    return (JSON.parse(readFileSync(pkgPath, 'utf8')) as { version: string }).version;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The status file written by scripts/native-backend.mjs at install time, if any. */
+export function nativeInstallStatus(): Record<string, unknown> | undefined {
+  for (const base of [process.cwd(), join(require.resolve('@tensorflow/tfjs/package.json'), '../../../..')]) {
+    const file = join(base, 'node_modules', '.affectlab-native.json');
+    if (existsSync(file)) {
+      try {
+        return JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+      } catch {
+        return undefined;
+      }
+    }
+  }
+  return undefined;
+}
+
+const HOW_TO_GET: Record<BackendName, string> = {
+  tensorflow:
+    'Run `npm install` (or `node scripts/native-backend.mjs`) in the affectlab directory to build the native ' +
+    'binding from the tensorflow-cpu wheel; `affectlab doctor` shows what went wrong last time.',
+  'tensorflow-gpu':
+    'Install @tensorflow/tfjs-node-gpu on a machine with CUDA (`npm install @tensorflow/tfjs-node-gpu`); ' +
+    'see docs/native-backend.md.',
+  cpu: 'The pure-JS backend is always available.',
+};
+
+/** Selects and activates the TensorFlow.js backend; one per process. */
+@singleton()
+export class BackendService {
+  private active?: ActiveBackend;
+  private probes = new Map<BackendName, BackendProbe>();
+
+  /** Try to load a backend's package without activating it. */
+  async probe(name: BackendName): Promise<BackendProbe> {
+    const cached = this.probes.get(name);
+    if (cached) return cached;
+    let result: BackendProbe;
+    if (name === 'cpu') {
+      result = { name, available: true, version: tf.version.tfjs };
+    } else {
+      const pkg = NATIVE_PACKAGES[name];
+      try {
+        await import(pkg);
+        result = { name, package: pkg, available: true, version: packageVersion(pkg) };
+      } catch (error) {
+        const message = (error as Error).message.split('\n')[0];
+        result = { name, package: pkg, available: false, version: packageVersion(pkg), error: message };
+      }
+    }
+    this.probes.set(name, result);
+    return result;
+  }
+
+  async probeAll(): Promise<BackendProbe[]> {
+    const out: BackendProbe[] = [];
+    for (const n of ['tensorflow-gpu', 'tensorflow', 'cpu'] as BackendName[]) out.push(await this.probe(n));
+    return out;
+  }
+
+  /** Activate the preferred backend; `auto` takes the first available of gpu, native, cpu. */
+  async activate(preference: BackendPreference = 'auto'): Promise<ActiveBackend> {
+    if (this.active && (preference === 'auto' || preference === this.active.name)) return this.active;
+    const order: BackendName[] = preference === 'auto' ? ['tensorflow-gpu', 'tensorflow', 'cpu'] : [preference];
+    for (const name of order) {
+      const probe = await this.probe(name);
+      if (!probe.available) {
+        if (preference !== 'auto') {
+          throw new UserError(
+            `training.backend '${name}' is not available: ${probe.error ?? 'not installed'}. ${HOW_TO_GET[name]}`,
+          );
+        }
+        continue;
+      }
+      const tfjsBackend = name === 'cpu' ? 'cpu' : 'tensorflow';
+      if (!(await tf.setBackend(tfjsBackend))) {
+        if (preference !== 'auto') throw new UserError(`tfjs could not activate backend '${tfjsBackend}'. ${HOW_TO_GET[name]}`);
+        continue;
+      }
+      await tf.ready();
+      this.active = { name, tfjsBackend, devices: this.devices(name), versions: this.versions(name, probe) };
+      return this.active;
+    }
+    throw new UserError('no TensorFlow.js backend could be activated');
+  }
+
+  current(): ActiveBackend | undefined {
+    return this.active;
+  }
+
+  private versions(name: BackendName, probe: BackendProbe): Record<string, string> {
+    const v: Record<string, string> = { tfjs: tf.version.tfjs };
+    if (probe.package && probe.version) v[probe.package] = probe.version;
+    if (name !== 'cpu') {
+      const nodeVersions = (tf.backend() as unknown as { binding?: { TF_Version?: string } }).binding;
+      if (nodeVersions?.TF_Version) v.libtensorflow = nodeVersions.TF_Version;
+    }
+    return v;
+  }
+
+  private devices(name: BackendName): string[] {
+    if (name === 'cpu') return ['cpu:0 (pure JavaScript)'];
+    if (name === 'tensorflow') return ['/device:CPU:0'];
+    return ['/device:GPU:0'];
+  }
+}

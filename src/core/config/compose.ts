@@ -1,0 +1,184 @@
+import { dirname, isAbsolute, relative, resolve } from 'node:path';
+import { existsSync } from 'node:fs';
+import { parse as parseYamlScalar } from 'yaml';
+import { ConfigError, type Diagnostic } from '../errors.js';
+import { SourceMap, formatPath, readYamlFile, type PathSegment } from './source.js';
+
+export type ConfigObject = Record<string, unknown>;
+
+export function isPlainObject(v: unknown): v is ConfigObject {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/**
+ * Deep merge, later wins. Mappings merge key by key; arrays and scalars are replaced. A plugin
+ * reference whose `type` changes is replaced whole, since the old type's options would not
+ * belong to the new one.
+ */
+export function deepMerge(base: unknown, over: unknown): unknown {
+  if (!isPlainObject(base) || !isPlainObject(over)) return structuredClone(over);
+  if ('type' in base && 'type' in over && base.type !== over.type) return structuredClone(over);
+  const out: ConfigObject = { ...structuredClone(base) };
+  for (const [k, v] of Object.entries(over)) out[k] = k in out ? deepMerge(out[k], v) : structuredClone(v);
+  return out;
+}
+
+export interface ComposedExperiment {
+  /** The experiment file given on the command line. */
+  file: string;
+  config: ConfigObject;
+  sources: SourceMap;
+  /** Every file that took part, bases first. */
+  files: string[];
+  /** `${env:NAME}` references with no value and no default, left as written. */
+  unresolvedEnv: { path: PathSegment[]; name: string }[];
+}
+
+export interface ComposeOptions {
+  overrides?: string[];
+  env?: Record<string, string | undefined>;
+}
+
+/** Resolve `extends`, apply `--set` overrides and `${env:...}` interpolation. */
+export function composeExperiment(file: string, options: ComposeOptions = {}): ComposedExperiment {
+  const files: string[] = [];
+  const { value, sources } = loadWithBases(resolve(file), [], files);
+  let config = value;
+  for (const override of options.overrides ?? []) config = applyOverride(config, override, sources);
+  const unresolvedEnv: ComposedExperiment['unresolvedEnv'] = [];
+  config = interpolate(config, [], options.env ?? process.env, sources, unresolvedEnv) as ConfigObject;
+  return { file, config, sources, files, unresolvedEnv };
+}
+
+function display(file: string): string {
+  const rel = relative(process.cwd(), file);
+  return rel && !rel.startsWith('..') ? rel : file;
+}
+
+function loadWithBases(file: string, stack: string[], files: string[]): { value: ConfigObject; sources: SourceMap } {
+  const parsed = readYamlFile(display(file));
+  if (!isPlainObject(parsed.value)) {
+    throw new ConfigError([{ file: display(file), line: 1, col: 1, path: '$', message: 'an experiment must be a YAML mapping' }]);
+  }
+  const own = parsed.value;
+  const bases = own.extends === undefined ? [] : Array.isArray(own.extends) ? own.extends : [own.extends];
+  let merged: ConfigObject = {};
+  const sources = new SourceMap();
+  bases.forEach((base, i) => {
+    const path: PathSegment[] = Array.isArray(own.extends) ? ['extends', i] : ['extends'];
+    const loc = parsed.sources.locate(path) ?? { file: display(file) };
+    const fail = (message: string): never => {
+      throw new ConfigError([{ ...loc, path: formatPath(path), message }]);
+    };
+    if (typeof base !== 'string') fail('extends must name a file (or a list of files)');
+    const basePath = resolve(dirname(file), base as string);
+    if (stack.includes(basePath) || basePath === file) {
+      fail(`cycle in extends: ${[...stack, file, basePath].map(display).join(' -> ')}`);
+    }
+    if (!existsSync(basePath)) fail(`extends: file not found: ${display(basePath)}`);
+    const loaded = loadWithBases(basePath, [...stack, file], files);
+    merged = deepMerge(merged, loaded.value) as ConfigObject;
+    sources.merge(loaded.sources);
+  });
+  const { extends: _ignored, ...body } = own;
+  merged = deepMerge(merged, body) as ConfigObject;
+  sources.merge(parsed.sources);
+  files.push(file);
+  return { value: merged, sources };
+}
+
+/** `a.b.c=value`; the value is read as YAML, so `3` is a number and `[1,2]` a list. */
+export function applyOverride(config: ConfigObject, override: string, sources: SourceMap): ConfigObject {
+  const eq = override.indexOf('=');
+  const loc = { file: `--set ${override}` };
+  const fail = (message: string): never => {
+    throw new ConfigError([{ ...loc, path: '$', message }]);
+  };
+  if (eq <= 0) fail('expected --set path.to.key=value');
+  const path: PathSegment[] = override
+    .slice(0, eq)
+    .split('.')
+    .map((p) => (/^\d+$/.test(p) ? Number(p) : p));
+  if (path.some((p) => p === '')) fail('empty segment in the path');
+  let value: unknown;
+  try {
+    value = parseYamlScalar(override.slice(eq + 1));
+  } catch (error) {
+    fail(`cannot read the value as YAML: ${(error as Error).message}`);
+  }
+  const out = structuredClone(config);
+  let node: unknown = out;
+  for (let i = 0; i < path.length - 1; i++) {
+    const seg = path[i];
+    const container = node as Record<string | number, unknown>;
+    if (container[seg] === undefined || container[seg] === null) container[seg] = typeof path[i + 1] === 'number' ? [] : {};
+    node = container[seg];
+    if (typeof node !== 'object' || node === null) {
+      fail(`${formatPath(path.slice(0, i + 1))} is a ${typeof node}, not a mapping`);
+    }
+  }
+  const last = path[path.length - 1];
+  const parent = node as Record<string | number, unknown>;
+  // Changing a plugin's type drops the old type's options (see deepMerge).
+  if (last === 'type' && isPlainObject(parent) && parent.type !== undefined && parent.type !== value) {
+    for (const k of Object.keys(parent)) delete parent[k];
+    sources.clearUnder(path.slice(0, -1));
+  }
+  parent[last] = value;
+  sources.clearUnder(path);
+  sources.setValue(path, loc);
+  sources.setKey(path, loc);
+  return out;
+}
+
+const ENV_PATTERN = /\$\{env:([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}/g;
+
+function interpolate(
+  value: unknown,
+  path: PathSegment[],
+  env: Record<string, string | undefined>,
+  sources: SourceMap,
+  unresolved: ComposedExperiment['unresolvedEnv'],
+): unknown {
+  if (Array.isArray(value)) return value.map((v, i) => interpolate(v, [...path, i], env, sources, unresolved));
+  if (isPlainObject(value)) {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, interpolate(v, [...path, k], env, sources, unresolved)]));
+  }
+  if (typeof value !== 'string' || !value.includes('${env:')) return value;
+  let missing = false;
+  const replaced = value.replace(ENV_PATTERN, (whole, name: string, fallback: string | undefined) => {
+    const v = env[name];
+    if (v !== undefined && v !== '') return v;
+    if (fallback !== undefined) return fallback;
+    unresolved.push({ path, name });
+    missing = true;
+    return whole;
+  });
+  if (missing) return value;
+  // A value that is one interpolation alone takes the type its text has in YAML (`3` -> 3).
+  const whole = value.match(/^\$\{env:[^}]*\}$/);
+  if (whole) {
+    try {
+      return parseYamlScalar(replaced);
+    } catch {
+      return replaced;
+    }
+  }
+  return replaced;
+}
+
+/** Diagnostics for unresolved `${env:NAME}` references, with a hint how to set them. */
+export function unresolvedEnvDiagnostics(composed: ComposedExperiment): Diagnostic[] {
+  return composed.unresolvedEnv.map(({ path, name }) => {
+    const loc = composed.sources.locate(path) ?? { file: composed.file };
+    const dotted = path.join('.');
+    return {
+      ...loc,
+      path: formatPath(path),
+      message:
+        `environment variable ${name} is not set. Set it (export ${name}=...) or override the value ` +
+        `with --set ${dotted}=<value>. To try this experiment on synthetic AffectNet-format data: ` +
+        `affectlab synth --out data/synth && affectlab run ${composed.file} --set ${dotted}=data/synth`,
+    };
+  });
+}

@@ -1,0 +1,194 @@
+import type { JsonSchema, PluginKind } from '../plugin.js';
+import type { Registry } from '../registry.js';
+
+/** Experiment keys that hold one plugin reference, and the kind each resolves to. */
+export const PLUGIN_SLOTS: { key: string; kind: PluginKind; list: boolean; required: boolean }[] = [
+  { key: 'dataset', kind: 'dataset', list: false, required: true },
+  { key: 'sampler', kind: 'sampler', list: false, required: false },
+  { key: 'architecture', kind: 'architecture', list: false, required: true },
+  { key: 'reporters', kind: 'reporter', list: true, required: false },
+];
+
+const metricName: JsonSchema = {
+  type: 'string',
+  description: 'A metric key as logged per epoch, e.g. val_loss, val_accuracy, val_f1_macro',
+  pattern: '^[a-z][a-z0-9_]*$',
+};
+
+/** The runner's options: owned by core, since the runner is core. */
+export const trainingSchema: JsonSchema = {
+  type: 'object',
+  additionalProperties: false,
+  description: 'How the model is trained.',
+  properties: {
+    epochs: { type: 'integer', minimum: 1, default: 5 },
+    batchSize: { type: 'integer', minimum: 1, default: 64 },
+    stepsPerEpoch: {
+      type: 'integer',
+      minimum: 1,
+      description: 'Stop each epoch after this many batches (smoke runs); default: the whole epoch.',
+    },
+    validationSteps: { type: 'integer', minimum: 1, description: 'Batches of validation per epoch; default: all.' },
+    backend: {
+      enum: ['auto', 'tensorflow-gpu', 'tensorflow', 'cpu'],
+      default: 'auto',
+      description: 'TensorFlow.js backend; auto tries tensorflow-gpu, tensorflow, cpu in that order.',
+    },
+    optimizer: {
+      type: 'object',
+      additionalProperties: false,
+      default: { type: 'adam', learningRate: 0.001 },
+      required: ['type'],
+      properties: {
+        type: { enum: ['adam', 'sgd', 'rmsprop'] },
+        learningRate: { type: 'number', exclusiveMinimum: 0, default: 0.001 },
+        momentum: { type: 'number', minimum: 0, maximum: 1, description: 'sgd and rmsprop' },
+        beta1: { type: 'number', minimum: 0, maximum: 1 },
+        beta2: { type: 'number', minimum: 0, maximum: 1 },
+        epsilon: { type: 'number', exclusiveMinimum: 0 },
+      },
+    },
+    learningRate: {
+      description: 'Learning-rate schedule applied at epoch boundaries.',
+      type: 'object',
+      additionalProperties: false,
+      required: ['schedule'],
+      properties: {
+        schedule: { enum: ['constant', 'step', 'cosine', 'reduce-on-plateau'] },
+        stepSize: { type: 'integer', minimum: 1, description: 'step: epochs between decays' },
+        gamma: { type: 'number', exclusiveMinimum: 0, description: 'step: decay factor' },
+        minLearningRate: { type: 'number', minimum: 0 },
+        monitor: metricName,
+        mode: { enum: ['min', 'max'] },
+        factor: { type: 'number', exclusiveMinimum: 0, exclusiveMaximum: 1, description: 'reduce-on-plateau factor' },
+        patience: { type: 'integer', minimum: 0 },
+      },
+    },
+    earlyStopping: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        monitor: { ...metricName, default: 'val_loss' },
+        patience: { type: 'integer', minimum: 0, default: 3 },
+        mode: { enum: ['min', 'max', 'auto'], default: 'auto' },
+        minDelta: { type: 'number', minimum: 0, default: 0 },
+      },
+    },
+    checkpoint: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        monitor: { ...metricName, default: 'val_loss' },
+        mode: { enum: ['min', 'max', 'auto'], default: 'auto' },
+        saveBest: { type: 'boolean', default: true },
+        saveLast: { type: 'boolean', default: true },
+      },
+    },
+    loss: {
+      type: 'object',
+      additionalProperties: false,
+      description: 'Loss settings; the classification loss is cross-entropy, weighted when the sampler gives weights.',
+      properties: {
+        regression: { enum: ['mse', 'ccc'], default: 'mse' },
+        expressionWeight: { type: 'number', minimum: 0, default: 1 },
+        regressionWeight: { type: 'number', minimum: 0, default: 1 },
+      },
+    },
+  },
+};
+
+export const evaluationSchema: JsonSchema = {
+  type: 'object',
+  additionalProperties: false,
+  description: 'How the best checkpoint is scored at the end.',
+  properties: {
+    split: { enum: ['test', 'validation'], default: 'test' },
+    normalized: { type: 'boolean', default: true, description: 'Also report skew-normalised (Norm) metrics.' },
+  },
+};
+
+export const sweepSchema: JsonSchema = {
+  type: 'object',
+  additionalProperties: false,
+  description: 'Run the experiment once per combination of --set values.',
+  properties: {
+    mode: { enum: ['grid', 'zip'], default: 'grid' },
+    group: { type: 'string', description: 'Tag shared by the runs of the sweep.' },
+    parameters: {
+      type: 'object',
+      minProperties: 1,
+      description: 'Dotted path -> list of values, e.g. sampler.type: [imbalanced, weighted]',
+      additionalProperties: { type: 'array', minItems: 1 },
+    },
+  },
+  required: ['parameters'],
+};
+
+/** The schema of one plugin slot: a `type` discriminator over the registered plugins. */
+export function pluginRefSchema(registry: Registry, kind: PluginKind): JsonSchema {
+  const defs = registry.list(kind);
+  const branches = defs.map((d) => {
+    const opts = d.optionsSchema as { properties?: JsonSchema; required?: string[] };
+    return {
+      type: 'object',
+      title: `${kind}: ${d.type}`,
+      description: d.description,
+      additionalProperties: false,
+      required: ['type', ...(opts.required ?? [])],
+      properties: { type: { const: d.type, description: d.description }, ...(opts.properties ?? {}) },
+    };
+  });
+  return {
+    type: 'object',
+    required: ['type'],
+    properties: { type: { enum: defs.map((d) => d.type), description: `Registered ${kind} plugin` } },
+    ...(branches.length > 0 ? { discriminator: { propertyName: 'type' }, oneOf: branches } : {}),
+  };
+}
+
+/** The whole experiment schema, composed from core sections and each plugin's options. */
+export function composeExperimentSchema(registry: Registry): JsonSchema {
+  const definitions: Record<string, JsonSchema> = {};
+  const properties: Record<string, JsonSchema> = {
+    name: { type: 'string', minLength: 1, pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$', description: 'Experiment name (runs/<name>/...).' },
+    description: { type: 'string' },
+    extends: {
+      description: 'Base file(s), deep-merged in order; this file wins. Arrays are replaced.',
+      oneOf: [{ type: 'string' }, { type: 'array', items: { type: 'string' } }],
+    },
+    seed: { type: 'integer', default: 42 },
+    plugins: {
+      type: 'array',
+      items: { type: 'string' },
+      description: 'Extra plugin modules: a path relative to this file, or a package name.',
+    },
+    tags: { type: 'object', additionalProperties: { type: 'string' }, description: 'Free-form tags for the run.' },
+    runs: {
+      type: 'object',
+      additionalProperties: false,
+      properties: { root: { type: 'string', default: 'runs', description: 'Root directory of the local run store.' } },
+    },
+    training: { $ref: '#/definitions/training' },
+    evaluation: { $ref: '#/definitions/evaluation' },
+    sweep: { $ref: '#/definitions/sweep' },
+  };
+  definitions.training = trainingSchema;
+  definitions.evaluation = evaluationSchema;
+  definitions.sweep = sweepSchema;
+  for (const slot of PLUGIN_SLOTS) {
+    definitions[slot.kind] = pluginRefSchema(registry, slot.kind);
+    properties[slot.key] = slot.list
+      ? { type: 'array', items: { $ref: `#/definitions/${slot.kind}` } }
+      : { $ref: `#/definitions/${slot.kind}` };
+  }
+  return {
+    $schema: 'http://json-schema.org/draft-07/schema#',
+    $id: 'https://affectlab.dev/schemas/experiment.schema.json',
+    title: 'affectlab experiment',
+    type: 'object',
+    additionalProperties: false,
+    required: ['name', ...PLUGIN_SLOTS.filter((s) => s.required).map((s) => s.key)],
+    properties,
+    definitions,
+  };
+}

@@ -1,0 +1,115 @@
+import { readFileSync } from 'node:fs';
+import { LineCounter, isMap, isScalar, isSeq, parseDocument, type Node } from 'yaml';
+import { ConfigError, UserError, type SourceLocation } from '../errors.js';
+
+export type PathSegment = string | number;
+
+/** `$.training.epochs`, `$.reporters[0].type` */
+export function formatPath(path: readonly PathSegment[]): string {
+  return (
+    '$' +
+    path.map((p) => (typeof p === 'number' ? `[${p}]` : /^[A-Za-z_][\w-]*$/.test(p) ? `.${p}` : `[${JSON.stringify(p)}]`)).join('')
+  );
+}
+
+export function pathKey(path: readonly PathSegment[]): string {
+  return JSON.stringify(path);
+}
+
+/**
+ * Where each value and key of a composed experiment was written. Later sources (derived
+ * files, then --set overrides) overwrite earlier ones, so a location names the text that won.
+ */
+export class SourceMap {
+  private readonly values = new Map<string, SourceLocation>();
+  private readonly keys = new Map<string, SourceLocation>();
+
+  setValue(path: readonly PathSegment[], loc: SourceLocation): void {
+    this.values.set(pathKey(path), loc);
+  }
+  setKey(path: readonly PathSegment[], loc: SourceLocation): void {
+    this.keys.set(pathKey(path), loc);
+  }
+  /** Forget everything under a path (its subtree was replaced). */
+  clearUnder(path: readonly PathSegment[]): void {
+    const prefix = pathKey(path).slice(0, -1);
+    for (const m of [this.values, this.keys]) {
+      for (const k of [...m.keys()]) if (k.startsWith(prefix) && k !== pathKey(path)) m.delete(k);
+    }
+  }
+
+  /** The location of the value at `path`, or of its nearest ancestor that has one. */
+  locate(path: readonly PathSegment[], preferKey = false): SourceLocation | undefined {
+    for (let n = path.length; n >= 0; n--) {
+      const k = pathKey(path.slice(0, n));
+      const hit = (preferKey && n === path.length ? this.keys.get(k) : undefined) ?? this.values.get(k) ?? this.keys.get(k);
+      if (hit) return hit;
+    }
+    return undefined;
+  }
+
+  merge(other: SourceMap): void {
+    for (const [k, v] of other.values) this.values.set(k, v);
+    for (const [k, v] of other.keys) this.keys.set(k, v);
+  }
+}
+
+export interface ParsedYaml {
+  file: string;
+  value: unknown;
+  sources: SourceMap;
+}
+
+/** Parse one YAML file, keeping the line and column of every key and value. */
+export function readYamlFile(file: string): ParsedYaml {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new UserError(`${file}: cannot read experiment file (${code ?? String(error)})`);
+  }
+  return parseYamlText(text, file);
+}
+
+export function parseYamlText(text: string, file: string): ParsedYaml {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    throw new ConfigError(
+      doc.errors.map((e) => {
+        const pos = lineCounter.linePos(e.pos[0]);
+        return { file, line: pos.line, col: pos.col, path: '$', message: `invalid YAML: ${e.message.split('\n')[0]}` };
+      }),
+    );
+  }
+  const sources = new SourceMap();
+  const at = (node: Node | null | undefined): SourceLocation => {
+    const offset = node?.range?.[0] ?? 0;
+    const pos = lineCounter.linePos(offset);
+    return { file, line: pos.line, col: pos.col };
+  };
+  const walk = (node: unknown, path: PathSegment[]): void => {
+    if (!node || typeof node !== 'object') return;
+    sources.setValue(path, at(node as Node));
+    if (isMap(node)) {
+      for (const pair of node.items) {
+        const key = isScalar(pair.key) ? String(pair.key.value) : String(pair.key);
+        const child = [...path, key];
+        sources.setKey(child, at(pair.key as Node));
+        if (pair.value) walk(pair.value, child);
+        else sources.setValue(child, at(pair.key as Node));
+      }
+    } else if (isSeq(node)) {
+      node.items.forEach((item, i) => walk(item, [...path, i]));
+    }
+  };
+  walk(doc.contents, []);
+  let value: unknown;
+  try {
+    value = doc.toJS({ maxAliasCount: 1000 });
+  } catch (error) {
+    throw new ConfigError([{ file, line: 1, col: 1, path: '$', message: `invalid YAML: ${(error as Error).message}` }]);
+  }
+  return { file, value: value ?? {}, sources };
+}

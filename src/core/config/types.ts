@@ -1,0 +1,57 @@
+import type { BackendPreference } from '../backend.js';
+
+/** `{ type: <registered name>, ...options }` */
+export interface PluginRef {
+  type: string;
+  [option: string]: unknown;
+}
+
+export interface TrainingConfig {
+  epochs: number;
+  batchSize: number;
+  stepsPerEpoch?: number;
+  validationSteps?: number;
+  backend: BackendPreference;
+  optimizer: { type: 'adam' | 'sgd' | 'rmsprop'; learningRate: number; momentum?: number; beta1?: number; beta2?: number; epsilon?: number };
+  learningRate?: {
+    schedule: 'constant' | 'step' | 'cosine' | 'reduce-on-plateau';
+    stepSize?: number;
+    gamma?: number;
+    minLearningRate?: number;
+    monitor?: string;
+    mode?: 'min' | 'max';
+    factor?: number;
+    patience?: number;
+  };
+  earlyStopping?: { monitor: string; patience: number; mode: 'min' | 'max' | 'auto'; minDelta: number };
+  checkpoint?: { monitor: string; mode: 'min' | 'max' | 'auto'; saveBest: boolean; saveLast: boolean };
+  loss?: { regression: 'mse' | 'ccc'; expressionWeight: number; regressionWeight: number };
+}
+
+export interface EvaluationConfig {
+  split: 'test' | 'validation';
+  normalized: boolean;
+}
+
+export interface SweepConfig {
+  mode: 'grid' | 'zip';
+  group?: string;
+  parameters: Record<string, unknown[]>;
+}
+
+/** A validated experiment, schema defaults filled in. */
+export interface ExperimentConfig {
+  name: string;
+  description?: string;
+  seed: number;
+  plugins?: string[];
+  tags?: Record<string, string>;
+  runs?: { root: string };
+  dataset: PluginRef;
+  sampler?: PluginRef;
+  architecture: PluginRef;
+  training: TrainingConfig;
+  evaluation?: EvaluationConfig;
+  reporters?: PluginRef[];
+  sweep?: SweepConfig;
+}

@@ -1,0 +1,80 @@
+import { createRequire } from 'node:module';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { ConfigError } from './errors.js';
+import { PLUGIN_KINDS, type PluginDefinition } from './plugin.js';
+import type { Registry } from './registry.js';
+import type { ComposedExperiment } from './config/compose.js';
+import { formatPath } from './config/source.js';
+
+export function isPluginDefinition(value: unknown): value is PluginDefinition {
+  if (typeof value !== 'object' || value === null) return false;
+  const v = value as Partial<PluginDefinition>;
+  return (
+    typeof v.type === 'string' &&
+    PLUGIN_KINDS.includes(v.kind as PluginDefinition['kind']) &&
+    typeof v.optionsSchema === 'object' &&
+    typeof v.implementation === 'function'
+  );
+}
+
+/** The definitions a plugin module exports: `default` (one or a list) and/or `plugins` (a list). */
+export function definitionsOf(mod: Record<string, unknown>): PluginDefinition[] {
+  const candidates = [mod.default, mod.plugins].flatMap((v) => (Array.isArray(v) ? v : v === undefined ? [] : [v]));
+  return candidates.filter(isPluginDefinition);
+}
+
+async function importSpecifier(spec: string, baseDir: string): Promise<Record<string, unknown>> {
+  if (spec.startsWith('.') || isAbsolute(spec)) {
+    return (await import(pathToFileURL(resolve(baseDir, spec)).href)) as Record<string, unknown>;
+  }
+  // A package name: resolve it from the experiment's directory first, then the working directory.
+  for (const from of [baseDir, process.cwd()]) {
+    try {
+      const resolved = createRequire(join(from, 'noop.js')).resolve(spec);
+      return (await import(pathToFileURL(resolved).href)) as Record<string, unknown>;
+    } catch {
+      // try the next base, then a bare import
+    }
+  }
+  return (await import(spec)) as Record<string, unknown>;
+}
+
+/** Import the modules named in the experiment's `plugins:` list and register what they export. */
+export async function loadExperimentPlugins(composed: ComposedExperiment, registry: Registry): Promise<string[]> {
+  const specs = composed.config.plugins;
+  if (specs === undefined) return [];
+  if (!Array.isArray(specs)) return [];
+  const baseDir = dirname(resolve(composed.file));
+  const loaded: string[] = [];
+  for (const [i, spec] of specs.entries()) {
+    if (typeof spec !== 'string') continue;
+    const path = ['plugins', i];
+    const loc = composed.sources.locate(path) ?? { file: composed.file };
+    const fail = (message: string): never => {
+      throw new ConfigError([{ ...loc, path: formatPath(path), message }]);
+    };
+    let mod: Record<string, unknown> = {};
+    try {
+      mod = await importSpecifier(spec, baseDir);
+    } catch (error) {
+      fail(`cannot load plugin module '${spec}': ${(error as Error).message.split('\n')[0]}`);
+    }
+    const defs = definitionsOf(mod);
+    if (defs.length === 0) {
+      fail(
+        `plugin module '${spec}' exports no plugin definition ` +
+          '(export default a definition or a list, or export const plugins = [...])',
+      );
+    }
+    for (const d of defs) {
+      try {
+        registry.register(d);
+      } catch (error) {
+        fail((error as Error).message);
+      }
+      loaded.push(`${d.kind}:${d.type}`);
+    }
+  }
+  return loaded;
+}

@@ -1,0 +1,186 @@
+import type * as tf from '@tensorflow/tfjs';
+import type { InjectionToken } from 'tsyringe';
+
+/** A class whose instances tsyringe can build. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- constructor parameters are resolved by the container
+export type Constructor<T> = new (...args: any[]) => T;
+
+/** The kinds of plugin the runtime resolves. Core knows these interfaces, never a plugin by name. */
+export const PLUGIN_KINDS = ['dataset', 'sampler', 'architecture', 'reporter'] as const;
+export type PluginKind = (typeof PLUGIN_KINDS)[number];
+
+/** A JSON Schema fragment (draft-07 subset used by ajv and editors). */
+export type JsonSchema = { [key: string]: unknown };
+
+/** The options object a plugin receives: its YAML mapping without `type`, after validation. */
+export type PluginOptions = Record<string, unknown>;
+
+/**
+ * Token under which a plugin's validated options are registered in the per-plugin child
+ * container, so a plugin class asks for them with `@inject(PLUGIN_OPTIONS)`.
+ */
+export const PLUGIN_OPTIONS: InjectionToken<PluginOptions> = Symbol('affectlab.pluginOptions');
+
+/**
+ * What a plugin module exports. `implementation` is an `@injectable()` class: its constructor
+ * receives `@inject(PLUGIN_OPTIONS)` options and any core service by type (Logger, Rng, ...).
+ */
+export interface PluginDefinition<T = unknown> {
+  kind: PluginKind;
+  /** The name used in YAML (`type: vgg-type`). */
+  type: string;
+  description: string;
+  /** JSON Schema of the options (an object schema, without the `type` key). */
+  optionsSchema: JsonSchema;
+  implementation: Constructor<T>;
+}
+
+// ---- the task a dataset poses and the models answer -----------------------------------------
+
+export type TaskKind = 'classification' | 'valence-arousal' | 'expression+valence-arousal';
+
+export interface ClassInfo {
+  /** Contiguous index used by the model. */
+  index: number;
+  /** AffectNet expression code (0..10) or another dataset's code. */
+  code: number;
+  name: string;
+}
+
+export interface Task {
+  kind: TaskKind;
+  /** Classes of the softmax head (empty for pure regression). */
+  classes: ClassInfo[];
+}
+
+// ---- dataset ---------------------------------------------------------------------------------
+
+export interface FaceBox {
+  x: number;
+  y: number;
+  width: number;
+  height: number;
+}
+
+/** One labelled image. `label` indexes Task.classes (or -1 when the task has no classes). */
+export interface Example {
+  /** Path relative to the dataset's image root, as written in the file list. */
+  id: string;
+  /** Absolute path of the image file. */
+  imagePath: string;
+  label: number;
+  valence?: number;
+  arousal?: number;
+  /** Face box to crop to; undefined means use the full image. */
+  crop?: FaceBox;
+  /** Where the record came from, for error messages: `file:line`. */
+  source?: string;
+}
+
+export interface BadRecord {
+  source: string;
+  reason: string;
+}
+
+export interface BadRecordSummary {
+  total: number;
+  byReason: Record<string, number>;
+  /** The first records of each kind, for the report; never the full list of a huge set. */
+  examples: BadRecord[];
+}
+
+export interface ImageSpec {
+  height: number;
+  width: number;
+  channels: 1 | 3;
+}
+
+export interface DatasetSplits {
+  task: Task;
+  image: ImageSpec;
+  train: Example[];
+  validation: Example[];
+  test: Example[];
+  badRecords: BadRecordSummary;
+  /** Facts worth recording with the run (root, file lists, preset name, counts). */
+  description: Record<string, unknown>;
+}
+
+/** Augmentation applied by the image pipeline to training batches only. */
+export interface AugmentOptions {
+  flip?: boolean;
+  /** Max shift as a fraction of the side. */
+  shift?: number;
+  /** Max rotation in degrees. */
+  rotate?: number;
+  brightness?: number;
+  contrast?: number;
+}
+
+export interface DatasetPlugin {
+  prepare(): Promise<DatasetSplits>;
+  /** Pipeline settings the runner passes to the image pipeline. */
+  readonly pipeline: { margin: number; augment?: AugmentOptions };
+}
+
+// ---- sampler ---------------------------------------------------------------------------------
+
+export interface SamplerPlugin {
+  /**
+   * Indices into the training examples for one epoch (repeats allowed), in training order.
+   * Must depend only on (labels, epoch, seed) so a resumed run replays the same epochs.
+   */
+  epochIndices(labels: readonly number[], numClasses: number, epoch: number, seed: number): number[];
+  /** Per-class loss weights (mean 1 over classes), or undefined for the unweighted loss. */
+  classWeights(counts: readonly number[]): number[] | undefined;
+}
+
+// ---- architecture ----------------------------------------------------------------------------
+
+export interface ModelRequest {
+  /** [height, width, channels] */
+  inputShape: [number, number, number];
+  task: Task;
+}
+
+export interface ArchitecturePlugin {
+  build(request: ModelRequest): tf.LayersModel | Promise<tf.LayersModel>;
+}
+
+// ---- reporter --------------------------------------------------------------------------------
+
+export interface RunInfo {
+  runId: string;
+  experiment: string;
+  runDir: string;
+  sourceFile: string;
+  resolvedConfig: Record<string, unknown>;
+  params: Record<string, unknown>;
+  backend: { name: string; devices: string[] };
+  dataset: Record<string, unknown>;
+  group?: string;
+  startTime: number;
+}
+
+export interface EpochMetrics {
+  epoch: number;
+  metrics: Record<string, number>;
+  timestamp: number;
+}
+
+export interface ArtifactInfo {
+  /** Path relative to the run directory. */
+  path: string;
+  absolutePath: string;
+}
+
+export type RunStatus = 'FINISHED' | 'FAILED' | 'KILLED';
+
+/** Observer of run events. Every method is optional; a failing reporter never stops a run. */
+export interface ReporterPlugin {
+  runStarted?(run: RunInfo): Promise<void> | void;
+  epochEnded?(run: RunInfo, epoch: EpochMetrics): Promise<void> | void;
+  evaluated?(run: RunInfo, metrics: Record<string, number>, step: number): Promise<void> | void;
+  artifact?(run: RunInfo, artifact: ArtifactInfo): Promise<void> | void;
+  runEnded?(run: RunInfo, status: RunStatus, error?: string): Promise<void> | void;
+}

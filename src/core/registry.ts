@@ -1,0 +1,64 @@
+import { UserError, didYouMean } from './errors.js';
+import { PLUGIN_KINDS, type PluginDefinition, type PluginKind } from './plugin.js';
+
+export class UnknownPluginError extends UserError {
+  constructor(
+    readonly kind: PluginKind,
+    readonly type: string,
+    readonly known: string[],
+  ) {
+    const hint = didYouMean(type, known);
+    super(
+      `unknown ${kind} '${type}'` +
+        (hint ? `; did you mean '${hint}'?` : '') +
+        ` Registered ${kind} plugins: ${known.length ? known.join(', ') : '(none)'}`,
+    );
+    this.name = 'UnknownPluginError';
+  }
+}
+
+/** Plugin definitions by kind and type. Registration is explicit; lookups fail loudly. */
+export class Registry {
+  private readonly entries = new Map<PluginKind, Map<string, PluginDefinition>>(
+    PLUGIN_KINDS.map((k) => [k, new Map()]),
+  );
+
+  register(definition: PluginDefinition): void {
+    const { kind, type } = definition;
+    const byType = this.entries.get(kind);
+    if (!byType) {
+      throw new UserError(`cannot register '${type}': unknown plugin kind '${kind}' (kinds: ${PLUGIN_KINDS.join(', ')})`);
+    }
+    const existing = byType.get(type);
+    if (existing && existing !== definition) {
+      throw new UserError(`a ${kind} plugin named '${type}' is already registered`);
+    }
+    byType.set(type, definition);
+  }
+
+  registerAll(definitions: Iterable<PluginDefinition>): void {
+    for (const d of definitions) this.register(d);
+  }
+
+  has(kind: PluginKind, type: string): boolean {
+    return this.entries.get(kind)?.has(type) ?? false;
+  }
+
+  get(kind: PluginKind, type: string): PluginDefinition {
+    const found = this.entries.get(kind)?.get(type);
+    if (!found) throw new UnknownPluginError(kind, type, this.types(kind));
+    return found;
+  }
+
+  /** Registered type names of one kind, sorted. */
+  types(kind: PluginKind): string[] {
+    return [...(this.entries.get(kind)?.keys() ?? [])].sort();
+  }
+
+  list(kind?: PluginKind): PluginDefinition[] {
+    const kinds = kind ? [kind] : PLUGIN_KINDS;
+    return kinds.flatMap((k) =>
+      this.types(k).map((t) => this.entries.get(k)?.get(t) as PluginDefinition),
+    );
+  }
+}

@@ -1,0 +1,78 @@
+import 'reflect-metadata';
+import { dirname, resolve } from 'node:path';
+import { container as globalContainer, type DependencyContainer } from 'tsyringe';
+import { BackendService } from './backend.js';
+import { ConfigError } from './errors.js';
+import { PLUGIN_OPTIONS, type PluginKind } from './plugin.js';
+import { Registry } from './registry.js';
+import { Clock, Logger, Random, RunContext } from './services.js';
+import { composeExperiment, unresolvedEnvDiagnostics, type ComposeOptions, type ComposedExperiment } from './config/compose.js';
+import type { ExperimentConfig, PluginRef } from './config/types.js';
+import { validateExperiment } from './config/validate.js';
+import { loadExperimentPlugins } from './plugin-loader.js';
+
+export interface ResolveOptions extends ComposeOptions {
+  /** Accept `${env:X}` references that have no value (validate, config); `run` does not. */
+  allowUnresolvedEnv?: boolean;
+}
+
+export interface ResolvedExperiment {
+  file: string;
+  composed: ComposedExperiment;
+  config: ExperimentConfig;
+  /** Plugins registered from the experiment's `plugins:` list, as kind:type. */
+  externalPlugins: string[];
+}
+
+/**
+ * The application's root: a registry of plugins and a tsyringe container holding the core
+ * services. Each run gets a child container; each plugin instance a grandchild holding its
+ * options under PLUGIN_OPTIONS.
+ */
+export class Runtime {
+  readonly container: DependencyContainer;
+
+  constructor(readonly registry: Registry) {
+    this.container = globalContainer.createChildContainer();
+    this.container.registerInstance(Registry, registry);
+    this.container.registerSingleton(Logger);
+    this.container.registerSingleton(Clock);
+    this.container.registerSingleton(BackendService);
+  }
+
+  get logger(): Logger {
+    return this.container.resolve(Logger);
+  }
+
+  /** Compose, load external plugins, validate. Throws ConfigError with file:line:col. */
+  async resolve(file: string, options: ResolveOptions = {}): Promise<ResolvedExperiment> {
+    const composed = composeExperiment(file, options);
+    const externalPlugins = await loadExperimentPlugins(composed, this.registry);
+    const config = validateExperiment(composed, this.registry) as unknown as ExperimentConfig;
+    if (!options.allowUnresolvedEnv && composed.unresolvedEnv.length > 0) {
+      throw new ConfigError(unresolvedEnvDiagnostics(composed));
+    }
+    return { file, composed, config, externalPlugins };
+  }
+
+  /** A child container for one run, with its seeded RNG and context. */
+  createRunContainer(resolved: ResolvedExperiment, cacheDir: string): DependencyContainer {
+    const child = this.container.createChildContainer();
+    const { config } = resolved;
+    child.registerInstance(Random, new Random(config.seed));
+    child.registerInstance(
+      RunContext,
+      new RunContext(config.name, resolved.file, config.seed, resolve(cacheDir), dirname(resolve(resolved.file))),
+    );
+    return child;
+  }
+
+  /** Build one plugin: its class resolved in a grandchild container that holds its options. */
+  instantiate<T>(scope: DependencyContainer, kind: PluginKind, ref: PluginRef): T {
+    const definition = this.registry.get(kind, ref.type);
+    const { type: _type, ...options } = ref;
+    const pluginScope = scope.createChildContainer();
+    pluginScope.register(PLUGIN_OPTIONS, { useValue: options });
+    return pluginScope.resolve(definition.implementation) as T;
+  }
+}
