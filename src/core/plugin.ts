@@ -184,3 +184,14 @@ export interface ReporterPlugin {
   artifact?(run: RunInfo, artifact: ArtifactInfo): Promise<void> | void;
   runEnded?(run: RunInfo, status: RunStatus, error?: string): Promise<void> | void;
 }
+
+/**
+ * One line of a run's `events.jsonl` in the local run store: every reporter event in order,
+ * so a reporter that missed events (a server that was down) can replay them later.
+ */
+export type RunEvent =
+  | { event: 'runStarted'; time: number; run: RunInfo }
+  | { event: 'epochEnded'; time: number; epoch: EpochMetrics }
+  | { event: 'evaluated'; time: number; metrics: Record<string, number>; step: number }
+  | { event: 'artifact'; time: number; artifact: ArtifactInfo }
+  | { event: 'runEnded'; time: number; status: RunStatus; error?: string };
