@@ -33,6 +33,11 @@ export interface PluginDefinition<T = unknown> {
   /** JSON Schema of the options (an object schema, without the `type` key). */
   optionsSchema: JsonSchema;
   implementation: Constructor<T>;
+  /**
+   * Constructor parameters as injection tokens, for plugins written without decorators (plain
+   * JavaScript): the runtime resolves each and calls `new implementation(...resolved)`.
+   */
+  inject?: InjectionToken<unknown>[];
 }
 
 // ---- the task a dataset poses and the models answer -----------------------------------------

@@ -73,6 +73,10 @@ export class Runtime {
     const { type: _type, ...options } = ref;
     const pluginScope = scope.createChildContainer();
     pluginScope.register(PLUGIN_OPTIONS, { useValue: options });
+    if (definition.inject) {
+      const args = definition.inject.map((token) => pluginScope.resolve(token));
+      return new definition.implementation(...args) as T;
+    }
     return pluginScope.resolve(definition.implementation) as T;
   }
 }

@@ -1,0 +1,62 @@
+import { inject, injectable } from 'tsyringe';
+import { PLUGIN_OPTIONS, type PluginDefinition, type PluginOptions } from '../../src/core/plugin.js';
+import { Logger, Random, RunContext } from '../../src/core/services.js';
+import { Registry } from '../../src/core/registry.js';
+import { Runtime } from '../../src/core/runtime.js';
+
+/** A plugin that records what the container injected, to test constructor injection. */
+@injectable()
+export class ProbePlugin {
+  constructor(
+    @inject(PLUGIN_OPTIONS) readonly options: PluginOptions,
+    readonly logger: Logger,
+    readonly rng: Random,
+    readonly context: RunContext,
+  ) {}
+}
+
+const objectSchema = (properties: Record<string, unknown>, required: string[] = []) => ({
+  type: 'object',
+  properties,
+  required,
+});
+
+/** One plugin of each kind with small option schemas, for core tests that must not depend on built-ins. */
+export const fixturePlugins: PluginDefinition[] = [
+  {
+    kind: 'dataset',
+    type: 'folder',
+    description: 'test dataset',
+    optionsSchema: objectSchema({ root: { type: 'string' }, imageSize: { type: 'integer', minimum: 8, default: 32 } }, ['root']),
+    implementation: ProbePlugin,
+  },
+  {
+    kind: 'sampler',
+    type: 'shuffle',
+    description: 'test sampler',
+    optionsSchema: objectSchema({}),
+    implementation: ProbePlugin,
+  },
+  {
+    kind: 'architecture',
+    type: 'small-cnn',
+    description: 'test architecture',
+    optionsSchema: objectSchema({ filters: { type: 'array', items: { type: 'integer', minimum: 1 }, default: [8, 16] }, dropout: { type: 'number', minimum: 0, maximum: 1 } }),
+    implementation: ProbePlugin,
+  },
+  {
+    kind: 'reporter',
+    type: 'memory',
+    description: 'test reporter',
+    optionsSchema: objectSchema({ label: { type: 'string' } }),
+    implementation: ProbePlugin,
+  },
+];
+
+export function fixtureRuntime(): Runtime {
+  const registry = new Registry();
+  registry.registerAll(fixturePlugins);
+  const runtime = new Runtime(registry);
+  runtime.logger.level = 'error';
+  return runtime;
+}
