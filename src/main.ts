@@ -9,7 +9,14 @@ import { pluginCommands } from './plugins/commands.js';
 export function createRuntime(): Runtime {
   const registry = new Registry();
   registry.registerAll(builtinPlugins);
-  return new Runtime(registry);
+  const runtime = new Runtime(registry);
+  // An experiment without `reporters:` gets the console, plus MLflow when the environment
+  // names a tracking server (as the MLflow Python client does).
+  runtime.defaultReporters = () => [
+    { type: 'console' },
+    ...(process.env.MLFLOW_TRACKING_URI && registry.has('reporter', 'mlflow') ? [{ type: 'mlflow' }] : []),
+  ];
+  return runtime;
 }
 
 export async function runCli(argv: string[], extra: CommandModule[] = pluginCommands): Promise<number> {

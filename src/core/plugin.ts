@@ -124,8 +124,14 @@ export interface AugmentOptions {
 
 export interface DatasetPlugin {
   prepare(): Promise<DatasetSplits>;
+  /**
+   * The model input and task this dataset will pose, worked out from its options alone (no
+   * file is read), so `affectlab summary` can build the model without the data. Optional:
+   * commands that need it say so when a dataset plugin lacks it.
+   */
+  describeTask?(): ModelRequest;
   /** Pipeline settings the runner passes to the image pipeline. */
-  readonly pipeline: { margin: number; augment?: AugmentOptions };
+  readonly pipeline: { margin: number; augment?: AugmentOptions; onBadRecord?: 'skip' | 'fail' };
 }
 
 // ---- sampler ---------------------------------------------------------------------------------

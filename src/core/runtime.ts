@@ -31,6 +31,11 @@ export interface ResolvedExperiment {
  */
 export class Runtime {
   readonly container: DependencyContainer;
+  /**
+   * Reporters a run gets when its experiment lists none; the composition root sets it (e.g. the
+   * console, plus MLflow when MLFLOW_TRACKING_URI is set) so core names no plugin.
+   */
+  defaultReporters: (config: ExperimentConfig) => PluginRef[] = () => [];
 
   constructor(readonly registry: Registry) {
     this.container = globalContainer.createChildContainer();
