@@ -3,7 +3,9 @@ import { ConfigError, UserError } from './errors.js';
 import type { Runtime } from './runtime.js';
 import { registerConfigCommands } from './commands/config.js';
 import { registerDoctorCommand } from './commands/doctor.js';
+import { registerMetricsCommand } from './commands/metrics.js';
 import { registerRunCommand } from './commands/run.js';
+import { registerCompareCommand } from './commands/compare.js';
 
 /** Something that adds subcommands to the CLI. Each command module exports one. */
 export type CommandModule = (program: Command, runtime: Runtime) => void;
@@ -21,7 +23,7 @@ export function createCli(runtime: Runtime, extraCommands: CommandModule[] = [])
     .version('0.1.0')
     .option('--debug', 'show stack traces for errors')
     .showHelpAfterError('(add --help for usage)');
-  for (const register of [registerConfigCommands, registerRunCommand, registerDoctorCommand, ...extraCommands]) {
+  for (const register of [registerConfigCommands, registerRunCommand, registerDoctorCommand, registerMetricsCommand, ...extraCommands]) {
     register(program, runtime);
   }
   return program;

@@ -10,6 +10,7 @@ import { composeExperiment, unresolvedEnvDiagnostics, type ComposeOptions, type 
 import type { ExperimentConfig, PluginRef } from './config/types.js';
 import { validateExperiment } from './config/validate.js';
 import { loadExperimentPlugins } from './plugin-loader.js';
+import type { RunSource } from './compare.js';
 
 export interface ResolveOptions extends ComposeOptions {
   /** Accept `${env:X}` references that have no value (validate, config); `run` does not. */
@@ -32,10 +33,14 @@ export interface ResolvedExperiment {
 export class Runtime {
   readonly container: DependencyContainer;
   /**
-   * Reporters a run gets when its experiment lists none; the composition root sets it (e.g. the
-   * console, plus MLflow when MLFLOW_TRACKING_URI is set) so core names no plugin.
+   * The reporters of a run: by default those the experiment lists. The composition root
+   * replaces it (console by default, MLflow when MLFLOW_TRACKING_URI is set), so core names
+   * no plugin.
    */
-  defaultReporters: (config: ExperimentConfig) => PluginRef[] = () => [];
+  /** Sources of finished runs for `affectlab compare` (`local`; plugins add e.g. `mlflow`). */
+  runSources: Record<string, RunSource> = {};
+
+  reportersFor: (config: ExperimentConfig) => PluginRef[] = (config) => config.reporters ?? [];
 
   constructor(readonly registry: Registry) {
     this.container = globalContainer.createChildContainer();

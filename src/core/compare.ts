@@ -1,0 +1,171 @@
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { METRIC_KEYS, REGRESSION_METRIC_KEYS } from './metrics/keys.js';
+import type { RunRecord } from './runner/run-store.js';
+import { confusionMatrixSvg } from './runner/plots.js';
+
+/** One run as `affectlab compare` sees it, from the local store or from MLflow. */
+export interface RunSummary {
+  runId: string;
+  experiment: string;
+  status: string;
+  group?: string;
+  startTime?: number;
+  source: string;
+  /** The final evaluation's metrics without the split prefix: accuracy, norm_accuracy, recall_happy... */
+  metrics: Record<string, number>;
+  classNames?: string[];
+  confusion?: number[][];
+}
+
+export interface RunQuery {
+  experiment?: string;
+  group?: string;
+  runsRoot: string;
+  trackingUri?: string;
+}
+
+/** Where runs come from: `local` (the run store) here; plugins add others (e.g. `mlflow`). */
+export type RunSource = (query: RunQuery) => Promise<RunSummary[]>;
+
+/** `vgg6-*` style globs over experiment names. */
+export function globToRegExp(glob: string): RegExp {
+  const escaped = glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
+  return new RegExp(`^${escaped}$`);
+}
+
+/** Strip the evaluation split prefix (`test_`, `validation_`) from final metrics. */
+export function unprefixMetrics(metrics: Record<string, number>, split: string): Record<string, number> {
+  const prefix = `${split}_`;
+  return Object.fromEntries(Object.entries(metrics).filter(([k]) => k.startsWith(prefix)).map(([k, v]) => [k.slice(prefix.length), v]));
+}
+
+export const localRuns: RunSource = async (query) => {
+  const { runsRoot } = query;
+  if (!existsSync(runsRoot)) return [];
+  const match = query.experiment ? globToRegExp(query.experiment) : undefined;
+  const out: RunSummary[] = [];
+  for (const experiment of readdirSync(runsRoot).sort()) {
+    if (match && !match.test(experiment)) continue;
+    const expDir = join(runsRoot, experiment);
+    for (const runId of readdirSync(expDir).sort()) {
+      const dir = join(expDir, runId);
+      if (!existsSync(join(dir, 'run.json'))) continue;
+      const record = JSON.parse(readFileSync(join(dir, 'run.json'), 'utf8')) as RunRecord;
+      if (query.group && record.group !== query.group) continue;
+      let metrics: Record<string, number> = {};
+      let classNames: string[] | undefined;
+      let confusion: number[][] | undefined;
+      if (existsSync(join(dir, 'metrics.json'))) {
+        const m = JSON.parse(readFileSync(join(dir, 'metrics.json'), 'utf8')) as {
+          split: string;
+          metrics: Record<string, number>;
+          report: { classNames: string[]; confusion: number[][] } | null;
+        };
+        metrics = unprefixMetrics(m.metrics, m.split);
+        classNames = m.report?.classNames;
+        confusion = m.report?.confusion;
+      }
+      out.push({ runId, experiment, status: record.status, group: record.group, startTime: record.startTime, source: dir, metrics, classNames, confusion });
+    }
+  }
+  return out;
+};
+
+/** The columns of the report's Appendix A (Orig and Norm), then per-class recall. */
+export function compareColumns(runs: RunSummary[]): string[] {
+  const cols: string[] = [];
+  const has = (k: string) => runs.some((r) => r.metrics[k] !== undefined);
+  for (const k of METRIC_KEYS) for (const key of [k, `norm_${k}`]) if (has(key)) cols.push(key);
+  for (const k of REGRESSION_METRIC_KEYS) if (has(k)) cols.push(k);
+  const recalls = [...new Set(runs.flatMap((r) => Object.keys(r.metrics).filter((k) => k.startsWith('recall_'))))].sort();
+  return [...cols, ...recalls];
+}
+
+/** Lower is better for errors, higher for everything else. */
+function better(col: string): 'min' | 'max' {
+  return /rmse|loss/.test(col) ? 'min' : 'max';
+}
+
+export interface CompareTable {
+  columns: string[];
+  rows: { run: RunSummary; values: (number | undefined)[]; best: boolean[] }[];
+}
+
+export function compareTable(runs: RunSummary[], sortBy?: string): CompareTable {
+  const columns = compareColumns(runs);
+  const key = sortBy ?? (columns.includes('f1_macro') ? 'f1_macro' : columns[0]);
+  const sorted = [...runs].sort((a, b) => {
+    const dir = better(key) === 'max' ? -1 : 1;
+    return ((a.metrics[key] ?? -Infinity) - (b.metrics[key] ?? -Infinity)) * dir || a.runId.localeCompare(b.runId);
+  });
+  const bestOf = columns.map((c) => {
+    const vals = sorted.map((r) => r.metrics[c]).filter((v): v is number => v !== undefined);
+    if (vals.length === 0) return undefined;
+    return better(c) === 'max' ? Math.max(...vals) : Math.min(...vals);
+  });
+  return {
+    columns,
+    rows: sorted.map((run) => {
+      const values = columns.map((c) => run.metrics[c]);
+      return { run, values, best: values.map((v, i) => v !== undefined && v === bestOf[i] && sorted.length > 1) };
+    }),
+  };
+}
+
+function cell(v: number | undefined): string {
+  return v === undefined ? '-' : v.toFixed(3);
+}
+
+export function formatCompare(table: CompareTable, format: 'table' | 'markdown' | 'json' | 'html'): string {
+  const head = ['run', 'experiment', 'status', ...table.columns];
+  const body = table.rows.map((r) => [r.run.runId, r.run.experiment, r.run.status, ...r.values.map((v, i) => (r.best[i] ? `${cell(v)}*` : cell(v)))]);
+  if (format === 'json') {
+    return JSON.stringify(
+      table.rows.map((r) => ({ runId: r.run.runId, experiment: r.run.experiment, status: r.run.status, group: r.run.group, source: r.run.source, metrics: Object.fromEntries(table.columns.map((c, i) => [c, r.values[i] ?? null])), best: table.columns.filter((_, i) => r.best[i]) })),
+      null,
+      2,
+    );
+  }
+  if (format === 'markdown') {
+    const md = (row: string[]) => `| ${row.join(' | ')} |`;
+    const bold = table.rows.map((r, ri) => body[ri].map((c, i) => (i >= 3 && r.best[i - 3] ? `**${c.replace(/\*$/, '')}**` : c)));
+    return [md(head), md(head.map(() => '---')), ...bold.map(md)].join('\n') + '\n\nBold: best value of the column.';
+  }
+  if (format === 'html') return compareHtml(table);
+  const widths = head.map((h, i) => Math.max(h.length, ...body.map((r) => r[i].length)));
+  const line = (row: string[]) => row.map((c, i) => c.padEnd(widths[i])).join('  ');
+  return [line(head), line(widths.map((w) => '-'.repeat(w))), ...body.map(line)].join('\n') + '\n* best value of the column';
+}
+
+function escapeHtml(s: string): string {
+  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+}
+
+/** A self-contained page: the table, then every run's confusion matrix side by side. */
+export function compareHtml(table: CompareTable): string {
+  const th = ['run', 'experiment', 'status', ...table.columns].map((h) => `<th>${escapeHtml(h)}</th>`).join('');
+  const rows = table.rows
+    .map((r) => `<tr><td>${escapeHtml(r.run.runId)}</td><td>${escapeHtml(r.run.experiment)}</td><td>${r.run.status}</td>${r.values.map((v, i) => `<td${r.best[i] ? ' class="best"' : ''}>${cell(v)}</td>`).join('')}</tr>`)
+    .join('\n');
+  const matrices = table.rows
+    .filter((r) => r.run.confusion && r.run.classNames)
+    .map((r) => `<figure>${confusionMatrixSvg(r.run.confusion as number[][], r.run.classNames as string[], `${r.run.experiment} ${r.run.runId}`)}</figure>`)
+    .join('\n');
+  return `<!doctype html>
+<html><head><meta charset="utf-8"><title>affectlab compare</title>
+<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}
+td:nth-child(-n+3),th{text-align:left}.best{font-weight:bold;background:#e6f4ea}.matrices{display:flex;flex-wrap:wrap;gap:1em}</style></head>
+<body><h1>affectlab compare</h1><p>${table.rows.length} run(s). Bold: best value of each column. Metrics of each run's final evaluation (Orig and skew-normalised Norm).</p>
+<table><thead><tr>${th}</tr></thead><tbody>
+${rows}
+</tbody></table>
+<h2>Confusion matrices</h2><div class="matrices">${matrices}</div></body></html>
+`;
+}
+
+/** Read a run's resolved config (for tools that need more than metrics). */
+export function readRunConfig(runDir: string): unknown {
+  return parseYaml(readFileSync(join(runDir, 'config.yaml'), 'utf8'));
+}
