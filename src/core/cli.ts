@@ -23,7 +23,7 @@ export function createCli(runtime: Runtime, extraCommands: CommandModule[] = [])
     .version('0.1.0')
     .option('--debug', 'show stack traces for errors')
     .showHelpAfterError('(add --help for usage)');
-  for (const register of [registerConfigCommands, registerRunCommand, registerDoctorCommand, registerMetricsCommand, ...extraCommands]) {
+  for (const register of [registerConfigCommands, registerRunCommand, registerDoctorCommand, registerMetricsCommand, registerCompareCommand, ...extraCommands]) {
     register(program, runtime);
   }
   return program;
