@@ -15,7 +15,10 @@ export function collect(value: string, previous: string[] = []): string[] {
 }
 
 export const setOption = (): Option =>
-  new Option('--set <path=value>', 'override a config value (repeatable), e.g. --set training.epochs=3').argParser(collect);
+  new Option(
+    '--set <path=value>',
+    'override a config value (repeatable), e.g. --set training.epochs=3',
+  ).argParser(collect);
 
 export function createCli(runtime: Runtime, extraCommands: CommandModule[] = []): Command {
   const program = new Command('affectlab')
@@ -23,14 +26,25 @@ export function createCli(runtime: Runtime, extraCommands: CommandModule[] = [])
     .version('0.1.0')
     .option('--debug', 'show stack traces for errors')
     .showHelpAfterError('(add --help for usage)');
-  for (const register of [registerConfigCommands, registerRunCommand, registerDoctorCommand, registerMetricsCommand, registerCompareCommand, ...extraCommands]) {
+  for (const register of [
+    registerConfigCommands,
+    registerRunCommand,
+    registerDoctorCommand,
+    registerMetricsCommand,
+    registerCompareCommand,
+    ...extraCommands,
+  ]) {
     register(program, runtime);
   }
   return program;
 }
 
 /** Run the CLI; user errors print one clear message (no stack unless --debug) and exit 1. */
-export async function main(runtime: Runtime, argv: string[], extraCommands: CommandModule[] = []): Promise<number> {
+export async function main(
+  runtime: Runtime,
+  argv: string[],
+  extraCommands: CommandModule[] = [],
+): Promise<number> {
   const program = createCli(runtime, extraCommands);
   program.exitOverride();
   const debug = argv.includes('--debug');
@@ -39,14 +53,21 @@ export async function main(runtime: Runtime, argv: string[], extraCommands: Comm
     return process.exitCode === undefined ? 0 : Number(process.exitCode);
   } catch (error) {
     const code = (error as { code?: string }).code;
-    if (code === 'commander.helpDisplayed' || code === 'commander.version' || code === 'commander.help') return 0;
+    if (
+      code === 'commander.helpDisplayed' ||
+      code === 'commander.version' ||
+      code === 'commander.help'
+    )
+      return 0;
     if (code?.startsWith('commander.')) return 1;
     if (error instanceof ConfigError) {
       process.stderr.write(error.message + '\n');
     } else if (error instanceof UserError) {
       process.stderr.write(`affectlab: ${error.message}\n`);
     } else {
-      process.stderr.write(`affectlab: internal error: ${(error as Error).message ?? String(error)}\n`);
+      process.stderr.write(
+        `affectlab: internal error: ${(error as Error).message ?? String(error)}\n`,
+      );
       if (!debug) process.stderr.write('(run again with --debug for the stack trace)\n');
     }
     if (debug) process.stderr.write(`${(error as Error).stack ?? ''}\n`);

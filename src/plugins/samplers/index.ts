@@ -1,4 +1,13 @@
 import type { PluginDefinition } from '../../core/plugin.js';
+import { downSampleSampler } from './down-sample.js';
+import { imbalancedSampler } from './imbalanced.js';
+import { upSampleSampler } from './up-sample.js';
+import { weightedSampler } from './weighted.js';
 
 /** Built-in sampler plugins, registered explicitly. */
-export const samplerPlugins: PluginDefinition[] = [];
+export const samplerPlugins: PluginDefinition[] = [
+  imbalancedSampler,
+  downSampleSampler,
+  upSampleSampler,
+  weightedSampler,
+];

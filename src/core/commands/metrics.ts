@@ -1,0 +1,374 @@
+/**
+ * `affectlab metrics`: score predictions made anywhere (a CSV file) with the same metric
+ * definitions the runner uses, so models trained elsewhere compare digit for digit.
+ */
+import { readFileSync } from 'node:fs';
+import type { Command } from 'commander';
+import { DEFAULT_CLASS_PRESET, resolveClassPreset } from '../affectnet.js';
+import { UserError } from '../errors.js';
+import {
+  flattenClassificationReport,
+  flattenRegressionReport,
+  formatConfusionMatrix,
+  formatMetricTable,
+  formatPerClassTable,
+  formatRegressionTable,
+  scoreClassification,
+  scoreRegression,
+  type MetricReport,
+  type RegressionReport,
+  type TableFormat,
+} from '../metrics/index.js';
+import type { Runtime } from '../runtime.js';
+
+export interface CsvRecord {
+  /** 1-based line number where the record starts. */
+  line: number;
+  cells: string[];
+}
+
+/**
+ * RFC 4180 CSV: comma-separated, fields optionally double-quoted ("" escapes a quote, quoted
+ * fields may hold commas and newlines), LF or CRLF line ends. Blank lines are skipped.
+ */
+export function parseCsv(text: string, file: string): { header: string[]; records: CsvRecord[] } {
+  const records: CsvRecord[] = [];
+  let cells: string[] = [];
+  let cell = '';
+  let quoted = false;
+  let line = 1;
+  let recordLine = 1;
+  let afterQuote = false;
+  const endRecord = (): void => {
+    cells.push(cell);
+    if (!(cells.length === 1 && cells[0].trim() === '')) records.push({ line: recordLine, cells });
+    cells = [];
+    cell = '';
+  };
+  const source = text.startsWith('\uFEFF') ? text.slice(1) : text;
+  for (let i = 0; i < source.length; i++) {
+    const ch = source[i];
+    if (quoted) {
+      if (ch === '"') {
+        if (source[i + 1] === '"') {
+          cell += '"';
+          i++;
+        } else {
+          quoted = false;
+          afterQuote = true;
+        }
+      } else {
+        if (ch === '\n') line++;
+        cell += ch;
+      }
+      continue;
+    }
+    if (ch === ',') {
+      cells.push(cell);
+      cell = '';
+      afterQuote = false;
+    } else if (ch === '\n' || ch === '\r') {
+      if (ch === '\r' && source[i + 1] === '\n') i++;
+      endRecord();
+      afterQuote = false;
+      line++;
+      recordLine = line;
+    } else if (ch === '"' && cell.trim() === '' && !afterQuote) {
+      cell = '';
+      quoted = true;
+    } else {
+      if (afterQuote && ch.trim() !== '')
+        throw new UserError(`${file}:${line}: unexpected text after a closing quote`);
+      if (!afterQuote) cell += ch;
+    }
+  }
+  if (quoted) throw new UserError(`${file}:${recordLine}: a quoted field is not closed`);
+  if (cell !== '' || cells.length > 0) endRecord();
+  const [first, ...rest] = records;
+  if (!first) throw new UserError(`${file}: the file is empty; expected a header line`);
+  const header = first.cells.map((h) => h.trim());
+  for (const record of rest) {
+    if (record.cells.length !== header.length) {
+      throw new UserError(
+        `${file}:${record.line}: ${record.cells.length} fields, but the header has ${header.length}`,
+      );
+    }
+  }
+  return { header, records: rest };
+}
+
+const normalizeName = (name: string): string => name.toLowerCase().replace(/[\s_-]/g, '');
+
+const REGRESSION_COLUMNS = ['valence', 'arousal', 'pred_valence', 'pred_arousal'] as const;
+
+/** Everything `affectlab metrics` computes for one file. */
+export interface PredictionScores {
+  file: string;
+  classification?: { report: MetricReport; metrics: Record<string, number> };
+  regression?: { report: RegressionReport; examples: number; skipped: number };
+}
+
+export interface ScorePredictionsOptions {
+  /** A class preset name or a comma-separated list of expression names/codes. */
+  classes?: string;
+  normalized: boolean;
+}
+
+/** Score a predictions CSV: `label` + score columns and/or `pred`; and/or the regression columns. */
+export function scorePredictionsFile(
+  file: string,
+  options: ScorePredictionsOptions,
+): PredictionScores {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new UserError(`cannot read ${file}: ${(error as Error).message}`);
+  }
+  const { header, records } = parseCsv(text, file);
+  if (records.length === 0) throw new UserError(`${file}: no rows after the header`);
+  const column = new Map<string, number>();
+  header.forEach((name, i) => {
+    const key = name.toLowerCase();
+    if (column.has(key)) throw new UserError(`${file}:1: column '${name}' appears twice`);
+    column.set(key, i);
+  });
+
+  const result: PredictionScores = { file };
+  const presentRegression = REGRESSION_COLUMNS.filter((c) => column.has(c));
+  if (presentRegression.length > 0 && presentRegression.length < REGRESSION_COLUMNS.length) {
+    const missing = REGRESSION_COLUMNS.filter((c) => !column.has(c));
+    throw new UserError(
+      `${file}:1: regression scoring needs columns ${REGRESSION_COLUMNS.join(', ')}; missing ${missing.join(', ')}`,
+    );
+  }
+  if (column.has('label'))
+    result.classification = scoreClassificationColumns(file, header, column, records, options);
+  if (presentRegression.length === REGRESSION_COLUMNS.length)
+    result.regression = scoreRegressionColumns(file, column, records);
+  if (!result.classification && !result.regression) {
+    throw new UserError(
+      `${file}:1: nothing to score: expected a 'label' column (with 'pred' and/or one score column per class) ` +
+        `or the columns ${REGRESSION_COLUMNS.join(', ')}; found ${header.join(', ')}`,
+    );
+  }
+  return result;
+}
+
+function scoreClassificationColumns(
+  file: string,
+  header: readonly string[],
+  column: ReadonlyMap<string, number>,
+  records: readonly CsvRecord[],
+  options: ScorePredictionsOptions,
+): PredictionScores['classification'] {
+  const classSpec = options.classes ?? DEFAULT_CLASS_PRESET;
+  const classes = resolveClassPreset(classSpec.includes(',') ? classSpec.split(',') : classSpec);
+  const classNames = classes.map((c) => c.name);
+  const numClasses = classes.length;
+
+  // One score column per class, named by the class or score_<index>; all or none.
+  const scoreColumns = classes.map((cls) => {
+    const byName = header.findIndex((h) => normalizeName(h) === normalizeName(cls.name));
+    const byIndex = column.get(`score_${cls.index}`);
+    if (byName >= 0 && byIndex !== undefined) {
+      throw new UserError(
+        `${file}:1: class ${cls.name} has two score columns: '${header[byName]}' and 'score_${cls.index}'`,
+      );
+    }
+    return byName >= 0 ? byName : byIndex;
+  });
+  const withScores = scoreColumns.filter((c) => c !== undefined).length;
+  const extraScores = header.filter(
+    (h) => /^score_(\d+)$/i.test(h) && Number(h.slice(6)) >= numClasses,
+  );
+  if (extraScores.length > 0) {
+    throw new UserError(
+      `${file}:1: column(s) ${extraScores.join(', ')} name classes beyond the ${numClasses} of '${classSpec}'; pass --classes with the model's classes`,
+    );
+  }
+  if (withScores > 0 && withScores < numClasses) {
+    const missing = classes
+      .filter((_, c) => scoreColumns[c] === undefined)
+      .map((c) => `${c.name} (or score_${c.index})`);
+    throw new UserError(
+      `${file}:1: score columns are missing for ${missing.join(', ')}; give one score column per class`,
+    );
+  }
+  const predColumn = column.get('pred');
+  if (withScores === 0 && predColumn === undefined) {
+    throw new UserError(
+      `${file}:1: classification needs a 'pred' column or one score column per class (${classNames.join(', ')} or score_0..score_${numClasses - 1})`,
+    );
+  }
+
+  const classByName = new Map(classes.map((c) => [normalizeName(c.name), c.index]));
+  const parseClass = (value: string, record: CsvRecord, what: string): number => {
+    const trimmed = value.trim();
+    if (/^-?\d+$/.test(trimmed)) {
+      const index = Number(trimmed);
+      if (index < 0 || index >= numClasses) {
+        throw new UserError(
+          `${file}:${record.line}: ${what} ${index} is not a class index in 0..${numClasses - 1} (${classNames.join(', ')})`,
+        );
+      }
+      return index;
+    }
+    const index = classByName.get(normalizeName(trimmed));
+    if (index === undefined) {
+      throw new UserError(
+        `${file}:${record.line}: ${what} '${trimmed}' is not one of the classes ${classNames.join(', ')} (nor an index)`,
+      );
+    }
+    return index;
+  };
+
+  const labelColumn = column.get('label') as number;
+  const labels = records.map((r) => parseClass(r.cells[labelColumn], r, 'label'));
+  const predictions =
+    predColumn === undefined
+      ? undefined
+      : records.map((r) => parseClass(r.cells[predColumn], r, 'pred'));
+  const scores =
+    withScores === 0
+      ? undefined
+      : records.map((record) =>
+          scoreColumns.map((col, c) => {
+            const text = record.cells[col as number].trim();
+            const value = Number(text);
+            if (text === '' || !Number.isFinite(value)) {
+              throw new UserError(
+                `${file}:${record.line}: score of ${classNames[c]} is '${text}', not a finite number`,
+              );
+            }
+            return value;
+          }),
+        );
+  const report = scoreClassification({
+    labels,
+    predictions,
+    scores,
+    classNames,
+    normalized: options.normalized,
+  });
+  return { report, metrics: flattenClassificationReport(report) };
+}
+
+function scoreRegressionColumns(
+  file: string,
+  column: ReadonlyMap<string, number>,
+  records: readonly CsvRecord[],
+): PredictionScores['regression'] {
+  const values: Record<(typeof REGRESSION_COLUMNS)[number], number[]> = {
+    valence: [],
+    arousal: [],
+    pred_valence: [],
+    pred_arousal: [],
+  };
+  let skipped = 0;
+  for (const record of records) {
+    const cells = REGRESSION_COLUMNS.map((name) => record.cells[column.get(name) as number].trim());
+    // A multi-task file leaves the regression cells empty where a face has no valence/arousal.
+    if (cells.every((cell) => cell === '')) {
+      skipped++;
+      continue;
+    }
+    REGRESSION_COLUMNS.forEach((name, k) => {
+      const value = Number(cells[k]);
+      if (cells[k] === '' || !Number.isFinite(value)) {
+        throw new UserError(
+          `${file}:${record.line}: ${name} is '${cells[k]}', not a finite number`,
+        );
+      }
+      if ((name === 'valence' || name === 'arousal') && (value < -1 || value > 1)) {
+        throw new UserError(
+          `${file}:${record.line}: ${name} ${value} is outside [-1, 1] (AffectNet writes -2 for "no value": leave such cells empty)`,
+        );
+      }
+      values[name].push(value);
+    });
+  }
+  if (values.valence.length === 0)
+    throw new UserError(`${file}: no row has valence/arousal values to score`);
+  const report = scoreRegression({
+    valence: values.valence,
+    arousal: values.arousal,
+    predValence: values.pred_valence,
+    predArousal: values.pred_arousal,
+  });
+  return { report, examples: values.valence.length, skipped };
+}
+
+/** The text (table or Markdown) output of `affectlab metrics`. */
+export function formatPredictionScores(scores: PredictionScores, format: TableFormat): string {
+  const heading = (title: string): string =>
+    format === 'markdown' ? `### ${title}\n\n` : `${title}\n`;
+  const parts: string[] = [];
+  const classification = scores.classification?.report;
+  if (classification) {
+    parts.push(
+      heading(
+        `Classification: ${classification.count} examples, classes ${classification.classNames.join(', ')}`,
+      ) + formatMetricTable(classification, format),
+      heading('Per class') + formatPerClassTable(classification, format),
+      heading('Confusion matrix (rows: actual, columns: predicted)') +
+        formatConfusionMatrix(classification.confusion, classification.classNames, format),
+    );
+    if (classification.notes.length > 0)
+      parts.push(heading('Notes') + classification.notes.map((n) => `- ${n}\n`).join(''));
+  }
+  if (scores.regression) {
+    const { report, examples, skipped } = scores.regression;
+    const skippedText = skipped > 0 ? ` (${skipped} rows without valence/arousal skipped)` : '';
+    parts.push(
+      heading(`Valence and arousal: ${examples} examples${skippedText}`) +
+        formatRegressionTable(report, format),
+    );
+  }
+  return parts.join('\n');
+}
+
+export function registerMetricsCommand(program: Command, _runtime: Runtime): void {
+  program
+    .command('metrics')
+    .description(
+      'score a predictions CSV with the AffectNet metric set (Orig and skew-normalised Norm): columns label and ' +
+        'pred and/or one score column per class (class name or score_<i>); or valence, arousal, pred_valence, pred_arousal',
+    )
+    .requiredOption('--input <file>', 'predictions CSV file')
+    .option(
+      '--classes <preset>',
+      `class preset or comma-separated expression names/codes, in model index order (default: ${DEFAULT_CLASS_PRESET})`,
+    )
+    .option('--json', 'print the full report as JSON (undefined metrics as null)')
+    .option('--markdown', 'print Markdown tables')
+    .option('--no-normalized', 'skip the skew-normalised (Norm) metrics')
+    .action(
+      (opts: {
+        input: string;
+        classes?: string;
+        json?: boolean;
+        markdown?: boolean;
+        normalized: boolean;
+      }) => {
+        const scores = scorePredictionsFile(opts.input, {
+          classes: opts.classes,
+          normalized: opts.normalized,
+        });
+        if (opts.json) {
+          const out = {
+            file: scores.file,
+            classification: scores.classification?.report,
+            metrics: {
+              ...scores.classification?.metrics,
+              ...(scores.regression ? flattenRegressionReport(scores.regression.report) : {}),
+            },
+            regression: scores.regression,
+          };
+          process.stdout.write(JSON.stringify(out, null, 2) + '\n');
+          return;
+        }
+        process.stdout.write(formatPredictionScores(scores, opts.markdown ? 'markdown' : 'table'));
+      },
+    );
+}

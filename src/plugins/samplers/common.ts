@@ -1,0 +1,48 @@
+/** Helpers shared by the sampler plugins. */
+import { Random } from '../../core/services.js';
+
+/**
+ * The generator for one epoch: a pure function of (seed, epoch), so a resumed run replays the
+ * same epochs and two samplers with the same seed never depend on call order.
+ */
+export function epochRandom(seed: number, epoch: number): Random {
+  return Random.fork(seed, 'sampler', epoch);
+}
+
+/** Example indices grouped by class, in ascending order; labels checked against numClasses. */
+export function indicesByClass(labels: readonly number[], numClasses: number): number[][] {
+  if (!Number.isInteger(numClasses) || numClasses < 1) {
+    throw new Error(`sampler: the number of classes must be a positive integer; got ${numClasses}`);
+  }
+  const byClass = Array.from({ length: numClasses }, () => [] as number[]);
+  labels.forEach((label, i) => {
+    if (!Number.isInteger(label) || label < 0 || label >= numClasses) {
+      throw new Error(
+        `sampler: training example ${i} has label ${label}, not a class index in 0..${numClasses - 1}`,
+      );
+    }
+    byClass[label].push(i);
+  });
+  return byClass;
+}
+
+/** Indices of the classes without training examples. */
+export function emptyClasses(byClass: readonly (readonly number[])[]): number[] {
+  return byClass.flatMap((members, c) => (members.length === 0 ? [c] : []));
+}
+
+/** `k` distinct items drawn uniformly without replacement (a partial Fisher-Yates shuffle). */
+export function drawWithoutReplacement<T>(items: readonly T[], k: number, rng: Random): T[] {
+  const pool = [...items];
+  const take = Math.min(k, pool.length);
+  for (let i = 0; i < take; i++) {
+    const j = i + rng.int(pool.length - i);
+    [pool[i], pool[j]] = [pool[j], pool[i]];
+  }
+  return pool.slice(0, take);
+}
+
+/** Every index 0..n-1 once, shuffled. */
+export function shuffledRange(n: number, rng: Random): number[] {
+  return rng.shuffle(Array.from({ length: n }, (_, i) => i));
+}

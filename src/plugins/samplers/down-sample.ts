@@ -1,0 +1,78 @@
+import { inject, injectable } from 'tsyringe';
+import {
+  PLUGIN_OPTIONS,
+  type PluginDefinition,
+  type PluginOptions,
+  type SamplerPlugin,
+} from '../../core/plugin.js';
+import { Logger } from '../../core/services.js';
+import { drawWithoutReplacement, emptyClasses, epochRandom, indicesByClass } from './common.js';
+
+export interface DownSampleOptions {
+  /** Examples per class per epoch; default: the smallest non-empty class's count. */
+  perClass?: number;
+}
+
+/**
+ * Per epoch, at most `perClass` examples of each class drawn without replacement — a fresh
+ * draw each epoch, so over many epochs the majority classes are still seen in full — then
+ * shuffled together. Classes with no training examples contribute nothing (and are not the
+ * "smallest class" for the default, which would make every epoch empty).
+ */
+@injectable()
+export class DownSampleSampler implements SamplerPlugin {
+  private readonly perClass?: number;
+  private warnedEmpty = false;
+
+  constructor(
+    @inject(PLUGIN_OPTIONS) options: PluginOptions,
+    private readonly logger: Logger,
+  ) {
+    this.perClass = (options as DownSampleOptions).perClass;
+  }
+
+  epochIndices(
+    labels: readonly number[],
+    numClasses: number,
+    epoch: number,
+    seed: number,
+  ): number[] {
+    const byClass = indicesByClass(labels, numClasses);
+    const empty = emptyClasses(byClass);
+    if (empty.length === numClasses) return [];
+    if (empty.length > 0 && !this.warnedEmpty) {
+      this.warnedEmpty = true;
+      this.logger.warn(
+        `down-sample: class(es) ${empty.join(', ')} have no training examples; they are left out`,
+      );
+    }
+    const perClass =
+      this.perClass ?? Math.min(...byClass.filter((m) => m.length > 0).map((m) => m.length));
+    const rng = epochRandom(seed, epoch);
+    const chosen = byClass.flatMap((members) => drawWithoutReplacement(members, perClass, rng));
+    return rng.shuffle(chosen);
+  }
+
+  classWeights(): number[] | undefined {
+    return undefined;
+  }
+}
+
+export const downSampleSampler: PluginDefinition<DownSampleSampler> = {
+  kind: 'sampler',
+  type: 'down-sample',
+  description:
+    'Per epoch, at most perClass examples of each class, drawn afresh without replacement (AffectNet "Down-Sampling")',
+  optionsSchema: {
+    type: 'object',
+    properties: {
+      perClass: {
+        type: 'integer',
+        minimum: 1,
+        description:
+          "Examples of each class per epoch; default: the smallest class's count in the training split.",
+      },
+    },
+  },
+  implementation: DownSampleSampler,
+};

@@ -1,0 +1,82 @@
+import { inject, injectable } from 'tsyringe';
+import {
+  PLUGIN_OPTIONS,
+  type PluginDefinition,
+  type PluginOptions,
+  type SamplerPlugin,
+} from '../../core/plugin.js';
+import { Logger } from '../../core/services.js';
+import { emptyClasses, epochRandom, indicesByClass } from './common.js';
+
+export interface UpSampleOptions {
+  /** Examples per class per epoch; default: the largest class's count. */
+  perClass?: number;
+}
+
+/**
+ * Per epoch, each class raised to `perClass` examples: all of its examples once, plus
+ * `perClass - n_c` more drawn with replacement from the same class (fresh each epoch), then
+ * everything shuffled together. A class already at or above `perClass` keeps all its examples
+ * (up-sampling never drops data). A class with no training examples cannot be raised and is
+ * left out with a warning.
+ */
+@injectable()
+export class UpSampleSampler implements SamplerPlugin {
+  private readonly perClass?: number;
+  private warnedEmpty = false;
+
+  constructor(
+    @inject(PLUGIN_OPTIONS) options: PluginOptions,
+    private readonly logger: Logger,
+  ) {
+    this.perClass = (options as UpSampleOptions).perClass;
+  }
+
+  epochIndices(
+    labels: readonly number[],
+    numClasses: number,
+    epoch: number,
+    seed: number,
+  ): number[] {
+    const byClass = indicesByClass(labels, numClasses);
+    const empty = emptyClasses(byClass);
+    if (empty.length > 0 && empty.length < numClasses && !this.warnedEmpty) {
+      this.warnedEmpty = true;
+      this.logger.warn(
+        `up-sample: class(es) ${empty.join(', ')} have no training examples and cannot be up-sampled`,
+      );
+    }
+    const perClass = this.perClass ?? Math.max(0, ...byClass.map((m) => m.length));
+    const rng = epochRandom(seed, epoch);
+    const chosen: number[] = [];
+    for (const members of byClass) {
+      if (members.length === 0) continue;
+      chosen.push(...members);
+      for (let k = members.length; k < perClass; k++) chosen.push(members[rng.int(members.length)]);
+    }
+    return rng.shuffle(chosen);
+  }
+
+  classWeights(): number[] | undefined {
+    return undefined;
+  }
+}
+
+export const upSampleSampler: PluginDefinition<UpSampleSampler> = {
+  kind: 'sampler',
+  type: 'up-sample',
+  description:
+    'Per epoch, every class raised to perClass examples by drawing with replacement (AffectNet "Up-Sampling")',
+  optionsSchema: {
+    type: 'object',
+    properties: {
+      perClass: {
+        type: 'integer',
+        minimum: 1,
+        description:
+          "Examples of each class per epoch; default: the largest class's count in the training split.",
+      },
+    },
+  },
+  implementation: UpSampleSampler,
+};

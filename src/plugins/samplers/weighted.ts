@@ -1,0 +1,162 @@
+import { inject, injectable } from 'tsyringe';
+import { UserError } from '../../core/errors.js';
+import {
+  PLUGIN_OPTIONS,
+  type PluginDefinition,
+  type PluginOptions,
+  type SamplerPlugin,
+} from '../../core/plugin.js';
+import { Logger } from '../../core/services.js';
+import { epochRandom, indicesByClass, shuffledRange } from './common.js';
+
+export const WEIGHT_SCHEMES = ['inverse-frequency', 'class-balanced'] as const;
+export type WeightScheme = (typeof WEIGHT_SCHEMES)[number];
+
+export const DEFAULT_WEIGHT_SCHEME: WeightScheme = 'class-balanced';
+/** The report's Appendix B value. */
+export const DEFAULT_BETA = 0.9999;
+
+export interface WeightedOptions {
+  scheme?: WeightScheme;
+  beta?: number;
+  /** Explicit per-class weights, used as written; they take precedence over `scheme`. */
+  weights?: number[];
+}
+
+/**
+ * Raw (unnormalised) weights scaled so that they average 1 over the classes that have training
+ * examples; classes without examples get weight 0. Such a class never occurs as a target of the
+ * training loss, so its weight has no effect on training, and leaving it out of the mean keeps the
+ * other classes' weights exactly what they would be without it.
+ */
+function normalizeToMeanOne(raw: readonly number[], counts: readonly number[]): number[] {
+  const present = raw.filter((_, c) => counts[c] > 0);
+  if (present.length === 0)
+    throw new UserError('class weights: the training split has no examples in any class');
+  const mean = present.reduce((a, b) => a + b, 0) / present.length;
+  return raw.map((w, c) => (counts[c] > 0 ? w / mean : 0));
+}
+
+function checkCounts(counts: readonly number[]): void {
+  counts.forEach((n, c) => {
+    if (!Number.isInteger(n) || n < 0)
+      throw new UserError(`class weights: count of class ${c} is ${n}, not a count`);
+  });
+}
+
+/** Inverse class frequency, w_c proportional to 1 / n_c, averaging 1 over the classes present. */
+export function inverseFrequencyWeights(counts: readonly number[]): number[] {
+  checkCounts(counts);
+  return normalizeToMeanOne(
+    counts.map((n) => (n > 0 ? 1 / n : 0)),
+    counts,
+  );
+}
+
+/**
+ * Cui et al. (2019), "Class-Balanced Loss Based on Effective Number of Samples": the effective
+ * number of class c is E_c = (1 - beta^n_c) / (1 - beta) and w_c proportional to 1 / E_c =
+ * (1 - beta) / (1 - beta^n_c); normalised to average 1 over the classes, as in the report's
+ * Appendix B ("Normalized Weights"). beta = 0 gives equal weights; beta -> 1 tends to inverse
+ * frequency. 1 - beta^n is computed as -expm1(n log1p(beta - 1)), accurate for beta near 1.
+ */
+export function classBalancedWeights(counts: readonly number[], beta: number): number[] {
+  checkCounts(counts);
+  if (!(beta >= 0 && beta < 1))
+    throw new UserError(`class-balanced weights: beta must be in [0, 1); got ${beta}`);
+  const raw = counts.map((n) => {
+    if (n === 0) return 0;
+    const oneMinusBetaPowN = beta === 0 ? 1 : -Math.expm1(n * Math.log1p(beta - 1));
+    return (1 - beta) / oneMinusBetaPowN;
+  });
+  return normalizeToMeanOne(raw, counts);
+}
+
+/**
+ * Every example once per epoch (shuffled), plus per-class weights for the loss: the AffectNet
+ * "Weighted-Loss" baseline and the report's class-balanced loss.
+ */
+@injectable()
+export class WeightedSampler implements SamplerPlugin {
+  readonly scheme: WeightScheme;
+  readonly beta: number;
+  readonly weights?: readonly number[];
+
+  constructor(
+    @inject(PLUGIN_OPTIONS) options: PluginOptions,
+    private readonly logger: Logger,
+  ) {
+    const o = options as WeightedOptions;
+    this.scheme = o.scheme ?? DEFAULT_WEIGHT_SCHEME;
+    this.beta = o.beta ?? DEFAULT_BETA;
+    this.weights = o.weights;
+  }
+
+  epochIndices(
+    labels: readonly number[],
+    numClasses: number,
+    epoch: number,
+    seed: number,
+  ): number[] {
+    indicesByClass(labels, numClasses);
+    return shuffledRange(labels.length, epochRandom(seed, epoch));
+  }
+
+  /** `counts`: training examples per class (the split actually used), one entry per class. */
+  classWeights(counts: readonly number[]): number[] {
+    const empty = counts.flatMap((n, c) => (n === 0 ? [c] : []));
+    if (this.weights) {
+      if (this.weights.length !== counts.length) {
+        throw new UserError(
+          `sampler 'weighted': weights has ${this.weights.length} entries but the dataset has ${counts.length} classes; give one weight per class, in class order`,
+        );
+      }
+      this.weights.forEach((w, c) => {
+        if (!Number.isFinite(w) || w < 0)
+          throw new UserError(`sampler 'weighted': weights[${c}] = ${w}; weights must be >= 0`);
+      });
+      return [...this.weights];
+    }
+    if (empty.length > 0) {
+      this.logger.warn(
+        `weighted sampler: class(es) ${empty.join(', ')} have no training examples; their loss weight is 0`,
+      );
+    }
+    return this.scheme === 'inverse-frequency'
+      ? inverseFrequencyWeights(counts)
+      : classBalancedWeights(counts, this.beta);
+  }
+}
+
+export const weightedSampler: PluginDefinition<WeightedSampler> = {
+  kind: 'sampler',
+  type: 'weighted',
+  description:
+    'Every example once per epoch and per-class loss weights (AffectNet "Weighted-Loss"; the report\'s class-balanced loss)',
+  optionsSchema: {
+    type: 'object',
+    properties: {
+      scheme: {
+        enum: [...WEIGHT_SCHEMES],
+        default: DEFAULT_WEIGHT_SCHEME,
+        description:
+          'inverse-frequency: w_c ~ 1/n_c; class-balanced (Cui et al. 2019): w_c ~ (1-beta)/(1-beta^n_c). Normalised to mean 1 over the classes.',
+      },
+      beta: {
+        type: 'number',
+        minimum: 0,
+        exclusiveMaximum: 1,
+        default: DEFAULT_BETA,
+        description: 'class-balanced: 0 gives equal weights, towards 1 inverse frequency.',
+      },
+      weights: {
+        type: 'array',
+        items: { type: 'number', minimum: 0 },
+        minItems: 1,
+        description:
+          'Explicit per-class weights in class order, used as written (not renormalised); overrides scheme.',
+      },
+    },
+  },
+  implementation: WeightedSampler,
+};
