@@ -38,6 +38,12 @@ export interface PluginDefinition<T = unknown> {
    * JavaScript): the runtime resolves each and calls `new implementation(...resolved)`.
    */
   inject?: InjectionToken<unknown>[];
+  /**
+   * Hints shown when an environment variable this plugin's options usually come from is unset
+   * (`AFFECTNET_ROOT` -> how to get the data or try synthetic data). `{file}` is replaced by
+   * the experiment file.
+   */
+  envHints?: Record<string, string>;
 }
 
 // ---- the task a dataset poses and the models answer -----------------------------------------

@@ -55,6 +55,11 @@ export class Registry {
     return [...(this.entries.get(kind)?.keys() ?? [])].sort();
   }
 
+  /** Hints of every plugin for unset environment variables, by variable name. */
+  envHints(): Record<string, string> {
+    return Object.assign({}, ...this.list().map((d) => d.envHints ?? {})) as Record<string, string>;
+  }
+
   list(kind?: PluginKind): PluginDefinition[] {
     const kinds = kind ? [kind] : PLUGIN_KINDS;
     return kinds.flatMap((k) =>

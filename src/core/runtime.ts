@@ -60,7 +60,7 @@ export class Runtime {
     const externalPlugins = await loadExperimentPlugins(composed, this.registry);
     const config = validateExperiment(composed, this.registry) as unknown as ExperimentConfig;
     if (!options.allowUnresolvedEnv && composed.unresolvedEnv.length > 0) {
-      throw new ConfigError(unresolvedEnvDiagnostics(composed));
+      throw new ConfigError(unresolvedEnvDiagnostics(composed, this.registry.envHints()));
     }
     return { file, composed, config, externalPlugins };
   }

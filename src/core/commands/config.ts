@@ -1,12 +1,17 @@
 import { writeFileSync } from 'node:fs';
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { stringify } from 'yaml';
 import { ConfigError, type Diagnostic } from '../errors.js';
 import { composeExperimentSchema } from '../config/schema.js';
 import { unresolvedEnvDiagnostics } from '../config/compose.js';
 import { formatDiagnostic } from '../errors.js';
 import type { Runtime } from '../runtime.js';
-import { setOption } from '../cli.js';
+import { collect, setOption } from '../cli.js';
+import { loadPluginModules } from '../plugin-loader.js';
+
+/** `--plugin <module>`: also load a plugin module that no experiment names (repeatable). */
+const pluginOption = (): Option =>
+  new Option('--plugin <module>', 'also load a plugin module: a path or a package name (repeatable)').argParser(collect);
 
 export function registerConfigCommands(program: Command, runtime: Runtime): void {
   program
@@ -19,7 +24,7 @@ export function registerConfigCommands(program: Command, runtime: Runtime): void
       for (const file of files) {
         try {
           const resolved = await runtime.resolve(file, { overrides: opts.set, allowUnresolvedEnv: true });
-          const warnings = unresolvedEnvDiagnostics(resolved.composed);
+          const warnings = unresolvedEnvDiagnostics(resolved.composed, runtime.registry.envHints());
           for (const w of warnings) process.stderr.write(`warning: ${formatDiagnostic(w)}\n`);
           process.stdout.write(`${file}: ok\n`);
         } catch (error) {
@@ -42,7 +47,7 @@ export function registerConfigCommands(program: Command, runtime: Runtime): void
     .option('--json', 'print JSON instead of YAML')
     .action(async (file: string, opts: { set?: string[]; json?: boolean }) => {
       const resolved = await runtime.resolve(file, { overrides: opts.set, allowUnresolvedEnv: true });
-      for (const w of unresolvedEnvDiagnostics(resolved.composed)) process.stderr.write(`warning: ${formatDiagnostic(w)}\n`);
+      for (const w of unresolvedEnvDiagnostics(resolved.composed, runtime.registry.envHints())) process.stderr.write(`warning: ${formatDiagnostic(w)}\n`);
       process.stdout.write(opts.json ? JSON.stringify(resolved.config, null, 2) + '\n' : stringify(resolved.config));
     });
 
@@ -50,7 +55,9 @@ export function registerConfigCommands(program: Command, runtime: Runtime): void
     .command('plugins')
     .description('list registered plugins by kind and type, with their option schemas')
     .option('--json', 'print JSON')
-    .action((opts: { json?: boolean }) => {
+    .addOption(pluginOption())
+    .action(async (opts: { json?: boolean; plugin?: string[] }) => {
+      await loadPluginModules(opts.plugin ?? [], process.cwd(), runtime.registry);
       const defs = runtime.registry.list();
       if (opts.json) {
         const out = defs.map((d) => ({ kind: d.kind, type: d.type, description: d.description, optionsSchema: d.optionsSchema }));
@@ -73,7 +80,9 @@ export function registerConfigCommands(program: Command, runtime: Runtime): void
     .command('schema')
     .description('print the experiment JSON Schema composed from the registered plugins')
     .option('--write <file>', 'write it to a file instead of stdout')
-    .action((opts: { write?: string }) => {
+    .addOption(pluginOption())
+    .action(async (opts: { write?: string; plugin?: string[] }) => {
+      await loadPluginModules(opts.plugin ?? [], process.cwd(), runtime.registry);
       const text = JSON.stringify(composeExperimentSchema(runtime.registry), null, 2) + '\n';
       if (opts.write) writeFileSync(opts.write, text);
       else process.stdout.write(text);

@@ -168,7 +168,7 @@ function interpolate(
 }
 
 /** Diagnostics for unresolved `${env:NAME}` references, with a hint how to set them. */
-export function unresolvedEnvDiagnostics(composed: ComposedExperiment): Diagnostic[] {
+export function unresolvedEnvDiagnostics(composed: ComposedExperiment, hints: Record<string, string> = {}): Diagnostic[] {
   return composed.unresolvedEnv.map(({ path, name }) => {
     const loc = composed.sources.locate(path) ?? { file: composed.file };
     const dotted = path.join('.');
@@ -177,8 +177,8 @@ export function unresolvedEnvDiagnostics(composed: ComposedExperiment): Diagnost
       path: formatPath(path),
       message:
         `environment variable ${name} is not set. Set it (export ${name}=...) or override the value ` +
-        `with --set ${dotted}=<value>. To try this experiment on synthetic AffectNet-format data: ` +
-        `affectlab synth --out data/synth && affectlab run ${composed.file} --set ${dotted}=data/synth`,
+        `with --set ${dotted}=<value>.` +
+        (hints[name] ? ` ${hints[name].replaceAll('{file}', composed.file)}` : ''),
     };
   });
 }
