@@ -1,3 +1,4 @@
+import 'reflect-metadata';
 import { singleton } from 'tsyringe';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';

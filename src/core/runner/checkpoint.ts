@@ -31,6 +31,8 @@ export async function saveCheckpoint(
   await saveModel(model, join(tmp, 'model'));
   const weights = await optimizer.getWeights();
   const { data, specs } = await tf.io.encodeWeights(weights);
+  // getWeights returns the optimizer's own variables plus a fresh `iterations` scalar: free that.
+  for (const w of weights) if (!(w.tensor instanceof tf.Variable)) w.tensor.dispose();
   writeFileSync(join(tmp, 'optimizer.bin'), Buffer.from(data));
   writeFileSync(join(tmp, 'optimizer.json'), JSON.stringify({ className: optimizer.getClassName(), specs }, null, 2));
   writeFileSync(join(tmp, 'state.json'), JSON.stringify(state, null, 2));
