@@ -1,4 +1,5 @@
 import type { CommandModule } from '../../core/cli.js';
+import { registerSyncCommand } from './mlflow/sync.js';
 
 /** CLI commands contributed by the reporter plugins. */
-export const reporterCommands: CommandModule[] = [];
+export const reporterCommands: CommandModule[] = [registerSyncCommand];

@@ -1,5 +1,6 @@
 import type { PluginDefinition } from '../../core/plugin.js';
 import { consoleReporter } from './console.js';
+import { mlflowReporter } from './mlflow/reporter.js';
 
 /** Built-in reporter plugins, registered explicitly. */
-export const reporterPlugins: PluginDefinition[] = [consoleReporter];
+export const reporterPlugins: PluginDefinition[] = [consoleReporter, mlflowReporter];

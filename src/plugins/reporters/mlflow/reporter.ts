@@ -1,0 +1,351 @@
+import { inject, injectable } from 'tsyringe';
+import { UserError } from '../../../core/errors.js';
+import {
+  PLUGIN_OPTIONS,
+  type ArtifactInfo,
+  type EpochMetrics,
+  type JsonSchema,
+  type PluginDefinition,
+  type ReporterPlugin,
+  type RunEvent,
+  type RunInfo,
+  type RunStatus,
+} from '../../../core/plugin.js';
+import { Logger } from '../../../core/services.js';
+import { MlflowClient, MlflowError, parseTrackingUri, type MlflowClientOptions } from './client.js';
+import {
+  MlflowDelivery,
+  newState,
+  readEventLines,
+  readState,
+  type MlflowRunState,
+} from './delivery.js';
+import { gatherSourceFacts } from './mapping.js';
+
+export interface MlflowReporterOptions {
+  trackingUri?: string;
+  experimentName?: string;
+  runName?: string;
+  maxRetries?: number;
+  requestTimeoutSeconds?: number;
+  reconnectAfterSeconds?: number;
+}
+
+export const MLFLOW_REPORTER_DEFAULTS = { reconnectAfterSeconds: 60 } as const;
+
+export const mlflowOptionsSchema: JsonSchema = {
+  type: 'object',
+  properties: {
+    trackingUri: {
+      type: 'string',
+      minLength: 1,
+      description: 'MLflow tracking server, http(s)://host:port. Default: MLFLOW_TRACKING_URI.',
+    },
+    experimentName: {
+      type: 'string',
+      minLength: 1,
+      description: "MLflow experiment (created when missing). Default: the experiment's name.",
+    },
+    runName: {
+      type: 'string',
+      minLength: 1,
+      description: 'MLflow run name. Default: the experiment file name without extension.',
+    },
+    maxRetries: {
+      type: 'integer',
+      minimum: 0,
+      maximum: 10,
+      description:
+        'Retries of a request that failed transiently (network, 429, 5xx), with exponential backoff. Default: MLFLOW_HTTP_REQUEST_MAX_RETRIES, else 3.',
+    },
+    requestTimeoutSeconds: {
+      type: 'number',
+      exclusiveMinimum: 0,
+      description: 'Per-request timeout. Default: MLFLOW_HTTP_REQUEST_TIMEOUT, else 30.',
+    },
+    reconnectAfterSeconds: {
+      type: 'number',
+      minimum: 0,
+      default: MLFLOW_REPORTER_DEFAULTS.reconnectAfterSeconds,
+      description:
+        'While the server is unreachable the run goes on offline; at the next event this long after the last try, the reporter tries again and delivers what it missed.',
+    },
+  },
+};
+
+/** One event to deliver, or a line of events.jsonl that is not an event (skipped with a warning). */
+interface PendingLine {
+  index: number;
+  event?: RunEvent;
+  problem?: string;
+}
+
+/** How long a reconnection probe may take: a hung server must not stall training for long. */
+const PROBE_TIMEOUT_MS = 5000;
+
+/**
+ * Reports a run to an MLflow tracking server. It never throws: when the server cannot be
+ * reached it logs one warning, keeps the missed events in memory (they are in events.jsonl too),
+ * retries at later events, and otherwise leaves them to `affectlab sync <run-dir>`.
+ */
+@injectable()
+export class MlflowReporter implements ReporterPlugin {
+  readonly trackingUri: string;
+  private readonly options: MlflowReporterOptions;
+  private readonly client: MlflowClient;
+  private readonly probeClient: MlflowClient;
+  private delivery?: MlflowDelivery;
+  private nextIndex = 0;
+  private queue: Promise<void> = Promise.resolve();
+  private backlog: PendingLine[] = [];
+  private offline = false;
+  private warned = false;
+  private nextProbeAt = 0;
+
+  constructor(
+    @inject(PLUGIN_OPTIONS) options: MlflowReporterOptions,
+    private readonly logger: Logger,
+  ) {
+    this.options = options;
+    const uri = this.options.trackingUri ?? process.env.MLFLOW_TRACKING_URI;
+    if (!uri) {
+      throw new UserError(
+        'reporter mlflow: no tracking server: set reporters[].trackingUri or MLFLOW_TRACKING_URI (e.g. http://127.0.0.1:5000)',
+      );
+    }
+    try {
+      this.trackingUri = parseTrackingUri(uri).uri;
+    } catch (error) {
+      throw new UserError(`reporter mlflow: ${(error as Error).message}`);
+    }
+    const clientOptions: MlflowClientOptions = {
+      trackingUri: uri,
+      retry:
+        this.options.maxRetries === undefined ? undefined : { maxRetries: this.options.maxRetries },
+      timeoutMs:
+        this.options.requestTimeoutSeconds === undefined
+          ? undefined
+          : this.options.requestTimeoutSeconds * 1000,
+    };
+    this.client = new MlflowClient(clientOptions);
+    this.probeClient = new MlflowClient({
+      ...clientOptions,
+      retry: { maxRetries: 0 },
+      timeoutMs: PROBE_TIMEOUT_MS,
+    });
+  }
+
+  /** Whether events are waiting for the server to come back. */
+  get isOffline(): boolean {
+    return this.offline;
+  }
+
+  /** The delivery state (mlflow.json) of the current run, once it started. */
+  get state(): MlflowRunState | undefined {
+    return this.delivery?.state;
+  }
+
+  runStarted(run: RunInfo): Promise<void> {
+    return this.enqueue(async () => {
+      // One reporter instance per run is the rule; if one is reused, the last run's leftovers
+      // stay in that run's events.jsonl for `affectlab sync`.
+      this.backlog = [];
+      this.offline = false;
+      const delivery = await this.open(run);
+      const index = this.indexOfRunStarted(run);
+      this.nextIndex = index + 1;
+      const pending: PendingLine[] = [];
+      if (delivery.state.syncedEvents > index) {
+        this.logger.warn(
+          `mlflow: ${run.runDir}/mlflow.json counts more events than events.jsonl holds; delivering from line ${index + 1}`,
+        );
+        delivery.state.syncedEvents = index;
+      }
+      // A resumed run: deliver what an earlier process left undelivered first.
+      for (const line of readEventLines(run.runDir)) {
+        const lineIndex = line.line - 1;
+        if (lineIndex >= delivery.state.syncedEvents && lineIndex < index)
+          pending.push({ index: lineIndex, ...line });
+      }
+      pending.push({ index, event: { event: 'runStarted', time: Date.now(), run } });
+      await this.process(pending);
+    });
+  }
+
+  epochEnded(_run: RunInfo, epoch: EpochMetrics): Promise<void> {
+    return this.push({ event: 'epochEnded', time: Date.now(), epoch });
+  }
+
+  evaluated(_run: RunInfo, metrics: Record<string, number>, step: number): Promise<void> {
+    return this.push({ event: 'evaluated', time: Date.now(), metrics, step });
+  }
+
+  artifact(_run: RunInfo, artifact: ArtifactInfo): Promise<void> {
+    return this.push({ event: 'artifact', time: Date.now(), artifact });
+  }
+
+  runEnded(run: RunInfo, status: RunStatus, error?: string): Promise<void> {
+    const event: RunEvent = { event: 'runEnded', time: Date.now(), status, error };
+    return this.enqueue(async () => {
+      const index = this.nextIndex++;
+      await this.process([{ index, event: this.asWritten(event, index) }]);
+      // One last try at the end, whatever the reconnect interval.
+      if (this.offline) await this.reconnect();
+      if (this.offline) {
+        this.logger.info(
+          `mlflow: ${this.backlog.length} event(s) of this run did not reach ${this.trackingUri}; ` +
+            `deliver them with: affectlab sync ${run.runDir}`,
+        );
+      }
+    });
+  }
+
+  /** Queue one event; the queue keeps the order in which events were reported, and so their lines. */
+  private push(event: RunEvent): Promise<void> {
+    return this.enqueue(() => {
+      const index = this.nextIndex++;
+      return this.process([{ index, event: this.asWritten(event, index) }]);
+    });
+  }
+
+  /**
+   * The event as the run store wrote it on its line, when it is there: delivering the very same
+   * timestamps live and in a later sync makes any repeat delivery a no-op at the server (MLflow
+   * keeps one row per metric key, step, timestamp and value).
+   */
+  private asWritten(event: RunEvent, index: number): RunEvent {
+    if (!this.delivery) return event;
+    try {
+      const written = readEventLines(this.delivery.runDir)[index]?.event;
+      const withoutTime = (e: RunEvent) => JSON.stringify({ ...e, time: 0 });
+      return written && withoutTime(written) === withoutTime(event) ? written : event;
+    } catch {
+      return event;
+    }
+  }
+
+  /** Run reporter work one piece at a time, never rejecting. */
+  private enqueue(work: () => Promise<void>): Promise<void> {
+    this.queue = this.queue.then(work).catch((error: unknown) => this.goOffline(error));
+    return this.queue;
+  }
+
+  /** Load or start mlflow.json for this run; the source facts are taken now, as the run starts. */
+  private async open(run: RunInfo): Promise<MlflowDelivery> {
+    const experimentName = this.options.experimentName ?? run.experiment;
+    let state: MlflowRunState | undefined;
+    try {
+      state = readState(run.runDir);
+    } catch (error) {
+      this.logger.warn(`mlflow: ${(error as Error).message}`);
+    }
+    if (state && state.trackingUri !== this.trackingUri) {
+      this.logger.warn(
+        `mlflow: this run was reported to ${state.trackingUri}; it now goes to ${this.trackingUri} as a new MLflow run`,
+      );
+      state = undefined;
+    }
+    state ??= newState(this.trackingUri, experimentName, this.options.runName);
+    state.source ??= await gatherSourceFacts(run);
+    this.delivery = new MlflowDelivery(this.client, run.runDir, state, this.logger, {
+      runName: this.options.runName,
+    });
+    this.delivery.save();
+    return this.delivery;
+  }
+
+  /**
+   * The line of events.jsonl that this runStarted is. The run store may write the line before
+   * or after calling reporters: if the last line is this very runStarted, it is that line.
+   */
+  private indexOfRunStarted(run: RunInfo): number {
+    const lines = readEventLines(run.runDir);
+    const last = lines.at(-1)?.event;
+    const isThis =
+      last?.event === 'runStarted' &&
+      last.run.runId === run.runId &&
+      last.run.startTime === run.startTime;
+    return isThis ? lines.length - 1 : lines.length;
+  }
+
+  /** Deliver lines in order; once offline, keep them for later. */
+  private async process(lines: PendingLine[]): Promise<void> {
+    const delivery = this.delivery;
+    if (!delivery) {
+      this.backlog.push(...lines);
+      throw new Error('an event came before runStarted');
+    }
+    if (this.offline) {
+      this.backlog.push(...lines);
+      if (Date.now() >= this.nextProbeAt) await this.reconnect();
+      return;
+    }
+    for (const [i, line] of lines.entries()) {
+      try {
+        if (line.event) await delivery.deliver(line.event, line.index);
+        else delivery.skip(line.index, line.problem ?? 'not an event');
+      } catch (error) {
+        this.backlog.push(...lines.slice(i));
+        this.goOffline(error);
+        return;
+      }
+    }
+  }
+
+  private goOffline(error: unknown): void {
+    const message =
+      error instanceof MlflowError ? error.message : `${(error as Error).message ?? String(error)}`;
+    const text = this.client.redact(message);
+    this.offline = true;
+    this.nextProbeAt =
+      Date.now() +
+      (this.options.reconnectAfterSeconds ?? MLFLOW_REPORTER_DEFAULTS.reconnectAfterSeconds) * 1000;
+    if (this.delivery) {
+      this.delivery.state.lastError = text;
+      try {
+        this.delivery.save();
+      } catch {
+        // the state file is a convenience; events.jsonl still has every event
+      }
+    }
+    const where = this.delivery ? this.delivery.runDir : 'the run directory';
+    const line =
+      `mlflow: ${text}; the run goes on and its events stay in ${where}/events.jsonl: ` +
+      `they are sent when ${this.trackingUri} answers again, or with: affectlab sync ${where}`;
+    if (this.warned) this.logger.info(line);
+    else this.logger.warn(line);
+    this.warned = true;
+  }
+
+  /** Try the server once, quickly; when it answers, deliver the backlog in order. */
+  private async reconnect(): Promise<void> {
+    const delivery = this.delivery;
+    if (!delivery) return;
+    try {
+      await this.probeClient.getExperimentByName(delivery.state.experimentName);
+    } catch {
+      this.nextProbeAt =
+        Date.now() +
+        (this.options.reconnectAfterSeconds ?? MLFLOW_REPORTER_DEFAULTS.reconnectAfterSeconds) *
+          1000;
+      return;
+    }
+    const pending = this.backlog;
+    this.backlog = [];
+    this.offline = false;
+    await this.process(pending);
+    if (!this.offline)
+      this.logger.info(
+        `mlflow: ${this.trackingUri} answers again; delivered ${pending.length} pending event(s)`,
+      );
+  }
+}
+
+export const mlflowReporter: PluginDefinition<MlflowReporter> = {
+  kind: 'reporter',
+  type: 'mlflow',
+  description:
+    'MLflow tracking server: params, metrics per epoch, test metrics, dataset input, artifacts and status; offline-safe (affectlab sync)',
+  optionsSchema: mlflowOptionsSchema,
+  implementation: MlflowReporter,
+};

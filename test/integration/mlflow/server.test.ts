@@ -1,0 +1,611 @@
+/**
+ * The mlflow reporter and `affectlab sync` against a real `mlflow server` (one per file):
+ * a complete run read back through the REST API, a server that goes away mid-run, a sync that
+ * has nothing left to do, a run synced with no reporter at all, and a short outage healed live.
+ */
+import 'reflect-metadata';
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, connect, type Server, type Socket } from 'node:net';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { flattenParams, runExperiment } from '../../../src/core/runner/experiment-run.js';
+import { ReporterHub } from '../../../src/core/runner/reporter-hub.js';
+import { RunStore } from '../../../src/core/runner/run-store.js';
+import type { RunInfo } from '../../../src/core/plugin.js';
+import { Logger } from '../../../src/core/services.js';
+import { main } from '../../../src/core/cli.js';
+import { createRuntime } from '../../../src/main.js';
+import { pluginCommands } from '../../../src/plugins/commands.js';
+import { MlflowClient } from '../../../src/plugins/reporters/mlflow/client.js';
+import { readEventLines, readState } from '../../../src/plugins/reporters/mlflow/delivery.js';
+import {
+  MlflowReporter,
+  type MlflowReporterOptions,
+} from '../../../src/plugins/reporters/mlflow/reporter.js';
+import { syncRun } from '../../../src/plugins/reporters/mlflow/sync.js';
+import {
+  activateBackend,
+  repoRoot,
+  tempDir,
+  testRuntime,
+  writeFiles,
+} from '../../support/helpers.js';
+import { smallSyntheticSet } from '../../support/synth.js';
+import {
+  disposeMlflowServer,
+  mlflowSkipReason,
+  startMlflowServer,
+  type MlflowServer,
+} from '../../support/mlflow-server.js';
+
+const skip = mlflowSkipReason();
+
+function quietLogger(): { logger: Logger; warnings: string[] } {
+  const warnings: string[] = [];
+  const logger = new Logger();
+  logger.warn = (m: string) => void warnings.push(m);
+  logger.info = () => undefined;
+  logger.debug = () => undefined;
+  return { logger, warnings };
+}
+
+/** A resolved experiment as the runner hands it over: 120 tags make >100 params and >100 tags. */
+function experimentConfig(name: string): Record<string, unknown> {
+  return {
+    name,
+    seed: 7,
+    tags: Object.fromEntries(Array.from({ length: 120 }, (_, i) => [`tag${i}`, `value ${i}`])),
+    dataset: {
+      type: 'affectnet',
+      root: '/data/affectnet-synth',
+      classes: 'report-6',
+      imageSize: 24,
+      notes: 'n'.repeat(7000),
+      split: { policy: 'report-table3', validationPerClass: 4 },
+    },
+    sampler: { type: 'weighted', beta: 0.9999 },
+    architecture: { type: 'vgg-type', filters: [8, 16] },
+    training: { epochs: 3, batchSize: 8, optimizer: { type: 'adam', learningRate: 0.001 } },
+    reporters: [{ type: 'mlflow' }],
+  };
+}
+
+function runInfo(store: RunStore, name: string): RunInfo {
+  const config = experimentConfig(name);
+  return {
+    runId: store.runId,
+    experiment: name,
+    runDir: store.dir,
+    sourceFile: join(repoRoot, 'experiments', 'vgg6-weighted.yaml'),
+    resolvedConfig: config,
+    params: { ...flattenParams(config), 'data.train_count': 48, 'backend.name': 'cpu' },
+    backend: { name: 'cpu', devices: ['cpu'] },
+    dataset: {
+      dataset: 'affectnet',
+      root: '/data/affectnet-synth',
+      classPreset: 'report-6',
+      task: 'classification',
+      classes: [{ index: 0, code: 0, name: 'neutral' }],
+      counts: { train: [8, 8, 8, 8, 8, 8] },
+      totals: { train: 48, validation: 24, test: 24 },
+      badRecords: 0,
+    },
+    startTime: Date.now() - 10_000,
+  };
+}
+
+const epochMetrics = (epoch: number) => ({
+  epoch,
+  metrics: {
+    loss: 1.5 - epoch * 0.3,
+    accuracy: 0.3 + epoch * 0.1,
+    val_loss: 1.6 - epoch * 0.2,
+    val_accuracy: 0.25 + epoch * 0.1,
+  },
+  timestamp: Date.now() + epoch,
+});
+
+const ARTIFACTS: Record<string, string> = {
+  'config.yaml': 'name: mlflow-it\nseed: 7\n',
+  'metrics.json': '{"test_accuracy":0.41}\n',
+  'metrics.md': '# metrics\n',
+  'model/model.json': '{"format":"layers-model"}\n',
+};
+const WEIGHTS = Buffer.from(Array.from({ length: 3000 }, (_, i) => (i * 37) % 256));
+
+/** Write the run's files the way the runner does, then report each one as an artifact. */
+async function reportArtifacts(hub: ReporterHub, store: RunStore, run: RunInfo): Promise<void> {
+  writeFiles(store.dir, ARTIFACTS);
+  store.writeFile('model/group1-shard1of1.bin', WEIGHTS);
+  const paths = [...Object.keys(ARTIFACTS), 'model/group1-shard1of1.bin', 'mlflow.json'];
+  for (const rel of paths) await hub.artifact(run, { path: rel, absolutePath: store.path(rel) });
+}
+
+async function history(
+  client: MlflowClient,
+  runId: string,
+  key: string,
+): Promise<[number, number][]> {
+  const points = await client.getMetricHistory(runId, key);
+  return points.map((p) => [p.step, p.value] as [number, number]).sort((a, b) => a[0] - b[0]);
+}
+
+/** A TCP relay in front of the server that can vanish and come back on the same port. */
+class Relay {
+  private server?: Server;
+  private readonly sockets = new Set<Socket>();
+  port = 0;
+
+  constructor(private readonly targetPort: number) {}
+
+  async up(): Promise<void> {
+    const server = createServer((inbound) => {
+      const outbound = connect(this.targetPort, '127.0.0.1');
+      for (const s of [inbound, outbound]) {
+        this.sockets.add(s);
+        s.on('close', () => this.sockets.delete(s));
+        s.on('error', () => {
+          inbound.destroy();
+          outbound.destroy();
+        });
+      }
+      inbound.pipe(outbound).pipe(inbound);
+    });
+    await new Promise<void>((r) => server.listen(this.port, '127.0.0.1', r));
+    const address = server.address();
+    this.port = typeof address === 'object' && address ? address.port : 0;
+    this.server = server;
+  }
+
+  async down(): Promise<void> {
+    const server = this.server;
+    this.server = undefined;
+    for (const s of this.sockets) s.destroy();
+    if (server) await new Promise<void>((r) => server.close(() => r()));
+  }
+}
+
+describe('mlflow reporter against a real MLflow server', { skip }, () => {
+  let server: MlflowServer;
+  let client: MlflowClient;
+  const root = tempDir('affectlab-mlflow-runs-');
+
+  before(async () => {
+    server = await startMlflowServer();
+    client = new MlflowClient({ trackingUri: server.uri, credentials: {} });
+  });
+  after(() => disposeMlflowServer(server));
+
+  const options = (extra: Partial<MlflowReporterOptions> = {}): MlflowReporterOptions => ({
+    trackingUri: server.uri,
+    maxRetries: 1,
+    requestTimeoutSeconds: 10,
+    ...extra,
+  });
+
+  it('a complete run appears with params, metric history, tags, input, artifacts and status', async () => {
+    const { logger, warnings } = quietLogger();
+    const store = RunStore.create(root, 'mlflow-it');
+    const reporter = new MlflowReporter(options(), logger);
+    const hub = new ReporterHub([reporter], store, logger);
+    const run = runInfo(store, 'mlflow-it');
+
+    await hub.runStarted(run);
+    for (let epoch = 0; epoch < 3; epoch++) await hub.epochEnded(run, epochMetrics(epoch));
+    await hub.evaluated(
+      run,
+      {
+        test_accuracy: 0.41,
+        test_f1_macro: 0.38,
+        'test_recall[anger]': 0.5,
+        test_ccc_valence: NaN,
+      },
+      2,
+    );
+    await reportArtifacts(hub, store, run);
+    await hub.runEnded(run, 'FINISHED');
+    assert.deepEqual(warnings, []);
+
+    const state = readState(store.dir);
+    assert.ok(state?.runId && state.experimentId);
+    assert.equal(state.syncedEvents, readEventLines(store.dir).length);
+    assert.equal(state.status, 'FINISHED');
+
+    const experiment = await client.getExperimentByName('mlflow-it');
+    assert.equal(experiment?.experimentId, state.experimentId);
+    const mlflowRun = await client.getRun(state.runId);
+    assert.equal(mlflowRun.info.status, 'FINISHED');
+    assert.ok((mlflowRun.info.endTime ?? 0) >= run.startTime);
+    assert.equal(mlflowRun.info.startTime, run.startTime);
+    assert.equal(mlflowRun.info.runName, 'vgg6-weighted');
+
+    // params: every flattened key, values within MLflow's limit (log-batch split at 100 params)
+    assert.equal(Object.keys(mlflowRun.params).length, Object.keys(run.params).length);
+    assert.equal(mlflowRun.params['training.epochs'], '3');
+    assert.equal(mlflowRun.params['architecture.filters'], '[8,16]');
+    assert.equal(mlflowRun.params['reporters'], '[{"type":"mlflow"}]');
+    assert.equal(mlflowRun.params['dataset.notes'].length, 6000);
+    assert.equal(mlflowRun.params['tags.tag119'], 'value 119');
+
+    const tags = mlflowRun.tags;
+    assert.equal(tags['mlflow.runName'], 'vgg6-weighted');
+    assert.equal(tags['mlflow.source.name'], run.sourceFile);
+    assert.equal(tags['mlflow.source.type'], 'LOCAL');
+    assert.ok(tags['mlflow.user']);
+    assert.equal(mlflowRun.info.userId, tags['mlflow.user']);
+    assert.match(
+      tags['mlflow.note.content'],
+      /mlflow-it: vgg-type on affectnet with weighted sampling \(3 epochs, batch 8, seed 7, cpu backend\)/,
+    );
+    if (existsSync(join(repoRoot, '.git')))
+      assert.match(tags['mlflow.source.git.commit'] ?? '', /^[0-9a-f]{40}$/);
+    assert.equal(tags['affectlab.runId'], store.runId);
+    assert.equal(tags['tag0'], 'value 0');
+    assert.equal(tags['tag119'], 'value 119');
+    assert.equal(tags['affectlab.group'], undefined);
+
+    // metrics per epoch with step = epoch; the test metrics at the last epoch
+    assert.deepEqual(await history(client, state.runId, 'val_accuracy'), [
+      [0, 0.25],
+      [1, 0.35],
+      [2, 0.45],
+    ]);
+    assert.deepEqual(
+      (await history(client, state.runId, 'loss')).map(([step]) => step),
+      [0, 1, 2],
+    );
+    assert.deepEqual(await history(client, state.runId, 'test_accuracy'), [[2, 0.41]]);
+    assert.deepEqual(await history(client, state.runId, 'test_recall_anger_'), [[2, 0.5]]);
+    const ccc = await history(client, state.runId, 'test_ccc_valence');
+    assert.equal(ccc.length, 1);
+    assert.ok(Number.isNaN(ccc[0][1]));
+
+    // the dataset as a run input
+    assert.equal(mlflowRun.datasetInputs.length, 1);
+    const input = mlflowRun.datasetInputs[0];
+    assert.equal(input.dataset.name, 'affectnet');
+    assert.equal(input.dataset.sourceType, 'local');
+    assert.deepEqual(JSON.parse(input.dataset.source), { uri: '/data/affectnet-synth' });
+    assert.match(input.dataset.digest, /^[0-9a-f]{16}$/);
+    assert.equal(JSON.parse(input.dataset.profile ?? '{}').num_rows, 96);
+    assert.deepEqual(
+      (
+        JSON.parse(input.dataset.schema ?? '{}') as { mlflow_colspec: { name: string }[] }
+      ).mlflow_colspec.map((c) => c.name),
+      ['image', 'label'],
+    );
+    assert.deepEqual(input.tags, [{ key: 'mlflow.data.context', value: 'train' }]);
+
+    // artifacts through the proxy, relative paths kept; our own mlflow.json is not one of them
+    const files = (await client.listArtifactsRecursive(state.runId)).map((f) => f.path).sort();
+    assert.deepEqual(files, [
+      'config.yaml',
+      'metrics.json',
+      'metrics.md',
+      'model/group1-shard1of1.bin',
+      'model/model.json',
+    ]);
+    const weights = await client.downloadArtifact(
+      mlflowRun.info.artifactUri,
+      'model/group1-shard1of1.bin',
+    );
+    assert.deepEqual(Buffer.from(weights), WEIGHTS);
+    const modelJson = await client.downloadArtifact(mlflowRun.info.artifactUri, 'model/model.json');
+    assert.equal(Buffer.from(modelJson).toString('utf8'), ARTIFACTS['model/model.json']);
+
+    // sync on a fully synced run sends nothing at all
+    let requests = 0;
+    const counting: typeof fetch = (input, init) => {
+      requests++;
+      return fetch(input, init);
+    };
+    const result = await syncRun(store.dir, { logger, client: { fetch: counting } });
+    assert.equal(result.delivered, 0);
+    assert.equal(result.total, state.syncedEvents);
+    assert.equal(requests, 0);
+
+    // Everything again from the start (mlflow.json lost): the live run sent exactly what
+    // events.jsonl holds, so the repeat adds no metric row and changes no param.
+    rmSync(join(store.dir, 'mlflow.json'));
+    const repeat = await syncRun(store.dir, { logger, trackingUri: server.uri });
+    assert.equal(repeat.runId, state.runId);
+    assert.equal(repeat.delivered, state.syncedEvents);
+    assert.deepEqual(warnings, []);
+    assert.equal((await history(client, state.runId, 'test_accuracy')).length, 1);
+    assert.equal((await history(client, state.runId, 'val_accuracy')).length, 3);
+    assert.equal((await history(client, state.runId, 'test_ccc_valence')).length, 1);
+    assert.equal((await client.getRun(state.runId)).info.status, 'FINISHED');
+  });
+
+  it('a server that goes away mid-run: training goes on, sync delivers the rest once, a second sync is a no-op', async () => {
+    const { logger, warnings } = quietLogger();
+    const store = RunStore.create(root, 'mlflow-outage');
+    const reporter = new MlflowReporter(options({ reconnectAfterSeconds: 3600 }), logger);
+    const hub = new ReporterHub([reporter], store, logger);
+    const run = { ...runInfo(store, 'mlflow-outage'), group: 'sweep-a' };
+
+    await hub.runStarted(run);
+    await hub.epochEnded(run, epochMetrics(0));
+    assert.equal(reporter.state?.syncedEvents, 2);
+    const runId = reporter.state?.runId as string;
+
+    await server.stop();
+    try {
+      await hub.epochEnded(run, epochMetrics(1));
+      await hub.epochEnded(run, epochMetrics(2));
+      await hub.evaluated(run, { test_accuracy: 0.4 }, 2);
+      await reportArtifacts(hub, store, run);
+      await hub.runEnded(run, 'FAILED', 'out of memory in epoch 3');
+    } finally {
+      await server.start();
+    }
+    assert.equal(warnings.length, 1, warnings.join('\n'));
+    assert.match(warnings[0], new RegExp(`affectlab sync ${store.dir}`));
+    assert.equal(reporter.isOffline, true);
+    const total = readEventLines(store.dir).length;
+    assert.equal(total, 2 + 2 + 1 + 6 + 1);
+    assert.equal(readState(store.dir)?.syncedEvents, 2);
+    assert.equal((await client.getRun(runId)).info.status, 'RUNNING');
+    assert.equal((await history(client, runId, 'loss')).length, 1);
+
+    const result = await syncRun(store.dir, { logger });
+    assert.equal(result.delivered, total - 2);
+    assert.equal(result.runId, runId);
+    assert.equal(result.status, 'FAILED');
+
+    const synced = await client.getRun(runId);
+    assert.equal(synced.info.status, 'FAILED');
+    assert.equal(synced.tags['affectlab.error'], 'out of memory in epoch 3');
+    assert.equal(synced.tags['affectlab.group'], 'sweep-a');
+    for (const key of ['loss', 'accuracy', 'val_loss', 'val_accuracy']) {
+      assert.deepEqual(
+        (await history(client, runId, key)).map(([step]) => step),
+        [0, 1, 2],
+        key,
+      );
+    }
+    assert.deepEqual(await history(client, runId, 'test_accuracy'), [[2, 0.4]]);
+    const files = (await client.listArtifactsRecursive(runId)).map((f) => f.path).sort();
+    assert.deepEqual(files, [
+      'config.yaml',
+      'metrics.json',
+      'metrics.md',
+      'model/group1-shard1of1.bin',
+      'model/model.json',
+    ]);
+    const runs = await client.searchRuns(
+      [synced.info.experimentId],
+      `tags.\`affectlab.runId\` = '${store.runId}'`,
+    );
+    assert.equal(runs.length, 1);
+
+    // the CLI, twice: the second time there is nothing to send
+    const out: string[] = [];
+    const write = process.stdout.write.bind(process.stdout);
+    process.stdout.write = ((chunk: string) =>
+      out.push(String(chunk)) > 0) as typeof process.stdout.write;
+    let code: number;
+    try {
+      code = await main(createRuntime(), ['sync', store.dir], pluginCommands);
+    } finally {
+      process.stdout.write = write;
+    }
+    assert.equal(code, 0);
+    assert.match(out.join(''), /already in sync/);
+    assert.deepEqual(
+      (await history(client, runId, 'loss')).map(([step]) => step),
+      [0, 1, 2],
+    );
+  });
+
+  it('sync uploads a run that had no mlflow reporter, and finds its MLflow run again when mlflow.json is lost', async () => {
+    const { logger } = quietLogger();
+    const store = RunStore.create(root, 'mlflow-later');
+    const hub = new ReporterHub([], store, logger);
+    const run = runInfo(store, 'mlflow-later');
+    await hub.runStarted(run);
+    for (let epoch = 0; epoch < 3; epoch++) await hub.epochEnded(run, epochMetrics(epoch));
+    await hub.runEnded(run, 'KILLED');
+
+    await assert.rejects(
+      syncRun(store.dir, { logger, env: {} }),
+      /no MLflow tracking server known/,
+    );
+    const first = await syncRun(store.dir, {
+      logger,
+      trackingUri: server.uri,
+      experimentName: 'synced-later',
+    });
+    assert.equal(first.delivered, 5);
+    assert.equal(first.status, 'KILLED');
+    assert.equal((await client.getRun(first.runId as string)).info.status, 'KILLED');
+    assert.equal(
+      (await client.getExperimentByName('synced-later'))?.experimentId,
+      first.experimentId,
+    );
+
+    rmSync(join(store.dir, 'mlflow.json'));
+    const again = await syncRun(store.dir, {
+      logger,
+      trackingUri: server.uri,
+      experimentName: 'synced-later',
+    });
+    assert.equal(again.runId, first.runId, 'the same MLflow run, found by its affectlab.runId tag');
+    assert.equal(again.delivered, 5);
+    assert.deepEqual(
+      (await history(client, first.runId as string, 'val_loss')).map(([step]) => step),
+      [0, 1, 2],
+    );
+  });
+
+  it('a short outage heals during the run: missed events are delivered when the server answers again', async () => {
+    const { logger, warnings } = quietLogger();
+    const relay = new Relay(server.port);
+    await relay.up();
+    try {
+      const store = RunStore.create(root, 'mlflow-blip');
+      const reporter = new MlflowReporter(
+        options({
+          trackingUri: `http://127.0.0.1:${relay.port}`,
+          maxRetries: 0,
+          reconnectAfterSeconds: 0,
+        }),
+        logger,
+      );
+      const hub = new ReporterHub([reporter], store, logger);
+      const run = runInfo(store, 'mlflow-blip');
+      await hub.runStarted(run);
+      await hub.epochEnded(run, epochMetrics(0));
+      await relay.down();
+      await hub.epochEnded(run, epochMetrics(1));
+      assert.equal(reporter.isOffline, true);
+      await relay.up();
+      await hub.epochEnded(run, epochMetrics(2));
+      assert.equal(reporter.isOffline, false);
+      await hub.runEnded(run, 'FINISHED');
+      assert.equal(warnings.length, 1);
+
+      const runId = reporter.state?.runId as string;
+      assert.equal(readState(store.dir)?.syncedEvents, 5);
+      assert.deepEqual(
+        (await history(client, runId, 'loss')).map(([step]) => step),
+        [0, 1, 2],
+      );
+      assert.equal((await client.getRun(runId)).info.status, 'FINISHED');
+      assert.equal((await syncRun(store.dir, { logger })).delivered, 0);
+    } finally {
+      await relay.down();
+    }
+  });
+
+  it('a resumed run continues the same MLflow run and delivers what the earlier process missed', async () => {
+    const { logger } = quietLogger();
+    const store = RunStore.create(root, 'mlflow-resume');
+    const run = runInfo(store, 'mlflow-resume');
+    // First process: reported epoch 0, then died before its events reached MLflow.
+    const first = new ReporterHub([new MlflowReporter(options(), logger)], store, logger);
+    await first.runStarted(run);
+    await first.epochEnded(run, epochMetrics(0));
+    const state = readState(store.dir);
+    assert.ok(state?.runId);
+    writeFileSync(join(store.dir, 'mlflow.json'), JSON.stringify({ ...state, syncedEvents: 1 }));
+    await new ReporterHub([], store, logger).epochEnded(run, epochMetrics(1));
+
+    // Second process: resumes with a new runStarted line.
+    const resumed = { ...run, startTime: Date.now() };
+    const reporter = new MlflowReporter(options(), logger);
+    const hub = new ReporterHub([reporter], store, logger);
+    await hub.runStarted(resumed);
+    await hub.epochEnded(resumed, epochMetrics(2));
+    await hub.runEnded(resumed, 'FINISHED');
+    assert.equal(reporter.state?.runId, state.runId);
+    assert.equal(readState(store.dir)?.syncedEvents, readEventLines(store.dir).length);
+    assert.deepEqual(
+      (await history(client, state.runId, 'loss')).map(([step]) => step),
+      [0, 1, 2],
+    );
+    assert.equal((await client.getRun(state.runId)).info.status, 'FINISHED');
+    assert.ok(
+      readFileSync(join(store.dir, 'events.jsonl'), 'utf8')
+        .split('\n')
+        .filter((l) => l.includes('"runStarted"')).length === 2,
+    );
+  });
+  it('the live reporter sends each event exactly as events.jsonl holds it, so a later sync repeats nothing', async () => {
+    const { logger } = quietLogger();
+    const store = RunStore.create(root, 'mlflow-same-line');
+    const reporter = new MlflowReporter(options(), logger);
+    const run = runInfo(store, 'mlflow-same-line');
+    await new ReporterHub([reporter], store, logger).runStarted(run);
+    // The run store writes the line first (its clock), then calls the reporter (a little later).
+    const written = Date.now() - 60_000;
+    store.appendEvent({
+      event: 'evaluated',
+      time: written,
+      metrics: { test_accuracy: 0.5 },
+      step: 0,
+    });
+    await reporter.evaluated(run, { test_accuracy: 0.5 }, 0);
+    const runId = reporter.state?.runId as string;
+    assert.deepEqual(
+      (await client.getMetricHistory(runId, 'test_accuracy')).map((m) => m.timestamp),
+      [written],
+    );
+  });
+
+  it('affectlab run on synthetic data: the same run is complete in MLflow', async () => {
+    const synth = await smallSyntheticSet();
+    await activateBackend();
+    const work = tempDir();
+    const file = join(work, 'mlflow-e2e.yaml');
+    writeFileSync(
+      file,
+      `name: mlflow-e2e
+description: tiny VGG on synthetic AffectNet, reported to MLflow
+seed: 5
+runs: { root: ${join(work, 'runs')} }
+dataset:
+  type: affectnet
+  root: ${synth}
+  classes: report6
+  imageSize: 48
+  split: { validationPerClass: 4, limit: { test: 24 } }
+sampler: { type: weighted, scheme: class-balanced, beta: 0.999 }
+architecture: { type: vgg-type, filters: [4, 4, 8, 8], dense: [8, 8] }
+training:
+  epochs: 2
+  batchSize: 8
+  stepsPerEpoch: 2
+  optimizer: { type: adam, learningRate: 0.003 }
+reporters:
+  - { type: console, progress: none }
+  - { type: mlflow, trackingUri: '${server.uri}', experimentName: affectlab-e2e }
+`,
+    );
+    const runtime = testRuntime();
+    const result = await runExperiment(runtime, await runtime.resolve(file), {
+      cacheDir: join(work, 'cache'),
+    });
+    assert.equal(result.status, 'FINISHED');
+    const state = readState(result.runDir);
+    assert.ok(state?.runId);
+    assert.equal(state.syncedEvents, readEventLines(result.runDir).length);
+
+    const mlflowRun = await client.getRun(state.runId);
+    assert.equal(mlflowRun.info.status, 'FINISHED');
+    assert.equal(mlflowRun.info.runName, 'mlflow-e2e');
+    assert.equal(
+      mlflowRun.tags['mlflow.note.content'],
+      'tiny VGG on synthetic AffectNet, reported to MLflow',
+    );
+    assert.equal(mlflowRun.params['training.epochs'], '2');
+    assert.equal(mlflowRun.params['dataset.imageSize'], '48');
+    assert.deepEqual(
+      (await history(client, state.runId, 'val_loss')).map(([step]) => step),
+      [0, 1],
+    );
+    const testMetrics = Object.keys(result.testMetrics ?? {});
+    assert.ok(testMetrics.length > 0);
+    for (const key of testMetrics.slice(0, 5)) {
+      assert.equal((await history(client, state.runId, key)).length, 1, key);
+    }
+    assert.equal(mlflowRun.datasetInputs[0]?.dataset.name, 'affectnet');
+    const files = (await client.listArtifactsRecursive(state.runId)).map((f) => f.path);
+    for (const expected of [
+      'config.yaml',
+      'metrics.json',
+      'metrics.md',
+      'confusion_matrix.png',
+      'curves.png',
+      'model/model.json',
+    ]) {
+      assert.ok(files.includes(expected), `${expected} not in ${files.join(', ')}`);
+    }
+    assert.ok(
+      !files.some(
+        (f) => f.startsWith('checkpoints/') || f === 'mlflow.json' || f === 'events.jsonl',
+      ),
+    );
+  });
+});
