@@ -4,6 +4,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { runExperiment } from '../../../src/core/runner/experiment-run.js';
+import { affectlab } from '../../support/cli.js';
 import { activateBackend, tempDir, testRuntime } from '../../support/helpers.js';
 import { disposeMlflowServer, mlflowSkipReason, startMlflowServer, type MlflowServer } from '../../support/mlflow-server.js';
 import { smallSyntheticSet } from '../../support/synth.js';
@@ -86,5 +87,14 @@ reporters:
     for (const f of ['config.yaml', 'metrics.json', 'metrics.md', 'confusion_matrix.png', 'curves.png', 'model/model.json']) {
       assert.ok(artifacts.includes(f), `artifact ${f} in ${artifacts.join(', ')}`);
     }
+
+    // The same run, compared from the server: same metric keys as the local store.
+    const fromServer = affectlab(['compare', '--from', 'mlflow', '--tracking-uri', srv.uri, '--experiment', 'mlflow-*', '--format', 'json']);
+    assert.equal(fromServer.code, 0, fromServer.stderr);
+    const local = affectlab(['compare', '--runs', join(work, 'runs'), '--format', 'json']);
+    const [remoteRow] = JSON.parse(fromServer.stdout) as { runId: string; metrics: Record<string, number> }[];
+    const [localRow] = JSON.parse(local.stdout) as { runId: string; metrics: Record<string, number> }[];
+    assert.equal(remoteRow.runId, result.runId);
+    assert.deepEqual(remoteRow.metrics, localRow.metrics);
   });
 });

@@ -286,6 +286,14 @@ export class MlflowClient {
     }
   }
 
+  /** Active experiments (one page of up to `maxResults`). */
+  async searchExperiments(maxResults = 1000): Promise<MlflowExperiment[]> {
+    const body = await this.call<{ experiments?: WireExperiment[] }>('POST', 'experiments/search', {
+      body: { max_results: maxResults, view_type: 'ACTIVE_ONLY' },
+    });
+    return (body.experiments ?? []).map(toExperiment);
+  }
+
   async createExperiment(name: string): Promise<string> {
     const body = await this.call<{ experiment_id: string }>('POST', 'experiments/create', {
       body: { name },

@@ -1,0 +1,56 @@
+import type { CommandModule } from '../../../core/cli.js';
+import { globToRegExp, unprefixMetrics, type RunSource, type RunSummary } from '../../../core/compare.js';
+import { UserError } from '../../../core/errors.js';
+import { MlflowClient } from './client.js';
+
+/**
+ * `affectlab compare --from mlflow`: the runs affectlab logged to a tracking server, with the
+ * final evaluation's metrics (logged as `test_*` or `validation_*`) and the confusion matrix
+ * read back from the `metrics.json` artifact when present.
+ */
+export const mlflowRuns: RunSource = async (query) => {
+  if (!query.trackingUri) throw new UserError('compare --from mlflow needs --tracking-uri or MLFLOW_TRACKING_URI');
+  const client = new MlflowClient({ trackingUri: query.trackingUri });
+  const match = query.experiment ? globToRegExp(query.experiment) : undefined;
+  const experiments = (await client.searchExperiments()).filter((e) => !match || match.test(e.name));
+  if (experiments.length === 0) return [];
+  const filter = query.group ? `tags.\`affectlab.group\` = '${query.group.replace(/'/g, "\\'")}'` : '';
+  const runs = await client.searchRuns(
+    experiments.map((e) => e.experimentId),
+    filter,
+    1000,
+  );
+  const out: RunSummary[] = [];
+  for (const run of runs) {
+    if (!run.tags['affectlab.runId']) continue; // not an affectlab run
+    const latest = Object.fromEntries(run.metrics.map((m) => [m.key, m.value]));
+    const split = Object.keys(latest).some((k) => k.startsWith('test_')) ? 'test' : 'validation';
+    let classNames: string[] | undefined;
+    let confusion: number[][] | undefined;
+    try {
+      const bytes = await client.downloadArtifact(run.info.artifactUri, 'metrics.json');
+      const report = (JSON.parse(new TextDecoder().decode(bytes)) as { report?: { classNames: string[]; confusion: number[][] } | null }).report;
+      classNames = report?.classNames;
+      confusion = report?.confusion;
+    } catch {
+      // a run without the artifact still compares by its metrics
+    }
+    out.push({
+      runId: run.tags['affectlab.runId'],
+      experiment: experiments.find((e) => e.experimentId === run.info.experimentId)?.name ?? run.info.experimentId,
+      status: run.info.status,
+      group: run.tags['affectlab.group'],
+      startTime: run.info.startTime,
+      source: `${query.trackingUri}/#/experiments/${run.info.experimentId}/runs/${run.info.runId}`,
+      metrics: unprefixMetrics(latest, split),
+      classNames,
+      confusion,
+    });
+  }
+  return out;
+};
+
+/** Makes `--from mlflow` available to `affectlab compare`. */
+export const registerMlflowRunSource: CommandModule = (_program, runtime) => {
+  runtime.runSources.mlflow = mlflowRuns;
+};
