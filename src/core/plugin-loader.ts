@@ -1,7 +1,8 @@
+import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { ConfigError } from './errors.js';
+import { ConfigError, UserError } from './errors.js';
 import { PLUGIN_KINDS, type PluginDefinition } from './plugin.js';
 import type { Registry } from './registry.js';
 import type { ComposedExperiment } from './config/compose.js';
@@ -73,6 +74,37 @@ export async function loadExperimentPlugins(composed: ComposedExperiment, regist
       } catch (error) {
         fail((error as Error).message);
       }
+      loaded.push(`${d.kind}:${d.type}`);
+    }
+  }
+  return loaded;
+}
+
+/**
+ * Import plugin modules named on the command line (`--plugin`: a path relative to `baseDir`, or
+ * a package name) and register what they export, so `plugins` and `schema` show a plugin that
+ * no experiment has loaded yet.
+ */
+export async function loadPluginModules(specs: readonly string[], baseDir: string, registry: Registry): Promise<string[]> {
+  const loaded: string[] = [];
+  for (const spec of specs) {
+    let mod: Record<string, unknown>;
+    // On the command line a bare `plugins/x.mjs` means the file when there is one.
+    const specifier = !spec.startsWith('.') && !isAbsolute(spec) && existsSync(resolve(baseDir, spec)) ? resolve(baseDir, spec) : spec;
+    try {
+      mod = await importSpecifier(specifier, baseDir);
+    } catch (error) {
+      throw new UserError(`cannot load plugin module '${spec}': ${(error as Error).message.split('\n')[0]}`);
+    }
+    const defs = definitionsOf(mod);
+    if (defs.length === 0) {
+      throw new UserError(
+        `plugin module '${spec}' exports no plugin definition ` +
+          '(export default a definition or a list, or export const plugins = [...])',
+      );
+    }
+    for (const d of defs) {
+      registry.register(d);
       loaded.push(`${d.kind}:${d.type}`);
     }
   }

@@ -1,4 +1,78 @@
-import type { CommandModule } from '../../core/cli.js';
+import type { Command } from 'commander';
+import { setOption, type CommandModule } from '../../core/cli.js';
+import { BackendService } from '../../core/backend.js';
+import { UserError } from '../../core/errors.js';
+import type { ArchitecturePlugin, DatasetPlugin } from '../../core/plugin.js';
+import type { Runtime } from '../../core/runtime.js';
+import { formatSummary, summarizeModel, type ModelSummary } from './summary.js';
+
+export interface SummaryCommandOptions {
+  set?: string[];
+  json?: boolean;
+  cacheDir: string;
+}
+
+/**
+ * Build an experiment's model without reading its data: the dataset plugin describes the input
+ * shape and task from its options (`describeTask`), the architecture plugin builds the model.
+ */
+export async function summarizeExperiment(
+  runtime: Runtime,
+  file: string,
+  options: { set?: string[]; cacheDir: string },
+): Promise<ModelSummary> {
+  const resolved = await runtime.resolve(file, {
+    overrides: options.set,
+    allowUnresolvedEnv: true,
+  });
+  const { config } = resolved;
+  await runtime.container.resolve(BackendService).activate(config.training?.backend ?? 'auto');
+  const scope = runtime.createRunContainer(resolved, options.cacheDir);
+  const dataset = runtime.instantiate<DatasetPlugin>(scope, 'dataset', config.dataset);
+  if (typeof dataset.describeTask !== 'function') {
+    throw new UserError(
+      `${file}: dataset '${config.dataset.type}' cannot describe its input shape and task without reading the data ` +
+        '(its plugin has no describeTask()), so summary cannot build the model',
+    );
+  }
+  const request = dataset.describeTask();
+  const architecture = runtime.instantiate<ArchitecturePlugin>(
+    scope,
+    'architecture',
+    config.architecture,
+  );
+  const model = await architecture.build(request);
+  try {
+    return summarizeModel(model);
+  } finally {
+    model.dispose();
+  }
+}
+
+function registerSummaryCommand(program: Command, runtime: Runtime): void {
+  program
+    .command('summary')
+    .description(
+      "build the experiment's model (without reading the data) and print its layers, output shapes and parameter counts",
+    )
+    .argument('<file>', 'experiment YAML file')
+    .addOption(setOption())
+    .option(
+      '--json',
+      'print JSON: {layers: [{name, className, outputShape, params, trainable}], totalParams, ...}',
+    )
+    .option(
+      '--cache-dir <dir>',
+      'cache directory (as for run; summary reads nothing from it)',
+      process.env.AFFECTLAB_CACHE ?? '.cache/affectlab',
+    )
+    .action(async (file: string, opts: SummaryCommandOptions) => {
+      const summary = await summarizeExperiment(runtime, file, opts);
+      process.stdout.write(
+        opts.json ? JSON.stringify(summary, null, 2) + '\n' : formatSummary(summary),
+      );
+    });
+}
 
 /** CLI commands contributed by the architecture plugins. */
-export const architectureCommands: CommandModule[] = [];
+export const architectureCommands: CommandModule[] = [registerSummaryCommand];

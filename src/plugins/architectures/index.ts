@@ -1,4 +1,27 @@
 import type { PluginDefinition } from '../../core/plugin.js';
+import { alexNetPlugin } from './alexnet.js';
+import { resNet50Plugin } from './resnet50.js';
+import { vggTypePlugin } from './vgg-type.js';
 
 /** Built-in architecture plugins, registered explicitly. */
-export const architecturePlugins: PluginDefinition[] = [];
+export const architecturePlugins: PluginDefinition[] = [
+  vggTypePlugin,
+  resNet50Plugin,
+  alexNetPlugin,
+];
+
+export {
+  EXPRESSION_OUTPUT,
+  VALENCE_AROUSAL_OUTPUT,
+  LayerNames,
+  buildTaskHeads,
+  buildTaskModel,
+  headOptionsSchema,
+  requireInputSide,
+  taskOutputNames,
+  type HeadOptions,
+  type RegressionActivation,
+} from './heads.js';
+export { LocalResponseNormalization, FreezableBatchNormalization } from './layers.js';
+export { loadWeightsByLayerName, type WeightLoadReport } from './weights.js';
+export { summarizeModel, formatSummary, type ModelSummary, type LayerSummary } from './summary.js';

@@ -1,0 +1,145 @@
+import 'reflect-metadata';
+import * as tf from '@tensorflow/tfjs';
+import { inject, injectable } from 'tsyringe';
+import {
+  PLUGIN_OPTIONS,
+  type ArchitecturePlugin,
+  type ModelRequest,
+  type PluginDefinition,
+} from '../../core/plugin.js';
+import { buildTaskModel, headOptionsSchema, requireInputSide, type HeadOptions } from './heads.js';
+import { localResponseNormalization } from './layers.js';
+
+export interface AlexNetOptions extends HeadOptions {
+  /** Local response normalisation after conv1 and conv2, as in AlexNet. */
+  localResponseNormalization: boolean;
+  /** Dropout after fc6 and fc7. */
+  dropout: number;
+  /** Units of fc6 and fc7 (AlexNet: 4096). */
+  fcUnits: number;
+}
+
+/**
+ * 11x11/4 valid → 3x3/2 pool → (same convs) → 3x3/2 pool → (same convs) → 3x3/2 pool:
+ * 67 → 15 → 7 → 3 → 1 is the smallest input that leaves a 1x1 map (227 gives 6x6).
+ */
+const MINIMUM_SIDE = 67;
+
+/**
+ * The AffectNet paper's baseline: single-tower AlexNet (no grouped convolutions) for 227x227x3,
+ * layers named as in Caffe's bvlc_alexnet. Parameters at 227x227x3 with the default fcUnits 4096:
+ *   conv1 11*11*3*96 + 96 = 34,944;  conv2 5*5*96*256 + 256 = 614,656;
+ *   conv3 3*3*256*384 + 384 = 885,120;  conv4 3*3*384*384 + 384 = 1,327,488;
+ *   conv5 3*3*384*256 + 256 = 884,992;  fc6 (6*6*256)*4096 + 4096 = 37,752,832;
+ *   fc7 4096*4096 + 4096 = 16,781,312;  head 4096*classes + classes
+ *   → 58,314,120 for 8 classes, 62,378,344 for 1000 (local response normalisation has none).
+ */
+@injectable()
+export class AlexNet implements ArchitecturePlugin {
+  constructor(@inject(PLUGIN_OPTIONS) private readonly options: AlexNetOptions) {}
+
+  build({ inputShape, task }: ModelRequest): tf.LayersModel {
+    requireInputSide('alexnet', inputShape, MINIMUM_SIDE);
+    const { dropout, fcUnits } = this.options;
+    const lrn = this.options.localResponseNormalization;
+    const input = tf.input({ shape: inputShape, name: 'data' });
+    let x = input;
+    const add = (layer: tf.layers.Layer): void => {
+      x = layer.apply(x) as tf.SymbolicTensor;
+    };
+
+    add(
+      tf.layers.conv2d({
+        filters: 96,
+        kernelSize: 11,
+        strides: 4,
+        activation: 'relu',
+        name: 'conv1',
+      }),
+    );
+    if (lrn) add(localResponseNormalization({ name: 'norm1' }));
+    add(tf.layers.maxPooling2d({ poolSize: 3, strides: 2, name: 'pool1' }));
+
+    add(
+      tf.layers.conv2d({
+        filters: 256,
+        kernelSize: 5,
+        padding: 'same',
+        activation: 'relu',
+        name: 'conv2',
+      }),
+    );
+    if (lrn) add(localResponseNormalization({ name: 'norm2' }));
+    add(tf.layers.maxPooling2d({ poolSize: 3, strides: 2, name: 'pool2' }));
+
+    add(
+      tf.layers.conv2d({
+        filters: 384,
+        kernelSize: 3,
+        padding: 'same',
+        activation: 'relu',
+        name: 'conv3',
+      }),
+    );
+    add(
+      tf.layers.conv2d({
+        filters: 384,
+        kernelSize: 3,
+        padding: 'same',
+        activation: 'relu',
+        name: 'conv4',
+      }),
+    );
+    add(
+      tf.layers.conv2d({
+        filters: 256,
+        kernelSize: 3,
+        padding: 'same',
+        activation: 'relu',
+        name: 'conv5',
+      }),
+    );
+    add(tf.layers.maxPooling2d({ poolSize: 3, strides: 2, name: 'pool5' }));
+
+    add(tf.layers.flatten({ name: 'flatten' }));
+    add(tf.layers.dense({ units: fcUnits, activation: 'relu', name: 'fc6' }));
+    add(tf.layers.dropout({ rate: dropout, name: 'drop6' }));
+    add(tf.layers.dense({ units: fcUnits, activation: 'relu', name: 'fc7' }));
+    add(tf.layers.dropout({ rate: dropout, name: 'drop7' }));
+
+    // fc8: the shared task heads (Dense(classes) → softmax, or the valence/arousal outputs).
+    return buildTaskModel(input, x, { inputShape, task }, { ...this.options, name: 'alexnet' });
+  }
+}
+
+export const alexNetPlugin: PluginDefinition<AlexNet> = {
+  kind: 'architecture',
+  type: 'alexnet',
+  description: "The AffectNet paper's baseline: single-tower AlexNet for 227x227x3 input",
+  optionsSchema: {
+    type: 'object',
+    properties: {
+      localResponseNormalization: {
+        type: 'boolean',
+        default: true,
+        description:
+          'Local response normalisation after conv1 and conv2 (Caffe bvlc_alexnet settings).',
+      },
+      dropout: {
+        type: 'number',
+        minimum: 0,
+        exclusiveMaximum: 1,
+        default: 0.5,
+        description: 'Dropout after fc6 and fc7 (AlexNet: 0.5).',
+      },
+      fcUnits: {
+        type: 'integer',
+        minimum: 1,
+        default: 4096,
+        description: 'Units of the fully connected layers fc6 and fc7 (AlexNet: 4096).',
+      },
+      ...headOptionsSchema,
+    },
+  },
+  implementation: AlexNet,
+};

@@ -1,0 +1,101 @@
+import * as tf from '@tensorflow/tfjs';
+
+/**
+ * Layers tfjs lacks, registered with tfjs' serialization so models that use them save and load
+ * (`loadModel` finds them by class name once this module is imported; the architecture index
+ * imports it).
+ */
+
+type LayerKwargs = Parameters<tf.layers.Layer['call']>[1];
+type BatchNormalizationLayer = ReturnType<typeof tf.layers.batchNormalization>;
+type BatchNormalizationArgs = NonNullable<Parameters<typeof tf.layers.batchNormalization>[0]>;
+type LayerArgs = NonNullable<ConstructorParameters<typeof tf.layers.Layer>[0]>;
+
+export interface LocalResponseNormalizationArgs extends LayerArgs {
+  /** Half-width of the channel window (window = 2 * depthRadius + 1). */
+  depthRadius?: number;
+  bias?: number;
+  alpha?: number;
+  beta?: number;
+}
+
+/**
+ * Across-channel local response normalisation, `x / (bias + alpha * sum(x^2 over the window))^beta`,
+ * as tf.nn.local_response_normalization computes it. The defaults are Caffe's bvlc_alexnet
+ * (local_size 5, alpha 1e-4, beta 0.75, k 1): Caffe divides alpha by the window size, so the
+ * tf-style alpha is 1e-4 / 5.
+ */
+export class LocalResponseNormalization extends tf.layers.Layer {
+  static readonly className = 'LocalResponseNormalization';
+  readonly depthRadius: number;
+  readonly bias: number;
+  readonly alpha: number;
+  readonly beta: number;
+
+  constructor(args: LocalResponseNormalizationArgs = {}) {
+    super(args);
+    this.depthRadius = args.depthRadius ?? 2;
+    this.bias = args.bias ?? 1;
+    this.alpha = args.alpha ?? 1e-4 / 5;
+    this.beta = args.beta ?? 0.75;
+  }
+
+  override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
+    return tf.tidy(() => {
+      const x = Array.isArray(inputs) ? inputs[0] : inputs;
+      return tf.localResponseNormalization(
+        x as tf.Tensor4D,
+        this.depthRadius,
+        this.bias,
+        this.alpha,
+        this.beta,
+      );
+    });
+  }
+
+  override getConfig(): tf.serialization.ConfigDict {
+    return {
+      ...super.getConfig(),
+      depthRadius: this.depthRadius,
+      bias: this.bias,
+      alpha: this.alpha,
+      beta: this.beta,
+    };
+  }
+}
+tf.serialization.registerClass(LocalResponseNormalization);
+
+/** tfjs' BatchNormalization class, which tfjs does not export by name. */
+const BatchNormalizationBase = tf.layers.batchNormalization().constructor as (new (
+  args?: BatchNormalizationArgs,
+) => BatchNormalizationLayer) & {
+  fromConfig: typeof tf.serialization.Serializable.fromConfig;
+};
+
+/**
+ * BatchNormalization that runs in inference mode while frozen (`trainable = false`), as Keras
+ * does since TF 2: a frozen layer then neither normalises with batch statistics nor updates its
+ * moving mean and variance, so fine-tuning the top of a pretrained network leaves the frozen
+ * part exactly as loaded. tfjs' own layer keeps updating its moving statistics when frozen.
+ * Weight names are BatchNormalization's (gamma, beta, moving_mean, moving_variance).
+ */
+export class FreezableBatchNormalization extends BatchNormalizationBase {
+  static readonly className = 'FreezableBatchNormalization';
+
+  override call(inputs: tf.Tensor | tf.Tensor[], kwargs: LayerKwargs): tf.Tensor | tf.Tensor[] {
+    return super.call(inputs, this.trainable ? kwargs : { ...kwargs, training: false });
+  }
+}
+tf.serialization.registerClass(FreezableBatchNormalization);
+
+export function localResponseNormalization(
+  args?: LocalResponseNormalizationArgs,
+): LocalResponseNormalization {
+  return new LocalResponseNormalization(args);
+}
+
+export function freezableBatchNormalization(
+  args?: BatchNormalizationArgs,
+): FreezableBatchNormalization {
+  return new FreezableBatchNormalization(args);
+}

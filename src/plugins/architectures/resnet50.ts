@@ -1,0 +1,288 @@
+import 'reflect-metadata';
+import { isAbsolute, resolve } from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { inject, injectable } from 'tsyringe';
+import {
+  PLUGIN_OPTIONS,
+  type ArchitecturePlugin,
+  type ModelRequest,
+  type PluginDefinition,
+} from '../../core/plugin.js';
+import { readWeightArtifacts, type WeightArtifacts } from '../../core/model-io.js';
+import { Logger, RunContext } from '../../core/services.js';
+import { buildTaskModel, headOptionsSchema, type HeadOptions } from './heads.js';
+import { freezableBatchNormalization } from './layers.js';
+import { loadWeightsByLayerName } from './weights.js';
+
+export type ResNetTop = 'task' | 'imagenet' | 'none';
+
+export interface ResNet50Options extends HeadOptions {
+  /** `none`, or a path (relative to the experiment file) to Keras-converted weights. */
+  weights: string;
+  /** Fraction of the base's layers, counted from the end, left trainable. */
+  trainableFraction: number;
+  /** Global pooling between the base and the task head. */
+  pooling: 'avg' | 'max';
+  /**
+   * `task`: pooling + the task's heads (training); `imagenet`: Keras' 1000-class top
+   * (`avg_pool` + `predictions`), `none`: the bare base as `include_top=False, pooling=None`
+   * (both for comparing with Keras and loading full checkpoints, not for training a task).
+   */
+  top: ResNetTop;
+}
+
+/** Keras applications' batch-norm epsilon for ResNet; the converted moving statistics assume it. */
+const BN_EPSILON = 1.001e-5;
+
+/** Layers of the ResNet-50 base (Keras' `include_top=False`), built on `input` with Keras' names. */
+export interface ResNet50Base {
+  output: tf.SymbolicTensor;
+  layers: Set<tf.layers.Layer>;
+}
+
+/**
+ * Keras Applications' ResNet50 (v1) without its top (23,587,712 parameters, as Keras'
+ * `ResNet50(include_top=False)`; 25,636,712 with the 1000-class top), transcribed from keras/applications/resnet.py
+ * (`ResNet` + `stack1` + `block1`) with the same layer names and the same order of layer
+ * creation, so the layers sort into the same `model.layers` order as in Keras and
+ * Keras-converted weights map one to one by name.
+ */
+export function buildResNet50Base(input: tf.SymbolicTensor): ResNet50Base {
+  const layers = new Set<tf.layers.Layer>();
+  const apply = (
+    layer: tf.layers.Layer,
+    x: tf.SymbolicTensor | tf.SymbolicTensor[],
+  ): tf.SymbolicTensor => {
+    layers.add(layer);
+    return layer.apply(x) as tf.SymbolicTensor;
+  };
+  const conv = (
+    x: tf.SymbolicTensor,
+    filters: number,
+    kernelSize: number,
+    name: string,
+    strides = 1,
+    padding: 'valid' | 'same' = 'valid',
+  ) => apply(tf.layers.conv2d({ filters, kernelSize, strides, padding, name }), x);
+  const batchNorm = (x: tf.SymbolicTensor, name: string) =>
+    apply(freezableBatchNormalization({ axis: 3, epsilon: BN_EPSILON, name }), x);
+  const relu = (x: tf.SymbolicTensor, name: string) =>
+    apply(tf.layers.activation({ activation: 'relu', name }), x);
+
+  /** A bottleneck residual block (Keras `block1`). */
+  const block = (
+    x: tf.SymbolicTensor,
+    filters: number,
+    name: string,
+    stride = 1,
+    convShortcut = true,
+  ) => {
+    let shortcut = x;
+    if (convShortcut) {
+      shortcut = conv(x, 4 * filters, 1, `${name}_0_conv`, stride);
+      shortcut = batchNorm(shortcut, `${name}_0_bn`);
+    }
+    x = conv(x, filters, 1, `${name}_1_conv`, stride);
+    x = batchNorm(x, `${name}_1_bn`);
+    x = relu(x, `${name}_1_relu`);
+    x = conv(x, filters, 3, `${name}_2_conv`, 1, 'same');
+    x = batchNorm(x, `${name}_2_bn`);
+    x = relu(x, `${name}_2_relu`);
+    x = conv(x, 4 * filters, 1, `${name}_3_conv`);
+    x = batchNorm(x, `${name}_3_bn`);
+    x = apply(tf.layers.add({ name: `${name}_add` }), [shortcut, x]);
+    return relu(x, `${name}_out`);
+  };
+
+  /** A stack of blocks (Keras `stack1`): the first may downsample and projects the shortcut. */
+  const stack = (
+    x: tf.SymbolicTensor,
+    filters: number,
+    blocks: number,
+    name: string,
+    firstStride = 2,
+  ) => {
+    x = block(x, filters, `${name}_block1`, firstStride);
+    for (let i = 2; i <= blocks; i++) x = block(x, filters, `${name}_block${i}`, 1, false);
+    return x;
+  };
+
+  let x = apply(
+    tf.layers.zeroPadding2d({
+      padding: [
+        [3, 3],
+        [3, 3],
+      ],
+      name: 'conv1_pad',
+    }),
+    input,
+  );
+  x = conv(x, 64, 7, 'conv1_conv', 2);
+  x = batchNorm(x, 'conv1_bn');
+  x = relu(x, 'conv1_relu');
+  x = apply(
+    tf.layers.zeroPadding2d({
+      padding: [
+        [1, 1],
+        [1, 1],
+      ],
+      name: 'pool1_pad',
+    }),
+    x,
+  );
+  x = apply(tf.layers.maxPooling2d({ poolSize: 3, strides: 2, name: 'pool1_pool' }), x);
+
+  x = stack(x, 64, 3, 'conv2', 1);
+  x = stack(x, 128, 4, 'conv3');
+  x = stack(x, 256, 6, 'conv4');
+  x = stack(x, 512, 3, 'conv5');
+  return { output: x, layers };
+}
+
+/**
+ * The report's transfer model: ResNet-50 with (optionally) Keras' ImageNet weights, the last
+ * `trainableFraction` of the base's layers trainable and the rest frozen (the report: the last
+ * 20%), then global pooling and a new head for the task.
+ */
+@injectable()
+export class ResNet50 implements ArchitecturePlugin {
+  constructor(
+    @inject(PLUGIN_OPTIONS) private readonly options: ResNet50Options,
+    private readonly logger: Logger,
+    private readonly context: RunContext,
+  ) {}
+
+  async build({ inputShape, task }: ModelRequest): Promise<tf.LayersModel> {
+    const { top, pooling } = this.options;
+    // Read the weight files before building, so a wrong path fails at once.
+    const pretrained = this.readWeights();
+    const input = tf.input({ shape: inputShape, name: 'input_1' });
+    const base = buildResNet50Base(input);
+    const loadable = new Set<tf.layers.Layer>(base.layers);
+    let model: tf.LayersModel;
+    if (top === 'none') {
+      model = tf.model({ inputs: input, outputs: base.output, name: 'resnet50' });
+    } else if (top === 'imagenet') {
+      const pooled = tf.layers
+        .globalAveragePooling2d({ name: 'avg_pool' })
+        .apply(base.output) as tf.SymbolicTensor;
+      const predictions = tf.layers.dense({
+        units: 1000,
+        activation: 'softmax',
+        name: 'predictions',
+      });
+      loadable.add(predictions);
+      model = tf.model({
+        inputs: input,
+        outputs: predictions.apply(pooled) as tf.SymbolicTensor,
+        name: 'resnet50',
+      });
+    } else {
+      const pool =
+        pooling === 'avg'
+          ? tf.layers.globalAveragePooling2d({ name: 'avg_pool' })
+          : tf.layers.globalMaxPooling2d({ name: 'max_pool' });
+      const pooled = pool.apply(base.output) as tf.SymbolicTensor;
+      model = buildTaskModel(
+        input,
+        pooled,
+        { inputShape, task },
+        { ...this.options, name: 'resnet50' },
+      );
+    }
+    if (pretrained) this.loadWeights(model, loadable, pretrained);
+    const baseLayers = model.layers.filter(
+      (layer) => base.layers.has(layer) || layer === input.sourceLayer,
+    );
+    const frozen = freezeLowerLayers(baseLayers, this.options.trainableFraction);
+    if (!pretrained && frozen > 1) {
+      this.logger.warn(
+        `resnet50: ${frozen} of ${baseLayers.length} base layers are frozen but no pretrained weights are loaded ` +
+          '(set architecture.weights to a converted ImageNet model, or trainableFraction: 1 to train from scratch)',
+      );
+    }
+    return model;
+  }
+
+  private readWeights(): WeightArtifacts | undefined {
+    const { weights } = this.options;
+    if (weights === 'none') return undefined;
+    return readWeightArtifacts(
+      isAbsolute(weights) ? weights : resolve(this.context.baseDir, weights),
+    );
+  }
+
+  private loadWeights(
+    model: tf.LayersModel,
+    loadable: Set<tf.layers.Layer>,
+    pretrained: WeightArtifacts,
+  ): void {
+    const report = loadWeightsByLayerName(
+      model.layers.filter((layer) => loadable.has(layer)),
+      pretrained,
+    );
+    this.logger.info(
+      `resnet50: loaded ${report.tensors} weight tensors into ${report.layers} layers from ${report.source}` +
+        (report.unused.length > 0
+          ? ` (${report.unused.length} unused, e.g. ${report.unused[0]})`
+          : ''),
+    );
+  }
+}
+
+/**
+ * Freeze all but the last `trainableFraction` of `baseLayers` (in Keras' `model.layers` order,
+ * input layer included: 175 for ResNet-50, so 0.2 leaves 35 trainable) and return how many were
+ * frozen. This is the Keras idiom `for layer in base.layers[:-n]: layer.trainable = False`.
+ */
+export function freezeLowerLayers(
+  baseLayers: readonly tf.layers.Layer[],
+  trainableFraction: number,
+): number {
+  const trainableCount = Math.round(baseLayers.length * trainableFraction);
+  const frozen = baseLayers.slice(0, baseLayers.length - trainableCount);
+  for (const layer of frozen) layer.trainable = false;
+  return frozen.length;
+}
+
+export const resNet50Plugin: PluginDefinition<ResNet50> = {
+  kind: 'architecture',
+  type: 'resnet50',
+  description:
+    "The report's transfer model: Keras' ResNet-50 (optionally ImageNet weights), last layers fine-tuned",
+  optionsSchema: {
+    type: 'object',
+    properties: {
+      weights: {
+        type: 'string',
+        minLength: 1,
+        default: 'none',
+        description:
+          "'none' (random initialisation) or a path, relative to the experiment file, to Keras ImageNet weights " +
+          'converted with tensorflowjs_converter (a directory with model.json and its shards, or a weights manifest).',
+      },
+      trainableFraction: {
+        type: 'number',
+        minimum: 0,
+        maximum: 1,
+        default: 0.2,
+        description:
+          "Fraction of the base's layers, counted from the top, left trainable (the report: 0.2).",
+      },
+      pooling: {
+        enum: ['avg', 'max'],
+        default: 'avg',
+        description: 'Global pooling between the base and the task head.',
+      },
+      top: {
+        enum: ['task', 'imagenet', 'none'],
+        default: 'task',
+        description:
+          "task: pooling + the task's head (for training); imagenet: Keras' 1000-class top; none: the bare base " +
+          "(Keras' include_top=False), to compare with Keras or load full checkpoints.",
+      },
+      ...headOptionsSchema,
+    },
+  },
+  implementation: ResNet50,
+};

@@ -1,0 +1,153 @@
+import 'reflect-metadata';
+import * as tf from '@tensorflow/tfjs';
+import { inject, injectable } from 'tsyringe';
+import {
+  PLUGIN_OPTIONS,
+  type ArchitecturePlugin,
+  type ModelRequest,
+  type PluginDefinition,
+} from '../../core/plugin.js';
+import {
+  LayerNames,
+  buildTaskModel,
+  headOptionsSchema,
+  requireInputSide,
+  type HeadOptions,
+} from './heads.js';
+
+export interface VggTypeOptions extends HeadOptions {
+  /** Filters of the four 3x3 convolutions. */
+  filters: [number, number, number, number];
+  /** Units of the two hidden dense layers. */
+  dense: [number, number];
+  /** Dropout right after the second convolution. */
+  convDropout: number;
+  /** Dropout after the first dense block. */
+  denseDropout: number;
+}
+
+/**
+ * Each 3x3 valid convolution takes 2 pixels off a side and each 2x2 pooling halves it (floor):
+ * 46 → 44 → 22 → 20 → 10 → 8 → 4 → 2 → 1 is the smallest input that still leaves a 1x1 map.
+ */
+const MINIMUM_SIDE = 46;
+
+/**
+ * The report's best model, Appendix C, layer for layer in the listing's order, with the layer
+ * names Keras gives that listing (so weights converted from the report's Keras model load by
+ * name). Only the last Dense(classes) + softmax is the shared task head, so the same backbone
+ * also answers the valence/arousal tasks.
+ *
+ * Parameters at the report's defaults (256x256x3 input, 6 classes), per layer
+ * (conv: k*k*c_in*c_out + c_out; batch norm: 4*c, of which 2*c are non-trainable moving
+ * statistics; dense: in*out + out):
+ *   conv2d      3*3*3*64 + 64      =     1,792   (254x254 → pool 127)
+ *   bn          4*64               =       256
+ *   conv2d_1    3*3*64*128 + 128   =    73,856   (125 → pool 62)
+ *   bn_1        4*128              =       512
+ *   conv2d_2    3*3*128*256 + 256  =   295,168   (60 → pool 30)
+ *   bn_2        4*256              =     1,024
+ *   conv2d_3    3*3*256*256 + 256  =   590,080   (28 → pool 14)
+ *   bn_3        4*256              =     1,024
+ *   dense       14*14*256*128 + 128 = 6,422,656
+ *   bn_4        4*128              =       512
+ *   dense_1     128*64 + 64        =     8,256
+ *   bn_5        4*64               =       256
+ *   head        64*6 + 6           =       390
+ *   total 7,395,782 = 7,393,990 trainable + 1,792 non-trainable (2 * (64+128+256+256+128+64)).
+ */
+export const VGG_TYPE_REPORT_PARAMS = {
+  total: 7_395_782,
+  trainable: 7_393_990,
+  nonTrainable: 1_792,
+};
+
+@injectable()
+export class VggType implements ArchitecturePlugin {
+  constructor(@inject(PLUGIN_OPTIONS) private readonly options: VggTypeOptions) {}
+
+  build({ inputShape, task }: ModelRequest): tf.LayersModel {
+    requireInputSide('vgg-type', inputShape, MINIMUM_SIDE);
+    const { filters, dense, convDropout, denseDropout } = this.options;
+    const name = new LayerNames();
+    const input = tf.input({ shape: inputShape, name: 'input_1' });
+    let x = input;
+    const add = (layer: tf.layers.Layer): void => {
+      x = layer.apply(x) as tf.SymbolicTensor;
+    };
+
+    add(tf.layers.conv2d({ filters: filters[0], kernelSize: 3, name: name.next('conv2d') }));
+    add(tf.layers.activation({ activation: 'relu', name: name.next('activation') }));
+    add(tf.layers.batchNormalization({ name: name.next('batch_normalization') }));
+    add(tf.layers.maxPooling2d({ poolSize: 2, name: name.next('max_pooling2d') }));
+
+    add(tf.layers.conv2d({ filters: filters[1], kernelSize: 3, name: name.next('conv2d') }));
+    add(tf.layers.dropout({ rate: convDropout, name: name.next('dropout') }));
+    add(tf.layers.activation({ activation: 'relu', name: name.next('activation') }));
+    add(tf.layers.batchNormalization({ name: name.next('batch_normalization') }));
+    add(tf.layers.maxPooling2d({ poolSize: 2, name: name.next('max_pooling2d') }));
+
+    add(tf.layers.conv2d({ filters: filters[2], kernelSize: 3, name: name.next('conv2d') }));
+    add(tf.layers.activation({ activation: 'relu', name: name.next('activation') }));
+    add(tf.layers.batchNormalization({ name: name.next('batch_normalization') }));
+    add(tf.layers.maxPooling2d({ poolSize: 2, name: name.next('max_pooling2d') }));
+
+    add(tf.layers.conv2d({ filters: filters[3], kernelSize: 3, name: name.next('conv2d') }));
+    add(tf.layers.activation({ activation: 'relu', name: name.next('activation') }));
+    add(tf.layers.batchNormalization({ name: name.next('batch_normalization') }));
+    add(tf.layers.maxPooling2d({ poolSize: 2, name: name.next('max_pooling2d') }));
+
+    add(tf.layers.flatten({ name: name.next('flatten') }));
+
+    add(tf.layers.dense({ units: dense[0], name: name.next('dense') }));
+    add(tf.layers.activation({ activation: 'relu', name: name.next('activation') }));
+    add(tf.layers.batchNormalization({ name: name.next('batch_normalization') }));
+    add(tf.layers.dropout({ rate: denseDropout, name: name.next('dropout') }));
+
+    add(tf.layers.dense({ units: dense[1], name: name.next('dense') }));
+    add(tf.layers.activation({ activation: 'relu', name: name.next('activation') }));
+    add(tf.layers.batchNormalization({ name: name.next('batch_normalization') }));
+
+    // Dense(classes) → softmax (and/or the valence/arousal head): the shared task heads.
+    return buildTaskModel(input, x, { inputShape, task }, { ...this.options, name: 'vgg-type' });
+  }
+}
+
+const units = (count: number, defaults: number[], what: string) => ({
+  type: 'array',
+  items: { type: 'integer', minimum: 1 },
+  minItems: count,
+  maxItems: count,
+  default: defaults,
+  description: what,
+});
+
+const rate = (defaultRate: number, what: string) => ({
+  type: 'number',
+  minimum: 0,
+  exclusiveMaximum: 1,
+  default: defaultRate,
+  description: what,
+});
+
+export const vggTypePlugin: PluginDefinition<VggType> = {
+  kind: 'architecture',
+  type: 'vgg-type',
+  description:
+    "The report's Appendix C CNN: four 3x3 conv blocks (ReLU, batch norm, 2x2 max-pool), two dense blocks, softmax",
+  optionsSchema: {
+    type: 'object',
+    properties: {
+      filters: units(
+        4,
+        [64, 128, 256, 256],
+        'Filters of the four 3x3 convolutions (the report: 64, 128, 256, 256).',
+      ),
+      dense: units(2, [128, 64], 'Units of the two hidden dense layers (the report: 128, 64).'),
+      convDropout: rate(0.3, 'Dropout right after the second convolution (the report: 0.3).'),
+      denseDropout: rate(0.25, 'Dropout after the first dense block (the report: 0.25).'),
+      ...headOptionsSchema,
+    },
+  },
+  implementation: VggType,
+};
