@@ -10,12 +10,14 @@ export function createRuntime(): Runtime {
   const registry = new Registry();
   registry.registerAll(builtinPlugins);
   const runtime = new Runtime(registry);
-  // An experiment without `reporters:` gets the console, plus MLflow when the environment
-  // names a tracking server (as the MLflow Python client does).
-  runtime.defaultReporters = () => [
-    { type: 'console' },
-    ...(process.env.MLFLOW_TRACKING_URI && registry.has('reporter', 'mlflow') ? [{ type: 'mlflow' }] : []),
-  ];
+  // An experiment without `reporters:` gets the console; MLflow joins whenever the environment
+  // names a tracking server (as with the MLflow Python client).
+  runtime.reportersFor = (config) => {
+    const listed = config.reporters ?? [{ type: 'console' }];
+    const addMlflow =
+      Boolean(process.env.MLFLOW_TRACKING_URI) && registry.has('reporter', 'mlflow') && !listed.some((r) => r.type === 'mlflow');
+    return addMlflow ? [...listed, { type: 'mlflow' }] : listed;
+  };
   return runtime;
 }
 

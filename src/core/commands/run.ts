@@ -23,7 +23,7 @@ function buildAll(runtime: Runtime, resolved: ResolvedExperiment, cacheDir: stri
   const built: Record<string, string> = {};
   for (const slot of PLUGIN_SLOTS) {
     const value = (resolved.config as unknown as Record<string, PluginRef | PluginRef[] | undefined>)[slot.key];
-    const refs = value === undefined ? (slot.key === 'reporters' ? runtime.defaultReporters(resolved.config) : []) : Array.isArray(value) ? value : [value];
+    const refs = slot.key === 'reporters' ? runtime.reportersFor(resolved.config) : value === undefined ? [] : Array.isArray(value) ? value : [value];
     refs.forEach((ref, i) => {
       const instance = runtime.instantiate<object>(scope, slot.kind, ref);
       built[slot.list ? `${slot.key}[${i}]` : slot.key] = `${ref.type} (${instance.constructor.name})`;
@@ -93,7 +93,7 @@ export function registerRunCommand(program: Command, runtime: Runtime): void {
             resume: opts.resume,
             group,
             stopSignal: signal,
-          }, runtime.defaultReporters);
+          });
           results.push(result);
           if (result.status === 'KILLED') {
             process.exitCode = signal.reason === 'SIGTERM' ? 143 : 130;

@@ -3,7 +3,7 @@ import { basename } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import type { DependencyContainer } from 'tsyringe';
 import { BackendService } from '../backend.js';
-import type { ExperimentConfig, PluginRef, TrainingConfig } from '../config/types.js';
+import type { TrainingConfig } from '../config/types.js';
 import { UserError } from '../errors.js';
 import { makeClassificationLoss, makeRegressionLoss } from '../loss.js';
 import { flattenClassificationReport, scoreClassification, type MetricReport } from '../metrics/classification.js';
@@ -154,7 +154,6 @@ export async function runExperiment(
   runtime: Runtime,
   resolved: ResolvedExperiment,
   options: RunOptions,
-  defaultReporters: (config: ExperimentConfig) => PluginRef[] = () => [],
 ): Promise<RunResult> {
   const config = resolved.config;
   const training = config.training;
@@ -169,7 +168,7 @@ export async function runExperiment(
   const dataset = runtime.instantiate<DatasetPlugin>(scope, 'dataset', config.dataset);
   const sampler = config.sampler ? runtime.instantiate<SamplerPlugin>(scope, 'sampler', config.sampler) : undefined;
   const architecture = runtime.instantiate<ArchitecturePlugin>(scope, 'architecture', config.architecture);
-  const reporterRefs = config.reporters ?? defaultReporters(config);
+  const reporterRefs = runtime.reportersFor(config);
   const reporters = reporterRefs.map((ref) => runtime.instantiate<ReporterPlugin & ProgressReporter>(scope, 'reporter', ref));
 
   const resuming = options.resume !== undefined;
