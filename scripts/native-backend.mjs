@@ -71,7 +71,9 @@ function writeStatus(fields) {
 }
 
 function tail(text, lines = 25) {
-  const all = String(text ?? '').trimEnd().split('\n');
+  const all = String(text ?? '')
+    .trimEnd()
+    .split('\n');
   return all.slice(-lines).join('\n');
 }
 
@@ -84,7 +86,13 @@ function run(cmd, args, opts = {}) {
   });
   const output = `${res.stdout ?? ''}${res.stderr ?? ''}`;
   const command = [cmd, ...args].map((a) => (/\s/.test(a) ? JSON.stringify(a) : a)).join(' ');
-  return { ok: res.status === 0 && !res.error, status: res.status, error: res.error, output, command };
+  return {
+    ok: res.status === 0 && !res.error,
+    status: res.status,
+    error: res.error,
+    output,
+    command,
+  };
 }
 
 /** Loads tfjs-node in a child process and runs a matMul; returns {ok, tfVersion, output}. */
@@ -130,9 +138,23 @@ function downloadWheel(python, wheelsDir) {
   // The .so files do not link libpython, so any CPython tag works; pinning the tag makes the
   // download independent of the local Python version.
   const args = [
-    '-m', 'pip', 'download', '--no-deps', '--only-binary=:all:', '--no-cache-dir',
-    '--python-version', '3.11', '--implementation', 'cp', '--abi', 'cp311',
-    '--platform', 'manylinux2014_x86_64', TF_WHEEL_SPEC, '-d', wheelsDir,
+    '-m',
+    'pip',
+    'download',
+    '--no-deps',
+    '--only-binary=:all:',
+    '--no-cache-dir',
+    '--python-version',
+    '3.11',
+    '--implementation',
+    'cp',
+    '--abi',
+    'cp311',
+    '--platform',
+    'manylinux2014_x86_64',
+    TF_WHEEL_SPEC,
+    '-d',
+    wheelsDir,
   ];
   log(`downloading ${TF_WHEEL_SPEC} (~230 MB) with pip ...`);
   const r = run(python, args, { timeout: 1_800_000 });
@@ -189,10 +211,23 @@ function extractWheel(python, wheel, dest) {
   if (python) {
     r = run(python, ['-c', EXTRACT_PY, wheel, tmp], { timeout: 600_000 });
   } else {
-    r = run('unzip', ['-q', '-o', wheel, 'tensorflow/libtensorflow_cc.so.2',
-      'tensorflow/libtensorflow_framework.so.2', 'tensorflow/include/tensorflow/c/*',
-      'tensorflow/include/tensorflow/core/platform/ctstring*', 'tensorflow/include/tsl/platform/ctstring*',
-      'tensorflow/include/xla/tsl/c/*', '-d', `${tmp}/raw`], { timeout: 600_000 });
+    r = run(
+      'unzip',
+      [
+        '-q',
+        '-o',
+        wheel,
+        'tensorflow/libtensorflow_cc.so.2',
+        'tensorflow/libtensorflow_framework.so.2',
+        'tensorflow/include/tensorflow/c/*',
+        'tensorflow/include/tensorflow/core/platform/ctstring*',
+        'tensorflow/include/tsl/platform/ctstring*',
+        'tensorflow/include/xla/tsl/c/*',
+        '-d',
+        `${tmp}/raw`,
+      ],
+      { timeout: 600_000 },
+    );
     if (r.ok) {
       fs.mkdirSync(path.join(tmp, 'lib'));
       for (const l of ['libtensorflow_cc.so.2', 'libtensorflow_framework.so.2']) {
@@ -256,12 +291,21 @@ function findNodeGyp() {
   if (process.env.npm_config_node_gyp) cands.push(process.env.npm_config_node_gyp);
   if (process.env.npm_execpath) {
     // .../npm/bin/npm-cli.js -> .../npm/node_modules/node-gyp/bin/node-gyp.js
-    cands.push(path.resolve(path.dirname(process.env.npm_execpath), '..', 'node_modules/node-gyp/bin/node-gyp.js'));
+    cands.push(
+      path.resolve(
+        path.dirname(process.env.npm_execpath),
+        '..',
+        'node_modules/node-gyp/bin/node-gyp.js',
+      ),
+    );
   }
   const prefix = path.resolve(path.dirname(process.execPath), '..');
   cands.push(path.join(prefix, 'lib/node_modules/npm/node_modules/node-gyp/bin/node-gyp.js'));
   const r = run('npm', ['prefix', '-g']);
-  if (r.ok) cands.push(path.join(r.output.trim(), 'lib/node_modules/npm/node_modules/node-gyp/bin/node-gyp.js'));
+  if (r.ok)
+    cands.push(
+      path.join(r.output.trim(), 'lib/node_modules/npm/node_modules/node-gyp/bin/node-gyp.js'),
+    );
   return cands.find((c) => fs.existsSync(c)) ?? null;
 }
 
@@ -277,7 +321,10 @@ function buildBinding(tfjsNodeDir, napi) {
   const req = createRequire(path.join(tfjsNodeDir, 'package.json'));
   let preGyp;
   try {
-    preGyp = path.join(path.dirname(req.resolve('@mapbox/node-pre-gyp/package.json')), 'bin/node-pre-gyp');
+    preGyp = path.join(
+      path.dirname(req.resolve('@mapbox/node-pre-gyp/package.json')),
+      'bin/node-pre-gyp',
+    );
   } catch (err) {
     throw new StepError('build', 'cannot find @mapbox/node-pre-gyp (a dependency of tfjs-node)', {
       output: err.message,
@@ -288,12 +335,15 @@ function buildBinding(tfjsNodeDir, napi) {
   const nodeDir = findNodeDir();
   const args = [preGyp, 'install', '--build-from-source'];
   if (nodeDir) args.push(`--nodedir=${nodeDir}`);
-  log(`building tfjs_binding.node (napi-v${napi}) with node-gyp${nodeDir ? ` (nodedir=${nodeDir})` : ''} ...`);
+  log(
+    `building tfjs_binding.node (napi-v${napi}) with node-gyp${nodeDir ? ` (nodedir=${nodeDir})` : ''} ...`,
+  );
   const env = { npm_config_build_from_source: 'true' };
   if (nodeGyp) env.npm_config_node_gyp = nodeGyp;
   const r = run(process.execPath, args, { cwd: tfjsNodeDir, env, timeout: 900_000 });
   for (const d of fs.readdirSync(tfjsNodeDir)) {
-    if (d.startsWith('build-tmp-napi-')) fs.rmSync(path.join(tfjsNodeDir, d), { recursive: true, force: true });
+    if (d.startsWith('build-tmp-napi-'))
+      fs.rmSync(path.join(tfjsNodeDir, d), { recursive: true, force: true });
   }
   const out = path.join(tfjsNodeDir, `lib/napi-v${napi}/tfjs_binding.node`);
   if (!r.ok || !fs.existsSync(out)) {
@@ -324,8 +374,19 @@ function printFailure(err) {
     `${TAG} Failed step: ${err.step ?? 'unexpected'}: ${err.message}`,
   ];
   if (err.command) lines.push(`${TAG} Command: ${err.command}`);
-  if (err.output) lines.push(`${TAG} Output (last lines):`, ...tail(err.output).split('\n').map((l) => `${TAG}   ${l}`));
-  if (!err.step && err.stack) lines.push(...tail(err.stack, 8).split('\n').map((l) => `${TAG}   ${l}`));
+  if (err.output)
+    lines.push(
+      `${TAG} Output (last lines):`,
+      ...tail(err.output)
+        .split('\n')
+        .map((l) => `${TAG}   ${l}`),
+    );
+  if (!err.step && err.stack)
+    lines.push(
+      ...tail(err.stack, 8)
+        .split('\n')
+        .map((l) => `${TAG}   ${l}`),
+    );
   if (err.fix) lines.push(`${TAG} Fix: ${err.fix}`);
   lines.push(
     `${TAG} Retry with: node scripts/native-backend.mjs   (AFFECTLAB_SKIP_NATIVE=1 skips this step)`,
@@ -374,12 +435,18 @@ function main() {
   }
 
   if (process.platform !== 'linux' || process.arch !== 'x64') {
-    throw new StepError('platform', `the wheel route supports linux x64 only (this is ${process.platform} ${process.arch})`, {
-      fix: "Let tfjs-node's own install download libtensorflow (allow its install script), or use the 'cpu' backend.",
-    });
+    throw new StepError(
+      'platform',
+      `the wheel route supports linux x64 only (this is ${process.platform} ${process.arch})`,
+      {
+        fix: "Let tfjs-node's own install download libtensorflow (allow its install script), or use the 'cpu' backend.",
+      },
+    );
   }
   if (!VERIFIED_TFJS_NODE.includes(tfjsNode)) {
-    log(`warning: route verified with tfjs-node ${VERIFIED_TFJS_NODE.join(', ')}, found ${tfjsNode}; trying anyway.`);
+    log(
+      `warning: route verified with tfjs-node ${VERIFIED_TFJS_NODE.join(', ')}, found ${tfjsNode}; trying anyway.`,
+    );
   }
 
   const cacheRoot = path.resolve(
@@ -387,22 +454,33 @@ function main() {
   );
   const napi = napiBuildVersion(tfjsNodePkg);
   const extracted = path.join(cacheRoot, `tensorflow-cpu-${TF_WHEEL_VERSION}-linux-x64`);
-  const bindingCache = path.join(cacheRoot, 'binding', `tfjs-node-${tfjsNode}-tf-${TF_WHEEL_VERSION}-linux-x64-napi-v${napi}`, 'tfjs_binding.node');
+  const bindingCache = path.join(
+    cacheRoot,
+    'binding',
+    `tfjs-node-${tfjsNode}-tf-${TF_WHEEL_VERSION}-linux-x64-napi-v${napi}`,
+    'tfjs_binding.node',
+  );
   const steps = [];
 
   // 1. Extracted libtensorflow + headers (from cache, else from the wheel).
   const extractedOk = () =>
-    ['lib/libtensorflow_cc.so.2', 'lib/libtensorflow_framework.so.2', 'include/tensorflow/c/eager/c_api.h'].every((f) =>
-      fs.existsSync(path.join(extracted, f)),
-    );
+    [
+      'lib/libtensorflow_cc.so.2',
+      'lib/libtensorflow_framework.so.2',
+      'include/tensorflow/c/eager/c_api.h',
+    ].every((f) => fs.existsSync(path.join(extracted, f)));
   if (!extractedOk()) {
     const python = findPython();
     let wheel = process.env.AFFECTLAB_TF_WHEEL || findWheel(path.join(cacheRoot, 'wheels'));
     if (!wheel) {
       if (!python) {
-        throw new StepError('python', 'python3 (with pip) is needed to download the tensorflow-cpu wheel', {
-          fix: 'apt-get install -y python3 python3-pip, or set AFFECTLAB_PYTHON, or set AFFECTLAB_TF_WHEEL to a downloaded wheel.',
-        });
+        throw new StepError(
+          'python',
+          'python3 (with pip) is needed to download the tensorflow-cpu wheel',
+          {
+            fix: 'apt-get install -y python3 python3-pip, or set AFFECTLAB_PYTHON, or set AFFECTLAB_TF_WHEEL to a downloaded wheel.',
+          },
+        );
       }
       wheel = downloadWheel(python, path.join(cacheRoot, 'wheels'));
       steps.push('pip-download');
@@ -444,7 +522,9 @@ function main() {
   }
   if (!probe.ok) {
     throw new StepError('verify', 'the built binding does not load or compute correctly', {
-      command: probe.command ? `${process.execPath} -e "require('@tensorflow/tfjs-node') ..."` : undefined,
+      command: probe.command
+        ? `${process.execPath} -e "require('@tensorflow/tfjs-node') ..."`
+        : undefined,
       output: probe.output,
       fix: `Inspect with: ldd ${bindingDest}; remove the cache ${cacheRoot} and re-run node scripts/native-backend.mjs`,
     });
@@ -460,11 +540,20 @@ function main() {
     }
   }
 
-  const info = { route: 'wheel', tensorflowWheel: TF_WHEEL_SPEC, tfjsNode, napi, steps, cache: cacheRoot };
+  const info = {
+    route: 'wheel',
+    tensorflowWheel: TF_WHEEL_SPEC,
+    tfjsNode,
+    napi,
+    steps,
+    cache: cacheRoot,
+  };
   fs.writeFileSync(marker, JSON.stringify(info, null, 2) + '\n');
   const status = writeStatus({ ok: true, ...info, libtensorflow: probe.tf });
-  log(`native backend ready: tfjs-node ${tfjsNode} on libtensorflow ${probe.tf} from ${TF_WHEEL_SPEC} ` +
-    `(${steps.join(', ')}; ${status.seconds}s).`);
+  log(
+    `native backend ready: tfjs-node ${tfjsNode} on libtensorflow ${probe.tf} from ${TF_WHEEL_SPEC} ` +
+      `(${steps.join(', ')}; ${status.seconds}s).`,
+  );
 }
 
 try {
@@ -473,7 +562,9 @@ try {
   printFailure(err);
   let tfjsNode = null;
   try {
-    tfjsNode = createRequire(path.join(projectRoot, 'package.json'))('@tensorflow/tfjs-node/package.json').version;
+    tfjsNode = createRequire(path.join(projectRoot, 'package.json'))(
+      '@tensorflow/tfjs-node/package.json',
+    ).version;
   } catch {
     /* not installed */
   }
