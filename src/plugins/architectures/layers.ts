@@ -99,3 +99,23 @@ export function freezableBatchNormalization(
 ): FreezableBatchNormalization {
   return new FreezableBatchNormalization(args);
 }
+
+/**
+ * Keras' `resnet50.preprocess_input` ("caffe" mode) as a layer, for ImageNet weights: the
+ * pipeline's [0, 1] RGB pixels scaled to [0, 255], flipped to BGR, and centred on the ImageNet
+ * channel means. No weights, so parameter counts and weight names are unchanged.
+ */
+export class CaffePreprocessing extends tf.layers.Layer {
+  static readonly className = 'CaffePreprocessing';
+  /** ImageNet means in BGR order, as Keras subtracts them. */
+  static readonly MEAN_BGR = [103.939, 116.779, 123.68];
+
+  override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
+    return tf.tidy(() => {
+      const x = (Array.isArray(inputs) ? inputs[0] : inputs) as tf.Tensor4D;
+      const bgr = tf.reverse(x, -1);
+      return bgr.mul(255).sub(tf.tensor1d(CaffePreprocessing.MEAN_BGR));
+    });
+  }
+}
+tf.serialization.registerClass(CaffePreprocessing);

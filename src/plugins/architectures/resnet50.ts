@@ -11,7 +11,7 @@ import {
 import { readWeightArtifacts, type WeightArtifacts } from '../../core/model-io.js';
 import { Logger, RunContext } from '../../core/services.js';
 import { buildTaskModel, headOptionsSchema, type HeadOptions } from './heads.js';
-import { freezableBatchNormalization } from './layers.js';
+import { CaffePreprocessing, freezableBatchNormalization } from './layers.js';
 import { loadWeightsByLayerName } from './weights.js';
 
 export type ResNetTop = 'task' | 'imagenet' | 'none';
@@ -29,6 +29,8 @@ export interface ResNet50Options extends HeadOptions {
    * (both for comparing with Keras and loading full checkpoints, not for training a task).
    */
   top: ResNetTop;
+  /** `caffe`: Keras' preprocess_input for ImageNet weights, inside the model; `none`: raw [0,1] pixels. */
+  preprocess: 'caffe' | 'none';
 }
 
 /** Keras applications' batch-norm epsilon for ResNet; the converted moving statistics assume it. */
@@ -157,7 +159,11 @@ export class ResNet50 implements ArchitecturePlugin {
     // Read the weight files before building, so a wrong path fails at once.
     const pretrained = this.readWeights();
     const input = tf.input({ shape: inputShape, name: 'input_1' });
-    const base = buildResNet50Base(input);
+    const pixels =
+      this.options.preprocess === 'none'
+        ? input
+        : (new CaffePreprocessing({ name: 'preprocess_input' }).apply(input) as tf.SymbolicTensor);
+    const base = buildResNet50Base(pixels);
     const loadable = new Set<tf.layers.Layer>(base.layers);
     let model: tf.LayersModel;
     if (top === 'none') {
@@ -280,6 +286,13 @@ export const resNet50Plugin: PluginDefinition<ResNet50> = {
         description:
           "task: pooling + the task's head (for training); imagenet: Keras' 1000-class top; none: the bare base " +
           "(Keras' include_top=False), to compare with Keras or load full checkpoints.",
+      },
+      preprocess: {
+        enum: ['caffe', 'none'],
+        default: 'caffe',
+        description:
+          "caffe: Keras' resnet50.preprocess_input inside the model (0-255 BGR minus the ImageNet means), as ImageNet " +
+          'weights expect; none: the pipeline pixels in [0, 1] as they are.',
       },
       ...headOptionsSchema,
     },
