@@ -108,7 +108,9 @@ function normalizeName(name: string): string {
  * The classes of a preset name or an explicit list of codes/names, with contiguous model
  * indices in the given order. Duplicates and unknown names/codes are user errors.
  */
-export function resolveClassPreset(presetOrList: string | readonly (string | number)[]): ClassInfo[] {
+export function resolveClassPreset(
+  presetOrList: string | readonly (string | number)[],
+): ClassInfo[] {
   let codes: number[];
   if (typeof presetOrList === 'string') {
     if (!isClassPresetName(presetOrList)) {
@@ -147,7 +149,8 @@ export function resolveClassPreset(presetOrList: string | readonly (string | num
   }
   const seen = new Set<number>();
   for (const code of codes) {
-    if (seen.has(code)) throw new UserError(`expression ${expressionName(code)} (${code}) is listed twice`);
+    if (seen.has(code))
+      throw new UserError(`expression ${expressionName(code)} (${code}) is listed twice`);
     seen.add(code);
   }
   return codes.map((code, index) => ({ index, code, name: expressionName(code) }));

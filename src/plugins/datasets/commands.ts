@@ -1,4 +1,5 @@
 import type { CommandModule } from '../../core/cli.js';
+import { registerSynthCommand } from './affectnet/synth-command.js';
 
 /** CLI commands contributed by the dataset plugins. */
-export const datasetCommands: CommandModule[] = [];
+export const datasetCommands: CommandModule[] = [registerSynthCommand];

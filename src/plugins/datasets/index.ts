@@ -1,4 +1,5 @@
 import type { PluginDefinition } from '../../core/plugin.js';
+import { affectnetDataset } from './affectnet/index.js';
 
 /** Built-in dataset plugins, registered explicitly. */
-export const datasetPlugins: PluginDefinition[] = [];
+export const datasetPlugins: PluginDefinition[] = [affectnetDataset as PluginDefinition];

@@ -1,0 +1,35 @@
+/** The image pipeline: decode, crop, resize, normalise, augment, cache, batch. */
+export {
+  ImagePipeline,
+  DEFAULT_PIPELINE_WORKERS,
+  type Batch,
+  type ImagePipelineOptions,
+  type PipelineStats,
+} from './pipeline.js';
+export {
+  BadRecordLog,
+  emptyBadRecordSummary,
+  mergeBadRecordSummaries,
+  formatBadRecordSummary,
+  type BadRecordPolicy,
+} from './bad-records.js';
+export {
+  cropRegion,
+  decodeAndCrop,
+  BadImageError,
+  FACE_BOX_TOLERANCE,
+  type BadImageReason,
+  type Region,
+} from './preprocess.js';
+export {
+  augmentToFloat,
+  augmentExample,
+  drawAugment,
+  toUnitFloat,
+  isAugmentActive,
+  type AugmentDraw,
+} from './augment.js';
+export { PreprocessedCache } from './cache.js';
+export { runLoadJob, type LoadJob, type LoadResult } from './load.js';
+export { Progress } from './progress.js';
+export { Semaphore } from './loaders.js';

@@ -1,0 +1,109 @@
+import { readFile, stat } from 'node:fs/promises';
+import type { AugmentOptions, FaceBox, ImageSpec } from '../plugin.js';
+import { augmentExample, toUnitFloat } from './augment.js';
+import { PreprocessedCache } from './cache.js';
+import { BadImageError, decodeAndCrop, type BadImageReason } from './preprocess.js';
+
+/** One image to load: what both the in-process loader and the worker threads execute. */
+export interface LoadJob {
+  imagePath: string;
+  crop?: FaceBox;
+  margin: number;
+  image: ImageSpec;
+  cacheDir?: string;
+  /** uint8: the preprocessed pixels (cacheable form); float32: normalised, maybe augmented. */
+  output: 'uint8' | 'float32';
+  augment?: { options: AugmentOptions; seed: number; position: number };
+}
+
+export type LoadResult =
+  | { ok: true; pixels: Uint8Array | Float32Array; cacheHit: boolean; cacheError?: string }
+  | { ok: false; reason: BadImageReason; message: string };
+
+const caches = new Map<string, PreprocessedCache>();
+
+function cacheFor(dir: string): PreprocessedCache {
+  let cache = caches.get(dir);
+  if (!cache) {
+    cache = new PreprocessedCache(dir);
+    caches.set(dir, cache);
+  }
+  return cache;
+}
+
+/** Preprocessed uint8 pixels of one image, from the cache when it has them. */
+async function preprocessed(
+  job: LoadJob,
+): Promise<{ pixels: Uint8Array; cacheHit: boolean; cacheError?: string }> {
+  const { image } = job;
+  const length = image.height * image.width * image.channels;
+  let cache: PreprocessedCache | undefined;
+  let key = '';
+  if (job.cacheDir) {
+    let info;
+    try {
+      info = await stat(job.imagePath);
+    } catch (error) {
+      throw missingOrRethrow(error, job.imagePath);
+    }
+    cache = cacheFor(job.cacheDir);
+    key = cache.key({
+      imagePath: job.imagePath,
+      mtimeMs: info.mtimeMs,
+      size: info.size,
+      crop: job.crop,
+      margin: job.margin,
+      image,
+    });
+    const hit = await cache.get(key, length);
+    if (hit) return { pixels: hit, cacheHit: true };
+  }
+  let encoded: Buffer;
+  try {
+    encoded = await readFile(job.imagePath);
+  } catch (error) {
+    throw missingOrRethrow(error, job.imagePath);
+  }
+  const pixels = await decodeAndCrop(encoded, job.crop, job.margin, image);
+  // a cache that cannot be written (full disk, read-only) slows epochs down but never fails them
+  let cacheError: string | undefined;
+  if (cache) {
+    await cache.put(key, pixels).catch((error: Error) => {
+      cacheError = error.message;
+    });
+  }
+  return { pixels, cacheHit: false, cacheError };
+}
+
+function missingOrRethrow(error: unknown, path: string): Error {
+  const code = (error as NodeJS.ErrnoException).code;
+  if (code === 'ENOENT' || code === 'ENOTDIR')
+    return new BadImageError('missing image file', `no such file ${path}`);
+  if (code === 'EISDIR') return new BadImageError('corrupt image', `${path} is a directory`);
+  return error as Error;
+}
+
+/** Load one image. A missing or corrupt image is a result, not an exception; I/O faults throw. */
+export async function runLoadJob(job: LoadJob): Promise<LoadResult> {
+  try {
+    const { pixels, cacheHit, cacheError } = await preprocessed(job);
+    if (job.output === 'uint8') return { ok: true, pixels, cacheHit, cacheError };
+    const { height, width, channels } = job.image;
+    const floats = job.augment
+      ? augmentExample(
+          pixels,
+          height,
+          width,
+          channels,
+          job.augment.options,
+          job.augment.seed,
+          job.augment.position,
+        )
+      : toUnitFloat(pixels);
+    return { ok: true, pixels: floats, cacheHit, cacheError };
+  } catch (error) {
+    if (error instanceof BadImageError)
+      return { ok: false, reason: error.reason, message: error.message };
+    throw error;
+  }
+}

@@ -1,0 +1,209 @@
+import { UserError } from '../errors.js';
+import type { AugmentOptions, BadRecordSummary, Example, ImageSpec } from '../plugin.js';
+import type { Logger } from '../services.js';
+import { isAugmentActive } from './augment.js';
+import { BadRecordLog, type BadRecordPolicy } from './bad-records.js';
+import type { LoadJob, LoadResult } from './load.js';
+import { InProcessLoader, WorkerLoader, type Loader } from './loaders.js';
+
+/**
+ * Default number of worker threads: 0 = decode in-process on libuv's pool. Chosen by
+ * measurement (bench/pipeline.ts): see the pipeline README section in DESIGN notes / report.
+ */
+export const DEFAULT_PIPELINE_WORKERS = 0;
+
+export interface ImagePipelineOptions {
+  image: ImageSpec;
+  /** Fraction of the face box added on each side before cropping. */
+  margin: number;
+  /** Directory of the preprocessed-image cache; none = always decode. */
+  cacheDir?: string;
+  /**
+   * Worker threads for decode + normalise + augment. 0 decodes on the calling thread's event
+   * loop (sharp still runs on libuv's thread pool). Default DEFAULT_PIPELINE_WORKERS.
+   */
+  workers?: number;
+  /** Concurrent decodes when workers = 0 (default 2 x cores). */
+  concurrency?: number;
+  /** Batches prepared ahead of the consumer (default 2). Bounds memory: (prefetch+1) x batch. */
+  prefetch?: number;
+  /** A missing/corrupt image or a face box outside it: count and skip, or fail (UserError). */
+  onBadRecord?: BadRecordPolicy;
+  logger?: Logger;
+}
+
+export interface Batch {
+  /** float32 NHWC, values in [0,1] (pixel / 255). */
+  x: Float32Array;
+  shape: [number, number, number, number];
+  /** The example index (into `examples`) of each image in the batch, in batch order. */
+  indices: number[];
+}
+
+export interface PipelineStats {
+  loaded: number;
+  cacheHits: number;
+  skipped: number;
+}
+
+/**
+ * Streams batches of preprocessed images: decode (sharp) -> crop to the face box + margin ->
+ * resize -> float32 [0,1] NHWC, with seeded training-only augmentation. Only the images of the
+ * next `prefetch` batches are ever held, whatever the dataset size. Bad images (missing, corrupt,
+ * face box outside the image) are counted once per example and skipped on every later epoch.
+ */
+export class ImagePipeline {
+  readonly image: ImageSpec;
+  private readonly loader: Loader;
+  private readonly badLog: BadRecordLog;
+  private readonly badIds = new Set<string>();
+  private readonly prefetch: number;
+  private cacheWarned = false;
+  readonly stats: PipelineStats = { loaded: 0, cacheHits: 0, skipped: 0 };
+
+  constructor(private readonly options: ImagePipelineOptions) {
+    const { height, width, channels } = options.image;
+    if (!Number.isInteger(height) || !Number.isInteger(width) || height < 1 || width < 1) {
+      throw new UserError(`image size must be positive integers, got ${height}x${width}`);
+    }
+    if (channels !== 1 && channels !== 3)
+      throw new UserError(`channels must be 1 or 3, got ${String(channels)}`);
+    if (!(options.margin >= 0)) throw new UserError(`margin must be >= 0, got ${options.margin}`);
+    this.image = options.image;
+    this.prefetch = Math.max(0, options.prefetch ?? 2);
+    this.badLog = new BadRecordLog(options.onBadRecord ?? 'skip');
+    const workers = options.workers ?? DEFAULT_PIPELINE_WORKERS;
+    this.loader =
+      workers > 0 ? new WorkerLoader(workers) : new InProcessLoader(options.concurrency);
+  }
+
+  /** Bad images met so far (each example counted once). */
+  get badRecords(): BadRecordSummary {
+    return this.badLog.summary();
+  }
+
+  private job(example: Example, output: LoadJob['output'], augment?: LoadJob['augment']): LoadJob {
+    return {
+      imagePath: example.imagePath,
+      crop: example.crop,
+      margin: this.options.margin,
+      image: this.image,
+      cacheDir: this.options.cacheDir,
+      output,
+      augment,
+    };
+  }
+
+  /** Record a failed load; throws under onBadRecord: fail. */
+  private recordBad(example: Example, result: Extract<LoadResult, { ok: false }>): void {
+    this.stats.skipped++;
+    if (this.badIds.has(example.id)) return;
+    this.badIds.add(example.id);
+    this.badLog.add(example.source ?? example.imagePath, result.reason, result.message);
+    this.options.logger?.warn(
+      `skipping ${example.source ?? example.imagePath}: ${result.reason}: ${result.message}`,
+    );
+  }
+
+  private noteLoaded(result: Extract<LoadResult, { ok: true }>): void {
+    this.stats.loaded++;
+    if (result.cacheHit) this.stats.cacheHits++;
+    if (result.cacheError && !this.cacheWarned) {
+      this.cacheWarned = true;
+      this.options.logger?.warn(
+        `image cache ${this.options.cacheDir} is not writable: ${result.cacheError}`,
+      );
+    }
+  }
+
+  /**
+   * The preprocessed uint8 HWC pixels of one example (no augmentation). Throws UserError naming
+   * the record for a bad image.
+   */
+  async loadOne(example: Example): Promise<Uint8Array> {
+    const result = await this.loader.load(this.job(example, 'uint8'));
+    if (!result.ok) {
+      throw new UserError(
+        `${example.source ?? example.imagePath}: ${result.reason}: ${result.message}`,
+      );
+    }
+    this.noteLoaded(result);
+    return result.pixels as Uint8Array;
+  }
+
+  /**
+   * Batches of `examples[order[i]]` in order. With `augment`, image i of the epoch is augmented
+   * from seed (augment.seed, i) - pass a different seed per epoch. Skipped images are replaced
+   * by the next ones, so only the last batch may be short; `indices` says which examples made it.
+   */
+  async *batches(
+    examples: readonly Example[],
+    order: readonly number[],
+    batchSize: number,
+    augment?: { options: AugmentOptions; seed: number },
+  ): AsyncGenerator<Batch> {
+    if (!Number.isInteger(batchSize) || batchSize < 1)
+      throw new UserError(`batch size must be a positive integer, got ${batchSize}`);
+    const active = augment && isAugmentActive(augment.options) ? augment : undefined;
+    const { height, width, channels } = this.image;
+    const imageLength = height * width * channels;
+    const window = (this.prefetch + 1) * batchSize;
+    const inFlight: { exampleIndex: number; result: Promise<LoadResult> }[] = [];
+    let next = 0;
+    const refill = (): void => {
+      while (inFlight.length < window && next < order.length) {
+        const position = next++;
+        const exampleIndex = order[position];
+        const example = examples[exampleIndex];
+        if (!example)
+          throw new Error(
+            `order[${position}] = ${exampleIndex} is not an example index (0..${examples.length - 1})`,
+          );
+        if (this.badIds.has(example.id)) {
+          this.stats.skipped++;
+          continue;
+        }
+        const augmentJob = active
+          ? { options: active.options, seed: active.seed, position }
+          : undefined;
+        const result = this.loader.load(this.job(example, 'float32', augmentJob));
+        // an abandoned generator must not leave an unhandled rejection behind
+        result.catch(() => undefined);
+        inFlight.push({ exampleIndex, result });
+      }
+    };
+
+    let x = new Float32Array(batchSize * imageLength);
+    let indices: number[] = [];
+    refill();
+    while (inFlight.length > 0) {
+      const head = inFlight.shift();
+      if (!head) break;
+      const result = await head.result;
+      refill();
+      if (!result.ok) {
+        this.recordBad(examples[head.exampleIndex], result);
+        continue;
+      }
+      this.noteLoaded(result);
+      x.set(result.pixels, indices.length * imageLength);
+      indices.push(head.exampleIndex);
+      if (indices.length === batchSize) {
+        yield { x, shape: [batchSize, height, width, channels], indices };
+        x = new Float32Array(batchSize * imageLength);
+        indices = [];
+      }
+    }
+    if (indices.length > 0) {
+      yield {
+        x: x.slice(0, indices.length * imageLength),
+        shape: [indices.length, height, width, channels],
+        indices,
+      };
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.loader.close();
+  }
+}

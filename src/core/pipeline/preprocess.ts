@@ -1,0 +1,109 @@
+import sharp from 'sharp';
+import type { FaceBox, ImageSpec } from '../plugin.js';
+
+/**
+ * How far (as a fraction of the box side) a face box may overshoot the image before the record
+ * counts as bad; smaller overshoots are clamped. Detector boxes often touch the border.
+ */
+export const FACE_BOX_TOLERANCE = 0.05;
+
+/** Why an image could not be used. Each is a category in the bad-record summary. */
+export type BadImageReason = 'missing image file' | 'corrupt image' | 'face box outside the image';
+
+/** An image that cannot be used; the pipeline counts it and skips it (or fails, per policy). */
+export class BadImageError extends Error {
+  constructor(
+    readonly reason: BadImageReason,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'BadImageError';
+  }
+}
+
+export interface Region {
+  left: number;
+  top: number;
+  width: number;
+  height: number;
+}
+
+/**
+ * The pixel region to crop: the face box grown by `margin` (a fraction of the box's width and
+ * height on each side), clamped to the image. No box means the whole image. Throws
+ * BadImageError when the box lies outside the image by more than FACE_BOX_TOLERANCE.
+ */
+export function cropRegion(
+  box: FaceBox | undefined,
+  margin: number,
+  imageWidth: number,
+  imageHeight: number,
+): Region {
+  if (!box) return { left: 0, top: 0, width: imageWidth, height: imageHeight };
+  const slackX = FACE_BOX_TOLERANCE * box.width;
+  const slackY = FACE_BOX_TOLERANCE * box.height;
+  if (
+    box.width <= 0 ||
+    box.height <= 0 ||
+    box.x < -slackX ||
+    box.y < -slackY ||
+    box.x + box.width > imageWidth + slackX ||
+    box.y + box.height > imageHeight + slackY
+  ) {
+    throw new BadImageError(
+      'face box outside the image',
+      `box x=${box.x} y=${box.y} w=${box.width} h=${box.height} vs image ${imageWidth}x${imageHeight}`,
+    );
+  }
+  const left = Math.max(0, Math.floor(box.x - margin * box.width));
+  const top = Math.max(0, Math.floor(box.y - margin * box.height));
+  const right = Math.min(imageWidth, Math.ceil(box.x + box.width * (1 + margin)));
+  const bottom = Math.min(imageHeight, Math.ceil(box.y + box.height * (1 + margin)));
+  return { left, top, width: Math.max(1, right - left), height: Math.max(1, bottom - top) };
+}
+
+/**
+ * Decode an encoded image, crop it to the (margin-grown) face box, resize it to the spec
+ * (stretching: the crop fills the output exactly) and return uint8 HWC pixels, row-major,
+ * `channels` per pixel (RGB, or luminance for 1 channel). EXIF orientation is not applied:
+ * AffectNet's face boxes are in the stored pixel coordinates.
+ */
+export async function decodeAndCrop(
+  encoded: Buffer,
+  crop: FaceBox | undefined,
+  margin: number,
+  spec: ImageSpec,
+): Promise<Uint8Array> {
+  let width: number;
+  let height: number;
+  try {
+    const meta = await sharp(encoded).metadata();
+    if (!meta.width || !meta.height) throw new Error('no image dimensions');
+    width = meta.width;
+    height = meta.height;
+  } catch (error) {
+    throw new BadImageError('corrupt image', (error as Error).message);
+  }
+  const region = cropRegion(crop, margin, width, height);
+  const whole =
+    region.left === 0 && region.top === 0 && region.width === width && region.height === height;
+  try {
+    let image = sharp(encoded, { failOn: 'error' });
+    if (!whole) image = image.extract(region);
+    image = image.resize(spec.width, spec.height, { fit: 'fill', kernel: 'lanczos3' });
+    image = image.removeAlpha().toColourspace(spec.channels === 1 ? 'b-w' : 'srgb');
+    const { data, info } = await image.raw().toBuffer({ resolveWithObject: true });
+    if (
+      info.channels !== spec.channels ||
+      info.width !== spec.width ||
+      info.height !== spec.height
+    ) {
+      throw new Error(
+        `decoded to ${info.width}x${info.height}x${info.channels}, expected ${spec.width}x${spec.height}x${spec.channels}`,
+      );
+    }
+    return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  } catch (error) {
+    throw new BadImageError('corrupt image', (error as Error).message);
+  }
+}

@@ -1,0 +1,32 @@
+import 'reflect-metadata';
+/**
+ * Entry point of an image-pipeline worker thread: runs LoadJobs posted by WorkerLoader and posts
+ * the results back, transferring the pixel buffers instead of copying them.
+ */
+import { parentPort } from 'node:worker_threads';
+import { runLoadJob, type LoadJob, type LoadResult } from './load.js';
+
+export interface WorkerRequest {
+  id: number;
+  job: LoadJob;
+}
+
+export type WorkerResponse = { id: number; result: LoadResult } | { id: number; error: string };
+
+if (!parentPort) throw new Error('pipeline worker must run in a worker thread');
+const port = parentPort;
+
+port.on('message', (request: WorkerRequest) => {
+  runLoadJob(request.job).then(
+    (result) => {
+      const transfer = result.ok ? [result.pixels.buffer as ArrayBuffer] : [];
+      port.postMessage({ id: request.id, result } satisfies WorkerResponse, transfer);
+    },
+    (error: unknown) => {
+      port.postMessage({
+        id: request.id,
+        error: (error as Error).stack ?? String(error),
+      } satisfies WorkerResponse);
+    },
+  );
+});

@@ -1,0 +1,365 @@
+import { stat } from 'node:fs/promises';
+import { join, resolve, sep } from 'node:path';
+import { inject, injectable } from 'tsyringe';
+import {
+  AFFECTNET_FILE_LISTS_DIR,
+  AFFECTNET_IMAGES_DIR,
+  AFFECTNET_TRAINING_CSV,
+  AFFECTNET_VALIDATION_CSV,
+  expressionName,
+  presetNameOf,
+  resolveClassPreset,
+} from '../../../core/affectnet.js';
+import { UserError } from '../../../core/errors.js';
+import { BadRecordLog, formatBadRecordSummary } from '../../../core/pipeline/bad-records.js';
+import { Semaphore } from '../../../core/pipeline/loaders.js';
+import { Progress } from '../../../core/pipeline/progress.js';
+import {
+  PLUGIN_OPTIONS,
+  type AugmentOptions,
+  type ClassInfo,
+  type DatasetPlugin,
+  type DatasetSplits,
+  type Example,
+  type ImageSpec,
+  type PluginOptions,
+} from '../../../core/plugin.js';
+import { Logger, RunContext } from '../../../core/services.js';
+import { readLines } from './csv.js';
+import { withDefaults, type AffectNetOptions } from './options.js';
+import { BAD_ROW, checkHeader, parseRow, type AffectNetRecord } from './records.js';
+import { applyLimits, balancedSplit } from './split.js';
+
+/** Concurrent fs.stat calls when checking that images exist. */
+const STAT_CONCURRENCY = 64;
+const STAT_CHUNK = 8192;
+
+/** Row counts of one file list, for the run's record. */
+export interface FileListCounts {
+  rows: number;
+  kept: number;
+  bad: number;
+  /** Valid rows whose expression is not among the chosen classes, by expression name. */
+  notInClasses: Record<string, number>;
+  /** Rows left out of a valence-arousal task for a missing (-2) or out-of-range value. */
+  noValenceArousal: number;
+}
+
+interface KeptRecord extends AffectNetRecord {
+  group: number;
+  source: string;
+}
+
+/**
+ * Resolve `${env:NAME}` (and `${env:NAME:-fallback}`) in the root. The schema default is
+ * filled in after the composer's interpolation, so the plugin resolves it itself.
+ */
+export function resolveRoot(root: string, env: NodeJS.ProcessEnv = process.env): string {
+  const unset: string[] = [];
+  const text = root.replace(
+    /\$\{env:([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}/g,
+    (whole, name: string, fallback?: string) => {
+      const value = env[name];
+      if (value) return value;
+      if (fallback !== undefined) return fallback;
+      unset.push(name);
+      return whole;
+    },
+  );
+  if (unset.length > 0) {
+    throw new UserError(
+      `dataset.root is '${root}' but ${unset.join(', ')} is not set; set AFFECTNET_ROOT or dataset.root ` +
+        `(to try synthetic AffectNet-format data: affectlab synth --out data/synth, then dataset.root: data/synth)`,
+    );
+  }
+  return resolve(text);
+}
+
+/**
+ * AffectNet as distributed: the manually annotated file lists and images. Reads both CSVs
+ * (streamed), drops rows of codes outside the chosen classes, counts bad rows with their
+ * `file:line`, checks that every image exists and splits per the report's Table 3 (default) or
+ * the official lists.
+ */
+@injectable()
+export class AffectNetDataset implements DatasetPlugin {
+  readonly options: AffectNetOptions;
+  readonly pipeline: { margin: number; augment?: AugmentOptions; onBadRecord: 'skip' | 'fail' };
+
+  constructor(
+    @inject(PLUGIN_OPTIONS) options: PluginOptions,
+    private readonly logger: Logger,
+    private readonly context: RunContext,
+  ) {
+    this.options = withDefaults(options as Partial<AffectNetOptions>);
+    this.pipeline = {
+      margin: this.options.margin,
+      augment: this.options.augment,
+      onBadRecord: this.options.onBadRecord,
+    };
+  }
+
+  get imageSpec(): ImageSpec {
+    const size = this.options.imageSize;
+    const [height, width] = Array.isArray(size) ? size : [size, size];
+    return { height, width, channels: this.options.channels };
+  }
+
+  async prepare(): Promise<DatasetSplits> {
+    const { options } = this;
+    const root = resolveRoot(options.root);
+    const listsDir = join(root, AFFECTNET_FILE_LISTS_DIR);
+    const imagesDir = join(root, AFFECTNET_IMAGES_DIR);
+    const trainingCsv = join(listsDir, AFFECTNET_TRAINING_CSV);
+    const validationCsv = join(listsDir, AFFECTNET_VALIDATION_CSV);
+    if (!(await isFile(trainingCsv))) {
+      throw new UserError(
+        `no ${AFFECTNET_TRAINING_CSV} under ${root} (looked for ${trainingCsv}); set AFFECTNET_ROOT or dataset.root`,
+      );
+    }
+    if (!(await isFile(validationCsv))) {
+      throw new UserError(
+        `no ${AFFECTNET_VALIDATION_CSV} under ${root} (looked for ${validationCsv}); set AFFECTNET_ROOT or dataset.root`,
+      );
+    }
+    if (!(await isDirectory(imagesDir))) {
+      throw new UserError(
+        `no ${AFFECTNET_IMAGES_DIR} folder under ${root}; set AFFECTNET_ROOT or dataset.root`,
+      );
+    }
+
+    const classes = resolveClassPreset(options.classes);
+    const groupOfCode = new Map(classes.map((c) => [c.code, c.index]));
+    const bad = new BadRecordLog(options.onBadRecord);
+    const training = await this.readList(trainingCsv, imagesDir, groupOfCode, bad);
+    const validation = await this.readList(validationCsv, imagesDir, groupOfCode, bad);
+
+    const seed = this.context.seed;
+    const groups = classes.map((c) => c.index);
+    let train: KeptRecord[];
+    let val: KeptRecord[];
+    let shortClasses: { class: string; available: number; taken: number }[] = [];
+    if (options.split.policy === 'report-table3') {
+      const split = balancedSplit(
+        training.kept,
+        groups,
+        options.split.validationPerClass,
+        seed,
+        options.split.maxTrainPerClass,
+      );
+      train = split.train;
+      val = split.validation;
+      shortClasses = split.shortGroups.map((s) => ({
+        class: classes[s.group].name,
+        available: s.available,
+        taken: s.taken,
+      }));
+      for (const s of shortClasses) {
+        this.logger.warn(
+          `class ${s.class} has ${s.available} training image(s), fewer than validationPerClass + 1 = ${options.split.validationPerClass + 1}: ${s.taken} go to validation`,
+        );
+      }
+    } else {
+      const capped = options.split.maxTrainPerClass
+        ? balancedSplit(training.kept, groups, 0, seed, options.split.maxTrainPerClass).train
+        : training.kept;
+      train = capped;
+      val = validation.kept;
+    }
+    const limited = applyLimits(
+      { train, validation: val, test: validation.kept },
+      options.split.limit,
+      seed,
+    );
+
+    const withLabels = options.task !== 'valence-arousal';
+    const toExamples = (records: KeptRecord[]): Example[] =>
+      records.map((r) => this.example(r, imagesDir, withLabels));
+    const splits = {
+      train: toExamples(limited.train),
+      validation: toExamples(limited.validation),
+      test: toExamples(limited.test),
+    };
+    const badRecords = bad.summary();
+    if (badRecords.total > 0) this.logger.warn(formatBadRecordSummary(badRecords));
+
+    const counts = {
+      train: countByClass(limited.train, classes),
+      validation: countByClass(limited.validation, classes),
+      test: countByClass(limited.test, classes),
+    };
+    const preset =
+      typeof options.classes === 'string' ? options.classes : (presetNameOf(classes) ?? null);
+    this.logger.info(
+      `affectnet ${root}: ${preset ?? classes.map((c) => c.name).join('/')}, ` +
+        `train ${splits.train.length}, validation ${splits.validation.length}, test ${splits.test.length}` +
+        (badRecords.total ? `, ${badRecords.total} bad record(s) skipped` : ''),
+    );
+    return {
+      task: { kind: options.task, classes: withLabels ? classes : [] },
+      image: this.imageSpec,
+      ...splits,
+      badRecords,
+      description: {
+        dataset: 'affectnet',
+        root,
+        fileLists: { training: trainingCsv, validation: validationCsv },
+        imagesDir,
+        classPreset: preset,
+        classes: classes.map((c) => ({ ...c })),
+        task: options.task,
+        crop: options.crop,
+        margin: options.margin,
+        image: this.imageSpec,
+        split: {
+          policy: options.split.policy,
+          validationPerClass: options.split.validationPerClass,
+          maxTrainPerClass: options.split.maxTrainPerClass ?? null,
+          limit: options.split.limit ?? null,
+          seed,
+          testSource: AFFECTNET_VALIDATION_CSV,
+          validationSource:
+            options.split.policy === 'report-table3'
+              ? AFFECTNET_TRAINING_CSV
+              : AFFECTNET_VALIDATION_CSV,
+          shortClasses,
+        },
+        counts,
+        totals: {
+          train: splits.train.length,
+          validation: splits.validation.length,
+          test: splits.test.length,
+        },
+        fileListCounts: { training: training.counts, validation: validation.counts },
+        badRecords: badRecords.total,
+      },
+    };
+  }
+
+  private example(record: KeptRecord, imagesDir: string, withLabel: boolean): Example {
+    const hasValenceArousal = inUnitRange(record.valence) && inUnitRange(record.arousal);
+    return {
+      id: record.path,
+      imagePath: join(imagesDir, record.path),
+      label: withLabel ? record.group : -1,
+      ...(hasValenceArousal ? { valence: record.valence, arousal: record.arousal } : {}),
+      ...(this.options.crop === 'face-box' ? { crop: { ...record.box } } : {}),
+      source: record.source,
+    };
+  }
+
+  /** Stream one file list: valid rows of the chosen classes whose image exists. */
+  private async readList(
+    csvPath: string,
+    imagesDir: string,
+    groupOfCode: Map<number, number>,
+    bad: BadRecordLog,
+  ): Promise<{ kept: KeptRecord[]; counts: FileListCounts }> {
+    const needsValenceArousal = this.options.task !== 'classification';
+    const counts: FileListCounts = {
+      rows: 0,
+      kept: 0,
+      bad: 0,
+      notInClasses: {},
+      noValenceArousal: 0,
+    };
+    const candidates: KeptRecord[] = [];
+    const progress = new Progress(`reading ${csvPath}`, undefined, this.logger);
+    const badBefore = bad.count;
+    for await (const { line, text } of readLines(csvPath)) {
+      if (line === 1) {
+        const problem = checkHeader(text);
+        if (problem) throw new UserError(`${csvPath}:1: ${problem}`);
+        continue;
+      }
+      if (text.trim() === '') continue;
+      counts.rows++;
+      progress.tick();
+      const source = `${csvPath}:${line}`;
+      const parsed = parseRow(text, line);
+      if (!parsed.ok) {
+        bad.add(source, parsed.reason, parsed.detail);
+        continue;
+      }
+      const { record } = parsed;
+      const group = groupOfCode.get(record.code);
+      if (group === undefined) {
+        const name = expressionName(record.code);
+        counts.notInClasses[name] = (counts.notInClasses[name] ?? 0) + 1;
+        continue;
+      }
+      if (needsValenceArousal && !(inUnitRange(record.valence) && inUnitRange(record.arousal))) {
+        counts.noValenceArousal++;
+        continue;
+      }
+      candidates.push({ ...record, group, source });
+    }
+    progress.finish();
+    const kept = await this.existing(candidates, imagesDir, bad);
+    counts.kept = kept.length;
+    counts.bad = bad.count - badBefore;
+    return { kept, counts };
+  }
+
+  /** The records whose image file exists; the others are bad records, reported in file order. */
+  private async existing(
+    records: KeptRecord[],
+    imagesDir: string,
+    bad: BadRecordLog,
+  ): Promise<KeptRecord[]> {
+    const semaphore = new Semaphore(STAT_CONCURRENCY);
+    const progress = new Progress('checking image files', records.length, this.logger);
+    const root = imagesDir.endsWith(sep) ? imagesDir : imagesDir + sep;
+    const check = async (r: KeptRecord): Promise<'ok' | 'escapes' | 'missing'> => {
+      const path = resolve(imagesDir, r.path);
+      // parseRow refuses '..' and absolute paths; this also catches anything resolve() normalises away
+      if (!path.startsWith(root)) return 'escapes';
+      const exists = await isFile(path);
+      progress.tick();
+      return exists ? 'ok' : 'missing';
+    };
+    // in chunks, so a 290k-row list never holds 290k pending promises
+    const found: ('ok' | 'escapes' | 'missing')[] = [];
+    for (let start = 0; start < records.length; start += STAT_CHUNK) {
+      const chunk = records.slice(start, start + STAT_CHUNK);
+      found.push(...(await Promise.all(chunk.map((r) => semaphore.run(() => check(r))))));
+    }
+    progress.finish();
+    const kept: KeptRecord[] = [];
+    records.forEach((r, i) => {
+      if (found[i] === 'ok') kept.push(r);
+      else if (found[i] === 'escapes') bad.add(r.source, BAD_ROW.pathEscapes, `'${r.path}'`);
+      else bad.add(r.source, BAD_ROW.missingImage, join(imagesDir, r.path));
+    });
+    return kept;
+  }
+}
+
+function inUnitRange(value: number): boolean {
+  return value >= -1 && value <= 1;
+}
+
+function countByClass(
+  records: readonly KeptRecord[],
+  classes: readonly ClassInfo[],
+): Record<string, number> {
+  const counts: Record<string, number> = Object.fromEntries(classes.map((c) => [c.name, 0]));
+  for (const r of records) counts[classes[r.group].name]++;
+  return counts;
+}
+
+async function isFile(path: string): Promise<boolean> {
+  try {
+    return (await stat(path)).isFile();
+  } catch {
+    return false;
+  }
+}
+
+async function isDirectory(path: string): Promise<boolean> {
+  try {
+    return (await stat(path)).isDirectory();
+  } catch {
+    return false;
+  }
+}

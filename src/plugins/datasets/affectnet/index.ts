@@ -1,0 +1,42 @@
+import type { PluginDefinition } from '../../../core/plugin.js';
+import { AffectNetDataset } from './dataset.js';
+import { affectnetOptionsSchema } from './options.js';
+
+export const affectnetDataset: PluginDefinition<AffectNetDataset> = {
+  kind: 'dataset',
+  type: 'affectnet',
+  description:
+    "AffectNet (manually annotated file lists + images): class presets, the report's Table 3 split, bad-record handling",
+  optionsSchema: affectnetOptionsSchema,
+  implementation: AffectNetDataset,
+};
+
+export { AffectNetDataset, resolveRoot, type FileListCounts } from './dataset.js';
+export {
+  AFFECTNET_DEFAULTS,
+  affectnetOptionsSchema,
+  withDefaults,
+  type AffectNetOptions,
+  type SplitPolicy,
+} from './options.js';
+export {
+  parseRow,
+  checkHeader,
+  isContainedPath,
+  BAD_ROW,
+  type AffectNetRecord,
+} from './records.js';
+export { readLines, splitCsvLine } from './csv.js';
+export { balancedSplit, limitSubset } from './split.js';
+export {
+  generateSyntheticAffectNet,
+  ensureSyntheticAffectNet,
+  table1Allocation,
+  balancedAllocation,
+  SYNTH_DEFAULTS,
+  SYNTH_MANIFEST,
+  SYNTH_VERSION,
+  type SynthOptions,
+  type SynthResult,
+} from './synth.js';
+export { registerSynthCommand } from './synth-command.js';

@@ -1,0 +1,75 @@
+import { Random } from '../../../core/services.js';
+import type { SplitLimits } from './options.js';
+
+/** What the split needs of a record: its group (class) and a stable order key (CSV line). */
+export interface Splittable {
+  group: number;
+  line: number;
+}
+
+export interface BalancedSplit<T> {
+  train: T[];
+  validation: T[];
+  /** Per group: how many went to validation, when fewer than requested were available. */
+  shortGroups: { group: number; available: number; taken: number }[];
+}
+
+/**
+ * The report's Table 3 split of one file list: per group, a seeded draw of `perGroup` records
+ * for validation, the rest for training (optionally capped at `maxTrainPerGroup`, also a seeded
+ * draw). A group with no more than `perGroup` records gives half of them to validation, so its
+ * training side is never emptied. Both outputs keep file-list order.
+ */
+export function balancedSplit<T extends Splittable>(
+  records: readonly T[],
+  groups: readonly number[],
+  perGroup: number,
+  seed: number,
+  maxTrainPerGroup?: number,
+): BalancedSplit<T> {
+  const byGroup = new Map<number, T[]>(groups.map((g) => [g, []]));
+  for (const r of records) byGroup.get(r.group)?.push(r);
+  const train: T[] = [];
+  const validation: T[] = [];
+  const shortGroups: BalancedSplit<T>['shortGroups'] = [];
+  for (const group of groups) {
+    const members = byGroup.get(group) ?? [];
+    // one stream per group, so adding a class never reshuffles the others
+    const rng = Random.fork(seed, 'affectnet-split', group);
+    const shuffled = rng.shuffle([...members]);
+    const taken = members.length > perGroup ? perGroup : Math.floor(members.length / 2);
+    if (taken < perGroup) shortGroups.push({ group, available: members.length, taken });
+    validation.push(...shuffled.slice(0, taken));
+    const rest = shuffled.slice(taken);
+    train.push(...(maxTrainPerGroup !== undefined ? rest.slice(0, maxTrainPerGroup) : rest));
+  }
+  const byLine = (a: T, b: T): number => a.line - b.line;
+  return { train: train.sort(byLine), validation: validation.sort(byLine), shortGroups };
+}
+
+/** A seeded subset of at most `limit` items, in the original order (smoke runs). */
+export function limitSubset<T>(
+  items: readonly T[],
+  limit: number | undefined,
+  seed: number,
+  label: string,
+): T[] {
+  if (limit === undefined || items.length <= limit) return [...items];
+  const positions = Random.fork(seed, 'affectnet-limit', label).shuffle(items.map((_, i) => i));
+  return positions
+    .slice(0, limit)
+    .sort((a, b) => a - b)
+    .map((i) => items[i]);
+}
+
+export function applyLimits<T>(
+  splits: { train: T[]; validation: T[]; test: T[] },
+  limits: SplitLimits | undefined,
+  seed: number,
+): { train: T[]; validation: T[]; test: T[] } {
+  return {
+    train: limitSubset(splits.train, limits?.train, seed, 'train'),
+    validation: limitSubset(splits.validation, limits?.validation, seed, 'validation'),
+    test: limitSubset(splits.test, limits?.test, seed, 'test'),
+  };
+}

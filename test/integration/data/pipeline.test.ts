@@ -1,0 +1,278 @@
+import 'reflect-metadata';
+import assert from 'node:assert/strict';
+import { readdirSync, utimesSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import sharp from 'sharp';
+import { UserError } from '../../../src/core/errors.js';
+import { ImagePipeline, type Batch } from '../../../src/core/pipeline/pipeline.js';
+import type { DatasetSplits, Example } from '../../../src/core/plugin.js';
+import { generateSyntheticAffectNet } from '../../../src/plugins/datasets/affectnet/synth.js';
+import { tempDir } from '../../support/helpers.js';
+import { buildAffectNet } from './fixtures.js';
+
+const dir = tempDir('affectlab-pipeline-');
+const root = join(dir, 'synth');
+const image = { height: 24, width: 20, channels: 3 as const };
+let splits: DatasetSplits;
+const open: ImagePipeline[] = [];
+
+function pipeline(
+  options: Partial<ConstructorParameters<typeof ImagePipeline>[0]> = {},
+): ImagePipeline {
+  const p = new ImagePipeline({ image, margin: 0.1, ...options });
+  open.push(p);
+  return p;
+}
+
+async function collect(batches: AsyncGenerator<Batch>): Promise<Batch[]> {
+  const out: Batch[] = [];
+  for await (const b of batches) out.push(b);
+  return out;
+}
+
+before(async () => {
+  await generateSyntheticAffectNet({
+    out: root,
+    count: 60,
+    validationCount: 11,
+    seed: 4,
+    size: 48,
+  });
+  splits = await buildAffectNet({
+    root,
+    classes: 'affectnet11',
+    imageSize: [24, 20],
+    split: { policy: 'official' },
+  }).prepare();
+});
+after(async () => {
+  await Promise.all(open.map((p) => p.close()));
+});
+
+/** A 120x90 PNG in four flat quadrants: red, green / blue, white. */
+async function quadrants(path: string): Promise<void> {
+  const width = 120;
+  const height = 90;
+  const pixels = Buffer.alloc(width * height * 3);
+  const colours = [
+    [255, 0, 0],
+    [0, 255, 0],
+    [0, 0, 255],
+    [255, 255, 255],
+  ];
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      const q = (y < height / 2 ? 0 : 2) + (x < width / 2 ? 0 : 1);
+      pixels.set(colours[q], (y * width + x) * 3);
+    }
+  }
+  await sharp(pixels, { raw: { width, height, channels: 3 } })
+    .png()
+    .toFile(path);
+}
+
+/** The pixel at (x, y) is `expected`, give or take the resampling filter's ringing. */
+function assertPixel(
+  data: ArrayLike<number>,
+  width: number,
+  x: number,
+  y: number,
+  expected: number[],
+): void {
+  const actual = [0, 1, 2].map((c) => data[(y * width + x) * 3 + c]);
+  assert.ok(
+    actual.every((v, c) => Math.abs(v - expected[c]) <= 12),
+    `pixel (${x},${y}) = ${actual}, expected ${expected}`,
+  );
+}
+
+test('crops to the face box, with the margin, and resizes', async () => {
+  const path = join(dir, 'quadrants.png');
+  await quadrants(path);
+  const example = (crop?: Example['crop']): Example => ({
+    id: 'q',
+    imagePath: path,
+    label: 0,
+    crop,
+    source: 'test:1',
+  });
+  const spec = { height: 10, width: 10, channels: 3 as const };
+  // exactly the bottom-right quadrant: all white
+  const white = await pipeline({ image: spec, margin: 0 }).loadOne(
+    example({ x: 60, y: 45, width: 60, height: 45 }),
+  );
+  assert.equal(white.length, 10 * 10 * 3);
+  assert.ok(white.every((v) => v === 255));
+  // the top-left quadrant grown by 50%: clamped at the image's top-left, reaching into the others
+  const grown = await pipeline({ image: spec, margin: 0.5 }).loadOne(
+    example({ x: 20, y: 15, width: 40, height: 30 }),
+  );
+  // region x 0..80, y 0..60 -> red top-left, green top-right, blue bottom-left, white bottom-right
+  assertPixel(grown, 10, 0, 0, [255, 0, 0]);
+  assertPixel(grown, 10, 9, 0, [0, 255, 0]);
+  assertPixel(grown, 10, 0, 9, [0, 0, 255]);
+  assertPixel(grown, 10, 9, 9, [255, 255, 255]);
+  // no box: the whole image
+  const whole = await pipeline({ image: spec, margin: 0 }).loadOne(example(undefined));
+  assertPixel(whole, 10, 0, 0, [255, 0, 0]);
+  assertPixel(whole, 10, 9, 9, [255, 255, 255]);
+  // greyscale: one channel
+  const grey = await pipeline({ image: { ...spec, channels: 1 }, margin: 0 }).loadOne(
+    example({ x: 60, y: 45, width: 60, height: 45 }),
+  );
+  assert.equal(grey.length, 100);
+  assert.ok(grey.every((v) => v === 255));
+});
+
+test('batches: NHWC float32 in [0,1], order kept, last batch short', async () => {
+  const order = splits.train.map((_, i) => i).reverse();
+  const batches = await collect(pipeline().batches(splits.train, order, 16));
+  const n = splits.train.length;
+  assert.equal(batches.length, Math.ceil(n / 16));
+  assert.deepEqual(batches[0].shape, [16, 24, 20, 3]);
+  assert.deepEqual(batches.at(-1)?.shape, [n - 16 * (batches.length - 1), 24, 20, 3]);
+  assert.deepEqual(
+    batches.flatMap((b) => b.indices),
+    order,
+  );
+  for (const b of batches) {
+    assert.equal(
+      b.x.length,
+      b.shape.reduce((a, c) => a * c, 1),
+    );
+    assert.ok(b.x.every((v) => v >= 0 && v <= 1));
+  }
+  // not a constant image
+  const first = batches[0].x.subarray(0, 24 * 20 * 3);
+  assert.ok(Math.max(...first) - Math.min(...first) > 0.3);
+  // the unaugmented float batch is the uint8 image / 255
+  const direct = await pipeline().loadOne(splits.train[order[0]]);
+  assert.deepEqual(
+    first,
+    Float32Array.from(direct, (v) => v / 255),
+  );
+});
+
+test('augmentation is deterministic for a seed, in-process or in worker threads', async () => {
+  const order = splits.train.map((_, i) => i);
+  const augment = {
+    options: { flip: true, shift: 0.1, rotate: 10, brightness: 0.1, contrast: 0.1 },
+    seed: 77,
+  };
+  const a = await collect(pipeline().batches(splits.train, order, 8, augment));
+  const b = await collect(pipeline({ workers: 2 }).batches(splits.train, order, 8, augment));
+  const c = await collect(pipeline().batches(splits.train, order, 8, { ...augment, seed: 78 }));
+  const plain = await collect(pipeline().batches(splits.train, order, 8));
+  assert.equal(a.length, b.length);
+  a.forEach((batch, i) => {
+    assert.deepEqual(batch.indices, b[i].indices);
+    assert.deepEqual(batch.x, b[i].x);
+  });
+  assert.notDeepEqual(a[0].x, c[0].x);
+  assert.notDeepEqual(a[0].x, plain[0].x);
+  assert.ok(a.every((batch) => batch.x.every((v) => v >= 0 && v <= 1)));
+});
+
+test('the cache gives identical pixels and is invalidated by a changed file', async () => {
+  const cacheDir = join(dir, 'cache');
+  const examples = splits.train.slice(0, 12);
+  const order = examples.map((_, i) => i);
+  const cold = pipeline({ cacheDir });
+  const first = await collect(cold.batches(examples, order, 5));
+  assert.equal(cold.stats.cacheHits, 0);
+  const entries = readdirSync(cacheDir).flatMap((d) => readdirSync(join(cacheDir, d)));
+  assert.equal(entries.filter((f) => f.endsWith('.u8')).length, 12);
+  const warm = pipeline({ cacheDir, workers: 1 });
+  const second = await collect(warm.batches(examples, order, 5));
+  assert.equal(warm.stats.cacheHits, 12);
+  assert.deepEqual(
+    second.map((b) => b.x),
+    first.map((b) => b.x),
+  );
+  // another crop setting is another entry
+  const otherMargin = pipeline({ cacheDir, margin: 0.3 });
+  await collect(otherMargin.batches(examples, order, 5));
+  assert.equal(otherMargin.stats.cacheHits, 0);
+  // touching the source image invalidates its entry
+  const touched = examples[0].imagePath;
+  utimesSync(touched, new Date(), new Date(Date.now() + 5000));
+  const again = pipeline({ cacheDir });
+  await collect(again.batches(examples, order, 5));
+  assert.equal(again.stats.cacheHits, 11);
+});
+
+test('corrupt and missing images and boxes outside the image are counted, not fatal', async () => {
+  const corruptPath = join(dir, 'corrupt.jpg');
+  writeFileSync(corruptPath, Buffer.from('this is not a jpeg'));
+  const truncatedPath = join(dir, 'truncated.jpg');
+  const real = await sharp(splits.train[0].imagePath).toBuffer();
+  writeFileSync(truncatedPath, real.subarray(0, Math.floor(real.length / 3)));
+  const good = splits.train.slice(0, 7);
+  const examples: Example[] = [
+    ...good.slice(0, 2),
+    { id: 'corrupt', imagePath: corruptPath, label: 0, source: 'training.csv:5' },
+    { id: 'missing', imagePath: join(dir, 'nope.jpg'), label: 0, source: 'training.csv:6' },
+    {
+      ...good[2],
+      id: 'outside',
+      crop: { x: 40, y: 40, width: 30, height: 30 },
+      source: 'training.csv:7',
+    },
+    { id: 'truncated', imagePath: truncatedPath, label: 0, source: 'training.csv:8' },
+    ...good.slice(3),
+  ];
+  const order = examples.map((_, i) => i);
+  for (const workers of [0, 2]) {
+    const p = pipeline({ workers });
+    const batches = await collect(p.batches(examples, order, 4));
+    assert.deepEqual(
+      batches.map((b) => b.shape[0]),
+      [4, 2],
+    );
+    assert.deepEqual(
+      batches.flatMap((b) => b.indices),
+      [0, 1, 6, 7, 8, 9],
+    );
+    const bad = p.badRecords;
+    assert.equal(bad.total, 4);
+    assert.deepEqual(bad.byReason, {
+      'corrupt image': 2,
+      'missing image file': 1,
+      'face box outside the image': 1,
+    });
+    assert.deepEqual(bad.examples.map((e) => e.source).sort(), [
+      'training.csv:5',
+      'training.csv:6',
+      'training.csv:7',
+      'training.csv:8',
+    ]);
+    // a second epoch skips them without counting them again
+    await collect(p.batches(examples, order, 4));
+    assert.equal(p.badRecords.total, 4);
+  }
+  const strict = pipeline({ onBadRecord: 'fail' });
+  await assert.rejects(
+    collect(strict.batches(examples, order, 4)),
+    (e: unknown) => e instanceof UserError && e.message.startsWith('training.csv:5: corrupt image'),
+  );
+  await assert.rejects(pipeline().loadOne(examples[3]), /training\.csv:6: missing image file/);
+});
+
+test('an abandoned epoch leaves nothing behind', async () => {
+  const p = pipeline({ prefetch: 1 });
+  for await (const batch of p.batches(
+    splits.train,
+    splits.train.map((_, i) => i),
+    4,
+  )) {
+    assert.equal(batch.shape[0], 4);
+    break;
+  }
+  const all = await collect(p.batches(splits.train, [0, 1, 2], 4));
+  assert.deepEqual(all[0].indices, [0, 1, 2]);
+  assert.throws(
+    () => new ImagePipeline({ image: { height: 0, width: 4, channels: 3 }, margin: 0 }),
+    UserError,
+  );
+});
