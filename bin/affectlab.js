@@ -9,7 +9,9 @@ process.env.TF_CPP_MIN_LOG_LEVEL ??= '2';
 
 const entry = new URL('../dist/src/main.js', import.meta.url);
 if (!existsSync(fileURLToPath(entry))) {
-  process.stderr.write('affectlab: not built yet; run `npm run build` (npm install does it for you)\n');
+  process.stderr.write(
+    'affectlab: not built yet; run `npm run build` (npm install does it for you)\n',
+  );
   process.exit(1);
 }
 const { runCli } = await import(entry.href);

@@ -9,7 +9,13 @@ export type { ExperimentConfig, PluginRef, TrainingConfig } from './core/config/
 export { createRuntime } from './main.js';
 export { builtinPlugins } from './plugins/index.js';
 export * as tf from '@tensorflow/tfjs';
-export { saveModel, loadModel, fileSystemHandler, readModelArtifacts, readWeightArtifacts } from './core/model-io.js';
+export {
+  saveModel,
+  loadModel,
+  fileSystemHandler,
+  readModelArtifacts,
+  readWeightArtifacts,
+} from './core/model-io.js';
 export {
   buildTaskHeads,
   buildTaskModel,

@@ -15,12 +15,17 @@ export function createRuntime(): Runtime {
   runtime.reportersFor = (config) => {
     const listed = config.reporters ?? [{ type: 'console' }];
     const addMlflow =
-      Boolean(process.env.MLFLOW_TRACKING_URI) && registry.has('reporter', 'mlflow') && !listed.some((r) => r.type === 'mlflow');
+      Boolean(process.env.MLFLOW_TRACKING_URI) &&
+      registry.has('reporter', 'mlflow') &&
+      !listed.some((r) => r.type === 'mlflow');
     return addMlflow ? [...listed, { type: 'mlflow' }] : listed;
   };
   return runtime;
 }
 
-export async function runCli(argv: string[], extra: CommandModule[] = pluginCommands): Promise<number> {
+export async function runCli(
+  argv: string[],
+  extra: CommandModule[] = pluginCommands,
+): Promise<number> {
   return main(createRuntime(), argv, extra);
 }

@@ -45,7 +45,10 @@ function packageVersion(name: string): string | undefined {
 
 /** The status file written by scripts/native-backend.mjs at install time, if any. */
 export function nativeInstallStatus(): Record<string, unknown> | undefined {
-  for (const base of [process.cwd(), join(require.resolve('@tensorflow/tfjs/package.json'), '../../../..')]) {
+  for (const base of [
+    process.cwd(),
+    join(require.resolve('@tensorflow/tfjs/package.json'), '../../../..'),
+  ]) {
     const file = join(base, 'node_modules', '.affectlab-native.json');
     if (existsSync(file)) {
       try {
@@ -88,7 +91,13 @@ export class BackendService {
         result = { name, package: pkg, available: true, version: packageVersion(pkg) };
       } catch (error) {
         const message = (error as Error).message.split('\n')[0];
-        result = { name, package: pkg, available: false, version: packageVersion(pkg), error: message };
+        result = {
+          name,
+          package: pkg,
+          available: false,
+          version: packageVersion(pkg),
+          error: message,
+        };
       }
     }
     this.probes.set(name, result);
@@ -97,14 +106,17 @@ export class BackendService {
 
   async probeAll(): Promise<BackendProbe[]> {
     const out: BackendProbe[] = [];
-    for (const n of ['tensorflow-gpu', 'tensorflow', 'cpu'] as BackendName[]) out.push(await this.probe(n));
+    for (const n of ['tensorflow-gpu', 'tensorflow', 'cpu'] as BackendName[])
+      out.push(await this.probe(n));
     return out;
   }
 
   /** Activate the preferred backend; `auto` takes the first available of gpu, native, cpu. */
   async activate(preference: BackendPreference = 'auto'): Promise<ActiveBackend> {
-    if (this.active && (preference === 'auto' || preference === this.active.name)) return this.active;
-    const order: BackendName[] = preference === 'auto' ? ['tensorflow-gpu', 'tensorflow', 'cpu'] : [preference];
+    if (this.active && (preference === 'auto' || preference === this.active.name))
+      return this.active;
+    const order: BackendName[] =
+      preference === 'auto' ? ['tensorflow-gpu', 'tensorflow', 'cpu'] : [preference];
     for (const name of order) {
       const probe = await this.probe(name);
       if (!probe.available) {
@@ -117,11 +129,19 @@ export class BackendService {
       }
       const tfjsBackend = name === 'cpu' ? 'cpu' : 'tensorflow';
       if (!(await tf.setBackend(tfjsBackend))) {
-        if (preference !== 'auto') throw new UserError(`tfjs could not activate backend '${tfjsBackend}'. ${HOW_TO_GET[name]}`);
+        if (preference !== 'auto')
+          throw new UserError(
+            `tfjs could not activate backend '${tfjsBackend}'. ${HOW_TO_GET[name]}`,
+          );
         continue;
       }
       await tf.ready();
-      this.active = { name, tfjsBackend, devices: this.devices(name), versions: this.versions(name, probe) };
+      this.active = {
+        name,
+        tfjsBackend,
+        devices: this.devices(name),
+        versions: this.versions(name, probe),
+      };
       return this.active;
     }
     throw new UserError('no TensorFlow.js backend could be activated');
@@ -135,7 +155,8 @@ export class BackendService {
     const v: Record<string, string> = { tfjs: tf.version.tfjs };
     if (probe.package && probe.version) v[probe.package] = probe.version;
     if (name !== 'cpu') {
-      const nodeVersions = (tf.backend() as unknown as { binding?: { TF_Version?: string } }).binding;
+      const nodeVersions = (tf.backend() as unknown as { binding?: { TF_Version?: string } })
+        .binding;
       if (nodeVersions?.TF_Version) v.libtensorflow = nodeVersions.TF_Version;
     }
     return v;

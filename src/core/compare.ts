@@ -31,14 +31,24 @@ export type RunSource = (query: RunQuery) => Promise<RunSummary[]>;
 
 /** `vgg6-*` style globs over experiment names. */
 export function globToRegExp(glob: string): RegExp {
-  const escaped = glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
+  const escaped = glob
+    .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+    .replace(/\*/g, '.*')
+    .replace(/\?/g, '.');
   return new RegExp(`^${escaped}$`);
 }
 
 /** Strip the evaluation split prefix (`test_`, `validation_`) from final metrics. */
-export function unprefixMetrics(metrics: Record<string, number>, split: string): Record<string, number> {
+export function unprefixMetrics(
+  metrics: Record<string, number>,
+  split: string,
+): Record<string, number> {
   const prefix = `${split}_`;
-  return Object.fromEntries(Object.entries(metrics).filter(([k]) => k.startsWith(prefix)).map(([k, v]) => [k.slice(prefix.length), v]));
+  return Object.fromEntries(
+    Object.entries(metrics)
+      .filter(([k]) => k.startsWith(prefix))
+      .map(([k, v]) => [k.slice(prefix.length), v]),
+  );
 }
 
 export const localRuns: RunSource = async (query) => {
@@ -67,7 +77,17 @@ export const localRuns: RunSource = async (query) => {
         classNames = m.report?.classNames;
         confusion = m.report?.confusion;
       }
-      out.push({ runId, experiment, status: record.status, group: record.group, startTime: record.startTime, source: dir, metrics, classNames, confusion });
+      out.push({
+        runId,
+        experiment,
+        status: record.status,
+        group: record.group,
+        startTime: record.startTime,
+        source: dir,
+        metrics,
+        classNames,
+        confusion,
+      });
     }
   }
   return out;
@@ -79,7 +99,9 @@ export function compareColumns(runs: RunSummary[]): string[] {
   const has = (k: string) => runs.some((r) => r.metrics[k] !== undefined);
   for (const k of METRIC_KEYS) for (const key of [k, `norm_${k}`]) if (has(key)) cols.push(key);
   for (const k of REGRESSION_METRIC_KEYS) if (has(k)) cols.push(k);
-  const recalls = [...new Set(runs.flatMap((r) => Object.keys(r.metrics).filter((k) => k.startsWith('recall_'))))].sort();
+  const recalls = [
+    ...new Set(runs.flatMap((r) => Object.keys(r.metrics).filter((k) => k.startsWith('recall_')))),
+  ].sort();
   return [...cols, ...recalls];
 }
 
@@ -98,7 +120,10 @@ export function compareTable(runs: RunSummary[], sortBy?: string): CompareTable 
   const key = sortBy ?? (columns.includes('f1_macro') ? 'f1_macro' : columns[0]);
   const sorted = [...runs].sort((a, b) => {
     const dir = better(key) === 'max' ? -1 : 1;
-    return ((a.metrics[key] ?? -Infinity) - (b.metrics[key] ?? -Infinity)) * dir || a.runId.localeCompare(b.runId);
+    return (
+      ((a.metrics[key] ?? -Infinity) - (b.metrics[key] ?? -Infinity)) * dir ||
+      a.runId.localeCompare(b.runId)
+    );
   });
   const bestOf = columns.map((c) => {
     const vals = sorted.map((r) => r.metrics[c]).filter((v): v is number => v !== undefined);
@@ -109,7 +134,11 @@ export function compareTable(runs: RunSummary[], sortBy?: string): CompareTable 
     columns,
     rows: sorted.map((run) => {
       const values = columns.map((c) => run.metrics[c]);
-      return { run, values, best: values.map((v, i) => v !== undefined && v === bestOf[i] && sorted.length > 1) };
+      return {
+        run,
+        values,
+        best: values.map((v, i) => v !== undefined && v === bestOf[i] && sorted.length > 1),
+      };
     }),
   };
 }
@@ -118,25 +147,49 @@ function cell(v: number | undefined): string {
   return v === undefined ? '-' : v.toFixed(3);
 }
 
-export function formatCompare(table: CompareTable, format: 'table' | 'markdown' | 'json' | 'html'): string {
+export function formatCompare(
+  table: CompareTable,
+  format: 'table' | 'markdown' | 'json' | 'html',
+): string {
   const head = ['run', 'experiment', 'status', ...table.columns];
-  const body = table.rows.map((r) => [r.run.runId, r.run.experiment, r.run.status, ...r.values.map((v, i) => (r.best[i] ? `${cell(v)}*` : cell(v)))]);
+  const body = table.rows.map((r) => [
+    r.run.runId,
+    r.run.experiment,
+    r.run.status,
+    ...r.values.map((v, i) => (r.best[i] ? `${cell(v)}*` : cell(v))),
+  ]);
   if (format === 'json') {
     return JSON.stringify(
-      table.rows.map((r) => ({ runId: r.run.runId, experiment: r.run.experiment, status: r.run.status, group: r.run.group, source: r.run.source, metrics: Object.fromEntries(table.columns.map((c, i) => [c, r.values[i] ?? null])), best: table.columns.filter((_, i) => r.best[i]) })),
+      table.rows.map((r) => ({
+        runId: r.run.runId,
+        experiment: r.run.experiment,
+        status: r.run.status,
+        group: r.run.group,
+        source: r.run.source,
+        metrics: Object.fromEntries(table.columns.map((c, i) => [c, r.values[i] ?? null])),
+        best: table.columns.filter((_, i) => r.best[i]),
+      })),
       null,
       2,
     );
   }
   if (format === 'markdown') {
     const md = (row: string[]) => `| ${row.join(' | ')} |`;
-    const bold = table.rows.map((r, ri) => body[ri].map((c, i) => (i >= 3 && r.best[i - 3] ? `**${c.replace(/\*$/, '')}**` : c)));
-    return [md(head), md(head.map(() => '---')), ...bold.map(md)].join('\n') + '\n\nBold: best value of the column.';
+    const bold = table.rows.map((r, ri) =>
+      body[ri].map((c, i) => (i >= 3 && r.best[i - 3] ? `**${c.replace(/\*$/, '')}**` : c)),
+    );
+    return (
+      [md(head), md(head.map(() => '---')), ...bold.map(md)].join('\n') +
+      '\n\nBold: best value of the column.'
+    );
   }
   if (format === 'html') return compareHtml(table);
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((r) => r[i].length)));
   const line = (row: string[]) => row.map((c, i) => c.padEnd(widths[i])).join('  ');
-  return [line(head), line(widths.map((w) => '-'.repeat(w))), ...body.map(line)].join('\n') + '\n* best value of the column';
+  return (
+    [line(head), line(widths.map((w) => '-'.repeat(w))), ...body.map(line)].join('\n') +
+    '\n* best value of the column'
+  );
 }
 
 function escapeHtml(s: string): string {
@@ -145,13 +198,21 @@ function escapeHtml(s: string): string {
 
 /** A self-contained page: the table, then every run's confusion matrix side by side. */
 export function compareHtml(table: CompareTable): string {
-  const th = ['run', 'experiment', 'status', ...table.columns].map((h) => `<th>${escapeHtml(h)}</th>`).join('');
+  const th = ['run', 'experiment', 'status', ...table.columns]
+    .map((h) => `<th>${escapeHtml(h)}</th>`)
+    .join('');
   const rows = table.rows
-    .map((r) => `<tr><td>${escapeHtml(r.run.runId)}</td><td>${escapeHtml(r.run.experiment)}</td><td>${r.run.status}</td>${r.values.map((v, i) => `<td${r.best[i] ? ' class="best"' : ''}>${cell(v)}</td>`).join('')}</tr>`)
+    .map(
+      (r) =>
+        `<tr><td>${escapeHtml(r.run.runId)}</td><td>${escapeHtml(r.run.experiment)}</td><td>${r.run.status}</td>${r.values.map((v, i) => `<td${r.best[i] ? ' class="best"' : ''}>${cell(v)}</td>`).join('')}</tr>`,
+    )
     .join('\n');
   const matrices = table.rows
     .filter((r) => r.run.confusion && r.run.classNames)
-    .map((r) => `<figure>${confusionMatrixSvg(r.run.confusion as number[][], r.run.classNames as string[], `${r.run.experiment} ${r.run.runId}`)}</figure>`)
+    .map(
+      (r) =>
+        `<figure>${confusionMatrixSvg(r.run.confusion as number[][], r.run.classNames as string[], `${r.run.experiment} ${r.run.runId}`)}</figure>`,
+    )
     .join('\n');
   return `<!doctype html>
 <html><head><meta charset="utf-8"><title>affectlab compare</title>

@@ -21,7 +21,9 @@ export function isPluginDefinition(value: unknown): value is PluginDefinition {
 
 /** The definitions a plugin module exports: `default` (one or a list) and/or `plugins` (a list). */
 export function definitionsOf(mod: Record<string, unknown>): PluginDefinition[] {
-  const candidates = [mod.default, mod.plugins].flatMap((v) => (Array.isArray(v) ? v : v === undefined ? [] : [v]));
+  const candidates = [mod.default, mod.plugins].flatMap((v) =>
+    Array.isArray(v) ? v : v === undefined ? [] : [v],
+  );
   return candidates.filter(isPluginDefinition);
 }
 
@@ -42,7 +44,10 @@ async function importSpecifier(spec: string, baseDir: string): Promise<Record<st
 }
 
 /** Import the modules named in the experiment's `plugins:` list and register what they export. */
-export async function loadExperimentPlugins(composed: ComposedExperiment, registry: Registry): Promise<string[]> {
+export async function loadExperimentPlugins(
+  composed: ComposedExperiment,
+  registry: Registry,
+): Promise<string[]> {
   const specs = composed.config.plugins;
   if (specs === undefined) return [];
   if (!Array.isArray(specs)) return [];
@@ -85,16 +90,25 @@ export async function loadExperimentPlugins(composed: ComposedExperiment, regist
  * a package name) and register what they export, so `plugins` and `schema` show a plugin that
  * no experiment has loaded yet.
  */
-export async function loadPluginModules(specs: readonly string[], baseDir: string, registry: Registry): Promise<string[]> {
+export async function loadPluginModules(
+  specs: readonly string[],
+  baseDir: string,
+  registry: Registry,
+): Promise<string[]> {
   const loaded: string[] = [];
   for (const spec of specs) {
     let mod: Record<string, unknown>;
     // On the command line a bare `plugins/x.mjs` means the file when there is one.
-    const specifier = !spec.startsWith('.') && !isAbsolute(spec) && existsSync(resolve(baseDir, spec)) ? resolve(baseDir, spec) : spec;
+    const specifier =
+      !spec.startsWith('.') && !isAbsolute(spec) && existsSync(resolve(baseDir, spec))
+        ? resolve(baseDir, spec)
+        : spec;
     try {
       mod = await importSpecifier(specifier, baseDir);
     } catch (error) {
-      throw new UserError(`cannot load plugin module '${spec}': ${(error as Error).message.split('\n')[0]}`);
+      throw new UserError(
+        `cannot load plugin module '${spec}': ${(error as Error).message.split('\n')[0]}`,
+      );
     }
     const defs = definitionsOf(mod);
     if (defs.length === 0) {

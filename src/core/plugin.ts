@@ -147,7 +147,12 @@ export interface SamplerPlugin {
    * Indices into the training examples for one epoch (repeats allowed), in training order.
    * Must depend only on (labels, epoch, seed) so a resumed run replays the same epochs.
    */
-  epochIndices(labels: readonly number[], numClasses: number, epoch: number, seed: number): number[];
+  epochIndices(
+    labels: readonly number[],
+    numClasses: number,
+    epoch: number,
+    seed: number,
+  ): number[];
   /** Per-class loss weights (mean 1 over classes), or undefined for the unweighted loss. */
   classWeights(counts: readonly number[]): number[] | undefined;
 }

@@ -27,7 +27,9 @@ export class Registry {
     const { kind, type } = definition;
     const byType = this.entries.get(kind);
     if (!byType) {
-      throw new UserError(`cannot register '${type}': unknown plugin kind '${kind}' (kinds: ${PLUGIN_KINDS.join(', ')})`);
+      throw new UserError(
+        `cannot register '${type}': unknown plugin kind '${kind}' (kinds: ${PLUGIN_KINDS.join(', ')})`,
+      );
     }
     const existing = byType.get(type);
     if (existing && existing !== definition) {

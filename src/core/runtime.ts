@@ -6,7 +6,12 @@ import { ConfigError } from './errors.js';
 import { PLUGIN_OPTIONS, type PluginKind } from './plugin.js';
 import { Registry } from './registry.js';
 import { Clock, Logger, Random, RunContext } from './services.js';
-import { composeExperiment, unresolvedEnvDiagnostics, type ComposeOptions, type ComposedExperiment } from './config/compose.js';
+import {
+  composeExperiment,
+  unresolvedEnvDiagnostics,
+  type ComposeOptions,
+  type ComposedExperiment,
+} from './config/compose.js';
 import type { ExperimentConfig, PluginRef } from './config/types.js';
 import { validateExperiment } from './config/validate.js';
 import { loadExperimentPlugins } from './plugin-loader.js';
@@ -72,7 +77,13 @@ export class Runtime {
     child.registerInstance(Random, new Random(config.seed));
     child.registerInstance(
       RunContext,
-      new RunContext(config.name, resolved.file, config.seed, resolve(cacheDir), dirname(resolve(resolved.file))),
+      new RunContext(
+        config.name,
+        resolved.file,
+        config.seed,
+        resolve(cacheDir),
+        dirname(resolve(resolved.file)),
+      ),
     );
     return child;
   }

@@ -9,8 +9,15 @@ export interface CliResult {
 }
 
 /** Run the real CLI (bin/affectlab.js) in a child process. */
-export function affectlab(args: string[], options: { cwd?: string; env?: Record<string, string | undefined>; timeoutMs?: number } = {}): CliResult {
-  const env: Record<string, string | undefined> = { ...process.env, AFFECTLAB_LOG_LEVEL: 'warn', ...options.env };
+export function affectlab(
+  args: string[],
+  options: { cwd?: string; env?: Record<string, string | undefined>; timeoutMs?: number } = {},
+): CliResult {
+  const env: Record<string, string | undefined> = {
+    ...process.env,
+    AFFECTLAB_LOG_LEVEL: 'warn',
+    ...options.env,
+  };
   for (const [k, v] of Object.entries(env)) if (v === undefined) delete env[k];
   const r = spawnSync(process.execPath, [join(repoRoot, 'bin/affectlab.js'), ...args], {
     cwd: options.cwd ?? repoRoot,

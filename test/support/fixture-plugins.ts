@@ -1,5 +1,9 @@
 import { inject, injectable } from 'tsyringe';
-import { PLUGIN_OPTIONS, type PluginDefinition, type PluginOptions } from '../../src/core/plugin.js';
+import {
+  PLUGIN_OPTIONS,
+  type PluginDefinition,
+  type PluginOptions,
+} from '../../src/core/plugin.js';
 import { Logger, Random, RunContext } from '../../src/core/services.js';
 import { Registry } from '../../src/core/registry.js';
 import { Runtime } from '../../src/core/runtime.js';
@@ -27,7 +31,10 @@ export const fixturePlugins: PluginDefinition[] = [
     kind: 'dataset',
     type: 'folder',
     description: 'test dataset',
-    optionsSchema: objectSchema({ root: { type: 'string' }, imageSize: { type: 'integer', minimum: 8, default: 32 } }, ['root']),
+    optionsSchema: objectSchema(
+      { root: { type: 'string' }, imageSize: { type: 'integer', minimum: 8, default: 32 } },
+      ['root'],
+    ),
     implementation: ProbePlugin,
   },
   {
@@ -41,7 +48,10 @@ export const fixturePlugins: PluginDefinition[] = [
     kind: 'architecture',
     type: 'small-cnn',
     description: 'test architecture',
-    optionsSchema: objectSchema({ filters: { type: 'array', items: { type: 'integer', minimum: 1 }, default: [8, 16] }, dropout: { type: 'number', minimum: 0, maximum: 1 } }),
+    optionsSchema: objectSchema({
+      filters: { type: 'array', items: { type: 'integer', minimum: 1 }, default: [8, 16] },
+      dropout: { type: 'number', minimum: 0, maximum: 1 },
+    }),
     implementation: ProbePlugin,
   },
   {

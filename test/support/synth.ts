@@ -6,7 +6,9 @@ import { ensureSyntheticAffectNet } from '../../src/plugins/datasets/affectnet/s
  * A small synthetic AffectNet-format set shared by the test files (kept in the OS temp dir and
  * reused while its generator options are unchanged).
  */
-export async function smallSyntheticSet(options: { count?: number; size?: number; seed?: number } = {}): Promise<string> {
+export async function smallSyntheticSet(
+  options: { count?: number; size?: number; seed?: number } = {},
+): Promise<string> {
   const count = options.count ?? 360;
   const size = options.size ?? 64;
   const seed = options.seed ?? 11;

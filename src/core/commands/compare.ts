@@ -19,7 +19,9 @@ export function registerCompareCommand(program: Command, runtime: Runtime): void
   runtime.runSources.local ??= localRuns;
   program
     .command('compare')
-    .description("compare runs: one row per run, the report's Appendix A metrics (Orig and Norm) and per-class recall")
+    .description(
+      "compare runs: one row per run, the report's Appendix A metrics (Orig and Norm) and per-class recall",
+    )
     .option('--experiment <glob>', 'experiment name glob, e.g. "affectnet-alexnet-*"')
     .option('--group <tag>', 'only the runs of one sweep')
     .option('--runs <dir>', 'root of the local run store', 'runs')
@@ -29,13 +31,25 @@ export function registerCompareCommand(program: Command, runtime: Runtime): void
     .option('--sort <metric>', 'sort by this metric (default f1_macro)')
     .option('--out <file>', 'write to a file (html defaults to compare.html)')
     .action(async (opts: CompareOptions) => {
-      if (!['table', 'markdown', 'json', 'html'].includes(opts.format)) throw new UserError(`unknown --format '${opts.format}' (table, markdown, json, html)`);
+      if (!['table', 'markdown', 'json', 'html'].includes(opts.format))
+        throw new UserError(`unknown --format '${opts.format}' (table, markdown, json, html)`);
       const source = runtime.runSources[opts.from];
-      if (!source) throw new UserError(`unknown --from '${opts.from}'; known: ${Object.keys(runtime.runSources).join(', ')}`);
-      const runs = (await source({ experiment: opts.experiment, group: opts.group, runsRoot: opts.runs, trackingUri: opts.trackingUri ?? process.env.MLFLOW_TRACKING_URI })).filter(
-        (r) => Object.keys(r.metrics).length > 0,
-      );
-      if (runs.length === 0) throw new UserError(`no finished runs with metrics found (${opts.from}${opts.experiment ? `, experiment ${opts.experiment}` : ''}${opts.group ? `, group ${opts.group}` : ''})`);
+      if (!source)
+        throw new UserError(
+          `unknown --from '${opts.from}'; known: ${Object.keys(runtime.runSources).join(', ')}`,
+        );
+      const runs = (
+        await source({
+          experiment: opts.experiment,
+          group: opts.group,
+          runsRoot: opts.runs,
+          trackingUri: opts.trackingUri ?? process.env.MLFLOW_TRACKING_URI,
+        })
+      ).filter((r) => Object.keys(r.metrics).length > 0);
+      if (runs.length === 0)
+        throw new UserError(
+          `no finished runs with metrics found (${opts.from}${opts.experiment ? `, experiment ${opts.experiment}` : ''}${opts.group ? `, group ${opts.group}` : ''})`,
+        );
       const text = formatCompare(compareTable(runs, opts.sort), opts.format);
       const out = opts.out ?? (opts.format === 'html' ? 'compare.html' : undefined);
       if (out) {

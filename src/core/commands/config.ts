@@ -11,7 +11,10 @@ import { loadPluginModules } from '../plugin-loader.js';
 
 /** `--plugin <module>`: also load a plugin module that no experiment names (repeatable). */
 const pluginOption = (): Option =>
-  new Option('--plugin <module>', 'also load a plugin module: a path or a package name (repeatable)').argParser(collect);
+  new Option(
+    '--plugin <module>',
+    'also load a plugin module: a path or a package name (repeatable)',
+  ).argParser(collect);
 
 export function registerConfigCommands(program: Command, runtime: Runtime): void {
   program
@@ -23,14 +26,19 @@ export function registerConfigCommands(program: Command, runtime: Runtime): void
       let failed = 0;
       for (const file of files) {
         try {
-          const resolved = await runtime.resolve(file, { overrides: opts.set, allowUnresolvedEnv: true });
+          const resolved = await runtime.resolve(file, {
+            overrides: opts.set,
+            allowUnresolvedEnv: true,
+          });
           const warnings = unresolvedEnvDiagnostics(resolved.composed, runtime.registry.envHints());
           for (const w of warnings) process.stderr.write(`warning: ${formatDiagnostic(w)}\n`);
           process.stdout.write(`${file}: ok\n`);
         } catch (error) {
           if (!(error instanceof ConfigError)) throw error;
           failed++;
-          process.stdout.write(error.diagnostics.map((d: Diagnostic) => formatDiagnostic(d)).join('\n') + '\n');
+          process.stdout.write(
+            error.diagnostics.map((d: Diagnostic) => formatDiagnostic(d)).join('\n') + '\n',
+          );
         }
       }
       if (failed > 0) {
@@ -41,14 +49,22 @@ export function registerConfigCommands(program: Command, runtime: Runtime): void
 
   program
     .command('config')
-    .description('print the fully resolved experiment (extends, --set overrides, ${env:...}, defaults)')
+    .description(
+      'print the fully resolved experiment (extends, --set overrides, ${env:...}, defaults)',
+    )
     .argument('<file>', 'experiment YAML file')
     .addOption(setOption())
     .option('--json', 'print JSON instead of YAML')
     .action(async (file: string, opts: { set?: string[]; json?: boolean }) => {
-      const resolved = await runtime.resolve(file, { overrides: opts.set, allowUnresolvedEnv: true });
-      for (const w of unresolvedEnvDiagnostics(resolved.composed, runtime.registry.envHints())) process.stderr.write(`warning: ${formatDiagnostic(w)}\n`);
-      process.stdout.write(opts.json ? JSON.stringify(resolved.config, null, 2) + '\n' : stringify(resolved.config));
+      const resolved = await runtime.resolve(file, {
+        overrides: opts.set,
+        allowUnresolvedEnv: true,
+      });
+      for (const w of unresolvedEnvDiagnostics(resolved.composed, runtime.registry.envHints()))
+        process.stderr.write(`warning: ${formatDiagnostic(w)}\n`);
+      process.stdout.write(
+        opts.json ? JSON.stringify(resolved.config, null, 2) + '\n' : stringify(resolved.config),
+      );
     });
 
   program
@@ -60,7 +76,12 @@ export function registerConfigCommands(program: Command, runtime: Runtime): void
       await loadPluginModules(opts.plugin ?? [], process.cwd(), runtime.registry);
       const defs = runtime.registry.list();
       if (opts.json) {
-        const out = defs.map((d) => ({ kind: d.kind, type: d.type, description: d.description, optionsSchema: d.optionsSchema }));
+        const out = defs.map((d) => ({
+          kind: d.kind,
+          type: d.type,
+          description: d.description,
+          optionsSchema: d.optionsSchema,
+        }));
         process.stdout.write(JSON.stringify(out, null, 2) + '\n');
         return;
       }

@@ -5,49 +5,64 @@ import type { Runtime } from '../runtime.js';
 export function registerDoctorCommand(program: Command, runtime: Runtime): void {
   program
     .command('doctor')
-    .description('show Node, tfjs and backend versions, the active backend and its devices, and MLflow settings')
+    .description(
+      'show Node, tfjs and backend versions, the active backend and its devices, and MLflow settings',
+    )
     .option('--json', 'print JSON')
-    .option('--backend <name>', 'backend to activate (auto, tensorflow-gpu, tensorflow, cpu)', 'auto')
-    .action(async (opts: { json?: boolean; backend: 'auto' | 'tensorflow-gpu' | 'tensorflow' | 'cpu' }) => {
-      const backends = runtime.container.resolve(BackendService);
-      const probes = await backends.probeAll();
-      let active: unknown;
-      let activeError: string | undefined;
-      try {
-        active = await backends.activate(opts.backend);
-      } catch (error) {
-        activeError = (error as Error).message;
-      }
-      const report = {
-        node: process.version,
-        platform: `${process.platform}-${process.arch}`,
-        backends: probes,
-        active: active ?? null,
-        activeError,
-        nativeInstall: nativeInstallStatus() ?? null,
-        mlflow: {
-          configured: Boolean(process.env.MLFLOW_TRACKING_URI),
-          trackingUri: process.env.MLFLOW_TRACKING_URI ?? null,
-          auth: process.env.MLFLOW_TRACKING_TOKEN ? 'token' : process.env.MLFLOW_TRACKING_USERNAME ? 'basic' : 'none',
-        },
-        plugins: runtime.registry.list().map((d) => `${d.kind}:${d.type}`),
-      };
-      if (opts.json) {
-        process.stdout.write(JSON.stringify(report, null, 2) + '\n');
-        return;
-      }
-      const lines = [
-        `node        ${report.node} (${report.platform})`,
-        ...probes.map(
-          (p) =>
-            `backend     ${p.name.padEnd(15)} ${p.available ? 'available' : 'unavailable'}` +
-            `${p.version ? ` (${p.package ?? 'tfjs'} ${p.version})` : ''}${p.error ? `: ${p.error}` : ''}`,
-        ),
-        `active      ${active ? JSON.stringify(active) : `none: ${activeError}`}`,
-        `native      ${report.nativeInstall ? JSON.stringify(report.nativeInstall) : 'no install record (scripts/native-backend.mjs has not run)'}`,
-        `mlflow      ${report.mlflow.configured ? report.mlflow.trackingUri : 'not configured (set MLFLOW_TRACKING_URI or add a reporter of type mlflow)'}`,
-        `plugins     ${report.plugins.join(', ')}`,
-      ];
-      process.stdout.write(lines.join('\n') + '\n');
-    });
+    .option(
+      '--backend <name>',
+      'backend to activate (auto, tensorflow-gpu, tensorflow, cpu)',
+      'auto',
+    )
+    .action(
+      async (opts: {
+        json?: boolean;
+        backend: 'auto' | 'tensorflow-gpu' | 'tensorflow' | 'cpu';
+      }) => {
+        const backends = runtime.container.resolve(BackendService);
+        const probes = await backends.probeAll();
+        let active: unknown;
+        let activeError: string | undefined;
+        try {
+          active = await backends.activate(opts.backend);
+        } catch (error) {
+          activeError = (error as Error).message;
+        }
+        const report = {
+          node: process.version,
+          platform: `${process.platform}-${process.arch}`,
+          backends: probes,
+          active: active ?? null,
+          activeError,
+          nativeInstall: nativeInstallStatus() ?? null,
+          mlflow: {
+            configured: Boolean(process.env.MLFLOW_TRACKING_URI),
+            trackingUri: process.env.MLFLOW_TRACKING_URI ?? null,
+            auth: process.env.MLFLOW_TRACKING_TOKEN
+              ? 'token'
+              : process.env.MLFLOW_TRACKING_USERNAME
+                ? 'basic'
+                : 'none',
+          },
+          plugins: runtime.registry.list().map((d) => `${d.kind}:${d.type}`),
+        };
+        if (opts.json) {
+          process.stdout.write(JSON.stringify(report, null, 2) + '\n');
+          return;
+        }
+        const lines = [
+          `node        ${report.node} (${report.platform})`,
+          ...probes.map(
+            (p) =>
+              `backend     ${p.name.padEnd(15)} ${p.available ? 'available' : 'unavailable'}` +
+              `${p.version ? ` (${p.package ?? 'tfjs'} ${p.version})` : ''}${p.error ? `: ${p.error}` : ''}`,
+          ),
+          `active      ${active ? JSON.stringify(active) : `none: ${activeError}`}`,
+          `native      ${report.nativeInstall ? JSON.stringify(report.nativeInstall) : 'no install record (scripts/native-backend.mjs has not run)'}`,
+          `mlflow      ${report.mlflow.configured ? report.mlflow.trackingUri : 'not configured (set MLFLOW_TRACKING_URI or add a reporter of type mlflow)'}`,
+          `plugins     ${report.plugins.join(', ')}`,
+        ];
+        process.stdout.write(lines.join('\n') + '\n');
+      },
+    );
 }

@@ -18,15 +18,29 @@ export interface RunCommandOptions {
 }
 
 /** Build every plugin of the experiment without reading data; returns `slot -> description`. */
-function buildAll(runtime: Runtime, resolved: ResolvedExperiment, cacheDir: string): Record<string, string> {
+function buildAll(
+  runtime: Runtime,
+  resolved: ResolvedExperiment,
+  cacheDir: string,
+): Record<string, string> {
   const scope = runtime.createRunContainer(resolved, cacheDir);
   const built: Record<string, string> = {};
   for (const slot of PLUGIN_SLOTS) {
-    const value = (resolved.config as unknown as Record<string, PluginRef | PluginRef[] | undefined>)[slot.key];
-    const refs = slot.key === 'reporters' ? runtime.reportersFor(resolved.config) : value === undefined ? [] : Array.isArray(value) ? value : [value];
+    const value = (
+      resolved.config as unknown as Record<string, PluginRef | PluginRef[] | undefined>
+    )[slot.key];
+    const refs =
+      slot.key === 'reporters'
+        ? runtime.reportersFor(resolved.config)
+        : value === undefined
+          ? []
+          : Array.isArray(value)
+            ? value
+            : [value];
     refs.forEach((ref, i) => {
       const instance = runtime.instantiate<object>(scope, slot.kind, ref);
-      built[slot.list ? `${slot.key}[${i}]` : slot.key] = `${ref.type} (${instance.constructor.name})`;
+      built[slot.list ? `${slot.key}[${i}]` : slot.key] =
+        `${ref.type} (${instance.constructor.name})`;
     });
   }
   return built;
@@ -36,7 +50,12 @@ function buildAll(runtime: Runtime, resolved: ResolvedExperiment, cacheDir: stri
 function absolutePlugins(config: ExperimentConfig, file: string): ExperimentConfig {
   if (!config.plugins) return config;
   const base = dirname(resolve(file));
-  return { ...config, plugins: config.plugins.map((p) => (p.startsWith('.') && !isAbsolute(p) ? resolve(base, p) : p)) };
+  return {
+    ...config,
+    plugins: config.plugins.map((p) =>
+      p.startsWith('.') && !isAbsolute(p) ? resolve(base, p) : p,
+    ),
+  };
 }
 
 /** SIGINT/SIGTERM finish the current step, checkpoint and mark the run KILLED; a second one exits at once. */
@@ -48,7 +67,9 @@ function installStopHandlers(signal: { stop: boolean; reason?: string }): () => 
     }
     signal.stop = true;
     signal.reason = name;
-    process.stderr.write(`\n${name}: finishing the current step, then writing a checkpoint (press again to exit at once)\n`);
+    process.stderr.write(
+      `\n${name}: finishing the current step, then writing a checkpoint (press again to exit at once)\n`,
+    );
   };
   process.on('SIGINT', handler);
   process.on('SIGTERM', handler);
@@ -61,39 +82,71 @@ function installStopHandlers(signal: { stop: boolean; reason?: string }): () => 
 export function registerRunCommand(program: Command, runtime: Runtime): void {
   program
     .command('run')
-    .description('resolve an experiment, build its plugins, train, evaluate and report (a sweep runs each combination)')
+    .description(
+      'resolve an experiment, build its plugins, train, evaluate and report (a sweep runs each combination)',
+    )
     .argument('[file]', 'experiment YAML file (omit with --resume)')
     .addOption(setOption())
     .option('--dry-run', 'stop after building every plugin and print what was built')
-    .option('--resume <run>', 'continue a run (its directory, or its id under the runs root) from its last completed epoch')
-    .option('--cache-dir <dir>', 'cache for synthetic data and preprocessed images', process.env.AFFECTLAB_CACHE ?? '.cache/affectlab')
+    .option(
+      '--resume <run>',
+      'continue a run (its directory, or its id under the runs root) from its last completed epoch',
+    )
+    .option(
+      '--cache-dir <dir>',
+      'cache for synthetic data and preprocessed images',
+      process.env.AFFECTLAB_CACHE ?? '.cache/affectlab',
+    )
     .action(async (file: string | undefined, opts: RunCommandOptions) => {
       if (opts.resume) {
         const store = RunStore.open(opts.resume);
         file = store.path('config.yaml');
       }
       if (!file) throw new UserError('give an experiment file, or --resume <run>');
-      const base = await runtime.resolve(file, { overrides: opts.set, allowUnresolvedEnv: opts.dryRun });
+      const base = await runtime.resolve(file, {
+        overrides: opts.set,
+        allowUnresolvedEnv: opts.dryRun,
+      });
       const combos = opts.resume ? [[]] : expandSweep(base.config.sweep);
-      const group = base.config.sweep ? (base.config.sweep.group ?? `${base.config.name}-${Date.now().toString(36)}`) : undefined;
+      const group = base.config.sweep
+        ? (base.config.sweep.group ?? `${base.config.name}-${Date.now().toString(36)}`)
+        : undefined;
       const signal = { stop: false as boolean, reason: undefined as string | undefined };
       const uninstall = installStopHandlers(signal);
       const results: RunResult[] = [];
       try {
         for (const [i, combo] of combos.entries()) {
-          const resolved = combo.length ? await runtime.resolve(file, { overrides: [...(opts.set ?? []), ...combo], allowUnresolvedEnv: opts.dryRun }) : base;
-          if (combos.length > 1) runtime.logger.info(`sweep ${group}: run ${i + 1} of ${combos.length}: ${combo.join(' ')}`);
+          const resolved = combo.length
+            ? await runtime.resolve(file, {
+                overrides: [...(opts.set ?? []), ...combo],
+                allowUnresolvedEnv: opts.dryRun,
+              })
+            : base;
+          if (combos.length > 1)
+            runtime.logger.info(
+              `sweep ${group}: run ${i + 1} of ${combos.length}: ${combo.join(' ')}`,
+            );
           if (opts.dryRun) {
-            process.stdout.write(stringify({ experiment: resolved.config.name, ...(combo.length ? { overrides: combo } : {}), built: buildAll(runtime, resolved, opts.cacheDir) }));
+            process.stdout.write(
+              stringify({
+                experiment: resolved.config.name,
+                ...(combo.length ? { overrides: combo } : {}),
+                built: buildAll(runtime, resolved, opts.cacheDir),
+              }),
+            );
             continue;
           }
           const { sweep: _sweep, ...config } = absolutePlugins(resolved.config, file);
-          const result = await runExperiment(runtime, { ...resolved, config: config as ExperimentConfig }, {
-            cacheDir: opts.cacheDir,
-            resume: opts.resume,
-            group,
-            stopSignal: signal,
-          });
+          const result = await runExperiment(
+            runtime,
+            { ...resolved, config: config as ExperimentConfig },
+            {
+              cacheDir: opts.cacheDir,
+              resume: opts.resume,
+              group,
+              stopSignal: signal,
+            },
+          );
           results.push(result);
           if (result.status === 'KILLED') {
             process.exitCode = signal.reason === 'SIGTERM' ? 143 : 130;
@@ -104,7 +157,9 @@ export function registerRunCommand(program: Command, runtime: Runtime): void {
         uninstall();
       }
       if (results.length > 1) {
-        process.stdout.write(`\nsweep ${group}: ${results.length} runs\n${results.map((r) => `  ${r.status.padEnd(9)} ${r.runDir}`).join('\n')}\ncompare them: affectlab compare --group ${group}\n`);
+        process.stdout.write(
+          `\nsweep ${group}: ${results.length} runs\n${results.map((r) => `  ${r.status.padEnd(9)} ${r.runDir}`).join('\n')}\ncompare them: affectlab compare --group ${group}\n`,
+        );
       }
     });
 }

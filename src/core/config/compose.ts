@@ -1,4 +1,4 @@
-import { dirname, isAbsolute, relative, resolve } from 'node:path';
+import { dirname, relative, resolve } from 'node:path';
 import { existsSync } from 'node:fs';
 import { parse as parseYamlScalar } from 'yaml';
 import { ConfigError, type Diagnostic } from '../errors.js';
@@ -19,7 +19,8 @@ export function deepMerge(base: unknown, over: unknown): unknown {
   if (!isPlainObject(base) || !isPlainObject(over)) return structuredClone(over);
   if ('type' in base && 'type' in over && base.type !== over.type) return structuredClone(over);
   const out: ConfigObject = { ...structuredClone(base) };
-  for (const [k, v] of Object.entries(over)) out[k] = k in out ? deepMerge(out[k], v) : structuredClone(v);
+  for (const [k, v] of Object.entries(over))
+    out[k] = k in out ? deepMerge(out[k], v) : structuredClone(v);
   return out;
 }
 
@@ -46,7 +47,13 @@ export function composeExperiment(file: string, options: ComposeOptions = {}): C
   let config = value;
   for (const override of options.overrides ?? []) config = applyOverride(config, override, sources);
   const unresolvedEnv: ComposedExperiment['unresolvedEnv'] = [];
-  config = interpolate(config, [], options.env ?? process.env, sources, unresolvedEnv) as ConfigObject;
+  config = interpolate(
+    config,
+    [],
+    options.env ?? process.env,
+    sources,
+    unresolvedEnv,
+  ) as ConfigObject;
   return { file, config, sources, files, unresolvedEnv };
 }
 
@@ -55,13 +62,26 @@ function display(file: string): string {
   return rel && !rel.startsWith('..') ? rel : file;
 }
 
-function loadWithBases(file: string, stack: string[], files: string[]): { value: ConfigObject; sources: SourceMap } {
+function loadWithBases(
+  file: string,
+  stack: string[],
+  files: string[],
+): { value: ConfigObject; sources: SourceMap } {
   const parsed = readYamlFile(display(file));
   if (!isPlainObject(parsed.value)) {
-    throw new ConfigError([{ file: display(file), line: 1, col: 1, path: '$', message: 'an experiment must be a YAML mapping' }]);
+    throw new ConfigError([
+      {
+        file: display(file),
+        line: 1,
+        col: 1,
+        path: '$',
+        message: 'an experiment must be a YAML mapping',
+      },
+    ]);
   }
   const own = parsed.value;
-  const bases = own.extends === undefined ? [] : Array.isArray(own.extends) ? own.extends : [own.extends];
+  const bases =
+    own.extends === undefined ? [] : Array.isArray(own.extends) ? own.extends : [own.extends];
   let merged: ConfigObject = {};
   const sources = new SourceMap();
   bases.forEach((base, i) => {
@@ -88,7 +108,11 @@ function loadWithBases(file: string, stack: string[], files: string[]): { value:
 }
 
 /** `a.b.c=value`; the value is read as YAML, so `3` is a number and `[1,2]` a list. */
-export function applyOverride(config: ConfigObject, override: string, sources: SourceMap): ConfigObject {
+export function applyOverride(
+  config: ConfigObject,
+  override: string,
+  sources: SourceMap,
+): ConfigObject {
   const eq = override.indexOf('=');
   const loc = { file: `--set ${override}` };
   const fail = (message: string): never => {
@@ -111,7 +135,8 @@ export function applyOverride(config: ConfigObject, override: string, sources: S
   for (let i = 0; i < path.length - 1; i++) {
     const seg = path[i];
     const container = node as Record<string | number, unknown>;
-    if (container[seg] === undefined || container[seg] === null) container[seg] = typeof path[i + 1] === 'number' ? [] : {};
+    if (container[seg] === undefined || container[seg] === null)
+      container[seg] = typeof path[i + 1] === 'number' ? [] : {};
     node = container[seg];
     if (typeof node !== 'object' || node === null) {
       fail(`${formatPath(path.slice(0, i + 1))} is a ${typeof node}, not a mapping`);
@@ -120,7 +145,12 @@ export function applyOverride(config: ConfigObject, override: string, sources: S
   const last = path[path.length - 1];
   const parent = node as Record<string | number, unknown>;
   // Changing a plugin's type drops the old type's options (see deepMerge).
-  if (last === 'type' && isPlainObject(parent) && parent.type !== undefined && parent.type !== value) {
+  if (
+    last === 'type' &&
+    isPlainObject(parent) &&
+    parent.type !== undefined &&
+    parent.type !== value
+  ) {
     for (const k of Object.keys(parent)) delete parent[k];
     sources.clearUnder(path.slice(0, -1));
   }
@@ -140,20 +170,29 @@ function interpolate(
   sources: SourceMap,
   unresolved: ComposedExperiment['unresolvedEnv'],
 ): unknown {
-  if (Array.isArray(value)) return value.map((v, i) => interpolate(v, [...path, i], env, sources, unresolved));
+  if (Array.isArray(value))
+    return value.map((v, i) => interpolate(v, [...path, i], env, sources, unresolved));
   if (isPlainObject(value)) {
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, interpolate(v, [...path, k], env, sources, unresolved)]));
+    return Object.fromEntries(
+      Object.entries(value).map(([k, v]) => [
+        k,
+        interpolate(v, [...path, k], env, sources, unresolved),
+      ]),
+    );
   }
   if (typeof value !== 'string' || !value.includes('${env:')) return value;
   let missing = false;
-  const replaced = value.replace(ENV_PATTERN, (whole, name: string, fallback: string | undefined) => {
-    const v = env[name];
-    if (v !== undefined && v !== '') return v;
-    if (fallback !== undefined) return fallback;
-    unresolved.push({ path, name });
-    missing = true;
-    return whole;
-  });
+  const replaced = value.replace(
+    ENV_PATTERN,
+    (whole, name: string, fallback: string | undefined) => {
+      const v = env[name];
+      if (v !== undefined && v !== '') return v;
+      if (fallback !== undefined) return fallback;
+      unresolved.push({ path, name });
+      missing = true;
+      return whole;
+    },
+  );
   if (missing) return value;
   // A value that is one interpolation alone takes the type its text has in YAML (`3` -> 3).
   const whole = value.match(/^\$\{env:[^}]*\}$/);
@@ -168,7 +207,10 @@ function interpolate(
 }
 
 /** Diagnostics for unresolved `${env:NAME}` references, with a hint how to set them. */
-export function unresolvedEnvDiagnostics(composed: ComposedExperiment, hints: Record<string, string> = {}): Diagnostic[] {
+export function unresolvedEnvDiagnostics(
+  composed: ComposedExperiment,
+  hints: Record<string, string> = {},
+): Diagnostic[] {
   return composed.unresolvedEnv.map(({ path, name }) => {
     const loc = composed.sources.locate(path) ?? { file: composed.file };
     const dotted = path.join('.');

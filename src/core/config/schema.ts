@@ -26,13 +26,19 @@ export const trainingSchema: JsonSchema = {
     stepsPerEpoch: {
       type: 'integer',
       minimum: 1,
-      description: 'Stop each epoch after this many batches (smoke runs); default: the whole epoch.',
+      description:
+        'Stop each epoch after this many batches (smoke runs); default: the whole epoch.',
     },
-    validationSteps: { type: 'integer', minimum: 1, description: 'Batches of validation per epoch; default: all.' },
+    validationSteps: {
+      type: 'integer',
+      minimum: 1,
+      description: 'Batches of validation per epoch; default: all.',
+    },
     backend: {
       enum: ['auto', 'tensorflow-gpu', 'tensorflow', 'cpu'],
       default: 'auto',
-      description: 'TensorFlow.js backend; auto tries tensorflow-gpu, tensorflow, cpu in that order.',
+      description:
+        'TensorFlow.js backend; auto tries tensorflow-gpu, tensorflow, cpu in that order.',
     },
     optimizer: {
       type: 'object',
@@ -60,7 +66,12 @@ export const trainingSchema: JsonSchema = {
         minLearningRate: { type: 'number', minimum: 0 },
         monitor: metricName,
         mode: { enum: ['min', 'max'] },
-        factor: { type: 'number', exclusiveMinimum: 0, exclusiveMaximum: 1, description: 'reduce-on-plateau factor' },
+        factor: {
+          type: 'number',
+          exclusiveMinimum: 0,
+          exclusiveMaximum: 1,
+          description: 'reduce-on-plateau factor',
+        },
         patience: { type: 'integer', minimum: 0 },
       },
     },
@@ -87,7 +98,8 @@ export const trainingSchema: JsonSchema = {
     loss: {
       type: 'object',
       additionalProperties: false,
-      description: 'Loss settings; the classification loss is cross-entropy, weighted when the sampler gives weights.',
+      description:
+        'Loss settings; the classification loss is cross-entropy, weighted when the sampler gives weights.',
       properties: {
         regression: { enum: ['mse', 'ccc'], default: 'mse' },
         expressionWeight: { type: 'number', minimum: 0, default: 1 },
@@ -103,7 +115,11 @@ export const evaluationSchema: JsonSchema = {
   description: 'How the best checkpoint is scored at the end.',
   properties: {
     split: { enum: ['test', 'validation'], default: 'test' },
-    normalized: { type: 'boolean', default: true, description: 'Also report skew-normalised (Norm) metrics.' },
+    normalized: {
+      type: 'boolean',
+      default: true,
+      description: 'Also report skew-normalised (Norm) metrics.',
+    },
   },
 };
 
@@ -135,13 +151,18 @@ export function pluginRefSchema(registry: Registry, kind: PluginKind): JsonSchem
       description: d.description,
       additionalProperties: false,
       required: ['type', ...(opts.required ?? [])],
-      properties: { type: { const: d.type, description: d.description }, ...(opts.properties ?? {}) },
+      properties: {
+        type: { const: d.type, description: d.description },
+        ...(opts.properties ?? {}),
+      },
     };
   });
   return {
     type: 'object',
     required: ['type'],
-    properties: { type: { enum: defs.map((d) => d.type), description: `Registered ${kind} plugin` } },
+    properties: {
+      type: { enum: defs.map((d) => d.type), description: `Registered ${kind} plugin` },
+    },
     ...(branches.length > 0 ? { discriminator: { propertyName: 'type' }, oneOf: branches } : {}),
   };
 }
@@ -150,7 +171,12 @@ export function pluginRefSchema(registry: Registry, kind: PluginKind): JsonSchem
 export function composeExperimentSchema(registry: Registry): JsonSchema {
   const definitions: Record<string, JsonSchema> = {};
   const properties: Record<string, JsonSchema> = {
-    name: { type: 'string', minLength: 1, pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$', description: 'Experiment name (runs/<name>/...).' },
+    name: {
+      type: 'string',
+      minLength: 1,
+      pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$',
+      description: 'Experiment name (runs/<name>/...).',
+    },
     description: { type: 'string' },
     extends: {
       description: 'Base file(s), deep-merged in order; this file wins. Arrays are replaced.',
@@ -162,11 +188,21 @@ export function composeExperimentSchema(registry: Registry): JsonSchema {
       items: { type: 'string' },
       description: 'Extra plugin modules: a path relative to this file, or a package name.',
     },
-    tags: { type: 'object', additionalProperties: { type: 'string' }, description: 'Free-form tags for the run.' },
+    tags: {
+      type: 'object',
+      additionalProperties: { type: 'string' },
+      description: 'Free-form tags for the run.',
+    },
     runs: {
       type: 'object',
       additionalProperties: false,
-      properties: { root: { type: 'string', default: 'runs', description: 'Root directory of the local run store.' } },
+      properties: {
+        root: {
+          type: 'string',
+          default: 'runs',
+          description: 'Root directory of the local run store.',
+        },
+      },
     },
     training: { $ref: '#/definitions/training' },
     evaluation: { $ref: '#/definitions/evaluation' },

@@ -8,7 +8,15 @@ export type PathSegment = string | number;
 export function formatPath(path: readonly PathSegment[]): string {
   return (
     '$' +
-    path.map((p) => (typeof p === 'number' ? `[${p}]` : /^[A-Za-z_][\w-]*$/.test(p) ? `.${p}` : `[${JSON.stringify(p)}]`)).join('')
+    path
+      .map((p) =>
+        typeof p === 'number'
+          ? `[${p}]`
+          : /^[A-Za-z_][\w-]*$/.test(p)
+            ? `.${p}`
+            : `[${JSON.stringify(p)}]`,
+      )
+      .join('')
   );
 }
 
@@ -42,7 +50,10 @@ export class SourceMap {
   locate(path: readonly PathSegment[], preferKey = false): SourceLocation | undefined {
     for (let n = path.length; n >= 0; n--) {
       const k = pathKey(path.slice(0, n));
-      const hit = (preferKey && n === path.length ? this.keys.get(k) : undefined) ?? this.values.get(k) ?? this.keys.get(k);
+      const hit =
+        (preferKey && n === path.length ? this.keys.get(k) : undefined) ??
+        this.values.get(k) ??
+        this.keys.get(k);
       if (hit) return hit;
     }
     return undefined;
@@ -79,7 +90,13 @@ export function parseYamlText(text: string, file: string): ParsedYaml {
     throw new ConfigError(
       doc.errors.map((e) => {
         const pos = lineCounter.linePos(e.pos[0]);
-        return { file, line: pos.line, col: pos.col, path: '$', message: `invalid YAML: ${e.message.split('\n')[0]}` };
+        return {
+          file,
+          line: pos.line,
+          col: pos.col,
+          path: '$',
+          message: `invalid YAML: ${e.message.split('\n')[0]}`,
+        };
       }),
     );
   }
@@ -109,7 +126,9 @@ export function parseYamlText(text: string, file: string): ParsedYaml {
   try {
     value = doc.toJS({ maxAliasCount: 1000 });
   } catch (error) {
-    throw new ConfigError([{ file, line: 1, col: 1, path: '$', message: `invalid YAML: ${(error as Error).message}` }]);
+    throw new ConfigError([
+      { file, line: 1, col: 1, path: '$', message: `invalid YAML: ${(error as Error).message}` },
+    ]);
   }
   return { file, value: value ?? {}, sources };
 }

@@ -12,7 +12,14 @@ export interface TrainingConfig {
   stepsPerEpoch?: number;
   validationSteps?: number;
   backend: BackendPreference;
-  optimizer: { type: 'adam' | 'sgd' | 'rmsprop'; learningRate: number; momentum?: number; beta1?: number; beta2?: number; epsilon?: number };
+  optimizer: {
+    type: 'adam' | 'sgd' | 'rmsprop';
+    learningRate: number;
+    momentum?: number;
+    beta1?: number;
+    beta2?: number;
+    epsilon?: number;
+  };
   learningRate?: {
     schedule: 'constant' | 'step' | 'cosine' | 'reduce-on-plateau';
     stepSize?: number;
@@ -23,8 +30,18 @@ export interface TrainingConfig {
     factor?: number;
     patience?: number;
   };
-  earlyStopping?: { monitor: string; patience: number; mode: 'min' | 'max' | 'auto'; minDelta: number };
-  checkpoint?: { monitor: string; mode: 'min' | 'max' | 'auto'; saveBest: boolean; saveLast: boolean };
+  earlyStopping?: {
+    monitor: string;
+    patience: number;
+    mode: 'min' | 'max' | 'auto';
+    minDelta: number;
+  };
+  checkpoint?: {
+    monitor: string;
+    mode: 'min' | 'max' | 'auto';
+    saveBest: boolean;
+    saveLast: boolean;
+  };
   loss?: { regression: 'mse' | 'ccc'; expressionWeight: number; regressionWeight: number };
 }
 

@@ -8,10 +8,18 @@ import { PLUGIN_SLOTS, composeExperimentSchema } from './schema.js';
 import { formatPath, type PathSegment } from './source.js';
 
 // ajv-formats is CommonJS; its default export arrives wrapped under NodeNext.
-const addFormats = (addFormatsModule as unknown as { default?: typeof addFormatsModule }).default ?? addFormatsModule;
+const addFormats =
+  (addFormatsModule as unknown as { default?: typeof addFormatsModule }).default ??
+  addFormatsModule;
 
 export function createAjv(): Ajv {
-  const ajv = new Ajv({ allErrors: true, verbose: true, discriminator: true, useDefaults: true, strict: false });
+  const ajv = new Ajv({
+    allErrors: true,
+    verbose: true,
+    discriminator: true,
+    useDefaults: true,
+    strict: false,
+  });
   (addFormats as unknown as (a: Ajv) => void)(ajv);
   return ajv;
 }
@@ -66,12 +74,18 @@ function unknownPluginDiagnostics(
   return { diagnostics, slots };
 }
 
-function describeAjvError(e: ErrorObject): { path: PathSegment[]; message: string; atKey: boolean } {
+function describeAjvError(e: ErrorObject): {
+  path: PathSegment[];
+  message: string;
+  atKey: boolean;
+} {
   const path = pointerToPath(e.instancePath);
   switch (e.keyword) {
     case 'additionalProperties': {
       const key = (e.params as { additionalProperty: string }).additionalProperty;
-      const allowed = Object.keys((e.parentSchema as { properties?: object } | undefined)?.properties ?? {});
+      const allowed = Object.keys(
+        (e.parentSchema as { properties?: object } | undefined)?.properties ?? {},
+      );
       const hint = didYouMean(key, allowed);
       return {
         path: [...path, key],
@@ -89,7 +103,11 @@ function describeAjvError(e: ErrorObject): { path: PathSegment[]; message: strin
         message: `must be one of: ${((e.params as { allowedValues: unknown[] }).allowedValues ?? []).map(String).join(', ')}`,
       };
     case 'required':
-      return { path, atKey: false, message: `missing required key '${(e.params as { missingProperty: string }).missingProperty}'` };
+      return {
+        path,
+        atKey: false,
+        message: `missing required key '${(e.params as { missingProperty: string }).missingProperty}'`,
+      };
     default:
       return { path, atKey: false, message: e.message ?? e.keyword };
   }
@@ -120,7 +138,9 @@ export function validateExperiment(composed: ComposedExperiment, registry: Regis
     }
   }
   if (diagnostics.length > 0) {
-    diagnostics.sort((a, b) => (a.file === b.file ? (a.line ?? 0) - (b.line ?? 0) : a.file < b.file ? -1 : 1));
+    diagnostics.sort((a, b) =>
+      a.file === b.file ? (a.line ?? 0) - (b.line ?? 0) : a.file < b.file ? -1 : 1,
+    );
     throw new ConfigError(diagnostics);
   }
   return config;

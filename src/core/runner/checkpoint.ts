@@ -34,7 +34,10 @@ export async function saveCheckpoint(
   // getWeights returns the optimizer's own variables plus a fresh `iterations` scalar: free that.
   for (const w of weights) if (!(w.tensor instanceof tf.Variable)) w.tensor.dispose();
   writeFileSync(join(tmp, 'optimizer.bin'), Buffer.from(data));
-  writeFileSync(join(tmp, 'optimizer.json'), JSON.stringify({ className: optimizer.getClassName(), specs }, null, 2));
+  writeFileSync(
+    join(tmp, 'optimizer.json'),
+    JSON.stringify({ className: optimizer.getClassName(), specs }, null, 2),
+  );
   writeFileSync(join(tmp, 'state.json'), JSON.stringify(state, null, 2));
   rmSync(dir, { recursive: true, force: true });
   renameSync(tmp, dir);
@@ -59,11 +62,20 @@ async function loadWeightsInto(model: tf.LayersModel, dir: string): Promise<void
 }
 
 /** Load the weights into `model` and restore the optimizer's variables. */
-export async function restoreCheckpoint(dir: string, model: tf.LayersModel, optimizer: tf.Optimizer): Promise<TrainingState> {
+export async function restoreCheckpoint(
+  dir: string,
+  model: tf.LayersModel,
+  optimizer: tf.Optimizer,
+): Promise<TrainingState> {
   await loadWeightsInto(model, join(dir, 'model'));
-  const meta = JSON.parse(readFileSync(join(dir, 'optimizer.json'), 'utf8')) as { specs: tf.io.WeightsManifestEntry[] };
+  const meta = JSON.parse(readFileSync(join(dir, 'optimizer.json'), 'utf8')) as {
+    specs: tf.io.WeightsManifestEntry[];
+  };
   const buf = readFileSync(join(dir, 'optimizer.bin'));
-  const named = tf.io.decodeWeights(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength), meta.specs);
+  const named = tf.io.decodeWeights(
+    buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength),
+    meta.specs,
+  );
   const list = meta.specs.map((s) => ({ name: s.name, tensor: named[s.name] }));
   await optimizer.setWeights(list);
   return readTrainingState(dir);

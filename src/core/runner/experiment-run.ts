@@ -6,10 +6,26 @@ import { BackendService } from '../backend.js';
 import type { TrainingConfig } from '../config/types.js';
 import { UserError } from '../errors.js';
 import { makeClassificationLoss, makeRegressionLoss } from '../loss.js';
-import { flattenClassificationReport, scoreClassification, type MetricReport } from '../metrics/classification.js';
-import { flattenRegressionReport, scoreRegression, type RegressionReport } from '../metrics/regression.js';
-import { formatConfusionMatrix, formatMetricTable, formatRegressionTable } from '../metrics/format.js';
-import { ImagePipeline, formatBadRecordSummary, mergeBadRecordSummaries } from '../pipeline/index.js';
+import {
+  flattenClassificationReport,
+  scoreClassification,
+  type MetricReport,
+} from '../metrics/classification.js';
+import {
+  flattenRegressionReport,
+  scoreRegression,
+  type RegressionReport,
+} from '../metrics/regression.js';
+import {
+  formatConfusionMatrix,
+  formatMetricTable,
+  formatRegressionTable,
+} from '../metrics/format.js';
+import {
+  ImagePipeline,
+  formatBadRecordSummary,
+  mergeBadRecordSummaries,
+} from '../pipeline/index.js';
 import type {
   ArchitecturePlugin,
   DatasetPlugin,
@@ -22,7 +38,12 @@ import type {
 } from '../plugin.js';
 import type { ResolvedExperiment, Runtime } from '../runtime.js';
 import { Logger, Random } from '../services.js';
-import { hasCheckpoint, readTrainingState, restoreCheckpoint, saveCheckpoint } from './checkpoint.js';
+import {
+  hasCheckpoint,
+  readTrainingState,
+  restoreCheckpoint,
+  saveCheckpoint,
+} from './checkpoint.js';
 import { afterEpoch, initialMonitorState, type MonitorState } from './monitor.js';
 import { confusionMatrixSvg, lineChartSvg, sideBySideSvg, svgToPng } from './plots.js';
 import { ReporterHub, type ProgressReporter } from './reporter-hub.js';
@@ -48,9 +69,14 @@ export interface RunResult {
 }
 
 /** Dotted keys of every leaf in the resolved config: MLflow params and params.json. */
-export function flattenParams(value: unknown, prefix = '', out: Record<string, unknown> = {}): Record<string, unknown> {
+export function flattenParams(
+  value: unknown,
+  prefix = '',
+  out: Record<string, unknown> = {},
+): Record<string, unknown> {
   if (value !== null && typeof value === 'object' && !Array.isArray(value)) {
-    for (const [k, v] of Object.entries(value)) flattenParams(v, prefix ? `${prefix}.${k}` : k, out);
+    for (const [k, v] of Object.entries(value))
+      flattenParams(v, prefix ? `${prefix}.${k}` : k, out);
   } else if (prefix) {
     out[prefix] = value;
   }
@@ -67,7 +93,9 @@ function buildOptimizer(training: TrainingConfig): tf.Optimizer {
   const o = training.optimizer;
   switch (o.type) {
     case 'sgd':
-      return o.momentum ? tf.train.momentum(o.learningRate, o.momentum) : tf.train.sgd(o.learningRate);
+      return o.momentum
+        ? tf.train.momentum(o.learningRate, o.momentum)
+        : tf.train.sgd(o.learningRate);
     case 'rmsprop':
       return tf.train.rmsprop(o.learningRate, 0.9, o.momentum ?? 0, o.epsilon);
     case 'adam':
@@ -76,7 +104,10 @@ function buildOptimizer(training: TrainingConfig): tf.Optimizer {
 }
 
 function setLearningRate(optimizer: tf.Optimizer, lr: number): void {
-  const o = optimizer as tf.Optimizer & { setLearningRate?: (v: number) => void; learningRate?: number };
+  const o = optimizer as tf.Optimizer & {
+    setLearningRate?: (v: number) => void;
+    learningRate?: number;
+  };
   if (typeof o.setLearningRate === 'function') o.setLearningRate(lr);
   else o.learningRate = lr;
 }
@@ -84,7 +115,13 @@ function setLearningRate(optimizer: tf.Optimizer, lr: number): void {
 type LossFn = (yTrue: tf.Tensor | tf.Tensor[], yPred: tf.Tensor | tf.Tensor[]) => tf.Scalar;
 
 /** Compile the model for the task; returns the loss as one function for validation. */
-function compile(model: tf.LayersModel, optimizer: tf.Optimizer, task: Task, training: TrainingConfig, weights?: number[]): LossFn {
+function compile(
+  model: tf.LayersModel,
+  optimizer: tf.Optimizer,
+  task: Task,
+  training: TrainingConfig,
+  weights?: number[],
+): LossFn {
   const classLoss = makeClassificationLoss(weights);
   const regLoss = makeRegressionLoss(training.loss?.regression ?? 'mse');
   if (task.kind === 'classification') {
@@ -100,7 +137,10 @@ function compile(model: tf.LayersModel, optimizer: tf.Optimizer, task: Task, tra
   // tfjs' compile has no lossWeights: the weights go into the per-output losses.
   model.compile({
     optimizer,
-    loss: [(t: tf.Tensor, p: tf.Tensor) => classLoss(t, p).mul(we), (t: tf.Tensor, p: tf.Tensor) => regLoss(t, p).mul(wr)],
+    loss: [
+      (t: tf.Tensor, p: tf.Tensor) => classLoss(t, p).mul(we),
+      (t: tf.Tensor, p: tf.Tensor) => regLoss(t, p).mul(wr),
+    ],
   });
   return (t, p) =>
     tf.tidy(() => {
@@ -163,16 +203,30 @@ export async function runExperiment(
 
   // Backend first: a missing native backend should fail before any data is read.
   const backend = await runtime.container.resolve(BackendService).activate(training.backend);
-  logger.info(`backend: ${backend.name} on ${backend.devices.join(', ')} (${Object.entries(backend.versions).map(([k, v]) => `${k} ${v}`).join(', ')})`);
+  logger.info(
+    `backend: ${backend.name} on ${backend.devices.join(', ')} (${Object.entries(backend.versions)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ')})`,
+  );
 
   const dataset = runtime.instantiate<DatasetPlugin>(scope, 'dataset', config.dataset);
-  const sampler = config.sampler ? runtime.instantiate<SamplerPlugin>(scope, 'sampler', config.sampler) : undefined;
-  const architecture = runtime.instantiate<ArchitecturePlugin>(scope, 'architecture', config.architecture);
+  const sampler = config.sampler
+    ? runtime.instantiate<SamplerPlugin>(scope, 'sampler', config.sampler)
+    : undefined;
+  const architecture = runtime.instantiate<ArchitecturePlugin>(
+    scope,
+    'architecture',
+    config.architecture,
+  );
   const reporterRefs = runtime.reportersFor(config);
-  const reporters = reporterRefs.map((ref) => runtime.instantiate<ReporterPlugin & ProgressReporter>(scope, 'reporter', ref));
+  const reporters = reporterRefs.map((ref) =>
+    runtime.instantiate<ReporterPlugin & ProgressReporter>(scope, 'reporter', ref),
+  );
 
   const resuming = options.resume !== undefined;
-  const store = resuming ? RunStore.open(options.resume as string, config.runs?.root ?? 'runs') : RunStore.create(config.runs?.root ?? 'runs', config.name);
+  const store = resuming
+    ? RunStore.open(options.resume as string, config.runs?.root ?? 'runs')
+    : RunStore.create(config.runs?.root ?? 'runs', config.name);
   logger.sink = (line) => store.appendLog(line);
   const hub = new ReporterHub(reporters, store, logger);
   logger.info(`run directory: ${store.dir}`);
@@ -180,15 +234,22 @@ export async function runExperiment(
   const splits = await dataset.prepare();
   const { task } = splits;
   if (splits.badRecords.total > 0) logger.warn(formatBadRecordSummary(splits.badRecords));
-  if (splits.train.length === 0) throw new UserError(`the training split of ${config.dataset.type} is empty`);
+  if (splits.train.length === 0)
+    throw new UserError(`the training split of ${config.dataset.type} is empty`);
   store.writeJson('class_map.json', task.classes);
   store.writeJson('bad_records.json', splits.badRecords);
   const counts = classCounts(splits);
   const weights = task.kind === 'valence-arousal' ? undefined : sampler?.classWeights(counts);
-  if (weights) logger.info(`class weights: ${task.classes.map((c, i) => `${c.name} ${weights[i].toFixed(4)}`).join(', ')}`);
+  if (weights)
+    logger.info(
+      `class weights: ${task.classes.map((c, i) => `${c.name} ${weights[i].toFixed(4)}`).join(', ')}`,
+    );
 
   const restoreRandom = seedMathRandom(config.seed, 'init');
-  const model = await architecture.build({ inputShape: [splits.image.height, splits.image.width, splits.image.channels], task });
+  const model = await architecture.build({
+    inputShape: [splits.image.height, splits.image.width, splits.image.channels],
+    task,
+  });
   restoreRandom();
   const optimizer = buildOptimizer(training);
   const lossFn = compile(model, optimizer, task, training, weights);
@@ -204,11 +265,20 @@ export async function runExperiment(
       'data.train_count': splits.train.length,
       'data.validation_count': splits.validation.length,
       'data.test_count': splits.test.length,
-      ...(weights ? Object.fromEntries(task.classes.map((c, i) => [`loss.class_weight.${c.name}`, weights[i]])) : {}),
+      ...(weights
+        ? Object.fromEntries(
+            task.classes.map((c, i) => [`loss.class_weight.${c.name}`, weights[i]]),
+          )
+        : {}),
       'backend.name': backend.name,
     },
     backend: { name: backend.name, devices: backend.devices },
-    dataset: { ...splits.description, classes: task.classes, trainCounts: counts, badRecords: splits.badRecords.total },
+    dataset: {
+      ...splits.description,
+      classes: task.classes,
+      trainCounts: counts,
+      badRecords: splits.badRecords.total,
+    },
     group: options.group,
     startTime: Date.now(),
   };
@@ -218,7 +288,10 @@ export async function runExperiment(
   const lastDir = store.path('checkpoints/last');
   const bestDir = store.path('checkpoints/best');
   if (resuming) {
-    if (!hasCheckpoint(lastDir)) throw new UserError(`${store.dir} has no completed epoch to resume from (checkpoints/last is missing)`);
+    if (!hasCheckpoint(lastDir))
+      throw new UserError(
+        `${store.dir} has no completed epoch to resume from (checkpoints/last is missing)`,
+      );
     const state = await restoreCheckpoint(lastDir, model, optimizer);
     monitor = state.monitor;
     startEpoch = state.epoch + 1;
@@ -227,9 +300,17 @@ export async function runExperiment(
     logger.info(`resuming ${store.runId} after epoch ${state.epoch + 1} of ${training.epochs}`);
   } else {
     store.writeYaml('config.yaml', config);
+    store.writeJson('dataset.json', runInfo.dataset);
     store.writeJson('params.json', runInfo.params);
   }
-  store.writeRecord({ runId: store.runId, experiment: config.name, status: 'RUNNING', startTime: runInfo.startTime, backend: runInfo.backend, group: options.group });
+  store.writeRecord({
+    runId: store.runId,
+    experiment: config.name,
+    status: 'RUNNING',
+    startTime: runInfo.startTime,
+    backend: runInfo.backend,
+    group: options.group,
+  });
   await hub.runStarted(runInfo);
 
   const pipeline = new ImagePipeline({
@@ -281,9 +362,21 @@ export async function runExperiment(
         logger.warn(failure);
         break;
       }
-      const val = await predictSplit({ model, task, examples: splits.validation, source: pipeline, batchSize: training.batchSize, maxSteps: training.validationSteps, lossFn });
+      const val = await predictSplit({
+        model,
+        task,
+        examples: splits.validation,
+        source: pipeline,
+        batchSize: training.batchSize,
+        maxSteps: training.validationSteps,
+        lossFn,
+      });
       const valScores = scorePredictions(task, splits.validation, val, false).flat;
-      const metrics: Record<string, number> = { loss: trained.loss, ...(trained.accuracy !== undefined ? { accuracy: trained.accuracy } : {}), ...prefixed(valScores, 'val_') };
+      const metrics: Record<string, number> = {
+        loss: trained.loss,
+        ...(trained.accuracy !== undefined ? { accuracy: trained.accuracy } : {}),
+        ...prefixed(valScores, 'val_'),
+      };
       const decision = afterEpoch(monitor, training, epoch, metrics);
       const record: EpochRecord = {
         epoch,
@@ -294,18 +387,29 @@ export async function runExperiment(
         imagesPerSecond: trained.images / Math.max(trained.seconds, 1e-9),
         liveTensors: tf.memory().numTensors,
       };
-      await saveCheckpoint(lastDir, model, optimizer, { epoch, monitor, rngState: [], savedAt: Date.now() });
+      await saveCheckpoint(lastDir, model, optimizer, {
+        epoch,
+        monitor,
+        rngState: [],
+        savedAt: Date.now(),
+      });
       if (decision.isBest && (training.checkpoint?.saveBest ?? true)) {
         rmSync(bestDir, { recursive: true, force: true });
         cpSync(lastDir, bestDir, { recursive: true });
       }
       store.appendEpoch(record);
-      store.writeRecord({ ...store.readRecord(), lastCompletedEpoch: epoch, bestEpoch: monitor.bestEpoch });
+      store.writeRecord({
+        ...store.readRecord(),
+        lastCompletedEpoch: epoch,
+        bestEpoch: monitor.bestEpoch,
+      });
       await hub.epochEnded(runInfo, { epoch, metrics, timestamp: record.timestamp });
       await writeCurves(store);
       setLearningRate(optimizer, decision.learningRate);
       if (decision.stop) {
-        logger.info(`early stopping after epoch ${epoch + 1}: ${training.earlyStopping?.monitor} did not improve for ${training.earlyStopping?.patience} epoch(s)`);
+        logger.info(
+          `early stopping after epoch ${epoch + 1}: ${training.earlyStopping?.monitor} did not improve for ${training.earlyStopping?.patience} epoch(s)`,
+        );
         break;
       }
     }
@@ -318,19 +422,43 @@ export async function runExperiment(
       }
       const splitName = config.evaluation?.split ?? 'test';
       const evalExamples = splitName === 'test' ? splits.test : splits.validation;
-      const pred = await predictSplit({ model, task, examples: evalExamples, source: pipeline, batchSize: training.batchSize, lossFn });
+      const pred = await predictSplit({
+        model,
+        task,
+        examples: evalExamples,
+        source: pipeline,
+        batchSize: training.batchSize,
+        lossFn,
+      });
       const scored = scorePredictions(task, evalExamples, pred, normalized);
       const testMetrics = prefixed(scored.flat, `${splitName}_`);
-      const lastEpoch = Math.max(0, (store.readEpochs().at(-1)?.epoch ?? 0));
-      await writeFinalArtifacts(store, scored.report, scored.regression, testMetrics, evalExamples.length, splitName);
+      const lastEpoch = Math.max(0, store.readEpochs().at(-1)?.epoch ?? 0);
+      await writeFinalArtifacts(
+        store,
+        scored.report,
+        scored.regression,
+        testMetrics,
+        evalExamples.length,
+        splitName,
+      );
       if (scored.report) {
-        process.stdout.write(`\n${formatMetricTable(scored.report, 'table')}\n\n${formatConfusionMatrix(scored.report.confusion, scored.report.classNames, 'table')}\n`);
+        process.stdout.write(
+          `\n${formatMetricTable(scored.report, 'table')}\n\n${formatConfusionMatrix(scored.report.confusion, scored.report.classNames, 'table')}\n`,
+        );
       }
-      if (scored.regression) process.stdout.write(`\n${formatRegressionTable(scored.regression, 'table')}\n`);
+      if (scored.regression)
+        process.stdout.write(`\n${formatRegressionTable(scored.regression, 'table')}\n`);
       await hub.evaluated(runInfo, testMetrics, lastEpoch);
-      if (hasCheckpoint(bestDir)) cpSync(`${bestDir}/model`, store.path('model'), { recursive: true });
+      if (hasCheckpoint(bestDir))
+        cpSync(`${bestDir}/model`, store.path('model'), { recursive: true });
       else cpSync(`${lastDir}/model`, store.path('model'), { recursive: true });
-      result = { runDir: store.dir, runId: store.runId, status, testMetrics, report: scored.report };
+      result = {
+        runDir: store.dir,
+        runId: store.runId,
+        status,
+        testMetrics,
+        report: scored.report,
+      };
     }
   } catch (error) {
     status = 'FAILED';
@@ -340,12 +468,20 @@ export async function runExperiment(
     await pipeline.close();
     const bad = mergeBadRecordSummaries(splits.badRecords, pipeline.badRecords);
     store.writeJson('bad_records.json', bad);
-    if (pipeline.badRecords.total > 0) logger.warn(`images skipped during the run: ${formatBadRecordSummary(pipeline.badRecords)}`);
-    for (const rel of store.files().filter((f) => !f.startsWith('checkpoints/') && !f.endsWith('.tmp'))) {
+    if (pipeline.badRecords.total > 0)
+      logger.warn(`images skipped during the run: ${formatBadRecordSummary(pipeline.badRecords)}`);
+    for (const rel of store
+      .files()
+      .filter((f) => !f.startsWith('checkpoints/') && !f.endsWith('.tmp'))) {
       if (rel === 'events.jsonl') continue;
       await hub.artifact(runInfo, { path: rel, absolutePath: store.path(rel) });
     }
-    store.writeRecord({ ...store.readRecord(), status, endTime: Date.now(), ...(failure ? { error: failure } : {}) });
+    store.writeRecord({
+      ...store.readRecord(),
+      status,
+      endTime: Date.now(),
+      ...(failure ? { error: failure } : {}),
+    });
     await hub.runEnded(runInfo, status, failure);
     logger.sink = undefined;
     model.dispose();
@@ -357,10 +493,21 @@ export async function runExperiment(
 
 async function writeCurves(store: RunStore): Promise<void> {
   const epochs = store.readEpochs();
-  const series = (key: string) => ({ name: key, points: epochs.filter((e) => e.metrics[key] !== undefined).map((e) => [e.epoch + 1, e.metrics[key]] as [number, number]) });
+  const series = (key: string) => ({
+    name: key,
+    points: epochs
+      .filter((e) => e.metrics[key] !== undefined)
+      .map((e) => [e.epoch + 1, e.metrics[key]] as [number, number]),
+  });
   const charts = [lineChartSvg('Loss', [series('loss'), series('val_loss')])];
   if (epochs.some((e) => e.metrics.val_accuracy !== undefined)) {
-    charts.push(lineChartSvg('Accuracy / F1', [series('accuracy'), series('val_accuracy'), series('val_f1_macro')]));
+    charts.push(
+      lineChartSvg('Accuracy / F1', [
+        series('accuracy'),
+        series('val_accuracy'),
+        series('val_f1_macro'),
+      ]),
+    );
   }
   store.writeFile('curves.png', await svgToPng(sideBySideSvg(charts)));
 }
@@ -373,13 +520,32 @@ async function writeFinalArtifacts(
   count: number,
   split: string,
 ): Promise<void> {
-  store.writeJson('metrics.json', { split, count, metrics: flat, report: report ?? null, regression: regression ?? null });
+  store.writeJson('metrics.json', {
+    split,
+    count,
+    metrics: flat,
+    report: report ?? null,
+    regression: regression ?? null,
+  });
   const md: string[] = [`# ${basename(store.dir)}: ${split} split (${count} images)`, ''];
   if (report) {
-    md.push(formatMetricTable(report, 'markdown'), '', '## Confusion matrix', '', formatConfusionMatrix(report.confusion, report.classNames, 'markdown'), '');
-    const csv = [['actual\\predicted', ...report.classNames].join(','), ...report.confusion.map((row, i) => [report.classNames[i], ...row].join(','))].join('\n');
+    md.push(
+      formatMetricTable(report, 'markdown'),
+      '',
+      '## Confusion matrix',
+      '',
+      formatConfusionMatrix(report.confusion, report.classNames, 'markdown'),
+      '',
+    );
+    const csv = [
+      ['actual\\predicted', ...report.classNames].join(','),
+      ...report.confusion.map((row, i) => [report.classNames[i], ...row].join(',')),
+    ].join('\n');
     store.writeFile('confusion_matrix.csv', csv + '\n');
-    store.writeFile('confusion_matrix.png', await svgToPng(confusionMatrixSvg(report.confusion, report.classNames)));
+    store.writeFile(
+      'confusion_matrix.png',
+      await svgToPng(confusionMatrixSvg(report.confusion, report.classNames)),
+    );
   }
   if (regression) {
     md.push('## Valence and arousal', '', formatRegressionTable(regression, 'markdown'), '');

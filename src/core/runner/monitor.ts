@@ -8,7 +8,12 @@ export function resolveMode(monitor: string, mode: 'min' | 'max' | 'auto' | unde
   return /loss|error|rmse/.test(monitor) ? 'min' : 'max';
 }
 
-export function improved(value: number, best: number | undefined, mode: Mode, minDelta = 0): boolean {
+export function improved(
+  value: number,
+  best: number | undefined,
+  mode: Mode,
+  minDelta = 0,
+): boolean {
   if (Number.isNaN(value)) return false;
   if (best === undefined) return true;
   return mode === 'min' ? value < best - minDelta : value > best + minDelta;
@@ -29,13 +34,19 @@ export interface MonitorState {
 }
 
 export function initialMonitorState(training: TrainingConfig): MonitorState {
-  return { epochsWithoutImprovement: 0, plateauWait: 0, learningRate: training.optimizer.learningRate };
+  return {
+    epochsWithoutImprovement: 0,
+    plateauWait: 0,
+    learningRate: training.optimizer.learningRate,
+  };
 }
 
 function metricOf(metrics: Record<string, number>, key: string): number {
   const v = metrics[key];
   if (v === undefined) {
-    throw new Error(`monitored metric '${key}' was not logged; logged: ${Object.keys(metrics).join(', ')}`);
+    throw new Error(
+      `monitored metric '${key}' was not logged; logged: ${Object.keys(metrics).join(', ')}`,
+    );
   }
   return v;
 }
@@ -55,7 +66,11 @@ export function afterEpoch(
   metrics: Record<string, number>,
 ): EpochDecision {
   const ckpt = training.checkpoint?.monitor ?? 'val_loss';
-  const isBest = improved(metricOf(metrics, ckpt), state.checkpointBest, resolveMode(ckpt, training.checkpoint?.mode));
+  const isBest = improved(
+    metricOf(metrics, ckpt),
+    state.checkpointBest,
+    resolveMode(ckpt, training.checkpoint?.mode),
+  );
   if (isBest) {
     state.checkpointBest = metrics[ckpt];
     state.bestEpoch = epoch;
@@ -94,7 +109,12 @@ export function nextLearningRate(
     case 'step':
       return Math.max(min, base * Math.pow(s.gamma ?? 0.1, Math.floor(next / (s.stepSize ?? 1))));
     case 'cosine':
-      return min + 0.5 * (base - min) * (1 + Math.cos((Math.PI * Math.min(next, training.epochs)) / training.epochs));
+      return (
+        min +
+        0.5 *
+          (base - min) *
+          (1 + Math.cos((Math.PI * Math.min(next, training.epochs)) / training.epochs))
+      );
     case 'reduce-on-plateau': {
       const monitor = s.monitor ?? 'val_loss';
       const v = metricOf(metrics, monitor);

@@ -8,7 +8,11 @@ function esc(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }
 
-export function confusionMatrixSvg(matrix: number[][], classNames: string[], title = 'Confusion matrix'): string {
+export function confusionMatrixSvg(
+  matrix: number[][],
+  classNames: string[],
+  title = 'Confusion matrix',
+): string {
   const n = classNames.length;
   const cell = Math.max(36, Math.min(72, Math.floor(560 / Math.max(n, 1))));
   const left = 120;
@@ -30,17 +34,23 @@ export function confusionMatrixSvg(matrix: number[][], classNames: string[], tit
       const fill = `rgb(${shade},${shade},255)`;
       const x = left + j * cell;
       const y = top + i * cell;
-      parts.push(`<rect x="${x}" y="${y}" width="${cell}" height="${cell}" fill="${fill}" stroke="#888"/>`);
+      parts.push(
+        `<rect x="${x}" y="${y}" width="${cell}" height="${cell}" fill="${fill}" stroke="#888"/>`,
+      );
       parts.push(
         `<text x="${x + cell / 2}" y="${y + cell / 2 + 5}" font-size="12" text-anchor="middle" fill="${share > 0.6 ? 'white' : 'black'}">${v}</text>`,
       );
     });
   });
   classNames.forEach((name, k) => {
-    parts.push(`<text x="${left - 6}" y="${top + k * cell + cell / 2 + 4}" font-size="12" text-anchor="end">${esc(name)}</text>`);
+    parts.push(
+      `<text x="${left - 6}" y="${top + k * cell + cell / 2 + 4}" font-size="12" text-anchor="end">${esc(name)}</text>`,
+    );
     const x = left + k * cell + cell / 2;
     const y = top + n * cell + 12;
-    parts.push(`<text x="${x}" y="${y}" font-size="12" text-anchor="end" transform="rotate(-45 ${x} ${y})">${esc(name)}</text>`);
+    parts.push(
+      `<text x="${x}" y="${y}" font-size="12" text-anchor="end" transform="rotate(-45 ${x} ${y})">${esc(name)}</text>`,
+    );
   });
   parts.push('</svg>');
   return parts.join('\n');
@@ -63,7 +73,8 @@ export function lineChartSvg(title: string, series: Series[], xLabel = 'epoch'):
   let [y0, y1] = ys.length ? [Math.min(...ys), Math.max(...ys)] : [0, 1];
   if (y0 === y1) [y0, y1] = [y0 - 0.5, y1 + 0.5];
   const sx = (x: number) => m.left + ((x - x0) / (x1 - x0 || 1)) * (width - m.left - m.right);
-  const sy = (y: number) => height - m.bottom - ((y - y0) / (y1 - y0)) * (height - m.top - m.bottom);
+  const sy = (y: number) =>
+    height - m.bottom - ((y - y0) / (y1 - y0)) * (height - m.top - m.bottom);
   const colors = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b'];
   const parts = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" ${FONT}>`,
@@ -75,20 +86,31 @@ export function lineChartSvg(title: string, series: Series[], xLabel = 'epoch'):
   ];
   for (let k = 0; k <= 4; k++) {
     const v = y0 + ((y1 - y0) * k) / 4;
-    parts.push(`<text x="${m.left - 6}" y="${sy(v) + 4}" font-size="10" text-anchor="end">${v.toPrecision(3)}</text>`);
+    parts.push(
+      `<text x="${m.left - 6}" y="${sy(v) + 4}" font-size="10" text-anchor="end">${v.toPrecision(3)}</text>`,
+    );
   }
   for (const x of [...new Set(xs)].sort((a, b) => a - b)) {
-    parts.push(`<text x="${sx(x)}" y="${height - m.bottom + 14}" font-size="10" text-anchor="middle">${x}</text>`);
+    parts.push(
+      `<text x="${sx(x)}" y="${height - m.bottom + 14}" font-size="10" text-anchor="middle">${x}</text>`,
+    );
   }
   series.forEach((s, i) => {
     const pts = s.points.filter(([, y]) => Number.isFinite(y));
     const color = colors[i % colors.length];
     if (pts.length > 1) {
-      parts.push(`<polyline fill="none" stroke="${color}" stroke-width="2" points="${pts.map(([x, y]) => `${sx(x)},${sy(y)}`).join(' ')}"/>`);
+      parts.push(
+        `<polyline fill="none" stroke="${color}" stroke-width="2" points="${pts.map(([x, y]) => `${sx(x)},${sy(y)}`).join(' ')}"/>`,
+      );
     }
-    for (const [x, y] of pts) parts.push(`<circle cx="${sx(x)}" cy="${sy(y)}" r="3" fill="${color}"/>`);
-    parts.push(`<rect x="${m.left + i * 110}" y="${height - 20}" width="10" height="10" fill="${color}"/>`);
-    parts.push(`<text x="${m.left + i * 110 + 14}" y="${height - 11}" font-size="11">${esc(s.name)}</text>`);
+    for (const [x, y] of pts)
+      parts.push(`<circle cx="${sx(x)}" cy="${sy(y)}" r="3" fill="${color}"/>`);
+    parts.push(
+      `<rect x="${m.left + i * 110}" y="${height - 20}" width="10" height="10" fill="${color}"/>`,
+    );
+    parts.push(
+      `<text x="${m.left + i * 110 + 14}" y="${height - 11}" font-size="11">${esc(s.name)}</text>`,
+    );
   });
   parts.push('</svg>');
   return parts.join('\n');
@@ -97,7 +119,10 @@ export function lineChartSvg(title: string, series: Series[], xLabel = 'epoch'):
 /** Several charts side by side in one SVG. */
 export function sideBySideSvg(svgs: string[]): string {
   const width = 480;
-  const inner = svgs.map((s, i) => `<g transform="translate(${i * width},0)">${s.replace(/^<svg[^>]*>/, '').replace(/<\/svg>$/, '')}</g>`);
+  const inner = svgs.map(
+    (s, i) =>
+      `<g transform="translate(${i * width},0)">${s.replace(/^<svg[^>]*>/, '').replace(/<\/svg>$/, '')}</g>`,
+  );
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${width * svgs.length}" height="320">${inner.join('')}</svg>`;
 }
 

@@ -1,4 +1,11 @@
-import type { ArtifactInfo, EpochMetrics, ReporterPlugin, RunEvent, RunInfo, RunStatus } from '../plugin.js';
+import type {
+  ArtifactInfo,
+  EpochMetrics,
+  ReporterPlugin,
+  RunEvent,
+  RunInfo,
+  RunStatus,
+} from '../plugin.js';
 import type { Logger } from '../services.js';
 import type { RunStore } from './run-store.js';
 import type { StepProgress } from './trainer.js';
@@ -22,7 +29,10 @@ export class ReporterHub {
     private readonly logger: Logger,
   ) {}
 
-  private async each(name: string, call: (r: ReporterPlugin & ProgressReporter) => unknown): Promise<void> {
+  private async each(
+    name: string,
+    call: (r: ReporterPlugin & ProgressReporter) => unknown,
+  ): Promise<void> {
     for (const [i, reporter] of this.reporters.entries()) {
       try {
         await call(reporter);

@@ -1,4 +1,13 @@
-import { appendFileSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync, renameSync } from 'node:fs';
+import {
+  appendFileSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  statSync,
+  writeFileSync,
+  renameSync,
+} from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { stringify } from 'yaml';
 import type { EpochMetrics, RunEvent, RunInfo, RunStatus } from '../plugin.js';
@@ -58,7 +67,9 @@ export class RunStore {
         if (existsSync(join(candidate, 'run.json'))) return new RunStore(resolve(candidate));
       }
     }
-    throw new UserError(`no run found at '${runDirOrId}' (give a run directory, or a run id under ${root}/)`);
+    throw new UserError(
+      `no run found at '${runDirOrId}' (give a run directory, or a run id under ${root}/)`,
+    );
   }
 
   get runId(): string {

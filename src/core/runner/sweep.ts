@@ -15,13 +15,18 @@ export function expandSweep(sweep: SweepConfig | undefined): string[][] {
   if (sweep.mode === 'zip') {
     const lengths = new Set(entries.map(([, v]) => v.length));
     if (lengths.size > 1) {
-      throw new UserError(`sweep.mode zip needs lists of one length; got ${entries.map(([k, v]) => `${k}: ${v.length}`).join(', ')}`);
+      throw new UserError(
+        `sweep.mode zip needs lists of one length; got ${entries.map(([k, v]) => `${k}: ${v.length}`).join(', ')}`,
+      );
     }
     const n = entries[0]?.[1].length ?? 0;
-    return Array.from({ length: n }, (_, i) => entries.map(([path, values]) => asOverride(path, values[i])));
+    return Array.from({ length: n }, (_, i) =>
+      entries.map(([path, values]) => asOverride(path, values[i])),
+    );
   }
   return entries.reduce<string[][]>(
-    (combos, [path, values]) => combos.flatMap((c) => values.map((v) => [...c, asOverride(path, v)])),
+    (combos, [path, values]) =>
+      combos.flatMap((c) => values.map((v) => [...c, asOverride(path, v)])),
     [[]],
   );
 }

@@ -34,10 +34,24 @@ export interface StepProgress {
 }
 
 /** Targets for one batch: one-hot classes, (valence, arousal), or both. */
-export function targetsFor(task: Task, examples: readonly Example[], indices: readonly number[]): tf.Tensor | tf.Tensor[] {
+export function targetsFor(
+  task: Task,
+  examples: readonly Example[],
+  indices: readonly number[],
+): tf.Tensor | tf.Tensor[] {
   const n = indices.length;
   const classes = (): tf.Tensor =>
-    tf.tidy(() => tf.oneHot(tf.tensor1d(indices.map((i) => examples[i].label), 'int32'), task.classes.length).toFloat());
+    tf.tidy(() =>
+      tf
+        .oneHot(
+          tf.tensor1d(
+            indices.map((i) => examples[i].label),
+            'int32',
+          ),
+          task.classes.length,
+        )
+        .toFloat(),
+    );
   const va = (): tf.Tensor =>
     tf.tensor2d(
       indices.flatMap((i) => [examples[i].valence ?? 0, examples[i].arousal ?? 0]),
@@ -96,7 +110,9 @@ export async function trainEpoch(args: {
   let images = 0;
   let step = 0;
   let interrupted = false;
-  const augment = args.augment ? { options: args.augment, seed: hashSeed(args.seed, 'augment', epoch) } : undefined;
+  const augment = args.augment
+    ? { options: args.augment, seed: hashSeed(args.seed, 'augment', epoch) }
+    : undefined;
   for await (const batch of args.source.batches(examples, order, batchSize, augment)) {
     const xs = tf.tensor4d(batch.x, batch.shape);
     const ys = targetsFor(task, examples, batch.indices);
@@ -109,7 +125,13 @@ export async function trainEpoch(args: {
     }
     const values = Array.isArray(out) ? out : [out];
     const loss = values[0];
-    assertFiniteLoss(loss, `epoch ${epoch + 1}, step ${step + 1} (examples ${batch.indices.slice(0, 3).map((i) => examples[i].source ?? examples[i].id).join(', ')}...)`);
+    assertFiniteLoss(
+      loss,
+      `epoch ${epoch + 1}, step ${step + 1} (examples ${batch.indices
+        .slice(0, 3)
+        .map((i) => examples[i].source ?? examples[i].id)
+        .join(', ')}...)`,
+    );
     const n = batch.indices.length;
     lossSum += loss * n;
     if (task.kind === 'classification' && values.length > 1) {
@@ -186,7 +208,8 @@ export async function predictSplit(args: {
     lossSum += lossValue * n;
     indices.push(...batch.indices);
     const classOut = task.kind === 'valence-arousal' ? undefined : outs[0];
-    const vaOut = task.kind === 'classification' ? undefined : outs[task.kind === 'valence-arousal' ? 0 : 1];
+    const vaOut =
+      task.kind === 'classification' ? undefined : outs[task.kind === 'valence-arousal' ? 0 : 1];
     const k = task.classes.length;
     for (let r = 0; r < n; r++) {
       if (classOut) scores.push(classOut.slice(r * k, (r + 1) * k));

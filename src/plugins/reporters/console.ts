@@ -1,5 +1,11 @@
 import { inject, injectable } from 'tsyringe';
-import { PLUGIN_OPTIONS, type EpochMetrics, type PluginDefinition, type RunInfo, type RunStatus } from '../../core/plugin.js';
+import {
+  PLUGIN_OPTIONS,
+  type EpochMetrics,
+  type PluginDefinition,
+  type RunInfo,
+  type RunStatus,
+} from '../../core/plugin.js';
 import type { ProgressReporter } from '../../core/runner/reporter-hub.js';
 import type { StepProgress } from '../../core/runner/trainer.js';
 
@@ -13,7 +19,11 @@ export interface ConsoleReporterOptions {
 function duration(seconds: number): string {
   if (!Number.isFinite(seconds)) return '?';
   const s = Math.round(seconds);
-  return s >= 3600 ? `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m` : s >= 60 ? `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s` : `${s}s`;
+  return s >= 3600
+    ? `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`
+    : s >= 60
+      ? `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`
+      : `${s}s`;
 }
 
 /** Progress on stderr: a bar per epoch on a terminal, plain lines otherwise (CI logs, pipes). */
@@ -32,7 +42,9 @@ export class ConsoleReporter implements ProgressReporter {
   runStarted(run: RunInfo): void {
     if (this.mode === 'none') return;
     const d = run.dataset as { trainCounts?: number[] };
-    this.out.write(`run ${run.runId} of ${run.experiment} on ${run.backend.name}${d.trainCounts ? `, ${d.trainCounts.reduce((a, b) => a + b, 0)} training images` : ''}\n`);
+    this.out.write(
+      `run ${run.runId} of ${run.experiment} on ${run.backend.name}${d.trainCounts ? `, ${d.trainCounts.reduce((a, b) => a + b, 0)} training images` : ''}\n`,
+    );
   }
 
   stepEnded(_run: RunInfo, p: StepProgress): void {
@@ -49,8 +61,18 @@ export class ConsoleReporter implements ProgressReporter {
 
   epochEnded(_run: RunInfo, e: EpochMetrics): void {
     if (this.mode === 'none') return;
-    const show = ['loss', 'accuracy', 'val_loss', 'val_accuracy', 'val_f1_macro', 'val_valence_rmse', 'val_arousal_rmse'];
-    const parts = show.filter((k) => e.metrics[k] !== undefined).map((k) => `${k} ${e.metrics[k].toFixed(4)}`);
+    const show = [
+      'loss',
+      'accuracy',
+      'val_loss',
+      'val_accuracy',
+      'val_f1_macro',
+      'val_valence_rmse',
+      'val_arousal_rmse',
+    ];
+    const parts = show
+      .filter((k) => e.metrics[k] !== undefined)
+      .map((k) => `${k} ${e.metrics[k].toFixed(4)}`);
     this.out.write(`epoch ${e.epoch + 1}: ${parts.join('  ')}\n`);
   }
 
@@ -63,12 +85,18 @@ export class ConsoleReporter implements ProgressReporter {
 export const consoleReporter: PluginDefinition<ConsoleReporter> = {
   kind: 'reporter',
   type: 'console',
-  description: 'Progress bar per epoch (plain lines when not a terminal) and epoch summaries on stderr',
+  description:
+    'Progress bar per epoch (plain lines when not a terminal) and epoch summaries on stderr',
   optionsSchema: {
     type: 'object',
     properties: {
       progress: { enum: ['auto', 'bar', 'lines', 'none'], default: 'auto' },
-      everySteps: { type: 'integer', minimum: 1, default: 50, description: 'lines mode: print every N steps' },
+      everySteps: {
+        type: 'integer',
+        minimum: 1,
+        default: 50,
+        description: 'lines mode: print every N steps',
+      },
     },
   },
   implementation: ConsoleReporter,

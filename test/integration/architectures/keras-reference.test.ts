@@ -122,7 +122,14 @@ describe(
         inputShape: [number, number, number],
       ) =>
         new ResNet50(
-          { weights, trainableFraction: 0.2, pooling: 'avg', top, regressionHead: 'linear', preprocess: 'none' },
+          {
+            weights,
+            trainableFraction: 0.2,
+            pooling: 'avg',
+            top,
+            regressionHead: 'linear',
+            preprocess: 'none',
+          },
           logger,
           context,
         ).build({

@@ -14,7 +14,9 @@ const experiments = readdirSync(join(repoRoot, 'experiments'))
 
 describe('affectlab CLI', () => {
   it('validate passes every experiment file', () => {
-    const r = affectlab(['validate', ...experiments], { env: { AFFECTNET_ROOT: undefined, RESNET50_WEIGHTS: undefined } });
+    const r = affectlab(['validate', ...experiments], {
+      env: { AFFECTNET_ROOT: undefined, RESNET50_WEIGHTS: undefined },
+    });
     assert.equal(r.code, 0, r.stdout + r.stderr);
     for (const f of experiments) assert.match(r.stdout, new RegExp(`${f}: ok`));
   });
@@ -22,10 +24,19 @@ describe('affectlab CLI', () => {
   it('validate reports file:line:col for a broken copy of each experiment and exits 1', () => {
     const dir = tempDir();
     for (const f of experiments) {
-      const text = readFileSync(join(repoRoot, f), 'utf8').replace(/^name: (.*)$/m, 'name: $1\nepochz: 3');
+      const text = readFileSync(join(repoRoot, f), 'utf8').replace(
+        /^name: (.*)$/m,
+        'name: $1\nepochz: 3',
+      );
       const broken = join(dir, f.split('/').pop() as string);
       // keep relative extends working from the temporary directory
-      writeFileSync(broken, text.replace(/^extends: (.*)$/m, (_m, p: string) => `extends: ${join(repoRoot, 'experiments', p.trim())}`));
+      writeFileSync(
+        broken,
+        text.replace(
+          /^extends: (.*)$/m,
+          (_m, p: string) => `extends: ${join(repoRoot, 'experiments', p.trim())}`,
+        ),
+      );
       const r = affectlab(['validate', broken]);
       assert.equal(r.code, 1, `${f}: ${r.stdout}${r.stderr}`);
       assert.ok(r.stdout.startsWith(`${broken}:`), r.stdout);
@@ -36,10 +47,16 @@ describe('affectlab CLI', () => {
   it('validate shows an unknown plugin with the registered names and a did-you-mean', () => {
     const dir = tempDir();
     const file = join(dir, 'e.yaml');
-    writeFileSync(file, `extends: ${join(repoRoot, 'experiments/vgg6-weighted.yaml')}\narchitecture:\n  type: vgg-typ\n`);
+    writeFileSync(
+      file,
+      `extends: ${join(repoRoot, 'experiments/vgg6-weighted.yaml')}\narchitecture:\n  type: vgg-typ\n`,
+    );
     const r = affectlab(['validate', file]);
     assert.equal(r.code, 1);
-    assert.match(r.stdout, /e\.yaml:3:9: \$\.architecture\.type: unknown architecture 'vgg-typ'; did you mean 'vgg-type'\? Registered architecture plugins: .*vgg-type/);
+    assert.match(
+      r.stdout,
+      /e\.yaml:3:9: \$\.architecture\.type: unknown architecture 'vgg-typ'; did you mean 'vgg-type'\? Registered architecture plugins: .*vgg-type/,
+    );
   });
 
   it('malformed YAML is one clear line, no stack trace', () => {
@@ -55,15 +72,34 @@ describe('affectlab CLI', () => {
   it('plugins --json lists plugins of all four kinds, each with an option schema', () => {
     const r = affectlab(['plugins', '--json']);
     assert.equal(r.code, 0, r.stderr);
-    const list = JSON.parse(r.stdout) as { kind: string; type: string; optionsSchema: { type: string } }[];
-    for (const kind of PLUGIN_KINDS) assert.ok(list.some((p) => p.kind === kind), `no ${kind} plugin`);
+    const list = JSON.parse(r.stdout) as {
+      kind: string;
+      type: string;
+      optionsSchema: { type: string };
+    }[];
+    for (const kind of PLUGIN_KINDS)
+      assert.ok(
+        list.some((p) => p.kind === kind),
+        `no ${kind} plugin`,
+      );
     for (const p of list) assert.equal(p.optionsSchema.type, 'object', `${p.kind}:${p.type}`);
   });
 
   it('config prints the resolved experiment with --set overrides and defaults', () => {
-    const r = affectlab(['config', 'experiments/vgg6-weighted.yaml', '--json', '--set', 'training.epochs=2', '--set', 'dataset.root=/tmp/x']);
+    const r = affectlab([
+      'config',
+      'experiments/vgg6-weighted.yaml',
+      '--json',
+      '--set',
+      'training.epochs=2',
+      '--set',
+      'dataset.root=/tmp/x',
+    ]);
     assert.equal(r.code, 0, r.stderr);
-    const config = JSON.parse(r.stdout) as { training: { epochs: number; backend: string }; dataset: { root: string; classes: string } };
+    const config = JSON.parse(r.stdout) as {
+      training: { epochs: number; backend: string };
+      dataset: { root: string; classes: string };
+    };
     assert.equal(config.training.epochs, 2);
     assert.equal(config.training.backend, 'auto');
     assert.equal(config.dataset.root, '/tmp/x');
@@ -71,16 +107,23 @@ describe('affectlab CLI', () => {
   });
 
   it('run fails at once, naming the line, when AFFECTNET_ROOT is unset', () => {
-    const r = affectlab(['run', 'experiments/vgg6-weighted.yaml'], { env: { AFFECTNET_ROOT: undefined } });
+    const r = affectlab(['run', 'experiments/vgg6-weighted.yaml'], {
+      env: { AFFECTNET_ROOT: undefined },
+    });
     assert.equal(r.code, 1);
-    assert.match(r.stderr, /experiments\/base\/affectnet\.yaml:\d+:\d+: \$\.dataset\.root: environment variable AFFECTNET_ROOT is not set/);
+    assert.match(
+      r.stderr,
+      /experiments\/base\/affectnet\.yaml:\d+:\d+: \$\.dataset\.root: environment variable AFFECTNET_ROOT is not set/,
+    );
     assert.match(r.stderr, /--set dataset\.root=/);
   });
 
   it('every command has --help', () => {
     const top = affectlab(['--help']);
     assert.equal(top.code, 0);
-    const commands = [...top.stdout.matchAll(/^\s{2}([a-z]+)\b/gm)].map((m) => m[1]).filter((c) => c !== 'help');
+    const commands = [...top.stdout.matchAll(/^\s{2}([a-z]+)\b/gm)]
+      .map((m) => m[1])
+      .filter((c) => c !== 'help');
     assert.ok(commands.length >= 8, commands.join(','));
     for (const c of commands) {
       const r = affectlab([c, '--help']);
@@ -90,8 +133,16 @@ describe('affectlab CLI', () => {
   });
 
   it('the checked-in experiment schema is up to date (npm run schemas)', () => {
-    const checkedIn = JSON.parse(readFileSync(join(repoRoot, 'schemas/experiment.schema.json'), 'utf8')) as unknown;
-    const current = JSON.parse(JSON.stringify(composeExperimentSchema(testRuntime().registry))) as unknown;
-    assert.deepEqual(checkedIn, current, 'schemas/experiment.schema.json is stale: run `npm run schemas`');
+    const checkedIn = JSON.parse(
+      readFileSync(join(repoRoot, 'schemas/experiment.schema.json'), 'utf8'),
+    ) as unknown;
+    const current = JSON.parse(
+      JSON.stringify(composeExperimentSchema(testRuntime().registry)),
+    ) as unknown;
+    assert.deepEqual(
+      checkedIn,
+      current,
+      'schemas/experiment.schema.json is stale: run `npm run schemas`',
+    );
   });
 });

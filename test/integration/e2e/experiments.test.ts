@@ -21,7 +21,9 @@ const SMALL: Record<string, string[]> = {
 };
 
 function architectureOf(file: string): string {
-  const r = affectlab(['config', join('experiments', file), '--json'], { env: { AFFECTNET_ROOT: '/nonexistent' } });
+  const r = affectlab(['config', join('experiments', file), '--json'], {
+    env: { AFFECTNET_ROOT: '/nonexistent' },
+  });
   assert.equal(r.code, 0, r.stderr);
   return (JSON.parse(r.stdout) as { architecture: { type: string } }).architecture.type;
 }
@@ -35,10 +37,15 @@ describe('every experiment file', () => {
 
   for (const file of experiments) {
     it(`${file}: dry run builds every plugin`, () => {
-      const r = affectlab(['run', join('experiments', file), '--dry-run'], { env: { AFFECTNET_ROOT: synth } });
+      const r = affectlab(['run', join('experiments', file), '--dry-run'], {
+        env: { AFFECTNET_ROOT: synth },
+      });
       assert.equal(r.code, 0, r.stderr);
-      const built = parse(r.stdout.split(/^(?=experiment:)/m)[0]) as { built: Record<string, string> };
-      for (const slot of ['dataset', 'architecture', 'reporters[0]']) assert.ok(built.built[slot], `${slot} in ${r.stdout}`);
+      const built = parse(r.stdout.split(/^(?=experiment:)/m)[0]) as {
+        built: Record<string, string>;
+      };
+      for (const slot of ['dataset', 'architecture', 'reporters[0]'])
+        assert.ok(built.built[slot], `${slot} in ${r.stdout}`);
     });
 
     it(`${file}: one batch on a tiny synthetic set`, () => {
@@ -55,7 +62,10 @@ describe('every experiment file', () => {
         'reporters=[{type: console, progress: none}]',
         ...(SMALL[arch] ?? []),
       ].flatMap((s) => ['--set', s]);
-      const r = affectlab(['run', join('experiments', file), ...sets, '--cache-dir', join(work, 'cache')], { env: { AFFECTNET_ROOT: undefined, RESNET50_WEIGHTS: undefined } });
+      const r = affectlab(
+        ['run', join('experiments', file), ...sets, '--cache-dir', join(work, 'cache')],
+        { env: { AFFECTNET_ROOT: undefined, RESNET50_WEIGHTS: undefined } },
+      );
       assert.equal(r.code, 0, `${file}\n${r.stderr}`);
       assert.match(r.stdout, /Accuracy|RMSE/);
     });

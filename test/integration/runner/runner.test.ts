@@ -43,7 +43,11 @@ function writeExperiment(name: string, extra = ''): string {
   return file;
 }
 
-async function run(runtime: Runtime, file: string, options: Partial<Parameters<typeof runExperiment>[2]> = {}) {
+async function run(
+  runtime: Runtime,
+  file: string,
+  options: Partial<Parameters<typeof runExperiment>[2]> = {},
+) {
   const resolved = await runtime.resolve(file);
   return runExperiment(runtime, resolved, { cacheDir: join(work, 'cache'), ...options });
 }
@@ -87,16 +91,32 @@ describe('the runner on synthetic AffectNet data', () => {
       'live tensors after each epoch',
     );
     for (const e of epochs) {
-      for (const k of ['loss', 'accuracy', 'val_loss', 'val_accuracy', 'val_f1_macro']) assert.ok(Number.isFinite(e.metrics[k]), `${k} at epoch ${e.epoch}`);
+      for (const k of ['loss', 'accuracy', 'val_loss', 'val_accuracy', 'val_f1_macro'])
+        assert.ok(Number.isFinite(e.metrics[k]), `${k} at epoch ${e.epoch}`);
     }
-    const final = store.readJson<{ metrics: Record<string, number>; count: number }>('metrics.json');
+    const final = store.readJson<{ metrics: Record<string, number>; count: number }>(
+      'metrics.json',
+    );
     assert.ok(final.count > 20 && final.count <= 48, String(final.count));
-    for (const k of ['test_accuracy', 'test_f1_macro', 'test_kappa', 'test_alpha', 'test_auc_roc', 'test_auc_pr', 'test_norm_accuracy', 'test_norm_f1_macro', 'test_recall_happy']) {
+    for (const k of [
+      'test_accuracy',
+      'test_f1_macro',
+      'test_kappa',
+      'test_alpha',
+      'test_auc_roc',
+      'test_auc_pr',
+      'test_norm_accuracy',
+      'test_norm_f1_macro',
+      'test_recall_happy',
+    ]) {
       assert.ok(Number.isFinite(final.metrics[k]), k);
     }
     assert.equal(store.readRecord().status, 'FINISHED');
     const classes = store.readJson<{ code: number; name: string }[]>('class_map.json');
-    assert.deepEqual(classes.map((c) => c.code), [0, 1, 2, 3, 4, 6]);
+    assert.deepEqual(
+      classes.map((c) => c.code),
+      [0, 1, 2, 3, 4, 6],
+    );
     const csv = readFileSync(store.path('confusion_matrix.csv'), 'utf8').trim().split('\n');
     assert.equal(csv.length, 7);
     const events = store.readEvents().map((e) => e.event);
@@ -134,8 +154,15 @@ describe('the runner on synthetic AffectNet data', () => {
     assert.equal(resumed.runDir, killed.runDir);
     const a = new RunStore(whole.runDir).readEpochs();
     const b = store.readEpochs();
-    assert.deepEqual(b.map((e) => e.epoch), [0, 1, 2]);
-    assert.deepEqual(b.map((e) => e.metrics), a.map((e) => e.metrics), 'per-epoch metrics');
+    assert.deepEqual(
+      b.map((e) => e.epoch),
+      [0, 1, 2],
+    );
+    assert.deepEqual(
+      b.map((e) => e.metrics),
+      a.map((e) => e.metrics),
+      'per-epoch metrics',
+    );
     assert.deepEqual(resumed.testMetrics, whole.testMetrics, 'final test metrics');
   });
 
@@ -156,7 +183,10 @@ void PLUGIN_OPTIONS;
 `,
     );
     const file = writeExperiment('nan', 'plugins: [./nan-arch.mjs]\n');
-    writeFileSync(file, readFileSync(file, 'utf8').replace(/architecture: .*/, 'architecture: { type: nan-net }'));
+    writeFileSync(
+      file,
+      readFileSync(file, 'utf8').replace(/architecture: .*/, 'architecture: { type: nan-net }'),
+    );
     const runtime = testRuntime();
     await assert.rejects(run(runtime, file), /loss became NaN at epoch 1, step 1/);
     const [id] = readdirSync(join(work, 'runs', 'nan'));
@@ -168,10 +198,22 @@ void PLUGIN_OPTIONS;
 
   it('Ctrl-C (SIGINT) finishes the step, writes a checkpoint, marks the run KILLED and exits 130', async () => {
     const file = writeExperiment('sigint');
-    writeFileSync(file, readFileSync(file, 'utf8').replace('epochs: 3', 'epochs: 200').replace('stepsPerEpoch: 3', 'stepsPerEpoch: 2').replace('progress: none', 'progress: lines, everySteps: 1'));
-    const child = spawn(process.execPath, [join(repoRoot, 'bin/affectlab.js'), 'run', file, '--cache-dir', join(work, 'cache')], { stdio: ['ignore', 'pipe', 'pipe'] });
+    writeFileSync(
+      file,
+      readFileSync(file, 'utf8')
+        .replace('epochs: 3', 'epochs: 200')
+        .replace('stepsPerEpoch: 3', 'stepsPerEpoch: 2')
+        .replace('progress: none', 'progress: lines, everySteps: 1'),
+    );
+    const child = spawn(
+      process.execPath,
+      [join(repoRoot, 'bin/affectlab.js'), 'run', file, '--cache-dir', join(work, 'cache')],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     let stderr = '';
-    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    const exited = new Promise<number | null>((resolve) =>
+      child.on('exit', (code) => resolve(code)),
+    );
     await new Promise<void>((resolve) => {
       child.stderr.on('data', (chunk: Buffer) => {
         stderr += chunk.toString();
@@ -204,15 +246,46 @@ void PLUGIN_OPTIONS;
     const r = affectlab(['run', file, '--cache-dir', join(work, 'cache')]);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /sweep test-sweep: 2 runs/);
-    const c = affectlab(['compare', '--runs', join(work, 'runs'), '--group', 'test-sweep', '--format', 'json']);
+    const c = affectlab([
+      'compare',
+      '--runs',
+      join(work, 'runs'),
+      '--group',
+      'test-sweep',
+      '--format',
+      'json',
+    ]);
     assert.equal(c.code, 0, c.stderr);
     const rows = JSON.parse(c.stdout) as { metrics: Record<string, number | null> }[];
     assert.equal(rows.length, 2);
-    for (const row of rows) for (const k of ['accuracy', 'norm_accuracy', 'f1_macro', 'kappa', 'alpha', 'auc_roc', 'auc_pr']) assert.equal(typeof row.metrics[k], 'number', k);
+    for (const row of rows)
+      for (const k of [
+        'accuracy',
+        'norm_accuracy',
+        'f1_macro',
+        'kappa',
+        'alpha',
+        'auc_roc',
+        'auc_pr',
+      ])
+        assert.equal(typeof row.metrics[k], 'number', k);
     const t = affectlab(['compare', '--runs', join(work, 'runs'), '--group', 'test-sweep']);
     assert.match(t.stdout, /accuracy\s+norm_accuracy/);
     const html = join(work, 'compare.html');
-    assert.equal(affectlab(['compare', '--runs', join(work, 'runs'), '--group', 'test-sweep', '--format', 'html', '--out', html]).code, 0);
+    assert.equal(
+      affectlab([
+        'compare',
+        '--runs',
+        join(work, 'runs'),
+        '--group',
+        'test-sweep',
+        '--format',
+        'html',
+        '--out',
+        html,
+      ]).code,
+      0,
+    );
     assert.match(readFileSync(html, 'utf8'), /<svg[\s\S]*Confusion matrix|<svg/);
   });
 });

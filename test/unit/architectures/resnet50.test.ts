@@ -87,13 +87,21 @@ describe('resnet50 (the report, transfer learning)', () => {
   });
 
   it("preprocess: caffe applies Keras' preprocess_input inside the model, adding no parameters", async () => {
-    const plain = await resnet({ top: 'none' }).build({ inputShape: INPUT, task: task('classification', 6) });
-    const caffe = await resnet({ top: 'none', preprocess: 'caffe' }).build({ inputShape: INPUT, task: task('classification', 6) });
+    const plain = await resnet({ top: 'none' }).build({
+      inputShape: INPUT,
+      task: task('classification', 6),
+    });
+    const caffe = await resnet({ top: 'none', preprocess: 'caffe' }).build({
+      inputShape: INPUT,
+      task: task('classification', 6),
+    });
     assert.equal(caffe.countParams(), plain.countParams());
     assert.equal(caffe.layers.length, plain.layers.length + 1);
     const layer = caffe.getLayer('preprocess_input');
     // one RGB pixel (1.0, 0.5, 0.0) -> BGR * 255 - means
-    const out = tf.tidy(() => (layer.apply(tf.tensor4d([1, 0.5, 0], [1, 1, 1, 3])) as tf.Tensor).dataSync());
+    const out = tf.tidy(() =>
+      (layer.apply(tf.tensor4d([1, 0.5, 0], [1, 1, 1, 3])) as tf.Tensor).dataSync(),
+    );
     const expected = [0 - 103.939, 127.5 - 116.779, 255 - 123.68];
     expected.forEach((v, i) => assert.ok(Math.abs(out[i] - v) < 1e-3, `${out[i]} vs ${v}`));
     plain.dispose();

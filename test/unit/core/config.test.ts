@@ -49,27 +49,40 @@ describe('experiment composition', () => {
     assert.deepEqual(r.config.architecture, { type: 'small-cnn', filters: [32] });
     assert.equal(r.config.training.backend, 'auto', 'default from the schema');
     assert.equal(r.config.training.optimizer.learningRate, 0.001);
-    assert.deepEqual(r.composed.files.map((f) => f.split('/').pop()), ['base.yaml', 'mid.yaml', 'top.yaml']);
+    assert.deepEqual(
+      r.composed.files.map((f) => f.split('/').pop()),
+      ['base.yaml', 'mid.yaml', 'top.yaml'],
+    );
   });
 
   it('applies --set overrides with YAML-typed values, and a changed plugin type drops old options', async () => {
     const dir = tempDir();
     writeFiles(dir, { 'e.yaml': BASE });
     const r = await fixtureRuntime().resolve(join(dir, 'e.yaml'), {
-      overrides: ['training.epochs=9', 'architecture.dropout=0.5', 'reporters.0.label=two', 'dataset.imageSize=64'],
+      overrides: [
+        'training.epochs=9',
+        'architecture.dropout=0.5',
+        'reporters.0.label=two',
+        'dataset.imageSize=64',
+      ],
     });
     assert.equal(r.config.training.epochs, 9);
     assert.equal(r.config.architecture.dropout, 0.5);
     assert.equal(r.config.reporters?.[0].label, 'two');
     assert.equal(r.config.dataset.imageSize, 64);
-    const swapped = await fixtureRuntime().resolve(join(dir, 'e.yaml'), { overrides: ['dataset.type=folder'] });
+    const swapped = await fixtureRuntime().resolve(join(dir, 'e.yaml'), {
+      overrides: ['dataset.type=folder'],
+    });
     assert.equal(swapped.config.dataset.root, '/data/x', 'same type keeps options');
   });
 
   it('interpolates ${env:NAME} and ${env:NAME:-default}, typed when alone', async () => {
     const dir = tempDir();
     writeFiles(dir, {
-      'e.yaml': BASE.replace('root: /data/x', 'root: ${env:DATA_DIR}/faces').replace('epochs: 2', 'epochs: ${env:EPOCHS:-4}'),
+      'e.yaml': BASE.replace('root: /data/x', 'root: ${env:DATA_DIR}/faces').replace(
+        'epochs: 2',
+        'epochs: ${env:EPOCHS:-4}',
+      ),
     });
     const r = await fixtureRuntime().resolve(join(dir, 'e.yaml'), { env: { DATA_DIR: '/mnt' } });
     assert.equal(r.config.dataset.root, '/mnt/faces');
@@ -79,7 +92,10 @@ describe('experiment composition', () => {
   it('an unset ${env:X} is a warning for validate and an error naming the line for run', async () => {
     const dir = tempDir();
     writeFiles(dir, { 'e.yaml': BASE.replace('root: /data/x', 'root: ${env:AFFECTNET_ROOT}') });
-    const ok = await fixtureRuntime().resolve(join(dir, 'e.yaml'), { env: {}, allowUnresolvedEnv: true });
+    const ok = await fixtureRuntime().resolve(join(dir, 'e.yaml'), {
+      env: {},
+      allowUnresolvedEnv: true,
+    });
     assert.equal(ok.composed.unresolvedEnv.length, 1);
     const d = await diagnosticsOf(fixtureRuntime().resolve(join(dir, 'e.yaml'), { env: {} }));
     assert.equal(d[0].line, 6);
@@ -108,7 +124,10 @@ describe('bad input', () => {
 
   it('a cycle in extends is reported with the chain', async () => {
     const dir = tempDir();
-    writeFiles(dir, { 'a.yaml': 'extends: b.yaml\nname: a\n', 'b.yaml': 'extends: a.yaml\nname: b\n' });
+    writeFiles(dir, {
+      'a.yaml': 'extends: b.yaml\nname: a\n',
+      'b.yaml': 'extends: a.yaml\nname: b\n',
+    });
     const d = await diagnosticsOf(fixtureRuntime().resolve(join(dir, 'a.yaml')));
     assert.match(d[0].message, /cycle in extends: .*a\.yaml -> .*b\.yaml -> .*a\.yaml/);
   });
@@ -141,12 +160,17 @@ describe('bad input', () => {
     assert.equal(d.length, 1, JSON.stringify(d));
     assert.equal(d[0].path, '$.architecture.type');
     assert.equal(d[0].line, 8);
-    assert.match(d[0].message, /unknown architecture 'smal-cnn'; did you mean 'small-cnn'\? Registered architecture plugins: small-cnn/);
+    assert.match(
+      d[0].message,
+      /unknown architecture 'smal-cnn'; did you mean 'small-cnn'\? Registered architecture plugins: small-cnn/,
+    );
   });
 
   it('an unknown plugin option is an error inside that plugin', async () => {
     const dir = tempDir();
-    writeFiles(dir, { 'e.yaml': BASE.replace('  filters: [4, 8]', '  filters: [4, 8]\n  filtres: 3') });
+    writeFiles(dir, {
+      'e.yaml': BASE.replace('  filters: [4, 8]', '  filters: [4, 8]\n  filtres: 3'),
+    });
     const d = await diagnosticsOf(fixtureRuntime().resolve(join(dir, 'e.yaml')));
     assert.equal(d[0].path, '$.architecture.filtres');
     assert.match(d[0].message, /did you mean 'filters'/);
@@ -155,10 +179,14 @@ describe('bad input', () => {
   it('a --set path that is not in the schema names the override', async () => {
     const dir = tempDir();
     writeFiles(dir, { 'e.yaml': BASE });
-    const d = await diagnosticsOf(fixtureRuntime().resolve(join(dir, 'e.yaml'), { overrides: ['training.epoks=3'] }));
+    const d = await diagnosticsOf(
+      fixtureRuntime().resolve(join(dir, 'e.yaml'), { overrides: ['training.epoks=3'] }),
+    );
     assert.equal(d[0].file, '--set training.epoks=3');
     assert.match(d[0].message, /unknown key 'epoks'; did you mean 'epochs'/);
-    const d2 = await diagnosticsOf(fixtureRuntime().resolve(join(dir, 'e.yaml'), { overrides: ['noequals'] }));
+    const d2 = await diagnosticsOf(
+      fixtureRuntime().resolve(join(dir, 'e.yaml'), { overrides: ['noequals'] }),
+    );
     assert.match(d2[0].message, /expected --set path\.to\.key=value/);
   });
 

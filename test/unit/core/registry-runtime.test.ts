@@ -13,13 +13,19 @@ describe('Registry', () => {
     registry.registerAll(fixturePlugins);
     assert.deepEqual(registry.types('architecture'), ['small-cnn']);
     assert.equal(registry.list().length, 4);
-    assert.throws(() => registry.get('architecture', 'smallcnn'), (e: unknown) => {
-      assert.ok(e instanceof UnknownPluginError);
-      assert.match(e.message, /did you mean 'small-cnn'\?/);
-      assert.match(e.message, /Registered architecture plugins: small-cnn/);
-      return true;
-    });
-    assert.throws(() => registry.get('sampler', 'zzzzzzzz'), /unknown sampler 'zzzzzzzz' Registered sampler plugins: shuffle/);
+    assert.throws(
+      () => registry.get('architecture', 'smallcnn'),
+      (e: unknown) => {
+        assert.ok(e instanceof UnknownPluginError);
+        assert.match(e.message, /did you mean 'small-cnn'\?/);
+        assert.match(e.message, /Registered architecture plugins: small-cnn/);
+        return true;
+      },
+    );
+    assert.throws(
+      () => registry.get('sampler', 'zzzzzzzz'),
+      /unknown sampler 'zzzzzzzz' Registered sampler plugins: shuffle/,
+    );
     assert.throws(() => registry.register({ ...fixturePlugins[0] }), /already registered/);
   });
 });
@@ -28,12 +34,17 @@ describe('Runtime container', () => {
   it('injects validated options and core services through the constructor', async () => {
     const dir = tempDir();
     writeFiles(dir, {
-      'e.yaml': 'name: inj\nseed: 5\ndataset: { type: folder, root: /r }\narchitecture: { type: small-cnn }\ntraining: {}\n',
+      'e.yaml':
+        'name: inj\nseed: 5\ndataset: { type: folder, root: /r }\narchitecture: { type: small-cnn }\ntraining: {}\n',
     });
     const runtime = fixtureRuntime();
     const resolved = await runtime.resolve(join(dir, 'e.yaml'));
     const scope = runtime.createRunContainer(resolved, join(dir, 'cache'));
-    const arch = runtime.instantiate<ProbePlugin>(scope, 'architecture', resolved.config.architecture);
+    const arch = runtime.instantiate<ProbePlugin>(
+      scope,
+      'architecture',
+      resolved.config.architecture,
+    );
     assert.ok(arch instanceof ProbePlugin);
     assert.deepEqual(arch.options, { filters: [8, 16] }, 'options without type, defaults filled');
     assert.ok(arch.logger instanceof Logger);
@@ -45,7 +56,10 @@ describe('Runtime container', () => {
     const dataset = runtime.instantiate<ProbePlugin>(scope, 'dataset', resolved.config.dataset);
     assert.equal(dataset.rng, arch.rng, 'one Random per run');
     const otherRun = runtime.createRunContainer(resolved, join(dir, 'cache'));
-    assert.notEqual(runtime.instantiate<ProbePlugin>(otherRun, 'dataset', resolved.config.dataset).rng, arch.rng);
+    assert.notEqual(
+      runtime.instantiate<ProbePlugin>(otherRun, 'dataset', resolved.config.dataset).rng,
+      arch.rng,
+    );
   });
 
   it('loads an external plugin module from a path in plugins: and validates its options', async () => {
@@ -73,17 +87,27 @@ export default {
     assert.deepEqual(resolved.externalPlugins, ['architecture:my-arch']);
     assert.ok(runtime.registry.has('architecture', 'my-arch'));
     const scope = runtime.createRunContainer(resolved, join(dir, 'cache'));
-    const built = runtime.instantiate<{ options: object; logger: unknown }>(scope, 'architecture', resolved.config.architecture);
+    const built = runtime.instantiate<{ options: object; logger: unknown }>(
+      scope,
+      'architecture',
+      resolved.config.architecture,
+    );
     assert.deepEqual(built.options, { width: 3 });
     assert.equal(built.logger, runtime.logger);
-    await assert.rejects(fixtureRuntime().resolve(join(dir, 'bad.yaml')), /bad\.yaml:4:\d+: \$\.architecture\.width: must be >= 1/);
+    await assert.rejects(
+      fixtureRuntime().resolve(join(dir, 'bad.yaml')),
+      /bad\.yaml:4:\d+: \$\.architecture\.width: must be >= 1/,
+    );
   });
 
   it('Random is deterministic, forkable and restorable', () => {
     const a = new Random(1);
     const b = new Random(1);
     const seqA = Array.from({ length: 5 }, () => a.nextUint32());
-    assert.deepEqual(Array.from({ length: 5 }, () => b.nextUint32()), seqA);
+    assert.deepEqual(
+      Array.from({ length: 5 }, () => b.nextUint32()),
+      seqA,
+    );
     const state = a.getState();
     const next = a.next();
     const c = new Random(0);

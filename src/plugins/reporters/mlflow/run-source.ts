@@ -1,5 +1,10 @@
 import type { CommandModule } from '../../../core/cli.js';
-import { globToRegExp, unprefixMetrics, type RunSource, type RunSummary } from '../../../core/compare.js';
+import {
+  globToRegExp,
+  unprefixMetrics,
+  type RunSource,
+  type RunSummary,
+} from '../../../core/compare.js';
 import { UserError } from '../../../core/errors.js';
 import { MlflowClient } from './client.js';
 
@@ -9,12 +14,17 @@ import { MlflowClient } from './client.js';
  * read back from the `metrics.json` artifact when present.
  */
 export const mlflowRuns: RunSource = async (query) => {
-  if (!query.trackingUri) throw new UserError('compare --from mlflow needs --tracking-uri or MLFLOW_TRACKING_URI');
+  if (!query.trackingUri)
+    throw new UserError('compare --from mlflow needs --tracking-uri or MLFLOW_TRACKING_URI');
   const client = new MlflowClient({ trackingUri: query.trackingUri });
   const match = query.experiment ? globToRegExp(query.experiment) : undefined;
-  const experiments = (await client.searchExperiments()).filter((e) => !match || match.test(e.name));
+  const experiments = (await client.searchExperiments()).filter(
+    (e) => !match || match.test(e.name),
+  );
   if (experiments.length === 0) return [];
-  const filter = query.group ? `tags.\`affectlab.group\` = '${query.group.replace(/'/g, "\\'")}'` : '';
+  const filter = query.group
+    ? `tags.\`affectlab.group\` = '${query.group.replace(/'/g, "\\'")}'`
+    : '';
   const runs = await client.searchRuns(
     experiments.map((e) => e.experimentId),
     filter,
@@ -29,7 +39,11 @@ export const mlflowRuns: RunSource = async (query) => {
     let confusion: number[][] | undefined;
     try {
       const bytes = await client.downloadArtifact(run.info.artifactUri, 'metrics.json');
-      const report = (JSON.parse(new TextDecoder().decode(bytes)) as { report?: { classNames: string[]; confusion: number[][] } | null }).report;
+      const report = (
+        JSON.parse(new TextDecoder().decode(bytes)) as {
+          report?: { classNames: string[]; confusion: number[][] } | null;
+        }
+      ).report;
       classNames = report?.classNames;
       confusion = report?.confusion;
     } catch {
@@ -37,7 +51,9 @@ export const mlflowRuns: RunSource = async (query) => {
     }
     out.push({
       runId: run.tags['affectlab.runId'],
-      experiment: experiments.find((e) => e.experimentId === run.info.experimentId)?.name ?? run.info.experimentId,
+      experiment:
+        experiments.find((e) => e.experimentId === run.info.experimentId)?.name ??
+        run.info.experimentId,
       status: run.info.status,
       group: run.tags['affectlab.group'],
       startTime: run.info.startTime,
