@@ -50,14 +50,15 @@ export function drawAugment(
 /** uint8 HWC -> float32 in [0,1], the pipeline's normalisation (value / 255). */
 export function toUnitFloat(
   pixels: Uint8Array,
-  out = new Float32Array(pixels.length),
+  out: Float32Array = new Float32Array(pixels.length),
 ): Float32Array {
   for (let i = 0; i < pixels.length; i++) out[i] = pixels[i] / 255;
   return out;
 }
 
 /**
- * Apply one augmentation to uint8 HWC pixels and return float32 in [0,1]. Geometry (flip, shift,
+ * Apply one augmentation to uint8 HWC pixels and write float32 in [0,1] to `out` (a slice of
+ * the batch, so no per-image buffer is allocated). Geometry (flip, shift,
  * rotation about the centre) maps each output pixel back into the source and samples it
  * bilinearly, replicating the border; then contrast (about the image mean) and brightness,
  * clamped to [0,1].
@@ -68,8 +69,8 @@ export function augmentToFloat(
   width: number,
   channels: number,
   draw: AugmentDraw,
+  out: Float32Array = new Float32Array(height * width * channels),
 ): Float32Array {
-  const out = new Float32Array(height * width * channels);
   const geometric = draw.flip || draw.shiftX !== 0 || draw.shiftY !== 0 || draw.angle !== 0;
   if (!geometric) {
     toUnitFloat(pixels, out);
@@ -140,7 +141,8 @@ export function augmentExample(
   options: AugmentOptions,
   seed: number,
   position: number,
+  out?: Float32Array,
 ): Float32Array {
   const draw = drawAugment(options, width, height, Random.fork(seed, 'augment', position));
-  return augmentToFloat(pixels, height, width, channels, draw);
+  return augmentToFloat(pixels, height, width, channels, draw, out);
 }

@@ -1,10 +1,12 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { runLoadJob, type LoadJob, type LoadResult } from './load.js';
-import type { WorkerRequest, WorkerResponse } from './worker.js';
+import type { WorkerOptions, WorkerRequest, WorkerResponse } from './worker.js';
 
 /** Runs LoadJobs with bounded concurrency. */
 export interface Loader {
+  /** Whether jobs run off the calling thread (then normalisation and augmentation belong in the job). */
+  readonly offThread: boolean;
   load(job: LoadJob): Promise<LoadResult>;
   close(): Promise<void>;
 }
@@ -34,6 +36,7 @@ export class Semaphore {
  * and augmentation (JavaScript) run on the main thread.
  */
 export class InProcessLoader implements Loader {
+  readonly offThread = false;
   private readonly semaphore: Semaphore;
 
   constructor(concurrency = Math.max(2, availableParallelism() * 2)) {
@@ -59,11 +62,19 @@ interface PooledWorker {
 
 /**
  * A pool of worker threads, each running decode + normalisation + augmentation, so the
- * JavaScript part of the pipeline leaves the training thread. Each worker holds up to
- * `jobsPerWorker` jobs so its sharp calls overlap with message passing. Idle workers are
- * unref'd: an open pipeline never keeps the process alive by itself.
+ * JavaScript part of the pipeline leaves the training thread. Idle workers are unref'd: an open
+ * pipeline never keeps the process alive by itself.
+ *
+ * Jobs go to a worker as soon as they are asked for (the least busy one), with no cap of our
+ * own: the pipeline already bounds what is outstanding by its prefetch window. That is what
+ * lets prefetching overlap training: a trainOnBatch call blocks the main thread's event loop
+ * for the whole step, so neither replies nor new dispatches happen until it returns, and a
+ * worker holding only a couple of jobs would finish them and idle for the rest of the step
+ * (bench/train.ts measured exactly that). Each worker runs at most `concurrencyPerWorker` of its
+ * jobs at once, in the order they came, so the head of the window finishes first.
  */
 export class WorkerLoader implements Loader {
+  readonly offThread = true;
   private readonly workers: PooledWorker[] = [];
   private readonly pending = new Map<number, PendingJob & { owner: PooledWorker }>();
   private readonly queue: { request: WorkerRequest; pending: PendingJob }[] = [];
@@ -72,10 +83,13 @@ export class WorkerLoader implements Loader {
 
   constructor(
     count: number,
-    private readonly jobsPerWorker = 2,
+    private readonly jobsPerWorker = Number.POSITIVE_INFINITY,
+    concurrencyPerWorker = Math.max(2, availableParallelism() * 2),
   ) {
     for (let i = 0; i < count; i++) {
-      const worker = new Worker(new URL('./worker.js', import.meta.url));
+      const worker = new Worker(new URL('./worker.js', import.meta.url), {
+        workerData: { concurrency: concurrencyPerWorker } satisfies WorkerOptions,
+      });
       const pooled: PooledWorker = { worker, inFlight: 0 };
       worker.unref();
       worker.on('message', (response: WorkerResponse) => this.settle(pooled, response));
@@ -139,6 +153,13 @@ export class WorkerLoader implements Loader {
     this.closed = true;
     for (const queued of this.queue.splice(0))
       queued.pending.reject(new Error('image pipeline is closed'));
+    // jobs of an abandoned epoch (a stopped run) may still be out
+    for (const [id, pending] of this.pending) {
+      this.pending.delete(id);
+      pending.reject(new Error('image pipeline is closed'));
+    }
+    // an unref'd worker's exit would not keep the event loop alive until terminate() resolves
+    for (const w of this.workers) w.worker.ref();
     await Promise.all(this.workers.map((w) => w.worker.terminate()));
     this.workers.length = 0;
   }

@@ -1,16 +1,20 @@
 import { UserError } from '../errors.js';
 import type { AugmentOptions, BadRecordSummary, Example, ImageSpec } from '../plugin.js';
 import type { Logger } from '../services.js';
-import { isAugmentActive } from './augment.js';
+import { augmentExample, isAugmentActive, toUnitFloat } from './augment.js';
 import { BadRecordLog, type BadRecordPolicy } from './bad-records.js';
 import type { LoadJob, LoadResult } from './load.js';
 import { InProcessLoader, WorkerLoader, type Loader } from './loaders.js';
 
 /**
- * Default number of worker threads: 0 = decode in-process on libuv's pool. Chosen by
- * measurement (bench/pipeline.ts): see the pipeline README section in DESIGN notes / report.
+ * Default number of worker threads: one. Training needs it: a trainOnBatch call blocks the main
+ * thread's event loop for the whole step, so in-process loading (workers = 0), whose every
+ * stage needs that loop, does not overlap training at all; one worker thread keeps decoding
+ * the prefetch window during the step (bench/train.ts: the wait for batches fell from the whole
+ * pipeline time to the first batch's). Decoding itself runs on libuv's pool either way, so one
+ * worker also matches in-process throughput on its own (bench/pipeline.ts).
  */
-export const DEFAULT_PIPELINE_WORKERS = 0;
+export const DEFAULT_PIPELINE_WORKERS = 1;
 
 export interface ImagePipelineOptions {
   image: ImageSpec;
@@ -23,7 +27,7 @@ export interface ImagePipelineOptions {
    * loop (sharp still runs on libuv's thread pool). Default DEFAULT_PIPELINE_WORKERS.
    */
   workers?: number;
-  /** Concurrent decodes when workers = 0 (default 2 x cores). */
+  /** Concurrent decodes, in-process or per worker thread (default 2 x cores). */
   concurrency?: number;
   /** Batches prepared ahead of the consumer (default 2). Bounds memory: (prefetch+1) x batch. */
   prefetch?: number;
@@ -74,7 +78,9 @@ export class ImagePipeline {
     this.badLog = new BadRecordLog(options.onBadRecord ?? 'skip');
     const workers = options.workers ?? DEFAULT_PIPELINE_WORKERS;
     this.loader =
-      workers > 0 ? new WorkerLoader(workers) : new InProcessLoader(options.concurrency);
+      workers > 0
+        ? new WorkerLoader(workers, undefined, options.concurrency)
+        : new InProcessLoader(options.concurrency);
   }
 
   /** Bad images met so far (each example counted once). */
@@ -148,7 +154,10 @@ export class ImagePipeline {
     const { height, width, channels } = this.image;
     const imageLength = height * width * channels;
     const window = (this.prefetch + 1) * batchSize;
-    const inFlight: { exampleIndex: number; result: Promise<LoadResult> }[] = [];
+    // in-process, decoding returns uint8 and normalisation/augmentation write straight into the
+    // batch; worker threads do that work themselves and hand back float32
+    const convertHere = !this.loader.offThread;
+    const inFlight: { exampleIndex: number; position: number; result: Promise<LoadResult> }[] = [];
     let next = 0;
     const refill = (): void => {
       while (inFlight.length < window && next < order.length) {
@@ -163,13 +172,17 @@ export class ImagePipeline {
           this.stats.skipped++;
           continue;
         }
-        const augmentJob = active
-          ? { options: active.options, seed: active.seed, position }
-          : undefined;
-        const result = this.loader.load(this.job(example, 'float32', augmentJob));
+        const job = convertHere
+          ? this.job(example, 'uint8')
+          : this.job(
+              example,
+              'float32',
+              active ? { options: active.options, seed: active.seed, position } : undefined,
+            );
+        const result = this.loader.load(job);
         // an abandoned generator must not leave an unhandled rejection behind
         result.catch(() => undefined);
-        inFlight.push({ exampleIndex, result });
+        inFlight.push({ exampleIndex, position, result });
       }
     };
 
@@ -186,7 +199,27 @@ export class ImagePipeline {
         continue;
       }
       this.noteLoaded(result);
-      x.set(result.pixels, indices.length * imageLength);
+      const offset = indices.length * imageLength;
+      if (!convertHere) {
+        x.set(result.pixels, offset);
+      } else {
+        const target = x.subarray(offset, offset + imageLength);
+        const pixels = result.pixels as Uint8Array;
+        if (active) {
+          augmentExample(
+            pixels,
+            height,
+            width,
+            channels,
+            active.options,
+            active.seed,
+            head.position,
+            target,
+          );
+        } else {
+          toUnitFloat(pixels, target);
+        }
+      }
       indices.push(head.exampleIndex);
       if (indices.length === batchSize) {
         yield { x, shape: [batchSize, height, width, channels], indices };

@@ -64,7 +64,8 @@ export function cropRegion(
 
 /**
  * Decode an encoded image, crop it to the (margin-grown) face box, resize it to the spec
- * (stretching: the crop fills the output exactly) and return uint8 HWC pixels, row-major,
+ * (stretching: the crop fills the output exactly; bilinear, as tf.image.resize, and measurably
+ * cheaper than lanczos3) and return uint8 HWC pixels, row-major,
  * `channels` per pixel (RGB, or luminance for 1 channel). EXIF orientation is not applied:
  * AffectNet's face boxes are in the stored pixel coordinates.
  */
@@ -90,7 +91,7 @@ export async function decodeAndCrop(
   try {
     let image = sharp(encoded, { failOn: 'error' });
     if (!whole) image = image.extract(region);
-    image = image.resize(spec.width, spec.height, { fit: 'fill', kernel: 'lanczos3' });
+    image = image.resize(spec.width, spec.height, { fit: 'fill', kernel: 'linear' });
     image = image.removeAlpha().toColourspace(spec.channels === 1 ? 'b-w' : 'srgb');
     const { data, info } = await image.raw().toBuffer({ resolveWithObject: true });
     if (

@@ -3,8 +3,15 @@ import 'reflect-metadata';
  * Entry point of an image-pipeline worker thread: runs LoadJobs posted by WorkerLoader and posts
  * the results back, transferring the pixel buffers instead of copying them.
  */
-import { parentPort } from 'node:worker_threads';
+import { parentPort, workerData } from 'node:worker_threads';
 import { runLoadJob, type LoadJob, type LoadResult } from './load.js';
+import { Semaphore } from './loaders.js';
+
+/** Set by WorkerLoader through `workerData`. */
+export interface WorkerOptions {
+  /** Jobs run at once; later ones wait in arrival order. */
+  concurrency: number;
+}
 
 export interface WorkerRequest {
   id: number;
@@ -15,18 +22,22 @@ export type WorkerResponse = { id: number; result: LoadResult } | { id: number; 
 
 if (!parentPort) throw new Error('pipeline worker must run in a worker thread');
 const port = parentPort;
+const { concurrency } = workerData as WorkerOptions;
+const semaphore = new Semaphore(concurrency);
 
 port.on('message', (request: WorkerRequest) => {
-  runLoadJob(request.job).then(
-    (result) => {
-      const transfer = result.ok ? [result.pixels.buffer as ArrayBuffer] : [];
-      port.postMessage({ id: request.id, result } satisfies WorkerResponse, transfer);
-    },
-    (error: unknown) => {
-      port.postMessage({
-        id: request.id,
-        error: (error as Error).stack ?? String(error),
-      } satisfies WorkerResponse);
-    },
-  );
+  semaphore
+    .run(() => runLoadJob(request.job))
+    .then(
+      (result) => {
+        const transfer = result.ok ? [result.pixels.buffer as ArrayBuffer] : [];
+        port.postMessage({ id: request.id, result } satisfies WorkerResponse, transfer);
+      },
+      (error: unknown) => {
+        port.postMessage({
+          id: request.id,
+          error: (error as Error).stack ?? String(error),
+        } satisfies WorkerResponse);
+      },
+    );
 });

@@ -298,4 +298,9 @@ export const resNet50Plugin: PluginDefinition<ResNet50> = {
     },
   },
   implementation: ResNet50,
+  envHints: {
+    RESNET50_WEIGHTS:
+      "Convert Keras' ImageNet ResNet50 weights once with tensorflowjs_converter (docs/adding-an-architecture.md) " +
+      'and point RESNET50_WEIGHTS at that folder, or train from scratch with --set architecture.weights=none.',
+  },
 };

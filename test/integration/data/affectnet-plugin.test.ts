@@ -320,7 +320,7 @@ test('a wrong root fails fast with the fix in the message', async () => {
     buildAffectNet({ root: empty }).prepare(),
     (e: unknown) =>
       e instanceof UserError &&
-      e.message.includes(`no training.csv under ${empty}`) &&
+      e.message.startsWith(`no training.csv under ${empty}; set AFFECTNET_ROOT or dataset.root`) &&
       e.message.includes('set AFFECTNET_ROOT or dataset.root'),
   );
   delete process.env.AFFECTLAB_TEST_UNSET_ROOT;

@@ -160,7 +160,7 @@ test('augmentation is deterministic for a seed, in-process or in worker threads'
     options: { flip: true, shift: 0.1, rotate: 10, brightness: 0.1, contrast: 0.1 },
     seed: 77,
   };
-  const a = await collect(pipeline().batches(splits.train, order, 8, augment));
+  const a = await collect(pipeline({ workers: 0 }).batches(splits.train, order, 8, augment));
   const b = await collect(pipeline({ workers: 2 }).batches(splits.train, order, 8, augment));
   const c = await collect(pipeline().batches(splits.train, order, 8, { ...augment, seed: 78 }));
   const plain = await collect(pipeline().batches(splits.train, order, 8));
@@ -178,7 +178,7 @@ test('the cache gives identical pixels and is invalidated by a changed file', as
   const cacheDir = join(dir, 'cache');
   const examples = splits.train.slice(0, 12);
   const order = examples.map((_, i) => i);
-  const cold = pipeline({ cacheDir });
+  const cold = pipeline({ cacheDir, workers: 0 });
   const first = await collect(cold.batches(examples, order, 5));
   assert.equal(cold.stats.cacheHits, 0);
   const entries = readdirSync(cacheDir).flatMap((d) => readdirSync(join(cacheDir, d)));

@@ -21,11 +21,13 @@ import {
   type DatasetPlugin,
   type DatasetSplits,
   type Example,
+  type ModelRequest,
   type ImageSpec,
   type PluginOptions,
 } from '../../../core/plugin.js';
 import { Logger, RunContext } from '../../../core/services.js';
 import { readLines } from './csv.js';
+import { ensureSyntheticAffectNet } from './synth.js';
 import { withDefaults, type AffectNetOptions } from './options.js';
 import { BAD_ROW, checkHeader, parseRow, type AffectNetRecord } from './records.js';
 import { applyLimits, balancedSplit } from './split.js';
@@ -45,9 +47,18 @@ export interface FileListCounts {
   noValenceArousal: number;
 }
 
-interface KeptRecord extends AffectNetRecord {
+/** A row that made it past parsing and filtering; landmarks are not needed for training. */
+interface KeptRecord extends Omit<AffectNetRecord, 'landmarks'> {
   group: number;
   source: string;
+}
+
+/**
+ * A copy of a string that does not share memory with the string it was cut from: V8 keeps a
+ * substring as a view of its parent, so 290k paths would otherwise pin 290k whole CSV lines.
+ */
+function detached(text: string): string {
+  return Buffer.from(text, 'utf8').toString('utf8');
 }
 
 /**
@@ -105,21 +116,48 @@ export class AffectNetDataset implements DatasetPlugin {
     return { height, width, channels: this.options.channels };
   }
 
+  /** Input shape and task from the options alone, for `affectlab summary` (no data is read). */
+  describeTask(): ModelRequest {
+    const { height, width, channels } = this.imageSpec;
+    const classes = resolveClassPreset(this.options.classes);
+    return {
+      inputShape: [height, width, channels],
+      task: {
+        kind: this.options.task,
+        classes: this.options.task === 'valence-arousal' ? [] : classes,
+      },
+    };
+  }
+
   async prepare(): Promise<DatasetSplits> {
     const { options } = this;
     const root = resolveRoot(options.root);
+    if (
+      options.synthetic &&
+      !(await isFile(join(root, AFFECTNET_FILE_LISTS_DIR, AFFECTNET_TRAINING_CSV)))
+    ) {
+      const { count, size, seed } = options.synthetic;
+      this.logger.info(
+        `no AffectNet file lists under ${root}: generating a synthetic AffectNet-format set there ` +
+          `(${count} training images at ${size} px, seed ${seed}; once, later runs reuse it)`,
+      );
+      const result = await ensureSyntheticAffectNet({ out: root, count, size, seed });
+      this.logger.info(
+        `synthetic set ready: ${result.images} images in ${result.seconds.toFixed(1)} s`,
+      );
+    }
     const listsDir = join(root, AFFECTNET_FILE_LISTS_DIR);
     const imagesDir = join(root, AFFECTNET_IMAGES_DIR);
     const trainingCsv = join(listsDir, AFFECTNET_TRAINING_CSV);
     const validationCsv = join(listsDir, AFFECTNET_VALIDATION_CSV);
     if (!(await isFile(trainingCsv))) {
       throw new UserError(
-        `no ${AFFECTNET_TRAINING_CSV} under ${root} (looked for ${trainingCsv}); set AFFECTNET_ROOT or dataset.root`,
+        `no ${AFFECTNET_TRAINING_CSV} under ${root}; set AFFECTNET_ROOT or dataset.root (looked for ${trainingCsv})`,
       );
     }
     if (!(await isFile(validationCsv))) {
       throw new UserError(
-        `no ${AFFECTNET_VALIDATION_CSV} under ${root} (looked for ${validationCsv}); set AFFECTNET_ROOT or dataset.root`,
+        `no ${AFFECTNET_VALIDATION_CSV} under ${root}; set AFFECTNET_ROOT or dataset.root (looked for ${validationCsv})`,
       );
     }
     if (!(await isDirectory(imagesDir))) {
@@ -292,7 +330,8 @@ export class AffectNetDataset implements DatasetPlugin {
         counts.noValenceArousal++;
         continue;
       }
-      candidates.push({ ...record, group, source });
+      const { landmarks: _landmarks, path, ...fields } = record;
+      candidates.push({ ...fields, path: detached(path), group, source });
     }
     progress.finish();
     const kept = await this.existing(candidates, imagesDir, bad);

@@ -9,6 +9,12 @@ export const affectnetDataset: PluginDefinition<AffectNetDataset> = {
     "AffectNet (manually annotated file lists + images): class presets, the report's Table 3 split, bad-record handling",
   optionsSchema: affectnetOptionsSchema,
   implementation: AffectNetDataset,
+  envHints: {
+    AFFECTNET_ROOT:
+      'AffectNet is licensed: request it from its authors and point AFFECTNET_ROOT at the folder holding ' +
+      'Manually_Annotated_file_lists/ and Manually_Annotated_Images/. To try the experiment on synthetic ' +
+      'AffectNet-format data: affectlab synth --out data/synth && affectlab run {file} --set dataset.root=data/synth',
+  },
 };
 
 export { AffectNetDataset, resolveRoot, type FileListCounts } from './dataset.js';

@@ -30,6 +30,8 @@ export interface AffectNetOptions {
   };
   onBadRecord: 'skip' | 'fail';
   augment: AugmentOptions;
+  /** Generate a synthetic AffectNet-format set into `root` when it holds none (the quickstart). */
+  synthetic?: { count: number; size: number; seed: number };
 }
 
 /**
@@ -142,6 +144,22 @@ export const affectnetOptionsSchema: JsonSchema = {
             test: positiveInteger,
           },
         },
+      },
+    },
+    synthetic: {
+      type: 'object',
+      additionalProperties: false,
+      description:
+        'When root holds no training.csv, generate a synthetic AffectNet-format set there first (once; later runs reuse it). ' +
+        'For the quickstart and for trying experiments without the licensed images.',
+      properties: {
+        count: { ...positiveInteger, default: 4000, description: 'Rows of training.csv.' },
+        size: {
+          ...positiveInteger,
+          default: 96,
+          description: 'Side of the generated images in pixels.',
+        },
+        seed: { type: 'integer', default: 42 },
       },
     },
     onBadRecord: {

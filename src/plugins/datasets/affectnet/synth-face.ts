@@ -151,7 +151,7 @@ function scaled(prototype: Partial<ExpressionParams>, intensity: number): Expres
 export function sampleExpression(code: number, rng: Random): ExpressionParams {
   let base: ExpressionParams;
   if (code <= 7) {
-    base = scaled(PROTOTYPES[code], rng.uniform(0.55, 1.2));
+    base = scaled(PROTOTYPES[code], rng.uniform(0.8, 1.3));
   } else if (code === 8) {
     base = { ...NEUTRAL_PARAMS };
     for (const key of PARAM_KEYS) base[key] += rng.uniform(-1, 1) * PARAM_NOISE[key] * 3;
@@ -162,7 +162,9 @@ export function sampleExpression(code: number, rng: Random): ExpressionParams {
     for (const key of PARAM_KEYS) base[key] = (a[key] + b[key]) / 2;
   }
   if (code === 7 && rng.next() < 0.5) base.asymmetry = -base.asymmetry;
-  for (const key of PARAM_KEYS) base[key] += rng.normal() * PARAM_NOISE[key];
+  // Within-class spread: enough that classes overlap a little, not so much that a small CNN
+  // needs tens of epochs (the quickstart must learn them in a few minutes on 2 cores).
+  for (const key of PARAM_KEYS) base[key] += rng.normal() * PARAM_NOISE[key] * 0.6;
   return clampParams(base);
 }
 

@@ -28,7 +28,7 @@ import { Random } from '../../../core/services.js';
 import { drawImage } from './synth-face.js';
 
 /** Bump when the images or rows a seed produces change. */
-export const SYNTH_VERSION = 1;
+export const SYNTH_VERSION = 2;
 export const SYNTH_MANIFEST = 'affectlab-synth.json';
 
 export interface SynthOptions {
