@@ -24,6 +24,12 @@ export interface VggTypeOptions extends HeadOptions {
   convDropout: number;
   /** Dropout after the first dense block. */
   denseDropout: number;
+  /**
+   * Moving-average momentum of the batch-norm statistics (Keras' default 0.99). Short runs want
+   * less: after n steps the moving variance still holds momentum^n of its initial 1, which
+   * swamps the small activation variances of the first layers at inference.
+   */
+  batchNormMomentum: number;
 }
 
 /**
@@ -68,7 +74,7 @@ export class VggType implements ArchitecturePlugin {
 
   build({ inputShape, task }: ModelRequest): tf.LayersModel {
     requireInputSide('vgg-type', inputShape, MINIMUM_SIDE);
-    const { filters, dense, convDropout, denseDropout } = this.options;
+    const { filters, dense, convDropout, denseDropout, batchNormMomentum } = this.options;
     const name = new LayerNames();
     const input = tf.input({ shape: inputShape, name: 'input_1' });
     let x = input;
@@ -78,35 +84,35 @@ export class VggType implements ArchitecturePlugin {
 
     add(tf.layers.conv2d({ filters: filters[0], kernelSize: 3, name: name.next('conv2d') }));
     add(tf.layers.activation({ activation: 'relu', name: name.next('activation') }));
-    add(tf.layers.batchNormalization({ name: name.next('batch_normalization') }));
+    add(tf.layers.batchNormalization({ momentum: batchNormMomentum, name: name.next('batch_normalization') }));
     add(tf.layers.maxPooling2d({ poolSize: 2, name: name.next('max_pooling2d') }));
 
     add(tf.layers.conv2d({ filters: filters[1], kernelSize: 3, name: name.next('conv2d') }));
     add(tf.layers.dropout({ rate: convDropout, name: name.next('dropout') }));
     add(tf.layers.activation({ activation: 'relu', name: name.next('activation') }));
-    add(tf.layers.batchNormalization({ name: name.next('batch_normalization') }));
+    add(tf.layers.batchNormalization({ momentum: batchNormMomentum, name: name.next('batch_normalization') }));
     add(tf.layers.maxPooling2d({ poolSize: 2, name: name.next('max_pooling2d') }));
 
     add(tf.layers.conv2d({ filters: filters[2], kernelSize: 3, name: name.next('conv2d') }));
     add(tf.layers.activation({ activation: 'relu', name: name.next('activation') }));
-    add(tf.layers.batchNormalization({ name: name.next('batch_normalization') }));
+    add(tf.layers.batchNormalization({ momentum: batchNormMomentum, name: name.next('batch_normalization') }));
     add(tf.layers.maxPooling2d({ poolSize: 2, name: name.next('max_pooling2d') }));
 
     add(tf.layers.conv2d({ filters: filters[3], kernelSize: 3, name: name.next('conv2d') }));
     add(tf.layers.activation({ activation: 'relu', name: name.next('activation') }));
-    add(tf.layers.batchNormalization({ name: name.next('batch_normalization') }));
+    add(tf.layers.batchNormalization({ momentum: batchNormMomentum, name: name.next('batch_normalization') }));
     add(tf.layers.maxPooling2d({ poolSize: 2, name: name.next('max_pooling2d') }));
 
     add(tf.layers.flatten({ name: name.next('flatten') }));
 
     add(tf.layers.dense({ units: dense[0], name: name.next('dense') }));
     add(tf.layers.activation({ activation: 'relu', name: name.next('activation') }));
-    add(tf.layers.batchNormalization({ name: name.next('batch_normalization') }));
+    add(tf.layers.batchNormalization({ momentum: batchNormMomentum, name: name.next('batch_normalization') }));
     add(tf.layers.dropout({ rate: denseDropout, name: name.next('dropout') }));
 
     add(tf.layers.dense({ units: dense[1], name: name.next('dense') }));
     add(tf.layers.activation({ activation: 'relu', name: name.next('activation') }));
-    add(tf.layers.batchNormalization({ name: name.next('batch_normalization') }));
+    add(tf.layers.batchNormalization({ momentum: batchNormMomentum, name: name.next('batch_normalization') }));
 
     // Dense(classes) → softmax (and/or the valence/arousal head): the shared task heads.
     return buildTaskModel(input, x, { inputShape, task }, { ...this.options, name: 'vgg-type' });
@@ -146,6 +152,15 @@ export const vggTypePlugin: PluginDefinition<VggType> = {
       dense: units(2, [128, 64], 'Units of the two hidden dense layers (the report: 128, 64).'),
       convDropout: rate(0.3, 'Dropout right after the second convolution (the report: 0.3).'),
       denseDropout: rate(0.25, 'Dropout after the first dense block (the report: 0.25).'),
+      batchNormMomentum: {
+        type: 'number',
+        exclusiveMinimum: 0,
+        exclusiveMaximum: 1,
+        default: 0.99,
+        description:
+          "Batch-norm moving-average momentum (Keras' default 0.99). Lower it (e.g. 0.9) for runs of a few hundred steps, " +
+          'whose moving statistics would otherwise not have converged by evaluation time.',
+      },
       ...headOptionsSchema,
     },
   },

@@ -73,6 +73,7 @@ describe(
         dense: [128, 64],
         convDropout: 0.3,
         denseDropout: 0.25,
+        batchNormMomentum: 0.99,
         regressionHead: 'linear',
       };
       const report = new VggType(options).build({

@@ -26,7 +26,7 @@ dataset:
   imageSize: 48
   split: { validationPerClass: 3 }
   augment: { flip: false, shift: 0, rotate: 0, brightness: 0, contrast: 0 }
-architecture: { type: vgg-type, filters: [16, 16, 32, 32], dense: [32, 16], regressionHead: tanh }
+architecture: { type: vgg-type, filters: [16, 16, 32, 32], dense: [32, 16], regressionHead: tanh, batchNormMomentum: 0.9 }
 training:
   ${training}
 reporters: [{ type: console, progress: none }]

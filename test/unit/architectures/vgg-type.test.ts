@@ -19,6 +19,7 @@ const REPORT_OPTIONS: VggTypeOptions = {
   dense: [128, 64],
   convDropout: 0.3,
   denseDropout: 0.25,
+  batchNormMomentum: 0.99,
   regressionHead: 'linear',
 };
 const SMALL_OPTIONS: VggTypeOptions = {
