@@ -1,0 +1,117 @@
+/**
+ * What bench/train.ts (the orchestrator) and bench/train-worker.ts (its Node workers) share:
+ * the benchmark experiment, the reporter that pauses the runner between epochs, and the line
+ * protocol every worker (Node or Python) speaks.
+ */
+import 'reflect-metadata';
+import { inject, injectable } from 'tsyringe';
+import {
+  PLUGIN_OPTIONS,
+  type EpochMetrics,
+  type PluginDefinition,
+  type ReporterPlugin,
+  type RunInfo,
+} from '../src/core/plugin.js';
+
+/** Worker replies on stdout start with this; any other stdout line is a stray log line. */
+export const REPLY_MARKER = '@@bench ';
+
+/** A worker's first reply, once it has set up and warmed up. */
+export interface ReadyReply {
+  ready: true;
+  warmUpSeconds: number;
+  versions?: Record<string, string>;
+}
+
+/** One timed repetition. */
+export interface MeasureReply {
+  images: number;
+  seconds: number;
+  loss?: number;
+  /** The worker process's peak resident set size so far. */
+  peakRssMiB: number;
+}
+
+export interface DoneReply {
+  done: true;
+  peakRssMiB: number;
+}
+
+export type WorkerCommand = { op: 'measure' } | { op: 'quit' };
+
+export interface BenchExperimentOptions {
+  name: string;
+  /** Synthetic AffectNet root. */
+  root: string;
+  size: number;
+  batch: number;
+  stepsPerEpoch: number;
+  epochs: number;
+  runsRoot: string;
+  /** List the pausing reporter (the Node end-to-end worker); the orchestrator needs no reporter. */
+  gate: boolean;
+}
+
+/**
+ * The benchmark as an affectlab experiment: the report's VGG-type net (Appendix C defaults) on
+ * the synthetic set, Adam 0.001 and plain cross-entropy (no sampler: the weighted loss costs the
+ * same), on the native backend. Augmentation is off because the Keras pipeline has none; the
+ * validation and test splits are tiny so the untimed work between epochs stays short.
+ */
+export function benchExperimentYaml(o: BenchExperimentOptions): string {
+  const q = (s: string): string => JSON.stringify(s);
+  return `name: ${o.name}
+seed: 1
+runs: { root: ${q(o.runsRoot)} }
+dataset:
+  type: affectnet
+  root: ${q(o.root)}
+  classes: report6
+  imageSize: ${o.size}
+  split: { policy: report-table3, validationPerClass: 1, limit: { test: 8 } }
+  augment: { flip: false, shift: 0, rotate: 0, brightness: 0, contrast: 0 }
+architecture: { type: vgg-type }
+training:
+  epochs: ${o.epochs}
+  batchSize: ${o.batch}
+  stepsPerEpoch: ${o.stepsPerEpoch}
+  validationSteps: 1
+  backend: tensorflow
+  optimizer: { type: adam, learningRate: 0.001 }
+reporters: [${o.gate ? `{ type: ${BENCH_GATE_TYPE} }` : ''}]
+`;
+}
+
+/** Called at each epoch's end with the run directory; training resumes when it resolves. */
+export type EpochGate = (run: RunInfo, epoch: EpochMetrics) => Promise<void>;
+
+let epochGate: EpochGate | undefined;
+
+/** Install the function the bench-gate reporter awaits at each epoch's end. */
+export function setEpochGate(gate: EpochGate): void {
+  epochGate = gate;
+}
+
+/**
+ * Holds the runner at each epoch's end until the orchestrator asks for the next repetition, so
+ * one run (one model, one warm-up) yields every repetition, interleaved with Keras'.
+ */
+@injectable()
+export class BenchGateReporter implements ReporterPlugin {
+  constructor(@inject(PLUGIN_OPTIONS) _options: Record<string, never>) {}
+
+  async epochEnded(run: RunInfo, epoch: EpochMetrics): Promise<void> {
+    if (!epochGate) throw new Error('bench-gate: no epoch gate installed');
+    await epochGate(run, epoch);
+  }
+}
+
+export const BENCH_GATE_TYPE = 'bench-gate';
+
+export const benchGatePlugin: PluginDefinition<BenchGateReporter> = {
+  kind: 'reporter',
+  type: BENCH_GATE_TYPE,
+  description: 'Benchmark only: pauses the runner at each epoch end until the next repetition',
+  optionsSchema: { type: 'object', properties: {} },
+  implementation: BenchGateReporter,
+};

@@ -1,0 +1,234 @@
+/**
+ * Node side of `npm run bench:train`: one measurement kind per process, so each gets its own
+ * peak RSS. bench/train.ts starts it; the protocol is in train-common.ts.
+ *
+ *   node dist/bench/train-worker.js <mode> --size N --batch B --steps K [--reps R]
+ *        [--experiment file.yaml] [--list images.json] [--images N] [--work DIR]
+ *
+ * Modes:
+ *   affectlab-step      model.trainOnBatch on one fixed in-memory batch (K timed steps)
+ *   affectlab-e2e       the runner (runExperiment): JPEG files -> image pipeline -> training,
+ *                       one epoch of K steps per repetition; epoch 0 is the warm-up
+ *   affectlab-pipeline  ImagePipeline.batches over --images files (no cache)
+ */
+import 'reflect-metadata';
+import { readFileSync } from 'node:fs';
+import { createInterface } from 'node:readline';
+import { parseArgs } from 'node:util';
+import * as tf from '@tensorflow/tfjs';
+import { BackendService } from '../src/core/backend.js';
+import { makeClassificationLoss } from '../src/core/loss.js';
+import { ImagePipeline } from '../src/core/pipeline/index.js';
+import type {
+  ArchitecturePlugin,
+  DatasetPlugin,
+  Example,
+  ModelRequest,
+} from '../src/core/plugin.js';
+import { runExperiment } from '../src/core/runner/experiment-run.js';
+import { RunStore } from '../src/core/runner/run-store.js';
+import type { Runtime } from '../src/core/runtime.js';
+import { createRuntime } from '../src/main.js';
+import {
+  REPLY_MARKER,
+  benchGatePlugin,
+  setEpochGate,
+  type DoneReply,
+  type MeasureReply,
+  type ReadyReply,
+  type WorkerCommand,
+} from './train-common.js';
+
+/** One image of the list bench/train.ts writes (shared with the Python workers). */
+export interface ListedImage {
+  path: string;
+  /** Face box [x, y, width, height]. */
+  box: [number, number, number, number];
+  label: number;
+}
+
+const { positionals, values } = parseArgs({
+  allowPositionals: true,
+  options: {
+    size: { type: 'string' },
+    batch: { type: 'string', default: '64' },
+    steps: { type: 'string', default: '3' },
+    reps: { type: 'string', default: '3' },
+    images: { type: 'string', default: '640' },
+    margin: { type: 'string', default: '0.1' },
+    experiment: { type: 'string' },
+    list: { type: 'string' },
+    work: { type: 'string' },
+  },
+});
+const mode = positionals[0];
+
+function reply(payload: ReadyReply | MeasureReply | DoneReply): void {
+  process.stdout.write(REPLY_MARKER + JSON.stringify(payload) + '\n');
+}
+
+function peakRssMiB(): number {
+  return process.resourceUsage().maxRSS / 1024;
+}
+
+function required(name: keyof typeof values): string {
+  const value = values[name];
+  if (typeof value !== 'string') throw new Error(`${mode}: --${name} is required`);
+  return value;
+}
+
+/** Commands from the orchestrator, one per stdin line. */
+const commandLines = createInterface({ input: process.stdin })[Symbol.asyncIterator]();
+async function nextCommand(): Promise<WorkerCommand> {
+  const { value, done } = await commandLines.next();
+  return done ? { op: 'quit' } : (JSON.parse(value as string) as WorkerCommand);
+}
+
+function quietRuntime(): Runtime {
+  const runtime = createRuntime();
+  runtime.logger.level = 'warn';
+  runtime.registry.register(benchGatePlugin);
+  // the gate is the only reporter: no console progress, no MLflow even if the env names one
+  runtime.reportersFor = (config) => config.reporters ?? [];
+  return runtime;
+}
+
+/** Serve `measure` commands with `measure` until `quit`. */
+async function serve(measure: () => Promise<Omit<MeasureReply, 'peakRssMiB'>>): Promise<void> {
+  for (;;) {
+    const command = await nextCommand();
+    if (command.op === 'quit') break;
+    reply({ ...(await measure()), peakRssMiB: peakRssMiB() });
+  }
+  reply({ done: true, peakRssMiB: peakRssMiB() });
+}
+
+/** The model step alone, built and compiled exactly as the runner does it. */
+async function stepWorker(runtime: Runtime): Promise<void> {
+  const started = performance.now();
+  const resolved = await runtime.resolve(required('experiment'));
+  const { config } = resolved;
+  const scope = runtime.createRunContainer(resolved, required('work'));
+  const dataset = runtime.instantiate<DatasetPlugin>(scope, 'dataset', config.dataset);
+  const architecture = runtime.instantiate<ArchitecturePlugin>(
+    scope,
+    'architecture',
+    config.architecture,
+  );
+  // the model request exactly as the runner makes it: from the prepared splits
+  const { image, task } = await dataset.prepare();
+  const request: ModelRequest = {
+    inputShape: [image.height, image.width, image.channels],
+    task,
+  };
+  const model = await architecture.build(request);
+  const { learningRate } = config.training.optimizer;
+  model.compile({
+    optimizer: tf.train.adam(learningRate, 0.9, 0.999, 1e-7),
+    loss: makeClassificationLoss(),
+    metrics: ['accuracy'],
+  });
+  const batch = config.training.batchSize;
+  const classes = request.task.classes.length;
+  const x = tf.randomUniform([batch, ...request.inputShape], 0, 1, 'float32', 1);
+  const y = tf.tidy(() =>
+    tf.oneHot(tf.randomUniform([batch], 0, classes, 'int32', 2), classes).toFloat(),
+  );
+  const steps = Number(required('steps'));
+  const train = async (count: number): Promise<Omit<MeasureReply, 'peakRssMiB'>> => {
+    const t0 = performance.now();
+    let loss = NaN;
+    for (let i = 0; i < count; i++) {
+      const out = await model.trainOnBatch(x, y);
+      loss = Array.isArray(out) ? out[0] : out;
+    }
+    return { images: count * batch, seconds: (performance.now() - t0) / 1000, loss };
+  };
+  await train(1);
+  reply({ ready: true, warmUpSeconds: (performance.now() - started) / 1000 });
+  await serve(() => train(steps));
+}
+
+/**
+ * The runner end to end. One run of reps + 1 epochs; the bench-gate reporter holds it at each
+ * epoch end, reports the epoch's time from metrics.jsonl (the runner's own figure: data
+ * pipeline and training, no validation or checkpointing) and waits for the next command.
+ */
+async function endToEndWorker(runtime: Runtime): Promise<void> {
+  const started = performance.now();
+  const resolved = await runtime.resolve(required('experiment'));
+  const stopSignal = { stop: false, reason: 'bench quit' };
+  let quit = false;
+  setEpochGate(async (run, epoch) => {
+    if (quit) return;
+    const record = new RunStore(run.runDir).readEpochs().find((e) => e.epoch === epoch.epoch);
+    if (!record) throw new Error(`bench-gate: ${run.runDir} has no record of epoch ${epoch.epoch}`);
+    const timing = {
+      images: Math.round(record.imagesPerSecond * record.seconds),
+      seconds: record.seconds,
+      loss: epoch.metrics.loss,
+    };
+    if (epoch.epoch === 0) {
+      reply({ ready: true, warmUpSeconds: (performance.now() - started) / 1000 });
+    } else {
+      reply({ ...timing, peakRssMiB: peakRssMiB() });
+    }
+    if ((await nextCommand()).op === 'quit') {
+      quit = true;
+      stopSignal.stop = true;
+    }
+  });
+  const result = await runExperiment(runtime, resolved, {
+    cacheDir: required('work'),
+    stopSignal,
+  });
+  if (!quit) throw new Error(`the run ended (${result.status}) before the last repetition`);
+  reply({ done: true, peakRssMiB: peakRssMiB() });
+}
+
+/** affectlab's image pipeline alone: decode + crop + resize + float32, no cache, in batches. */
+async function pipelineWorker(): Promise<void> {
+  const started = performance.now();
+  const size = Number(required('size'));
+  const batch = Number(required('batch'));
+  const listed = JSON.parse(readFileSync(required('list'), 'utf8')) as ListedImage[];
+  const examples: Example[] = listed.slice(0, Number(values.images)).map((item) => ({
+    id: item.path,
+    imagePath: item.path,
+    label: item.label,
+    crop: { x: item.box[0], y: item.box[1], width: item.box[2], height: item.box[3] },
+  }));
+  const pipeline = new ImagePipeline({
+    image: { height: size, width: size, channels: 3 },
+    margin: Number(values.margin),
+  });
+  const pass = async (list: Example[]): Promise<Omit<MeasureReply, 'peakRssMiB'>> => {
+    const t0 = performance.now();
+    let images = 0;
+    const order = list.map((_, i) => i);
+    for await (const b of pipeline.batches(list, order, batch)) images += b.shape[0];
+    if (pipeline.stats.skipped > 0) throw new Error(`${pipeline.stats.skipped} images skipped`);
+    return { images, seconds: (performance.now() - t0) / 1000 };
+  };
+  await pass(examples.slice(0, batch));
+  reply({ ready: true, warmUpSeconds: (performance.now() - started) / 1000 });
+  await serve(() => pass(examples));
+  await pipeline.close();
+}
+
+async function main(): Promise<void> {
+  if (mode === 'affectlab-pipeline') return pipelineWorker();
+  const runtime = quietRuntime();
+  await runtime.container.resolve(BackendService).activate('tensorflow');
+  if (mode === 'affectlab-step') return stepWorker(runtime);
+  if (mode === 'affectlab-e2e') return endToEndWorker(runtime);
+  throw new Error(`unknown mode ${String(mode)}`);
+}
+
+try {
+  await main();
+  process.exit(0);
+} catch (error) {
+  process.stderr.write(`[${String(mode)}] ${(error as Error).stack ?? String(error)}\n`);
+  process.exit(1);
+}
