@@ -84,35 +84,65 @@ export class VggType implements ArchitecturePlugin {
 
     add(tf.layers.conv2d({ filters: filters[0], kernelSize: 3, name: name.next('conv2d') }));
     add(tf.layers.activation({ activation: 'relu', name: name.next('activation') }));
-    add(tf.layers.batchNormalization({ momentum: batchNormMomentum, name: name.next('batch_normalization') }));
+    add(
+      tf.layers.batchNormalization({
+        momentum: batchNormMomentum,
+        name: name.next('batch_normalization'),
+      }),
+    );
     add(tf.layers.maxPooling2d({ poolSize: 2, name: name.next('max_pooling2d') }));
 
     add(tf.layers.conv2d({ filters: filters[1], kernelSize: 3, name: name.next('conv2d') }));
     add(tf.layers.dropout({ rate: convDropout, name: name.next('dropout') }));
     add(tf.layers.activation({ activation: 'relu', name: name.next('activation') }));
-    add(tf.layers.batchNormalization({ momentum: batchNormMomentum, name: name.next('batch_normalization') }));
+    add(
+      tf.layers.batchNormalization({
+        momentum: batchNormMomentum,
+        name: name.next('batch_normalization'),
+      }),
+    );
     add(tf.layers.maxPooling2d({ poolSize: 2, name: name.next('max_pooling2d') }));
 
     add(tf.layers.conv2d({ filters: filters[2], kernelSize: 3, name: name.next('conv2d') }));
     add(tf.layers.activation({ activation: 'relu', name: name.next('activation') }));
-    add(tf.layers.batchNormalization({ momentum: batchNormMomentum, name: name.next('batch_normalization') }));
+    add(
+      tf.layers.batchNormalization({
+        momentum: batchNormMomentum,
+        name: name.next('batch_normalization'),
+      }),
+    );
     add(tf.layers.maxPooling2d({ poolSize: 2, name: name.next('max_pooling2d') }));
 
     add(tf.layers.conv2d({ filters: filters[3], kernelSize: 3, name: name.next('conv2d') }));
     add(tf.layers.activation({ activation: 'relu', name: name.next('activation') }));
-    add(tf.layers.batchNormalization({ momentum: batchNormMomentum, name: name.next('batch_normalization') }));
+    add(
+      tf.layers.batchNormalization({
+        momentum: batchNormMomentum,
+        name: name.next('batch_normalization'),
+      }),
+    );
     add(tf.layers.maxPooling2d({ poolSize: 2, name: name.next('max_pooling2d') }));
 
     add(tf.layers.flatten({ name: name.next('flatten') }));
 
     add(tf.layers.dense({ units: dense[0], name: name.next('dense') }));
     add(tf.layers.activation({ activation: 'relu', name: name.next('activation') }));
-    add(tf.layers.batchNormalization({ momentum: batchNormMomentum, name: name.next('batch_normalization') }));
+    add(
+      tf.layers.batchNormalization({
+        momentum: batchNormMomentum,
+        name: name.next('batch_normalization'),
+      }),
+    );
     add(tf.layers.dropout({ rate: denseDropout, name: name.next('dropout') }));
 
     add(tf.layers.dense({ units: dense[1], name: name.next('dense') }));
     add(tf.layers.activation({ activation: 'relu', name: name.next('activation') }));
-    add(tf.layers.batchNormalization({ momentum: batchNormMomentum, name: name.next('batch_normalization') }));
+    add(
+      tf.layers.batchNormalization({
+        momentum: batchNormMomentum,
+        name: name.next('batch_normalization'),
+      }),
+    );
 
     // Dense(classes) → softmax (and/or the valence/arousal head): the shared task heads.
     return buildTaskModel(input, x, { inputShape, task }, { ...this.options, name: 'vgg-type' });
