@@ -112,9 +112,11 @@ describe('affectlab summary', () => {
 
     // Keras: ResNet50(include_top=False).count_params() and ResNet50().count_params().
     assert.equal(resnetNoTop.totalParams, 23_587_712);
-    assert.equal(resnetNoTop.layers.length, 175);
+    // Keras' 175 layers, plus the parameter-free preprocess_input layer (preprocess: caffe)
+    assert.equal(resnetNoTop.layers.length, 176);
+    assert.equal(resnetNoTop.layers[1].name, 'preprocess_input');
     assert.equal(resnetTop.totalParams, 25_636_712);
-    assert.equal(resnetTop.layers.length, 177);
+    assert.equal(resnetTop.layers.length, 178);
     assert.equal(resnetTop.layers.at(-1)?.params, 2048 * 1000 + 1000);
     // the last 20% of the base trainable: Keras gives 14,978,048 trainable parameters for it
     assert.equal(resnetNoTop.trainableParams, 14_978_048);
