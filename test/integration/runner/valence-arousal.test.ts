@@ -76,7 +76,8 @@ describe('valence and arousal on synthetic data', () => {
         splits.test.map((e) => e[target] ?? 0),
       );
       const rmse = m[`test_${target}_rmse`];
-      // each target below the mean predictor, and the two together well below it
+      // Below the mean predictor for each target. On this synthetic set a CI-sized run reaches
+      // about 0.87x (valence is the harder target); see the issue's closing note.
       assert.ok(rmse < 0.95 * baseline, `${target}: RMSE ${rmse} vs mean-prediction ${baseline}`);
       ratios.push(rmse / baseline);
       for (const k of ['corr', 'sagr', 'ccc']) {
