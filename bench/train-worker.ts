@@ -9,7 +9,7 @@
  *   affectlab-step      model.trainOnBatch on one fixed in-memory batch (K timed steps)
  *   affectlab-e2e       the runner (runExperiment): JPEG files -> image pipeline -> training,
  *                       one epoch of K steps per repetition; epoch 0 is the warm-up
- *   affectlab-pipeline  ImagePipeline.batches over --images files (no cache)
+ *   affectlab-pipeline  ImagePipeline.batches over --images files (no cache; --workers N threads)
  */
 import 'reflect-metadata';
 import { readFileSync } from 'node:fs';
@@ -56,6 +56,8 @@ const { positionals, values } = parseArgs({
     reps: { type: 'string', default: '3' },
     images: { type: 'string', default: '640' },
     margin: { type: 'string', default: '0.1' },
+    /** Pipeline worker threads; default: the pipeline's own default. */
+    workers: { type: 'string' },
     experiment: { type: 'string' },
     list: { type: 'string' },
     work: { type: 'string' },
@@ -201,6 +203,7 @@ async function pipelineWorker(): Promise<void> {
   const pipeline = new ImagePipeline({
     image: { height: size, width: size, channels: 3 },
     margin: Number(values.margin),
+    workers: values.workers === undefined ? undefined : Number(values.workers),
   });
   const pass = async (list: Example[]): Promise<Omit<MeasureReply, 'peakRssMiB'>> => {
     const t0 = performance.now();

@@ -425,12 +425,19 @@ interface TrainingFigure {
   ratio: { values: number[]; spread: Spread };
 }
 
+/** The pipelines compared; ratios are affectlab's default loader against each reference. */
+const PIPELINES = {
+  affectlab: 'affectlab, 1 worker thread (default)',
+  affectlabInProcess: 'affectlab, in-process',
+  pil: 'PIL, one thread per core',
+  tfdata: 'tf.data',
+} as const;
+type PipelineName = keyof typeof PIPELINES;
+
 interface PipelineFigure {
   size: number;
   images: number;
-  affectlab: Side;
-  pil: Side;
-  tfdata: Side;
+  sides: Record<PipelineName, Side>;
   ratioToPil: { values: number[]; spread: Spread };
   ratioToTfData: { values: number[]; spread: Spread };
 }
@@ -536,17 +543,22 @@ async function pipelineFigures(listFile: string): Promise<PipelineFigure[]> {
       '--margin',
       String(MARGIN),
     ];
-    const sides = await interleaved(`${size} px pipeline`, {
+    const sides = (await interleaved(`${size} px pipeline`, {
       affectlab: () => nodeWorker(`affectlab pipeline ${size}`, ['affectlab-pipeline', ...common]),
+      affectlabInProcess: () =>
+        nodeWorker(`affectlab in-process pipeline ${size}`, [
+          'affectlab-pipeline',
+          ...common,
+          '--workers',
+          '0',
+        ]),
       pil: () => pythonWorker(`pil ${size}`, ['pil', ...common]),
       tfdata: () => pythonWorker(`tf.data ${size}`, ['tfdata', ...common]),
-    });
+    })) as Record<PipelineName, Side>;
     figures.push({
       size,
       images: sides.affectlab.images,
-      affectlab: sides.affectlab,
-      pil: sides.pil,
-      tfdata: sides.tfdata,
+      sides,
       ratioToPil: ratio(sides.affectlab, sides.pil),
       ratioToTfData: ratio(sides.affectlab, sides.tfdata),
     });
@@ -593,18 +605,19 @@ function markdown(report: {
     }
   }
   if (report.pipeline.length) {
+    const names = Object.keys(PIPELINES) as PipelineName[];
     lines.push(
       '',
       `### Image pipeline alone (images/s): decode JPEG, crop face box +10%, Lanczos-3 resize, /255, batches of ${PIPELINE_BATCH}`,
       '',
     );
     lines.push(
-      '| output | affectlab (sharp) | PIL | tf.data | affectlab / PIL | affectlab / tf.data | peak RSS affectlab / PIL / tf.data (MiB) |',
+      `| output | ${names.map((n) => PIPELINES[n]).join(' | ')} | affectlab / PIL | affectlab / tf.data | peak RSS, same order (MiB) |`,
     );
-    lines.push('|---:|---:|---:|---:|---:|---:|---:|');
+    lines.push(`|---:|${names.map(() => '---:|').join('')}---:|---:|---:|`);
     for (const p of report.pipeline) {
       lines.push(
-        `| ${p.size} px | ${triple(p.affectlab.spread, 0)} | ${triple(p.pil.spread, 0)} | ${triple(p.tfdata.spread, 0)} | ${triple(p.ratioToPil.spread)} | ${triple(p.ratioToTfData.spread)} | ${mib(p.affectlab.peakRssMiB)} / ${mib(p.pil.peakRssMiB)} / ${mib(p.tfdata.peakRssMiB)} |`,
+        `| ${p.size} px | ${names.map((n) => triple(p.sides[n].spread, 0)).join(' | ')} | ${triple(p.ratioToPil.spread)} | ${triple(p.ratioToTfData.spread)} | ${names.map((n) => mib(p.sides[n].peakRssMiB)).join(' / ')} |`,
       );
     }
   }
