@@ -1,6 +1,5 @@
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { parse as parseYaml } from 'yaml';
 import { METRIC_KEYS, REGRESSION_METRIC_KEYS } from './metrics/keys.js';
 import type { RunRecord } from './runner/run-store.js';
 import { confusionMatrixSvg } from './runner/plots.js';
@@ -224,9 +223,4 @@ ${rows}
 </tbody></table>
 <h2>Confusion matrices</h2><div class="matrices">${matrices}</div></body></html>
 `;
-}
-
-/** Read a run's resolved config (for tools that need more than metrics). */
-export function readRunConfig(runDir: string): unknown {
-  return parseYaml(readFileSync(join(runDir, 'config.yaml'), 'utf8'));
 }

@@ -9,8 +9,6 @@ export interface TrainingState {
   /** The last epoch that completed (0-based). */
   epoch: number;
   monitor: MonitorState;
-  /** Math.random's generator state after that epoch (dropout, initialisers). */
-  rngState: number[];
   savedAt: number;
 }
 

@@ -354,7 +354,6 @@ export async function runExperiment(
         await saveCheckpoint(store.path('checkpoints/interrupted'), model, optimizer, {
           epoch: epoch - 1,
           monitor,
-          rngState: [],
           savedAt: Date.now(),
         });
         status = 'KILLED';
@@ -390,7 +389,6 @@ export async function runExperiment(
       await saveCheckpoint(lastDir, model, optimizer, {
         epoch,
         monitor,
-        rngState: [],
         savedAt: Date.now(),
       });
       if (decision.isBest && (training.checkpoint?.saveBest ?? true)) {
