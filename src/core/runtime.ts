@@ -63,7 +63,11 @@ export class Runtime {
   async resolve(file: string, options: ResolveOptions = {}): Promise<ResolvedExperiment> {
     const composed = composeExperiment(file, options);
     const externalPlugins = await loadExperimentPlugins(composed, this.registry);
-    const config = validateExperiment(composed, this.registry) as unknown as ExperimentConfig;
+    const config = validateExperiment(
+      composed,
+      this.registry,
+      options.env,
+    ) as unknown as ExperimentConfig;
     if (!options.allowUnresolvedEnv && composed.unresolvedEnv.length > 0) {
       throw new ConfigError(unresolvedEnvDiagnostics(composed, this.registry.envHints()));
     }

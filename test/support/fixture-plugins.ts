@@ -32,7 +32,12 @@ export const fixturePlugins: PluginDefinition[] = [
     type: 'folder',
     description: 'test dataset',
     optionsSchema: objectSchema(
-      { root: { type: 'string' }, imageSize: { type: 'integer', minimum: 8, default: 32 } },
+      {
+        root: { type: 'string' },
+        imageSize: { type: 'integer', minimum: 8, default: 32 },
+        // a default read from the environment, like affectnet's root
+        cacheSize: { type: 'integer', minimum: 0, default: '${env:FIXTURE_CACHE_SIZE:-64}' },
+      },
       ['root'],
     ),
     implementation: ProbePlugin,

@@ -206,6 +206,26 @@ function interpolate(
   return replaced;
 }
 
+/**
+ * Interpolate `${env:...}` in values the schema filled in (plugin defaults such as
+ * `root: ${env:AFFECTNET_ROOT}`), which did not exist when the file was composed. References
+ * left unresolved are added to `composed.unresolvedEnv` (once per path), so they are reported
+ * like those the user wrote.
+ */
+export function interpolateFilledDefaults(
+  composed: ComposedExperiment,
+  config: ConfigObject,
+  env: Record<string, string | undefined> = process.env,
+): { config: ConfigObject; changed: boolean } {
+  const unresolved: ComposedExperiment['unresolvedEnv'] = [];
+  const out = interpolate(config, [], env, composed.sources, unresolved) as ConfigObject;
+  const known = new Set(composed.unresolvedEnv.map((u) => u.path.join('\u0000')));
+  for (const u of unresolved) {
+    if (!known.has(u.path.join('\u0000'))) composed.unresolvedEnv.push(u);
+  }
+  return { config: out, changed: JSON.stringify(out) !== JSON.stringify(config) };
+}
+
 /** Diagnostics for unresolved `${env:NAME}` references, with a hint how to set them. */
 export function unresolvedEnvDiagnostics(
   composed: ComposedExperiment,

@@ -3,7 +3,12 @@ import addFormatsModule from 'ajv-formats';
 import { ConfigError, didYouMean, type Diagnostic } from '../errors.js';
 import type { JsonSchema } from '../plugin.js';
 import { UnknownPluginError, type Registry } from '../registry.js';
-import { isPlainObject, type ComposedExperiment, type ConfigObject } from './compose.js';
+import {
+  interpolateFilledDefaults,
+  isPlainObject,
+  type ComposedExperiment,
+  type ConfigObject,
+} from './compose.js';
 import { PLUGIN_SLOTS, composeExperimentSchema } from './schema.js';
 import { formatPath, type PathSegment } from './source.js';
 
@@ -117,11 +122,24 @@ function describeAjvError(e: ErrorObject): {
  * Validate a composed experiment against the schema composed from the registry. Returns the
  * config with schema defaults filled in; throws ConfigError with file:line:col diagnostics.
  */
-export function validateExperiment(composed: ComposedExperiment, registry: Registry): ConfigObject {
-  const config = structuredClone(composed.config);
+export function validateExperiment(
+  composed: ComposedExperiment,
+  registry: Registry,
+  env: Record<string, string | undefined> = process.env,
+): ConfigObject {
   const { diagnostics, slots } = unknownPluginDiagnostics(composed, registry);
   const validate = validatorFor(registry);
-  if (!validate(config)) {
+  // Pass 1 fills the schema defaults; a default may read the environment
+  // (`root: ${env:AFFECTNET_ROOT}`), so interpolate then, and check the result in pass 2 like a
+  // value the user wrote.
+  let config = structuredClone(composed.config);
+  let valid = validate(config);
+  const filled = interpolateFilledDefaults(composed, config, env);
+  if (filled.changed) {
+    config = filled.config;
+    valid = validate(config);
+  }
+  if (!valid) {
     const seen = new Set<string>();
     for (const e of validate.errors ?? []) {
       // oneOf/discriminator wrappers repeat what the branch already said

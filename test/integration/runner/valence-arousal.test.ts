@@ -47,7 +47,7 @@ describe('valence and arousal on synthetic data', () => {
     await activateBackend();
   });
 
-  it('a short regression run lowers the RMSE well below predicting the mean', async () => {
+  it('a short regression run lowers the RMSE well below predicting the mean', async (t) => {
     const runtime = testRuntime();
     const resolved = await runtime.resolve(
       experiment(
@@ -80,6 +80,7 @@ describe('valence and arousal on synthetic data', () => {
       // about 0.87x (valence is the harder target); see the issue's closing note.
       assert.ok(rmse < 0.95 * baseline, `${target}: RMSE ${rmse} vs mean-prediction ${baseline}`);
       ratios.push(rmse / baseline);
+      t.diagnostic(`${target}: RMSE ${rmse.toFixed(4)}, mean prediction ${baseline.toFixed(4)}`);
       for (const k of ['corr', 'sagr', 'ccc']) {
         assert.equal(typeof m[`test_${target}_${k}`], 'number', `${target}_${k}`);
       }

@@ -89,6 +89,22 @@ describe('experiment composition', () => {
     assert.equal(r.config.training.epochs, 4);
   });
 
+  it('interpolates ${env:...} in schema defaults, then checks the value like a written one', async () => {
+    const dir = tempDir();
+    writeFiles(dir, { 'e.yaml': BASE });
+    const fallback = await fixtureRuntime().resolve(join(dir, 'e.yaml'), { env: {} });
+    assert.equal(fallback.config.dataset.cacheSize, 64);
+    const fromEnv = await fixtureRuntime().resolve(join(dir, 'e.yaml'), {
+      env: { FIXTURE_CACHE_SIZE: '128' },
+    });
+    assert.equal(fromEnv.config.dataset.cacheSize, 128);
+    const d = await diagnosticsOf(
+      fixtureRuntime().resolve(join(dir, 'e.yaml'), { env: { FIXTURE_CACHE_SIZE: 'lots' } }),
+    );
+    assert.match(d[0].path, /dataset\.cacheSize/);
+    assert.match(d[0].message, /integer/);
+  });
+
   it('an unset ${env:X} is a warning for validate and an error naming the line for run', async () => {
     const dir = tempDir();
     writeFiles(dir, { 'e.yaml': BASE.replace('root: /data/x', 'root: ${env:AFFECTNET_ROOT}') });

@@ -62,28 +62,18 @@ function detached(text: string): string {
 }
 
 /**
- * Resolve `${env:NAME}` (and `${env:NAME:-fallback}`) in the root. The schema default is
- * filled in after the composer's interpolation, so the plugin resolves it itself.
+ * The root as an absolute path. `${env:AFFECTNET_ROOT}` (the default) is interpolated by the
+ * runtime before a run starts; one can only be left here when a caller skipped that check.
  */
-export function resolveRoot(root: string, env: NodeJS.ProcessEnv = process.env): string {
-  const unset: string[] = [];
-  const text = root.replace(
-    /\$\{env:([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}/g,
-    (whole, name: string, fallback?: string) => {
-      const value = env[name];
-      if (value) return value;
-      if (fallback !== undefined) return fallback;
-      unset.push(name);
-      return whole;
-    },
-  );
+export function resolveRoot(root: string): string {
+  const unset = [...root.matchAll(/\$\{env:([A-Za-z_][A-Za-z0-9_]*)/g)].map((m) => m[1]);
   if (unset.length > 0) {
     throw new UserError(
       `dataset.root is '${root}' but ${unset.join(', ')} is not set; set AFFECTNET_ROOT or dataset.root ` +
         `(to try synthetic AffectNet-format data: affectlab synth --out data/synth, then dataset.root: data/synth)`,
     );
   }
-  return resolve(text);
+  return resolve(root);
 }
 
 /**
@@ -193,6 +183,9 @@ export class AffectNetDataset implements DatasetPlugin {
         taken: s.taken,
       }));
       for (const s of shortClasses) {
+        // a regression task drops whole classes AffectNet gives no valence/arousal (None,
+        // Uncertain, Non-Face); those are counted under noValenceArousal, not worth a warning
+        if (s.available === 0 && options.task === 'valence-arousal') continue;
         this.logger.warn(
           `class ${s.class} has ${s.available} training image(s), fewer than validationPerClass + 1 = ${options.split.validationPerClass + 1}: ${s.taken} go to validation`,
         );

@@ -145,27 +145,89 @@ function scaled(prototype: Partial<ExpressionParams>, intensity: number): Expres
 }
 
 /**
- * Expression parameters of one face of AffectNet code `code` (0..9). None (8) is an arbitrary
- * mild expression; Uncertain (9) a half-way blend of two emotions.
+ * Valence/arousal of each emotion's prototype at intensity 1 (Russell's circumplex, roughly where
+ * AffectNet's annotators put them).
  */
-export function sampleExpression(code: number, rng: Random): ExpressionParams {
+const PROTOTYPE_AFFECT: readonly (readonly [number, number])[] = [
+  [0, 0],
+  [0.68, 0.3],
+  [-0.62, -0.28],
+  [0.15, 0.68],
+  [-0.52, 0.66],
+  [-0.62, 0.26],
+  [-0.55, 0.6],
+  [-0.42, 0.2],
+];
+
+/** Intensities of a clear emotion: its prototype is scaled by a factor drawn from this range. */
+const INTENSITY_RANGE: readonly [number, number] = [0.8, 1.3];
+const MEAN_INTENSITY = (INTENSITY_RANGE[0] + INTENSITY_RANGE[1]) / 2;
+
+/** A sampled face: its parameters and the valence/arousal its drawing shows. */
+export interface SampledExpression {
+  params: ExpressionParams;
+  valence: number;
+  arousal: number;
+}
+
+/**
+ * What an annotator would read from the drawn face: the emotion's affect scaled by its intensity,
+ * moved by the visible deviations from the prototype (a broader smile is more positive; wider
+ * eyes, an open mouth and raised brows more aroused). Everything here is visible in the image,
+ * so a CNN can learn valence/arousal within a class, not only between classes.
+ */
+function readAffect(
+  affect: readonly [number, number],
+  expected: ExpressionParams,
+  drawn: ExpressionParams,
+): [number, number] {
+  const d = (key: keyof ExpressionParams): number => drawn[key] - expected[key];
+  const valence = affect[0] + 0.6 * d('mouthCurve') - 0.15 * d('browFurrow');
+  const arousal =
+    affect[1] + 0.5 * d('eyeOpen') + 0.35 * d('mouthOpen') + 0.25 * Math.abs(d('browRaise'));
+  return [clamp(valence, -1, 1), clamp(arousal, -1, 1)];
+}
+
+/**
+ * Expression parameters of one face of AffectNet code `code` (0..9), with the affect it shows.
+ * None (8) is an arbitrary mild expression; Uncertain (9) a half-way blend of two emotions.
+ */
+export function sampleExpression(code: number, rng: Random): SampledExpression {
   let base: ExpressionParams;
+  let affect: [number, number];
   if (code <= 7) {
-    base = scaled(PROTOTYPES[code], rng.uniform(0.8, 1.3));
+    const intensity = rng.uniform(INTENSITY_RANGE[0], INTENSITY_RANGE[1]);
+    base = scaled(PROTOTYPES[code], intensity);
+    const k = intensity / MEAN_INTENSITY;
+    affect = [PROTOTYPE_AFFECT[code][0] * k, PROTOTYPE_AFFECT[code][1] * k];
   } else if (code === 8) {
     base = { ...NEUTRAL_PARAMS };
     for (const key of PARAM_KEYS) base[key] += rng.uniform(-1, 1) * PARAM_NOISE[key] * 3;
+    // read relative to the neutral face: the mild expression itself carries the affect
+    affect = readAffect([0, 0], NEUTRAL_PARAMS, base);
   } else {
-    const a = scaled(PROTOTYPES[1 + rng.int(7)], rng.uniform(0.5, 0.9));
-    const b = scaled(PROTOTYPES[1 + rng.int(7)], rng.uniform(0.5, 0.9));
+    const codeA = 1 + rng.int(7);
+    const intensityA = rng.uniform(0.5, 0.9);
+    const a = scaled(PROTOTYPES[codeA], intensityA);
+    const codeB = 1 + rng.int(7);
+    const intensityB = rng.uniform(0.5, 0.9);
+    const b = scaled(PROTOTYPES[codeB], intensityB);
     base = { ...NEUTRAL_PARAMS };
     for (const key of PARAM_KEYS) base[key] = (a[key] + b[key]) / 2;
+    affect = [0, 1].map(
+      (i) =>
+        (PROTOTYPE_AFFECT[codeA][i] * intensityA + PROTOTYPE_AFFECT[codeB][i] * intensityB) /
+        (2 * MEAN_INTENSITY),
+    ) as [number, number];
   }
   if (code === 7 && rng.next() < 0.5) base.asymmetry = -base.asymmetry;
   // Within-class spread: enough that classes overlap a little, not so much that a small CNN
   // needs tens of epochs (the quickstart must learn them in a few minutes on 2 cores).
+  const expected = { ...base };
   for (const key of PARAM_KEYS) base[key] += rng.normal() * PARAM_NOISE[key] * 0.6;
-  return clampParams(base);
+  const params = clampParams(base);
+  const [valence, arousal] = readAffect(affect, expected, params);
+  return { params, valence, arousal };
 }
 
 /** Half-width of the face is 1 in the canonical frame; y points down; (0,0) the face centre. */
@@ -488,6 +550,9 @@ export interface DrawnImage {
   svg: string;
   box: FaceBox;
   landmarks: Point[];
+  /** The valence and arousal the face shows (0, 0 for Non-Face, which shows none). */
+  valence: number;
+  arousal: number;
 }
 
 /** An occluder over part of the face: a hand-coloured blob, a bar, a cup... */
@@ -524,7 +589,9 @@ export function drawImage(code: number, width: number, height: number, rng: Rand
   let body = `<rect width="${width}" height="${height}" fill="${background}"/>`;
   body += clutter(rng, width, height, 3 + rng.int(9));
   const pose = samplePose(rng, width, height);
-  const params = code === 10 ? NEUTRAL_PARAMS : sampleExpression(code, rng);
+  const face: SampledExpression =
+    code === 10 ? { params: NEUTRAL_PARAMS, valence: 0, arousal: 0 } : sampleExpression(code, rng);
+  const { params } = face;
   const canonical = faceLandmarks(params);
   if (code === 10) {
     body += clutter(rng, width, height, 4 + rng.int(6));
@@ -539,5 +606,5 @@ export function drawImage(code: number, width: number, height: number, rng: Rand
     const q = toImage(pose, p);
     return { x: clamp(q.x, 0, width - 1), y: clamp(q.y, 0, height - 1) };
   });
-  return { svg, box: faceBox(pose), landmarks };
+  return { svg, box: faceBox(pose), landmarks, valence: face.valence, arousal: face.arousal };
 }

@@ -25,10 +25,10 @@ import {
 import { UserError } from '../../../core/errors.js';
 import { Semaphore } from '../../../core/pipeline/loaders.js';
 import { Random } from '../../../core/services.js';
-import { drawImage } from './synth-face.js';
+import { drawImage, type DrawnImage } from './synth-face.js';
 
 /** Bump when the images or rows a seed produces change. */
-export const SYNTH_VERSION = 2;
+export const SYNTH_VERSION = 3;
 export const SYNTH_MANIFEST = 'affectlab-synth.json';
 
 export interface SynthOptions {
@@ -106,25 +106,22 @@ export function balancedAllocation(codes: readonly number[], total: number): Map
   return new Map(codes.map((c, i) => [c, base + (i < total % codes.length ? 1 : 0)]));
 }
 
-/** Valence/arousal centres per emotion (Russell's circumplex, roughly as AffectNet's annotations). */
-const VALENCE_AROUSAL: Record<number, [number, number]> = {
-  0: [0, 0],
-  1: [0.68, 0.3],
-  2: [-0.62, -0.28],
-  3: [0.15, 0.68],
-  4: [-0.52, 0.66],
-  5: [-0.62, 0.26],
-  6: [-0.55, 0.6],
-  7: [-0.42, 0.2],
-};
+/** Spread of the annotators' valence/arousal around what the face shows. */
+const ANNOTATION_NOISE = 0.07;
 
-function valenceArousal(code: number, rng: Random): [number, number] {
-  if (AFFECTNET_CODES_WITHOUT_VALENCE_AROUSAL.includes(code)) {
+/**
+ * The written valence/arousal: -2 where AffectNet records none for the written label; otherwise
+ * what the drawn face shows, plus annotator noise.
+ */
+function valenceArousal(label: number, drawn: DrawnImage, rng: Random): [number, number] {
+  if (AFFECTNET_CODES_WITHOUT_VALENCE_AROUSAL.includes(label)) {
     return [AFFECTNET_MISSING_VALENCE_AROUSAL, AFFECTNET_MISSING_VALENCE_AROUSAL];
   }
-  const [v, a] = VALENCE_AROUSAL[code];
   const clamp = (x: number): number => Math.max(-1, Math.min(1, x));
-  return [clamp(v + rng.normal() * 0.14), clamp(a + rng.normal() * 0.14)];
+  return [
+    clamp(drawn.valence + rng.normal() * ANNOTATION_NOISE),
+    clamp(drawn.arousal + rng.normal() * ANNOTATION_NOISE),
+  ];
 }
 
 /** The written label: usually the drawn expression, sometimes (labelNoise) another face code. */
@@ -172,7 +169,7 @@ async function renderItem(
   const { size } = options;
   const drawn = drawImage(item.code, size, size, rng);
   const label = writtenLabel(item.code, options.classes, options.labelNoise, rng);
-  const [valence, arousal] = valenceArousal(label, rng);
+  const [valence, arousal] = valenceArousal(label, drawn, rng);
   // blur half of the images: render at a lower resolution and upsample, several times cheaper
   // than a Gaussian blur at the same softness
   const sharpness = rng.next() < 0.5 ? rng.uniform(0.45, 0.9) : 1;
