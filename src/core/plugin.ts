@@ -62,6 +62,11 @@ export interface Task {
   kind: TaskKind;
   /** Classes of the softmax head (empty for pure regression). */
   classes: ClassInfo[];
+  /**
+   * Groups a sampler balances when the task has no classes (valence-arousal: the expression
+   * categories of the training images). `Example.stratum` indexes it. Absent: no sampling.
+   */
+  strata?: ClassInfo[];
 }
 
 // ---- dataset ---------------------------------------------------------------------------------
@@ -80,6 +85,8 @@ export interface Example {
   /** Absolute path of the image file. */
   imagePath: string;
   label: number;
+  /** Index into Task.strata, when the task has strata. */
+  stratum?: number;
   valence?: number;
   arousal?: number;
   /** Face box to crop to; undefined means use the full image. */

@@ -83,9 +83,25 @@ export function flattenParams(
   return out;
 }
 
-function classCounts(splits: DatasetSplits): number[] {
-  const counts = new Array<number>(splits.task.classes.length).fill(0);
-  for (const e of splits.train) if (e.label >= 0) counts[e.label]++;
+/**
+ * What a sampler balances: the classes, or for a task without classes its strata (the
+ * expression categories of valence-arousal), or nothing.
+ */
+function samplingGroups(splits: DatasetSplits): { names: string[]; labels: number[] } | undefined {
+  const { task } = splits;
+  if (task.classes.length > 0)
+    return { names: task.classes.map((c) => c.name), labels: splits.train.map((e) => e.label) };
+  if (task.strata && task.strata.length > 0)
+    return {
+      names: task.strata.map((c) => c.name),
+      labels: splits.train.map((e) => e.stratum ?? -1),
+    };
+  return undefined;
+}
+
+function groupCounts(groups: { names: string[]; labels: number[] }): number[] {
+  const counts = new Array<number>(groups.names.length).fill(0);
+  for (const label of groups.labels) if (label >= 0) counts[label]++;
   return counts;
 }
 
@@ -238,8 +254,20 @@ export async function runExperiment(
     throw new UserError(`the training split of ${config.dataset.type} is empty`);
   store.writeJson('class_map.json', task.classes);
   store.writeJson('bad_records.json', splits.badRecords);
-  const counts = classCounts(splits);
-  const weights = task.kind === 'valence-arousal' ? undefined : sampler?.classWeights(counts);
+  const groups = samplingGroups(splits);
+  const counts = groups ? groupCounts(groups) : [];
+  if (sampler && !groups)
+    logger.warn(
+      `sampler ${config.sampler?.type} ignored: ${config.dataset.type} gives no classes or strata to balance`,
+    );
+  // class weights scale the cross-entropy; pure regression has none to scale
+  const classWeights = groups ? sampler?.classWeights(counts) : undefined;
+  if (classWeights && task.kind === 'valence-arousal')
+    logger.warn(
+      `sampler ${config.sampler?.type}: class weights do not apply to the valence/arousal loss; ` +
+        'use up-sample or down-sample to balance the expression categories',
+    );
+  const weights = task.kind === 'valence-arousal' ? undefined : classWeights;
   if (weights)
     logger.info(
       `class weights: ${task.classes.map((c, i) => `${c.name} ${weights[i].toFixed(4)}`).join(', ')}`,
@@ -276,6 +304,8 @@ export async function runExperiment(
     dataset: {
       ...splits.description,
       classes: task.classes,
+      ...(task.strata ? { strata: task.strata } : {}),
+      // per class (or per stratum when the task has no classes), as the sampler sees them
       trainCounts: counts,
       badRecords: splits.badRecords.total,
     },
@@ -320,7 +350,7 @@ export async function runExperiment(
     onBadRecord: dataset.pipeline.onBadRecord,
     logger,
   });
-  const trainLabels = splits.train.map((e) => e.label);
+
   const normalized = config.evaluation?.normalized ?? true;
   let status: RunStatus = 'FINISHED';
   let failure: string | undefined;
@@ -328,9 +358,9 @@ export async function runExperiment(
   try {
     for (let epoch = startEpoch; epoch < training.epochs; epoch++) {
       const order =
-        task.kind === 'valence-arousal' || !sampler
+        !sampler || !groups
           ? Random.fork(config.seed, 'order', epoch).shuffle(splits.train.map((_, i) => i))
-          : sampler.epochIndices(trainLabels, task.classes.length, epoch, config.seed);
+          : sampler.epochIndices(groups.labels, groups.names.length, epoch, config.seed);
       const restore = seedMathRandom(config.seed, 'epoch', epoch);
       let trained;
       try {
@@ -382,6 +412,7 @@ export async function runExperiment(
         metrics,
         timestamp: Date.now(),
         learningRate: (optimizer as unknown as { learningRate: number }).learningRate,
+        images: trained.images,
         seconds: trained.seconds,
         imagesPerSecond: trained.images / Math.max(trained.seconds, 1e-9),
         liveTensors: tf.memory().numTensors,

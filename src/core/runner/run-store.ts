@@ -26,6 +26,8 @@ export function newRunId(now = new Date(), random = Math.random): string {
 /** One line of metrics.jsonl: an epoch's metrics plus facts about how it ran. */
 export interface EpochRecord extends EpochMetrics {
   learningRate: number;
+  /** Training images the epoch went through (what the sampler drew, or stepsPerEpoch's share). */
+  images: number;
   seconds: number;
   imagesPerSecond: number;
   liveTensors: number;

@@ -41,9 +41,9 @@ export class ConsoleReporter implements ProgressReporter {
 
   runStarted(run: RunInfo): void {
     if (this.mode === 'none') return;
-    const d = run.dataset as { trainCounts?: number[] };
+    const trainCount = run.params?.['data.train_count'];
     this.out.write(
-      `run ${run.runId} of ${run.experiment} on ${run.backend.name}${d.trainCounts ? `, ${d.trainCounts.reduce((a, b) => a + b, 0)} training images` : ''}\n`,
+      `run ${run.runId} of ${run.experiment} on ${run.backend.name}${typeof trainCount === 'number' ? `, ${trainCount} training images` : ''}\n`,
     );
   }
 

@@ -191,12 +191,30 @@ test('valence-arousal tasks drop rows without valence/arousal and count them', a
     task: 'valence-arousal',
     split: { policy: 'official' },
   }).prepare();
-  assert.deepEqual(va.task, { kind: 'valence-arousal', classes: [] });
+  assert.equal(va.task.kind, 'valence-arousal');
+  assert.deepEqual(va.task.classes, []);
   assert.ok(
     va.train.every((e) => e.label === -1 && e.valence !== undefined && e.arousal !== undefined),
   );
   const withValue = training.filter(
     (r) => r.valence >= -1 && r.valence <= 1 && r.arousal >= -1 && r.arousal <= 1,
+  );
+  // the strata a sampler can balance: the expression categories that kept training images
+  const codesWithValue = [...new Set(withValue.map((r) => r.code))].sort((a, b) => a - b);
+  assert.deepEqual(
+    va.task.strata?.map((s) => s.code),
+    codesWithValue,
+  );
+  assert.deepEqual(
+    va.task.strata?.map((s) => s.index),
+    codesWithValue.map((_, i) => i),
+  );
+  const codeOfPath = new Map(training.map((r) => [r.path, r.code]));
+  assert.ok(
+    va.train.every(
+      (e) => e.stratum !== undefined && va.task.strata?.[e.stratum].code === codeOfPath.get(e.id),
+    ),
+    'each example carries the stratum of its expression',
   );
   assert.equal(va.train.length, withValue.length);
   const counts = (va.description as { fileListCounts: { training: { noValenceArousal: number } } })
@@ -341,16 +359,19 @@ test('a wrong root fails fast with the fix in the message', async () => {
 });
 
 test('root from the environment and relative to the working directory', async () => {
-  process.env.AFFECTLAB_TEST_ROOT = root;
-  try {
-    const fromEnv = await buildAffectNet({
-      root: '${env:AFFECTLAB_TEST_ROOT}',
-      split: { validationPerClass: PER_CLASS },
-    }).prepare();
-    assert.ok(fromEnv.train.length > 0);
-  } finally {
-    delete process.env.AFFECTLAB_TEST_ROOT;
-  }
+  // the default root, ${env:AFFECTNET_ROOT}, is interpolated by the runtime like a written one
+  const file = join(dir, 'no-root.yaml');
+  writeFileSync(
+    file,
+    'name: no-root\ndataset: { type: affectnet }\narchitecture: { type: vgg-type }\n' +
+      'training: { epochs: 1 }\n',
+  );
+  const resolved = await testRuntime().resolve(file, { env: { AFFECTNET_ROOT: root } });
+  assert.equal(resolved.config.dataset.root, root);
+  await assert.rejects(
+    testRuntime().resolve(file, { env: {} }),
+    /\$\.dataset\.root: environment variable AFFECTNET_ROOT is not set.*affectlab synth/s,
+  );
   const rel = relative(process.cwd(), root);
   const fromRelative = await buildAffectNet({
     root: rel,

@@ -106,6 +106,35 @@ describe('valence and arousal on synthetic data', () => {
     );
   });
 
+  it('a sampler balances the expression categories of a regression run', async () => {
+    const runtime = testRuntime();
+    const resolved = await runtime.resolve(
+      experiment('va-balanced', 'valence-arousal', 'epochs: 2\n  batchSize: 8'),
+      { overrides: ['sampler={type: down-sample, perClass: 2}'] },
+    );
+    const result = await runExperiment(runtime, resolved, { cacheDir: join(work, 'cache') });
+    assert.equal(result.status, 'FINISHED');
+    const store = new RunStore(result.runDir);
+    const dataset = store.readJson<{ strata: { name: string }[] }>('dataset.json');
+    const strata = dataset.strata.map((s) => s.name);
+    // None, Uncertain and Non-Face have no valence/arousal, so no stratum
+    assert.deepEqual(strata, [
+      'Neutral',
+      'Happy',
+      'Sad',
+      'Surprise',
+      'Fear',
+      'Disgust',
+      'Anger',
+      'Contempt',
+    ]);
+    // two images of each category per epoch, not the Happy-heavy file list
+    assert.deepEqual(
+      store.readEpochs().map((e) => e.images),
+      [2 * strata.length, 2 * strata.length],
+    );
+  });
+
   it('multi-task: one backbone, a softmax head and a regression head, both metric sets', async () => {
     const runtime = testRuntime();
     const resolved = await runtime.resolve(

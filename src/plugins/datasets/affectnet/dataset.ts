@@ -204,8 +204,18 @@ export class AffectNetDataset implements DatasetPlugin {
     );
 
     const withLabels = options.task !== 'valence-arousal';
+    // pure regression has no classes, but a sampler can still balance the expression categories:
+    // those with training images become the strata
+    const strata = withLabels
+      ? undefined
+      : classes
+          .filter((c) => limited.train.some((r) => r.group === c.index))
+          .map((c, index) => ({ ...c, index }));
+    const stratumOfGroup = new Map(
+      (strata ?? []).map((s) => [classes.findIndex((c) => c.code === s.code), s.index]),
+    );
     const toExamples = (records: KeptRecord[]): Example[] =>
-      records.map((r) => this.example(r, imagesDir, withLabels));
+      records.map((r) => this.example(r, imagesDir, withLabels, stratumOfGroup.get(r.group)));
     const splits = {
       train: toExamples(limited.train),
       validation: toExamples(limited.validation),
@@ -227,7 +237,11 @@ export class AffectNetDataset implements DatasetPlugin {
         (badRecords.total ? `, ${badRecords.total} bad record(s) skipped` : ''),
     );
     return {
-      task: { kind: options.task, classes: withLabels ? classes : [] },
+      task: {
+        kind: options.task,
+        classes: withLabels ? classes : [],
+        ...(strata ? { strata } : {}),
+      },
       image: this.imageSpec,
       ...splits,
       badRecords,
@@ -267,12 +281,18 @@ export class AffectNetDataset implements DatasetPlugin {
     };
   }
 
-  private example(record: KeptRecord, imagesDir: string, withLabel: boolean): Example {
+  private example(
+    record: KeptRecord,
+    imagesDir: string,
+    withLabel: boolean,
+    stratum: number | undefined,
+  ): Example {
     const hasValenceArousal = inUnitRange(record.valence) && inUnitRange(record.arousal);
     return {
       id: record.path,
       imagePath: join(imagesDir, record.path),
       label: withLabel ? record.group : -1,
+      ...(stratum !== undefined ? { stratum } : {}),
       ...(hasValenceArousal ? { valence: record.valence, arousal: record.arousal } : {}),
       ...(this.options.crop === 'face-box' ? { crop: { ...record.box } } : {}),
       source: record.source,
