@@ -7,12 +7,13 @@ import { ensureSyntheticAffectNet } from '../../src/plugins/datasets/affectnet/s
  * reused while its generator options are unchanged).
  */
 export async function smallSyntheticSet(
-  options: { count?: number; size?: number; seed?: number } = {},
+  options: { count?: number; size?: number; seed?: number; validationCount?: number } = {},
 ): Promise<string> {
   const count = options.count ?? 360;
   const size = options.size ?? 64;
   const seed = options.seed ?? 11;
-  const out = join(tmpdir(), `affectlab-test-synth-${count}-${size}-${seed}`);
-  await ensureSyntheticAffectNet({ out, count, size, seed, validationCount: 60 });
+  const validationCount = options.validationCount ?? 60;
+  const out = join(tmpdir(), `affectlab-test-synth-${count}-${size}-${seed}-${validationCount}`);
+  await ensureSyntheticAffectNet({ out, count, size, seed, validationCount });
   return out;
 }

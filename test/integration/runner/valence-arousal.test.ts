@@ -11,7 +11,13 @@ import { smallSyntheticSet } from '../../support/synth.js';
 const work = tempDir();
 let synth = '';
 
-function experiment(name: string, task: string, training: string): string {
+/**
+ * A small VGG-type net on 48 px faces. Regression learns from far fewer bits per image than
+ * classification, so the run needs more images than the classification tests: 6,000 rows,
+ * the expression categories up-sampled (rare, high-arousal ones would otherwise be drowned by
+ * Happy and Neutral), no dense dropout, a cosine learning-rate decay.
+ */
+function experiment(name: string, task: string, training: string, sampler = ''): string {
   const file = join(work, `${name}.yaml`);
   writeFileSync(
     file,
@@ -23,10 +29,18 @@ dataset:
   root: ${synth}
   classes: affectnet11
   task: ${task}
-  imageSize: 64
-  split: { validationPerClass: 3 }
-  augment: { flip: false, shift: 0, rotate: 0, brightness: 0, contrast: 0 }
-architecture: { type: vgg-type, filters: [32, 64, 64, 64], dense: [64, 32], regressionHead: tanh, batchNormMomentum: 0.9 }
+  imageSize: 48
+  split: { validationPerClass: 10 }
+  augment: { flip: true, shift: 0, rotate: 0, brightness: 0, contrast: 0 }
+${sampler}
+architecture:
+  type: vgg-type
+  filters: [32, 64, 64, 64]
+  dense: [64, 32]
+  convDropout: 0.1
+  denseDropout: 0
+  regressionHead: tanh
+  batchNormMomentum: 0.9
 training:
   ${training}
 reporters: [{ type: console, progress: none }]
@@ -43,7 +57,7 @@ function meanBaselineRmse(train: number[], test: number[]): number {
 
 describe('valence and arousal on synthetic data', () => {
   before(async () => {
-    synth = await smallSyntheticSet({ count: 1500, size: 64, seed: 21 });
+    synth = await smallSyntheticSet({ count: 6000, size: 48, seed: 21, validationCount: 330 });
     await activateBackend();
   });
 
@@ -53,7 +67,9 @@ describe('valence and arousal on synthetic data', () => {
       experiment(
         'va',
         'valence-arousal',
-        'epochs: 12\n  batchSize: 32\n  optimizer: { type: adam, learningRate: 0.002 }',
+        'epochs: 7\n  batchSize: 32\n  optimizer: { type: adam, learningRate: 0.003 }\n' +
+          '  learningRate: { schedule: cosine }',
+        'sampler: { type: up-sample, perClass: 300 }',
       ),
     );
     const result = await runExperiment(runtime, resolved, { cacheDir: join(work, 'cache') });
@@ -76,9 +92,9 @@ describe('valence and arousal on synthetic data', () => {
         splits.test.map((e) => e[target] ?? 0),
       );
       const rmse = m[`test_${target}_rmse`];
-      // Below the mean predictor for each target. On this synthetic set a CI-sized run reaches
-      // about 0.87x (valence is the harder target); see the issue's closing note.
-      assert.ok(rmse < 0.95 * baseline, `${target}: RMSE ${rmse} vs mean-prediction ${baseline}`);
+      // Measured on this machine: 0.67x (valence) and 0.73x (arousal) of the mean predictor's
+      // RMSE; a model that knew each test face's category exactly would reach 0.27x and 0.38x.
+      assert.ok(rmse < 0.85 * baseline, `${target}: RMSE ${rmse} vs mean-prediction ${baseline}`);
       ratios.push(rmse / baseline);
       t.diagnostic(`${target}: RMSE ${rmse.toFixed(4)}, mean prediction ${baseline.toFixed(4)}`);
       for (const k of ['corr', 'sagr', 'ccc']) {
@@ -86,7 +102,7 @@ describe('valence and arousal on synthetic data', () => {
       }
     }
     assert.ok(
-      (ratios[0] + ratios[1]) / 2 < 0.92,
+      (ratios[0] + ratios[1]) / 2 < 0.8,
       `RMSE / mean-prediction RMSE: ${ratios.join(', ')}`,
     );
     const store = new RunStore(result.runDir);
@@ -109,8 +125,12 @@ describe('valence and arousal on synthetic data', () => {
   it('a sampler balances the expression categories of a regression run', async () => {
     const runtime = testRuntime();
     const resolved = await runtime.resolve(
-      experiment('va-balanced', 'valence-arousal', 'epochs: 2\n  batchSize: 8'),
-      { overrides: ['sampler={type: down-sample, perClass: 2}'] },
+      experiment(
+        'va-balanced',
+        'valence-arousal',
+        'epochs: 2\n  batchSize: 8',
+        'sampler: { type: down-sample, perClass: 2 }',
+      ),
     );
     const result = await runExperiment(runtime, resolved, { cacheDir: join(work, 'cache') });
     assert.equal(result.status, 'FINISHED');
