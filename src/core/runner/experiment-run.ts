@@ -538,6 +538,14 @@ async function writeCurves(store: RunStore): Promise<void> {
       ]),
     );
   }
+  if (epochs.some((e) => e.metrics.val_valence_rmse !== undefined)) {
+    charts.push(
+      lineChartSvg('Valence / arousal RMSE', [
+        series('val_valence_rmse'),
+        series('val_arousal_rmse'),
+      ]),
+    );
+  }
   store.writeFile('curves.png', await svgToPng(sideBySideSvg(charts)));
 }
 

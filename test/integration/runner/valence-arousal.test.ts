@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
+import sharp from 'sharp';
 import { runExperiment } from '../../../src/core/runner/experiment-run.js';
 import { RunStore } from '../../../src/core/runner/run-store.js';
 import { activateBackend, tempDir, testRuntime } from '../../support/helpers.js';
@@ -109,6 +110,9 @@ describe('valence and arousal on synthetic data', () => {
     const bad = store.readJson<{ total: number }>('bad_records.json');
     assert.equal(bad.total, 0, 'excluded -2 records are not bad records');
     assert.match(readFileSync(store.path('metrics.md'), 'utf8'), /RMSE/);
+    // curves.png: the loss chart and the valence/arousal RMSE chart side by side (480 px each)
+    const curves = await sharp(store.path('curves.png')).metadata();
+    assert.equal(curves.width, 2 * 480);
     const dataset = store.readJson<{
       fileListCounts: { training: { noValenceArousal: number; kept: number } };
     }>('dataset.json');
