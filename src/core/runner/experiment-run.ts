@@ -350,7 +350,6 @@ export async function runExperiment(
     onBadRecord: dataset.pipeline.onBadRecord,
     logger,
   });
-
   const normalized = config.evaluation?.normalized ?? true;
   let status: RunStatus = 'FINISHED';
   let failure: string | undefined;
