@@ -42,7 +42,16 @@ export function drawWithoutReplacement<T>(items: readonly T[], k: number, rng: R
   return pool.slice(0, take);
 }
 
-/** Every index 0..n-1 once, shuffled. */
-export function shuffledRange(n: number, rng: Random): number[] {
-  return rng.shuffle(Array.from({ length: n }, (_, i) => i));
+/**
+ * Every training example once, shuffled with the epoch's generator: the order of the samplers
+ * that leave the class balance alone (imbalanced, weighted). Labels are still checked.
+ */
+export function everyExampleOnce(
+  labels: readonly number[],
+  numClasses: number,
+  epoch: number,
+  seed: number,
+): number[] {
+  indicesByClass(labels, numClasses);
+  return epochRandom(seed, epoch).shuffle(Array.from({ length: labels.length }, (_, i) => i));
 }

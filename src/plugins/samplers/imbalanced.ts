@@ -1,6 +1,6 @@
 import { injectable } from 'tsyringe';
 import type { PluginDefinition, SamplerPlugin } from '../../core/plugin.js';
-import { epochRandom, indicesByClass, shuffledRange } from './common.js';
+import { everyExampleOnce } from './common.js';
 
 /** Every training example once per epoch, shuffled with the seed; the unweighted loss. */
 @injectable()
@@ -11,8 +11,7 @@ export class ImbalancedSampler implements SamplerPlugin {
     epoch: number,
     seed: number,
   ): number[] {
-    indicesByClass(labels, numClasses);
-    return shuffledRange(labels.length, epochRandom(seed, epoch));
+    return everyExampleOnce(labels, numClasses, epoch, seed);
   }
 
   classWeights(): number[] | undefined {

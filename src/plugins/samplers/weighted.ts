@@ -7,7 +7,7 @@ import {
   type SamplerPlugin,
 } from '../../core/plugin.js';
 import { Logger } from '../../core/services.js';
-import { epochRandom, indicesByClass, shuffledRange } from './common.js';
+import { everyExampleOnce } from './common.js';
 
 export const WEIGHT_SCHEMES = ['inverse-frequency', 'class-balanced'] as const;
 export type WeightScheme = (typeof WEIGHT_SCHEMES)[number];
@@ -98,8 +98,7 @@ export class WeightedSampler implements SamplerPlugin {
     epoch: number,
     seed: number,
   ): number[] {
-    indicesByClass(labels, numClasses);
-    return shuffledRange(labels.length, epochRandom(seed, epoch));
+    return everyExampleOnce(labels, numClasses, epoch, seed);
   }
 
   /** `counts`: training examples per class (the split actually used), one entry per class. */
