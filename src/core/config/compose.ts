@@ -163,6 +163,11 @@ export function applyOverride(
 
 const ENV_PATTERN = /\$\{env:([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}/g;
 
+/** The variable names of the `${env:...}` references left in a text. */
+export function envReferences(text: string): string[] {
+  return [...text.matchAll(ENV_PATTERN)].map((m) => m[1]);
+}
+
 function interpolate(
   value: unknown,
   path: PathSegment[],
@@ -170,15 +175,17 @@ function interpolate(
   sources: SourceMap,
   unresolved: ComposedExperiment['unresolvedEnv'],
 ): unknown {
-  if (Array.isArray(value))
-    return value.map((v, i) => interpolate(v, [...path, i], env, sources, unresolved));
+  // Containers are copied only where something inside was replaced: an unchanged value comes
+  // back as the same object, so callers can tell whether anything was interpolated.
+  if (Array.isArray(value)) {
+    const out = value.map((v, i) => interpolate(v, [...path, i], env, sources, unresolved));
+    return out.some((v, i) => v !== value[i]) ? out : value;
+  }
   if (isPlainObject(value)) {
-    return Object.fromEntries(
-      Object.entries(value).map(([k, v]) => [
-        k,
-        interpolate(v, [...path, k], env, sources, unresolved),
-      ]),
+    const entries = Object.entries(value).map(
+      ([k, v]) => [k, interpolate(v, [...path, k], env, sources, unresolved)] as const,
     );
+    return entries.some(([k, v]) => v !== value[k]) ? Object.fromEntries(entries) : value;
   }
   if (typeof value !== 'string' || !value.includes('${env:')) return value;
   let missing = false;
@@ -223,7 +230,7 @@ export function interpolateFilledDefaults(
   for (const u of unresolved) {
     if (!known.has(u.path.join('\u0000'))) composed.unresolvedEnv.push(u);
   }
-  return { config: out, changed: JSON.stringify(out) !== JSON.stringify(config) };
+  return { config: out, changed: out !== config };
 }
 
 /** Diagnostics for unresolved `${env:NAME}` references, with a hint how to set them. */
