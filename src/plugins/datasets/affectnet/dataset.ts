@@ -10,6 +10,7 @@ import {
   presetNameOf,
   resolveClassPreset,
 } from '../../../core/affectnet.js';
+import { envReferences } from '../../../core/config/compose.js';
 import { UserError } from '../../../core/errors.js';
 import { BadRecordLog, formatBadRecordSummary } from '../../../core/pipeline/bad-records.js';
 import { Semaphore } from '../../../core/pipeline/loaders.js';
@@ -66,7 +67,7 @@ function detached(text: string): string {
  * runtime before a run starts; one can only be left here when a caller skipped that check.
  */
 export function resolveRoot(root: string): string {
-  const unset = [...root.matchAll(/\$\{env:([A-Za-z_][A-Za-z0-9_]*)/g)].map((m) => m[1]);
+  const unset = envReferences(root);
   if (unset.length > 0) {
     throw new UserError(
       `dataset.root is '${root}' but ${unset.join(', ')} is not set; set AFFECTNET_ROOT or dataset.root ` +
@@ -203,17 +204,16 @@ export class AffectNetDataset implements DatasetPlugin {
       seed,
     );
 
+    const counts = {
+      train: countByClass(limited.train, classes),
+      validation: countByClass(limited.validation, classes),
+      test: countByClass(limited.test, classes),
+    };
     const withLabels = options.task !== 'valence-arousal';
     // pure regression has no classes, but a sampler can still balance the expression categories:
     // those with training images become the strata
-    const strata = withLabels
-      ? undefined
-      : classes
-          .filter((c) => limited.train.some((r) => r.group === c.index))
-          .map((c, index) => ({ ...c, index }));
-    const stratumOfGroup = new Map(
-      (strata ?? []).map((s) => [classes.findIndex((c) => c.code === s.code), s.index]),
-    );
+    const strataClasses = withLabels ? [] : classes.filter((c) => counts.train[c.name] > 0);
+    const stratumOfGroup = new Map(strataClasses.map((c, stratum) => [c.index, stratum]));
     const toExamples = (records: KeptRecord[]): Example[] =>
       records.map((r) => this.example(r, imagesDir, withLabels, stratumOfGroup.get(r.group)));
     const splits = {
@@ -224,11 +224,6 @@ export class AffectNetDataset implements DatasetPlugin {
     const badRecords = bad.summary();
     if (badRecords.total > 0) this.logger.warn(formatBadRecordSummary(badRecords));
 
-    const counts = {
-      train: countByClass(limited.train, classes),
-      validation: countByClass(limited.validation, classes),
-      test: countByClass(limited.test, classes),
-    };
     const preset =
       typeof options.classes === 'string' ? options.classes : (presetNameOf(classes) ?? null);
     this.logger.info(
@@ -240,7 +235,7 @@ export class AffectNetDataset implements DatasetPlugin {
       task: {
         kind: options.task,
         classes: withLabels ? classes : [],
-        ...(strata ? { strata } : {}),
+        ...(withLabels ? {} : { strata: strataClasses.map((c, index) => ({ ...c, index })) }),
       },
       image: this.imageSpec,
       ...splits,
