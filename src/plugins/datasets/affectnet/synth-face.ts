@@ -113,7 +113,7 @@ const PARAM_NOISE: ExpressionParams = {
   browFurrow: 0.15,
 };
 
-function clamp(v: number, lo: number, hi: number): number {
+export function clamp(v: number, lo: number, hi: number): number {
   return v < lo ? lo : v > hi ? hi : v;
 }
 

@@ -25,7 +25,7 @@ import {
 import { UserError } from '../../../core/errors.js';
 import { Semaphore } from '../../../core/pipeline/loaders.js';
 import { Random } from '../../../core/services.js';
-import { drawImage, type DrawnImage } from './synth-face.js';
+import { clamp, drawImage, type DrawnImage } from './synth-face.js';
 
 /** Bump when the images or rows a seed produces change. */
 export const SYNTH_VERSION = 3;
@@ -117,10 +117,9 @@ function valenceArousal(label: number, drawn: DrawnImage, rng: Random): [number,
   if (AFFECTNET_CODES_WITHOUT_VALENCE_AROUSAL.includes(label)) {
     return [AFFECTNET_MISSING_VALENCE_AROUSAL, AFFECTNET_MISSING_VALENCE_AROUSAL];
   }
-  const clamp = (x: number): number => Math.max(-1, Math.min(1, x));
   return [
-    clamp(drawn.valence + rng.normal() * ANNOTATION_NOISE),
-    clamp(drawn.arousal + rng.normal() * ANNOTATION_NOISE),
+    clamp(drawn.valence + rng.normal() * ANNOTATION_NOISE, -1, 1),
+    clamp(drawn.arousal + rng.normal() * ANNOTATION_NOISE, -1, 1),
   ];
 }
 
