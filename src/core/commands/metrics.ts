@@ -3,8 +3,14 @@
  * definitions the runner uses, so models trained elsewhere compare digit for digit.
  */
 import { readFileSync } from 'node:fs';
-import type { Command } from 'commander';
-import { DEFAULT_CLASS_PRESET, resolveClassPreset } from '../affectnet.js';
+import { Option, type Command } from 'commander';
+import {
+  AFFECTNET_MAX_CODE,
+  AFFECTNET_MIN_CODE,
+  DEFAULT_CLASS_PRESET,
+  expressionName,
+  resolveClassPreset,
+} from '../affectnet.js';
 import { UserError } from '../errors.js';
 import {
   flattenClassificationReport,
@@ -106,13 +112,30 @@ export interface PredictionScores {
   file: string;
   classification?: { report: MetricReport; metrics: Record<string, number> };
   regression?: { report: RegressionReport; examples: number; skipped: number };
+  /** How the file was read (e.g. which class each numeric label became). */
+  notes: string[];
+  /** Problems that do not stop scoring (score rows that are not probabilities). */
+  warnings: string[];
 }
+
+/**
+ * What a numeric `label` / `pred` value means. `codes`: an AffectNet expression code (0-10, as
+ * in AffectNet's file lists), mapped to the class with that code; `indices`: a model output
+ * index (0..classes-1, the order of --classes).
+ */
+export type NumericLabels = 'codes' | 'indices';
+export const NUMERIC_LABELS: readonly NumericLabels[] = ['codes', 'indices'];
 
 export interface ScorePredictionsOptions {
   /** A class preset name or a comma-separated list of expression names/codes. */
   classes?: string;
   normalized: boolean;
+  /** Default `codes`: AffectNet's own numbering, so code 5 (Disgust) never passes for index 5. */
+  numericLabels?: NumericLabels;
 }
+
+/** A score row may differ from a probability distribution by this much in its sum. */
+export const PROBABILITY_SUM_TOLERANCE = 1e-3;
 
 /** Score a predictions CSV: `label` + score columns and/or `pred`; and/or the regression columns. */
 export function scorePredictionsFile(
@@ -134,7 +157,7 @@ export function scorePredictionsFile(
     column.set(key, i);
   });
 
-  const result: PredictionScores = { file };
+  const result: PredictionScores = { file, notes: [], warnings: [] };
   const presentRegression = REGRESSION_COLUMNS.filter((c) => column.has(c));
   if (presentRegression.length > 0 && presentRegression.length < REGRESSION_COLUMNS.length) {
     const missing = REGRESSION_COLUMNS.filter((c) => !column.has(c));
@@ -143,7 +166,14 @@ export function scorePredictionsFile(
     );
   }
   if (column.has('label'))
-    result.classification = scoreClassificationColumns(file, header, column, records, options);
+    result.classification = scoreClassificationColumns(
+      file,
+      header,
+      column,
+      records,
+      options,
+      result,
+    );
   if (presentRegression.length === REGRESSION_COLUMNS.length)
     result.regression = scoreRegressionColumns(file, column, records);
   if (!result.classification && !result.regression) {
@@ -161,6 +191,7 @@ function scoreClassificationColumns(
   column: ReadonlyMap<string, number>,
   records: readonly CsvRecord[],
   options: ScorePredictionsOptions,
+  out: Pick<PredictionScores, 'notes' | 'warnings'>,
 ): PredictionScores['classification'] {
   const classSpec = options.classes ?? DEFAULT_CLASS_PRESET;
   const classes = resolveClassPreset(classSpec.includes(',') ? classSpec.split(',') : classSpec);
@@ -203,13 +234,35 @@ function scoreClassificationColumns(
   }
 
   const classByName = new Map(classes.map((c) => [normalizeName(c.name), c.index]));
+  const classOfCode = new Map(classes.map((c) => [c.code, c.index]));
+  const numericLabels = options.numericLabels ?? 'codes';
+  const codeList = classes.map((c) => `${c.code} ${c.name}`).join(', ');
+  let numericSeen = false;
   const parseClass = (value: string, record: CsvRecord, what: string): number => {
     const trimmed = value.trim();
     if (/^-?\d+$/.test(trimmed)) {
-      const index = Number(trimmed);
-      if (index < 0 || index >= numClasses) {
+      numericSeen = true;
+      const number = Number(trimmed);
+      if (numericLabels === 'indices') {
+        if (number < 0 || number >= numClasses) {
+          throw new UserError(
+            `${file}:${record.line}: ${what} ${number} is not a class index in 0..${numClasses - 1} (${classNames.join(', ')})`,
+          );
+        }
+        return number;
+      }
+      if (number < AFFECTNET_MIN_CODE || number > AFFECTNET_MAX_CODE) {
         throw new UserError(
-          `${file}:${record.line}: ${what} ${index} is not a class index in 0..${numClasses - 1} (${classNames.join(', ')})`,
+          `${file}:${record.line}: ${what} ${number} is not an AffectNet expression code (${AFFECTNET_MIN_CODE}..${AFFECTNET_MAX_CODE}); ` +
+            `pass --numeric-labels indices if the file holds model indices 0..${numClasses - 1}`,
+        );
+      }
+      const index = classOfCode.get(number);
+      if (index === undefined) {
+        throw new UserError(
+          `${file}:${record.line}: ${what} ${number} is AffectNet code ${number} (${expressionName(number)}), ` +
+            `not one of the classes of '${classSpec}' (codes ${codeList}); drop such rows or widen --classes, ` +
+            `or pass --numeric-labels indices if the file holds model indices 0..${numClasses - 1}`,
         );
       }
       return index;
@@ -217,7 +270,7 @@ function scoreClassificationColumns(
     const index = classByName.get(normalizeName(trimmed));
     if (index === undefined) {
       throw new UserError(
-        `${file}:${record.line}: ${what} '${trimmed}' is not one of the classes ${classNames.join(', ')} (nor an index)`,
+        `${file}:${record.line}: ${what} '${trimmed}' is not one of the classes ${classNames.join(', ')} (nor a number)`,
       );
     }
     return index;
@@ -244,6 +297,25 @@ function scoreClassificationColumns(
             return value;
           }),
         );
+  if (numericSeen) {
+    out.notes.push(
+      numericLabels === 'codes'
+        ? `numeric labels read as AffectNet expression codes: ${classes.map((c) => `${c.code} = ${c.name} (index ${c.index})`).join(', ')}; --numeric-labels indices reads them as model indices`
+        : `numeric labels read as model indices: ${classes.map((c) => `${c.index} = ${c.name}`).join(', ')}`,
+    );
+  }
+  if (scores) {
+    const problem = notProbabilities(scores);
+    if (problem.rows > 0) {
+      const first = problem.examples
+        .map(({ row, why }) => `line ${records[row].line}: ${why}`)
+        .join('; ');
+      out.warnings.push(
+        `${file}: ${problem.rows} of ${scores.length} score rows are not probabilities (${first}); ` +
+          'the metrics use the scores as given: write softmax outputs for the AUCs to mean what they say',
+      );
+    }
+  }
   const report = scoreClassification({
     labels,
     predictions,
@@ -252,6 +324,27 @@ function scoreClassificationColumns(
     normalized: options.normalized,
   });
   return { report, metrics: flattenClassificationReport(report) };
+}
+
+/** Rows with a negative score or a sum off 1 by more than PROBABILITY_SUM_TOLERANCE. */
+function notProbabilities(scores: readonly number[][]): {
+  rows: number;
+  examples: { row: number; why: string }[];
+} {
+  let rows = 0;
+  const examples: { row: number; why: string }[] = [];
+  scores.forEach((row, i) => {
+    const negative = row.find((v) => v < 0);
+    const sum = row.reduce((a, b) => a + b, 0);
+    if (negative === undefined && Math.abs(sum - 1) <= PROBABILITY_SUM_TOLERANCE) return;
+    rows++;
+    if (examples.length < 3)
+      examples.push({
+        row: i,
+        why: negative !== undefined ? `negative score ${negative}` : `sums to ${sum.toFixed(4)}`,
+      });
+  });
+  return { rows, examples };
 }
 
 function scoreRegressionColumns(
@@ -314,8 +407,6 @@ export function formatPredictionScores(scores: PredictionScores, format: TableFo
       heading('Confusion matrix (rows: actual, columns: predicted)') +
         formatConfusionMatrix(classification.confusion, classification.classNames, format),
     );
-    if (classification.notes.length > 0)
-      parts.push(heading('Notes') + classification.notes.map((n) => `- ${n}\n`).join(''));
   }
   if (scores.regression) {
     const { report, examples, skipped } = scores.regression;
@@ -325,20 +416,32 @@ export function formatPredictionScores(scores: PredictionScores, format: TableFo
         formatRegressionTable(report, format),
     );
   }
+  const notes = [...scores.notes, ...(classification?.notes ?? [])];
+  if (notes.length > 0) parts.push(heading('Notes') + notes.map((n) => `- ${n}\n`).join(''));
   return parts.join('\n');
 }
 
-export function registerMetricsCommand(program: Command, _runtime: Runtime): void {
+export function registerMetricsCommand(program: Command, runtime: Runtime): void {
   program
     .command('metrics')
     .description(
       'score a predictions CSV with the AffectNet metric set (Orig and skew-normalised Norm): columns label and ' +
-        'pred and/or one score column per class (class name or score_<i>); or valence, arousal, pred_valence, pred_arousal',
+        'pred and/or one score column per class (class name or score_<i>, probabilities); or valence, arousal, ' +
+        'pred_valence, pred_arousal. label/pred are class names or numbers (AffectNet codes unless --numeric-labels indices)',
     )
     .requiredOption('--input <file>', 'predictions CSV file')
     .option(
       '--classes <preset>',
       `class preset or comma-separated expression names/codes, in model index order (default: ${DEFAULT_CLASS_PRESET})`,
+    )
+    .addOption(
+      new Option(
+        '--numeric-labels <meaning>',
+        'what a number in label/pred means: codes = AffectNet expression codes (0-10, as in the file lists; ' +
+          'a code outside --classes is refused), indices = model output indices (0..n-1 in --classes order)',
+      )
+        .choices([...NUMERIC_LABELS])
+        .default('codes'),
     )
     .option('--json', 'print the full report as JSON (undefined metrics as null)')
     .option('--markdown', 'print Markdown tables')
@@ -350,14 +453,19 @@ export function registerMetricsCommand(program: Command, _runtime: Runtime): voi
         json?: boolean;
         markdown?: boolean;
         normalized: boolean;
+        numericLabels: NumericLabels;
       }) => {
         const scores = scorePredictionsFile(opts.input, {
           classes: opts.classes,
           normalized: opts.normalized,
+          numericLabels: opts.numericLabels,
         });
+        for (const warning of scores.warnings) runtime.logger.warn(warning);
         if (opts.json) {
           const out = {
             file: scores.file,
+            notes: scores.notes,
+            warnings: scores.warnings,
             classification: scores.classification?.report,
             metrics: {
               ...scores.classification?.metrics,

@@ -117,7 +117,7 @@ describe('affectlab metrics', () => {
     );
     const badIndex = csvFile('bad-index.csv', 'label,pred\n0,7\n');
     assert.throws(
-      () => scorePredictionsFile(badIndex, { normalized: true }),
+      () => scorePredictionsFile(badIndex, { normalized: true, numericLabels: 'indices' }),
       /bad-index\.csv:2: pred 7 is not a class index in 0\.\.5/,
     );
     const badScore = csvFile('bad-score.csv', 'label,score_0,score_1\n0,0.5,abc\n');
