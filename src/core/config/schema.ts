@@ -40,6 +40,15 @@ export const trainingSchema: JsonSchema = {
       description:
         'TensorFlow.js backend; auto tries tensorflow-gpu, tensorflow, cpu in that order.',
     },
+    execution: {
+      enum: ['auto', 'graph', 'eager'],
+      default: 'auto',
+      description:
+        'How a training step runs: graph compiles the whole step (forward, loss, gradients, ' +
+        'update) to one TensorFlow graph run in a libtensorflow session (native backends only); ' +
+        'eager runs tfjs-layers op by op. auto: graph when the native backend is active and ' +
+        'every layer of the model is supported, else eager with a notice naming the reason.',
+    },
     optimizer: {
       type: 'object',
       additionalProperties: false,
@@ -204,7 +213,8 @@ export function composeExperimentSchema(registry: Registry): JsonSchema {
         },
       },
     },
-    training: { $ref: '#/definitions/training' },
+    // an experiment without `training:` trains with every default (the type says it is there)
+    training: { $ref: '#/definitions/training', default: {} },
     evaluation: { $ref: '#/definitions/evaluation' },
     sweep: { $ref: '#/definitions/sweep' },
   };

@@ -1,4 +1,5 @@
 import type { BackendPreference } from '../backend.js';
+import type { ExecutionPreference } from '../engine/engine.js';
 
 /** `{ type: <registered name>, ...options }` */
 export interface PluginRef {
@@ -12,6 +13,7 @@ export interface TrainingConfig {
   stepsPerEpoch?: number;
   validationSteps?: number;
   backend: BackendPreference;
+  execution: ExecutionPreference;
   optimizer: {
     type: 'adam' | 'sgd' | 'rmsprop';
     learningRate: number;

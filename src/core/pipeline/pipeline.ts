@@ -42,6 +42,8 @@ export interface Batch {
   shape: [number, number, number, number];
   /** The example index (into `examples`) of each image in the batch, in batch order. */
   indices: number[];
+  /** The position in `order` after the batch's last image (skipped ones included): resume here. */
+  end: number;
 }
 
 export interface PipelineStats {
@@ -147,6 +149,8 @@ export class ImagePipeline {
     order: readonly number[],
     batchSize: number,
     augment?: { options: AugmentOptions; seed: number },
+    /** Start at this position of `order` (a resumed epoch); augmentation stays positional. */
+    from = 0,
   ): AsyncGenerator<Batch> {
     if (!Number.isInteger(batchSize) || batchSize < 1)
       throw new UserError(`batch size must be a positive integer, got ${batchSize}`);
@@ -158,7 +162,7 @@ export class ImagePipeline {
     // batch; worker threads do that work themselves and hand back float32
     const convertHere = !this.loader.offThread;
     const inFlight: { exampleIndex: number; position: number; result: Promise<LoadResult> }[] = [];
-    let next = 0;
+    let next = from;
     const refill = (): void => {
       while (inFlight.length < window && next < order.length) {
         const position = next++;
@@ -222,7 +226,7 @@ export class ImagePipeline {
       }
       indices.push(head.exampleIndex);
       if (indices.length === batchSize) {
-        yield { x, shape: [batchSize, height, width, channels], indices };
+        yield { x, shape: [batchSize, height, width, channels], indices, end: head.position + 1 };
         x = new Float32Array(batchSize * imageLength);
         indices = [];
       }
@@ -232,6 +236,7 @@ export class ImagePipeline {
         x: x.slice(0, indices.length * imageLength),
         shape: [indices.length, height, width, channels],
         indices,
+        end: order.length,
       };
     }
   }

@@ -1,40 +1,63 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
+import type { TrainingEngine } from '../engine/engine.js';
 import { loadModel, saveModel } from '../model-io.js';
 import type { MonitorState } from './monitor.js';
 
+/**
+ * How far into an epoch an interrupted run got: the steps done, the position in the epoch's
+ * sample order where the next batch starts (skipped images make it differ from steps x batch),
+ * and the running sums the epoch's metrics are made of. Enough to replay the rest exactly.
+ */
+export interface PartialEpoch {
+  epoch: number;
+  steps: number;
+  position: number;
+  lossSum: number;
+  accuracySum: number;
+  hasAccuracy: boolean;
+  images: number;
+  seconds: number;
+}
+
 /** What a resumed run needs besides the weights: where it was and what it had decided. */
 export interface TrainingState {
-  /** The last epoch that completed (0-based). */
+  /** The last epoch that completed (0-based; -1 when none did). */
   epoch: number;
   monitor: MonitorState;
   savedAt: number;
+  /** Only in checkpoints/interrupted: the epoch that was cut short. */
+  partial?: PartialEpoch;
 }
 
 /**
- * A checkpoint directory: the model (tfjs layers format), the optimizer's variables
- * (Adam's moments and iteration count) and the training state. Written to a temporary
- * directory and renamed, so a crash mid-write leaves the previous checkpoint intact.
+ * A checkpoint directory: the model (tfjs layers format), the optimizer's complete state
+ * (moments, accumulated powers, iteration count) and the training state. Written to a
+ * temporary directory and renamed, so a crash mid-write leaves the previous checkpoint intact.
  */
 export async function saveCheckpoint(
   dir: string,
   model: tf.LayersModel,
-  optimizer: tf.Optimizer,
+  engine: TrainingEngine,
   state: TrainingState,
 ): Promise<void> {
   const tmp = `${dir}.tmp`;
   rmSync(tmp, { recursive: true, force: true });
   mkdirSync(tmp, { recursive: true });
+  await engine.syncToModel();
   await saveModel(model, join(tmp, 'model'));
-  const weights = await optimizer.getWeights();
-  const { data, specs } = await tf.io.encodeWeights(weights);
-  // getWeights returns the optimizer's own variables plus a fresh `iterations` scalar: free that.
-  for (const w of weights) if (!(w.tensor instanceof tf.Variable)) w.tensor.dispose();
-  writeFileSync(join(tmp, 'optimizer.bin'), Buffer.from(data));
+  const weights = await engine.getOptimizerState();
+  let encoded: { data: ArrayBuffer; specs: tf.io.WeightsManifestEntry[] };
+  try {
+    encoded = await tf.io.encodeWeights(weights);
+  } finally {
+    tf.dispose(weights.map((w) => w.tensor));
+  }
+  writeFileSync(join(tmp, 'optimizer.bin'), Buffer.from(encoded.data));
   writeFileSync(
     join(tmp, 'optimizer.json'),
-    JSON.stringify({ className: optimizer.getClassName(), specs }, null, 2),
+    JSON.stringify({ engine: engine.kind, specs: encoded.specs }, null, 2),
   );
   writeFileSync(join(tmp, 'state.json'), JSON.stringify(state, null, 2));
   rmSync(dir, { recursive: true, force: true });
@@ -59,13 +82,14 @@ async function loadWeightsInto(model: tf.LayersModel, dir: string): Promise<void
   }
 }
 
-/** Load the weights into `model` and restore the optimizer's variables. */
+/** Load the weights into `model` and the engine, and restore the optimizer's state. */
 export async function restoreCheckpoint(
   dir: string,
   model: tf.LayersModel,
-  optimizer: tf.Optimizer,
+  engine: TrainingEngine,
 ): Promise<TrainingState> {
   await loadWeightsInto(model, join(dir, 'model'));
+  await engine.syncFromModel();
   const meta = JSON.parse(readFileSync(join(dir, 'optimizer.json'), 'utf8')) as {
     specs: tf.io.WeightsManifestEntry[];
   };
@@ -75,6 +99,10 @@ export async function restoreCheckpoint(
     meta.specs,
   );
   const list = meta.specs.map((s) => ({ name: s.name, tensor: named[s.name] }));
-  await optimizer.setWeights(list);
+  try {
+    await engine.setOptimizerState(list);
+  } finally {
+    tf.dispose(list.map((e) => e.tensor));
+  }
   return readTrainingState(dir);
 }

@@ -86,7 +86,8 @@ export function afterEpoch(
     } else {
       state.epochsWithoutImprovement++;
     }
-    stop = state.epochsWithoutImprovement > es.patience;
+    // Keras' EarlyStopping: stop once `patience` epochs in a row did not improve (wait >= patience)
+    stop = state.epochsWithoutImprovement >= es.patience && epoch > 0;
   }
 
   state.learningRate = nextLearningRate(state, training, epoch, metrics);
@@ -124,7 +125,8 @@ export function nextLearningRate(
         return state.learningRate;
       }
       state.plateauWait++;
-      if (state.plateauWait > (s.patience ?? 2)) {
+      // Keras' ReduceLROnPlateau: reduce once `patience` epochs in a row did not improve
+      if (state.plateauWait >= (s.patience ?? 2)) {
         state.plateauWait = 0;
         return Math.max(min, state.learningRate * (s.factor ?? 0.1));
       }

@@ -56,7 +56,16 @@ export class RunStore {
 
   static create(root: string, experiment: string, runId = newRunId()): RunStore {
     const dir = resolve(root, experiment, runId);
-    mkdirSync(dir, { recursive: true });
+    try {
+      mkdirSync(dir, { recursive: true });
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code ?? String(error);
+      throw new UserError(
+        `cannot create the run directory ${dir} (${code}): make runs.root (${root}) writable, ` +
+          'or point it elsewhere with --set runs.root=<dir>',
+        { cause: error },
+      );
+    }
     return new RunStore(dir);
   }
 

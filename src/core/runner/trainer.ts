@@ -1,8 +1,11 @@
 import * as tf from '@tensorflow/tfjs';
 import type { TrainingConfig } from '../config/types.js';
 import type { AugmentOptions, Example, Task } from '../plugin.js';
+import type { StepTargets, TrainingEngine } from '../engine/engine.js';
+import { targetTensors, type TaskLoss } from '../engine/eager.js';
+import { NonFiniteLossError } from '../loss.js';
 import { Random, hashSeed } from '../services.js';
-import { assertFiniteLoss } from '../loss.js';
+import type { PartialEpoch } from './checkpoint.js';
 
 /** One batch from the image pipeline: NHWC float32 pixels and the examples they came from. */
 export interface ImageBatch {
@@ -10,15 +13,19 @@ export interface ImageBatch {
   shape: [number, number, number, number];
   /** Indices into the example list given to `batches`. */
   indices: number[];
+  /** The position in `order` after this batch's last example (skipped images included). */
+  end?: number;
 }
 
 /** What the trainer needs from the image pipeline. */
 export interface BatchSource {
+  /** Batches of `examples[order[i]]` for i from `from` (default 0); augmentation is by i. */
   batches(
     examples: readonly Example[],
     order: readonly number[],
     batchSize: number,
     augment?: { options: AugmentOptions; seed: number },
+    from?: number,
   ): AsyncIterable<ImageBatch>;
 }
 
@@ -33,38 +40,29 @@ export interface StepProgress {
   etaSeconds: number;
 }
 
-/** Targets for one batch: one-hot classes, (valence, arousal), or both. */
-export function targetsFor(
+/** Targets of one batch from its examples: class indices, (valence, arousal), or both. */
+export function targetsOf(
   task: Task,
   examples: readonly Example[],
   indices: readonly number[],
-): tf.Tensor | tf.Tensor[] {
-  const n = indices.length;
-  const classes = (): tf.Tensor =>
-    tf.tidy(() =>
-      tf
-        .oneHot(
-          tf.tensor1d(
-            indices.map((i) => examples[i].label),
-            'int32',
-          ),
-          task.classes.length,
-        )
-        .toFloat(),
-    );
-  const va = (): tf.Tensor =>
-    tf.tensor2d(
-      indices.flatMap((i) => [examples[i].valence ?? 0, examples[i].arousal ?? 0]),
-      [n, 2],
-    );
-  if (task.kind === 'classification') return classes();
-  if (task.kind === 'valence-arousal') return va();
-  return [classes(), va()];
+): StepTargets {
+  const out: StepTargets = {};
+  if (task.kind !== 'valence-arousal')
+    out.classes = Int32Array.from(indices, (i) => examples[i].label);
+  if (task.kind !== 'classification') {
+    const va = new Float32Array(indices.length * 2);
+    indices.forEach((i, r) => {
+      va[2 * r] = examples[i].valence ?? 0;
+      va[2 * r + 1] = examples[i].arousal ?? 0;
+    });
+    out.valenceArousal = va;
+  }
+  return out;
 }
 
 /**
- * Math.random drives tfjs' initialisers and dropout masks. Seeding it per epoch makes a run
- * repeatable and lets a resumed run draw the same masks as an uninterrupted one.
+ * Math.random drives tfjs' initialisers. Seeding it makes a model's initial weights repeatable;
+ * the engines seed dropout per step themselves (from `stepSeed`).
  */
 export function seedMathRandom(seed: number, ...labels: (string | number)[]): () => void {
   const original = Math.random;
@@ -75,6 +73,11 @@ export function seedMathRandom(seed: number, ...labels: (string | number)[]): ()
   };
 }
 
+/** The seed of one training step: a function of its position only, so a resume repeats it. */
+export function stepSeed(seed: number, epoch: number, step: number): number {
+  return hashSeed(seed, 'step', epoch, step);
+}
+
 export interface EpochResult {
   loss: number;
   accuracy?: number;
@@ -82,11 +85,23 @@ export interface EpochResult {
   seconds: number;
   steps: number;
   interrupted: boolean;
+  /** Where a cut-short epoch stopped, for checkpoints/interrupted. */
+  partial: PartialEpoch;
 }
 
-/** Train one epoch with trainOnBatch; stops early (after the current step) when `shouldStop()`. */
+/**
+ * A step's promise resolves as a microtask when the next batch is already prefetched, so a
+ * loop of steps never lets the event loop run: SIGINT/SIGTERM handlers (and timers) would wait
+ * for the end of the epoch. One macrotask turn per step lets them run between steps.
+ */
+const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+/**
+ * Train one epoch on the engine; stops after the current step when `shouldStop()`. `resumeFrom`
+ * continues an epoch that was cut short, from the order position and running sums it saved.
+ */
 export async function trainEpoch(args: {
-  model: tf.LayersModel;
+  engine: TrainingEngine;
   task: Task;
   examples: readonly Example[];
   order: readonly number[];
@@ -95,67 +110,85 @@ export async function trainEpoch(args: {
   epoch: number;
   seed: number;
   augment?: AugmentOptions;
+  resumeFrom?: PartialEpoch;
   shouldStop: () => boolean;
   onStep?: (p: StepProgress) => void;
 }): Promise<EpochResult> {
-  const { model, task, examples, training, epoch } = args;
+  const { engine, task, examples, training, epoch } = args;
   const batchSize = training.batchSize;
   let order = args.order;
   if (training.stepsPerEpoch) order = order.slice(0, training.stepsPerEpoch * batchSize);
   const steps = Math.ceil(order.length / batchSize);
-  const start = performance.now();
-  let lossSum = 0;
-  let accSum = 0;
-  let hasAcc = false;
-  let images = 0;
-  let step = 0;
+  const resumed = args.resumeFrom;
+  const start = performance.now() - (resumed?.seconds ?? 0) * 1000;
+  let lossSum = resumed?.lossSum ?? 0;
+  let accSum = resumed?.accuracySum ?? 0;
+  let hasAcc = resumed?.hasAccuracy ?? false;
+  let images = resumed?.images ?? 0;
+  let step = resumed?.steps ?? 0;
+  let position = resumed?.position ?? 0;
   let interrupted = false;
   const augment = args.augment
     ? { options: args.augment, seed: hashSeed(args.seed, 'augment', epoch) }
     : undefined;
-  for await (const batch of args.source.batches(examples, order, batchSize, augment)) {
-    const xs = tf.tensor4d(batch.x, batch.shape);
-    const ys = targetsFor(task, examples, batch.indices);
-    let out: number | number[];
-    try {
-      out = await model.trainOnBatch(xs, ys);
-    } finally {
-      xs.dispose();
-      tf.dispose(ys);
+  const partial = (): PartialEpoch => ({
+    epoch,
+    steps: step,
+    position,
+    lossSum,
+    accuracySum: accSum,
+    hasAccuracy: hasAcc,
+    images,
+    seconds: (performance.now() - start) / 1000,
+  });
+  if (!args.shouldStop() && position < order.length) {
+    for await (const batch of args.source.batches(examples, order, batchSize, augment, position)) {
+      const result = await engine.trainStep(
+        { x: batch.x, shape: batch.shape },
+        targetsOf(task, examples, batch.indices),
+        stepSeed(args.seed, epoch, step),
+      );
+      if (!Number.isFinite(result.loss)) {
+        throw new NonFiniteLossError(
+          result.loss,
+          `epoch ${epoch + 1}, step ${step + 1} of ${steps} (examples ${batch.indices
+            .slice(0, 3)
+            .map((i) => examples[i].source ?? examples[i].id)
+            .join(', ')}...)`,
+          step === 0 && epoch === 0
+            ? 'the first step'
+            : `the update of the step before (the weights diverged)`,
+        );
+      }
+      const n = batch.indices.length;
+      lossSum += result.loss * n;
+      if (result.accuracy !== undefined) {
+        accSum += result.accuracy * n;
+        hasAcc = true;
+      }
+      images += n;
+      step++;
+      position = batch.end ?? position + n;
+      const seconds = (performance.now() - start) / 1000;
+      const rate = images / Math.max(seconds, 1e-9);
+      args.onStep?.({
+        epoch,
+        epochs: training.epochs,
+        step,
+        steps,
+        loss: lossSum / images,
+        accuracy: hasAcc ? accSum / images : undefined,
+        imagesPerSecond: rate,
+        etaSeconds: ((steps - step) * batchSize) / Math.max(rate, 1e-9),
+      });
+      await yieldToEventLoop();
+      if (args.shouldStop()) {
+        interrupted = step < steps;
+        break;
+      }
     }
-    const values = Array.isArray(out) ? out : [out];
-    const loss = values[0];
-    assertFiniteLoss(
-      loss,
-      `epoch ${epoch + 1}, step ${step + 1} (examples ${batch.indices
-        .slice(0, 3)
-        .map((i) => examples[i].source ?? examples[i].id)
-        .join(', ')}...)`,
-    );
-    const n = batch.indices.length;
-    lossSum += loss * n;
-    if (task.kind === 'classification' && values.length > 1) {
-      accSum += values[1] * n;
-      hasAcc = true;
-    }
-    images += n;
-    step++;
-    const seconds = (performance.now() - start) / 1000;
-    const rate = images / Math.max(seconds, 1e-9);
-    args.onStep?.({
-      epoch,
-      epochs: training.epochs,
-      step,
-      steps,
-      loss: lossSum / images,
-      accuracy: hasAcc ? accSum / images : undefined,
-      imagesPerSecond: rate,
-      etaSeconds: ((steps - step) * batchSize) / Math.max(rate, 1e-9),
-    });
-    if (args.shouldStop()) {
-      interrupted = step < steps;
-      break;
-    }
+  } else if (args.shouldStop()) {
+    interrupted = position < order.length;
   }
   return {
     loss: images ? lossSum / images : NaN,
@@ -164,6 +197,7 @@ export async function trainEpoch(args: {
     seconds: (performance.now() - start) / 1000,
     steps: step,
     interrupted,
+    partial: partial(),
   };
 }
 
@@ -180,37 +214,35 @@ export interface Predictions {
 
 /** Predict a split in order (no augmentation) and compute the mean loss on the way. */
 export async function predictSplit(args: {
-  model: tf.LayersModel;
+  engine: TrainingEngine;
   task: Task;
   examples: readonly Example[];
   source: BatchSource;
   batchSize: number;
   maxSteps?: number;
-  lossFn: (yTrue: tf.Tensor | tf.Tensor[], yPred: tf.Tensor | tf.Tensor[]) => tf.Scalar;
+  lossFn: TaskLoss;
 }): Promise<Predictions> {
-  const { model, task, examples } = args;
+  const { engine, task, examples } = args;
   let order = examples.map((_, i) => i);
   if (args.maxSteps) order = order.slice(0, args.maxSteps * args.batchSize);
   const indices: number[] = [];
   const scores: Float32Array[] = [];
   const va: [number, number][] = [];
   let lossSum = 0;
+  const k = task.classes.length;
   for await (const batch of args.source.batches(examples, order, args.batchSize)) {
     const n = batch.indices.length;
-    const [lossValue, outs] = tf.tidy(() => {
-      const xs = tf.tensor4d(batch.x, batch.shape);
-      const pred = model.predict(xs) as tf.Tensor | tf.Tensor[];
-      const ys = targetsFor(task, examples, batch.indices);
-      const l = args.lossFn(ys, pred);
-      const list = Array.isArray(pred) ? pred : [pred];
-      return [l.dataSync()[0], list.map((t) => t.dataSync() as Float32Array)] as const;
+    const outs = await engine.predict({ x: batch.x, shape: batch.shape });
+    const lossValue = tf.tidy(() => {
+      const pred = outs.map((o) => tf.tensor2d(o, [n, o.length / n]));
+      const ys = targetTensors(task, targetsOf(task, examples, batch.indices), n);
+      return args.lossFn(ys, pred.length === 1 ? pred[0] : pred).dataSync()[0];
     });
     lossSum += lossValue * n;
-    indices.push(...batch.indices);
+    for (const i of batch.indices) indices.push(i);
     const classOut = task.kind === 'valence-arousal' ? undefined : outs[0];
     const vaOut =
       task.kind === 'classification' ? undefined : outs[task.kind === 'valence-arousal' ? 0 : 1];
-    const k = task.classes.length;
     for (let r = 0; r < n; r++) {
       if (classOut) scores.push(classOut.slice(r * k, (r + 1) * k));
       if (vaOut) va.push([vaOut[r * 2], vaOut[r * 2 + 1]]);

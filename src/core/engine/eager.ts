@@ -1,0 +1,217 @@
+/**
+ * The eager engine: tfjs-layers' own `trainOnBatch`, op by op, on whatever backend is active.
+ * It is the reference the graph engine is checked against and the fallback for models the
+ * graph compiler does not support.
+ */
+import * as tf from '@tensorflow/tfjs';
+import type { TrainingConfig } from '../config/types.js';
+import { makeClassificationLoss, makeRegressionLoss, type LossFunction } from '../loss.js';
+import type { Task } from '../plugin.js';
+import { Random } from '../services.js';
+import type {
+  EngineOptions,
+  LossSpec,
+  OptimizerStateEntry,
+  StepInputs,
+  StepResult,
+  StepTargets,
+  TrainingEngine,
+} from './engine.js';
+
+export function buildOptimizer(o: TrainingConfig['optimizer']): tf.Optimizer {
+  switch (o.type) {
+    case 'sgd':
+      return o.momentum
+        ? tf.train.momentum(o.learningRate, o.momentum)
+        : tf.train.sgd(o.learningRate);
+    case 'rmsprop':
+      return tf.train.rmsprop(o.learningRate, 0.9, o.momentum ?? 0, o.epsilon);
+    case 'adam':
+      return tf.train.adam(o.learningRate, o.beta1 ?? 0.9, o.beta2 ?? 0.999, o.epsilon ?? 1e-7);
+  }
+}
+
+/** The loss of a run for a batch's targets and predictions (one tensor, or one per head). */
+export type TaskLoss = (
+  yTrue: tf.Tensor | tf.Tensor[],
+  yPred: tf.Tensor | tf.Tensor[],
+) => tf.Scalar;
+
+/** The run's loss as one function over all heads (validation uses it too). */
+export function taskLoss(task: Task, loss: LossSpec): TaskLoss {
+  const classLoss = makeClassificationLoss(loss.classWeights);
+  const regLoss = makeRegressionLoss(loss.regression);
+  if (task.kind === 'classification') return (t, p) => classLoss(t as tf.Tensor, p as tf.Tensor);
+  if (task.kind === 'valence-arousal') return (t, p) => regLoss(t as tf.Tensor, p as tf.Tensor);
+  return (t, p) =>
+    tf.tidy(() => {
+      const [tc, tr] = t as tf.Tensor[];
+      const [pc, pr] = p as tf.Tensor[];
+      return classLoss(tc, pc)
+        .mul(loss.expressionWeight)
+        .add(regLoss(tr, pr).mul(loss.regressionWeight)) as tf.Scalar;
+    });
+}
+
+/** Target tensors of one batch in the layout the model's heads produce. */
+export function targetTensors(
+  task: Task,
+  targets: StepTargets,
+  n: number,
+): tf.Tensor | tf.Tensor[] {
+  const classes = (): tf.Tensor => {
+    if (!targets.classes) throw new Error('a classification batch needs class targets');
+    const labels = targets.classes;
+    return tf.tidy(() => tf.oneHot(tf.tensor1d(labels, 'int32'), task.classes.length).toFloat());
+  };
+  const va = (): tf.Tensor => {
+    if (!targets.valenceArousal)
+      throw new Error('a regression batch needs valence/arousal targets');
+    return tf.tensor2d(targets.valenceArousal, [n, 2]);
+  };
+  if (task.kind === 'classification') return classes();
+  if (task.kind === 'valence-arousal') return va();
+  return [classes(), va()];
+}
+
+/**
+ * tfjs' Adam keeps beta1^t and beta2^t as products accumulated step by step, but its
+ * setWeights recomputes them as pow(beta, t + 1), which differs in the last bits: a resumed run
+ * would drift from an uninterrupted one. These entries carry the accumulated values exactly.
+ */
+const ADAM_POWERS = ['affectlab/adam/accBeta1', 'affectlab/adam/accBeta2'] as const;
+interface AdamInternals {
+  accBeta1: tf.Variable;
+  accBeta2: tf.Variable;
+}
+
+function seedMathRandomFrom(seed: number): () => void {
+  const original = Math.random;
+  const rng = new Random(seed);
+  Math.random = () => rng.next();
+  return () => {
+    Math.random = original;
+  };
+}
+
+export class EagerEngine implements TrainingEngine {
+  readonly kind = 'eager' as const;
+  private readonly model: tf.LayersModel;
+  private readonly task: Task;
+  private readonly optimizer: tf.Optimizer;
+
+  constructor(options: EngineOptions) {
+    this.model = options.model;
+    this.task = options.task;
+    this.optimizer = buildOptimizer(options.optimizer);
+    const classLoss = makeClassificationLoss(options.loss.classWeights);
+    const regLoss = makeRegressionLoss(options.loss.regression);
+    if (this.task.kind === 'classification') {
+      this.model.compile({ optimizer: this.optimizer, loss: classLoss, metrics: ['accuracy'] });
+    } else if (this.task.kind === 'valence-arousal') {
+      this.model.compile({ optimizer: this.optimizer, loss: regLoss });
+    } else {
+      const { expressionWeight: we, regressionWeight: wr } = options.loss;
+      // tfjs' compile has no lossWeights: the weights go into the per-output losses.
+      const weighted =
+        (fn: LossFunction, w: number) =>
+        (t: tf.Tensor, p: tf.Tensor): tf.Scalar =>
+          tf.tidy(() => fn(t, p).mul(w) as tf.Scalar);
+      this.model.compile({
+        optimizer: this.optimizer,
+        loss: [weighted(classLoss, we), weighted(regLoss, wr)],
+      });
+    }
+  }
+
+  get learningRate(): number {
+    return (this.optimizer as unknown as { learningRate: number }).learningRate;
+  }
+
+  setLearningRate(lr: number): void {
+    const o = this.optimizer as tf.Optimizer & {
+      setLearningRate?: (v: number) => void;
+      learningRate?: number;
+    };
+    if (typeof o.setLearningRate === 'function') o.setLearningRate(lr);
+    else o.learningRate = lr;
+  }
+
+  async trainStep(inputs: StepInputs, targets: StepTargets, stepSeed: number): Promise<StepResult> {
+    const n = inputs.shape[0];
+    const xs = tf.tensor4d(inputs.x, inputs.shape);
+    const ys = targetTensors(this.task, targets, n);
+    // Math.random drives tfjs' dropout masks: seeding it per step makes every step repeatable,
+    // so a run resumed mid-epoch draws the masks an uninterrupted one would.
+    const restore = seedMathRandomFrom(stepSeed);
+    let out: number | number[];
+    try {
+      out = await this.model.trainOnBatch(xs, ys);
+    } finally {
+      restore();
+      xs.dispose();
+      tf.dispose(ys);
+    }
+    const values = Array.isArray(out) ? out : [out];
+    return {
+      loss: values[0],
+      accuracy: this.task.kind === 'classification' && values.length > 1 ? values[1] : undefined,
+    };
+  }
+
+  async predict(inputs: StepInputs): Promise<Float32Array[]> {
+    return tf.tidy(() => {
+      const pred = this.model.predict(tf.tensor4d(inputs.x, inputs.shape)) as
+        tf.Tensor | tf.Tensor[];
+      return (Array.isArray(pred) ? pred : [pred]).map((t) => t.dataSync() as Float32Array);
+    });
+  }
+
+  // The tfjs model is the engine's own state: nothing to copy.
+  async syncToModel(): Promise<void> {}
+  async syncFromModel(): Promise<void> {}
+
+  async getOptimizerState(): Promise<OptimizerStateEntry[]> {
+    const weights = await this.optimizer.getWeights();
+    // getWeights returns the optimizer's variables plus a fresh `iterations` scalar; copy all so
+    // the caller may dispose what it gets
+    const out = weights.map((w) => ({ name: w.name, tensor: w.tensor.clone() }));
+    for (const w of weights) if (!(w.tensor instanceof tf.Variable)) w.tensor.dispose();
+    const adam = this.adamInternals();
+    if (adam) {
+      out.push({ name: ADAM_POWERS[0], tensor: adam.accBeta1.clone() });
+      out.push({ name: ADAM_POWERS[1], tensor: adam.accBeta2.clone() });
+    }
+    return out;
+  }
+
+  async setOptimizerState(state: OptimizerStateEntry[]): Promise<void> {
+    const powers = new Map(
+      state
+        .filter((s) => (ADAM_POWERS as readonly string[]).includes(s.name))
+        .map((s) => [s.name, s]),
+    );
+    // setWeights makes variables that share the tensors' data (reference counted), so the
+    // caller may dispose what it passed once this returns
+    await this.optimizer.setWeights(state.filter((s) => !powers.has(s.name)));
+    const adam = this.adamInternals();
+    const b1 = powers.get(ADAM_POWERS[0]);
+    const b2 = powers.get(ADAM_POWERS[1]);
+    if (adam && b1 && b2) {
+      adam.accBeta1.assign(b1.tensor as tf.Scalar);
+      adam.accBeta2.assign(b2.tensor as tf.Scalar);
+    }
+  }
+
+  private adamInternals(): AdamInternals | undefined {
+    if (this.optimizer.getClassName() !== 'Adam') return undefined;
+    const o = this.optimizer as unknown as Partial<AdamInternals>;
+    if (!(o.accBeta1 instanceof tf.Variable) || !(o.accBeta2 instanceof tf.Variable))
+      throw new Error('tfjs Adam no longer keeps accBeta1/accBeta2: exact resume needs updating');
+    return o as AdamInternals;
+  }
+
+  dispose(): void {
+    this.optimizer.dispose();
+  }
+}

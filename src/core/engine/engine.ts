@@ -1,0 +1,82 @@
+/**
+ * Execution engines: what runs one training step, one prediction batch, and holds the weights
+ * and optimizer state while a run trains. The runner owns the loop (epochs, steps, signals,
+ * checkpoints, callbacks); an engine only executes. Two exist: `eager` (tfjs-layers'
+ * trainOnBatch, op by op, any backend) and `graph` (the whole step compiled to one TensorFlow
+ * graph and run in a libtensorflow session, native backend only).
+ */
+import type * as tf from '@tensorflow/tfjs';
+import type { TrainingConfig } from '../config/types.js';
+import type { Task } from '../plugin.js';
+
+export type ExecutionKind = 'eager' | 'graph';
+export type ExecutionPreference = 'auto' | ExecutionKind;
+
+/** Targets of one batch, row-major, `n` rows. */
+export interface StepTargets {
+  /** Class index per row (classification and multi-task). */
+  classes?: Int32Array;
+  /** [valence, arousal] per row, length 2n (valence-arousal and multi-task). */
+  valenceArousal?: Float32Array;
+}
+
+/** One batch of images: NHWC float32 pixels. */
+export interface StepInputs {
+  x: Float32Array;
+  shape: [number, number, number, number];
+}
+
+export interface StepResult {
+  /** The batch's training loss (before the update). */
+  loss: number;
+  /** Classification accuracy of the batch (before the update), when the task has classes. */
+  accuracy?: number;
+}
+
+/** The loss a run trains with, as the engine needs it. */
+export interface LossSpec {
+  /** Per-class weights of the cross-entropy (class-balanced loss), or none. */
+  classWeights?: readonly number[];
+  regression: 'mse' | 'ccc';
+  expressionWeight: number;
+  regressionWeight: number;
+}
+
+export interface EngineOptions {
+  /** The model the architecture plugin built; the source of the layers and initial weights. */
+  model: tf.LayersModel;
+  task: Task;
+  loss: LossSpec;
+  optimizer: TrainingConfig['optimizer'];
+  /** The run's seed: dropout masks are drawn from (seed, step seed) so runs repeat exactly. */
+  seed: number;
+}
+
+/** A named tensor of optimizer state, saved in checkpoints (optimizer.bin / optimizer.json). */
+export interface OptimizerStateEntry {
+  name: string;
+  tensor: tf.Tensor;
+}
+
+export interface TrainingEngine {
+  readonly kind: ExecutionKind;
+  /**
+   * One training step: forward in training mode, loss, gradients, optimizer update.
+   * `stepSeed` is unique per (epoch, step) and fixes the dropout masks of the step, so a
+   * resumed run draws the same masks as an uninterrupted one.
+   */
+  trainStep(inputs: StepInputs, targets: StepTargets, stepSeed: number): Promise<StepResult>;
+  /** Inference-mode outputs, one Float32Array per model output (row-major). */
+  predict(inputs: StepInputs): Promise<Float32Array[]>;
+  setLearningRate(learningRate: number): void;
+  readonly learningRate: number;
+  /** Copy the engine's current weights into the tfjs model (before checkpoint, save, eval). */
+  syncToModel(): Promise<void>;
+  /** Copy the tfjs model's weights into the engine (after a checkpoint was restored into it). */
+  syncFromModel(): Promise<void>;
+  /** The optimizer's complete state (moments, accumulated powers, iteration count), exactly. */
+  getOptimizerState(): Promise<OptimizerStateEntry[]>;
+  /** Restore exactly what getOptimizerState returned; the next step equals an uninterrupted one. */
+  setOptimizerState(state: OptimizerStateEntry[]): Promise<void>;
+  dispose(): void;
+}

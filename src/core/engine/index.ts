@@ -1,0 +1,93 @@
+/**
+ * Choosing the execution engine of a run: `training.execution` (auto | graph | eager), the
+ * active backend and what the graph compiler supports decide it.
+ */
+import type * as tf from '@tensorflow/tfjs';
+import { UserError } from '../errors.js';
+import type { Task } from '../plugin.js';
+import { EagerEngine } from './eager.js';
+import type {
+  EngineOptions,
+  ExecutionKind,
+  ExecutionPreference,
+  TrainingEngine,
+} from './engine.js';
+
+export * from './engine.js';
+export { EagerEngine, buildOptimizer, taskLoss, targetTensors, type TaskLoss } from './eager.js';
+
+/** What the graph engine module offers (loaded lazily: it loads a native addon). */
+export interface GraphEngineModule {
+  graphAddonStatus(): { available: boolean; path?: string; error?: string };
+  graphEngineSupport(
+    model: tf.LayersModel,
+    task: Task,
+  ): { supported: true } | { supported: false; layer: string; reason: string };
+  createGraphEngine(options: EngineOptions): Promise<TrainingEngine>;
+}
+
+let graphModule: Promise<GraphEngineModule | Error> | undefined;
+
+/** The graph engine module, or the reason it cannot load. */
+export function loadGraphModule(): Promise<GraphEngineModule | Error> {
+  // a specifier in a variable: the module (and its native addon) loads only when asked for
+  const specifier = './graph/index.js';
+  graphModule ??= (import(specifier) as Promise<GraphEngineModule>).then(
+    (m) => m,
+    (error: unknown) => (error instanceof Error ? error : new Error(String(error))),
+  );
+  return graphModule;
+}
+
+/** Backends whose tensors live in libtensorflow, where a compiled graph can run. */
+export const NATIVE_BACKENDS = ['tensorflow', 'tensorflow-gpu'];
+
+export interface EngineDecision {
+  kind: ExecutionKind;
+  /** Why this engine, in one line (for the log and `affectlab doctor`). */
+  reason: string;
+}
+
+/** Which engine a run will use, and why; throws when `graph` is asked for and cannot run. */
+export async function decideEngine(
+  preference: ExecutionPreference,
+  backend: string,
+  model?: tf.LayersModel,
+  task?: Task,
+): Promise<EngineDecision> {
+  if (preference === 'eager') return { kind: 'eager', reason: 'training.execution is eager' };
+  const refuse = (why: string): EngineDecision => {
+    if (preference === 'graph')
+      throw new UserError(`training.execution is graph, but ${why}; use execution: auto or eager`);
+    return { kind: 'eager', reason: `eager: ${why}` };
+  };
+  if (!NATIVE_BACKENDS.includes(backend))
+    return refuse(`the ${backend} backend cannot run a compiled graph (it needs tensorflow)`);
+  const graph = await loadGraphModule();
+  if (graph instanceof Error) return refuse(`the graph engine did not load (${graph.message})`);
+  const addon = graph.graphAddonStatus();
+  if (!addon.available)
+    return refuse(`the graph addon is not available (${addon.error ?? 'not built'})`);
+  if (model && task) {
+    const support = graph.graphEngineSupport(model, task);
+    if (!support.supported)
+      return refuse(
+        `layer ${support.layer} is not supported by the graph compiler (${support.reason})`,
+      );
+  }
+  return {
+    kind: 'graph',
+    reason: `graph: the whole training step runs as one TensorFlow graph (${preference})`,
+  };
+}
+
+/** Build the engine a decision named. */
+export async function createEngine(
+  decision: EngineDecision,
+  options: EngineOptions,
+): Promise<TrainingEngine> {
+  if (decision.kind === 'eager') return new EagerEngine(options);
+  const graph = await loadGraphModule();
+  if (graph instanceof Error) throw graph;
+  return graph.createGraphEngine(options);
+}

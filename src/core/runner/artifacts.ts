@@ -1,0 +1,83 @@
+/** The files a run writes at its end or after each epoch: curves, final metrics, confusion matrix. */
+import { existsSync } from 'node:fs';
+import { basename } from 'node:path';
+import type { MetricReport } from '../metrics/classification.js';
+import {
+  formatConfusionMatrix,
+  formatMetricTable,
+  formatRegressionTable,
+} from '../metrics/format.js';
+import type { RegressionReport } from '../metrics/regression.js';
+import { confusionMatrixSvg, lineChartSvg, sideBySideSvg, svgToPng } from './plots.js';
+import type { RunStore } from './run-store.js';
+
+export async function writeCurves(store: RunStore): Promise<void> {
+  const epochs = store.readEpochs();
+  const series = (key: string) => ({
+    name: key,
+    points: epochs
+      .filter((e) => e.metrics[key] !== undefined)
+      .map((e) => [e.epoch + 1, e.metrics[key]] as [number, number]),
+  });
+  const charts = [lineChartSvg('Loss', [series('loss'), series('val_loss')])];
+  if (epochs.some((e) => e.metrics.val_accuracy !== undefined)) {
+    charts.push(
+      lineChartSvg('Accuracy / F1', [
+        series('accuracy'),
+        series('val_accuracy'),
+        series('val_f1_macro'),
+      ]),
+    );
+  }
+  if (epochs.some((e) => e.metrics.val_valence_rmse !== undefined)) {
+    charts.push(
+      lineChartSvg('Valence / arousal RMSE', [
+        series('val_valence_rmse'),
+        series('val_arousal_rmse'),
+      ]),
+    );
+  }
+  store.writeFile('curves.png', await svgToPng(sideBySideSvg(charts)));
+}
+
+export async function writeFinalArtifacts(
+  store: RunStore,
+  report: MetricReport | undefined,
+  regression: RegressionReport | undefined,
+  flat: Record<string, number>,
+  count: number,
+  split: string,
+): Promise<void> {
+  store.writeJson('metrics.json', {
+    split,
+    count,
+    metrics: flat,
+    report: report ?? null,
+    regression: regression ?? null,
+  });
+  const md: string[] = [`# ${basename(store.dir)}: ${split} split (${count} images)`, ''];
+  if (report) {
+    md.push(
+      formatMetricTable(report, 'markdown'),
+      '',
+      '## Confusion matrix',
+      '',
+      formatConfusionMatrix(report.confusion, report.classNames, 'markdown'),
+      '',
+    );
+    const csv = [
+      ['actual\\predicted', ...report.classNames].join(','),
+      ...report.confusion.map((row, i) => [report.classNames[i], ...row].join(',')),
+    ].join('\n');
+    store.writeFile('confusion_matrix.csv', csv + '\n');
+    store.writeFile(
+      'confusion_matrix.png',
+      await svgToPng(confusionMatrixSvg(report.confusion, report.classNames)),
+    );
+  }
+  if (regression) {
+    md.push('## Valence and arousal', '', formatRegressionTable(regression, 'markdown'), '');
+  }
+  store.writeFile('metrics.md', md.join('\n') + '\n');
+  if (!existsSync(store.path('metrics.jsonl'))) store.writeFile('metrics.jsonl', '');
+}
