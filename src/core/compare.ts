@@ -127,7 +127,10 @@ export function compareTable(runs: RunSummary[], sortBy?: string): CompareTable 
   const bestOf = columns.map((c) => {
     const vals = sorted.map((r) => r.metrics[c]).filter((v): v is number => v !== undefined);
     if (vals.length === 0) return undefined;
-    return better(c) === 'max' ? Math.max(...vals) : Math.min(...vals);
+    // reduce, not Math.max(...vals): a run store may hold more runs than a call takes arguments
+    return better(c) === 'max'
+      ? vals.reduce((a, b) => (b > a ? b : a))
+      : vals.reduce((a, b) => (b < a ? b : a));
   });
   return {
     columns,
@@ -183,7 +186,7 @@ export function formatCompare(
     );
   }
   if (format === 'html') return compareHtml(table);
-  const widths = head.map((h, i) => Math.max(h.length, ...body.map((r) => r[i].length)));
+  const widths = head.map((h, i) => body.reduce((w, r) => Math.max(w, r[i].length), h.length));
   const line = (row: string[]) => row.map((c, i) => c.padEnd(widths[i])).join('  ');
   return (
     [line(head), line(widths.map((w) => '-'.repeat(w))), ...body.map(line)].join('\n') +

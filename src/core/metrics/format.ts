@@ -29,7 +29,9 @@ export function renderTable(
   rows: readonly (readonly string[])[],
   format: TableFormat,
 ): string {
-  const widths = header.map((h, c) => Math.max(h.length, ...rows.map((row) => row[c].length)));
+  const widths = header.map((h, c) =>
+    rows.reduce((w, row) => Math.max(w, row[c].length), h.length),
+  );
   if (format === 'markdown') {
     const line = (cells: readonly string[]): string =>
       `| ${cells.map((cell, c) => cell.padEnd(widths[c])).join(' | ')} |`;

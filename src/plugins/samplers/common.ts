@@ -31,6 +31,23 @@ export function emptyClasses(byClass: readonly (readonly number[])[]): number[] 
   return byClass.flatMap((members, c) => (members.length === 0 ? [c] : []));
 }
 
+/** Size of the largest class (0 when there are none); a loop, so any class count works. */
+export function largestClassSize(byClass: readonly (readonly number[])[]): number {
+  let largest = 0;
+  for (const members of byClass) if (members.length > largest) largest = members.length;
+  return largest;
+}
+
+/** Size of the smallest class that has examples (0 when none has). */
+export function smallestNonEmptyClassSize(byClass: readonly (readonly number[])[]): number {
+  let smallest = 0;
+  for (const members of byClass) {
+    if (members.length > 0 && (smallest === 0 || members.length < smallest))
+      smallest = members.length;
+  }
+  return smallest;
+}
+
 /** `k` distinct items drawn uniformly without replacement (a partial Fisher-Yates shuffle). */
 export function drawWithoutReplacement<T>(items: readonly T[], k: number, rng: Random): T[] {
   const pool = [...items];

@@ -6,7 +6,13 @@ import {
   type SamplerPlugin,
 } from '../../core/plugin.js';
 import { Logger } from '../../core/services.js';
-import { drawWithoutReplacement, emptyClasses, epochRandom, indicesByClass } from './common.js';
+import {
+  drawWithoutReplacement,
+  emptyClasses,
+  epochRandom,
+  indicesByClass,
+  smallestNonEmptyClassSize,
+} from './common.js';
 
 export interface DownSampleOptions {
   /** Examples per class per epoch; default: the smallest non-empty class's count. */
@@ -46,8 +52,7 @@ export class DownSampleSampler implements SamplerPlugin {
         `down-sample: class(es) ${empty.join(', ')} have no training examples; they are left out`,
       );
     }
-    const perClass =
-      this.perClass ?? Math.min(...byClass.filter((m) => m.length > 0).map((m) => m.length));
+    const perClass = this.perClass ?? smallestNonEmptyClassSize(byClass);
     const rng = epochRandom(seed, epoch);
     const chosen = byClass.flatMap((members) => drawWithoutReplacement(members, perClass, rng));
     return rng.shuffle(chosen);

@@ -6,7 +6,7 @@ import {
   type SamplerPlugin,
 } from '../../core/plugin.js';
 import { Logger } from '../../core/services.js';
-import { emptyClasses, epochRandom, indicesByClass } from './common.js';
+import { emptyClasses, epochRandom, indicesByClass, largestClassSize } from './common.js';
 
 export interface UpSampleOptions {
   /** Examples per class per epoch; default: the largest class's count. */
@@ -46,12 +46,14 @@ export class UpSampleSampler implements SamplerPlugin {
         `up-sample: class(es) ${empty.join(', ')} have no training examples and cannot be up-sampled`,
       );
     }
-    const perClass = this.perClass ?? Math.max(0, ...byClass.map((m) => m.length));
+    // a loop, not Math.max(...) / push(...): AffectNet's Happy class alone is 130k+ indices,
+    // more arguments than a call can take
+    const perClass = this.perClass ?? largestClassSize(byClass);
     const rng = epochRandom(seed, epoch);
     const chosen: number[] = [];
     for (const members of byClass) {
       if (members.length === 0) continue;
-      chosen.push(...members);
+      for (const index of members) chosen.push(index);
       for (let k = members.length; k < perClass; k++) chosen.push(members[rng.int(members.length)]);
     }
     return rng.shuffle(chosen);

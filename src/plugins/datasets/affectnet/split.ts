@@ -27,24 +27,44 @@ export function balancedSplit<T extends Splittable>(
   seed: number,
   maxTrainPerGroup?: number,
 ): BalancedSplit<T> {
-  const byGroup = new Map<number, T[]>(groups.map((g) => [g, []]));
-  for (const r of records) byGroup.get(r.group)?.push(r);
-  const train: T[] = [];
-  const validation: T[] = [];
+  // Positions per group, then one role per record and a single pass in input order: no
+  // spreading of class-sized arrays into push (a 130k-record class overflows the call stack)
+  // and no sort of the whole list when it is already in file order, as read.
+  const byGroup = new Map<number, number[]>(groups.map((g) => [g, []]));
+  for (let i = 0; i < records.length; i++) byGroup.get(records[i].group)?.push(i);
+  const role = new Uint8Array(records.length); // 0: left out, 1: train, 2: validation
   const shortGroups: BalancedSplit<T>['shortGroups'] = [];
   for (const group of groups) {
     const members = byGroup.get(group) ?? [];
     // one stream per group, so adding a class never reshuffles the others
     const rng = Random.fork(seed, 'affectnet-split', group);
-    const shuffled = rng.shuffle([...members]);
+    const shuffled = rng.shuffle(members);
     const taken = members.length > perGroup ? perGroup : Math.floor(members.length / 2);
     if (taken < perGroup) shortGroups.push({ group, available: members.length, taken });
-    validation.push(...shuffled.slice(0, taken));
-    const rest = shuffled.slice(taken);
-    train.push(...(maxTrainPerGroup !== undefined ? rest.slice(0, maxTrainPerGroup) : rest));
+    const trainEnd =
+      maxTrainPerGroup !== undefined
+        ? Math.min(shuffled.length, taken + maxTrainPerGroup)
+        : shuffled.length;
+    for (let k = 0; k < taken; k++) role[shuffled[k]] = 2;
+    for (let k = taken; k < trainEnd; k++) role[shuffled[k]] = 1;
   }
-  const byLine = (a: T, b: T): number => a.line - b.line;
-  return { train: train.sort(byLine), validation: validation.sort(byLine), shortGroups };
+  const train: T[] = [];
+  const validation: T[] = [];
+  for (let i = 0; i < records.length; i++) {
+    if (role[i] === 1) train.push(records[i]);
+    else if (role[i] === 2) validation.push(records[i]);
+  }
+  if (!inLineOrder(records)) {
+    const byLine = (a: T, b: T): number => a.line - b.line;
+    train.sort(byLine);
+    validation.sort(byLine);
+  }
+  return { train, validation, shortGroups };
+}
+
+function inLineOrder(records: readonly Splittable[]): boolean {
+  for (let i = 1; i < records.length; i++) if (records[i].line < records[i - 1].line) return false;
+  return true;
 }
 
 /** A seeded subset of at most `limit` items, in the original order (smoke runs). */
