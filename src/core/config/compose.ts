@@ -1,8 +1,16 @@
 import { dirname, relative, resolve } from 'node:path';
 import { existsSync } from 'node:fs';
 import { parse as parseYamlScalar } from 'yaml';
-import { ConfigError, type Diagnostic } from '../errors.js';
-import { SourceMap, formatPath, readYamlFile, type PathSegment } from './source.js';
+import { ConfigError, UserError, type Diagnostic } from '../errors.js';
+import {
+  SourceMap,
+  forbiddenKeyMessage,
+  formatPath,
+  isForbiddenKey,
+  findForbiddenKey,
+  readYamlFile,
+  type PathSegment,
+} from './source.js';
 
 export type ConfigObject = Record<string, unknown>;
 
@@ -19,8 +27,11 @@ export function deepMerge(base: unknown, over: unknown): unknown {
   if (!isPlainObject(base) || !isPlainObject(over)) return structuredClone(over);
   if ('type' in base && 'type' in over && base.type !== over.type) return structuredClone(over);
   const out: ConfigObject = { ...structuredClone(base) };
-  for (const [k, v] of Object.entries(over))
-    out[k] = k in out ? deepMerge(out[k], v) : structuredClone(v);
+  for (const [k, v] of Object.entries(over)) {
+    // The parsers refuse these keys with a location; this is the last line of defence.
+    if (isForbiddenKey(k)) throw new UserError(forbiddenKeyMessage(k));
+    out[k] = Object.hasOwn(out, k) ? deepMerge(out[k], v) : structuredClone(v);
+  }
   return out;
 }
 
@@ -107,7 +118,105 @@ function loadWithBases(
   return { value: merged, sources };
 }
 
-/** `a.b.c=value`; the value is read as YAML, so `3` is a number and `[1,2]` a list. */
+/**
+ * The path of a `--set` override or a sweep parameter: dotted keys, with list indices either as
+ * a dotted number (`reporters.0.type`) or in brackets (`reporters[0].type`). Throws a message
+ * (without location; callers add it) for an empty segment, a bad bracket or a refused key.
+ */
+export function parseOverridePath(text: string): PathSegment[] {
+  const path: PathSegment[] = [];
+  for (const part of text.split('.')) {
+    const m = /^([^[\]]*)((?:\[[^\]]*\])*)$/.exec(part);
+    if (!m)
+      throw new UserError(`cannot read '${part}' in the path: write a list index as [0] or .0`);
+    const [, name, brackets] = m;
+    if (name === '' && (brackets === '' || path.length === 0))
+      throw new UserError('empty segment in the path');
+    if (name !== '') path.push(/^-?\d+$/.test(name) ? Number(name) : name);
+    for (const [, index] of brackets.matchAll(/\[([^\]]*)\]/g)) {
+      if (!/^-?\d+$/.test(index))
+        throw new UserError(`[${index}] is not a list index: inside [] give a number, e.g. [0]`);
+      path.push(Number(index));
+    }
+  }
+  for (const seg of path)
+    if (isForbiddenKey(seg)) throw new UserError(forbiddenKeyMessage(String(seg)));
+  return path;
+}
+
+/**
+ * The `--set` text that sets `path` to `value`. Strings are written as they are when they read
+ * back as the same string, else (`"3"`, `"[a]"`) quoted, so the value arrives unchanged.
+ */
+export function overrideText(path: string, value: unknown): string {
+  const plain = typeof value === 'string' && safeParse(value) === value;
+  return `${path}=${plain ? value : JSON.stringify(value)}`;
+}
+
+function safeParse(text: string): unknown {
+  try {
+    return parseYamlScalar(text);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Diagnostics for `sweep.parameters` (checked when validating, so a bad sweep fails before the
+ * first run): each key must be a path `--set` accepts, and each value must apply to the
+ * experiment. Errors point at the key in the file.
+ */
+export function sweepDiagnostics(composed: ComposedExperiment): Diagnostic[] {
+  const sweep = composed.config.sweep;
+  const parameters = isPlainObject(sweep) ? sweep.parameters : undefined;
+  if (!isPlainObject(parameters)) return [];
+  const diagnostics: Diagnostic[] = [];
+  for (const [key, values] of Object.entries(parameters)) {
+    const at = ['sweep', 'parameters', key];
+    const loc = composed.sources.locate(at, true) ?? { file: composed.file };
+    const report = (message: string) =>
+      diagnostics.push({
+        ...loc,
+        path: formatPath(at),
+        message: `sweep parameter '${key}': ${message}`,
+      });
+    try {
+      parseOverridePath(key);
+    } catch (error) {
+      if (!(error instanceof UserError)) throw error;
+      report(error.message);
+      continue;
+    }
+    for (const value of Array.isArray(values) ? values : []) {
+      try {
+        applyOverride(composed.config, overrideText(key, value), new SourceMap());
+      } catch (error) {
+        if (!(error instanceof ConfigError)) throw error;
+        report(error.diagnostics.map((d) => d.message).join('; '));
+        break;
+      }
+    }
+  }
+  return diagnostics;
+}
+
+/** Why a list index cannot be used on a list of `length` entries at `where`, or undefined. */
+function badIndex(where: PathSegment[], index: number, length: number): string | undefined {
+  const entries = `${length} entr${length === 1 ? 'y' : 'ies'}`;
+  const use =
+    length === 0
+      ? 'use 0 to add the first'
+      : `use ${length === 1 ? '0' : `0..${length - 1}`} to change one, or ${length} to append`;
+  if (index < 0) return `negative index ${index}: ${formatPath(where)} has ${entries}; ${use}`;
+  if (index > length)
+    return `index ${index} is past the end of ${formatPath(where)}, which has ${entries}; ${use}`;
+  return undefined;
+}
+
+/**
+ * `a.b.c=value`; the value is read as YAML, so `3` is a number and `[1,2]` a list. A list index
+ * may name an entry or the next one (append), never a gap; every error names the flag.
+ */
 export function applyOverride(
   config: ConfigObject,
   override: string,
@@ -119,31 +228,53 @@ export function applyOverride(
     throw new ConfigError([{ ...loc, path: '$', message }]);
   };
   if (eq <= 0) fail('expected --set path.to.key=value');
-  const path: PathSegment[] = override
-    .slice(0, eq)
-    .split('.')
-    .map((p) => (/^\d+$/.test(p) ? Number(p) : p));
-  if (path.some((p) => p === '')) fail('empty segment in the path');
+  let path: PathSegment[] = [];
+  try {
+    path = parseOverridePath(override.slice(0, eq));
+  } catch (error) {
+    if (!(error instanceof UserError)) throw error;
+    fail(error.message);
+  }
   let value: unknown;
   try {
     value = parseYamlScalar(override.slice(eq + 1));
   } catch (error) {
     fail(`cannot read the value as YAML: ${(error as Error).message}`);
   }
+  const hidden = findForbiddenKey(value);
+  if (hidden) fail(`in the value: ${forbiddenKeyMessage(String(hidden.at(-1)))}`);
   const out = structuredClone(config);
   let node: unknown = out;
+  // Index into `container` at `seg`, checking list bounds; returns the key to use.
+  const step = (container: object, seg: PathSegment, at: number): PathSegment => {
+    if (Array.isArray(container)) {
+      if (typeof seg !== 'number')
+        fail(`${formatPath(path.slice(0, at))} is a list: give an index (0, 1, ...), not '${seg}'`);
+      const why = badIndex(path.slice(0, at), seg as number, container.length);
+      if (why) fail(why);
+      return seg;
+    }
+    // In a mapping a number is a key like any other.
+    return String(seg);
+  };
   for (let i = 0; i < path.length - 1; i++) {
-    const seg = path[i];
     const container = node as Record<string | number, unknown>;
-    if (container[seg] === undefined || container[seg] === null)
+    const seg = step(container, path[i], i);
+    if (container[seg] === undefined || container[seg] === null) {
       container[seg] = typeof path[i + 1] === 'number' ? [] : {};
+      // A container this override created was written by the flag: errors about it (an
+      // unknown key, a wrong type) point there.
+      sources.clearUnder(path.slice(0, i + 1));
+      sources.setKey(path.slice(0, i + 1), loc);
+      sources.setValue(path.slice(0, i + 1), loc);
+    }
     node = container[seg];
     if (typeof node !== 'object' || node === null) {
-      fail(`${formatPath(path.slice(0, i + 1))} is a ${typeof node}, not a mapping`);
+      fail(`${formatPath(path.slice(0, i + 1))} is a ${typeof node}, not a mapping or list`);
     }
   }
-  const last = path[path.length - 1];
   const parent = node as Record<string | number, unknown>;
+  const last = step(parent, path[path.length - 1], path.length - 1);
   // Changing a plugin's type drops the old type's options (see deepMerge).
   if (
     last === 'type' &&
@@ -182,9 +313,10 @@ function interpolate(
     return out.some((v, i) => v !== value[i]) ? out : value;
   }
   if (isPlainObject(value)) {
-    const entries = Object.entries(value).map(
-      ([k, v]) => [k, interpolate(v, [...path, k], env, sources, unresolved)] as const,
-    );
+    const entries = Object.entries(value).map(([k, v]) => {
+      if (isForbiddenKey(k)) throw new UserError(forbiddenKeyMessage(k));
+      return [k, interpolate(v, [...path, k], env, sources, unresolved)] as const;
+    });
     return entries.some(([k, v]) => v !== value[k]) ? Object.fromEntries(entries) : value;
   }
   if (typeof value !== 'string' || !value.includes('${env:')) return value;
@@ -204,11 +336,14 @@ function interpolate(
   // A value that is one interpolation alone takes the type its text has in YAML (`3` -> 3).
   const whole = value.match(/^\$\{env:[^}]*\}$/);
   if (whole) {
+    let typed: unknown;
     try {
-      return parseYamlScalar(replaced);
+      typed = parseYamlScalar(replaced);
     } catch {
       return replaced;
     }
+    // The environment is input too: a variable holding `{__proto__: ...}` stays text.
+    return findForbiddenKey(typed) ? replaced : typed;
   }
   return replaced;
 }

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
-import { LineCounter, isMap, isScalar, isSeq, parseDocument, type Node } from 'yaml';
-import { ConfigError, UserError, type SourceLocation } from '../errors.js';
+import { LineCounter, isAlias, isMap, isScalar, isSeq, parseDocument, type Node } from 'yaml';
+import { ConfigError, UserError, type Diagnostic, type SourceLocation } from '../errors.js';
 
 export type PathSegment = string | number;
 
@@ -18,6 +18,25 @@ export function formatPath(path: readonly PathSegment[]): string {
       )
       .join('')
   );
+}
+
+/**
+ * Keys that could reach an object's prototype when written with `obj[key] = ...`. Config is
+ * untrusted input, so no mapping key or path segment may have one of these names.
+ */
+export const FORBIDDEN_KEYS: ReadonlySet<string> = new Set([
+  '__proto__',
+  'constructor',
+  'prototype',
+]);
+
+export function isForbiddenKey(key: PathSegment): boolean {
+  return typeof key === 'string' && FORBIDDEN_KEYS.has(key);
+}
+
+/** The message for a refused key, one wording for every entry point. */
+export function forbiddenKeyMessage(key: string): string {
+  return `the key '${key}' is not allowed (${[...FORBIDDEN_KEYS].join(', ')} could reach Object.prototype)`;
 }
 
 export function pathKey(path: readonly PathSegment[]): string {
@@ -106,13 +125,26 @@ export function parseYamlText(text: string, file: string): ParsedYaml {
     const pos = lineCounter.linePos(offset);
     return { file, line: pos.line, col: pos.col };
   };
+  // Refused keys are collected during the walk (every one, at its line) and reported before
+  // toJS builds an object from them.
+  const refused: Diagnostic[] = [];
   const walk = (node: unknown, path: PathSegment[]): void => {
     if (!node || typeof node !== 'object') return;
     sources.setValue(path, at(node as Node));
     if (isMap(node)) {
       for (const pair of node.items) {
-        const key = isScalar(pair.key) ? String(pair.key.value) : String(pair.key);
+        // An alias as a key (`*k: 1`) is the anchored key's text once converted.
+        const keyNode = isAlias(pair.key) ? pair.key.resolve(doc) : pair.key;
+        const key = isScalar(keyNode) ? String(keyNode.value) : String(keyNode);
         const child = [...path, key];
+        if (isForbiddenKey(key)) {
+          refused.push({
+            ...at(pair.key as Node),
+            path: formatPath(child),
+            message: forbiddenKeyMessage(key),
+          });
+          continue;
+        }
         sources.setKey(child, at(pair.key as Node));
         if (pair.value) walk(pair.value, child);
         else sources.setValue(child, at(pair.key as Node));
@@ -122,6 +154,7 @@ export function parseYamlText(text: string, file: string): ParsedYaml {
     }
   };
   walk(doc.contents, []);
+  if (refused.length > 0) throw new ConfigError(refused);
   let value: unknown;
   try {
     value = doc.toJS({ maxAliasCount: 1000 });
@@ -130,5 +163,41 @@ export function parseYamlText(text: string, file: string): ParsedYaml {
       { file, line: 1, col: 1, path: '$', message: `invalid YAML: ${(error as Error).message}` },
     ]);
   }
+  // Defence in depth: whatever the walk above missed must not leave the parser.
+  const hidden = findForbiddenKey(value);
+  if (hidden) {
+    throw new ConfigError([
+      {
+        file,
+        line: 1,
+        col: 1,
+        path: formatPath(hidden),
+        message: forbiddenKeyMessage(String(hidden.at(-1))),
+      },
+    ]);
+  }
   return { file, value: value ?? {}, sources };
+}
+
+/** The path of the first own key named like FORBIDDEN_KEYS anywhere in a value, if any. */
+export function findForbiddenKey(
+  value: unknown,
+  path: PathSegment[] = [],
+  seen = new Set<object>(),
+): PathSegment[] | undefined {
+  if (typeof value !== 'object' || value === null || seen.has(value)) return undefined;
+  seen.add(value);
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const hit = findForbiddenKey(value[i], [...path, i], seen);
+      if (hit) return hit;
+    }
+    return undefined;
+  }
+  for (const key of Object.keys(value)) {
+    if (FORBIDDEN_KEYS.has(key)) return [...path, key];
+    const hit = findForbiddenKey((value as Record<string, unknown>)[key], [...path, key], seen);
+    if (hit) return hit;
+  }
+  return undefined;
 }

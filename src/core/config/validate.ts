@@ -6,6 +6,7 @@ import { UnknownPluginError, type Registry } from '../registry.js';
 import {
   interpolateFilledDefaults,
   isPlainObject,
+  sweepDiagnostics,
   type ComposedExperiment,
   type ConfigObject,
 } from './compose.js';
@@ -155,6 +156,7 @@ export function validateExperiment(
       }
     }
   }
+  diagnostics.push(...sweepDiagnostics(composed));
   if (diagnostics.length > 0) {
     diagnostics.sort((a, b) =>
       a.file === b.file ? (a.line ?? 0) - (b.line ?? 0) : a.file < b.file ? -1 : 1,

@@ -1,8 +1,9 @@
+import { overrideText, parseOverridePath } from '../config/compose.js';
 import type { SweepConfig } from '../config/types.js';
 import { UserError } from '../errors.js';
 
 function asOverride(path: string, value: unknown): string {
-  return `${path}=${typeof value === 'string' ? value : JSON.stringify(value)}`;
+  return overrideText(path, value);
 }
 
 /**
@@ -12,6 +13,15 @@ function asOverride(path: string, value: unknown): string {
 export function expandSweep(sweep: SweepConfig | undefined): string[][] {
   if (!sweep) return [[]];
   const entries = Object.entries(sweep.parameters);
+  // Validation checks the keys with their file location; this guards callers that skip it.
+  for (const [path] of entries) {
+    try {
+      parseOverridePath(path);
+    } catch (error) {
+      if (!(error instanceof UserError)) throw error;
+      throw new UserError(`sweep parameter '${path}': ${error.message}`);
+    }
+  }
   if (sweep.mode === 'zip') {
     const lengths = new Set(entries.map(([, v]) => v.length));
     if (lengths.size > 1) {

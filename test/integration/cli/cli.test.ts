@@ -106,6 +106,30 @@ describe('affectlab CLI', () => {
     assert.equal(config.dataset.classes, 'report6');
   });
 
+  it('config refuses --set paths through __proto__ and list gaps, naming the flag', () => {
+    const polluted = affectlab([
+      'config',
+      'experiments/quickstart.yaml',
+      '--set',
+      '__proto__.polluted=1',
+    ]);
+    assert.equal(polluted.code, 1, polluted.stdout + polluted.stderr);
+    assert.match(
+      polluted.stderr,
+      /--set __proto__\.polluted=1: \$: the key '__proto__' is not allowed/,
+    );
+    assert.doesNotMatch(polluted.stderr, /internal error/);
+    const gap = affectlab([
+      'config',
+      'experiments/quickstart.yaml',
+      '--set',
+      'reporters.5.type=console',
+    ]);
+    assert.equal(gap.code, 1, gap.stdout + gap.stderr);
+    assert.match(gap.stderr, /--set reporters\.5\.type=console: .*index 5 is past the end/);
+    assert.doesNotMatch(gap.stderr, /internal error/);
+  });
+
   it('run fails at once, naming the line, when AFFECTNET_ROOT is unset', () => {
     const r = affectlab(['run', 'experiments/vgg6-weighted.yaml'], {
       env: { AFFECTNET_ROOT: undefined },
