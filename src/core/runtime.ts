@@ -2,8 +2,13 @@ import 'reflect-metadata';
 import { dirname, resolve } from 'node:path';
 import { container as globalContainer, type DependencyContainer } from 'tsyringe';
 import { BackendService } from './backend.js';
-import { ConfigError } from './errors.js';
-import { PLUGIN_OPTIONS, type PluginKind } from './plugin.js';
+import { ConfigError, UserError } from './errors.js';
+import {
+  PLUGIN_OPTIONS,
+  type DatasetPlugin,
+  type ModelRequest,
+  type PluginKind,
+} from './plugin.js';
 import { Registry } from './registry.js';
 import { Clock, Logger, Random, RunContext } from './services.js';
 import {
@@ -14,6 +19,7 @@ import {
 } from './config/compose.js';
 import type { ExperimentConfig, PluginRef } from './config/types.js';
 import { validateExperiment } from './config/validate.js';
+import { monitorDiagnostics } from './config/monitors.js';
 import { loadExperimentPlugins } from './plugin-loader.js';
 import type { RunSource } from './compare.js';
 
@@ -68,10 +74,38 @@ export class Runtime {
       this.registry,
       options.env,
     ) as unknown as ExperimentConfig;
+    const resolved = { file, composed, config, externalPlugins };
+    // Monitored metric names depend on the task, which only the dataset plugin knows.
+    let request: ModelRequest | undefined;
+    try {
+      request = this.describeTask(resolved);
+    } catch (error) {
+      // e.g. an unknown class preset: a problem in the dataset's options, so name them.
+      if (!(error instanceof UserError) || error instanceof ConfigError) throw error;
+      const loc = composed.sources.locate(['dataset']) ?? { file };
+      throw new ConfigError([{ ...loc, path: '$.dataset', message: error.message }]);
+    }
+    if (request) {
+      const monitors = monitorDiagnostics(composed, config, request.task);
+      if (monitors.length > 0) throw new ConfigError(monitors);
+    }
     if (!options.allowUnresolvedEnv && composed.unresolvedEnv.length > 0) {
       throw new ConfigError(unresolvedEnvDiagnostics(composed, this.registry.envHints()));
     }
-    return { file, composed, config, externalPlugins };
+    return resolved;
+  }
+
+  /**
+   * The model input and task the experiment's dataset poses, from its options alone (the
+   * plugin is built, no data is read), or undefined when the plugin cannot tell without data.
+   */
+  describeTask(
+    resolved: ResolvedExperiment,
+    cacheDir = '.cache/affectlab',
+  ): ModelRequest | undefined {
+    const scope = this.createRunContainer(resolved, cacheDir);
+    const dataset = this.instantiate<DatasetPlugin>(scope, 'dataset', resolved.config.dataset);
+    return typeof dataset.describeTask === 'function' ? dataset.describeTask() : undefined;
   }
 
   /** A child container for one run, with its seeded RNG and context. */

@@ -3,6 +3,7 @@
  * on. Renaming a key breaks every stored run's comparison: add keys, never rename them.
  */
 import { UserError } from '../errors.js';
+import type { Task } from '../plugin.js';
 
 /** Summary classification metrics, scored on the test set as it is ("Orig"). */
 export const METRIC_KEYS = [
@@ -93,4 +94,35 @@ export function perClassKey(metric: PerClassMetricKey, className: string): strin
 
 export function normPerClassKey(metric: NormPerClassMetricKey, className: string): string {
   return `norm_${metric}_${classSlug(className)}`;
+}
+
+/** Whether a task of this kind has a softmax head (classification metrics). */
+function hasClasses(task: Pick<Task, 'kind'>): boolean {
+  return task.kind !== 'valence-arousal';
+}
+
+/** Whether a task of this kind predicts valence and arousal (regression metrics). */
+function hasRegression(task: Pick<Task, 'kind'>): boolean {
+  return task.kind !== 'classification';
+}
+
+/**
+ * The keys one epoch logs for a task, as the runner logs them: training `loss` (and `accuracy`
+ * for pure classification), then `val_` + the validation scores (Orig only: Norm metrics are
+ * for the final evaluation). Used to check monitored names before a run starts; a key may
+ * still be missing at run time when its value is undefined (a class absent from validation).
+ */
+export function epochMetricKeys(task: Pick<Task, 'kind' | 'classes'>): string[] {
+  const validation = ['loss'];
+  if (hasClasses(task)) {
+    validation.push(...METRIC_KEYS);
+    for (const slug of classSlugs(task.classes.map((c) => c.name)))
+      validation.push(...PER_CLASS_METRIC_KEYS.map((metric) => `${metric}_${slug}`));
+  }
+  if (hasRegression(task)) validation.push(...REGRESSION_METRIC_KEYS);
+  return [
+    'loss',
+    ...(task.kind === 'classification' ? ['accuracy'] : []),
+    ...validation.map((key) => `val_${key}`),
+  ];
 }
