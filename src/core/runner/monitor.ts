@@ -85,9 +85,9 @@ export function afterEpoch(
       state.epochsWithoutImprovement = 0;
     } else {
       state.epochsWithoutImprovement++;
+      // Keras' EarlyStopping: stop once `patience` epochs in a row did not improve
+      stop = state.epochsWithoutImprovement >= es.patience && epoch > 0;
     }
-    // Keras' EarlyStopping: stop once `patience` epochs in a row did not improve (wait >= patience)
-    stop = state.epochsWithoutImprovement >= es.patience && epoch > 0;
   }
 
   state.learningRate = nextLearningRate(state, training, epoch, metrics);
