@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
 import { setOption, type CommandModule } from '../../core/cli.js';
 import { BackendService } from '../../core/backend.js';
-import { UserError } from '../../core/errors.js';
+import { ConfigError, UserError } from '../../core/errors.js';
+import { unresolvedEnvDiagnostics } from '../../core/config/compose.js';
 import type { ArchitecturePlugin, DatasetPlugin } from '../../core/plugin.js';
 import type { Runtime } from '../../core/runtime.js';
 import { formatSummary, summarizeModel, type ModelSummary } from './summary.js';
@@ -26,6 +27,27 @@ export async function summarizeExperiment(
     allowUnresolvedEnv: true,
   });
   const { config } = resolved;
+  // Shapes and parameter counts do not depend on pretrained weights, so summary never reads
+  // them (they may be large, or not converted yet): an architecture's `weights` option is
+  // built as 'none'.
+  const weightsSchema = (
+    runtime.registry.get('architecture', config.architecture.type).optionsSchema as {
+      properties?: Record<string, unknown>;
+    }
+  ).properties?.weights;
+  const architectureRef =
+    weightsSchema === undefined ? config.architecture : { ...config.architecture, weights: 'none' };
+  // Any other `${env:X}` left unset in what summary builds would be used as literal text: name it.
+  const used = (path: readonly (string | number)[]) =>
+    path[0] === 'architecture' && !(weightsSchema !== undefined && path[1] === 'weights');
+  const unset = unresolvedEnvDiagnostics(
+    {
+      ...resolved.composed,
+      unresolvedEnv: resolved.composed.unresolvedEnv.filter((u) => used(u.path)),
+    },
+    runtime.registry.envHints(),
+  );
+  if (unset.length > 0) throw new ConfigError(unset);
   await runtime.container.resolve(BackendService).activate(config.training?.backend ?? 'auto');
   const scope = runtime.createRunContainer(resolved, options.cacheDir);
   const dataset = runtime.instantiate<DatasetPlugin>(scope, 'dataset', config.dataset);
@@ -39,7 +61,7 @@ export async function summarizeExperiment(
   const architecture = runtime.instantiate<ArchitecturePlugin>(
     scope,
     'architecture',
-    config.architecture,
+    architectureRef,
   );
   const model = await architecture.build(request);
   try {

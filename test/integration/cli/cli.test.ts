@@ -130,6 +130,24 @@ describe('affectlab CLI', () => {
     assert.doesNotMatch(gap.stderr, /internal error/);
   });
 
+  it('summary builds the resnet50 experiment without its weights while RESNET50_WEIGHTS is unset; run names the variable', () => {
+    const env = { RESNET50_WEIGHTS: undefined, AFFECTNET_ROOT: undefined };
+    const file = 'experiments/resnet50-transfer-5class.yaml';
+    const summary = affectlab(['summary', file, '--json'], { env });
+    assert.equal(summary.code, 0, summary.stderr);
+    assert.doesNotMatch(summary.stderr, /does not exist|\$\{env:/);
+    const parsed = JSON.parse(summary.stdout) as { totalParams: number; outputs: string[] };
+    assert.equal(parsed.totalParams, 23_597_957);
+    assert.deepEqual(parsed.outputs, ['expression']);
+    const run = affectlab(['run', file, '--set', 'dataset.root=/nonexistent'], { env });
+    assert.equal(run.code, 1);
+    assert.match(
+      run.stderr,
+      /resnet50-transfer-5class\.yaml:\d+:\d+: \$\.architecture\.weights: environment variable RESNET50_WEIGHTS is not set\. Set it \(export RESNET50_WEIGHTS=/,
+    );
+    assert.doesNotMatch(run.stderr, /does not exist/);
+  });
+
   it('run fails at once, naming the line, when AFFECTNET_ROOT is unset', () => {
     const r = affectlab(['run', 'experiments/vgg6-weighted.yaml'], {
       env: { AFFECTNET_ROOT: undefined },
