@@ -1,12 +1,13 @@
 import type { Command } from 'commander';
 import { BackendService, nativeInstallStatus } from '../backend.js';
+import { decideEngine } from '../engine/index.js';
 import type { Runtime } from '../runtime.js';
 
 export function registerDoctorCommand(program: Command, runtime: Runtime): void {
   program
     .command('doctor')
     .description(
-      'show Node, tfjs and backend versions, the active backend and its devices, and MLflow settings',
+      'show Node, tfjs and backend versions, the active backend and its devices, the execution engine runs get, and MLflow settings',
     )
     .option('--json', 'print JSON')
     .option(
@@ -28,12 +29,20 @@ export function registerDoctorCommand(program: Command, runtime: Runtime): void 
         } catch (error) {
           activeError = (error as Error).message;
         }
+        const activeName = (active as { name?: string } | undefined)?.name ?? 'none';
+        // which engine `training.execution: auto` gives a run here (the model's layers may
+        // still send a run to eager; the run's log says so)
+        const execution = await decideEngine('auto', activeName).catch((error: Error) => ({
+          kind: 'eager' as const,
+          reason: error.message,
+        }));
         const report = {
           node: process.version,
           platform: `${process.platform}-${process.arch}`,
           backends: probes,
           active: active ?? null,
           activeError,
+          execution,
           nativeInstall: nativeInstallStatus() ?? null,
           mlflow: {
             configured: Boolean(process.env.MLFLOW_TRACKING_URI),
@@ -58,6 +67,7 @@ export function registerDoctorCommand(program: Command, runtime: Runtime): void 
               `${p.version ? ` (${p.package ?? 'tfjs'} ${p.version})` : ''}${p.error ? `: ${p.error}` : ''}`,
           ),
           `active      ${active ? JSON.stringify(active) : `none: ${activeError}`}`,
+          `execution   ${execution.kind} (${execution.reason})`,
           `native      ${report.nativeInstall ? JSON.stringify(report.nativeInstall) : 'no install record (scripts/native-backend.mjs has not run)'}`,
           `mlflow      ${report.mlflow.configured ? report.mlflow.trackingUri : 'not configured (set MLFLOW_TRACKING_URI or add a reporter of type mlflow)'}`,
           `plugins     ${report.plugins.join(', ')}`,

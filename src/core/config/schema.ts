@@ -44,10 +44,11 @@ export const trainingSchema: JsonSchema = {
       enum: ['auto', 'graph', 'eager'],
       default: 'auto',
       description:
-        'How a training step runs: graph compiles the whole step (forward, loss, gradients, ' +
-        'update) to one TensorFlow graph run in a libtensorflow session (native backends only); ' +
-        'eager runs tfjs-layers op by op. auto: graph when the native backend is active and ' +
-        'every layer of the model is supported, else eager with a notice naming the reason.',
+        'How a training step runs: eager runs tfjs-layers op by op; graph is the compiled ' +
+        'step (one TensorFlow graph per step, native backends only), which this build does ' +
+        'not have yet, so graph fails with that message. auto: graph when the native backend ' +
+        'is active, the engine is built and every layer is supported, else eager with a ' +
+        'notice naming the reason (affectlab doctor shows it).',
     },
     optimizer: {
       type: 'object',

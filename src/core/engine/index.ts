@@ -64,7 +64,12 @@ export async function decideEngine(
   if (!NATIVE_BACKENDS.includes(backend))
     return refuse(`the ${backend} backend cannot run a compiled graph (it needs tensorflow)`);
   const graph = await loadGraphModule();
-  if (graph instanceof Error) return refuse(`the graph engine did not load (${graph.message})`);
+  if (graph instanceof Error)
+    return refuse(
+      (graph as NodeJS.ErrnoException).code === 'ERR_MODULE_NOT_FOUND'
+        ? 'this build has no graph engine yet (the compiled step of issue 15 has not landed)'
+        : `the graph engine did not load (${graph.message})`,
+    );
   const addon = graph.graphAddonStatus();
   if (!addon.available)
     return refuse(`the graph addon is not available (${addon.error ?? 'not built'})`);
