@@ -15,6 +15,8 @@ export class Progress {
     private readonly total: number | undefined,
     private readonly logger?: Logger,
     private readonly logEveryMs = 10_000,
+    /** Counts are bytes: shown in MiB (reading a file list, whose row count is not known ahead). */
+    private readonly bytes = false,
   ) {
     this.tty =
       Boolean(process.stderr.isTTY) &&
@@ -37,8 +39,10 @@ export class Progress {
 
   private draw(final: boolean): void {
     const elapsed = (Date.now() - this.started) / 1000;
-    const rate = elapsed > 0 ? Math.round(this.done / elapsed) : 0;
-    const of = this.total ? `/${this.total}` : '';
+    const scale = this.bytes ? 2 ** 20 : 1;
+    const unit = this.bytes ? ' MiB' : '';
+    const rate = elapsed > 0 ? Math.round(this.done / scale / elapsed) : 0;
+    const of = this.total ? `/${Math.round(this.total / scale)}` : '';
     const percent = this.total ? ` ${Math.floor((100 * this.done) / this.total)}%` : '';
     let bar = '';
     if (this.total) {
@@ -46,7 +50,8 @@ export class Progress {
       const filled = Math.min(width, Math.round((width * this.done) / this.total));
       bar = ` [${'#'.repeat(filled)}${'.'.repeat(width - filled)}]`;
     }
-    const text = `${this.label}${bar}${percent} ${this.done}${of} (${rate}/s, ${elapsed.toFixed(1)} s)`;
+    const done = Math.round(this.done / scale);
+    const text = `${this.label}${bar}${percent} ${done}${of}${unit} (${rate}${unit}/s, ${elapsed.toFixed(1)} s)`;
     if (this.tty) {
       process.stderr.write(`\r${text}\u001b[K${final ? '\n' : ''}`);
     } else {

@@ -18,6 +18,7 @@ import { Progress } from '../../../core/pipeline/progress.js';
 import {
   PLUGIN_OPTIONS,
   type AugmentOptions,
+  type FaceBox,
   type ClassInfo,
   type DatasetPlugin,
   type DatasetSplits,
@@ -27,7 +28,7 @@ import {
   type PluginOptions,
 } from '../../../core/plugin.js';
 import { Logger, RunContext } from '../../../core/services.js';
-import { readLines } from './csv.js';
+import { readFileList } from './list-reader.js';
 import { ensureSyntheticAffectNet } from './synth.js';
 import { withDefaults, type AffectNetOptions } from './options.js';
 import { BAD_ROW, checkHeader, parseRow, type AffectNetRecord } from './records.js';
@@ -282,16 +283,22 @@ export class AffectNetDataset implements DatasetPlugin {
     withLabel: boolean,
     stratum: number | undefined,
   ): Example {
-    const hasValenceArousal = inUnitRange(record.valence) && inUnitRange(record.arousal);
-    return {
+    // Built by assignment in one order, not by spreading optional parts: spread-built objects
+    // came out several times larger (~1 KB each, 280k of them), and their shapes all differ.
+    const example: Example = {
       id: record.path,
-      imagePath: join(imagesDir, record.path),
+      imagePath: imagePathOf(imagesDir, record.path),
       label: withLabel ? record.group : -1,
-      ...(stratum !== undefined ? { stratum } : {}),
-      ...(hasValenceArousal ? { valence: record.valence, arousal: record.arousal } : {}),
-      ...(this.options.crop === 'face-box' ? { crop: { ...record.box } } : {}),
       source: record.source,
     };
+    if (stratum !== undefined) example.stratum = stratum;
+    if (inUnitRange(record.valence) && inUnitRange(record.arousal)) {
+      example.valence = record.valence;
+      example.arousal = record.arousal;
+    }
+    // the record's own box: records are dropped once their examples exist
+    if (this.options.crop === 'face-box') example.crop = record.box;
+    return example;
   }
 
   /** Stream one file list: valid rows of the chosen classes whose image exists. */
@@ -310,37 +317,85 @@ export class AffectNetDataset implements DatasetPlugin {
       noValenceArousal: 0,
     };
     const candidates: KeptRecord[] = [];
-    const progress = new Progress(`reading ${csvPath}`, undefined, this.logger);
+    // progress in bytes: the row count of a list is not known before it is read
+    const progress = new Progress(
+      `reading ${csvPath}`,
+      (await stat(csvPath)).size,
+      this.logger,
+      undefined,
+      true,
+    );
     const badBefore = bad.count;
-    for await (const { line, text } of readLines(csvPath)) {
-      if (line === 1) {
-        const problem = checkHeader(text);
-        if (problem) throw new UserError(`${csvPath}:1: ${problem}`);
-        continue;
-      }
-      if (text.trim() === '') continue;
-      counts.rows++;
-      progress.tick();
-      const source = `${csvPath}:${line}`;
-      const parsed = parseRow(text, line);
-      if (!parsed.ok) {
-        bad.add(source, parsed.reason, parsed.detail);
-        continue;
-      }
-      const { record } = parsed;
-      const group = groupOfCode.get(record.code);
+    const keep = (
+      line: number,
+      path: string,
+      box: FaceBox,
+      code: number,
+      valence: number,
+      arousal: number,
+    ): void => {
+      const group = groupOfCode.get(code);
       if (group === undefined) {
-        const name = expressionName(record.code);
+        const name = expressionName(code);
         counts.notInClasses[name] = (counts.notInClasses[name] ?? 0) + 1;
-        continue;
+        return;
       }
-      if (needsValenceArousal && !(inUnitRange(record.valence) && inUnitRange(record.arousal))) {
+      if (needsValenceArousal && !(inUnitRange(valence) && inUnitRange(arousal))) {
         counts.noValenceArousal++;
-        continue;
+        return;
       }
-      const { landmarks: _landmarks, path, ...fields } = record;
-      candidates.push({ ...fields, path: detached(path), group, source });
-    }
+      candidates.push({
+        path,
+        box,
+        code,
+        valence,
+        arousal,
+        line,
+        group,
+        source: `${csvPath}:${line}`,
+      });
+    };
+    // rows the byte reader is sure of arrive parsed (the path a fresh string, not a view of the
+    // line); every other line arrives as text for parseRow, as it always did
+    await readFileList(
+      csvPath,
+      {
+        header: (text) => {
+          const problem = checkHeader(text);
+          if (problem) throw new UserError(`${csvPath}:1: ${problem}`);
+        },
+        row: (line, r) => {
+          counts.rows++;
+          keep(
+            line,
+            r.path,
+            { x: r.x, y: r.y, width: r.width, height: r.height },
+            r.code,
+            r.valence,
+            r.arousal,
+          );
+        },
+        text: (line, text) => {
+          if (text.trim() === '') return;
+          counts.rows++;
+          const parsed = parseRow(text, line);
+          if (!parsed.ok) {
+            bad.add(`${csvPath}:${line}`, parsed.reason, parsed.detail);
+            return;
+          }
+          const { record } = parsed;
+          keep(
+            line,
+            detached(record.path),
+            record.box,
+            record.code,
+            record.valence,
+            record.arousal,
+          );
+        },
+      },
+      (bytes) => progress.tick(bytes),
+    );
     progress.finish();
     const kept = await this.existing(candidates, imagesDir, bad);
     counts.kept = kept.length;
@@ -380,6 +435,24 @@ export class AffectNetDataset implements DatasetPlugin {
     });
     return kept;
   }
+}
+
+/** A path that path.join would leave as it is: no '.', '..' or empty segment, relative. */
+const NOT_PLAIN = /(?:^|\/)\.\.?(?:\/|$)|\/\/|^\/|\/$/;
+
+/**
+ * join(imagesDir, path), without join's normalisation for the common plain path: then the
+ * result is the same string, built as a concatenation that shares imagesDir's characters.
+ */
+function imagePathOf(imagesDir: string, path: string): string {
+  if (
+    sep === '/' &&
+    !NOT_PLAIN.test(path) &&
+    !NOT_PLAIN.test(imagesDir.slice(1)) &&
+    imagesDir.startsWith('/')
+  )
+    return `${imagesDir}/${path}`;
+  return join(imagesDir, path);
 }
 
 function inUnitRange(value: number): boolean {

@@ -1,0 +1,232 @@
+/**
+ * A file list read as bytes: AffectNet's training.csv is 414,799 lines of ~900 bytes, most of
+ * them the landmarks, which training never uses. Decoding every line to a string and splitting
+ * it (readline + split) cost seconds and hundreds of MB of short-lived strings; here the file is
+ * read in chunks, commas are found with Buffer.indexOf (memchr), the numbers are parsed from the
+ * bytes and only the image path becomes a string. A line the fast path is not sure about
+ * (quotes, spaces, an exponent, a box or code it would have to judge) is handed over as text,
+ * to be parsed by `parseRow` exactly as before: the fast path only ever accepts rows that
+ * `parseRow` accepts, with the same values.
+ */
+import { open } from 'node:fs/promises';
+import { AFFECTNET_CSV_COLUMNS, AFFECTNET_MAX_CODE } from '../../../core/affectnet.js';
+
+/** The fields of a row the fast path accepted. One object, reused for every row: copy what you keep. */
+export interface FastRow {
+  path: string;
+  x: number;
+  y: number;
+  width: number;
+  height: number;
+  code: number;
+  valence: number;
+  arousal: number;
+}
+
+export interface FileListVisitor {
+  /** Line 1, as text (BOM removed). */
+  header(text: string): void;
+  /** A data line that is a valid row (every check of parseRow passes). */
+  row(line: number, row: FastRow): void;
+  /** Any other data line, as text, for parseRow (blank lines included). */
+  text(line: number, text: string): void;
+}
+
+const NEWLINE = 0x0a;
+const CR = 0x0d;
+const COMMA = 0x2c;
+const QUOTE = 0x22;
+const CHUNK = 4 << 20;
+const FIELDS = AFFECTNET_CSV_COLUMNS.length;
+/** Index of facial_landmarks, the one long field. */
+const LANDMARKS_FIELD = AFFECTNET_CSV_COLUMNS.indexOf('facial_landmarks');
+
+/** A simple decimal `-?digits[.digits]` as parseRow's Number() would read it, or NaN. */
+function decimal(buf: Buffer, start: number, end: number): number {
+  let i = start;
+  let negative = false;
+  if (i < end && buf[i] === 0x2d) {
+    negative = true;
+    i++;
+  }
+  let mantissa = 0;
+  let digits = 0;
+  let fraction = -1;
+  for (; i < end; i++) {
+    const b = buf[i];
+    if (b >= 0x30 && b <= 0x39) {
+      mantissa = mantissa * 10 + (b - 0x30);
+      digits++;
+      if (fraction >= 0) fraction++;
+    } else if (b === 0x2e && fraction < 0 && digits > 0) {
+      fraction = 0;
+    } else {
+      return NaN;
+    }
+  }
+  // Exact: an integer below 2^53 divided by an exactly representable power of ten is the
+  // correctly rounded value of the decimal, which is what Number() returns.
+  if (digits === 0 || digits > 15 || fraction === 0) return NaN;
+  const value = fraction > 0 ? mantissa / POWERS_OF_TEN[fraction] : mantissa;
+  return negative ? -value : value;
+}
+
+const POWERS_OF_TEN = Array.from({ length: 16 }, (_, k) => 10 ** k);
+
+/**
+ * Sure to pass isContainedPath: relative (no leading separator, no drive letter), no `..`,
+ * no NUL. Not sure (undefined) means: let parseRow judge it.
+ */
+function plainPath(buf: Buffer, start: number, end: number): boolean {
+  if (end <= start) return false;
+  const first = buf[start];
+  if (first === 0x2f || first === 0x5c || first <= 0x20 || first >= 0x80) return false;
+  if (end - start >= 2 && buf[start + 1] === 0x3a) return false;
+  const last = buf[end - 1];
+  if (last <= 0x20 || last >= 0x80) return false;
+  for (let i = start; i < end; i++) {
+    const b = buf[i];
+    if (b === 0) return false;
+    if (b === 0x2e && i + 1 < end && buf[i + 1] === 0x2e) return false;
+  }
+  return true;
+}
+
+/** Read a file list, calling the visitor for line 1 and every data line, in order. */
+export async function readFileList(
+  csvPath: string,
+  visitor: FileListVisitor,
+  onBytes?: (bytes: number) => void,
+): Promise<void> {
+  const handle = await open(csvPath, 'r');
+  try {
+    let buf = Buffer.allocUnsafe(CHUNK);
+    let filled = 0;
+    let line = 0;
+    let eof = false;
+    const commas = new Int32Array(FIELDS);
+    const row: FastRow = {
+      path: '',
+      x: 0,
+      y: 0,
+      width: 0,
+      height: 0,
+      code: 0,
+      valence: 0,
+      arousal: 0,
+    };
+
+    // where the next '"' is (searched once per quote, not once per line: most lists have none);
+    // stale bytes past the chunk's end may hold one, which only sends a line to parseRow
+    let nextQuote = -1;
+
+    const asText = (start: number, end: number): string => buf.toString('utf8', start, end);
+
+    /** One line's bytes [start, end), line ending removed. */
+    const visit = (start: number, end: number): void => {
+      line++;
+      if (line === 1) {
+        let s = start;
+        if (end - s >= 3 && buf[s] === 0xef && buf[s + 1] === 0xbb && buf[s + 2] === 0xbf) s += 3;
+        visitor.header(asText(s, end));
+        return;
+      }
+      if (!fastRow(start, end)) visitor.text(line, asText(start, end));
+      else visitor.row(line, row);
+    };
+
+    const fastRow = (start: number, end: number): boolean => {
+      if (end <= start) return false;
+      // field boundaries: commas[k] = index of the comma ending field k (k < FIELDS - 1). The
+      // short fields are scanned here; only the long landmarks field goes to indexOf (memchr),
+      // whose per-call cost would dominate on 8-byte fields.
+      let k = 0;
+      let i = start;
+      for (; i < end && k < LANDMARKS_FIELD; i++) if (buf[i] === COMMA) commas[k++] = i;
+      if (k < LANDMARKS_FIELD) return false;
+      const afterLandmarks = buf.indexOf(COMMA, i);
+      if (afterLandmarks < 0 || afterLandmarks >= end) return false;
+      commas[k++] = afterLandmarks;
+      for (i = afterLandmarks + 1; i < end; i++) {
+        if (buf[i] === COMMA) {
+          if (k === FIELDS - 1) return false; // too many fields
+          commas[k++] = i;
+        }
+      }
+      if (k < FIELDS - 1) return false;
+      if (nextQuote < start) {
+        const found = buf.indexOf(QUOTE, start);
+        nextQuote = found < 0 ? Infinity : found;
+      }
+      if (nextQuote < end) return false;
+      if (!plainPath(buf, start, commas[0])) return false;
+      const x = decimal(buf, commas[0] + 1, commas[1]);
+      const y = decimal(buf, commas[1] + 1, commas[2]);
+      const width = decimal(buf, commas[2] + 1, commas[3]);
+      const height = decimal(buf, commas[3] + 1, commas[4]);
+      const code = decimal(buf, commas[5] + 1, commas[6]);
+      const valence = decimal(buf, commas[6] + 1, commas[7]);
+      const arousal = decimal(buf, commas[7] + 1, end);
+      // NaN fails every comparison: anything not parsed goes to parseRow
+      if (!(x >= 0 && y >= 0 && width > 0 && height > 0)) return false;
+      if (!(code >= 0 && code <= AFFECTNET_MAX_CODE && Number.isInteger(code))) return false;
+      if (!(valence === valence && arousal === arousal)) return false;
+      row.path = buf.toString('utf8', start, commas[0]);
+      row.x = x;
+      row.y = y;
+      row.width = width;
+      row.height = height;
+      row.code = code;
+      row.valence = valence;
+      row.arousal = arousal;
+      return true;
+    };
+
+    /** Split [0, limit) into lines as readline does (\n, \r\n and a lone \r end a line). */
+    const lines = (limit: number, final: boolean): number => {
+      let start = 0;
+      nextQuote = -1;
+      const hasCr = buf.subarray(0, limit).indexOf(CR) >= 0;
+      for (;;) {
+        let end = buf.indexOf(NEWLINE, start);
+        if (end >= limit) end = -1;
+        if (hasCr) {
+          const cr = buf.indexOf(CR, start);
+          if (cr >= 0 && cr < limit && (end < 0 || cr < end)) {
+            // a \r as the chunk's last byte may be the first half of \r\n
+            if (cr === limit - 1 && !final) return start;
+            visit(start, cr);
+            start = cr + 1 < limit && buf[cr + 1] === NEWLINE ? cr + 2 : cr + 1;
+            continue;
+          }
+        }
+        if (end < 0) break;
+        visit(start, end);
+        start = end + 1;
+      }
+      if (final && start < limit) {
+        visit(start, limit);
+        start = limit;
+      }
+      return start;
+    };
+
+    while (!eof) {
+      if (filled === buf.length) {
+        // one line longer than the buffer: grow it
+        const bigger = Buffer.allocUnsafe(buf.length * 2);
+        buf.copy(bigger, 0, 0, filled);
+        buf = bigger;
+      }
+      const { bytesRead } = await handle.read(buf, filled, buf.length - filled, null);
+      if (bytesRead === 0) eof = true;
+      filled += bytesRead;
+      onBytes?.(bytesRead);
+      const consumed = lines(filled, eof);
+      buf.copy(buf, 0, consumed, filled);
+      filled -= consumed;
+    }
+  } finally {
+    await handle.close();
+  }
+}
