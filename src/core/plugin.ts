@@ -144,7 +144,13 @@ export interface DatasetPlugin {
    */
   describeTask?(): ModelRequest;
   /** Pipeline settings the runner passes to the image pipeline. */
-  readonly pipeline: { margin: number; augment?: AugmentOptions; onBadRecord?: 'skip' | 'fail' };
+  readonly pipeline: {
+    margin: number;
+    augment?: AugmentOptions;
+    onBadRecord?: 'skip' | 'fail';
+    /** Fail the run when more than this fraction of a split's images turn out bad (ImagePipeline). */
+    maxBadFraction?: number;
+  };
 }
 
 // ---- sampler ---------------------------------------------------------------------------------

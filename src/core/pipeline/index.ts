@@ -17,7 +17,6 @@ export {
   cropRegion,
   decodeAndCrop,
   BadImageError,
-  FACE_BOX_TOLERANCE,
   type BadImageReason,
   type Region,
 } from './preprocess.js';

@@ -1,8 +1,8 @@
 import { UserError } from '../errors.js';
-import type { AugmentOptions, BadRecordSummary, Example, ImageSpec } from '../plugin.js';
+import type { AugmentOptions, BadRecord, BadRecordSummary, Example, ImageSpec } from '../plugin.js';
 import type { Logger } from '../services.js';
 import { augmentExample, isAugmentActive, toUnitFloat } from './augment.js';
-import { BadRecordLog, type BadRecordPolicy } from './bad-records.js';
+import { BadRecordLog, checkBadFraction, type BadRecordPolicy } from './bad-records.js';
 import type { LoadJob, LoadResult } from './load.js';
 import { InProcessLoader, WorkerLoader, type Loader } from './loaders.js';
 
@@ -33,7 +33,24 @@ export interface ImagePipelineOptions {
   prefetch?: number;
   /** A missing/corrupt image or a face box outside it: count and skip, or fail (UserError). */
   onBadRecord?: BadRecordPolicy;
+  /**
+   * Under `skip`, the largest fraction of a split's images that may turn out bad when decoded;
+   * more fails the run (UserError with the counts) as soon as that is clear: see
+   * exceedsBadFraction. Undefined = no bound.
+   */
+  maxBadFraction?: number;
+  /** The example lists `batches` will get, by split name, so errors can name the split. */
+  splits?: Readonly<Record<string, readonly Example[]>>;
   logger?: Logger;
+}
+
+/** Distinct images of one example list loaded so far, and how many of them were bad. */
+interface SplitTally {
+  name: string;
+  seen: Uint8Array;
+  seenCount: number;
+  badCount: number;
+  firstBad: BadRecord[];
 }
 
 export interface Batch {
@@ -63,6 +80,7 @@ export class ImagePipeline {
   private readonly loader: Loader;
   private readonly badLog: BadRecordLog;
   private readonly badIds = new Set<string>();
+  private readonly tallies = new WeakMap<readonly Example[], SplitTally>();
   private readonly prefetch: number;
   private cacheWarned = false;
   readonly stats: PipelineStats = { loaded: 0, cacheHits: 0, skipped: 0 };
@@ -111,6 +129,49 @@ export class ImagePipeline {
     this.options.logger?.warn(
       `skipping ${example.source ?? example.imagePath}: ${result.reason}: ${result.message}`,
     );
+  }
+
+  private tallyOf(examples: readonly Example[]): SplitTally {
+    let tally = this.tallies.get(examples);
+    if (!tally) {
+      const named = Object.entries(this.options.splits ?? {}).find(([, list]) => list === examples);
+      tally = {
+        name: named ? `the ${named[0]} split` : `a list of ${examples.length} examples`,
+        seen: new Uint8Array(examples.length),
+        seenCount: 0,
+        badCount: 0,
+        firstBad: [],
+      };
+      this.tallies.set(examples, tally);
+    }
+    return tally;
+  }
+
+  /** Count one loaded (or failed) example of a split; throws once too many have been bad. */
+  private tally(tally: SplitTally, example: Example, index: number, result: LoadResult): void {
+    if (tally.seen[index]) return;
+    tally.seen[index] = 1;
+    tally.seenCount++;
+    if (!result.ok) {
+      tally.badCount++;
+      if (tally.firstBad.length < 5)
+        tally.firstBad.push({
+          source: example.source ?? example.imagePath,
+          reason: `${result.reason}: ${result.message}`,
+        });
+    }
+    const maxBadFraction = this.options.maxBadFraction;
+    // the bound can only be crossed by a bad image, or by the last image making the count exact
+    if (maxBadFraction === undefined || (result.ok && tally.seenCount < tally.seen.length)) return;
+    checkBadFraction({
+      what: tally.name,
+      unit: 'images',
+      bad: tally.badCount,
+      seen: tally.seenCount,
+      total: tally.seen.length,
+      maxBadFraction,
+      examples: tally.firstBad,
+    });
   }
 
   private noteLoaded(result: Extract<LoadResult, { ok: true }>): void {
@@ -190,6 +251,7 @@ export class ImagePipeline {
       }
     };
 
+    const tally = this.tallyOf(examples);
     let x = new Float32Array(batchSize * imageLength);
     let indices: number[] = [];
     refill();
@@ -198,10 +260,9 @@ export class ImagePipeline {
       if (!head) break;
       const result = await head.result;
       refill();
-      if (!result.ok) {
-        this.recordBad(examples[head.exampleIndex], result);
-        continue;
-      }
+      if (!result.ok) this.recordBad(examples[head.exampleIndex], result);
+      this.tally(tally, examples[head.exampleIndex], head.exampleIndex, result);
+      if (!result.ok) continue;
       this.noteLoaded(result);
       const offset = indices.length * imageLength;
       if (!convertHere) {

@@ -1,12 +1,6 @@
 import sharp from 'sharp';
 import type { FaceBox, ImageSpec } from '../plugin.js';
 
-/**
- * How far (as a fraction of the box side) a face box may overshoot the image before the record
- * counts as bad; smaller overshoots are clamped. Detector boxes often touch the border.
- */
-export const FACE_BOX_TOLERANCE = 0.05;
-
 /** Why an image could not be used. Each is a category in the bad-record summary. */
 export type BadImageReason = 'missing image file' | 'corrupt image' | 'face box outside the image';
 
@@ -30,8 +24,9 @@ export interface Region {
 
 /**
  * The pixel region to crop: the face box grown by `margin` (a fraction of the box's width and
- * height on each side), clamped to the image. No box means the whole image. Throws
- * BadImageError when the box lies outside the image by more than FACE_BOX_TOLERANCE.
+ * height on each side), clamped to the image. No box means the whole image. A box partly
+ * outside the image is clamped to it, as Keras/AffectNet pipelines do (detector boxes often
+ * overshoot the border); one entirely outside, or empty, throws BadImageError.
  */
 export function cropRegion(
   box: FaceBox | undefined,
@@ -40,19 +35,17 @@ export function cropRegion(
   imageHeight: number,
 ): Region {
   if (!box) return { left: 0, top: 0, width: imageWidth, height: imageHeight };
-  const slackX = FACE_BOX_TOLERANCE * box.width;
-  const slackY = FACE_BOX_TOLERANCE * box.height;
-  if (
-    box.width <= 0 ||
-    box.height <= 0 ||
-    box.x < -slackX ||
-    box.y < -slackY ||
-    box.x + box.width > imageWidth + slackX ||
-    box.y + box.height > imageHeight + slackY
-  ) {
+  const described = `box x=${box.x} y=${box.y} w=${box.width} h=${box.height}`;
+  if (!(box.width > 0 && box.height > 0)) {
+    throw new BadImageError('face box outside the image', `${described} is empty`);
+  }
+  // the part of the box itself (no margin) that lies on the image
+  const overlapX = Math.min(imageWidth, box.x + box.width) - Math.max(0, box.x);
+  const overlapY = Math.min(imageHeight, box.y + box.height) - Math.max(0, box.y);
+  if (!(overlapX > 0 && overlapY > 0)) {
     throw new BadImageError(
       'face box outside the image',
-      `box x=${box.x} y=${box.y} w=${box.width} h=${box.height} vs image ${imageWidth}x${imageHeight}`,
+      `${described} lies entirely outside the ${imageWidth}x${imageHeight} image`,
     );
   }
   const left = Math.max(0, Math.floor(box.x - margin * box.width));

@@ -32,6 +32,7 @@ import type {
   RunStatus,
   SamplerPlugin,
 } from '../plugin.js';
+import { redactCredentials } from '../redact.js';
 import type { ResolvedExperiment, Runtime } from '../runtime.js';
 import { Logger, Random } from '../services.js';
 import { writeCurves, writeFinalArtifacts } from './artifacts.js';
@@ -167,15 +168,18 @@ export async function runExperiment(
   logger.sink = (line) => store.appendLog(line);
   const hub = new ReporterHub(reporters, store, logger);
   logger.info(`run directory: ${store.dir}`);
-  if (!resuming) store.writeYaml('config.yaml', config);
+  // what is written and sent has URL credentials (user:password@) redacted; the plugins were
+  // built from `config` and keep the real ones
+  const persistedConfig = redactCredentials(config);
+  if (!resuming) store.writeYaml('config.yaml', persistedConfig);
 
   const runInfo: RunInfo = {
     runId: store.runId,
     experiment: config.name,
     runDir: store.dir,
     sourceFile: resolved.file,
-    resolvedConfig: config as unknown as Record<string, unknown>,
-    params: { ...flattenParams(config), 'backend.name': backend.name },
+    resolvedConfig: persistedConfig as unknown as Record<string, unknown>,
+    params: { ...flattenParams(persistedConfig), 'backend.name': backend.name },
     backend: { name: backend.name, devices: backend.devices },
     dataset: {},
     group: options.group,
@@ -303,6 +307,8 @@ export async function runExperiment(
       margin: dataset.pipeline.margin,
       cacheDir: `${options.cacheDir}/images`,
       onBadRecord: dataset.pipeline.onBadRecord,
+      maxBadFraction: dataset.pipeline.maxBadFraction,
+      splits: { train: splits.train, validation: splits.validation, test: splits.test },
       logger,
     });
     const normalized = config.evaluation?.normalized ?? true;

@@ -216,7 +216,7 @@ test('corrupt and missing images and boxes outside the image are counted, not fa
     {
       ...good[2],
       id: 'outside',
-      crop: { x: 40, y: 40, width: 30, height: 30 },
+      crop: { x: 60, y: 50, width: 30, height: 30 },
       source: 'training.csv:7',
     },
     { id: 'truncated', imagePath: truncatedPath, label: 0, source: 'training.csv:8' },

@@ -40,15 +40,23 @@ test('cropRegion grows the box by the margin and clamps to the image', () => {
   });
 });
 
-test('cropRegion refuses a box outside the image', () => {
+test('cropRegion refuses a box entirely outside the image, or empty', () => {
   assert.throws(
-    () => cropRegion({ x: 90, y: 10, width: 40, height: 40 }, 0, 100, 80),
-    (e: unknown) => e instanceof BadImageError && e.reason === 'face box outside the image',
+    () => cropRegion({ x: 100, y: 10, width: 40, height: 40 }, 0.2, 100, 80),
+    (e: unknown) =>
+      e instanceof BadImageError &&
+      e.reason === 'face box outside the image' &&
+      /lies entirely outside the 100x80 image/.test(e.message),
   );
   assert.throws(
     () => cropRegion({ x: 10, y: 500, width: 40, height: 40 }, 0, 100, 80),
     BadImageError,
   );
+  assert.throws(
+    () => cropRegion({ x: -50, y: 10, width: 50, height: 40 }, 0, 100, 80),
+    BadImageError,
+  );
+  assert.throws(() => cropRegion({ x: 10, y: 10, width: 0, height: 40 }, 0, 100, 80), /is empty/);
 });
 
 test('augmentation is seeded per (seed, position) and stays in [0,1]', () => {

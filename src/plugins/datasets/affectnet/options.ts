@@ -29,6 +29,8 @@ export interface AffectNetOptions {
     limit?: SplitLimits;
   };
   onBadRecord: 'skip' | 'fail';
+  /** Under skip: the largest fraction of bad records per file list, and of bad images per split. */
+  maxBadFraction: number;
   augment: AugmentOptions;
   /** Generate a synthetic AffectNet-format set into `root` when it holds none (the quickstart). */
   synthetic?: { count: number; size: number; seed: number };
@@ -49,6 +51,8 @@ export const AFFECTNET_DEFAULTS = {
   margin: 0.1,
   split: { policy: 'report-table3', validationPerClass: 500 },
   onBadRecord: 'skip',
+  /** A few unreadable images are normal in a 290k-image download; 1 in 20 is a broken copy. */
+  maxBadFraction: 0.05,
   /** Mild, label-preserving for expressions (flip keeps the expression). */
   augment: { flip: true, shift: 0.05, rotate: 10, brightness: 0.1, contrast: 0.1 },
 } as const satisfies Omit<AffectNetOptions, 'augment' | 'split'> & {
@@ -166,7 +170,20 @@ export const affectnetOptionsSchema: JsonSchema = {
       enum: ['skip', 'fail'],
       default: AFFECTNET_DEFAULTS.onBadRecord,
       description:
-        'skip: count bad rows/images, report them with file:line and go on; fail: stop at the first one.',
+        'skip: count bad rows/images, report them with file:line and go on (up to maxBadFraction); fail: stop at the first one.',
+    },
+    maxBadFraction: {
+      type: 'number',
+      minimum: 0,
+      maximum: 1,
+      default: AFFECTNET_DEFAULTS.maxBadFraction,
+      description:
+        'Under onBadRecord: skip, the largest fraction of bad records a run accepts; more fails it with the counts ' +
+        'and the first bad records. Checked at prepare for each file list (rows that do not parse, paths outside the ' +
+        'image root, missing files, over the rows of the chosen classes), and while images are decoded for each ' +
+        'split (corrupt images, boxes off the image): as soon as 100 distinct images of the split have been read ' +
+        'and the bad fraction is over the bound beyond sampling noise (3 standard errors), else once the whole split ' +
+        'has been read. 0 fails at the first bad record, 1 never fails.',
     },
     augment: {
       type: 'object',

@@ -144,11 +144,20 @@ export function parseRow(text: string, line: number): ParsedRow {
     width: numeric.face_width as number,
     height: numeric.face_height as number,
   };
-  if (box.width <= 0 || box.height <= 0 || box.x < 0 || box.y < 0) {
+  // A box partly left of or above the image is clamped when the image is cropped (its size is
+  // only known then); one that is empty, or ends before the image starts, can never be used.
+  if (box.width <= 0 || box.height <= 0) {
     return {
       ok: false,
       reason: BAD_ROW.invalidBox,
-      detail: `x=${x} y=${y} w=${width} h=${height}`,
+      detail: `x=${x} y=${y} w=${width} h=${height}: empty box`,
+    };
+  }
+  if (box.x + box.width <= 0 || box.y + box.height <= 0) {
+    return {
+      ok: false,
+      reason: BAD_ROW.invalidBox,
+      detail: `x=${x} y=${y} w=${width} h=${height}: entirely outside the image`,
     };
   }
   return {
