@@ -11,6 +11,7 @@ import type { RunInfo } from '../../../core/plugin.js';
 import type { Runtime } from '../../../core/runtime.js';
 import type { Logger } from '../../../core/services.js';
 import { MlflowClient, MlflowError, parseTrackingUri, type MlflowClientOptions } from './client.js';
+import { acquireSyncLock } from './sync-lock.js';
 import {
   EVENTS_FILE,
   MlflowDelivery,
@@ -63,9 +64,23 @@ function reporterEntry(run: RunInfo): {
   };
 }
 
-/** Deliver the undelivered events of one run directory. Throws UserError naming the line that failed. */
+/**
+ * Deliver the undelivered events of one run directory, holding its sync lock (one sync per run
+ * at a time). Throws UserError naming the line that failed.
+ */
 export async function syncRun(runDirArg: string, options: SyncOptions): Promise<SyncResult> {
   const runDir = resolve(runDirArg);
+  if (!existsSync(join(runDir, EVENTS_FILE)))
+    throw new UserError(`${runDir}: no ${EVENTS_FILE}: not an affectlab run directory`);
+  const release = acquireSyncLock(runDir);
+  try {
+    return await syncUnlocked(runDir, options);
+  } finally {
+    release();
+  }
+}
+
+async function syncUnlocked(runDir: string, options: SyncOptions): Promise<SyncResult> {
   const eventsFile = join(runDir, EVENTS_FILE);
   if (!existsSync(eventsFile))
     throw new UserError(`${runDir}: no ${EVENTS_FILE}: not an affectlab run directory`);
