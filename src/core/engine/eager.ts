@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { TrainingConfig } from '../config/types.js';
 import { makeClassificationLoss, makeRegressionLoss, type LossFunction } from '../loss.js';
 import type { Task } from '../plugin.js';
-import { Random } from '../services.js';
+import { Random, replaceMathRandom } from '../services.js';
 import type {
   EngineOptions,
   LossSpec,
@@ -37,19 +37,32 @@ export type TaskLoss = (
   yPred: tf.Tensor | tf.Tensor[],
 ) => tf.Scalar;
 
-/** The run's loss as one function over all heads (validation uses it too). */
-export function taskLoss(task: Task, loss: LossSpec): TaskLoss {
+/**
+ * The loss of each model output: one for a single head; for the multi-task model the
+ * cross-entropy and the regression loss, each scaled by its weight (tfjs' compile has no
+ * lossWeights, so the weights go into the per-output losses).
+ */
+export function headLosses(task: Task, loss: LossSpec): LossFunction[] {
   const classLoss = makeClassificationLoss(loss.classWeights);
   const regLoss = makeRegressionLoss(loss.regression);
-  if (task.kind === 'classification') return (t, p) => classLoss(t as tf.Tensor, p as tf.Tensor);
-  if (task.kind === 'valence-arousal') return (t, p) => regLoss(t as tf.Tensor, p as tf.Tensor);
+  if (task.kind === 'classification') return [classLoss];
+  if (task.kind === 'valence-arousal') return [regLoss];
+  const weighted =
+    (fn: LossFunction, w: number) =>
+    (t: tf.Tensor, p: tf.Tensor): tf.Scalar =>
+      tf.tidy(() => fn(t, p).mul(w) as tf.Scalar);
+  return [weighted(classLoss, loss.expressionWeight), weighted(regLoss, loss.regressionWeight)];
+}
+
+/** The run's loss as one function over all heads (validation uses it too). */
+export function taskLoss(task: Task, loss: LossSpec): TaskLoss {
+  const heads = headLosses(task, loss);
+  if (heads.length === 1) return (t, p) => heads[0](t as tf.Tensor, p as tf.Tensor);
   return (t, p) =>
     tf.tidy(() => {
       const [tc, tr] = t as tf.Tensor[];
       const [pc, pr] = p as tf.Tensor[];
-      return classLoss(tc, pc)
-        .mul(loss.expressionWeight)
-        .add(regLoss(tr, pr).mul(loss.regressionWeight)) as tf.Scalar;
+      return heads[0](tc, pc).add(heads[1](tr, pr)) as tf.Scalar;
     });
 }
 
@@ -85,15 +98,6 @@ interface AdamInternals {
   accBeta2: tf.Variable;
 }
 
-function seedMathRandomFrom(seed: number): () => void {
-  const original = Math.random;
-  const rng = new Random(seed);
-  Math.random = () => rng.next();
-  return () => {
-    Math.random = original;
-  };
-}
-
 export class EagerEngine implements TrainingEngine {
   readonly kind = 'eager' as const;
   private readonly model: tf.LayersModel;
@@ -104,24 +108,12 @@ export class EagerEngine implements TrainingEngine {
     this.model = options.model;
     this.task = options.task;
     this.optimizer = buildOptimizer(options.optimizer);
-    const classLoss = makeClassificationLoss(options.loss.classWeights);
-    const regLoss = makeRegressionLoss(options.loss.regression);
-    if (this.task.kind === 'classification') {
-      this.model.compile({ optimizer: this.optimizer, loss: classLoss, metrics: ['accuracy'] });
-    } else if (this.task.kind === 'valence-arousal') {
-      this.model.compile({ optimizer: this.optimizer, loss: regLoss });
-    } else {
-      const { expressionWeight: we, regressionWeight: wr } = options.loss;
-      // tfjs' compile has no lossWeights: the weights go into the per-output losses.
-      const weighted =
-        (fn: LossFunction, w: number) =>
-        (t: tf.Tensor, p: tf.Tensor): tf.Scalar =>
-          tf.tidy(() => fn(t, p).mul(w) as tf.Scalar);
-      this.model.compile({
-        optimizer: this.optimizer,
-        loss: [weighted(classLoss, we), weighted(regLoss, wr)],
-      });
-    }
+    const heads = headLosses(this.task, options.loss);
+    this.model.compile({
+      optimizer: this.optimizer,
+      loss: heads.length === 1 ? heads[0] : heads,
+      ...(this.task.kind === 'classification' ? { metrics: ['accuracy'] } : {}),
+    });
   }
 
   get learningRate(): number {
@@ -143,7 +135,7 @@ export class EagerEngine implements TrainingEngine {
     const ys = targetTensors(this.task, targets, n);
     // Math.random drives tfjs' dropout masks: seeding it per step makes every step repeatable,
     // so a run resumed mid-epoch draws the masks an uninterrupted one would.
-    const restore = seedMathRandomFrom(stepSeed);
+    const restore = replaceMathRandom(new Random(stepSeed));
     let out: number | number[];
     try {
       out = await this.model.trainOnBatch(xs, ys);

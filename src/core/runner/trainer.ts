@@ -4,7 +4,7 @@ import type { AugmentOptions, Example, Task } from '../plugin.js';
 import type { StepTargets, TrainingEngine } from '../engine/engine.js';
 import { targetTensors, type TaskLoss } from '../engine/eager.js';
 import { NonFiniteLossError } from '../loss.js';
-import { Random, hashSeed } from '../services.js';
+import { Random, hashSeed, replaceMathRandom } from '../services.js';
 import type { PartialEpoch } from './checkpoint.js';
 
 /** One batch from the image pipeline: NHWC float32 pixels and the examples they came from. */
@@ -65,12 +65,7 @@ export function targetsOf(
  * the engines seed dropout per step themselves (from `stepSeed`).
  */
 export function seedMathRandom(seed: number, ...labels: (string | number)[]): () => void {
-  const original = Math.random;
-  const rng = Random.fork(seed, ...labels);
-  Math.random = () => rng.next();
-  return () => {
-    Math.random = original;
-  };
+  return replaceMathRandom(Random.fork(seed, ...labels));
 }
 
 /** The seed of one training step: a function of its position only, so a resume repeats it. */
