@@ -20,6 +20,7 @@ export function createRuntime(): Runtime {
       !listed.some((r) => r.type === 'mlflow');
     return addMlflow ? [...listed, { type: 'mlflow' }] : listed;
   };
+  runtime.defaultLauncher = { type: 'local' };
   return runtime;
 }
 

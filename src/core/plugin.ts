@@ -6,7 +6,7 @@ import type { InjectionToken } from 'tsyringe';
 export type Constructor<T> = new (...args: any[]) => T;
 
 /** The kinds of plugin the runtime resolves. Core knows these interfaces, never a plugin by name. */
-export const PLUGIN_KINDS = ['dataset', 'sampler', 'architecture', 'reporter'] as const;
+export const PLUGIN_KINDS = ['dataset', 'sampler', 'architecture', 'reporter', 'launcher'] as const;
 export type PluginKind = (typeof PLUGIN_KINDS)[number];
 
 /** A JSON Schema fragment (draft-07 subset used by ajv and editors). */
@@ -230,3 +230,50 @@ export type RunEvent =
   | { event: 'evaluated'; time: number; metrics: Record<string, number>; step: number }
   | { event: 'artifact'; time: number; artifact: ArtifactInfo }
   | { event: 'runEnded'; time: number; status: RunStatus; error?: string };
+
+// ---- launcher --------------------------------------------------------------------------------
+
+/** One combination of a sweep, as a launcher runs it: a plain `affectlab run` command line. */
+export interface LaunchTask {
+  /** Position in the sweep (0-based), stable across resumes. */
+  index: number;
+  /** The command: argv[0] is the executable (node), the rest its arguments. */
+  argv: string[];
+  /** Working directory of the command. */
+  cwd: string;
+  /** The run directory the command writes (its run.json tells how it ended). */
+  runDir: string;
+  /** Where the launcher sends the command's stdout and stderr. */
+  logFile: string;
+  /** A short label for progress lines (`sampler.type=weighted`). */
+  label: string;
+}
+
+export interface LaunchContext {
+  sweepId: string;
+  /** The sweep's directory in the run store (scripts, logs, sweep.json). */
+  sweepDir: string;
+  /** Set on Ctrl-C/SIGTERM: a launcher cancels what it submitted and returns. */
+  stopSignal: { stop: boolean; reason?: string };
+  log(line: string): void;
+}
+
+/** How one task ended as far as the launcher knows; the run's run.json has the final word. */
+export interface LaunchOutcome {
+  index: number;
+  /** Exit code of the command, when the launcher learns it. */
+  exitCode?: number;
+  /** The engine's own state word (Slurm's COMPLETED/FAILED, Ray's SUCCEEDED/FAILED...). */
+  state: string;
+  /** The engine's id of the task: pid, Slurm array task, Ray submission id. */
+  engineId?: string;
+}
+
+/**
+ * Runs the combinations of a sweep: child processes here, a Slurm array job, Ray jobs. A
+ * failing task never stops the others; the promise resolves once every task ended or the stop
+ * signal cancelled them.
+ */
+export interface LauncherPlugin {
+  launch(tasks: LaunchTask[], context: LaunchContext): Promise<LaunchOutcome[]>;
+}

@@ -53,6 +53,9 @@ export class Runtime {
 
   reportersFor: (config: ExperimentConfig) => PluginRef[] = (config) => config.reporters ?? [];
 
+  /** The launcher of a sweep whose YAML names none (the composition root sets `local`). */
+  defaultLauncher: PluginRef | undefined;
+
   constructor(readonly registry: Registry) {
     this.container = globalContainer.createChildContainer();
     this.container.registerInstance(Registry, registry);

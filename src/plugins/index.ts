@@ -1,6 +1,7 @@
 import type { PluginDefinition } from '../core/plugin.js';
 import { architecturePlugins } from './architectures/index.js';
 import { datasetPlugins } from './datasets/index.js';
+import { launcherPlugins } from './launchers/index.js';
 import { reporterPlugins } from './reporters/index.js';
 import { samplerPlugins } from './samplers/index.js';
 
@@ -14,4 +15,5 @@ export const builtinPlugins: PluginDefinition[] = [
   ...samplerPlugins,
   ...architecturePlugins,
   ...reporterPlugins,
+  ...launcherPlugins,
 ];

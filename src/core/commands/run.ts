@@ -1,5 +1,5 @@
 import { isAbsolute, resolve, dirname } from 'node:path';
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { stringify } from 'yaml';
 import { PLUGIN_SLOTS } from '../config/schema.js';
 import type { ExperimentConfig, PluginRef } from '../config/types.js';
@@ -9,12 +9,17 @@ import { setOption } from '../cli.js';
 import { runExperiment, type RunResult } from '../runner/experiment-run.js';
 import { RunStore } from '../runner/run-store.js';
 import { expandSweep } from '../runner/sweep.js';
+import { createSweep, findSweep, readSweep, runSweep } from '../runner/sweep-launch.js';
+import type { LauncherPlugin } from '../plugin.js';
 
 export interface RunCommandOptions {
   set?: string[];
   dryRun?: boolean;
   resume?: string;
   cacheDir: string;
+  launcher?: string;
+  runId?: string;
+  group?: string;
 }
 
 /** Build every plugin of the experiment without reading data; returns `slot -> description`. */
@@ -93,24 +98,49 @@ export function registerRunCommand(program: Command, runtime: Runtime): void {
       'continue a run (its directory, or its id under the runs root) from its last completed epoch',
     )
     .option(
+      '--launcher <type>',
+      'how a sweep runs its combinations (local, slurm, ray; default: the YAML launcher:, else local)',
+    )
+    .addOption(new Option('--run-id <id>', 'run id to create (set by launchers)').hideHelp())
+    .addOption(new Option('--group <tag>', 'sweep group tag (set by launchers)').hideHelp())
+    .option(
       '--cache-dir <dir>',
       'cache for synthetic data and preprocessed images',
       process.env.AFFECTLAB_CACHE ?? '.cache/affectlab',
     )
     .action(async (file: string | undefined, opts: RunCommandOptions) => {
+      const sweepDir = opts.resume ? findSweep(opts.resume) : undefined;
+      if (sweepDir) {
+        await resumeSweep(runtime, sweepDir, opts);
+        return;
+      }
       if (opts.resume) {
         const store = RunStore.open(opts.resume);
         file = store.path('config.yaml');
       }
-      if (!file) throw new UserError('give an experiment file, or --resume <run>');
-      const base = await runtime.resolve(file, {
+      if (!file) throw new UserError('give an experiment file, or --resume <run or sweep>');
+      let base = await runtime.resolve(file, {
         overrides: opts.set,
         allowUnresolvedEnv: opts.dryRun,
       });
+      // --launcher picks the plugin; the YAML's options apply only when it names the same one
+      const launcherSet =
+        opts.launcher && base.config.launcher?.type !== opts.launcher
+          ? [`launcher={type: ${JSON.stringify(opts.launcher)}}`]
+          : [];
+      if (launcherSet.length > 0)
+        base = await runtime.resolve(file, {
+          overrides: [...(opts.set ?? []), ...launcherSet],
+          allowUnresolvedEnv: opts.dryRun,
+        });
       const combos = opts.resume ? [[]] : expandSweep(base.config.sweep);
       const group = base.config.sweep
         ? (base.config.sweep.group ?? `${base.config.name}-${Date.now().toString(36)}`)
-        : undefined;
+        : opts.group;
+      if (base.config.sweep && !opts.dryRun && !opts.resume) {
+        await launchSweep(runtime, base, file, combos, group as string, launcherSet, opts);
+        return;
+      }
       const signal = { stop: false as boolean, reason: undefined as string | undefined };
       const uninstall = installStopHandlers(signal);
       const results: RunResult[] = [];
@@ -130,6 +160,12 @@ export function registerRunCommand(program: Command, runtime: Runtime): void {
             process.stdout.write(
               stringify({
                 experiment: resolved.config.name,
+                ...(combos.length > 1
+                  ? {
+                      combination: `${i + 1} of ${combos.length}`,
+                      launcher: resolved.config.launcher ?? runtime.defaultLauncher,
+                    }
+                  : {}),
                 ...(combo.length ? { overrides: combo } : {}),
                 built: buildAll(runtime, resolved, opts.cacheDir),
               }),
@@ -143,6 +179,7 @@ export function registerRunCommand(program: Command, runtime: Runtime): void {
             {
               cacheDir: opts.cacheDir,
               resume: opts.resume,
+              runId: opts.runId,
               group,
               stopSignal: signal,
             },
@@ -162,4 +199,124 @@ export function registerRunCommand(program: Command, runtime: Runtime): void {
         );
       }
     });
+}
+
+function launcherOf(
+  runtime: Runtime,
+  resolved: ResolvedExperiment,
+  cacheDir: string,
+): LauncherPlugin {
+  const ref = resolved.config.launcher ?? runtime.defaultLauncher;
+  if (!ref) throw new UserError('no launcher: name one with launcher: in the YAML or --launcher');
+  return runtime.instantiate<LauncherPlugin>(
+    runtime.createRunContainer(resolved, cacheDir),
+    'launcher',
+    ref,
+  );
+}
+
+function printSweepEnd(
+  result: Awaited<ReturnType<typeof runSweep>>,
+  signal: { stop: boolean; reason?: string },
+): void {
+  const { record } = result;
+  const lines = record.combinations.map(
+    (c) =>
+      `  ${c.status.padEnd(9)} ${c.overrides.join(' ').padEnd(40)} ${c.best ? `${c.best.metric}=${c.best.value.toFixed(4)}@${c.best.epoch + 1} ` : ''}${c.runDir}`,
+  );
+  const best = record.best
+    ? `best: ${record.combinations[record.best.index].overrides.join(' ')} (${record.best.metric} ${record.best.value.toFixed(4)})\n`
+    : '';
+  process.stdout.write(
+    `\nsweep ${record.sweepId}: ${record.combinations.length} runs, ${result.unfinished} not finished\n${lines.join('\n')}\n${best}` +
+      `compare them: affectlab compare --sweep ${record.sweepId}` +
+      (result.unfinished > 0
+        ? `\nrerun the unfinished: affectlab run --resume ${result.dir}`
+        : '') +
+      '\n',
+  );
+  if (signal.stop) process.exitCode = signal.reason === 'SIGTERM' ? 143 : 130;
+  else if (result.unfinished > 0) process.exitCode = 1;
+}
+
+/** A new sweep: one resolved config per combination, run by the launcher. */
+async function launchSweep(
+  runtime: Runtime,
+  base: ResolvedExperiment,
+  file: string,
+  combos: string[][],
+  group: string,
+  launcherSet: string[],
+  opts: RunCommandOptions,
+): Promise<void> {
+  const configs: { overrides: string[]; config: ExperimentConfig }[] = [];
+  for (const combo of combos) {
+    const resolved = await runtime.resolve(file, {
+      overrides: [...(opts.set ?? []), ...launcherSet, ...combo],
+    });
+    const {
+      sweep: _sweep,
+      launcher: _launcher,
+      ...config
+    } = absolutePlugins(resolved.config, file);
+    configs.push({ overrides: combo, config: config as ExperimentConfig });
+  }
+  const launcherRef = base.config.launcher ?? runtime.defaultLauncher ?? { type: 'local' };
+  const launcher = launcherOf(runtime, base, opts.cacheDir);
+  const { dir } = createSweep(group, file, base.config, configs, launcherRef);
+  const signal = { stop: false as boolean, reason: undefined as string | undefined };
+  const uninstall = installSweepStopHandlers(signal);
+  try {
+    printSweepEnd(
+      await runSweep(runtime, dir, launcher, { cacheDir: opts.cacheDir, stopSignal: signal }),
+      signal,
+    );
+  } finally {
+    uninstall();
+  }
+}
+
+/** `run --resume <sweep>`: rerun only the combinations that did not finish. */
+async function resumeSweep(runtime: Runtime, dir: string, opts: RunCommandOptions): Promise<void> {
+  const record = readSweep(dir);
+  const first = record.combinations[0];
+  const resolved = await runtime.resolve(first.configFile);
+  const ref =
+    opts.launcher && opts.launcher !== record.launcher.type
+      ? { type: opts.launcher }
+      : record.launcher;
+  const launcher = runtime.instantiate<LauncherPlugin>(
+    runtime.createRunContainer(resolved, opts.cacheDir),
+    'launcher',
+    ref,
+  );
+  const signal = { stop: false as boolean, reason: undefined as string | undefined };
+  const uninstall = installSweepStopHandlers(signal);
+  try {
+    printSweepEnd(
+      await runSweep(runtime, dir, launcher, { cacheDir: opts.cacheDir, stopSignal: signal }),
+      signal,
+    );
+  } finally {
+    uninstall();
+  }
+}
+
+/** Ctrl-C/SIGTERM during a sweep: the launcher cancels its tasks; a second one exits at once. */
+function installSweepStopHandlers(signal: { stop: boolean; reason?: string }): () => void {
+  const handler = (name: NodeJS.Signals) => {
+    if (signal.stop) {
+      process.stderr.write(`\n${name} again: exiting without waiting\n`);
+      process.exit(name === 'SIGINT' ? 130 : 143);
+    }
+    signal.stop = true;
+    signal.reason = name;
+    process.stderr.write(`\n${name}: cancelling the sweep's runs (press again to exit at once)\n`);
+  };
+  process.on('SIGINT', handler);
+  process.on('SIGTERM', handler);
+  return () => {
+    process.off('SIGINT', handler);
+    process.off('SIGTERM', handler);
+  };
 }

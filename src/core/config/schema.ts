@@ -7,6 +7,7 @@ export const PLUGIN_SLOTS: { key: string; kind: PluginKind; list: boolean; requi
   { key: 'sampler', kind: 'sampler', list: false, required: false },
   { key: 'architecture', kind: 'architecture', list: false, required: true },
   { key: 'reporters', kind: 'reporter', list: true, required: false },
+  { key: 'launcher', kind: 'launcher', list: false, required: false },
 ];
 
 const metricName: JsonSchema = {

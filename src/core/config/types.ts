@@ -72,5 +72,7 @@ export interface ExperimentConfig {
   training: TrainingConfig;
   evaluation?: EvaluationConfig;
   reporters?: PluginRef[];
+  /** How a sweep's combinations run (local child processes by default). */
+  launcher?: PluginRef;
   sweep?: SweepConfig;
 }

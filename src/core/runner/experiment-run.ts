@@ -55,6 +55,8 @@ export interface RunOptions {
   resume?: string;
   /** Tag shared by the runs of a sweep. */
   group?: string;
+  /** Id of the new run (a sweep assigns its combinations' ids up front). */
+  runId?: string;
   /** Set by the signal handlers; the trainer stops after the current step. */
   stopSignal?: { stop: boolean; reason?: string };
 }
@@ -164,7 +166,7 @@ export async function runExperiment(
   const resuming = options.resume !== undefined;
   const store = resuming
     ? RunStore.open(options.resume as string, config.runs?.root ?? 'runs')
-    : RunStore.create(config.runs?.root ?? 'runs', config.name);
+    : RunStore.create(config.runs?.root ?? 'runs', config.name, options.runId);
   logger.sink = (line) => store.appendLog(line);
   const hub = new ReporterHub(reporters, store, logger);
   logger.info(`run directory: ${store.dir}`);

@@ -1,0 +1,238 @@
+import { existsSync, mkdirSync, readFileSync, renameSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parse as parseYaml } from 'yaml';
+import type { ExperimentConfig, PluginRef } from '../config/types.js';
+import { UserError } from '../errors.js';
+import type { LaunchOutcome, LaunchTask, LauncherPlugin, RunStatus } from '../plugin.js';
+import type { Runtime } from '../runtime.js';
+import { resolveMode } from './monitor.js';
+import { RunStore, newRunId, type EpochRecord, type RunRecord } from './run-store.js';
+
+/** The CLI entry a launched combination runs (`node bin/affectlab.js run ...`). */
+export const CLI_ENTRY = fileURLToPath(new URL('../../../../bin/affectlab.js', import.meta.url));
+
+export interface SweepCombination {
+  index: number;
+  /** The `--set` overrides of this combination. */
+  overrides: string[];
+  runId: string;
+  runDir: string;
+  /** The resolved config file the combination runs. */
+  configFile: string;
+  status: RunStatus | 'RUNNING' | 'PENDING';
+  /** What the launcher saw: COMPLETED, FAILED, CANCELLED, Slurm's or Ray's word. */
+  launcherState?: string;
+  exitCode?: number;
+  engineId?: string;
+  /** The monitored metric at the run's best epoch. */
+  best?: { epoch: number; metric: string; mode: 'min' | 'max'; value: number };
+}
+
+/** `sweep.json` in a sweep's directory: what ran, how and how each combination ended. */
+export interface SweepRecord {
+  sweepId: string;
+  experiment: string;
+  sourceFile: string;
+  mode: string;
+  parameters: Record<string, unknown[]>;
+  launcher: PluginRef;
+  runsRoot: string;
+  createdAt: number;
+  endedAt?: number;
+  combinations: SweepCombination[];
+  best?: { index: number; runId: string; metric: string; value: number };
+}
+
+/** Where sweeps live in a run store: `<root>/sweeps/<sweep-id>/`. */
+export function sweepDirOf(runsRoot: string, sweepId: string): string {
+  return resolve(runsRoot, 'sweeps', sweepId);
+}
+
+/** A sweep by directory or by id under the runs root, or undefined when neither names one. */
+export function findSweep(dirOrId: string, runsRoot = 'runs'): string | undefined {
+  if (existsSync(join(dirOrId, 'sweep.json'))) return resolve(dirOrId);
+  const byId = sweepDirOf(runsRoot, dirOrId);
+  return existsSync(join(byId, 'sweep.json')) ? byId : undefined;
+}
+
+export function readSweep(sweepDir: string): SweepRecord {
+  return JSON.parse(readFileSync(join(sweepDir, 'sweep.json'), 'utf8')) as SweepRecord;
+}
+
+function writeSweep(sweepDir: string, record: SweepRecord): void {
+  new RunStore(sweepDir).writeJson('sweep.json', record);
+}
+
+/** A new sweep's record and directory: one resolved config file per combination. */
+export function createSweep(
+  sweepId: string,
+  sourceFile: string,
+  base: ExperimentConfig,
+  combos: { overrides: string[]; config: ExperimentConfig }[],
+  launcher: PluginRef,
+): { dir: string; record: SweepRecord } {
+  const runsRoot = resolve(base.runs?.root ?? 'runs');
+  const dir = sweepDirOf(runsRoot, sweepId);
+  if (existsSync(join(dir, 'sweep.json')))
+    throw new UserError(
+      `sweep ${sweepId} exists already (${dir}): continue it with affectlab run --resume ${sweepId}, or give sweep.group another name`,
+    );
+  const store = RunStore.create(join(runsRoot, 'sweeps'), sweepId, '.');
+  mkdirSync(join(dir, 'logs'), { recursive: true });
+  const record: SweepRecord = {
+    sweepId,
+    experiment: base.name,
+    sourceFile: resolve(sourceFile),
+    mode: base.sweep?.mode ?? 'grid',
+    parameters: base.sweep?.parameters ?? {},
+    launcher,
+    runsRoot,
+    createdAt: Date.now(),
+    combinations: combos.map(({ overrides, config }, index) => {
+      const runId = `${newRunId()}-${String(index).padStart(3, '0')}`;
+      const runDir = resolve(config.runs?.root ?? 'runs', config.name, runId);
+      const configFile = store.writeYaml(`configs/${index}.yaml`, config);
+      return { index, overrides, runId, runDir, configFile, status: 'PENDING' };
+    }),
+  };
+  writeSweep(dir, record);
+  return { dir, record };
+}
+
+function readRun(runDir: string): RunRecord | undefined {
+  try {
+    return JSON.parse(readFileSync(join(runDir, 'run.json'), 'utf8')) as RunRecord;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The monitored metric at a run's best epoch (the checkpoint's monitor), if it logged any. */
+function bestOf(runDir: string, config: ExperimentConfig): SweepCombination['best'] {
+  const metric = config.training.checkpoint?.monitor ?? 'val_loss';
+  const mode = resolveMode(metric, config.training.checkpoint?.mode);
+  const epochs = new RunStore(runDir).readEpochs() as EpochRecord[];
+  const record = readRun(runDir);
+  let best: EpochRecord | undefined = epochs.find((e) => e.epoch === record?.bestEpoch);
+  if (!best) {
+    for (const e of epochs) {
+      const v = e.metrics[metric];
+      if (typeof v !== 'number' || Number.isNaN(v)) continue;
+      const b = best?.metrics[metric];
+      if (b === undefined || (mode === 'min' ? v < b : v > b)) best = e;
+    }
+  }
+  const value = best?.metrics[metric];
+  return best && typeof value === 'number' ? { epoch: best.epoch, metric, mode, value } : undefined;
+}
+
+/** A combination's config, as createSweep wrote it from a validated config. */
+function loadConfig(file: string): ExperimentConfig {
+  return parseYaml(readFileSync(file, 'utf8')) as ExperimentConfig;
+}
+
+/** The command line of one combination: a fresh run with its run id, or a resume of it. */
+function taskOf(
+  combo: SweepCombination,
+  record: SweepRecord,
+  sweepDir: string,
+  cacheDir: string,
+): LaunchTask {
+  const previous = readRun(combo.runDir);
+  const resumable = previous !== undefined && existsSync(join(combo.runDir, 'checkpoints'));
+  if (previous && !resumable) {
+    // failed before its first checkpoint: start over, keeping the old attempt for its log
+    const attempts = join(sweepDir, 'attempts');
+    mkdirSync(attempts, { recursive: true });
+    renameSync(combo.runDir, join(attempts, `${combo.runId}-${Date.now()}`));
+  }
+  const args = resumable
+    ? ['run', '--resume', combo.runDir]
+    : ['run', combo.configFile, '--run-id', combo.runId];
+  return {
+    index: combo.index,
+    argv: [
+      process.execPath,
+      CLI_ENTRY,
+      ...args,
+      '--group',
+      record.sweepId,
+      '--cache-dir',
+      resolve(cacheDir),
+    ],
+    cwd: dirname(record.sourceFile),
+    runDir: combo.runDir,
+    logFile: join(sweepDir, 'logs', `${combo.index}.log`),
+    label: `[${combo.index}] ${combo.overrides.join(' ') || '(no overrides)'}`,
+  };
+}
+
+export interface SweepResult {
+  record: SweepRecord;
+  dir: string;
+  /** Combinations not FINISHED. */
+  unfinished: number;
+}
+
+/**
+ * Run the combinations that have not finished (all of a new sweep) through the launcher and
+ * record how each ended. A failing combination is recorded and the others go on.
+ */
+export async function runSweep(
+  runtime: Runtime,
+  dir: string,
+  launcher: LauncherPlugin,
+  options: { cacheDir: string; stopSignal: { stop: boolean; reason?: string } },
+): Promise<SweepResult> {
+  const record = readSweep(dir);
+  const todo = record.combinations.filter((c) => c.status !== 'FINISHED');
+  const tasks = todo.map((c) => taskOf(c, record, dir, options.cacheDir));
+  for (const c of todo) c.status = 'RUNNING';
+  writeSweep(dir, record);
+  const logger = runtime.logger;
+  logger.info(
+    `sweep ${record.sweepId}: ${tasks.length} of ${record.combinations.length} combinations via the ${record.launcher.type} launcher (${dir})`,
+  );
+  let outcomes: LaunchOutcome[] = [];
+  try {
+    outcomes = await launcher.launch(tasks, {
+      sweepId: record.sweepId,
+      sweepDir: dir,
+      stopSignal: options.stopSignal,
+      log: (line) => logger.info(`sweep ${record.sweepId}: ${line}`),
+    });
+  } finally {
+    const byIndex = new Map(outcomes.map((o) => [o.index, o]));
+    for (const c of todo) {
+      const outcome = byIndex.get(c.index);
+      const run = readRun(c.runDir);
+      // the run's own record decides; a run that never wrote one failed (or never started)
+      c.status =
+        run && run.status !== 'RUNNING'
+          ? run.status
+          : outcome?.state === 'CANCELLED' || options.stopSignal.stop
+            ? 'KILLED'
+            : 'FAILED';
+      c.launcherState = outcome?.state ?? 'UNKNOWN';
+      c.exitCode = outcome?.exitCode;
+      c.engineId = outcome?.engineId;
+      c.best = existsSync(c.configFile) ? bestOf(c.runDir, loadConfig(c.configFile)) : undefined;
+    }
+    let best: SweepRecord['best'];
+    for (const c of record.combinations) {
+      if (c.status !== 'FINISHED' || !c.best) continue;
+      const { mode } = c.best;
+      if (!best || (mode === 'min' ? c.best.value < best.value : c.best.value > best.value))
+        best = { index: c.index, runId: c.runId, metric: c.best.metric, value: c.best.value };
+    }
+    record.best = best;
+    record.endedAt = Date.now();
+    writeSweep(dir, record);
+  }
+  return {
+    record,
+    dir,
+    unfinished: record.combinations.filter((c) => c.status !== 'FINISHED').length,
+  };
+}

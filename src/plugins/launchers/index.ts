@@ -1,0 +1,5 @@
+import type { PluginDefinition } from '../../core/plugin.js';
+import { localLauncher } from './local.js';
+
+/** Built-in launcher plugins, registered explicitly. */
+export const launcherPlugins: PluginDefinition[] = [localLauncher];
