@@ -3,10 +3,13 @@ import type { Command } from 'commander';
 import { compareTable, formatCompare, localRuns } from '../compare.js';
 import { UserError } from '../errors.js';
 import type { Runtime } from '../runtime.js';
+import { findSweep, readSweep } from '../runner/sweep-launch.js';
+import { formatSweepCompare } from '../runner/sweep-compare.js';
 
 interface CompareOptions {
   experiment?: string;
   group?: string;
+  sweep?: string;
   runs: string;
   from: string;
   format: 'table' | 'markdown' | 'json' | 'html';
@@ -24,6 +27,10 @@ export function registerCompareCommand(program: Command, runtime: Runtime): void
     )
     .option('--experiment <glob>', 'experiment name glob, e.g. "affectnet-alexnet-*"')
     .option('--group <tag>', 'only the runs of one sweep')
+    .option(
+      '--sweep <id>',
+      "one sweep's combinations: only the parameters that differ, metrics of each run's best epoch",
+    )
     .option('--runs <dir>', 'root of the local run store', 'runs')
     .option('--from <source>', 'where runs come from: local or mlflow', 'local')
     .option('--tracking-uri <uri>', 'MLflow server for --from mlflow (default MLFLOW_TRACKING_URI)')
@@ -33,6 +40,17 @@ export function registerCompareCommand(program: Command, runtime: Runtime): void
     .action(async (opts: CompareOptions) => {
       if (!['table', 'markdown', 'json', 'html'].includes(opts.format))
         throw new UserError(`unknown --format '${opts.format}' (table, markdown, json, html)`);
+      if (opts.sweep) {
+        const dir = findSweep(opts.sweep, opts.runs);
+        if (!dir)
+          throw new UserError(
+            `no sweep '${opts.sweep}' (give its directory, or its id under ${opts.runs}/sweeps/)`,
+          );
+        if (opts.format !== 'table' && opts.format !== 'json')
+          throw new UserError('--sweep prints --format table or json');
+        process.stdout.write(formatSweepCompare(readSweep(dir), opts.format) + '\n');
+        return;
+      }
       const source = runtime.runSources[opts.from];
       if (!source)
         throw new UserError(

@@ -119,20 +119,19 @@ export function registerRunCommand(program: Command, runtime: Runtime): void {
         file = store.path('config.yaml');
       }
       if (!file) throw new UserError('give an experiment file, or --resume <run or sweep>');
-      let base = await runtime.resolve(file, {
-        overrides: opts.set,
-        allowUnresolvedEnv: opts.dryRun,
-      });
-      // --launcher picks the plugin; the YAML's options apply only when it names the same one
+      // --launcher picks the plugin (before --set, so --set launcher.x applies to it); the
+      // YAML's launcher options stay only when it names the same one
+      const yamlLauncher = opts.launcher
+        ? (await runtime.resolve(file, { allowUnresolvedEnv: true })).config.launcher?.type
+        : undefined;
       const launcherSet =
-        opts.launcher && base.config.launcher?.type !== opts.launcher
+        opts.launcher && yamlLauncher !== opts.launcher
           ? [`launcher={type: ${JSON.stringify(opts.launcher)}}`]
           : [];
-      if (launcherSet.length > 0)
-        base = await runtime.resolve(file, {
-          overrides: [...(opts.set ?? []), ...launcherSet],
-          allowUnresolvedEnv: opts.dryRun,
-        });
+      const base = await runtime.resolve(file, {
+        overrides: [...launcherSet, ...(opts.set ?? [])],
+        allowUnresolvedEnv: opts.dryRun,
+      });
       const combos = opts.resume ? [[]] : expandSweep(base.config.sweep);
       const group = base.config.sweep
         ? (base.config.sweep.group ?? `${base.config.name}-${Date.now().toString(36)}`)
@@ -252,7 +251,7 @@ async function launchSweep(
   const configs: { overrides: string[]; config: ExperimentConfig }[] = [];
   for (const combo of combos) {
     const resolved = await runtime.resolve(file, {
-      overrides: [...(opts.set ?? []), ...launcherSet, ...combo],
+      overrides: [...launcherSet, ...(opts.set ?? []), ...combo],
     });
     const {
       sweep: _sweep,

@@ -1,5 +1,6 @@
 import type { PluginDefinition } from '../../core/plugin.js';
 import { localLauncher } from './local.js';
+import { slurmLauncher } from './slurm.js';
 
 /** Built-in launcher plugins, registered explicitly. */
-export const launcherPlugins: PluginDefinition[] = [localLauncher];
+export const launcherPlugins: PluginDefinition[] = [localLauncher, slurmLauncher];
