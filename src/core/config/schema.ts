@@ -172,7 +172,11 @@ export function pluginRefSchema(registry: Registry, kind: PluginKind): JsonSchem
     type: 'object',
     required: ['type'],
     properties: {
-      type: { enum: defs.map((d) => d.type), description: `Registered ${kind} plugin` },
+      // a registry without plugins of this kind (tests, embedders) leaves any name to the lookup
+      type:
+        defs.length > 0
+          ? { enum: defs.map((d) => d.type), description: `Registered ${kind} plugin` }
+          : { type: 'string', description: `Registered ${kind} plugin (none registered)` },
     },
     ...(branches.length > 0 ? { discriminator: { propertyName: 'type' }, oneOf: branches } : {}),
   };

@@ -1,6 +1,7 @@
 import type { PluginDefinition } from '../../core/plugin.js';
 import { localLauncher } from './local.js';
+import { rayLauncher } from './ray.js';
 import { slurmLauncher } from './slurm.js';
 
 /** Built-in launcher plugins, registered explicitly. */
-export const launcherPlugins: PluginDefinition[] = [localLauncher, slurmLauncher];
+export const launcherPlugins: PluginDefinition[] = [localLauncher, slurmLauncher, rayLauncher];

@@ -1,0 +1,59 @@
+import 'reflect-metadata';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { affectlab } from '../../support/cli.js';
+import { tempDir } from '../../support/helpers.js';
+import { raySkipReason, startRayCluster, type RayCluster } from '../../support/ray-cluster.js';
+import { smallSyntheticSet } from '../../support/synth.js';
+import { readSweepRecord, sweepYaml } from './common.js';
+
+const work = tempDir();
+const skip = raySkipReason();
+
+describe('the ray launcher on a real Ray head node (Jobs REST API)', { skip }, () => {
+  let cluster: RayCluster | undefined;
+  let synth = '';
+  before(async () => {
+    synth = await smallSyntheticSet();
+    cluster = await startRayCluster();
+  });
+  after(async () => cluster?.stop());
+
+  it('submits one Ray job per combination, polls them to the end and keeps their logs', async () => {
+    const c = cluster as RayCluster;
+    const file = sweepYaml(
+      work,
+      'ray-sweep',
+      [synth, join(work, 'missing')],
+      `{ type: ray, address: '${c.address}', cpus: 1, pollSeconds: 0.5 }`,
+    );
+    const r = affectlab(['run', file, '--cache-dir', join(work, 'cache')], {
+      env: { AFFECTLAB_LOG_LEVEL: 'info' },
+    });
+    assert.equal(r.code, 1, `${r.stderr}\n${c.log()}`);
+    const record = readSweepRecord(work, 'ray-sweep');
+    assert.deepEqual(
+      record.combinations.map((x) => [x.status, x.launcherState]),
+      [
+        ['FINISHED', 'SUCCEEDED'],
+        ['FAILED', 'FAILED'],
+      ],
+    );
+    // Ray itself knows both jobs, with the sweep in their metadata
+    const jobs = (await (await fetch(`${c.address}/api/jobs/`)).json()) as {
+      submission_id: string;
+      status: string;
+      metadata: Record<string, string>;
+    }[];
+    const ours = jobs.filter((j) => j.metadata.sweep === 'ray-sweep');
+    assert.deepEqual(
+      ours.map((j) => j.submission_id).sort(),
+      record.combinations.map((x) => x.engineId).sort(),
+    );
+    const log0 = readFileSync(join(work, 'runs', 'sweeps', 'ray-sweep', 'logs', '0.log'), 'utf8');
+    assert.match(log0, /run directory: /);
+    assert.match(r.stderr, /submitted Ray job affectlab-ray-sweep-0-/);
+  });
+});
