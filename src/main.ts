@@ -3,6 +3,7 @@ import { main, type CommandModule } from './core/cli.js';
 import { Registry } from './core/registry.js';
 import { Runtime } from './core/runtime.js';
 import { builtinPlugins } from './plugins/index.js';
+import { expandCallbacks } from './plugins/callbacks/index.js';
 import { pluginCommands } from './plugins/commands.js';
 
 /** The composition root: core runtime + built-in plugins + their commands. */
@@ -21,6 +22,10 @@ export function createRuntime(): Runtime {
     return addMlflow ? [...listed, { type: 'mlflow' }] : listed;
   };
   runtime.defaultLauncher = { type: 'local' };
+  runtime.callbacksFor = (config) =>
+    registry.has('callback', 'model-checkpoint')
+      ? expandCallbacks(config)
+      : (config.callbacks ?? []);
   return runtime;
 }
 

@@ -6,7 +6,14 @@ import type { InjectionToken } from 'tsyringe';
 export type Constructor<T> = new (...args: any[]) => T;
 
 /** The kinds of plugin the runtime resolves. Core knows these interfaces, never a plugin by name. */
-export const PLUGIN_KINDS = ['dataset', 'sampler', 'architecture', 'reporter', 'launcher'] as const;
+export const PLUGIN_KINDS = [
+  'dataset',
+  'sampler',
+  'architecture',
+  'reporter',
+  'launcher',
+  'callback',
+] as const;
 export type PluginKind = (typeof PLUGIN_KINDS)[number];
 
 /** A JSON Schema fragment (draft-07 subset used by ajv and editors). */
@@ -276,4 +283,51 @@ export interface LaunchOutcome {
  */
 export interface LauncherPlugin {
   launch(tasks: LaunchTask[], context: LaunchContext): Promise<LaunchOutcome[]>;
+}
+
+// ---- training callbacks ---------------------------------------------------------------------
+
+/** What a callback learns when training (re)starts. */
+export interface TrainBeginInfo {
+  epochs: number;
+  /** The optimizer's configured learning rate. */
+  baseLearningRate: number;
+  /** The first epoch this process trains (0, or later when resuming). */
+  startEpoch: number;
+}
+
+/** One completed epoch as callbacks see it. */
+export interface EpochEndInfo {
+  epoch: number;
+  epochs: number;
+  /** Training and validation metrics of the epoch (`loss`, `val_loss`, `val_accuracy`, ...). */
+  metrics: Record<string, number>;
+  /** The learning rate the epoch trained with. */
+  learningRate: number;
+}
+
+/** What a callback may ask of the training loop at an epoch's end. */
+export interface TrainingControl {
+  /** Stop training after this epoch; `reason` is logged. */
+  stopTraining(reason: string): void;
+  /** The learning rate of the next epoch (a later callback's wins). */
+  setLearningRate(learningRate: number): void;
+  /** The learning rate the next epoch gets so far (after earlier callbacks). */
+  readonly learningRate: number;
+  /** Keep this epoch's checkpoint as checkpoints/best (the model the final evaluation scores). */
+  keepAsBest(): void;
+}
+
+/**
+ * A reaction to the training loop (Keras callbacks, Lightning's Callback). Hooks are optional;
+ * `getState`/`setState` carry what the callback remembers (best value, wait counter) through
+ * checkpoints, so a resumed run decides as the uninterrupted one would have.
+ */
+export interface TrainingCallback {
+  onTrainBegin?(info: TrainBeginInfo): void;
+  onEpochEnd?(epoch: EpochEndInfo, control: TrainingControl): void;
+  onTrainEnd?(info: { lastEpoch: number; status: RunStatus }): void;
+  /** Plain JSON data. */
+  getState?(): unknown;
+  setState?(state: unknown): void;
 }

@@ -52,6 +52,12 @@ export class Runtime {
   runSources: Record<string, RunSource> = {};
 
   reportersFor: (config: ExperimentConfig) => PluginRef[] = (config) => config.reporters ?? [];
+  /**
+   * The callbacks a run gets: the `callbacks:` list, plus whatever the composition root adds
+   * (the built-in callbacks expand the `training.checkpoint`/`earlyStopping`/`learningRate`
+   * shorthands here).
+   */
+  callbacksFor: (config: ExperimentConfig) => PluginRef[] = (config) => config.callbacks ?? [];
 
   /** The launcher of a sweep whose YAML names none (the composition root sets `local`). */
   defaultLauncher: PluginRef | undefined;

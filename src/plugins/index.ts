@@ -1,5 +1,6 @@
 import type { PluginDefinition } from '../core/plugin.js';
 import { architecturePlugins } from './architectures/index.js';
+import { callbackPlugins } from './callbacks/index.js';
 import { datasetPlugins } from './datasets/index.js';
 import { launcherPlugins } from './launchers/index.js';
 import { reporterPlugins } from './reporters/index.js';
@@ -16,4 +17,5 @@ export const builtinPlugins: PluginDefinition[] = [
   ...architecturePlugins,
   ...reporterPlugins,
   ...launcherPlugins,
+  ...callbackPlugins,
 ];

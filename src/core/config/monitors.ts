@@ -11,7 +11,7 @@ const TASK_KINDS: TaskKind[] = ['classification', 'valence-arousal', 'expression
 function monitoredNames(config: ExperimentConfig): { path: PathSegment[]; name: string }[] {
   const training = config.training;
   const out: { path: PathSegment[]; name: string }[] = [];
-  // The runner's defaults when a section is absent (monitor.ts).
+  // The defaults the shorthands expand to when a section is absent (plugins/callbacks).
   out.push({
     path: ['training', 'checkpoint', 'monitor'],
     name: training?.checkpoint?.monitor ?? 'val_loss',
@@ -26,6 +26,11 @@ function monitoredNames(config: ExperimentConfig): { path: PathSegment[]; name: 
       path: ['training', 'learningRate', 'monitor'],
       name: training.learningRate.monitor ?? 'val_loss',
     });
+  // any listed callback's `monitor` option names an epoch metric, whatever its type
+  (config.callbacks ?? []).forEach((ref, i) => {
+    if (typeof ref.monitor === 'string')
+      out.push({ path: ['callbacks', i, 'monitor'], name: ref.monitor });
+  });
   return out;
 }
 

@@ -8,6 +8,7 @@ export const PLUGIN_SLOTS: { key: string; kind: PluginKind; list: boolean; requi
   { key: 'architecture', kind: 'architecture', list: false, required: true },
   { key: 'reporters', kind: 'reporter', list: true, required: false },
   { key: 'launcher', kind: 'launcher', list: false, required: false },
+  { key: 'callbacks', kind: 'callback', list: true, required: false },
 ];
 
 const metricName: JsonSchema = {
@@ -66,7 +67,9 @@ export const trainingSchema: JsonSchema = {
       },
     },
     learningRate: {
-      description: 'Learning-rate schedule applied at epoch boundaries.',
+      description:
+        'Learning-rate schedule applied at epoch boundaries; shorthand for a step-decay, ' +
+        'cosine-decay or reduce-lr-on-plateau callback.',
       type: 'object',
       additionalProperties: false,
       required: ['schedule'],
@@ -87,6 +90,7 @@ export const trainingSchema: JsonSchema = {
       },
     },
     earlyStopping: {
+      description: 'Shorthand for an early-stopping callback.',
       type: 'object',
       additionalProperties: false,
       properties: {
@@ -97,13 +101,19 @@ export const trainingSchema: JsonSchema = {
       },
     },
     checkpoint: {
+      description:
+        'Shorthand for a model-checkpoint callback (one with val_loss is added when neither is given).',
       type: 'object',
       additionalProperties: false,
       properties: {
         monitor: { ...metricName, default: 'val_loss' },
         mode: { enum: ['min', 'max', 'auto'], default: 'auto' },
         saveBest: { type: 'boolean', default: true },
-        saveLast: { type: 'boolean', default: true },
+        saveLast: {
+          type: 'boolean',
+          default: true,
+          description: 'No effect: checkpoints/last is always written (resume needs it).',
+        },
       },
     },
     loss: {

@@ -74,5 +74,6 @@ export interface ExperimentConfig {
   reporters?: PluginRef[];
   /** How a sweep's combinations run (local child processes by default). */
   launcher?: PluginRef;
+  callbacks?: PluginRef[];
   sweep?: SweepConfig;
 }

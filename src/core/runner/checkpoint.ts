@@ -3,7 +3,6 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import type { TrainingEngine } from '../engine/engine.js';
 import { loadModel, saveModel } from '../model-io.js';
-import type { MonitorState } from './monitor.js';
 
 /**
  * How far into an epoch an interrupted run got: the steps done, the position in the epoch's
@@ -25,7 +24,12 @@ export interface PartialEpoch {
 export interface TrainingState {
   /** The last epoch that completed (0-based; -1 when none did). */
   epoch: number;
-  monitor: MonitorState;
+  /** The learning rate the next epoch trains with (the epoch cut short, in interrupted). */
+  learningRate: number;
+  /** The epoch checkpoints/best holds, when one does. */
+  bestEpoch?: number;
+  /** Each callback's own state, by `<index>:<type>` (see CallbackList). */
+  callbacks: Record<string, unknown>;
   savedAt: number;
   /** Only in checkpoints/interrupted: the epoch that was cut short. */
   partial?: PartialEpoch;

@@ -31,6 +31,7 @@ import type {
   RunInfo,
   RunStatus,
   SamplerPlugin,
+  TrainingCallback,
 } from '../plugin.js';
 import { redactCredentials } from '../redact.js';
 import type { ResolvedExperiment, Runtime } from '../runtime.js';
@@ -43,7 +44,7 @@ import {
   saveCheckpoint,
   type PartialEpoch,
 } from './checkpoint.js';
-import { afterEpoch, initialMonitorState, type MonitorState } from './monitor.js';
+import { CallbackList } from './callbacks.js';
 import { ReporterHub, type ProgressReporter } from './reporter-hub.js';
 import { RunStore, type EpochRecord } from './run-store.js';
 import { prefixed, scorePredictions } from './scoring.js';
@@ -158,6 +159,12 @@ export async function runExperiment(
     scope,
     'architecture',
     config.architecture,
+  );
+  const callbacks = new CallbackList(
+    runtime.callbacksFor(config).map((ref) => ({
+      ref,
+      callback: runtime.instantiate<TrainingCallback>(scope, 'callback', ref),
+    })),
   );
   const reporters = runtime
     .reportersFor(config)
@@ -278,7 +285,8 @@ export async function runExperiment(
       badRecords: splits.badRecords.total,
     };
 
-    let monitor: MonitorState = initialMonitorState(training);
+    let learningRate = training.optimizer.learningRate;
+    let bestEpoch: number | undefined;
     let startEpoch = 0;
     let partial: PartialEpoch | undefined;
     const lastDir = store.path('checkpoints/last');
@@ -287,10 +295,16 @@ export async function runExperiment(
     if (resuming) {
       const from = resumeCheckpoint(store);
       const state = await restoreCheckpoint(from, model, engine);
-      monitor = state.monitor;
       startEpoch = state.epoch + 1;
       partial = state.partial?.epoch === startEpoch ? state.partial : undefined;
-      engine.setLearningRate(monitor.learningRate);
+      learningRate = state.learningRate;
+      bestEpoch = state.bestEpoch;
+      const dropped = callbacks.restore(state.callbacks ?? {});
+      if (dropped.length > 0)
+        logger.warn(
+          `resume: saved state of callbacks no longer configured is ignored: ${dropped.join(', ')}`,
+        );
+      engine.setLearningRate(learningRate);
       store.truncateEpochs(startEpoch);
       logger.info(
         partial
@@ -303,6 +317,11 @@ export async function runExperiment(
     }
     await hub.runStarted(runInfo);
     started = true;
+    callbacks.trainBegin({
+      epochs: training.epochs,
+      baseLearningRate: training.optimizer.learningRate,
+      startEpoch,
+    });
 
     pipeline = new ImagePipeline({
       image: splits.image,
@@ -336,7 +355,9 @@ export async function runExperiment(
       if (trained.interrupted || stopSignal.stop) {
         await saveCheckpoint(interruptedDir, model, engine, {
           epoch: epoch - 1,
-          monitor,
+          learningRate: engine.learningRate,
+          bestEpoch,
+          callbacks: callbacks.state(),
           savedAt: Date.now(),
           partial: trained.partial,
         });
@@ -368,7 +389,13 @@ export async function runExperiment(
         ...(trained.accuracy !== undefined ? { accuracy: trained.accuracy } : {}),
         ...prefixed(valScores, 'val_'),
       };
-      const decisionAfter = afterEpoch(monitor, training, epoch, metrics);
+      const decisionAfter = callbacks.epochEnd({
+        epoch,
+        epochs: training.epochs,
+        metrics,
+        learningRate: engine.learningRate,
+      });
+      if (decisionAfter.keepAsBest) bestEpoch = epoch;
       const record: EpochRecord = {
         epoch,
         metrics,
@@ -379,10 +406,16 @@ export async function runExperiment(
         imagesPerSecond: trained.images / Math.max(trained.seconds, 1e-9),
         liveTensors: tf.memory().numTensors,
       };
-      await saveCheckpoint(lastDir, model, engine, { epoch, monitor, savedAt: Date.now() });
+      await saveCheckpoint(lastDir, model, engine, {
+        epoch,
+        learningRate: decisionAfter.learningRate,
+        bestEpoch,
+        callbacks: callbacks.state(),
+        savedAt: Date.now(),
+      });
       // the epoch an interrupted checkpoint was cut from is complete now
       rmSync(interruptedDir, { recursive: true, force: true });
-      if (decisionAfter.isBest && (training.checkpoint?.saveBest ?? true)) {
+      if (decisionAfter.keepAsBest) {
         rmSync(bestDir, { recursive: true, force: true });
         cpSync(lastDir, bestDir, { recursive: true });
       }
@@ -390,21 +423,21 @@ export async function runExperiment(
       store.writeRecord({
         ...store.readRecord(),
         lastCompletedEpoch: epoch,
-        bestEpoch: monitor.bestEpoch,
+        bestEpoch,
       });
       await hub.epochEnded(runInfo, { epoch, metrics, timestamp: record.timestamp });
       await writeCurves(store);
       engine.setLearningRate(decisionAfter.learningRate);
       if (decisionAfter.stop) {
-        logger.info(
-          `early stopping after epoch ${epoch + 1}: ${training.earlyStopping?.monitor} did not improve for ${training.earlyStopping?.patience} epoch(s)`,
-        );
+        logger.info(`stopping after epoch ${epoch + 1}: ${decisionAfter.stop}`);
         break;
       }
     }
+    callbacks.trainEnd(store.readEpochs().at(-1)?.epoch ?? -1, status);
 
     if (status === 'FINISHED') {
-      if ((training.checkpoint?.saveBest ?? true) && hasCheckpoint(bestDir)) {
+      // checkpoints/best exists only when a callback (model-checkpoint) kept one
+      if (hasCheckpoint(bestDir)) {
         const best = readTrainingState(bestDir);
         await restoreCheckpoint(bestDir, model, engine);
         logger.info(`evaluating the best checkpoint (epoch ${best.epoch + 1})`);

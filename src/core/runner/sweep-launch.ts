@@ -6,7 +6,7 @@ import type { ExperimentConfig, PluginRef } from '../config/types.js';
 import { UserError } from '../errors.js';
 import type { LaunchOutcome, LaunchTask, LauncherPlugin, RunStatus } from '../plugin.js';
 import type { Runtime } from '../runtime.js';
-import { resolveMode } from './monitor.js';
+import { resolveMode } from './callbacks.js';
 import { RunStore, newRunId, type EpochRecord, type RunRecord } from './run-store.js';
 
 /** The CLI entry a launched combination runs (`node bin/affectlab.js run ...`). */

@@ -1,0 +1,100 @@
+import type { PluginRef } from '../config/types.js';
+import type {
+  EpochEndInfo,
+  RunStatus,
+  TrainBeginInfo,
+  TrainingCallback,
+  TrainingControl,
+} from '../plugin.js';
+
+export type Mode = 'min' | 'max';
+
+/** `auto` watches losses and errors downwards, everything else upwards (as Keras does). */
+export function resolveMode(monitor: string, mode: 'min' | 'max' | 'auto' | undefined): Mode {
+  if (mode === 'min' || mode === 'max') return mode;
+  return /loss|error|rmse/.test(monitor) ? 'min' : 'max';
+}
+
+/** Keras' comparison: strictly better than `best` by more than `minDelta`; NaN never is. */
+export function improved(
+  value: number,
+  best: number | undefined,
+  mode: Mode,
+  minDelta = 0,
+): boolean {
+  if (Number.isNaN(value)) return false;
+  if (best === undefined) return true;
+  return mode === 'min' ? value < best - minDelta : value > best + minDelta;
+}
+
+/** What the callbacks decided at one epoch's end. */
+export interface EpochDecision {
+  stop?: string;
+  learningRate: number;
+  keepAsBest: boolean;
+}
+
+class EpochControl implements TrainingControl {
+  stop?: string;
+  best = false;
+  constructor(public learningRate: number) {}
+  stopTraining(reason: string): void {
+    this.stop ??= reason;
+  }
+  setLearningRate(learningRate: number): void {
+    if (!Number.isFinite(learningRate) || learningRate < 0)
+      throw new Error(`a callback set the learning rate to ${learningRate}`);
+    this.learningRate = learningRate;
+  }
+  keepAsBest(): void {
+    this.best = true;
+  }
+}
+
+/**
+ * The run's callbacks in YAML order. Their states are saved under `<index>:<type>`, so a
+ * resumed run gives each its own state back (and a reordered list fails to match, not mixes).
+ */
+export class CallbackList {
+  constructor(private readonly entries: { ref: PluginRef; callback: TrainingCallback }[]) {}
+
+  private key(i: number): string {
+    return `${i}:${this.entries[i].ref.type}`;
+  }
+
+  trainBegin(info: TrainBeginInfo): void {
+    for (const { callback } of this.entries) callback.onTrainBegin?.(info);
+  }
+
+  epochEnd(epoch: EpochEndInfo): EpochDecision {
+    const control = new EpochControl(epoch.learningRate);
+    for (const { callback } of this.entries) callback.onEpochEnd?.(epoch, control);
+    return { stop: control.stop, learningRate: control.learningRate, keepAsBest: control.best };
+  }
+
+  trainEnd(lastEpoch: number, status: RunStatus): void {
+    for (const { callback } of this.entries) callback.onTrainEnd?.({ lastEpoch, status });
+  }
+
+  state(): Record<string, unknown> {
+    const out: Record<string, unknown> = {};
+    this.entries.forEach((e, i) => {
+      const s = e.callback.getState?.();
+      if (s !== undefined) out[this.key(i)] = s;
+    });
+    return out;
+  }
+
+  /** Give each callback its saved state; the keys of callbacks no longer listed are returned. */
+  restore(saved: Record<string, unknown>): string[] {
+    const used = new Set<string>();
+    this.entries.forEach((e, i) => {
+      const key = this.key(i);
+      if (key in saved) {
+        e.callback.setState?.(saved[key]);
+        used.add(key);
+      }
+    });
+    return Object.keys(saved).filter((k) => !used.has(k));
+  }
+}

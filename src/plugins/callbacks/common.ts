@@ -1,0 +1,28 @@
+import type { JsonSchema } from '../../core/plugin.js';
+
+export function metricOf(metrics: Record<string, number>, key: string): number {
+  const v = metrics[key];
+  if (v === undefined) {
+    throw new Error(
+      `monitored metric '${key}' was not logged; logged: ${Object.keys(metrics).join(', ')}`,
+    );
+  }
+  return v;
+}
+
+export const metricName: JsonSchema = {
+  type: 'string',
+  description: 'A metric key as logged per epoch, e.g. val_loss, val_accuracy, val_f1_macro',
+  pattern: '^[a-z][a-z0-9_]*$',
+};
+
+export const modeSchema: JsonSchema = {
+  enum: ['min', 'max', 'auto'],
+  default: 'auto',
+  description: 'auto: min for losses and errors (loss, error, rmse in the name), else max',
+};
+
+/** A saved state object, checked field by field (a checkpoint is a file on disk). */
+export function numberOrUndefined(v: unknown): number | undefined {
+  return typeof v === 'number' ? v : undefined;
+}

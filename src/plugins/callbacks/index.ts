@@ -1,0 +1,76 @@
+import type { ExperimentConfig, PluginRef } from '../../core/config/types.js';
+import { UserError } from '../../core/errors.js';
+import type { PluginDefinition } from '../../core/plugin.js';
+import { earlyStoppingCallback } from './early-stopping.js';
+import { cosineDecayCallback, reduceOnPlateauCallback, stepDecayCallback } from './lr-schedules.js';
+import { modelCheckpointCallback } from './model-checkpoint.js';
+import { terminateOnNaNCallback } from './terminate-on-nan.js';
+
+/** Built-in callback plugins, registered explicitly. */
+export const callbackPlugins: PluginDefinition[] = [
+  earlyStoppingCallback,
+  modelCheckpointCallback,
+  stepDecayCallback,
+  cosineDecayCallback,
+  reduceOnPlateauCallback,
+  terminateOnNaNCallback,
+];
+
+const SCHEDULES: Record<string, string> = {
+  step: 'step-decay',
+  cosine: 'cosine-decay',
+  'reduce-on-plateau': 'reduce-lr-on-plateau',
+};
+
+/**
+ * The callbacks of a run: the `training.checkpoint`, `earlyStopping` and `learningRate`
+ * shorthands expanded first (in that order), then the `callbacks:` list. Without either
+ * form a run keeps its best epoch by val_loss, as it always has. A shorthand and a listed
+ * callback of the same type would both act; that is refused rather than guessed at.
+ */
+export function expandCallbacks(config: ExperimentConfig): PluginRef[] {
+  const listed = config.callbacks ?? [];
+  const t = config.training;
+  const sugar: { key: string; ref: PluginRef }[] = [];
+  const ck = t.checkpoint;
+  if (ck || !listed.some((r) => r.type === 'model-checkpoint'))
+    sugar.push({
+      key: 'training.checkpoint',
+      ref: {
+        type: 'model-checkpoint',
+        monitor: ck?.monitor ?? 'val_loss',
+        mode: ck?.mode ?? 'auto',
+        saveBest: ck?.saveBest ?? true,
+      },
+    });
+  const es = t.earlyStopping;
+  if (es)
+    sugar.push({
+      key: 'training.earlyStopping',
+      ref: { type: 'early-stopping', ...es },
+    });
+  const lr = t.learningRate;
+  if (lr && lr.schedule !== 'constant') {
+    const { schedule, ...rest } = lr;
+    const ref: PluginRef = { type: SCHEDULES[schedule] };
+    const keys =
+      schedule === 'step'
+        ? ['stepSize', 'gamma', 'minLearningRate']
+        : schedule === 'cosine'
+          ? ['minLearningRate']
+          : ['monitor', 'mode', 'factor', 'patience', 'minLearningRate'];
+    for (const k of keys) {
+      const v = (rest as Record<string, unknown>)[k];
+      if (v !== undefined) ref[k] = v;
+    }
+    sugar.push({ key: 'training.learningRate', ref });
+  }
+  for (const { key, ref } of sugar) {
+    const clash = listed.findIndex((r) => r.type === ref.type);
+    if (clash >= 0)
+      throw new UserError(
+        `${config.name}: ${key} and callbacks[${clash}] (type ${ref.type}) configure the same callback; keep one of them`,
+      );
+  }
+  return [...sugar.map((s) => s.ref), ...listed];
+}

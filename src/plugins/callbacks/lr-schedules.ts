@@ -1,0 +1,172 @@
+import { inject, injectable } from 'tsyringe';
+import {
+  PLUGIN_OPTIONS,
+  type EpochEndInfo,
+  type PluginDefinition,
+  type TrainBeginInfo,
+  type TrainingCallback,
+  type TrainingControl,
+} from '../../core/plugin.js';
+import { metricName, metricOf, modeSchema, numberOrUndefined } from './common.js';
+import { improved, resolveMode, type Mode } from '../../core/runner/callbacks.js';
+
+/** The learning rate of epoch `next` as a function of the epoch alone (stateless schedules). */
+abstract class EpochSchedule implements TrainingCallback {
+  protected base = 0;
+  protected epochs = 1;
+
+  onTrainBegin(info: TrainBeginInfo): void {
+    this.base = info.baseLearningRate;
+    this.epochs = info.epochs;
+  }
+
+  abstract rate(next: number): number;
+
+  onEpochEnd(e: EpochEndInfo, control: TrainingControl): void {
+    control.setLearningRate(this.rate(e.epoch + 1));
+  }
+}
+
+export interface StepDecayOptions {
+  stepSize?: number;
+  gamma?: number;
+  minLearningRate?: number;
+}
+
+/** base x gamma^floor(epoch / stepSize), never below minLearningRate. */
+@injectable()
+export class StepDecay extends EpochSchedule {
+  private readonly stepSize: number;
+  private readonly gamma: number;
+  private readonly min: number;
+  constructor(@inject(PLUGIN_OPTIONS) options: StepDecayOptions) {
+    super();
+    this.stepSize = options.stepSize ?? 1;
+    this.gamma = options.gamma ?? 0.1;
+    this.min = options.minLearningRate ?? 0;
+  }
+  rate(next: number): number {
+    return Math.max(this.min, this.base * Math.pow(this.gamma, Math.floor(next / this.stepSize)));
+  }
+}
+
+export interface CosineDecayOptions {
+  minLearningRate?: number;
+}
+
+/** Half a cosine from the base rate at epoch 0 to minLearningRate at the last epoch. */
+@injectable()
+export class CosineDecay extends EpochSchedule {
+  private readonly min: number;
+  constructor(@inject(PLUGIN_OPTIONS) options: CosineDecayOptions) {
+    super();
+    this.min = options.minLearningRate ?? 0;
+  }
+  rate(next: number): number {
+    const t = Math.min(next, this.epochs) / this.epochs;
+    return this.min + 0.5 * (this.base - this.min) * (1 + Math.cos(Math.PI * t));
+  }
+}
+
+export interface ReduceOnPlateauOptions {
+  monitor?: string;
+  mode?: 'min' | 'max' | 'auto';
+  factor?: number;
+  patience?: number;
+  minDelta?: number;
+  minLearningRate?: number;
+}
+
+/**
+ * Keras' ReduceLROnPlateau (cooldown 0): after `patience` epochs in a row without improvement
+ * the rate is multiplied by `factor` (not below minLearningRate) and the wait starts over.
+ */
+@injectable()
+export class ReduceOnPlateau implements TrainingCallback {
+  readonly monitor: string;
+  readonly mode: Mode;
+  private readonly factor: number;
+  private readonly patience: number;
+  private readonly minDelta: number;
+  private readonly min: number;
+  private best?: number;
+  private wait = 0;
+
+  constructor(@inject(PLUGIN_OPTIONS) options: ReduceOnPlateauOptions) {
+    this.monitor = options.monitor ?? 'val_loss';
+    this.mode = resolveMode(this.monitor, options.mode);
+    this.factor = options.factor ?? 0.1;
+    this.patience = options.patience ?? 2;
+    this.minDelta = options.minDelta ?? 0;
+    this.min = options.minLearningRate ?? 0;
+  }
+
+  onEpochEnd(e: EpochEndInfo, control: TrainingControl): void {
+    const value = metricOf(e.metrics, this.monitor);
+    if (improved(value, this.best, this.mode, this.minDelta)) {
+      this.best = value;
+      this.wait = 0;
+      return;
+    }
+    this.wait++;
+    if (this.wait >= this.patience) {
+      this.wait = 0;
+      // the rate so far: an earlier schedule's setting composes with the reduction
+      control.setLearningRate(Math.max(this.min, control.learningRate * this.factor));
+    }
+  }
+
+  getState(): unknown {
+    return { best: this.best, wait: this.wait };
+  }
+
+  setState(state: unknown): void {
+    const s = (state ?? {}) as Record<string, unknown>;
+    this.best = numberOrUndefined(s.best);
+    this.wait = numberOrUndefined(s.wait) ?? 0;
+  }
+}
+
+const minLearningRate = { type: 'number', minimum: 0, default: 0 };
+
+export const stepDecayCallback: PluginDefinition<StepDecay> = {
+  kind: 'callback',
+  type: 'step-decay',
+  description: 'Learning rate x gamma every stepSize epochs',
+  optionsSchema: {
+    type: 'object',
+    properties: {
+      stepSize: { type: 'integer', minimum: 1, default: 1, description: 'epochs between decays' },
+      gamma: { type: 'number', exclusiveMinimum: 0, default: 0.1, description: 'decay factor' },
+      minLearningRate,
+    },
+  },
+  implementation: StepDecay,
+};
+
+export const cosineDecayCallback: PluginDefinition<CosineDecay> = {
+  kind: 'callback',
+  type: 'cosine-decay',
+  description: 'Cosine from the optimizer learning rate down to minLearningRate over the epochs',
+  optionsSchema: { type: 'object', properties: { minLearningRate } },
+  implementation: CosineDecay,
+};
+
+export const reduceOnPlateauCallback: PluginDefinition<ReduceOnPlateau> = {
+  kind: 'callback',
+  type: 'reduce-lr-on-plateau',
+  description:
+    "Multiply the learning rate by factor after patience epochs without improvement (Keras' ReduceLROnPlateau)",
+  optionsSchema: {
+    type: 'object',
+    properties: {
+      monitor: { ...metricName, default: 'val_loss' },
+      mode: modeSchema,
+      factor: { type: 'number', exclusiveMinimum: 0, exclusiveMaximum: 1, default: 0.1 },
+      patience: { type: 'integer', minimum: 0, default: 2 },
+      minDelta: { type: 'number', minimum: 0, default: 0 },
+      minLearningRate,
+    },
+  },
+  implementation: ReduceOnPlateau,
+};

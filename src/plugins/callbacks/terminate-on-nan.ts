@@ -1,0 +1,31 @@
+import { injectable } from 'tsyringe';
+import type {
+  EpochEndInfo,
+  PluginDefinition,
+  TrainingCallback,
+  TrainingControl,
+} from '../../core/plugin.js';
+
+/**
+ * Keras' TerminateOnNaN at epoch granularity: stop when any epoch metric is NaN or infinite
+ * (e.g. a validation RMSE). A non-finite training loss already fails the run at its step,
+ * naming the step and examples; this catches what only the epoch's metrics show.
+ */
+@injectable()
+export class TerminateOnNaN implements TrainingCallback {
+  onEpochEnd(e: EpochEndInfo, control: TrainingControl): void {
+    const bad = Object.entries(e.metrics).filter(([, v]) => !Number.isFinite(v));
+    if (bad.length > 0)
+      control.stopTraining(
+        `non-finite metrics after epoch ${e.epoch + 1}: ${bad.map(([k, v]) => `${k}=${v}`).join(', ')}`,
+      );
+  }
+}
+
+export const terminateOnNaNCallback: PluginDefinition<TerminateOnNaN> = {
+  kind: 'callback',
+  type: 'terminate-on-nan',
+  description: 'Stop training when an epoch metric is NaN or infinite',
+  optionsSchema: { type: 'object', properties: {} },
+  implementation: TerminateOnNaN,
+};
