@@ -1,5 +1,6 @@
 import type * as tf from '@tensorflow/tfjs';
 import type { InjectionToken } from 'tsyringe';
+import type { PluginRef } from './config/types.js';
 
 /** A class whose instances tsyringe can build. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- constructor parameters are resolved by the container
@@ -218,8 +219,36 @@ export interface ArtifactInfo {
 
 export type RunStatus = 'FINISHED' | 'FAILED' | 'KILLED';
 
+/** A sweep as its reporters see it (the parent of its combinations' runs). */
+export interface SweepInfo {
+  sweepId: string;
+  experiment: string;
+  sweepDir: string;
+  sourceFile: string;
+  mode: string;
+  parameters: Record<string, unknown[]>;
+  launcher: PluginRef;
+  combinations: { index: number; overrides: string[]; runId: string }[];
+  startTime: number;
+}
+
+export interface SweepEnd {
+  status: RunStatus;
+  finished: number;
+  failed: number;
+  best?: { runId: string; overrides: string[]; metric: string; value: number };
+}
+
 /** Observer of run events. Every method is optional; a failing reporter never stops a run. */
 export interface ReporterPlugin {
+  /**
+   * A sweep starts (in the process that launches it): returns tags every combination's run
+   * gets (e.g. its parent run's id).
+   */
+  sweepStarted?(
+    sweep: SweepInfo,
+  ): Promise<Record<string, string> | void> | Record<string, string> | void;
+  sweepEnded?(sweep: SweepInfo, end: SweepEnd): Promise<void> | void;
   runStarted?(run: RunInfo): Promise<void> | void;
   epochEnded?(run: RunInfo, epoch: EpochMetrics): Promise<void> | void;
   evaluated?(run: RunInfo, metrics: Record<string, number>, step: number): Promise<void> | void;

@@ -9,8 +9,15 @@ import { setOption } from '../cli.js';
 import { runExperiment, type RunResult } from '../runner/experiment-run.js';
 import { RunStore } from '../runner/run-store.js';
 import { expandSweep } from '../runner/sweep.js';
-import { createSweep, findSweep, readSweep, runSweep } from '../runner/sweep-launch.js';
-import type { LauncherPlugin } from '../plugin.js';
+import {
+  createSweep,
+  findSweep,
+  readSweep,
+  retagCombinations,
+  runSweep,
+  type SweepRecord,
+} from '../runner/sweep-launch.js';
+import type { LauncherPlugin, ReporterPlugin, SweepEnd, SweepInfo } from '../plugin.js';
 
 export interface RunCommandOptions {
   set?: string[];
@@ -147,7 +154,7 @@ export function registerRunCommand(program: Command, runtime: Runtime): void {
         for (const [i, combo] of combos.entries()) {
           const resolved = combo.length
             ? await runtime.resolve(file, {
-                overrides: [...(opts.set ?? []), ...combo],
+                overrides: [...launcherSet, ...(opts.set ?? []), ...combo],
                 allowUnresolvedEnv: opts.dryRun,
               })
             : base;
@@ -262,16 +269,96 @@ async function launchSweep(
   }
   const launcherRef = base.config.launcher ?? runtime.defaultLauncher ?? { type: 'local' };
   const launcher = launcherOf(runtime, base, opts.cacheDir);
-  const { dir } = createSweep(group, file, base.config, configs, launcherRef);
+  const reporters = sweepReporters(runtime, base, opts.cacheDir);
+  const { dir, record } = createSweep(group, file, base.config, configs, launcherRef);
+  const info = sweepInfo(record, dir);
+  // the reporters' tags for every child (MLflow: its parent run), written into each config
+  const childTags: Record<string, string> = {};
+  for (const r of reporters) {
+    try {
+      Object.assign(childTags, (await r.sweepStarted?.(info)) ?? {});
+    } catch (error) {
+      runtime.logger.warn(
+        `sweep ${group}: a reporter failed at the sweep's start: ${(error as Error).message}`,
+      );
+    }
+  }
+  retagCombinations(record, childTags);
   const signal = { stop: false as boolean, reason: undefined as string | undefined };
   const uninstall = installSweepStopHandlers(signal);
   try {
-    printSweepEnd(
-      await runSweep(runtime, dir, launcher, { cacheDir: opts.cacheDir, stopSignal: signal }),
-      signal,
-    );
+    const result = await runSweep(runtime, dir, launcher, {
+      cacheDir: opts.cacheDir,
+      stopSignal: signal,
+    });
+    await endSweep(runtime, reporters, info, result, signal);
+    printSweepEnd(result, signal);
   } finally {
     uninstall();
+  }
+}
+
+function sweepReporters(
+  runtime: Runtime,
+  resolved: ResolvedExperiment,
+  cacheDir: string,
+): ReporterPlugin[] {
+  const scope = runtime.createRunContainer(resolved, cacheDir);
+  return runtime
+    .reportersFor(resolved.config)
+    .map((ref) => runtime.instantiate<ReporterPlugin>(scope, 'reporter', ref))
+    .filter((r) => typeof r.sweepStarted === 'function' || typeof r.sweepEnded === 'function');
+}
+
+function sweepInfo(record: SweepRecord, dir: string): SweepInfo {
+  return {
+    sweepId: record.sweepId,
+    experiment: record.experiment,
+    sweepDir: dir,
+    sourceFile: record.sourceFile,
+    mode: record.mode,
+    parameters: record.parameters,
+    launcher: record.launcher,
+    combinations: record.combinations.map((c) => ({
+      index: c.index,
+      overrides: c.overrides,
+      runId: c.runId,
+    })),
+    startTime: record.createdAt,
+  };
+}
+
+async function endSweep(
+  runtime: Runtime,
+  reporters: ReporterPlugin[],
+  info: SweepInfo,
+  result: Awaited<ReturnType<typeof runSweep>>,
+  signal: { stop: boolean },
+): Promise<void> {
+  const { record } = result;
+  const best = record.best
+    ? {
+        runId: record.best.runId,
+        overrides: record.combinations[record.best.index].overrides,
+        metric: record.best.metric,
+        value: record.best.value,
+      }
+    : undefined;
+  const failed = record.combinations.filter((c) => c.status !== 'FINISHED').length;
+  const end: SweepEnd = {
+    status: signal.stop ? 'KILLED' : failed > 0 ? 'FAILED' : 'FINISHED',
+    finished: record.combinations.length - failed,
+    failed,
+    best,
+  };
+  for (const r of reporters) {
+    try {
+      await r.sweepEnded?.(info, end);
+    } catch (error) {
+      runtime.logger.warn(
+        `sweep ${info.sweepId}: a reporter failed at the sweep's end: ${(error as Error).message}`,
+      );
+    }
   }
 }
 
@@ -289,13 +376,16 @@ async function resumeSweep(runtime: Runtime, dir: string, opts: RunCommandOption
     'launcher',
     ref,
   );
+  const reporters = sweepReporters(runtime, resolved, opts.cacheDir);
   const signal = { stop: false as boolean, reason: undefined as string | undefined };
   const uninstall = installSweepStopHandlers(signal);
   try {
-    printSweepEnd(
-      await runSweep(runtime, dir, launcher, { cacheDir: opts.cacheDir, stopSignal: signal }),
-      signal,
-    );
+    const result = await runSweep(runtime, dir, launcher, {
+      cacheDir: opts.cacheDir,
+      stopSignal: signal,
+    });
+    await endSweep(runtime, reporters, sweepInfo(result.record, dir), result, signal);
+    printSweepEnd(result, signal);
   } finally {
     uninstall();
   }

@@ -5,6 +5,8 @@ import { flattenParams } from './experiment-run.js';
 import { RunStore, type EpochRecord } from './run-store.js';
 import type { SweepRecord } from './sweep-launch.js';
 
+const SWEEP_TAGS = new Set(['tags.affectlab.sweep', 'tags.affectlab.combination']);
+
 export interface SweepCompareRow {
   index: number;
   runId: string;
@@ -24,8 +26,9 @@ export function sweepCompare(record: SweepRecord): { columns: string[]; rows: Sw
       : ({} as Record<string, unknown>),
   );
   const keys = [...new Set(flat.flatMap((f) => Object.keys(f)))].sort();
+  // the tags a sweep adds to each combination (its label) differ by construction
   const differing = keys.filter(
-    (k) => new Set(flat.map((f) => JSON.stringify(f[k] ?? null))).size > 1,
+    (k) => !SWEEP_TAGS.has(k) && new Set(flat.map((f) => JSON.stringify(f[k] ?? null))).size > 1,
   );
   const rows = record.combinations.map((c, i) => {
     const epochs = existsSync(c.runDir)

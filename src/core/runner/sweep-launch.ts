@@ -1,7 +1,7 @@
-import { existsSync, mkdirSync, readFileSync, renameSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parse as parseYaml } from 'yaml';
+import { parse as parseYaml, stringify } from 'yaml';
 import type { ExperimentConfig, PluginRef } from '../config/types.js';
 import { UserError } from '../errors.js';
 import type { LaunchOutcome, LaunchTask, LauncherPlugin, RunStatus } from '../plugin.js';
@@ -98,6 +98,35 @@ export function createSweep(
   };
   writeSweep(dir, record);
   return { dir, record };
+}
+
+/** `type=weighted,learningRate=0.01`: the swept values, by the last segment of each key. */
+export function combinationLabel(overrides: string[]): string {
+  return overrides
+    .map((o) => {
+      const eq = o.indexOf('=');
+      const key = o.slice(0, eq).split('.').pop() ?? o;
+      const value = o.slice(eq + 1);
+      return `${key}=${value.includes('/') ? (value.split('/').filter(Boolean).pop() ?? value) : value}`;
+    })
+    .join(',');
+}
+
+/**
+ * Tags in each combination's config: the sweep, the combination's label (a reporter names the
+ * run by it) and the reporters' own (a parent run's id).
+ */
+export function retagCombinations(record: SweepRecord, extra: Record<string, string>): void {
+  for (const c of record.combinations) {
+    const config = parseYaml(readFileSync(c.configFile, 'utf8')) as ExperimentConfig;
+    config.tags = {
+      ...(config.tags ?? {}),
+      'affectlab.sweep': record.sweepId,
+      'affectlab.combination': combinationLabel(c.overrides) || String(c.index),
+      ...extra,
+    };
+    writeFileSync(c.configFile, stringify(config));
+  }
 }
 
 function readRun(runDir: string): RunRecord | undefined {

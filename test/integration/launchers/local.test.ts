@@ -24,6 +24,19 @@ describe('the local launcher', () => {
     assert.match(dry.stdout, /combination: 1 of 2[\s\S]*dataset\.root=/);
     assert.match(dry.stdout, new RegExp(`combination: 2 of 2[\\s\\S]*dataset\\.root=${late}`));
     assert.match(dry.stdout, /launcher: local \(LocalLauncher\)/);
+    // --launcher replaces the YAML's launcher, and --set then reaches the new one's options
+    const other = affectlab([
+      'run',
+      file,
+      '--dry-run',
+      '--launcher',
+      'slurm',
+      '--set',
+      'launcher.partition=gpu',
+    ]);
+    assert.equal(other.code, 0, other.stderr);
+    assert.match(other.stdout, /launcher:\n {2}type: slurm\n {2}partition: gpu\n/);
+    assert.doesNotMatch(other.stdout, /parallel/);
 
     const cache = join(work, 'cache');
     const first = affectlab(['run', file, '--cache-dir', cache]);

@@ -43,6 +43,7 @@ export interface MlflowExperiment {
   name: string;
   artifactLocation: string;
   lifecycleStage: string;
+  tags: Record<string, string>;
 }
 
 export interface MlflowRunInfo {
@@ -299,6 +300,12 @@ export class MlflowClient {
       body: { name },
     });
     return body.experiment_id;
+  }
+
+  async setExperimentTag(experimentId: string, key: string, value: string): Promise<void> {
+    await this.call('POST', 'experiments/set-experiment-tag', {
+      body: { experiment_id: experimentId, key, value },
+    });
   }
 
   /** The active experiment of that name, created when missing (and when another client races us). */
@@ -649,6 +656,7 @@ interface WireExperiment {
   name: string;
   artifact_location?: string;
   lifecycle_stage?: string;
+  tags?: MlflowKeyValue[];
 }
 
 interface WireRunInfo {
@@ -695,6 +703,7 @@ function toExperiment(wire: WireExperiment): MlflowExperiment {
     name: wire.name,
     artifactLocation: wire.artifact_location ?? '',
     lifecycleStage: wire.lifecycle_stage ?? 'active',
+    tags: Object.fromEntries((wire.tags ?? []).map((t) => [t.key, t.value])),
   };
 }
 

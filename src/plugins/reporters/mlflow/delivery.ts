@@ -226,6 +226,7 @@ export class MlflowDelivery {
     if (!this.state.experimentId) {
       const experiment = await this.client.getOrCreateExperiment(this.state.experimentName);
       this.state.experimentId = experiment.experimentId;
+      await markTrainingExperiment(this.client, experiment);
       this.save();
     }
     const experimentId = this.state.experimentId;
@@ -258,6 +259,9 @@ export class MlflowDelivery {
         });
         this.state.runId = created.runId;
         this.state.artifactUri = created.artifactUri;
+        this.logger.info(
+          `mlflow: run ${runNameOf(run, naming)}: ${runUrl(this.state.trackingUri, experimentId, created.runId)}`,
+        );
       }
       this.state.status = 'RUNNING';
       this.save();
@@ -354,4 +358,25 @@ function listFiles(dir: string): string[] {
     else out.push(path);
   }
   return out;
+}
+
+/** The MLflow UI's page of one run. */
+export function runUrl(trackingUri: string, experimentId: string, runId: string): string {
+  return `${trackingUri.replace(/\/+$/, '')}/#/experiments/${experimentId}/runs/${runId}`;
+}
+
+/**
+ * MLflow 3 opens an experiment on the view its `mlflow.experimentKind` names; training runs
+ * belong on the runs table, not the GenAI traces view. An experiment that has a kind keeps it.
+ */
+export async function markTrainingExperiment(
+  client: MlflowClient,
+  experiment: { experimentId: string; tags?: Record<string, string> },
+): Promise<void> {
+  if (experiment.tags?.['mlflow.experimentKind']) return;
+  await client.setExperimentTag(
+    experiment.experimentId,
+    'mlflow.experimentKind',
+    'custom_model_development',
+  );
 }

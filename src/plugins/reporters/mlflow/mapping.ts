@@ -119,6 +119,12 @@ export interface NamingOptions {
 export function runNameOf(run: RunInfo, options: NamingOptions = {}): string {
   if (options.runName) return options.runName;
   const base = basename(run.sourceFile, extname(run.sourceFile));
+  // a sweep's child: the experiment and its swept values, unique within the sweep
+  const combination = (run.resolvedConfig.tags as Record<string, unknown> | undefined)?.[
+    'affectlab.combination'
+  ];
+  if (typeof combination === 'string' && combination !== '')
+    return `${run.experiment}-${combination}`;
   return base || run.experiment;
 }
 

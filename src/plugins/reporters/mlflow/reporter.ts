@@ -10,6 +10,8 @@ import {
   type RunEvent,
   type RunInfo,
   type RunStatus,
+  type SweepEnd,
+  type SweepInfo,
 } from '../../../core/plugin.js';
 import { Logger } from '../../../core/services.js';
 import { MlflowClient, MlflowError, parseTrackingUri, type MlflowClientOptions } from './client.js';
@@ -17,7 +19,9 @@ import {
   MlflowDelivery,
   newState,
   readEventLines,
+  markTrainingExperiment,
   readState,
+  runUrl,
   type MlflowRunState,
 } from './delivery.js';
 import { gatherSourceFacts } from './mapping.js';
@@ -99,6 +103,7 @@ export class MlflowReporter implements ReporterPlugin {
   private queue: Promise<void> = Promise.resolve();
   private backlog: PendingLine[] = [];
   private offline = false;
+  private sweepRun?: { id: string; experimentId: string };
   private warned = false;
   private nextProbeAt = 0;
 
@@ -143,6 +148,90 @@ export class MlflowReporter implements ReporterPlugin {
   /** The delivery state (mlflow.json) of the current run, once it started. */
   get state(): MlflowRunState | undefined {
     return this.delivery?.state;
+  }
+
+  /**
+   * The sweep's parent run: its spec and swept keys as params; each combination's run becomes
+   * its child through `mlflow.parentRunId`, so the MLflow UI nests them.
+   */
+  async sweepStarted(sweep: SweepInfo): Promise<Record<string, string>> {
+    const experiment = await this.client.getOrCreateExperiment(
+      this.options.experimentName ?? sweep.experiment,
+    );
+    await markTrainingExperiment(this.client, experiment);
+    const name = `${sweep.experiment}-sweep-${sweep.sweepId}`;
+    const parent = await this.client.createRun({
+      experimentId: experiment.experimentId,
+      runName: name,
+      startTime: sweep.startTime,
+      tags: [
+        { key: 'mlflow.runName', value: name },
+        { key: 'affectlab.sweep', value: sweep.sweepId },
+        { key: 'affectlab.sweepDir', value: sweep.sweepDir },
+        {
+          key: 'mlflow.note.content',
+          value: `Sweep of ${sweep.experiment} (${sweep.mode}, ${sweep.combinations.length} combinations, ${sweep.launcher.type} launcher), from ${sweep.sourceFile}`,
+        },
+      ],
+    });
+    this.sweepRun = { id: parent.runId, experimentId: experiment.experimentId };
+    await this.client.logBatch(parent.runId, {
+      params: [
+        { key: 'sweep.mode', value: sweep.mode },
+        { key: 'sweep.keys', value: Object.keys(sweep.parameters).join(', ') },
+        { key: 'sweep.combinations', value: String(sweep.combinations.length) },
+        { key: 'sweep.launcher', value: sweep.launcher.type },
+        ...Object.entries(sweep.parameters).map(([k, v]) => ({
+          key: `sweep.parameters.${k}`.slice(0, 250),
+          value: JSON.stringify(v).slice(0, 6000),
+        })),
+      ],
+    });
+    this.logger.info(
+      `mlflow: sweep ${sweep.sweepId}: ${runUrl(this.trackingUri, experiment.experimentId, parent.runId)}`,
+    );
+    return { 'mlflow.parentRunId': parent.runId };
+  }
+
+  /** The best child and its metric on the parent; the parent ends with the sweep's status. */
+  async sweepEnded(sweep: SweepInfo, end: SweepEnd): Promise<void> {
+    // a resumed sweep finds its parent by tag
+    let parent = this.sweepRun;
+    if (!parent) {
+      const experiment = await this.client.getOrCreateExperiment(
+        this.options.experimentName ?? sweep.experiment,
+      );
+      const found = await this.client.searchRuns(
+        [experiment.experimentId],
+        `tags.\`affectlab.sweep\` = '${sweep.sweepId.replace(/'/g, "\\'")}' and tags.\`mlflow.runName\` LIKE '%-sweep-%'`,
+        5,
+      );
+      const run = found.find((r) => !r.tags['mlflow.parentRunId']);
+      if (!run) return;
+      parent = { id: run.info.runId, experimentId: experiment.experimentId };
+    }
+    const now = Date.now();
+    await this.client.logBatch(parent.id, {
+      metrics: [
+        { key: 'sweep_finished', value: end.finished, timestamp: now, step: 0 },
+        { key: 'sweep_failed', value: end.failed, timestamp: now, step: 0 },
+        ...(end.best
+          ? [{ key: `best_${end.best.metric}`, value: end.best.value, timestamp: now, step: 0 }]
+          : []),
+      ],
+      tags: end.best
+        ? [
+            { key: 'affectlab.best.runId', value: end.best.runId },
+            { key: 'affectlab.best.overrides', value: end.best.overrides.join(' ') },
+            { key: 'affectlab.best.metric', value: end.best.metric },
+            { key: 'affectlab.best.value', value: String(end.best.value) },
+          ]
+        : [],
+    });
+    await this.client.updateRun(parent.id, { status: end.status, endTime: now });
+    this.logger.info(
+      `mlflow: sweep ${sweep.sweepId}: ${runUrl(this.trackingUri, parent.experimentId, parent.id)}`,
+    );
   }
 
   runStarted(run: RunInfo): Promise<void> {
