@@ -6,7 +6,7 @@ import type { ExperimentConfig, PluginRef } from '../config/types.js';
 import { UserError } from '../errors.js';
 import type { ResolvedExperiment, Runtime } from '../runtime.js';
 import { setOption } from '../cli.js';
-import { runExperiment, type RunResult } from '../runner/experiment-run.js';
+import { runExperiment } from '../runner/experiment-run.js';
 import { RunStore } from '../runner/run-store.js';
 import { expandSweep } from '../runner/sweep.js';
 import {
@@ -149,7 +149,6 @@ export function registerRunCommand(program: Command, runtime: Runtime): void {
       }
       const signal = { stop: false as boolean, reason: undefined as string | undefined };
       const uninstall = installStopHandlers(signal);
-      const results: RunResult[] = [];
       try {
         for (const [i, combo] of combos.entries()) {
           const resolved = combo.length
@@ -190,7 +189,6 @@ export function registerRunCommand(program: Command, runtime: Runtime): void {
               stopSignal: signal,
             },
           );
-          results.push(result);
           if (result.status === 'KILLED') {
             process.exitCode = signal.reason === 'SIGTERM' ? 143 : 130;
             return;
@@ -198,11 +196,6 @@ export function registerRunCommand(program: Command, runtime: Runtime): void {
         }
       } finally {
         uninstall();
-      }
-      if (results.length > 1) {
-        process.stdout.write(
-          `\nsweep ${group}: ${results.length} runs\n${results.map((r) => `  ${r.status.padEnd(9)} ${r.runDir}`).join('\n')}\ncompare them: affectlab compare --group ${group}\n`,
-        );
       }
     });
 }
