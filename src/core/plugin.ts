@@ -240,6 +240,16 @@ export interface SweepEnd {
 }
 
 /** Observer of run events. Every method is optional; a failing reporter never stops a run. */
+/** Where an event was recorded: its line (0-based) in events.jsonl and the event as written. */
+export interface EventRecord {
+  line: number;
+  event: RunEvent;
+}
+
+/**
+ * Reporters hear of events from a background queue (never inside the training loop); `record`
+ * is the event's line in events.jsonl, so a reporter need not read the file to know it.
+ */
 export interface ReporterPlugin {
   /**
    * A sweep starts (in the process that launches it): returns tags every combination's run
@@ -249,11 +259,21 @@ export interface ReporterPlugin {
     sweep: SweepInfo,
   ): Promise<Record<string, string> | void> | Record<string, string> | void;
   sweepEnded?(sweep: SweepInfo, end: SweepEnd): Promise<void> | void;
-  runStarted?(run: RunInfo): Promise<void> | void;
-  epochEnded?(run: RunInfo, epoch: EpochMetrics): Promise<void> | void;
-  evaluated?(run: RunInfo, metrics: Record<string, number>, step: number): Promise<void> | void;
-  artifact?(run: RunInfo, artifact: ArtifactInfo): Promise<void> | void;
-  runEnded?(run: RunInfo, status: RunStatus, error?: string): Promise<void> | void;
+  runStarted?(run: RunInfo, record?: EventRecord): Promise<void> | void;
+  epochEnded?(run: RunInfo, epoch: EpochMetrics, record?: EventRecord): Promise<void> | void;
+  evaluated?(
+    run: RunInfo,
+    metrics: Record<string, number>,
+    step: number,
+    record?: EventRecord,
+  ): Promise<void> | void;
+  artifact?(run: RunInfo, artifact: ArtifactInfo, record?: EventRecord): Promise<void> | void;
+  runEnded?(
+    run: RunInfo,
+    status: RunStatus,
+    error?: string,
+    record?: EventRecord,
+  ): Promise<void> | void;
 }
 
 /**

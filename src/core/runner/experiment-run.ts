@@ -60,6 +60,8 @@ export interface RunOptions {
   runId?: string;
   /** Set by the signal handlers; the trainer stops after the current step. */
   stopSignal?: { stop: boolean; reason?: string };
+  /** How long the run's end waits for reporters to deliver (default 30 s). */
+  reporterDrainTimeoutMs?: number;
 }
 
 export interface RunResult {
@@ -175,7 +177,9 @@ export async function runExperiment(
     ? RunStore.open(options.resume as string, config.runs?.root ?? 'runs')
     : RunStore.create(config.runs?.root ?? 'runs', config.name, options.runId);
   logger.sink = (line) => store.appendLog(line);
-  const hub = new ReporterHub(reporters, store, logger);
+  const hub = new ReporterHub(reporters, store, logger, {
+    drainTimeoutMs: options.reporterDrainTimeoutMs,
+  });
   logger.info(`run directory: ${store.dir}`);
   // what is written and sent has URL credentials (user:password@) redacted; the plugins were
   // built from `config` and keep the real ones
@@ -315,7 +319,7 @@ export async function runExperiment(
       store.writeJson('dataset.json', runInfo.dataset);
       store.writeJson('params.json', runInfo.params);
     }
-    await hub.runStarted(runInfo);
+    void hub.runStarted(runInfo);
     started = true;
     callbacks.trainBegin({
       epochs: training.epochs,
@@ -425,7 +429,7 @@ export async function runExperiment(
         lastCompletedEpoch: epoch,
         bestEpoch,
       });
-      await hub.epochEnded(runInfo, { epoch, metrics, timestamp: record.timestamp });
+      void hub.epochEnded(runInfo, { epoch, metrics, timestamp: record.timestamp });
       await writeCurves(store);
       engine.setLearningRate(decisionAfter.learningRate);
       if (decisionAfter.stop) {
@@ -470,7 +474,7 @@ export async function runExperiment(
       }
       if (scored.regression)
         process.stdout.write(`\n${formatRegressionTable(scored.regression, 'table')}\n`);
-      await hub.evaluated(runInfo, testMetrics, lastEpoch);
+      void hub.evaluated(runInfo, testMetrics, lastEpoch);
       cpSync(`${hasCheckpoint(bestDir) ? bestDir : lastDir}/model`, store.path('model'), {
         recursive: true,
       });
@@ -506,12 +510,12 @@ export async function runExperiment(
       ...(failure ? { error: failure } : {}),
     });
     // a run that failed before it started is still a run every reporter hears of
-    if (!started) await hub.runStarted(runInfo);
+    if (!started) void hub.runStarted(runInfo);
     for (const rel of store
       .files()
       .filter((f) => !f.startsWith('checkpoints/') && !f.includes('.tmp'))) {
       if (rel === 'events.jsonl') continue;
-      await hub.artifact(runInfo, { path: rel, absolutePath: store.path(rel) });
+      void hub.artifact(runInfo, { path: rel, absolutePath: store.path(rel) });
     }
     await hub.runEnded(runInfo, status, failure);
     logger.sink = undefined;

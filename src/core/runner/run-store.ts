@@ -117,8 +117,21 @@ export class RunStore {
     return existsSync(this.path(rel));
   }
 
-  appendEvent(event: RunEvent): void {
+  private eventLines?: number;
+
+  /** Append one event; returns its line index (0-based) in events.jsonl. */
+  appendEvent(event: RunEvent): number {
+    // counted once (a resumed run's file has lines already), then kept: no re-read per event
+    if (this.eventLines === undefined) {
+      const file = this.path('events.jsonl');
+      this.eventLines = existsSync(file)
+        ? readFileSync(file, 'utf8')
+            .split('\n')
+            .filter((l) => l.length > 0).length
+        : 0;
+    }
     appendFileSync(this.path('events.jsonl'), JSON.stringify(event) + '\n');
+    return this.eventLines++;
   }
 
   readEvents(): RunEvent[] {

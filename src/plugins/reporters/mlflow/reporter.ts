@@ -4,6 +4,7 @@ import {
   PLUGIN_OPTIONS,
   type ArtifactInfo,
   type EpochMetrics,
+  type EventRecord,
   type JsonSchema,
   type PluginDefinition,
   type ReporterPlugin,
@@ -234,14 +235,14 @@ export class MlflowReporter implements ReporterPlugin {
     );
   }
 
-  runStarted(run: RunInfo): Promise<void> {
+  runStarted(run: RunInfo, record?: EventRecord): Promise<void> {
     return this.enqueue(async () => {
       // One reporter instance per run is the rule; if one is reused, the last run's leftovers
       // stay in that run's events.jsonl for `affectlab sync`.
       this.backlog = [];
       this.offline = false;
       const delivery = await this.open(run);
-      const index = this.indexOfRunStarted(run);
+      const index = record?.line ?? this.indexOfRunStarted(run);
       this.nextIndex = index + 1;
       const pending: PendingLine[] = [];
       if (delivery.state.syncedEvents > index) {
@@ -256,28 +257,35 @@ export class MlflowReporter implements ReporterPlugin {
         if (lineIndex >= delivery.state.syncedEvents && lineIndex < index)
           pending.push({ index: lineIndex, ...line });
       }
-      pending.push({ index, event: { event: 'runStarted', time: Date.now(), run } });
+      pending.push({
+        index,
+        event: record?.event ?? { event: 'runStarted', time: Date.now(), run },
+      });
       await this.process(pending);
     });
   }
 
-  epochEnded(_run: RunInfo, epoch: EpochMetrics): Promise<void> {
-    return this.push({ event: 'epochEnded', time: Date.now(), epoch });
+  epochEnded(_run: RunInfo, epoch: EpochMetrics, record?: EventRecord): Promise<void> {
+    return this.push({ event: 'epochEnded', time: Date.now(), epoch }, record);
   }
 
-  evaluated(_run: RunInfo, metrics: Record<string, number>, step: number): Promise<void> {
-    return this.push({ event: 'evaluated', time: Date.now(), metrics, step });
+  evaluated(
+    _run: RunInfo,
+    metrics: Record<string, number>,
+    step: number,
+    record?: EventRecord,
+  ): Promise<void> {
+    return this.push({ event: 'evaluated', time: Date.now(), metrics, step }, record);
   }
 
-  artifact(_run: RunInfo, artifact: ArtifactInfo): Promise<void> {
-    return this.push({ event: 'artifact', time: Date.now(), artifact });
+  artifact(_run: RunInfo, artifact: ArtifactInfo, record?: EventRecord): Promise<void> {
+    return this.push({ event: 'artifact', time: Date.now(), artifact }, record);
   }
 
-  runEnded(run: RunInfo, status: RunStatus, error?: string): Promise<void> {
+  runEnded(run: RunInfo, status: RunStatus, error?: string, record?: EventRecord): Promise<void> {
     const event: RunEvent = { event: 'runEnded', time: Date.now(), status, error };
     return this.enqueue(async () => {
-      const index = this.nextIndex++;
-      await this.process([{ index, event: this.asWritten(event, index) }]);
+      await this.process([this.lineOf(event, record)]);
       // One last try at the end, whatever the reconnect interval.
       if (this.offline) await this.reconnect();
       if (this.offline) {
@@ -290,11 +298,22 @@ export class MlflowReporter implements ReporterPlugin {
   }
 
   /** Queue one event; the queue keeps the order in which events were reported, and so their lines. */
-  private push(event: RunEvent): Promise<void> {
-    return this.enqueue(() => {
-      const index = this.nextIndex++;
-      return this.process([{ index, event: this.asWritten(event, index) }]);
-    });
+  private push(event: RunEvent, record?: EventRecord): Promise<void> {
+    return this.enqueue(() => this.process([this.lineOf(event, record)]));
+  }
+
+  /**
+   * The line an event is: given by the hub (line index and the event as written, so a live
+   * delivery and a later sync send the very same timestamps), or, called without a hub, the
+   * next line as far as this reporter counts (read back from events.jsonl, slow: tests only).
+   */
+  private lineOf(event: RunEvent, record?: EventRecord): PendingLine {
+    if (record) {
+      this.nextIndex = record.line + 1;
+      return { index: record.line, event: record.event };
+    }
+    const index = this.nextIndex++;
+    return { index, event: this.asWritten(event, index) };
   }
 
   /**
