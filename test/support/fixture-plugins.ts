@@ -43,6 +43,13 @@ export const fixturePlugins: PluginDefinition[] = [
     implementation: ProbePlugin,
   },
   {
+    kind: 'dataset',
+    type: 'csv-list',
+    description: 'second test dataset (a plugin type to switch to)',
+    optionsSchema: objectSchema({ file: { type: 'string' } }),
+    implementation: ProbePlugin,
+  },
+  {
     kind: 'sampler',
     type: 'shuffle',
     description: 'test sampler',

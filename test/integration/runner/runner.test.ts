@@ -286,6 +286,12 @@ void PLUGIN_OPTIONS;
       ]).code,
       0,
     );
-    assert.match(readFileSync(html, 'utf8'), /<svg[\s\S]*Confusion matrix|<svg/);
+    // one confusion matrix per run of the group, each an SVG with report6's class names
+    const page = readFileSync(html, 'utf8');
+    const figures = page.match(/<figure><svg[\s\S]*?<\/svg><\/figure>/g) ?? [];
+    assert.equal(figures.length, 2, 'one confusion-matrix figure per run');
+    for (const f of figures)
+      for (const name of ['Happy', 'Anger']) assert.ok(f.includes(name), name);
+    assert.equal((page.match(/<tr><td>/g) ?? []).length, 2, 'one table row per run');
   });
 });

@@ -70,10 +70,15 @@ describe('experiment composition', () => {
     assert.equal(r.config.architecture.dropout, 0.5);
     assert.equal(r.config.reporters?.[0].label, 'two');
     assert.equal(r.config.dataset.imageSize, 64);
-    const swapped = await fixtureRuntime().resolve(join(dir, 'e.yaml'), {
+    const same = await fixtureRuntime().resolve(join(dir, 'e.yaml'), {
       overrides: ['dataset.type=folder'],
     });
-    assert.equal(swapped.config.dataset.root, '/data/x', 'same type keeps options');
+    assert.equal(same.config.dataset.root, '/data/x', 'same type keeps options');
+    // another type: folder's root (and its filled defaults) would be unknown options there
+    const swapped = await fixtureRuntime().resolve(join(dir, 'e.yaml'), {
+      overrides: ['dataset.type=csv-list', 'dataset.file=/data/x.csv'],
+    });
+    assert.deepEqual(swapped.config.dataset, { type: 'csv-list', file: '/data/x.csv' });
   });
 
   it('interpolates ${env:NAME} and ${env:NAME:-default}, typed when alone', async () => {

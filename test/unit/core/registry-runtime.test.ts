@@ -12,7 +12,8 @@ describe('Registry', () => {
     const registry = new Registry();
     registry.registerAll(fixturePlugins);
     assert.deepEqual(registry.types('architecture'), ['small-cnn']);
-    assert.equal(registry.list().length, 4);
+    assert.equal(registry.list().length, 5);
+    assert.deepEqual(registry.types('dataset'), ['csv-list', 'folder']);
     assert.throws(
       () => registry.get('architecture', 'smallcnn'),
       (e: unknown) => {
