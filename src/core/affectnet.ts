@@ -52,8 +52,6 @@ export const AFFECTNET_CSV_COLUMNS = [
   'arousal',
 ] as const;
 
-export const AFFECTNET_LANDMARK_COUNT = 68;
-
 /** Directory layout of the distribution, relative to the AffectNet root. */
 export const AFFECTNET_FILE_LISTS_DIR = 'Manually_Annotated_file_lists';
 export const AFFECTNET_IMAGES_DIR = 'Manually_Annotated_Images';

@@ -147,10 +147,6 @@ export class BackendService {
     throw new UserError('no TensorFlow.js backend could be activated');
   }
 
-  current(): ActiveBackend | undefined {
-    return this.active;
-  }
-
   private versions(name: BackendName, probe: BackendProbe): Record<string, string> {
     const v: Record<string, string> = { tfjs: tf.version.tfjs };
     if (probe.package && probe.version) v[probe.package] = probe.version;

@@ -25,20 +25,12 @@ interface ModelJson {
   userDefinedMetadata?: tf.io.ModelArtifacts['userDefinedMetadata'];
 }
 
-export interface SaveModelOptions {
-  /** Also save the optimizer's state (for resuming training). Default false. */
-  includeOptimizer?: boolean;
-}
-
-/** Save a model as `dir/model.json` + `dir/weights.bin`; the directory is created. */
-export async function saveModel(
-  model: tf.LayersModel,
-  dir: string,
-  options: SaveModelOptions = {},
-): Promise<tf.io.SaveResult> {
-  return model.save(fileSystemHandler(dir), {
-    includeOptimizer: options.includeOptimizer ?? false,
-  });
+/**
+ * Save a model as `dir/model.json` + `dir/weights.bin`; the directory is created. The
+ * optimizer's state goes into checkpoints through the engine (checkpoint.ts), not here.
+ */
+export async function saveModel(model: tf.LayersModel, dir: string): Promise<tf.io.SaveResult> {
+  return model.save(fileSystemHandler(dir));
 }
 
 export interface LoadModelOptions {

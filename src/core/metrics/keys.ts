@@ -88,14 +88,6 @@ export function classSlugs(classNames: readonly string[]): string[] {
   return slugs;
 }
 
-export function perClassKey(metric: PerClassMetricKey, className: string): string {
-  return `${metric}_${classSlug(className)}`;
-}
-
-export function normPerClassKey(metric: NormPerClassMetricKey, className: string): string {
-  return `norm_${metric}_${classSlug(className)}`;
-}
-
 /** Whether a task of this kind has a softmax head (classification metrics). */
 function hasClasses(task: Pick<Task, 'kind'>): boolean {
   return task.kind !== 'valence-arousal';

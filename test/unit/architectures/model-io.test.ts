@@ -27,20 +27,6 @@ describe('model-io: saveModel / loadModel on a local directory', () => {
     await activateBackend();
   });
 
-  it('round-trips the optimizer state with includeOptimizer, for resuming', async () => {
-    const dir = join(tempDir(), 'm');
-    const model = smallModel();
-    model.compile({ optimizer: tf.train.adam(0.01), loss: 'meanSquaredError' });
-    await model.fit(tf.ones([4, 3]), tf.zeros([4, 2]), { epochs: 2, verbose: 0 });
-    await saveModel(model, dir, { includeOptimizer: true });
-    const loaded = await loadModel(dir);
-    const state = (m: tf.LayersModel) =>
-      m.optimizer.getWeights().then((ws) => ws.map((w) => w.tensor.arraySync()));
-    const [saved, restored] = await Promise.all([state(model), state(loaded)]);
-    assert.ok(saved.length > 0);
-    assert.deepEqual(restored, saved);
-  });
-
   it('loads tensorflowjs_converter-style output: several groups and shards', async () => {
     const dir = join(tempDir(), 'm');
     const model = smallModel();
