@@ -102,7 +102,9 @@ export function registerRunCommand(program: Command, runtime: Runtime): void {
     .option('--dry-run', 'stop after building every plugin and print what was built')
     .option(
       '--resume <run>',
-      'continue a run (its directory, or its id under the runs root) from its last completed epoch',
+      'continue a run (its directory, or its id under the runs root) from its last completed epoch; ' +
+        'its saved config has URL credentials redacted (http://***@host), so an MLflow server ' +
+        'that needs them takes them from MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD',
     )
     .option(
       '--launcher <type>',

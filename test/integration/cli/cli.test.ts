@@ -174,6 +174,16 @@ describe('affectlab CLI', () => {
     }
   });
 
+  it('sync and run --resume say where credentials come from once a run redacted them', () => {
+    for (const args of [['sync'], ['run']]) {
+      const r = affectlab([...args, '--help']);
+      assert.equal(r.code, 0);
+      const text = r.stdout.replace(/\s+/g, ' ');
+      assert.match(text, /redacted \(http:\/\/\*\*\*@host\)/, args[0]);
+      assert.match(text, /MLFLOW_TRACKING_USERNAME \/ MLFLOW_TRACKING_PASSWORD/, args[0]);
+    }
+  });
+
   it('the checked-in experiment schema is up to date (npm run schemas)', () => {
     const checkedIn = JSON.parse(
       readFileSync(join(repoRoot, 'schemas/experiment.schema.json'), 'utf8'),

@@ -1,11 +1,13 @@
 /**
  * The mlflow reporter and `affectlab sync` against a real `mlflow server` (one per file):
  * a complete run read back through the REST API, a server that goes away mid-run, a sync that
- * has nothing left to do, a run synced with no reporter at all, and a short outage healed live.
+ * has nothing left to do, a run synced with no reporter at all, a short outage healed live, two
+ * concurrent syncs of one run (one MLflow run), and a CLI run whose trackingUri carries a password
+ * that no file or MLflow record may hold.
  */
 import 'reflect-metadata';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -24,6 +26,8 @@ import {
   type MlflowReporterOptions,
 } from '../../../src/plugins/reporters/mlflow/reporter.js';
 import { syncRun } from '../../../src/plugins/reporters/mlflow/sync.js';
+import { SYNC_LOCK } from '../../../src/plugins/reporters/mlflow/sync-lock.js';
+import { affectlabAsync } from '../../support/cli.js';
 import {
   activateBackend,
   repoRoot,
@@ -40,6 +44,14 @@ import {
 } from '../../support/mlflow-server.js';
 
 const skip = mlflowSkipReason();
+
+/** Every file under a directory, recursively. */
+function listAll(dir: string): string[] {
+  return readdirSync(dir).flatMap((name) => {
+    const path = join(dir, name);
+    return statSync(path).isDirectory() ? listAll(path) : [path];
+  });
+}
 
 function quietLogger(): { logger: Logger; warnings: string[] } {
   const warnings: string[] = [];
@@ -607,5 +619,160 @@ reporters:
         (f) => f.startsWith('checkpoints/') || f === 'mlflow.json' || f === 'events.jsonl',
       ),
     );
+  });
+
+  /** A finished run with no mlflow reporter: five lines of events.jsonl for a sync to deliver. */
+  async function unsyncedRun(name: string): Promise<RunStore> {
+    const { logger } = quietLogger();
+    const store = RunStore.create(root, name);
+    const hub = new ReporterHub([], store, logger);
+    const run = runInfo(store, name);
+    await hub.runStarted(run);
+    for (let epoch = 0; epoch < 3; epoch++) await hub.epochEnded(run, epochMetrics(epoch));
+    await hub.runEnded(run, 'FINISHED');
+    return store;
+  }
+
+  async function mlflowRunsOf(store: RunStore, experimentName: string) {
+    const experiment = await client.getExperimentByName(experimentName);
+    assert.ok(experiment, `experiment ${experimentName}`);
+    return client.searchRuns(
+      [experiment.experimentId],
+      `tags.\`affectlab.runId\` = '${store.runId}'`,
+    );
+  }
+
+  it('two syncs of one run at once leave exactly one MLflow run: the second is refused by the lock', async () => {
+    const { logger } = quietLogger();
+    const store = await unsyncedRun('mlflow-race');
+    const sync = () => syncRun(store.dir, { logger, trackingUri: server.uri });
+    // Without the lock both would find no MLflow run for this run and both would create one.
+    const results = await Promise.allSettled([sync(), sync()]);
+    const done = results.filter((r) => r.status === 'fulfilled');
+    const refused = results.filter((r) => r.status === 'rejected');
+    assert.equal(done.length, 1, JSON.stringify(results));
+    assert.equal(done[0].value.delivered, 5);
+    assert.match(
+      String((refused[0] as PromiseRejectedResult).reason),
+      new RegExp(`another affectlab sync is running for this run \\(pid ${process.pid}\\)`),
+    );
+    assert.equal(existsSync(join(store.dir, SYNC_LOCK)), false, 'the lock is released');
+    const runs = await mlflowRunsOf(store, 'mlflow-race');
+    assert.equal(runs.length, 1, `MLflow runs: ${runs.map((r) => r.info.runId).join(', ')}`);
+    assert.equal(runs[0].info.runId, done[0].value.runId);
+    assert.equal(runs[0].info.status, 'FINISHED');
+    // the refused one, run again: nothing left to send, still one run
+    assert.equal((await sync()).delivered, 0);
+    assert.equal((await mlflowRunsOf(store, 'mlflow-race')).length, 1);
+  });
+
+  it('two affectlab sync processes of one run at once: one MLflow run, every event delivered once', async () => {
+    const store = await unsyncedRun('mlflow-race-cli');
+    const args = ['sync', store.dir, '--tracking-uri', server.uri, '--json'];
+    const env = { MLFLOW_TRACKING_URI: undefined };
+    const both = await Promise.all([affectlabAsync(args, { env }), affectlabAsync(args, { env })]);
+    let delivered = 0;
+    for (const r of both) {
+      const line = JSON.parse(r.stdout.trim()) as { delivered?: number; error?: string };
+      if (line.error) {
+        assert.equal(r.code, 1);
+        assert.match(line.error, /another affectlab sync is running for this run \(pid \d+\)/);
+      } else {
+        assert.equal(r.code, 0, r.stderr);
+        delivered += line.delivered ?? 0;
+      }
+    }
+    assert.equal(delivered, 5, JSON.stringify(both));
+    const runs = await mlflowRunsOf(store, 'mlflow-race-cli');
+    assert.equal(runs.length, 1, `MLflow runs: ${runs.map((r) => r.info.runId).join(', ')}`);
+    assert.equal(readState(store.dir)?.runId, runs[0].info.runId);
+    assert.deepEqual(
+      (await history(client, runs[0].info.runId, 'loss')).map(([step]) => step),
+      [0, 1, 2],
+    );
+  });
+
+  it('affectlab run with credentials in the trackingUri: no file of the run, no MLflow param or tag holds the password; run.json in MLflow says FINISHED', async () => {
+    const synth = await smallSyntheticSet();
+    const work = tempDir();
+    const secret = 'secretpw';
+    const basic = Buffer.from(`user:${secret}`).toString('base64');
+    const file = join(work, 'mlflow-secret.yaml');
+    writeFileSync(
+      file,
+      `name: mlflow-secret
+description: weights from https://bob:${secret}@models.example.com/vgg.bin
+seed: 5
+runs: { root: ${join(work, 'runs')} }
+dataset: { type: affectnet, root: ${synth}, classes: report6, imageSize: 48, split: { validationPerClass: 4, limit: { test: 24 } } }
+sampler: { type: weighted }
+architecture: { type: vgg-type, filters: [4, 4, 8, 8], dense: [8, 8] }
+training: { epochs: 2, batchSize: 8, stepsPerEpoch: 2 }
+reporters:
+  - { type: console, progress: none }
+  - { type: mlflow, trackingUri: 'http://user:${secret}@127.0.0.1:${server.port}', experimentName: mlflow-secret }
+`,
+    );
+    const cli = await affectlabAsync(['run', file, '--cache-dir', join(work, 'cache')], {
+      env: {
+        MLFLOW_TRACKING_URI: undefined,
+        MLFLOW_TRACKING_USERNAME: undefined,
+        MLFLOW_TRACKING_PASSWORD: undefined,
+        AFFECTLAB_LOG_LEVEL: 'info',
+      },
+    });
+    assert.equal(cli.code, 0, cli.stderr);
+    const leaks = (where: string, data: Buffer | string): string[] => {
+      const bytes = Buffer.isBuffer(data) ? data : Buffer.from(data);
+      return [secret, basic].filter((s) => bytes.includes(s)).map((s) => `${where} holds ${s}`);
+    };
+    const found = [...leaks('stdout', cli.stdout), ...leaks('stderr', cli.stderr)];
+
+    const experimentDir = join(work, 'runs', 'mlflow-secret');
+    const [runId] = readdirSync(experimentDir);
+    const runDir = join(experimentDir, runId);
+    const files = listAll(runDir);
+    for (const f of [
+      'config.yaml',
+      'params.json',
+      'events.jsonl',
+      'log.txt',
+      'run.json',
+      'mlflow.json',
+    ])
+      assert.ok(files.includes(join(runDir, f)), `${f} in the run directory`);
+    for (const f of files) found.push(...leaks(f, readFileSync(f)));
+
+    const state = readState(runDir);
+    assert.ok(state?.runId && state.artifactUri);
+    const mlflowRun = await client.getRun(state.runId);
+    assert.equal(mlflowRun.info.status, 'FINISHED');
+    for (const [kind, entries] of [
+      ['param', mlflowRun.params],
+      ['tag', mlflowRun.tags],
+    ] as const) {
+      for (const [key, value] of Object.entries(entries))
+        found.push(...leaks(`${kind} ${key}`, `${key}=${value}`));
+    }
+    const artifacts = await client.listArtifactsRecursive(state.runId);
+    for (const a of artifacts.filter((a) => !a.isDir)) {
+      const data = Buffer.from(await client.downloadArtifact(state.artifactUri, a.path));
+      found.push(...leaks(`artifact ${a.path}`, data));
+    }
+    // and nothing in the server's own stores (sqlite database, artifact files)
+    for (const f of listAll(server.dataDir).filter((f) => !f.endsWith('server.log')))
+      found.push(...leaks(f, readFileSync(f)));
+    assert.deepEqual(found, []);
+    // the values are there, redacted, not dropped
+    assert.match(mlflowRun.params['reporters'], /http:\/\/\*\*\*@127\.0\.0\.1:\d+/);
+    assert.match(mlflowRun.tags['mlflow.note.content'], /https:\/\/\*\*\*@models\.example\.com/);
+
+    // run.json as uploaded: the final record, written before the artifacts went up
+    const uploaded = JSON.parse(
+      Buffer.from(await client.downloadArtifact(state.artifactUri, 'run.json')).toString('utf8'),
+    ) as { status: string; endTime?: number; runId: string };
+    assert.equal(uploaded.status, 'FINISHED');
+    assert.ok(typeof uploaded.endTime === 'number');
+    assert.deepEqual(uploaded, JSON.parse(readFileSync(join(runDir, 'run.json'), 'utf8')));
   });
 });

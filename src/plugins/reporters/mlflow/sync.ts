@@ -213,6 +213,12 @@ export function registerSyncCommand(program: Command, runtime: Runtime): void {
       "MLflow experiment for runs never synced (default: the experiment's name)",
     )
     .option('--json', 'print one JSON result per run')
+    .addHelpText(
+      'after',
+      '\nA run stores its tracking URI with credentials redacted (http://***@host): a server that ' +
+        'needs them gets them from MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD ' +
+        '(or MLFLOW_TRACKING_TOKEN), not from the run.',
+    )
     .action(
       async (
         paths: string[],
