@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import assert from 'node:assert/strict';
-import { readdirSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { parse } from 'yaml';
@@ -67,7 +67,18 @@ describe('every experiment file', () => {
         { env: { AFFECTNET_ROOT: undefined, RESNET50_WEIGHTS: undefined } },
       );
       assert.equal(r.code, 0, `${file}\n${r.stderr}`);
-      assert.match(r.stdout, /Accuracy|RMSE/);
+      const sweep = /^sweep \S+: (\d+) runs, (\d+) not finished$/m.exec(r.stdout);
+      if (!sweep) {
+        assert.match(r.stdout, /Accuracy|RMSE/);
+        return;
+      }
+      // A sweep prints one line per combination (each a child `affectlab run`); every one must
+      // have finished and written its metrics.
+      const [, runs, unfinished] = sweep;
+      assert.equal(unfinished, '0', r.stdout);
+      const finished = [...r.stdout.matchAll(/^\s+FINISHED\s.*\s(\S+)$/gm)].map((m) => m[1]);
+      assert.equal(finished.length, Number(runs), r.stdout);
+      for (const dir of finished) assert.ok(existsSync(join(dir, 'metrics.json')), dir);
     });
   }
 });
