@@ -5,6 +5,7 @@ import { Runtime } from './core/runtime.js';
 import { builtinPlugins } from './plugins/index.js';
 import { expandCallbacks } from './plugins/callbacks/index.js';
 import { pluginCommands } from './plugins/commands.js';
+import { builtinExportFormats } from './plugins/exporters/index.js';
 
 /** The composition root: core runtime + built-in plugins + their commands. */
 export function createRuntime(): Runtime {
@@ -22,6 +23,7 @@ export function createRuntime(): Runtime {
     return addMlflow ? [...listed, { type: 'mlflow' }] : listed;
   };
   runtime.defaultLauncher = { type: 'local' };
+  for (const format of builtinExportFormats) runtime.exportFormats.register(format);
   runtime.callbacksFor = (config) =>
     registry.has('callback', 'model-checkpoint')
       ? expandCallbacks(config)

@@ -6,6 +6,9 @@ import { registerDoctorCommand } from './commands/doctor.js';
 import { registerMetricsCommand } from './commands/metrics.js';
 import { registerRunCommand } from './commands/run.js';
 import { registerCompareCommand } from './commands/compare.js';
+import { registerPredictCommand } from './commands/predict.js';
+import { registerEvaluateCommand } from './commands/evaluate.js';
+import { registerExportCommand } from './commands/export.js';
 
 /** Something that adds subcommands to the CLI. Each command module exports one. */
 export type CommandModule = (program: Command, runtime: Runtime) => void;
@@ -32,6 +35,9 @@ export function createCli(runtime: Runtime, extraCommands: CommandModule[] = [])
     registerDoctorCommand,
     registerMetricsCommand,
     registerCompareCommand,
+    registerPredictCommand,
+    registerEvaluateCommand,
+    registerExportCommand,
     ...extraCommands,
   ]) {
     register(program, runtime);

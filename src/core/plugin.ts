@@ -143,8 +143,22 @@ export interface AugmentOptions {
   contrast?: number;
 }
 
+/** A file list in a dataset's own format, read for `affectlab predict` and `evaluate --list`. */
+export interface ListedExamples {
+  examples: Example[];
+  badRecords: BadRecordSummary;
+  /** What was left out without being bad (rows of classes the run has not), in words. */
+  notes: string[];
+}
+
 export interface DatasetPlugin {
   prepare(): Promise<DatasetSplits>;
+  /**
+   * Read one file list in this dataset's format (AffectNet's CSV for `affectnet`) with the
+   * configured classes, task and crop, images looked up under `imageRoot` (the plugin's
+   * default when omitted). Optional: predict and evaluate say so when a plugin lacks it.
+   */
+  listExamples?(file: string, imageRoot?: string): Promise<ListedExamples>;
   /**
    * The model input and task this dataset will pose, worked out from its options alone (no
    * file is read), so `affectlab summary` can build the model without the data. Optional:

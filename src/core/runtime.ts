@@ -22,6 +22,7 @@ import { validateExperiment } from './config/validate.js';
 import { monitorDiagnostics } from './config/monitors.js';
 import { loadExperimentPlugins } from './plugin-loader.js';
 import type { RunSource } from './compare.js';
+import { ExportFormatRegistry } from './inference/export-formats.js';
 
 export interface ResolveOptions extends ComposeOptions {
   /** Accept `${env:X}` references that have no value (validate, config); `run` does not. */
@@ -50,6 +51,9 @@ export class Runtime {
    */
   /** Sources of finished runs for `affectlab compare` (`local`; plugins add e.g. `mlflow`). */
   runSources: Record<string, RunSource> = {};
+
+  /** Formats of `affectlab export` (the composition root registers tfjs, web, keras, mlflow...). */
+  readonly exportFormats = new ExportFormatRegistry();
 
   reportersFor: (config: ExperimentConfig) => PluginRef[] = (config) => config.reporters ?? [];
   /**

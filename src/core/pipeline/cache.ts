@@ -13,6 +13,8 @@ export interface CacheKeyParts {
   crop: FaceBox | undefined;
   margin: number;
   image: ImageSpec;
+  /** EXIF orientation applied (whole images in predict); absent = false. */
+  autoOrient?: boolean;
 }
 
 /**
@@ -38,6 +40,8 @@ export class PreprocessedCache {
       image.height,
       image.width,
       image.channels,
+      // appended only when set, so every existing entry keeps its key
+      ...(parts.autoOrient ? ['autoOrient'] : []),
     ]);
     return createHash('sha1').update(text).digest('hex');
   }

@@ -14,6 +14,8 @@ export interface LoadJob {
   /** uint8: the preprocessed pixels (cacheable form); float32: normalised, maybe augmented. */
   output: 'uint8' | 'float32';
   augment?: { options: AugmentOptions; seed: number; position: number };
+  /** Apply EXIF orientation to whole images (no crop); see decodeAndCrop. */
+  autoOrient?: boolean;
 }
 
 export type LoadResult =
@@ -54,6 +56,7 @@ async function preprocessed(
       crop: job.crop,
       margin: job.margin,
       image,
+      autoOrient: job.autoOrient && !job.crop,
     });
     const hit = await cache.get(key, length);
     if (hit) return { pixels: hit, cacheHit: true };
@@ -64,7 +67,7 @@ async function preprocessed(
   } catch (error) {
     throw missingOrRethrow(error, job.imagePath);
   }
-  const pixels = await decodeAndCrop(encoded, job.crop, job.margin, image);
+  const pixels = await decodeAndCrop(encoded, job.crop, job.margin, image, job.autoOrient);
   // a cache that cannot be written (full disk, read-only) slows epochs down but never fails them
   let cacheError: string | undefined;
   if (cache) {

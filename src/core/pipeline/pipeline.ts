@@ -42,6 +42,8 @@ export interface ImagePipelineOptions {
   /** The example lists `batches` will get, by split name, so errors can name the split. */
   splits?: Readonly<Record<string, readonly Example[]>>;
   logger?: Logger;
+  /** Turn whole images (no face box) upright by their EXIF orientation (predict). */
+  autoOrient?: boolean;
 }
 
 /** Distinct images of one example list loaded so far, and how many of them were bad. */
@@ -117,6 +119,7 @@ export class ImagePipeline {
       cacheDir: this.options.cacheDir,
       output,
       augment,
+      ...(this.options.autoOrient ? { autoOrient: true } : {}),
     };
   }
 

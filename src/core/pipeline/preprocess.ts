@@ -59,14 +59,16 @@ export function cropRegion(
  * Decode an encoded image, crop it to the (margin-grown) face box, resize it to the spec
  * (stretching: the crop fills the output exactly; bilinear, as tf.image.resize, and measurably
  * cheaper than lanczos3) and return uint8 HWC pixels, row-major,
- * `channels` per pixel (RGB, or luminance for 1 channel). EXIF orientation is not applied:
- * AffectNet's face boxes are in the stored pixel coordinates.
+ * `channels` per pixel (RGB, or luminance for 1 channel). EXIF orientation is not applied by
+ * default: AffectNet's face boxes are in the stored pixel coordinates. `autoOrient` turns a
+ * whole image (no box) upright first, as a photo viewer or a browser shows it (predict).
  */
 export async function decodeAndCrop(
   encoded: Buffer,
   crop: FaceBox | undefined,
   margin: number,
   spec: ImageSpec,
+  autoOrient = false,
 ): Promise<Uint8Array> {
   let width: number;
   let height: number;
@@ -84,6 +86,7 @@ export async function decodeAndCrop(
   try {
     let image = sharp(encoded, { failOn: 'error' });
     if (!whole) image = image.extract(region);
+    else if (autoOrient && !crop) image = image.rotate();
     image = image.resize(spec.width, spec.height, { fit: 'fill', kernel: 'linear' });
     image = image.removeAlpha().toColourspace(spec.channels === 1 ? 'b-w' : 'srgb');
     const { data, info } = await image.raw().toBuffer({ resolveWithObject: true });

@@ -25,6 +25,7 @@ import {
   type Example,
   type ModelRequest,
   type ImageSpec,
+  type ListedExamples,
   type PluginOptions,
 } from '../../../core/plugin.js';
 import { Logger, RunContext } from '../../../core/services.js';
@@ -279,6 +280,50 @@ export class AffectNetDataset implements DatasetPlugin {
         fileListCounts: { training: training.counts, validation: validation.counts },
         badRecords: badRecords.total,
       },
+    };
+  }
+
+  /**
+   * One AffectNet-format file list as examples (predict, evaluate --list): the rows of the
+   * configured classes (and, for regression tasks, with valence/arousal) whose image exists,
+   * face boxes per `crop`. Images are under `imageRoot`; by default the list's sibling
+   * Manually_Annotated_Images folder when it sits in Manually_Annotated_file_lists, else the
+   * list's own folder.
+   */
+  async listExamples(file: string, imageRoot?: string): Promise<ListedExamples> {
+    const csvPath = resolve(file);
+    if (!(await isFile(csvPath))) throw new UserError(`no such file list ${file}`);
+    const listDir = dirname(csvPath);
+    const root = resolve(
+      imageRoot ??
+        (basename(listDir) === AFFECTNET_FILE_LISTS_DIR
+          ? join(dirname(listDir), AFFECTNET_IMAGES_DIR)
+          : listDir),
+    );
+    if (!(await isDirectory(root)))
+      throw new UserError(`image folder ${root} for ${file} does not exist (pass --images <dir>)`);
+    const classes = resolveClassPreset(this.options.classes);
+    const bad = new BadRecordLog('skip');
+    const { kept, counts } = await this.readList(
+      csvPath,
+      root,
+      new Map(classes.map((c) => [c.code, c.index])),
+      bad,
+    );
+    const withLabels = this.options.task !== 'valence-arousal';
+    const notes: string[] = [];
+    const other = Object.entries(counts.notInClasses);
+    if (other.length > 0)
+      notes.push(
+        `left out ${other.reduce((n, [, c]) => n + c, 0)} row(s) of classes the run was not trained on: ` +
+          other.map(([name, c]) => `${name} ${c}`).join(', '),
+      );
+    if (counts.noValenceArousal > 0)
+      notes.push(`${counts.noValenceArousal} row(s) without valence/arousal left out`);
+    return {
+      examples: kept.map((r) => this.example(r, root, withLabels, undefined)),
+      badRecords: bad.summary(),
+      notes,
     };
   }
 

@@ -1,0 +1,139 @@
+/**
+ * `affectlab predict`: class probabilities (and valence/arousal) of a trained run for images,
+ * folders or a file list in the run's dataset format, as the CSV `affectlab metrics` reads.
+ */
+import { writeFileSync } from 'node:fs';
+import { extname } from 'node:path';
+import { Option, type Command } from 'commander';
+import { BackendService, type BackendPreference } from '../backend.js';
+import { UserError } from '../errors.js';
+import {
+  imageExamples,
+  predictExamples,
+  predictionsCsv,
+  withMissing,
+} from '../inference/predict.js';
+import { openTrainedRun } from '../inference/trained-run.js';
+import { formatBadRecordSummary, mergeBadRecordSummaries } from '../pipeline/index.js';
+import type { BadRecordSummary, Example } from '../plugin.js';
+import type { Runtime } from '../runtime.js';
+
+export const BACKEND_CHOICES: BackendPreference[] = ['auto', 'tensorflow-gpu', 'tensorflow', 'cpu'];
+
+export interface PredictCommandOptions {
+  run: string;
+  out?: string;
+  batch: string;
+  backend: BackendPreference;
+  images?: string;
+  autoOrient: boolean;
+  runs: string;
+}
+
+/** A positive integer from a flag, or a UserError naming the flag. */
+export function positiveInt(value: string, flag: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1)
+    throw new UserError(`${flag} must be a positive integer, got '${value}'`);
+  return n;
+}
+
+export function registerPredictCommand(program: Command, runtime: Runtime): void {
+  program
+    .command('predict')
+    .description(
+      "predict with a trained run: images, folders (their image files) or a file list in the run's dataset " +
+        "format (AffectNet CSV: face boxes and labels); writes the CSV 'affectlab metrics' scores " +
+        '(image, label when known, pred, one probability column per class; valence/arousal for those tasks)',
+    )
+    .requiredOption('--run <run>', 'the run: its directory, or its id under --runs')
+    .argument('<inputs...>', 'image files, folders, or .csv file lists')
+    .option('--out <file>', 'write the CSV here (default: stdout)')
+    .option('--batch <n>', 'images per model call', '32')
+    .addOption(
+      new Option('--backend <name>', 'TensorFlow.js backend')
+        .choices(BACKEND_CHOICES)
+        .default('auto'),
+    )
+    .option(
+      '--images <dir>',
+      "image folder of a .csv list (default: the dataset plugin's, e.g. AffectNet's layout)",
+    )
+    .option(
+      '--no-auto-orient',
+      'do not apply EXIF orientation to whole images (images with a face box never are: boxes are in stored pixels)',
+    )
+    .option('--runs <dir>', 'root of the local run store', 'runs')
+    .action(async (inputs: string[], opts: PredictCommandOptions) => {
+      const batchSize = positiveInt(opts.batch, '--batch');
+      const run = await openTrainedRun(runtime, opts.run, { runsRoot: opts.runs });
+      const logger = runtime.logger;
+      const backend = await runtime.container.resolve(BackendService).activate(opts.backend);
+      logger.info(`backend: ${backend.name}; model: ${run.modelDir}`);
+      const examples: Example[] = [];
+      let badRecords: BadRecordSummary | undefined;
+      const imageArgs: string[] = [];
+      for (const input of inputs) {
+        if (extname(input).toLowerCase() !== '.csv') {
+          imageArgs.push(input);
+          continue;
+        }
+        if (typeof run.dataset.listExamples !== 'function')
+          throw new UserError(
+            `${input}: dataset plugin '${run.resolved.config.dataset.type}' reads no file lists; give image files or folders`,
+          );
+        const listed = await run.dataset.listExamples(input, opts.images);
+        for (const note of listed.notes) logger.warn(`${input}: ${note}`);
+        badRecords = badRecords
+          ? mergeBadRecordSummaries(badRecords, listed.badRecords)
+          : listed.badRecords;
+        if (listed.badRecords.total > 0) logger.warn(formatBadRecordSummary(listed.badRecords));
+        examples.push(...listed.examples);
+      }
+      const loose = imageExamples(imageArgs);
+      for (const m of loose.missing) logger.warn(`skipping ${m.path}: ${m.reason}`);
+      examples.push(...loose.examples);
+      if (examples.length === 0)
+        throw new UserError('no image to predict: every input was missing or bad');
+      const model = await run.loadModel();
+      let outcome;
+      try {
+        outcome = await predictExamples({
+          run,
+          model,
+          examples,
+          batchSize,
+          logger,
+          autoOrient: opts.autoOrient,
+        });
+      } finally {
+        model.dispose();
+      }
+      const csv = predictionsCsv(run.task, outcome.predictions);
+      if (opts.out) writeFileSync(opts.out, csv);
+      else process.stdout.write(csv);
+      const bad = withMissing(
+        badRecords ? mergeBadRecordSummaries(badRecords, outcome.badRecords) : outcome.badRecords,
+        loose.missing,
+      );
+      const rate = outcome.predictions.length / Math.max(outcome.seconds, 1e-9);
+      process.stderr.write(
+        `predicted ${outcome.predictions.length} of ${examples.length + loose.missing.length} image(s) ` +
+          `in ${outcome.seconds.toFixed(1)} s (${rate.toFixed(1)} images/s, ${backend.name})` +
+          (bad.total > 0 ? `; ${bad.total} not predicted: ${formatBadRecordSummary(bad)}` : '') +
+          (opts.out ? `; wrote ${opts.out}` : '') +
+          '\n',
+      );
+      for (const s of outcome.skipped)
+        process.stderr.write(
+          `  not predicted: ${s.example.source ?? s.example.imagePath}: ${s.reason}\n`,
+        );
+      for (const m of loose.missing)
+        process.stderr.write(`  not predicted: ${m.path}: ${m.reason}\n`);
+      if (run.task.classes.length > 0 && examples.some((e) => e.label >= 0) && opts.out)
+        process.stderr.write(
+          `score it: affectlab metrics --input ${opts.out} --classes ${run.task.classes.map((c) => c.name).join(',')}\n`,
+        );
+      if (outcome.predictions.length === 0) process.exitCode = 1;
+    });
+}

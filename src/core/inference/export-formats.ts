@@ -1,0 +1,70 @@
+/**
+ * `affectlab export --format <name>`: the formats a trained run can be written in. Core knows
+ * the interface only; the composition root registers the formats (tfjs, web, keras, mlflow...),
+ * and a format may build on another one (the MLflow model wraps the Keras file).
+ */
+import { UserError, didYouMean } from '../errors.js';
+import type { Logger } from '../services.js';
+import type { TrainedRun } from './trained-run.js';
+
+export interface ExportContext {
+  run: TrainedRun;
+  /** The directory to write into: created and empty when the format is called. */
+  outDir: string;
+  logger: Logger;
+  /** Every registered format, for formats that build on another. */
+  formats: ExportFormatRegistry;
+}
+
+export interface ExportResult {
+  /** The main thing written (a file or a folder), absolute. */
+  path: string;
+  /** Every file written, relative to outDir. */
+  files: string[];
+  /** Lines worth telling the user (how to load it, what it needs). */
+  notes?: string[];
+}
+
+export interface ExportFormat {
+  /** The `--format` value. */
+  name: string;
+  description: string;
+  export(context: ExportContext): Promise<ExportResult>;
+}
+
+/** Export formats by name; registration is explicit and a name is taken once. */
+export class ExportFormatRegistry {
+  private readonly formats = new Map<string, ExportFormat>();
+
+  register(format: ExportFormat): void {
+    const existing = this.formats.get(format.name);
+    if (existing && existing !== format)
+      throw new UserError(`an export format named '${format.name}' is already registered`);
+    this.formats.set(format.name, format);
+  }
+
+  has(name: string): boolean {
+    return this.formats.has(name);
+  }
+
+  get(name: string): ExportFormat {
+    const found = this.formats.get(name);
+    if (!found) {
+      const known = this.names();
+      const hint = didYouMean(name, known);
+      throw new UserError(
+        `unknown export format '${name}'${hint ? `; did you mean '${hint}'?` : ''} ` +
+          `(formats: ${known.length ? known.join(', ') : '(none)'})`,
+      );
+    }
+    return found;
+  }
+
+  names(): string[] {
+    return [...this.formats.keys()].sort();
+  }
+
+  list(): ExportFormat[] {
+    return this.names().map((n) => this.formats.get(n) as ExportFormat);
+  }
+}

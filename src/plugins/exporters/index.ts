@@ -1,0 +1,5 @@
+import type { ExportFormat } from '../../core/inference/export-formats.js';
+import { tfjsExportFormat } from './tfjs.js';
+
+/** Every built-in `affectlab export` format, registered by the composition root. */
+export const builtinExportFormats: ExportFormat[] = [tfjsExportFormat];
