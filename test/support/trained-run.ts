@@ -11,7 +11,13 @@ import { smallSyntheticSet } from './synth.js';
 export async function tinyTrainedRun(
   work: string,
   name: string,
-  options: { task?: string; imageSize?: number; channels?: 1 | 3; steps?: number } = {},
+  options: {
+    task?: string;
+    imageSize?: number;
+    channels?: 1 | 3;
+    steps?: number;
+    learningRate?: number;
+  } = {},
 ): Promise<{ runDir: string; synth: string; file: string; testMetrics: Record<string, number> }> {
   const synth = await smallSyntheticSet();
   await activateBackend();
@@ -34,7 +40,7 @@ training:
   epochs: 1
   batchSize: 8
   stepsPerEpoch: ${options.steps ?? 1}
-  optimizer: { type: adam, learningRate: 0.003 }
+  optimizer: { type: adam, learningRate: ${options.learningRate ?? 0.003} }
 reporters: [{ type: console, progress: none }]
 `,
   );
