@@ -17,6 +17,8 @@ export async function tinyTrainedRun(
     channels?: 1 | 3;
     steps?: number;
     learningRate?: number;
+    /** The reporters: list, YAML (default: the console without progress). */
+    reporters?: string;
   } = {},
 ): Promise<{ runDir: string; synth: string; file: string; testMetrics: Record<string, number> }> {
   const synth = await smallSyntheticSet();
@@ -41,7 +43,7 @@ training:
   batchSize: 8
   stepsPerEpoch: ${options.steps ?? 1}
   optimizer: { type: adam, learningRate: ${options.learningRate ?? 0.003} }
-reporters: [{ type: console, progress: none }]
+reporters: ${options.reporters ?? '[{ type: console, progress: none }]'}
 `,
   );
   const runtime = testRuntime();

@@ -1,6 +1,17 @@
 import type { ExportFormat } from '../../core/inference/export-formats.js';
 import { tfjsExportFormat } from './tfjs.js';
 import { webExportFormat } from './web.js';
+import { savedModelExportFormat } from './savedmodel.js';
+import { mlflowModelExportFormat } from '../reporters/mlflow/model-export.js';
 
-/** Every built-in `affectlab export` format, registered by the composition root. */
-export const builtinExportFormats: ExportFormat[] = [tfjsExportFormat, webExportFormat];
+/**
+ * Every built-in `affectlab export` format, registered by the composition root. `keras` is
+ * the Keras import plugin's; `savedmodel` and `mlflow` build on it (its result's path is the
+ * .keras file).
+ */
+export const builtinExportFormats: ExportFormat[] = [
+  tfjsExportFormat,
+  webExportFormat,
+  savedModelExportFormat,
+  mlflowModelExportFormat,
+];

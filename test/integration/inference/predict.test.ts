@@ -122,6 +122,30 @@ describe('affectlab predict and evaluate on a trained run', () => {
     assert.deepEqual(record.overrides, ['dataset.split.policy=official']);
   });
 
+  it('--backend cpu (pure JS) predicts what the native backend does', () => {
+    const list = join(synth, 'Manually_Annotated_file_lists', 'validation.csv');
+    const rows = (backend: string): number[][] => {
+      const r = affectlab([
+        'predict',
+        '--run',
+        runDir,
+        list,
+        '--backend',
+        backend,
+        '--batch',
+        '16',
+      ]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stderr, new RegExp(`images/s, ${backend}\\)`));
+      return parseCsv(r.stdout, 'stdout').records.map((row) => row.cells.slice(3).map(Number));
+    };
+    const native = rows('tensorflow');
+    const js = rows('cpu');
+    assert.equal(js.length, native.length);
+    const diff = Math.max(...js.flatMap((row, i) => row.map((v, j) => Math.abs(v - native[i][j]))));
+    assert.ok(diff < 1e-5, String(diff));
+  });
+
   it('names and counts missing and corrupt images instead of skipping them silently', async () => {
     const images = join(work, 'loose');
     mkdirSync(join(images, 'sub'), { recursive: true });

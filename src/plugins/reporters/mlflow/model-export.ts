@@ -1,0 +1,197 @@
+/**
+ * `export --format mlflow`: the run's model as an MLflow model, in MLflow's `keras` flavor
+ * (with `python_function`), so `mlflow.pyfunc.load_model` and `mlflow.keras.load_model` load it
+ * in Python and it can be registered. The Keras file itself comes from the `keras` export
+ * format; this writes what MLflow reads around it (MLmodel with a signature, an input example,
+ * the environment files) and, when the run reported to MLflow, logs the whole folder to that
+ * MLflow run under `model/` (next to the tfjs files the run already uploaded there).
+ */
+import { randomUUID } from 'node:crypto';
+import {
+  copyFileSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
+import { basename, join, relative } from 'node:path';
+import { stringify } from 'yaml';
+import { UserError } from '../../../core/errors.js';
+import type { ExportContext, ExportFormat } from '../../../core/inference/export-formats.js';
+import { describeModel } from '../../../core/inference/trained-run.js';
+import { MlflowClient } from './client.js';
+import { readState } from './delivery.js';
+
+/** The versions the exported environment names: the project's pinned Python stack. */
+export const MLFLOW_MODEL_ENV = {
+  python: '3.11',
+  mlflow: '3.17.2',
+  keras: '3.15.1',
+  tensorflow: '2.18.1',
+  numpy: '2.0.2',
+} as const;
+
+/** Where an MLflow run keeps the model (`runs:/<id>/model`). */
+export const MLFLOW_MODEL_PATH = 'model';
+
+function filesUnder(dir: string, base = dir): string[] {
+  return readdirSync(dir)
+    .flatMap((name) => {
+      const path = join(dir, name);
+      return statSync(path).isDirectory() ? filesUnder(path, base) : [relative(base, path)];
+    })
+    .sort();
+}
+
+const tensorSpec = (shape: number[], name?: string): Record<string, unknown> => ({
+  ...(name ? { name } : {}),
+  type: 'tensor',
+  'tensor-spec': { dtype: 'float32', shape },
+});
+
+async function writeMlflowModel(context: ExportContext): Promise<string[]> {
+  const { run, outDir, formats } = context;
+  if (!formats.has('keras'))
+    throw new UserError(
+      "the MLflow model is in MLflow's keras flavor and is built on `export --format keras`, " +
+        `which this build does not register (formats: ${formats.names().join(', ')})`,
+    );
+  const dataDir = join(outDir, 'data');
+  const kerasOut = join(outDir, '.keras-export');
+  mkdirSync(kerasOut, { recursive: true });
+  const keras = await formats.get('keras').export({ ...context, outDir: kerasOut });
+  if (!keras.path.endsWith('.keras'))
+    throw new Error(`the keras export format returned ${keras.path}, not a .keras file`);
+  mkdirSync(dataDir, { recursive: true });
+  // mlflow.keras loads data/model.keras (flavor option data: data)
+  copyFileSync(keras.path, join(dataDir, 'model.keras'));
+  // the keras format's own folder is not part of the MLflow model
+  rmSync(kerasOut, { recursive: true, force: true });
+  writeFileSync(join(dataDir, 'keras_module.txt'), 'keras');
+
+  const description = describeModel(run);
+  const [h, w, c] = description.input.shape;
+  const outputs = description.outputs.map((o) =>
+    tensorSpec(o.shape, description.outputs.length > 1 ? o.name : undefined),
+  );
+  // a mid-grey image: the input's shape and scale, no one's face
+  const grey = Array.from({ length: h }, () =>
+    Array.from({ length: w }, () => new Array<number>(c).fill(0.5)),
+  );
+  writeFileSync(join(outDir, 'input_example.json'), JSON.stringify([grey]));
+  writeFileSync(
+    join(outDir, 'serving_input_example.json'),
+    JSON.stringify({ inputs: [grey] }, null, 2),
+  );
+  const requirements = [
+    `mlflow==${MLFLOW_MODEL_ENV.mlflow}`,
+    `keras==${MLFLOW_MODEL_ENV.keras}`,
+    `tensorflow-cpu==${MLFLOW_MODEL_ENV.tensorflow}`,
+    `numpy==${MLFLOW_MODEL_ENV.numpy}`,
+  ];
+  writeFileSync(join(outDir, 'requirements.txt'), requirements.join('\n') + '\n');
+  writeFileSync(
+    join(outDir, 'python_env.yaml'),
+    stringify({
+      python: MLFLOW_MODEL_ENV.python,
+      build_dependencies: ['pip'],
+      dependencies: ['-r requirements.txt'],
+    }),
+  );
+  writeFileSync(
+    join(outDir, 'conda.yaml'),
+    stringify({
+      channels: ['conda-forge'],
+      dependencies: [`python=${MLFLOW_MODEL_ENV.python}`, 'pip', { pip: requirements }],
+      name: 'mlflow-env',
+    }),
+  );
+  writeFileSync(join(outDir, 'affectlab-model.json'), JSON.stringify(description, null, 2) + '\n');
+  const mlflowRun = readState(run.runDir)?.runId;
+  const size = filesUnder(outDir).reduce((sum, f) => sum + statSync(join(outDir, f)).size, 0);
+  const mlmodel = {
+    artifact_path: MLFLOW_MODEL_PATH,
+    flavors: {
+      keras: {
+        data: 'data',
+        keras_backend: 'tensorflow',
+        keras_version: MLFLOW_MODEL_ENV.keras,
+        save_exported_model: false,
+      },
+      // no `data` here: mlflow.keras's loader is given the model's root (as mlflow.keras.save_model writes it)
+      python_function: {
+        env: { conda: 'conda.yaml', virtualenv: 'python_env.yaml' },
+        loader_module: 'mlflow.keras',
+        python_version: MLFLOW_MODEL_ENV.python,
+      },
+    },
+    metadata: {
+      affectlab_run_id: run.runId,
+      affectlab_experiment: run.experiment,
+      task: description.task,
+      classes: description.classes.map((cls) => cls.name),
+      preprocessing: `NHWC float32, pixel / 255, ${description.input.colour}, ${h}x${w}; face box + ${description.preprocessing.faceBoxMargin} margin, ${description.preprocessing.resize}`,
+    },
+    mlflow_version: MLFLOW_MODEL_ENV.mlflow,
+    model_size_bytes: size,
+    model_uuid: randomUUID().replace(/-/g, ''),
+    ...(mlflowRun ? { run_id: mlflowRun } : {}),
+    saved_input_example_info: {
+      artifact_path: 'input_example.json',
+      type: 'ndarray',
+      serving_input_path: 'serving_input_example.json',
+    },
+    signature: {
+      inputs: JSON.stringify([tensorSpec([-1, h, w, c])]),
+      outputs: JSON.stringify(outputs),
+      params: null,
+    },
+    utc_time_created: new Date().toISOString().replace('T', ' ').replace('Z', ''),
+  };
+  writeFileSync(join(outDir, 'MLmodel'), stringify(mlmodel));
+  return filesUnder(outDir);
+}
+
+/** Upload the model folder to the MLflow run the affectlab run reported to, if any. */
+async function logToMlflowRun(
+  context: ExportContext,
+  files: string[],
+): Promise<string | undefined> {
+  const state = readState(context.run.runDir);
+  if (!state?.runId) return undefined;
+  const client = new MlflowClient({ trackingUri: state.trackingUri });
+  const artifactUri = state.artifactUri ?? (await client.getRun(state.runId)).info.artifactUri;
+  for (const file of files)
+    await client.uploadArtifact(
+      artifactUri,
+      `${MLFLOW_MODEL_PATH}/${file}`,
+      readFileSync(join(context.outDir, file)),
+    );
+  await client.logBatch(state.runId, {
+    tags: [{ key: 'affectlab.mlflow_model', value: `runs:/${state.runId}/${MLFLOW_MODEL_PATH}` }],
+  });
+  return state.runId;
+}
+
+export const mlflowModelExportFormat: ExportFormat = {
+  name: 'mlflow',
+  description:
+    "MLflow model (keras flavor + python_function, signature, input example); logged to the run's MLflow run",
+  async export(context) {
+    const files = await writeMlflowModel(context);
+    const notes = [
+      `MLflow model of ${context.run.runId}: mlflow.pyfunc.load_model('${context.outDir}') in a Python with ` +
+        `mlflow, keras ${MLFLOW_MODEL_ENV.keras} and tensorflow (requirements.txt)`,
+    ];
+    const mlflowRun = await logToMlflowRun(context, files);
+    if (mlflowRun)
+      notes.push(
+        `logged to MLflow run ${mlflowRun}: mlflow.pyfunc.load_model('runs:/${mlflowRun}/${MLFLOW_MODEL_PATH}'); ` +
+          `register it with mlflow.register_model('runs:/${mlflowRun}/${MLFLOW_MODEL_PATH}', '<name>')`,
+      );
+    else notes.push(`${basename(context.run.runDir)} did not report to MLflow: nothing logged`);
+    return { path: context.outDir, files, notes };
+  },
+};
