@@ -204,5 +204,18 @@ describe('affectlab predict for valence and arousal', () => {
     assert.equal(json.regression.examples, rows.length);
     assert.ok(Number.isFinite(json.metrics.valence_rmse));
     assert.ok(Number.isFinite(json.metrics.accuracy));
+    // evaluate scores both heads as the run did
+    const evalDir = join(work, 'eval-va');
+    const evaluated = affectlab(['evaluate', '--run', va.runDir, '--out', evalDir]);
+    assert.equal(evaluated.code, 0, evaluated.stderr);
+    assert.match(evaluated.stdout, /RMSE/);
+    const metrics = JSON.parse(readFileSync(join(evalDir, 'metrics.json'), 'utf8')) as {
+      metrics: Record<string, number>;
+    };
+    for (const key of ['test_valence_rmse', 'test_arousal_ccc', 'test_accuracy', 'test_f1_macro'])
+      assert.ok(
+        Math.abs(metrics.metrics[key] - va.testMetrics[key]) < 1e-6,
+        `${key}: run ${va.testMetrics[key]} vs evaluate ${metrics.metrics[key]}`,
+      );
   });
 });
