@@ -1,12 +1,12 @@
 /**
  * `export --format savedmodel`: a TensorFlow SavedModel. tfjs-node can load SavedModels
- * (tf.node.loadSavedModel) but has no writer, so this goes through Python: the `keras` export's
- * .keras file, loaded by Keras and written with `model.export(format='tf_saved_model')`.
+ * (tf.node.loadSavedModel) but has no writer, so this goes through Python: the run's .keras
+ * file (keras-file.ts), loaded by Keras and written with `model.export(format='tf_saved_model')`.
  */
-import { mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { readdirSync, rmSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { UserError } from '../../core/errors.js';
 import type { ExportFormat } from '../../core/inference/export-formats.js';
+import { kerasFile } from './keras-file.js';
 import { runKerasPython } from './python.js';
 
 const EXPORT_SCRIPT = `
@@ -29,16 +29,11 @@ function filesUnder(dir: string, base = dir): string[] {
 export const savedModelExportFormat: ExportFormat = {
   name: 'savedmodel',
   description:
-    "TensorFlow SavedModel (serving signature 'serve'), written by Python Keras from the keras export",
+    "TensorFlow SavedModel (serving signature 'serve'), written by Python Keras (.venv-keras)",
   async export(context) {
-    const { outDir, formats } = context;
-    if (!formats.has('keras'))
-      throw new UserError(
-        `the SavedModel is written from the keras export, which this build does not register (formats: ${formats.names().join(', ')})`,
-      );
+    const { outDir } = context;
     const kerasDir = join(outDir, '.keras-export');
-    mkdirSync(kerasDir, { recursive: true });
-    const keras = await formats.get('keras').export({ ...context, outDir: kerasDir });
+    const keras = await kerasFile(context, kerasDir);
     // model.export writes the SavedModel folder itself and refuses one that is not empty
     rmSync(join(outDir, 'saved_model'), { recursive: true, force: true });
     const savedModel = join(outDir, 'saved_model');
@@ -51,7 +46,7 @@ export const savedModelExportFormat: ExportFormat = {
       path: savedModel,
       files: filesUnder(outDir),
       notes: [
-        `SavedModel of ${context.run.runId} (Keras ${version}): tf.saved_model.load('${savedModel}').serve(x), ` +
+        `SavedModel of ${context.run.runId} (Keras ${version}, from ${keras.route}): tf.saved_model.load('${savedModel}').serve(x), ` +
           `or tf.node.loadSavedModel('${savedModel}') in tfjs-node`,
       ],
     };

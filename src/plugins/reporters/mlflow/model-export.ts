@@ -2,7 +2,7 @@
  * `export --format mlflow`: the run's model as an MLflow model, in MLflow's `keras` flavor
  * (with `python_function`), so `mlflow.pyfunc.load_model` and `mlflow.keras.load_model` load it
  * in Python and it can be registered. The Keras file itself comes from the `keras` export
- * format; this writes what MLflow reads around it (MLmodel with a signature, an input example,
+ * format, or Python Keras' conversion of the tfjs model (keras-file.ts); this writes what MLflow reads around it (MLmodel with a signature, an input example,
  * the environment files) and, when the run reported to MLflow, logs the whole folder to that
  * MLflow run under `model/` (next to the tfjs files the run already uploaded there).
  */
@@ -18,9 +18,9 @@ import {
 } from 'node:fs';
 import { basename, join, relative } from 'node:path';
 import { stringify } from 'yaml';
-import { UserError } from '../../../core/errors.js';
 import type { ExportContext, ExportFormat } from '../../../core/inference/export-formats.js';
 import { describeModel } from '../../../core/inference/trained-run.js';
+import { kerasFile } from '../../exporters/keras-file.js';
 import { MlflowClient } from './client.js';
 import { readState } from './delivery.js';
 
@@ -51,19 +51,13 @@ const tensorSpec = (shape: number[], name?: string): Record<string, unknown> => 
   'tensor-spec': { dtype: 'float32', shape },
 });
 
-async function writeMlflowModel(context: ExportContext): Promise<string[]> {
-  const { run, outDir, formats } = context;
-  if (!formats.has('keras'))
-    throw new UserError(
-      "the MLflow model is in MLflow's keras flavor and is built on `export --format keras`, " +
-        `which this build does not register (formats: ${formats.names().join(', ')})`,
-    );
+async function writeMlflowModel(
+  context: ExportContext,
+): Promise<{ files: string[]; route: string }> {
+  const { run, outDir } = context;
   const dataDir = join(outDir, 'data');
   const kerasOut = join(outDir, '.keras-export');
-  mkdirSync(kerasOut, { recursive: true });
-  const keras = await formats.get('keras').export({ ...context, outDir: kerasOut });
-  if (!keras.path.endsWith('.keras'))
-    throw new Error(`the keras export format returned ${keras.path}, not a .keras file`);
+  const keras = await kerasFile(context, kerasOut);
   mkdirSync(dataDir, { recursive: true });
   // mlflow.keras loads data/model.keras (flavor option data: data)
   copyFileSync(keras.path, join(dataDir, 'model.keras'));
@@ -151,7 +145,7 @@ async function writeMlflowModel(context: ExportContext): Promise<string[]> {
     utc_time_created: new Date().toISOString().replace('T', ' ').replace('Z', ''),
   };
   writeFileSync(join(outDir, 'MLmodel'), stringify(mlmodel));
-  return filesUnder(outDir);
+  return { files: filesUnder(outDir), route: keras.route };
 }
 
 /** Upload the model folder to the MLflow run the affectlab run reported to, if any. */
@@ -180,9 +174,9 @@ export const mlflowModelExportFormat: ExportFormat = {
   description:
     "MLflow model (keras flavor + python_function, signature, input example); logged to the run's MLflow run",
   async export(context) {
-    const files = await writeMlflowModel(context);
+    const { files, route } = await writeMlflowModel(context);
     const notes = [
-      `MLflow model of ${context.run.runId}: mlflow.pyfunc.load_model('${context.outDir}') in a Python with ` +
+      `MLflow model of ${context.run.runId} (Keras file from ${route}): mlflow.pyfunc.load_model('${context.outDir}') in a Python with ` +
         `mlflow, keras ${MLFLOW_MODEL_ENV.keras} and tensorflow (requirements.txt)`,
     ];
     const mlflowRun = await logToMlflowRun(context, files);
