@@ -70,8 +70,38 @@ model.save(out)
 print(keras.__version__)
 `;
 
-/** Write `<dir>/model.keras` (or the keras format's file); returns its path and how it was made. */
+/**
+ * One output instead of several: the outputs side by side (Concatenate), for consumers that
+ * take a single array (MLflow's keras flavor turns the prediction into one numpy array).
+ */
+const CONCATENATE_SCRIPT = `
+import sys
+import keras
+model = keras.saving.load_model(sys.argv[1])
+if len(model.outputs) > 1:
+    joined = keras.layers.Concatenate(name="outputs")(list(model.outputs))
+    model = keras.Model(model.inputs, joined, name=model.name)
+model.save(sys.argv[2])
+print(len(model.outputs))
+`;
+
+/**
+ * Write `<dir>/model.keras` (or the keras format's file); returns its path and how it was made.
+ * `concatenate`: a model with several outputs gets one, the outputs side by side.
+ */
 export async function kerasFile(
+  context: ExportContext,
+  dir: string,
+  options: { concatenate?: boolean } = {},
+): Promise<{ path: string; route: string }> {
+  const made = await writeKerasFile(context, dir);
+  if (!options.concatenate || context.run.task.kind !== 'expression+valence-arousal') return made;
+  const path = join(dir, 'model-one-output.keras');
+  runKerasPython('joining the model outputs', CONCATENATE_SCRIPT, [made.path, path]);
+  return { path, route: `${made.route}, outputs concatenated` };
+}
+
+async function writeKerasFile(
   context: ExportContext,
   dir: string,
 ): Promise<{ path: string; route: string }> {

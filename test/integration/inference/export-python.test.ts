@@ -152,6 +152,25 @@ describe('exports that Python loads: SavedModel and MLflow model', { skip }, () 
     assert.equal(result.example_prediction[0].length, 6);
   });
 
+  it("mlflow: a multi-task model's two heads come out side by side, as the signature says", async () => {
+    const va = await tinyTrainedRun(work, 'export-va', { task: 'expression+valence-arousal' });
+    const out = join(work, 'mlflow-va');
+    const r = affectlab(['export', '--run', va.runDir, '--format', 'mlflow', '--out', out]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(readFileSync(join(out, 'MLmodel'), 'utf8'), /output_columns:(\n\s+- \w+){8}/);
+    const model = await loadModel(join(va.runDir, 'model'));
+    const want = tf.tidy(
+      () =>
+        tf
+          .concat(model.predict(tf.tensor4d(x, shape as never)) as tf.Tensor[], 1)
+          .arraySync() as number[][],
+    );
+    model.dispose();
+    const result = pyfunc(out);
+    assert.deepEqual(result.outputs[0]['tensor-spec'].shape, [-1, 8]);
+    assert.ok(maxDiff(result.y, want) < TOLERANCE, `max diff ${maxDiff(result.y, want)}`);
+  });
+
   describe('logged to a real MLflow server', { skip: mlflowSkipReason() }, () => {
     let server: MlflowServer | undefined;
     before(async () => {

@@ -57,7 +57,8 @@ async function writeMlflowModel(
   const { run, outDir } = context;
   const dataDir = join(outDir, 'data');
   const kerasOut = join(outDir, '.keras-export');
-  const keras = await kerasFile(context, kerasOut);
+  // MLflow's keras flavor returns one numpy array: the multi-task model's two outputs side by side
+  const keras = await kerasFile(context, kerasOut, { concatenate: true });
   mkdirSync(dataDir, { recursive: true });
   // mlflow.keras loads data/model.keras (flavor option data: data)
   copyFileSync(keras.path, join(dataDir, 'model.keras'));
@@ -67,9 +68,12 @@ async function writeMlflowModel(
 
   const description = describeModel(run);
   const [h, w, c] = description.input.shape;
-  const outputs = description.outputs.map((o) =>
-    tensorSpec(o.shape, description.outputs.length > 1 ? o.name : undefined),
-  );
+  const width = description.outputs.reduce((sum, o) => sum + o.shape[1], 0);
+  const outputs = [tensorSpec([-1, width])];
+  const columns = [
+    ...description.classes.map((cls) => cls.name),
+    ...(description.task === 'classification' ? [] : ['valence', 'arousal']),
+  ];
   // a mid-grey image: the input's shape and scale, no one's face
   const grey = Array.from({ length: h }, () =>
     Array.from({ length: w }, () => new Array<number>(c).fill(0.5)),
@@ -126,6 +130,7 @@ async function writeMlflowModel(
       affectlab_experiment: run.experiment,
       task: description.task,
       classes: description.classes.map((cls) => cls.name),
+      output_columns: columns,
       preprocessing: `NHWC float32, pixel / 255, ${description.input.colour}, ${h}x${w}; face box + ${description.preprocessing.faceBoxMargin} margin, ${description.preprocessing.resize}`,
     },
     mlflow_version: MLFLOW_MODEL_ENV.mlflow,
