@@ -17,6 +17,8 @@ export async function tinyTrainedRun(
     channels?: 1 | 3;
     steps?: number;
     learningRate?: number;
+    /** The architecture, YAML (default: a tiny VGG-type net). */
+    architecture?: string;
     /** The reporters: list, YAML (default: the console without progress). */
     reporters?: string;
   } = {},
@@ -37,7 +39,7 @@ dataset:
   imageSize: ${options.imageSize ?? 48}
   channels: ${options.channels ?? 3}
   split: { validationPerClass: 4, limit: { test: 36 } }
-architecture: { type: vgg-type, filters: [4, 4, 8, 8], dense: [8, 8] }
+architecture: ${options.architecture ?? '{ type: vgg-type, filters: [4, 4, 8, 8], dense: [8, 8] }'}
 training:
   epochs: 1
   batchSize: 8

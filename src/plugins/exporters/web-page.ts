@@ -52,6 +52,46 @@ export const APP_JS = `'use strict';
 (async () => {
   const status = document.getElementById('status');
   const params = new URLSearchParams(location.search);
+  // affectlab's own layers (src/plugins/architectures/layers.ts), so AlexNet and ResNet-50
+  // models load here as in Node
+  class LocalResponseNormalization extends tf.layers.Layer {
+    static className = 'LocalResponseNormalization';
+    constructor(args = {}) {
+      super(args);
+      this.depthRadius = args.depthRadius ?? 2;
+      this.bias = args.bias ?? 1;
+      this.alpha = args.alpha ?? 1e-4 / 5;
+      this.beta = args.beta ?? 0.75;
+    }
+    call(inputs) {
+      return tf.tidy(() => {
+        const x = Array.isArray(inputs) ? inputs[0] : inputs;
+        return tf.localResponseNormalization(x, this.depthRadius, this.bias, this.alpha, this.beta);
+      });
+    }
+    getConfig() {
+      const { depthRadius, bias, alpha, beta } = this;
+      return { ...super.getConfig(), depthRadius, bias, alpha, beta };
+    }
+  }
+  const BatchNormalization = tf.layers.batchNormalization().constructor;
+  class FreezableBatchNormalization extends BatchNormalization {
+    static className = 'FreezableBatchNormalization';
+    call(inputs, kwargs) {
+      return super.call(inputs, this.trainable ? kwargs : { ...kwargs, training: false });
+    }
+  }
+  class CaffePreprocessing extends tf.layers.Layer {
+    static className = 'CaffePreprocessing';
+    call(inputs) {
+      return tf.tidy(() => {
+        const x = Array.isArray(inputs) ? inputs[0] : inputs;
+        return tf.reverse(x, -1).mul(255).sub(tf.tensor1d([103.939, 116.779, 123.68]));
+      });
+    }
+  }
+  for (const layer of [LocalResponseNormalization, FreezableBatchNormalization, CaffePreprocessing])
+    tf.serialization.registerClass(layer);
   try {
     if (params.get('backend')) await tf.setBackend(params.get('backend'));
     await tf.ready();

@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -143,6 +143,44 @@ describe('export --format web in headless Chromium', { skip }, () => {
         assert.equal(shown, expected[i].length);
       }
       await page.close();
+    }
+  });
+
+  it("loads a model with affectlab's own layers (AlexNet's local response normalisation)", async () => {
+    const alex = await tinyTrainedRun(work, 'web-alexnet', {
+      architecture: '{ type: alexnet, fcUnits: 8 }',
+      imageSize: 67,
+    });
+    const out = join(work, 'web-alexnet');
+    const exported = affectlab(['export', '--run', alex.runDir, '--format', 'web', '--out', out]);
+    assert.equal(exported.code, 0, exported.stderr);
+    assert.match(
+      readFileSync(join(out, 'model', 'model.json'), 'utf8'),
+      /LocalResponseNormalization/,
+    );
+    const face = join(work, 'face-67.png');
+    await sharp(faces[0]).resize(67, 67).png().toFile(face);
+    const r = affectlab(['predict', '--run', alex.runDir, face]);
+    assert.equal(r.code, 0, r.stderr);
+    const expected = parseCsv(r.stdout, 'stdout').records[0].cells.slice(2).map(Number);
+    const alexServer = await serveFolder(out);
+    try {
+      const page = await (browser as Browser).newPage();
+      await page.goto(alexServer.url);
+      await page.waitForFunction(
+        'window.affectlab && (window.affectlab.classify || window.affectlab.error)',
+      );
+      assert.equal(await page.evaluate('window.affectlab.error'), undefined);
+      const got = await upload(page, face);
+      const diff = maxDiff(got.probabilities ?? [], expected);
+      process.stdout.write(`# alexnet, backend ${got.backend}: max difference ${diff}\n`);
+      assert.ok(
+        diff < TOLERANCE,
+        `page ${JSON.stringify(got.probabilities)} vs predict ${JSON.stringify(expected)}`,
+      );
+      await page.close();
+    } finally {
+      await alexServer.close();
     }
   });
 
