@@ -69,8 +69,11 @@ export function lineChartSvg(title: string, series: Series[], xLabel = 'epoch'):
   const all = series.flatMap((s) => s.points).filter(([, y]) => Number.isFinite(y));
   const xs = all.map(([x]) => x);
   const ys = all.map(([, y]) => y);
-  const [x0, x1] = xs.length ? [Math.min(...xs), Math.max(...xs)] : [0, 1];
-  let [y0, y1] = ys.length ? [Math.min(...ys), Math.max(...ys)] : [0, 1];
+  // reduce, not Math.min(...xs): a series may be per step (hundreds of thousands of points)
+  const range = (vs: number[]): [number, number] =>
+    vs.length ? [vs.reduce((a, b) => Math.min(a, b)), vs.reduce((a, b) => Math.max(a, b))] : [0, 1];
+  const [x0, x1] = range(xs);
+  let [y0, y1] = range(ys);
   if (y0 === y1) [y0, y1] = [y0 - 0.5, y1 + 0.5];
   const sx = (x: number) => m.left + ((x - x0) / (x1 - x0 || 1)) * (width - m.left - m.right);
   const sy = (y: number) =>

@@ -7,6 +7,7 @@ import 'reflect-metadata';
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { compareTable, formatCompare, type RunSummary } from '../../../src/core/compare.js';
+import { lineChartSvg } from '../../../src/core/runner/plots.js';
 import { Logger } from '../../../src/core/services.js';
 import { balancedSplit } from '../../../src/plugins/datasets/affectnet/split.js';
 import { DownSampleSampler } from '../../../src/plugins/samplers/down-sample.js';
@@ -83,4 +84,14 @@ test('compare over more runs than a call takes arguments', () => {
   assert.equal(table.rows[0].run.metrics.f1_macro, 990 / 991);
   assert.ok(table.rows[0].best[table.columns.indexOf('f1_macro')]);
   assert.ok(formatCompare(table, 'table').length > 0);
+});
+
+test('a line chart of more points than a call takes arguments', () => {
+  const points = Array.from({ length: 200_000 }, (_, i): [number, number] => [
+    i,
+    Math.sin(i / 1000),
+  ]);
+  const svg = lineChartSvg('loss per step', [{ name: 'loss', points }], 'step');
+  assert.match(svg, /^<svg/);
+  assert.match(svg, />199999</, 'the x axis ends at the last step');
 });

@@ -380,11 +380,12 @@ export class MlflowReporter implements ReporterPlugin {
   private async process(lines: PendingLine[]): Promise<void> {
     const delivery = this.delivery;
     if (!delivery) {
-      this.backlog.push(...lines);
+      // loops, not push(...lines): a catch-up batch can be a whole events.jsonl of a long run
+      for (const line of lines) this.backlog.push(line);
       throw new Error('an event came before runStarted');
     }
     if (this.offline) {
-      this.backlog.push(...lines);
+      for (const line of lines) this.backlog.push(line);
       if (Date.now() >= this.nextProbeAt) await this.reconnect();
       return;
     }
@@ -393,7 +394,7 @@ export class MlflowReporter implements ReporterPlugin {
         if (line.event) await delivery.deliver(line.event, line.index);
         else delivery.skip(line.index, line.problem ?? 'not an event');
       } catch (error) {
-        this.backlog.push(...lines.slice(i));
+        for (let k = i; k < lines.length; k++) this.backlog.push(lines[k]);
         this.goOffline(error);
         return;
       }
