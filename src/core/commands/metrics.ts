@@ -53,6 +53,22 @@ export function parseCsv(text: string, file: string): { header: string[]; record
   };
   const source = text.startsWith('\uFEFF') ? text.slice(1) : text;
   for (let i = 0; i < source.length; i++) {
+    // Fast path at the start of a record: a line with no quote and no lone CR is split on
+    // commas. Character-by-character concatenation made 420k prediction rows cost seconds of
+    // garbage collection; every other line goes through the state machine below, as before.
+    if (!quoted && !afterQuote && cell === '' && cells.length === 0) {
+      let newline = source.indexOf('\n', i);
+      if (newline < 0) newline = source.length;
+      const end = newline > i && source[newline - 1] === '\r' ? newline - 1 : newline;
+      const text = source.slice(i, end);
+      if (!text.includes('"') && !text.includes('\r')) {
+        if (text.trim() !== '') records.push({ line, cells: text.split(',') });
+        line++;
+        recordLine = line;
+        i = newline;
+        continue;
+      }
+    }
     const ch = source[i];
     if (quoted) {
       if (ch === '"') {

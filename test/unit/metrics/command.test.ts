@@ -46,6 +46,21 @@ describe('parseCsv', () => {
     ]);
   });
 
+  it('reads plain lines (split on commas) and quoted ones (state machine) alike, in any order', () => {
+    // plain lines take the fast path; a quote, a lone CR or a multi-line field the slow one
+    const text = '\uFEFFa,b\n1,2\n"q""",3\r\n4, 5 \n\n"multi\nline",6\r7,8\n  \n""\n9,\n';
+    const { header, records } = parseCsv(text, 'm.csv');
+    assert.deepEqual(header, ['a', 'b']);
+    assert.deepEqual(records, [
+      { line: 2, cells: ['1', '2'] },
+      { line: 3, cells: ['q"', '3'] },
+      { line: 4, cells: ['4', ' 5 '] },
+      { line: 6, cells: ['multi\nline', '6'] },
+      { line: 8, cells: ['7', '8'] },
+      { line: 11, cells: ['9', ''] },
+    ]);
+  });
+
   it('names the line of a row with the wrong number of fields', () => {
     assert.throws(
       () => parseCsv('label,pred\n0,1\n1\n', 'p.csv'),
