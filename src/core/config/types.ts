@@ -66,6 +66,8 @@ export interface ExperimentConfig {
   plugins?: string[];
   tags?: Record<string, string>;
   runs?: { root: string };
+  /** The preprocessed-image cache; schema default maxGiB 64 (0 = off). */
+  imageCache?: { maxGiB: number };
   dataset: PluginRef;
   sampler?: PluginRef;
   architecture: PluginRef;

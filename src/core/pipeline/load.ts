@@ -1,7 +1,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import type { AugmentOptions, FaceBox, ImageSpec } from '../plugin.js';
 import { augmentExample, toUnitFloat } from './augment.js';
-import { PreprocessedCache } from './cache.js';
+import { CacheBudget, PreprocessedCache } from './cache.js';
 import { BadImageError, decodeAndCrop, type BadImageReason } from './preprocess.js';
 
 /** One image to load: what both the in-process loader and the worker threads execute. */
@@ -16,50 +16,78 @@ export interface LoadJob {
   augment?: { options: AugmentOptions; seed: number; position: number };
   /** Apply EXIF orientation to whole images (no crop); see decodeAndCrop. */
   autoOrient?: boolean;
+  /**
+   * The cache key, when the caller already looked the entry up and found none (or a corrupt
+   * one): the job then decodes and writes the entry without looking again.
+   */
+  cacheKey?: string;
+  /** The cache's size bound, shared between threads (see CacheBudget). */
+  cacheBudget?: { shared: SharedArrayBuffer; maxBytes: number };
 }
 
 export type LoadResult =
-  | { ok: true; pixels: Uint8Array | Float32Array; cacheHit: boolean; cacheError?: string }
+  | {
+      ok: true;
+      pixels: Uint8Array | Float32Array;
+      cacheHit: boolean;
+      cacheError?: string;
+      /** A cache entry that was corrupt and has been replaced: what was wrong with it. */
+      cacheCorrupt?: string;
+    }
   | { ok: false; reason: BadImageReason; message: string };
 
 const caches = new Map<string, PreprocessedCache>();
 
-function cacheFor(dir: string): PreprocessedCache {
+function cacheFor(dir: string, budget: LoadJob['cacheBudget']): PreprocessedCache {
   let cache = caches.get(dir);
-  if (!cache) {
-    cache = new PreprocessedCache(dir);
+  if (!cache || cache.budget?.shared !== budget?.shared) {
+    cache = new PreprocessedCache(
+      dir,
+      budget ? new CacheBudget(budget.maxBytes, budget.shared) : undefined,
+    );
     caches.set(dir, cache);
   }
   return cache;
 }
 
 /** Preprocessed uint8 pixels of one image, from the cache when it has them. */
-async function preprocessed(
-  job: LoadJob,
-): Promise<{ pixels: Uint8Array; cacheHit: boolean; cacheError?: string }> {
+async function preprocessed(job: LoadJob): Promise<{
+  pixels: Uint8Array;
+  cacheHit: boolean;
+  cacheError?: string;
+  cacheCorrupt?: string;
+}> {
   const { image } = job;
   const length = image.height * image.width * image.channels;
   let cache: PreprocessedCache | undefined;
-  let key = '';
+  let key = job.cacheKey ?? '';
+  let cacheCorrupt: string | undefined;
   if (job.cacheDir) {
-    let info;
-    try {
-      info = await stat(job.imagePath);
-    } catch (error) {
-      throw missingOrRethrow(error, job.imagePath);
+    cache = cacheFor(job.cacheDir, job.cacheBudget);
+    if (!job.cacheKey) {
+      let info;
+      try {
+        info = await stat(job.imagePath);
+      } catch (error) {
+        throw missingOrRethrow(error, job.imagePath);
+      }
+      key = cache.key({
+        imagePath: job.imagePath,
+        mtimeMs: info.mtimeMs,
+        size: info.size,
+        crop: job.crop,
+        margin: job.margin,
+        image,
+        autoOrient: job.autoOrient && !job.crop,
+      });
+      const pixels = new Uint8Array(length);
+      const read = cache.readInto(key, image, pixels);
+      if (read.status === 'hit') return { pixels, cacheHit: true };
+      if (read.status === 'corrupt') {
+        cacheCorrupt = `${cache.path(key, image)}: ${read.reason}`;
+        cache.remove(key, image);
+      }
     }
-    cache = cacheFor(job.cacheDir);
-    key = cache.key({
-      imagePath: job.imagePath,
-      mtimeMs: info.mtimeMs,
-      size: info.size,
-      crop: job.crop,
-      margin: job.margin,
-      image,
-      autoOrient: job.autoOrient && !job.crop,
-    });
-    const hit = await cache.get(key, length);
-    if (hit) return { pixels: hit, cacheHit: true };
   }
   let encoded: Buffer;
   try {
@@ -71,11 +99,11 @@ async function preprocessed(
   // a cache that cannot be written (full disk, read-only) slows epochs down but never fails them
   let cacheError: string | undefined;
   if (cache) {
-    await cache.put(key, pixels).catch((error: Error) => {
+    await cache.put(key, image, pixels).catch((error: Error) => {
       cacheError = error.message;
     });
   }
-  return { pixels, cacheHit: false, cacheError };
+  return { pixels, cacheHit: false, cacheError, cacheCorrupt };
 }
 
 function missingOrRethrow(error: unknown, path: string): Error {
@@ -89,8 +117,9 @@ function missingOrRethrow(error: unknown, path: string): Error {
 /** Load one image. A missing or corrupt image is a result, not an exception; I/O faults throw. */
 export async function runLoadJob(job: LoadJob): Promise<LoadResult> {
   try {
-    const { pixels, cacheHit, cacheError } = await preprocessed(job);
-    if (job.output === 'uint8') return { ok: true, pixels, cacheHit, cacheError };
+    const { pixels, cacheHit, cacheError, cacheCorrupt } = await preprocessed(job);
+    const notes = { cacheHit, cacheError, cacheCorrupt };
+    if (job.output === 'uint8') return { ok: true, pixels, ...notes };
     const { height, width, channels } = job.image;
     const floats = job.augment
       ? augmentExample(
@@ -103,7 +132,7 @@ export async function runLoadJob(job: LoadJob): Promise<LoadResult> {
           job.augment.position,
         )
       : toUnitFloat(pixels);
-    return { ok: true, pixels: floats, cacheHit, cacheError };
+    return { ok: true, pixels: floats, ...notes };
   } catch (error) {
     if (error instanceof BadImageError)
       return { ok: false, reason: error.reason, message: error.message };

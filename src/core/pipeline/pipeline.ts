@@ -1,8 +1,10 @@
+import { statSync } from 'node:fs';
 import { UserError } from '../errors.js';
 import type { AugmentOptions, BadRecord, BadRecordSummary, Example, ImageSpec } from '../plugin.js';
 import type { Logger } from '../services.js';
 import { augmentExample, isAugmentActive, toUnitFloat } from './augment.js';
 import { BadRecordLog, checkBadFraction, type BadRecordPolicy } from './bad-records.js';
+import { CacheBudget, PreprocessedCache, scanCacheBytes } from './cache.js';
 import type { LoadJob, LoadResult } from './load.js';
 import { InProcessLoader, WorkerLoader, type Loader } from './loaders.js';
 
@@ -22,6 +24,11 @@ export interface ImagePipelineOptions {
   margin: number;
   /** Directory of the preprocessed-image cache; none = always decode. */
   cacheDir?: string;
+  /**
+   * Bound on the cache directory's size in bytes (entries already there count); once reached,
+   * further images are decoded every epoch instead of cached (see CacheBudget). Default: none.
+   */
+  cacheMaxBytes?: number;
   /**
    * Worker threads for decode + normalise + augment. 0 decodes on the calling thread's event
    * loop (sharp still runs on libuv's thread pool). Default DEFAULT_PIPELINE_WORKERS.
@@ -65,6 +72,13 @@ export interface Batch {
   end: number;
 }
 
+/** A batch of uint8 pixels (0-255, NHWC) for a step that converts to float itself (a Cast). */
+export interface Uint8Batch extends Omit<Batch, 'x'> {
+  x: Uint8Array;
+}
+
+type AnyBatch = Omit<Batch, 'x'> & { x: Float32Array | Uint8Array };
+
 export interface PipelineStats {
   loaded: number;
   cacheHits: number;
@@ -85,6 +99,9 @@ export class ImagePipeline {
   private readonly tallies = new WeakMap<readonly Example[], SplitTally>();
   private readonly prefetch: number;
   private cacheWarned = false;
+  private corruptWarnings = 0;
+  private readonly cache?: PreprocessedCache;
+  private readonly cacheBudget?: { shared: SharedArrayBuffer; maxBytes: number };
   readonly stats: PipelineStats = { loaded: 0, cacheHits: 0, skipped: 0 };
 
   constructor(private readonly options: ImagePipelineOptions) {
@@ -98,6 +115,15 @@ export class ImagePipeline {
     this.image = options.image;
     this.prefetch = Math.max(0, options.prefetch ?? 2);
     this.badLog = new BadRecordLog(options.onBadRecord ?? 'skip');
+    if (options.cacheDir) {
+      let budget: CacheBudget | undefined;
+      if (options.cacheMaxBytes !== undefined) {
+        budget = new CacheBudget(options.cacheMaxBytes);
+        budget.add(scanCacheBytes(options.cacheDir).bytes);
+        this.cacheBudget = { shared: budget.shared, maxBytes: budget.maxBytes };
+      }
+      this.cache = new PreprocessedCache(options.cacheDir, budget);
+    }
     const workers = options.workers ?? DEFAULT_PIPELINE_WORKERS;
     this.loader =
       workers > 0
@@ -110,7 +136,12 @@ export class ImagePipeline {
     return this.badLog.summary();
   }
 
-  private job(example: Example, output: LoadJob['output'], augment?: LoadJob['augment']): LoadJob {
+  private job(
+    example: Example,
+    output: LoadJob['output'],
+    augment?: LoadJob['augment'],
+    cacheKey?: string,
+  ): LoadJob {
     return {
       imagePath: example.imagePath,
       crop: example.crop,
@@ -120,7 +151,38 @@ export class ImagePipeline {
       output,
       augment,
       ...(this.options.autoOrient ? { autoOrient: true } : {}),
+      ...(cacheKey ? { cacheKey } : {}),
+      ...(this.cacheBudget ? { cacheBudget: this.cacheBudget } : {}),
     };
+  }
+
+  /** The example's cache key, or undefined when its source cannot be stat'ed (the job says why). */
+  private cacheKeyOf(example: Example): string | undefined {
+    if (!this.cache) return undefined;
+    let info;
+    try {
+      info = statSync(example.imagePath);
+    } catch {
+      return undefined;
+    }
+    return this.cache.key({
+      imagePath: example.imagePath,
+      mtimeMs: info.mtimeMs,
+      size: info.size,
+      crop: example.crop,
+      margin: this.options.margin,
+      image: this.image,
+      autoOrient: this.options.autoOrient && !example.crop,
+    });
+  }
+
+  private warnCorrupt(example: Example, detail: string): void {
+    this.corruptWarnings++;
+    if (this.corruptWarnings > 5) return;
+    this.options.logger?.warn(
+      `image cache entry for ${example.source ?? example.imagePath} is corrupt (${detail}); ` +
+        `decoding the image again${this.corruptWarnings === 5 ? ' (further ones are not listed)' : ''}`,
+    );
   }
 
   /** Record a failed load; throws under onBadRecord: fail. */
@@ -177,7 +239,8 @@ export class ImagePipeline {
     });
   }
 
-  private noteLoaded(result: Extract<LoadResult, { ok: true }>): void {
+  private noteLoaded(result: Extract<LoadResult, { ok: true }>, example: Example): void {
+    if (result.cacheCorrupt) this.warnCorrupt(example, result.cacheCorrupt);
     this.stats.loaded++;
     if (result.cacheHit) this.stats.cacheHits++;
     if (result.cacheError && !this.cacheWarned) {
@@ -199,7 +262,7 @@ export class ImagePipeline {
         `${example.source ?? example.imagePath}: ${result.reason}: ${result.message}`,
       );
     }
-    this.noteLoaded(result);
+    this.noteLoaded(result, example);
     return result.pixels as Uint8Array;
   }
 
@@ -208,7 +271,7 @@ export class ImagePipeline {
    * from seed (augment.seed, i) - pass a different seed per epoch. Skipped images are replaced
    * by the next ones, so only the last batch may be short; `indices` says which examples made it.
    */
-  async *batches(
+  batches(
     examples: readonly Example[],
     order: readonly number[],
     batchSize: number,
@@ -216,17 +279,75 @@ export class ImagePipeline {
     /** Start at this position of `order` (a resumed epoch); augmentation stays positional. */
     from = 0,
   ): AsyncGenerator<Batch> {
+    return this.stream(
+      examples,
+      order,
+      batchSize,
+      augment,
+      from,
+      'float32',
+    ) as AsyncGenerator<Batch>;
+  }
+
+  /**
+   * The same batches as uint8 pixels (0-255), for a training step that does the /255 itself
+   * (a Cast in its graph): a cached image is then read straight into the batch, with no
+   * conversion at all. Augmentation works on floats, so it is refused here.
+   */
+  uint8Batches(
+    examples: readonly Example[],
+    order: readonly number[],
+    batchSize: number,
+    from = 0,
+  ): AsyncGenerator<Uint8Batch> {
+    return this.stream(
+      examples,
+      order,
+      batchSize,
+      undefined,
+      from,
+      'uint8',
+    ) as AsyncGenerator<Uint8Batch>;
+  }
+
+  private async *stream(
+    examples: readonly Example[],
+    order: readonly number[],
+    batchSize: number,
+    augment: { options: AugmentOptions; seed: number } | undefined,
+    from: number,
+    dtype: 'float32' | 'uint8',
+  ): AsyncGenerator<AnyBatch> {
     if (!Number.isInteger(batchSize) || batchSize < 1)
       throw new UserError(`batch size must be a positive integer, got ${batchSize}`);
     const active = augment && isAugmentActive(augment.options) ? augment : undefined;
     const { height, width, channels } = this.image;
     const imageLength = height * width * channels;
     const window = (this.prefetch + 1) * batchSize;
+    const cache = this.cache;
     // in-process, decoding returns uint8 and normalisation/augmentation write straight into the
-    // batch; worker threads do that work themselves and hand back float32
-    const convertHere = !this.loader.offThread;
-    const inFlight: { exampleIndex: number; position: number; result: Promise<LoadResult> }[] = [];
+    // batch; worker threads do that work themselves and hand back float32. uint8 batches take
+    // uint8 from either.
+    const convertHere = !this.loader.offThread || dtype === 'uint8';
+    interface Pending {
+      exampleIndex: number;
+      position: number;
+      /** Decoding (a cache miss, or no cache). */
+      result?: Promise<LoadResult>;
+      /** The entry exists: read it into the batch when this image's turn comes. */
+      cacheKey?: string;
+    }
+    const inFlight: Pending[] = [];
     let next = from;
+    const jobFor = (example: Example, position: number, cacheKey?: string): LoadJob =>
+      convertHere
+        ? this.job(example, 'uint8', undefined, cacheKey)
+        : this.job(
+            example,
+            'float32',
+            active ? { options: active.options, seed: active.seed, position } : undefined,
+            cacheKey,
+          );
     const refill = (): void => {
       while (inFlight.length < window && next < order.length) {
         const position = next++;
@@ -240,14 +361,14 @@ export class ImagePipeline {
           this.stats.skipped++;
           continue;
         }
-        const job = convertHere
-          ? this.job(example, 'uint8')
-          : this.job(
-              example,
-              'float32',
-              active ? { options: active.options, seed: active.seed, position } : undefined,
-            );
-        const result = this.loader.load(job);
+        // the cache is looked up here, on this thread, so a hit costs one read into the batch
+        // and no round trip through the loader
+        const cacheKey = this.cacheKeyOf(example);
+        if (cache && cacheKey && cache.has(cacheKey, this.image)) {
+          inFlight.push({ exampleIndex, position, cacheKey });
+          continue;
+        }
+        const result = this.loader.load(jobFor(example, position, cacheKey));
         // an abandoned generator must not leave an unhandled rejection behind
         result.catch(() => undefined);
         inFlight.push({ exampleIndex, position, result });
@@ -255,43 +376,80 @@ export class ImagePipeline {
     };
 
     const tally = this.tallyOf(examples);
-    let x = new Float32Array(batchSize * imageLength);
+    const allocate = (): Float32Array | Uint8Array =>
+      dtype === 'uint8'
+        ? new Uint8Array(batchSize * imageLength)
+        : new Float32Array(batchSize * imageLength);
+    let x = allocate();
+    // a cached image bound for a float batch is read here, then converted into the batch
+    const scratch = dtype === 'float32' && cache ? new Uint8Array(imageLength) : undefined;
     let indices: number[] = [];
+    const place = (pixels: Uint8Array | Float32Array, offset: number, position: number): void => {
+      if (x instanceof Uint8Array || pixels instanceof Float32Array) {
+        x.set(pixels, offset);
+        return;
+      }
+      const target = x.subarray(offset, offset + imageLength);
+      if (active) {
+        augmentExample(
+          pixels,
+          height,
+          width,
+          channels,
+          active.options,
+          active.seed,
+          position,
+          target,
+        );
+      } else {
+        toUnitFloat(pixels, target);
+      }
+    };
     refill();
     while (inFlight.length > 0) {
       const head = inFlight.shift();
       if (!head) break;
-      const result = await head.result;
-      refill();
-      if (!result.ok) this.recordBad(examples[head.exampleIndex], result);
-      this.tally(tally, examples[head.exampleIndex], head.exampleIndex, result);
-      if (!result.ok) continue;
-      this.noteLoaded(result);
+      const example = examples[head.exampleIndex];
       const offset = indices.length * imageLength;
-      if (!convertHere) {
-        x.set(result.pixels, offset);
-      } else {
-        const target = x.subarray(offset, offset + imageLength);
-        const pixels = result.pixels as Uint8Array;
-        if (active) {
-          augmentExample(
-            pixels,
-            height,
-            width,
-            channels,
-            active.options,
-            active.seed,
-            head.position,
-            target,
-          );
+      let result: LoadResult | undefined;
+      if (head.cacheKey !== undefined && cache) {
+        const target =
+          x instanceof Uint8Array
+            ? x.subarray(offset, offset + imageLength)
+            : (scratch as Uint8Array);
+        const read = cache.readInto(head.cacheKey, this.image, target);
+        if (read.status === 'hit') {
+          if (x instanceof Float32Array) place(target, offset, head.position);
+          this.stats.loaded++;
+          this.stats.cacheHits++;
+          this.tally(tally, example, head.exampleIndex, {
+            ok: true,
+            pixels: target,
+            cacheHit: true,
+          });
         } else {
-          toUnitFloat(pixels, target);
+          // vanished since the lookup (another process) or corrupt: decode it again, now
+          if (read.status === 'corrupt') {
+            this.warnCorrupt(example, `${cache.path(head.cacheKey, this.image)}: ${read.reason}`);
+            cache.remove(head.cacheKey, this.image);
+          }
+          result = await this.loader.load(this.job(example, 'uint8', undefined, head.cacheKey));
         }
+      } else {
+        result = await (head.result as Promise<LoadResult>);
+      }
+      refill();
+      if (result) {
+        if (!result.ok) this.recordBad(example, result);
+        this.tally(tally, example, head.exampleIndex, result);
+        if (!result.ok) continue;
+        this.noteLoaded(result, example);
+        place(result.pixels, offset, head.position);
       }
       indices.push(head.exampleIndex);
       if (indices.length === batchSize) {
         yield { x, shape: [batchSize, height, width, channels], indices, end: head.position + 1 };
-        x = new Float32Array(batchSize * imageLength);
+        x = allocate();
         indices = [];
       }
     }

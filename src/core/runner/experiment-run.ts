@@ -330,7 +330,7 @@ export async function runExperiment(
     pipeline = new ImagePipeline({
       image: splits.image,
       margin: dataset.pipeline.margin,
-      cacheDir: `${options.cacheDir}/images`,
+      ...imageCacheOptions(config.imageCache?.maxGiB ?? 64, `${options.cacheDir}/images`),
       onBadRecord: dataset.pipeline.onBadRecord,
       maxBadFraction: dataset.pipeline.maxBadFraction,
       splits: { train: splits.train, validation: splits.validation, test: splits.test },
@@ -524,4 +524,12 @@ export async function runExperiment(
     logger.info(`run ${status.toLowerCase()}: ${store.dir}`);
   }
   return { ...result, status };
+}
+
+/** The pipeline's cache settings for `imageCache.maxGiB` (0 = no cache). */
+function imageCacheOptions(
+  maxGiB: number,
+  dir: string,
+): { cacheDir?: string; cacheMaxBytes?: number } {
+  return maxGiB > 0 ? { cacheDir: dir, cacheMaxBytes: maxGiB * 2 ** 30 } : {};
 }

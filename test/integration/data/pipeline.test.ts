@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import assert from 'node:assert/strict';
-import { readdirSync, utimesSync, writeFileSync } from 'node:fs';
+import { readdirSync, statSync, truncateSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import sharp from 'sharp';
@@ -8,6 +8,7 @@ import { UserError } from '../../../src/core/errors.js';
 import { ImagePipeline, type Batch } from '../../../src/core/pipeline/pipeline.js';
 import type { DatasetSplits, Example } from '../../../src/core/plugin.js';
 import { generateSyntheticAffectNet } from '../../../src/plugins/datasets/affectnet/synth.js';
+import { Logger } from '../../../src/core/services.js';
 import { tempDir } from '../../support/helpers.js';
 import { buildAffectNet } from './fixtures.js';
 
@@ -25,8 +26,26 @@ function pipeline(
   return p;
 }
 
-async function collect(batches: AsyncGenerator<Batch>): Promise<Batch[]> {
-  const out: Batch[] = [];
+/** A real Logger whose warnings are collected (and not printed). */
+function recordingLogger(): { logger: Logger; warnings: string[] } {
+  const logger = new Logger();
+  logger.level = 'error';
+  const warnings: string[] = [];
+  logger.sink = (line) => {
+    if (line.includes('[warn]')) warnings.push(line);
+  };
+  return { logger, warnings };
+}
+
+/** Every cache entry file under a cache directory. */
+function cacheEntries(cacheDir: string): string[] {
+  return readdirSync(cacheDir, { recursive: true, encoding: 'utf8' })
+    .filter((f) => f.endsWith('.alc'))
+    .map((f) => join(cacheDir, f));
+}
+
+async function collect<B = Batch>(batches: AsyncGenerator<B>): Promise<B[]> {
+  const out: B[] = [];
   for await (const b of batches) out.push(b);
   return out;
 }
@@ -181,8 +200,10 @@ test('the cache gives identical pixels and is invalidated by a changed file', as
   const cold = pipeline({ cacheDir, workers: 0 });
   const first = await collect(cold.batches(examples, order, 5));
   assert.equal(cold.stats.cacheHits, 0);
-  const entries = readdirSync(cacheDir).flatMap((d) => readdirSync(join(cacheDir, d)));
-  assert.equal(entries.filter((f) => f.endsWith('.u8')).length, 12);
+  assert.deepEqual(readdirSync(cacheDir), ['24x20x3']);
+  assert.equal(cacheEntries(cacheDir).length, 12);
+  // header + uint8 pixels, nothing else
+  assert.ok(cacheEntries(cacheDir).every((f) => statSync(f).size === 16 + 24 * 20 * 3));
   const warm = pipeline({ cacheDir, workers: 1 });
   const second = await collect(warm.batches(examples, order, 5));
   assert.equal(warm.stats.cacheHits, 12);
@@ -200,6 +221,83 @@ test('the cache gives identical pixels and is invalidated by a changed file', as
   const again = pipeline({ cacheDir });
   await collect(again.batches(examples, order, 5));
   assert.equal(again.stats.cacheHits, 11);
+});
+
+test('a corrupt cache entry is named in a warning, decoded again and rewritten', async () => {
+  const cacheDir = join(dir, 'cache-corrupt');
+  const examples = splits.train.slice(0, 6);
+  const order = examples.map((_, i) => i);
+  const first = await collect(pipeline({ cacheDir }).batches(examples, order, 4));
+  const files = cacheEntries(cacheDir).sort();
+  assert.equal(files.length, 6);
+  truncateSync(files[0], 100); // wrong length
+  writeFileSync(files[1], Buffer.alloc(16 + 24 * 20 * 3)); // right length, bad header
+  for (const workers of [0, 1]) {
+    const { logger, warnings } = recordingLogger();
+    const again = pipeline({ cacheDir, workers, logger });
+    const second = await collect(again.batches(examples, order, 4));
+    assert.deepEqual(
+      second.map((b) => b.x),
+      first.map((b) => b.x),
+    );
+    if (workers === 0) {
+      assert.equal(again.stats.cacheHits, 4);
+      assert.equal(warnings.length, 2, warnings.join('\n'));
+      assert.match(warnings.join('\n'), /100 bytes, expected 1456/);
+      assert.match(warnings.join('\n'), /bad header/);
+      assert.ok(warnings.every((w) => /is corrupt .*decoding the image again/.test(w)));
+    } else {
+      // rewritten by the first pass: every entry is good again
+      assert.equal(again.stats.cacheHits, 6);
+      assert.deepEqual(warnings, []);
+    }
+  }
+  // the same entry read through loadOne (the loader's own lookup) is reported too
+  truncateSync(files[2], 10);
+  const { logger, warnings } = recordingLogger();
+  const single = pipeline({ cacheDir, logger });
+  for (const [i, example] of examples.entries()) {
+    const pixels = await single.loadOne(example);
+    assert.deepEqual(
+      Float32Array.from(pixels, (v) => v / 255),
+      first[Math.floor(i / 4)].x.subarray((i % 4) * 1440, ((i % 4) + 1) * 1440),
+    );
+  }
+  assert.equal(warnings.length, 1, warnings.join('\n'));
+  assert.match(warnings[0], /10 bytes, expected 1456/);
+  assert.equal(statSync(files[2]).size, 1456);
+});
+
+test('the cache stops growing at its size bound and uint8 batches equal the float ones x 255', async () => {
+  const cacheDir = join(dir, 'cache-bounded');
+  const examples = splits.train.slice(0, 10);
+  const order = examples.map((_, i) => i);
+  const entryBytes = 16 + 24 * 20 * 3;
+  // room for 4 entries, not 5
+  const bounded = pipeline({ cacheDir, cacheMaxBytes: entryBytes * 4 + 100, workers: 1 });
+  const floats = await collect(bounded.batches(examples, order, 4));
+  assert.equal(cacheEntries(cacheDir).length, 4);
+  // a new pipeline counts what is on disk: still no room
+  const again = pipeline({ cacheDir, cacheMaxBytes: entryBytes * 5 - 1 });
+  await collect(again.batches(examples, order, 4));
+  assert.equal(again.stats.cacheHits, 4);
+  assert.equal(cacheEntries(cacheDir).length, 4);
+  for (const workers of [0, 1]) {
+    const bytes = await collect(pipeline({ cacheDir, workers }).uint8Batches(examples, order, 4));
+    assert.deepEqual(
+      bytes.map((b) => b.shape),
+      floats.map((b) => b.shape),
+    );
+    for (let i = 0; i < bytes.length; i++) {
+      assert.ok(bytes[i].x instanceof Uint8Array);
+      assert.deepEqual(
+        Float32Array.from(bytes[i].x, (v) => v / 255),
+        floats[i].x,
+      );
+    }
+  }
+  // an unbounded pipeline fills the rest
+  assert.equal(cacheEntries(cacheDir).length, 10);
 });
 
 test('corrupt and missing images and boxes outside the image are counted, not fatal', async () => {
