@@ -181,9 +181,8 @@ describe('AffectNet at full size (414,799 + 5,500 rows)', () => {
   it('affectlab run experiments/vgg6-weighted.yaml (weighted, report6, report-table3) finishes', () => {
     const r = affectlab(
       ['run', 'experiments/vgg6-weighted.yaml', ...TINY.flatMap((s) => ['--set', s])],
-      {
-        timeoutMs: 240_000,
-      },
+      // the image cache in the temp dir, not the checkout's .cache
+      { timeoutMs: 240_000, env: { AFFECTLAB_CACHE: join(work, 'cache') } },
     );
     assert.equal(r.code, 0, r.stderr);
     assert.doesNotMatch(r.stderr, /call stack/);
