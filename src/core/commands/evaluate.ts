@@ -12,13 +12,9 @@ import { UserError } from '../errors.js';
 import { predictExamples, predictionsCsv, type Prediction } from '../inference/predict.js';
 import { openTrainedRun, type TrainedRun } from '../inference/trained-run.js';
 import {
-  flattenClassificationReport,
-  flattenRegressionReport,
   formatConfusionMatrix,
   formatMetricTable,
   formatRegressionTable,
-  scoreClassification,
-  scoreRegression,
   type MetricReport,
   type RegressionReport,
 } from '../metrics/index.js';
@@ -27,7 +23,7 @@ import type { BadRecordSummary, Example, Task } from '../plugin.js';
 import { redactCredentials } from '../redact.js';
 import { writeFinalArtifacts } from '../runner/artifacts.js';
 import { newRunId, RunStore } from '../runner/run-store.js';
-import { prefixed } from '../runner/scoring.js';
+import { prefixed, scorePredictions } from '../runner/scoring.js';
 import type { Runtime } from '../runtime.js';
 import { BACKEND_CHOICES, positiveInt } from './predict.js';
 
@@ -65,39 +61,32 @@ export interface EvaluationResult {
   badRecords: BadRecordSummary;
 }
 
-/** Metrics of predictions against the examples' labels (and valence/arousal). */
+/** Metrics of predictions against their examples' labels, by the runner's own scoring. */
 export function scoreExamples(
   task: Task,
   predictions: readonly Prediction[],
   normalized: boolean,
 ): { flat: Record<string, number>; report?: MetricReport; regression?: RegressionReport } {
-  const flat: Record<string, number> = {};
-  let report: MetricReport | undefined;
-  let regression: RegressionReport | undefined;
-  if (task.kind !== 'valence-arousal') {
-    report = scoreClassification({
-      labels: predictions.map((p) => p.example.label),
-      scores: predictions.map((p) => p.scores as Float32Array),
-      classNames: task.classes.map((c) => c.name),
-      normalized,
-    });
-    Object.assign(flat, flattenClassificationReport(report));
-  }
-  if (task.kind !== 'classification') {
-    const withVa = predictions.filter(
-      (p) => p.example.valence !== undefined && p.example.arousal !== undefined,
-    );
-    if (withVa.length > 0) {
-      regression = scoreRegression({
-        valence: withVa.map((p) => p.example.valence as number),
-        arousal: withVa.map((p) => p.example.arousal as number),
-        predValence: withVa.map((p) => (p.valenceArousal as [number, number])[0]),
-        predArousal: withVa.map((p) => (p.valenceArousal as [number, number])[1]),
-      });
-      Object.assign(flat, flattenRegressionReport(regression));
-    }
-  }
-  return { flat, report, regression };
+  const scored = scorePredictions(
+    task,
+    predictions.map((p) => p.example),
+    {
+      indices: predictions.map((_, i) => i),
+      scores:
+        task.kind === 'valence-arousal'
+          ? undefined
+          : predictions.map((p) => p.scores as Float32Array),
+      valenceArousal:
+        task.kind === 'classification'
+          ? undefined
+          : predictions.map((p) => p.valenceArousal as [number, number]),
+      // the training loss needs the run's class weights: not part of an evaluation
+      loss: NaN,
+    },
+    normalized,
+  );
+  const { loss: _loss, ...flat } = scored.flat;
+  return { ...scored, flat };
 }
 
 function evaluationDir(run: TrainedRun, out: string | undefined): RunStore {

@@ -3,9 +3,10 @@
  * (tf.node.loadSavedModel) but has no writer, so this goes through Python: the run's .keras
  * file (keras-file.ts), loaded by Keras and written with `model.export(format='tf_saved_model')`.
  */
-import { readdirSync, rmSync, statSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
 import type { ExportFormat } from '../../core/inference/export-formats.js';
+import { RunStore } from '../../core/runner/run-store.js';
 import { kerasFile } from './keras-file.js';
 import { runKerasPython } from './python.js';
 
@@ -16,15 +17,6 @@ model = keras.saving.load_model(sys.argv[1])
 model.export(sys.argv[2], format="tf_saved_model", verbose=False)
 print(keras.__version__)
 `;
-
-function filesUnder(dir: string, base = dir): string[] {
-  return readdirSync(dir)
-    .flatMap((name) => {
-      const path = join(dir, name);
-      return statSync(path).isDirectory() ? filesUnder(path, base) : [relative(base, path)];
-    })
-    .sort();
-}
 
 export const savedModelExportFormat: ExportFormat = {
   name: 'savedmodel',
@@ -44,7 +36,7 @@ export const savedModelExportFormat: ExportFormat = {
     rmSync(kerasDir, { recursive: true, force: true });
     return {
       path: savedModel,
-      files: filesUnder(outDir),
+      files: new RunStore(outDir).files(),
       notes: [
         `SavedModel of ${context.run.runId} (Keras ${version}, from ${keras.route}): tf.saved_model.load('${savedModel}').serve(x), ` +
           `or tf.node.loadSavedModel('${savedModel}') in tfjs-node`,

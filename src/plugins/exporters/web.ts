@@ -1,22 +1,14 @@
 /** `export --format web`: a static page that classifies an uploaded or webcam image in the browser. */
-import { copyFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { join, relative } from 'node:path';
+import { join } from 'node:path';
 import type { ExportFormat } from '../../core/inference/export-formats.js';
 import { APP_JS, INDEX_HTML } from './web-page.js';
+import { RunStore } from '../../core/runner/run-store.js';
 
 /** tfjs' browser bundle, shipped with the page so it works offline and pins the version. */
 function tfjsBundle(): string {
   return createRequire(import.meta.url).resolve('@tensorflow/tfjs/dist/tf.min.js');
-}
-
-function filesUnder(dir: string, base = dir): string[] {
-  return readdirSync(dir)
-    .flatMap((name) => {
-      const path = join(dir, name);
-      return statSync(path).isDirectory() ? filesUnder(path, base) : [relative(base, path)];
-    })
-    .sort();
 }
 
 export const webExportFormat: ExportFormat = {
@@ -34,7 +26,7 @@ export const webExportFormat: ExportFormat = {
     writeFileSync(join(outDir, 'app.js'), APP_JS);
     return {
       path: join(outDir, 'index.html'),
-      files: filesUnder(outDir),
+      files: new RunStore(outDir).files(),
       notes: [
         `web page of ${context.run.runId}: serve the folder over HTTP (browsers do not load models from file://), ` +
           `e.g. python3 -m http.server -d ${outDir} 8000, then open http://127.0.0.1:8000/ ` +

@@ -7,22 +7,15 @@
  * MLflow run under `model/` (next to the tfjs files the run already uploaded there).
  */
 import { randomUUID } from 'node:crypto';
-import {
-  copyFileSync,
-  mkdirSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  statSync,
-  writeFileSync,
-} from 'node:fs';
-import { basename, join, relative } from 'node:path';
+import { copyFileSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import { stringify } from 'yaml';
 import type { ExportContext, ExportFormat } from '../../../core/inference/export-formats.js';
 import { describeModel } from '../../../core/inference/trained-run.js';
 import { kerasFile } from '../../exporters/keras-file.js';
 import { MlflowClient } from './client.js';
 import { readState } from './delivery.js';
+import { RunStore } from '../../../core/runner/run-store.js';
 
 /** The versions the exported environment names: the project's pinned Python stack. */
 export const MLFLOW_MODEL_ENV = {
@@ -35,15 +28,6 @@ export const MLFLOW_MODEL_ENV = {
 
 /** Where an MLflow run keeps the model (`runs:/<id>/model`). */
 export const MLFLOW_MODEL_PATH = 'model';
-
-function filesUnder(dir: string, base = dir): string[] {
-  return readdirSync(dir)
-    .flatMap((name) => {
-      const path = join(dir, name);
-      return statSync(path).isDirectory() ? filesUnder(path, base) : [relative(base, path)];
-    })
-    .sort();
-}
 
 const tensorSpec = (shape: number[], name?: string): Record<string, unknown> => ({
   ...(name ? { name } : {}),
@@ -108,7 +92,9 @@ async function writeMlflowModel(
   );
   writeFileSync(join(outDir, 'affectlab-model.json'), JSON.stringify(description, null, 2) + '\n');
   const mlflowRun = readState(run.runDir)?.runId;
-  const size = filesUnder(outDir).reduce((sum, f) => sum + statSync(join(outDir, f)).size, 0);
+  const size = new RunStore(outDir)
+    .files()
+    .reduce((sum, f) => sum + statSync(join(outDir, f)).size, 0);
   const mlmodel = {
     artifact_path: MLFLOW_MODEL_PATH,
     flavors: {
@@ -150,7 +136,7 @@ async function writeMlflowModel(
     utc_time_created: new Date().toISOString().replace('T', ' ').replace('Z', ''),
   };
   writeFileSync(join(outDir, 'MLmodel'), stringify(mlmodel));
-  return { files: filesUnder(outDir), route: keras.route };
+  return { files: new RunStore(outDir).files(), route: keras.route };
 }
 
 /** Upload the model folder to the MLflow run the affectlab run reported to, if any. */
