@@ -10,8 +10,8 @@
  *
  * The models are tiny (48 px, 4-filter VGG-type) and each run stops after 2 steps, 1
  * validation batch and 64 test images, so the time is prepare's and the samplers', not
- * training's. Measured: 94 s for the whole file (9 tests, 1.1 GB peak RSS) on the 2-core machine
- * shared with 7 other agents, load average 11 during the run; each run 6-14 s.
+ * training's. Measured: 94 s (load average 11) and 129 s (load 12-14) for the whole file (9
+ * tests, 1.1 GB peak RSS) on the 2-core machine shared with 7 other agents; each run 6-14 s.
  */
 import 'reflect-metadata';
 import assert from 'node:assert/strict';
