@@ -240,7 +240,7 @@ export interface SweepInfo {
   sweepDir: string;
   sourceFile: string;
   mode: string;
-  parameters: Record<string, unknown[]>;
+  parameters: Record<string, unknown>;
   launcher: PluginRef;
   combinations: { index: number; overrides: string[]; runId: string }[];
   startTime: number;

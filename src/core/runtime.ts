@@ -134,6 +134,7 @@ export class Runtime {
         config.seed,
         resolve(cacheDir),
         dirname(resolve(resolved.file)),
+        sweepOf(config),
       ),
     );
     return child;
@@ -151,4 +152,12 @@ export class Runtime {
     }
     return pluginScope.resolve(definition.implementation) as T;
   }
+}
+
+/** A sweep's trial carries its sweep and index as tags (written by the sweep, see sweep-launch). */
+function sweepOf(config: ExperimentConfig): RunContext['sweep'] {
+  const id = config.tags?.['affectlab.sweep'];
+  const trial = Number(config.tags?.['affectlab.trial']);
+  if (!id || !Number.isInteger(trial)) return undefined;
+  return { id, dir: resolve(config.runs?.root ?? 'runs', 'sweeps', id), trial };
 }

@@ -156,5 +156,7 @@ export class RunContext {
     readonly cacheDir: string,
     /** Directory the experiment file lives in, for resolving relative paths. */
     readonly baseDir: string,
+    /** The sweep this run is a trial of (its directory in the run store), if any. */
+    readonly sweep?: { id: string; dir: string; trial: number },
   ) {}
 }

@@ -8,7 +8,7 @@ import type { ResolvedExperiment, Runtime } from '../runtime.js';
 import { setOption } from '../cli.js';
 import { runExperiment } from '../runner/experiment-run.js';
 import { RunStore } from '../runner/run-store.js';
-import { expandSweep } from '../runner/sweep.js';
+import { expandTrials, type SweepTrial } from '../runner/sweep.js';
 import {
   createSweep,
   findSweep,
@@ -141,12 +141,15 @@ export function registerRunCommand(program: Command, runtime: Runtime): void {
         overrides: [...launcherSet, ...(opts.set ?? [])],
         allowUnresolvedEnv: opts.dryRun,
       });
-      const combos = opts.resume ? [[]] : expandSweep(base.config.sweep);
+      const trials = opts.resume
+        ? expandTrials(undefined, 0)
+        : expandTrials(base.config.sweep, base.config.seed);
+      const combos = trials.map((t) => t.overrides);
       const group = base.config.sweep
         ? (base.config.sweep.group ?? `${base.config.name}-${Date.now().toString(36)}`)
         : opts.group;
       if (base.config.sweep && !opts.dryRun && !opts.resume) {
-        await launchSweep(runtime, base, file, combos, group as string, launcherSet, opts);
+        await launchSweep(runtime, base, file, trials, group as string, launcherSet, opts);
         return;
       }
       const signal = { stop: false as boolean, reason: undefined as string | undefined };
@@ -223,10 +226,16 @@ function printSweepEnd(
   const { record } = result;
   const lines = record.combinations.map(
     (c) =>
-      `  ${c.status.padEnd(9)} ${c.overrides.join(' ').padEnd(40)} ${c.best ? `${c.best.metric}=${c.best.value.toFixed(4)}@${c.best.epoch + 1} ` : ''}${c.runDir}`,
+      `  ${c.status.padEnd(9)} ${c.overrides.join(' ').padEnd(40)} ${c.best ? `${c.best.metric}=${c.best.value.toFixed(4)}@${c.best.epoch + 1} ` : ''}${c.runDir}` +
+      (c.stopped
+        ? `\n            stopped after epoch ${c.stopped.epoch + 1}: ${c.stopped.reason}`
+        : ''),
   );
-  const best = record.best
-    ? `best: ${record.combinations[record.best.index].overrides.join(' ')} (${record.best.metric} ${record.best.value.toFixed(4)})\n`
+  const b = record.best;
+  const best = b
+    ? b.mean !== undefined
+      ? `best: combination ${b.group} by its mean ${b.metric} over ${b.n} seeds, ${b.mean.toFixed(4)} ± ${b.sd === undefined ? '-' : b.sd.toFixed(4)}; its best run ${record.combinations[b.index].overrides.join(' ')} (${b.value.toFixed(4)})\n`
+      : `best: ${record.combinations[b.index].overrides.join(' ')} (${b.metric} ${b.value.toFixed(4)})\n`
     : '';
   process.stdout.write(
     `\nsweep ${record.sweepId}: ${record.combinations.length} runs, ${result.unfinished} not finished\n${lines.join('\n')}\n${best}` +
@@ -245,22 +254,28 @@ async function launchSweep(
   runtime: Runtime,
   base: ResolvedExperiment,
   file: string,
-  combos: string[][],
+  trials: SweepTrial[],
   group: string,
   launcherSet: string[],
   opts: RunCommandOptions,
 ): Promise<void> {
-  const configs: { overrides: string[]; config: ExperimentConfig }[] = [];
-  for (const combo of combos) {
+  const configs: (SweepTrial & { config: ExperimentConfig })[] = [];
+  const scheduler = base.config.sweep?.scheduler;
+  for (const trial of trials) {
     const resolved = await runtime.resolve(file, {
-      overrides: [...launcherSet, ...(opts.set ?? []), ...combo],
+      overrides: [...launcherSet, ...(opts.set ?? []), ...trial.overrides],
     });
     const {
       sweep: _sweep,
       launcher: _launcher,
       ...config
     } = absolutePlugins(resolved.config, file);
-    configs.push({ overrides: combo, config: config as ExperimentConfig });
+    // a launched run's working directory is the experiment file's, so a relative runs root
+    // would put its run elsewhere than where the sweep looks for it
+    config.runs = { ...config.runs, root: resolve(config.runs?.root ?? 'runs') };
+    // the sweep's scheduler (e.g. asha) acts in every trial as one more callback
+    if (scheduler) config.callbacks = [...(config.callbacks ?? []), scheduler];
+    configs.push({ ...trial, config: config as ExperimentConfig });
   }
   const launcherRef = base.config.launcher ?? runtime.defaultLauncher ?? { type: 'local' };
   const launcher = launcherOf(runtime, base, opts.cacheDir);

@@ -2,6 +2,7 @@ import { dirname, relative, resolve } from 'node:path';
 import { existsSync } from 'node:fs';
 import { parse as parseYamlScalar } from 'yaml';
 import { ConfigError, UserError, type Diagnostic } from '../errors.js';
+import { distributionProblem, isDistribution } from './sweep-spec.js';
 import {
   SourceMap,
   forbiddenKeyMessage,
@@ -168,9 +169,22 @@ function safeParse(text: string): unknown {
  */
 export function sweepDiagnostics(composed: ComposedExperiment): Diagnostic[] {
   const sweep = composed.config.sweep;
-  const parameters = isPlainObject(sweep) ? sweep.parameters : undefined;
+  if (!isPlainObject(sweep)) return [];
+  const parameters = sweep.parameters;
   if (!isPlainObject(parameters)) return [];
   const diagnostics: Diagnostic[] = [];
+  const atSweep = (key: string, message: string) => {
+    const at = ['sweep', key];
+    const loc = composed.sources.locate(at, true) ?? { file: composed.file };
+    diagnostics.push({ ...loc, path: formatPath(at), message });
+  };
+  if (sweep.mode === 'random' && sweep.trials === undefined)
+    atSweep('mode', 'sweep.mode random needs sweep.trials (how many trials to draw)');
+  for (const key of ['trials', 'seed'])
+    if (sweep.mode !== 'random' && sweep[key] !== undefined)
+      atSweep(key, `sweep.${key} applies to mode random only (mode is ${String(sweep.mode)})`);
+  if (typeof sweep.repeat === 'number' && sweep.repeat > 1 && 'seed' in parameters)
+    atSweep('repeat', 'sweep.repeat sets each run\'s seed; drop "seed" from sweep.parameters');
   for (const [key, values] of Object.entries(parameters)) {
     const at = ['sweep', 'parameters', key];
     const loc = composed.sources.locate(at, true) ?? { file: composed.file };
@@ -187,7 +201,18 @@ export function sweepDiagnostics(composed: ComposedExperiment): Diagnostic[] {
       report(error.message);
       continue;
     }
-    for (const value of Array.isArray(values) ? values : []) {
+    const problem = distributionProblem(values);
+    if (problem) {
+      report(problem);
+      continue;
+    }
+    if (isDistribution(values) && sweep.mode !== 'random') {
+      report(
+        `a distribution needs sweep.mode random (${String(sweep.mode ?? 'grid')} takes a list)`,
+      );
+      continue;
+    }
+    for (const value of sampleValues(values)) {
       try {
         applyOverride(composed.config, overrideText(key, value), new SourceMap());
       } catch (error) {
@@ -198,6 +223,14 @@ export function sweepDiagnostics(composed: ComposedExperiment): Diagnostic[] {
     }
   }
   return diagnostics;
+}
+
+/** Values that stand for a parameter when checking it applies: a list's, a range's bounds. */
+function sampleValues(spec: unknown): unknown[] {
+  if (Array.isArray(spec)) return spec;
+  if (!isPlainObject(spec)) return [];
+  const [v] = Object.values(spec);
+  return Array.isArray(v) ? v : [];
 }
 
 /** Why a list index cannot be used on a list of `length` entries at `where`, or undefined. */

@@ -31,6 +31,9 @@ function monitoredNames(config: ExperimentConfig): { path: PathSegment[]; name: 
     if (typeof ref.monitor === 'string')
       out.push({ path: ['callbacks', i, 'monitor'], name: ref.monitor });
   });
+  const scheduler = config.sweep?.scheduler;
+  if (typeof scheduler?.monitor === 'string')
+    out.push({ path: ['sweep', 'scheduler', 'monitor'], name: scheduler.monitor });
   return out;
 }
 

@@ -144,18 +144,74 @@ export const evaluationSchema: JsonSchema = {
   },
 };
 
+const bounds = (description: string, extra: JsonSchema = {}): JsonSchema => ({
+  type: 'array',
+  items: { type: 'number', ...extra },
+  minItems: 2,
+  maxItems: 2,
+  description,
+});
+
+/** One parameter of a random sweep: exactly one of the four distributions. */
+export const sweepDistributionSchema: JsonSchema = {
+  type: 'object',
+  additionalProperties: false,
+  minProperties: 1,
+  maxProperties: 1,
+  description:
+    'random mode: { choice: [a, b] }, { uniform: [low, high] }, { loguniform: [low, high] } or { int: [low, high] }',
+  properties: {
+    choice: { type: 'array', minItems: 1, description: 'One of the values, equally likely.' },
+    uniform: bounds('[low, high]: a float, uniform between the bounds.'),
+    loguniform: bounds('[low, high], both > 0: a float whose logarithm is uniform.', {
+      exclusiveMinimum: 0,
+    }),
+    int: {
+      ...bounds('[low, high]: an integer between the bounds, both included.'),
+      items: { type: 'integer' },
+    },
+  },
+};
+
 export const sweepSchema: JsonSchema = {
   type: 'object',
   additionalProperties: false,
   description: 'Run the experiment once per combination of --set values.',
   properties: {
-    mode: { enum: ['grid', 'zip'], default: 'grid' },
+    mode: {
+      enum: ['grid', 'zip', 'random'],
+      default: 'grid',
+      description:
+        'grid: every combination of the lists; zip: the i-th values together; random: `trials` draws from the distributions',
+    },
     group: { type: 'string', description: 'Tag shared by the runs of the sweep.' },
+    trials: { type: 'integer', minimum: 1, description: 'random mode: how many trials to draw.' },
+    seed: {
+      type: 'integer',
+      description: "random mode: the seed of the draws (default: the experiment's seed).",
+    },
+    repeat: {
+      type: 'integer',
+      minimum: 1,
+      default: 1,
+      description:
+        "Runs per combination, with seeds seed, seed+1, ... (the experiment's seed first); compare --sweep shows mean and sd.",
+    },
+    scheduler: {
+      $ref: '#/definitions/callback',
+      description:
+        'A callback every trial gets with the sweep as context, e.g. { type: asha } to stop weak trials early.',
+    },
     parameters: {
       type: 'object',
       minProperties: 1,
-      description: 'Dotted path -> list of values, e.g. sampler.type: [imbalanced, weighted]',
-      additionalProperties: { type: 'array', minItems: 1 },
+      description:
+        'Dotted path -> list of values, e.g. sampler.type: [imbalanced, weighted]; in random mode also a distribution',
+      additionalProperties: {
+        if: { type: 'array' },
+        then: { minItems: 1 },
+        else: sweepDistributionSchema,
+      },
     },
   },
   required: ['parameters'],

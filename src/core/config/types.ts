@@ -52,10 +52,26 @@ export interface EvaluationConfig {
   normalized: boolean;
 }
 
+/** A random sweep's distribution of one parameter (bounds inclusive for `int`). */
+export type SweepDistribution =
+  | { choice: unknown[] }
+  | { uniform: [number, number] }
+  | { loguniform: [number, number] }
+  | { int: [number, number] };
+
 export interface SweepConfig {
-  mode: 'grid' | 'zip';
+  mode: 'grid' | 'zip' | 'random';
   group?: string;
-  parameters: Record<string, unknown[]>;
+  /** random: how many trials to draw. */
+  trials?: number;
+  /** random: the seed of the draws (default: the experiment's seed). */
+  seed?: number;
+  /** Runs per combination, each with its own seed (experiment seed + 0, 1, ...). */
+  repeat?: number;
+  /** A callback every trial gets, with the sweep as context (e.g. `asha`). */
+  scheduler?: PluginRef;
+  /** A list of values; in random mode also a distribution. */
+  parameters: Record<string, unknown[] | SweepDistribution>;
 }
 
 /** A validated experiment, schema defaults filled in. */

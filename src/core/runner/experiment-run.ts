@@ -434,6 +434,10 @@ export async function runExperiment(
       engine.setLearningRate(decisionAfter.learningRate);
       if (decisionAfter.stop) {
         logger.info(`stopping after epoch ${epoch + 1}: ${decisionAfter.stop}`);
+        store.writeRecord({
+          ...store.readRecord(),
+          stopped: { epoch, reason: decisionAfter.stop },
+        });
         break;
       }
     }

@@ -42,6 +42,8 @@ export interface RunRecord {
   error?: string;
   lastCompletedEpoch?: number;
   bestEpoch?: number;
+  /** A callback stopped training after this epoch (0-based), for this reason. */
+  stopped?: { epoch: number; reason: string };
   backend?: { name: string; devices: string[] };
   group?: string;
 }

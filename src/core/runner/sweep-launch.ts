@@ -16,6 +16,9 @@ export interface SweepCombination {
   index: number;
   /** The `--set` overrides of this combination. */
   overrides: string[];
+  /** The combination this run repeats (sweep.repeat), and which seed of it. */
+  group?: number;
+  replica?: number;
   runId: string;
   runDir: string;
   /** The resolved config file the combination runs. */
@@ -25,6 +28,8 @@ export interface SweepCombination {
   launcherState?: string;
   exitCode?: number;
   engineId?: string;
+  /** A callback ended training early (early stopping, the sweep's scheduler): when and why. */
+  stopped?: { epoch: number; reason: string };
   /** The monitored metric at the run's best epoch. */
   best?: { epoch: number; metric: string; mode: 'min' | 'max'; value: number };
 }
@@ -35,13 +40,89 @@ export interface SweepRecord {
   experiment: string;
   sourceFile: string;
   mode: string;
-  parameters: Record<string, unknown[]>;
+  parameters: Record<string, unknown>;
+  /** Runs per combination (sweep.repeat); above 1, the best is chosen by the mean. */
+  repeat?: number;
+  trials?: number;
+  seed?: number;
+  scheduler?: PluginRef;
   launcher: PluginRef;
   runsRoot: string;
   createdAt: number;
   endedAt?: number;
   combinations: SweepCombination[];
-  best?: { index: number; runId: string; metric: string; value: number };
+  /**
+   * The best run by the monitored metric; with repeat > 1, the best run of the combination
+   * whose mean over its seeds is best (`group`, `mean`, `sd`, `n` say which and how).
+   */
+  best?: {
+    index: number;
+    runId: string;
+    metric: string;
+    value: number;
+    group?: number;
+    mean?: number;
+    sd?: number;
+    n?: number;
+  };
+}
+
+/** Mean and sample standard deviation (undefined for fewer than two values). */
+export function meanSd(values: number[]): { mean: number; sd?: number; n: number } {
+  const n = values.length;
+  const mean = values.reduce((a, b) => a + b, 0) / n;
+  const sd =
+    n > 1 ? Math.sqrt(values.reduce((a, v) => a + (v - mean) ** 2, 0) / (n - 1)) : undefined;
+  return { mean, sd, n };
+}
+
+/** The combinations of a repeated sweep: each group's runs, in order. */
+export function groupsOf(record: SweepRecord): Map<number, SweepCombination[]> {
+  const groups = new Map<number, SweepCombination[]>();
+  for (const c of record.combinations) {
+    const g = c.group ?? c.index;
+    groups.set(g, [...(groups.get(g) ?? []), c]);
+  }
+  return groups;
+}
+
+/** The sweep's best: the best finished run, or with repeat > 1 the combination best on average. */
+export function chooseBest(record: SweepRecord): SweepRecord['best'] {
+  const better = (a: number, b: number, mode: 'min' | 'max') => (mode === 'min' ? a < b : a > b);
+  const finished = (cs: SweepCombination[]) =>
+    cs.filter(
+      (c): c is SweepCombination & { best: NonNullable<SweepCombination['best']> } =>
+        c.status === 'FINISHED' && c.best !== undefined,
+    );
+  const bestRun = (cs: SweepCombination[]) => {
+    let best: (SweepCombination & { best: NonNullable<SweepCombination['best']> }) | undefined;
+    for (const c of finished(cs))
+      if (!best || better(c.best.value, best.best.value, c.best.mode)) best = c;
+    return best;
+  };
+  if ((record.repeat ?? 1) <= 1) {
+    const c = bestRun(record.combinations);
+    return c && { index: c.index, runId: c.runId, metric: c.best.metric, value: c.best.value };
+  }
+  let chosen: NonNullable<SweepRecord['best']> | undefined;
+  for (const [group, cs] of groupsOf(record)) {
+    const done = finished(cs);
+    const top = bestRun(cs);
+    if (!top) continue;
+    const stats = meanSd(done.map((c) => c.best.value));
+    if (!chosen || better(stats.mean, chosen.mean as number, top.best.mode))
+      chosen = {
+        index: top.index,
+        runId: top.runId,
+        metric: top.best.metric,
+        value: top.best.value,
+        group,
+        mean: stats.mean,
+        ...(stats.sd !== undefined ? { sd: stats.sd } : {}),
+        n: stats.n,
+      };
+  }
+  return chosen;
 }
 
 /** Where sweeps live in a run store: `<root>/sweeps/<sweep-id>/`. */
@@ -69,7 +150,7 @@ export function createSweep(
   sweepId: string,
   sourceFile: string,
   base: ExperimentConfig,
-  combos: { overrides: string[]; config: ExperimentConfig }[],
+  combos: { overrides: string[]; config: ExperimentConfig; group?: number; replica?: number }[],
   launcher: PluginRef,
 ): { dir: string; record: SweepRecord } {
   const runsRoot = resolve(base.runs?.root ?? 'runs');
@@ -86,14 +167,27 @@ export function createSweep(
     sourceFile: resolve(sourceFile),
     mode: base.sweep?.mode ?? 'grid',
     parameters: base.sweep?.parameters ?? {},
+    ...(base.sweep?.repeat ? { repeat: base.sweep.repeat } : {}),
+    ...(base.sweep?.mode === 'random'
+      ? { trials: base.sweep.trials, seed: base.sweep.seed ?? base.seed }
+      : {}),
+    ...(base.sweep?.scheduler ? { scheduler: base.sweep.scheduler } : {}),
     launcher,
     runsRoot,
     createdAt: Date.now(),
-    combinations: combos.map(({ overrides, config }, index) => {
+    combinations: combos.map(({ overrides, config, group, replica }, index) => {
       const runId = `${newRunId()}-${String(index).padStart(3, '0')}`;
       const runDir = resolve(config.runs?.root ?? 'runs', config.name, runId);
       const configFile = store.writeYaml(`configs/${index}.yaml`, config);
-      return { index, overrides, runId, runDir, configFile, status: 'PENDING' };
+      return {
+        index,
+        overrides,
+        ...(group !== undefined ? { group, replica } : {}),
+        runId,
+        runDir,
+        configFile,
+        status: 'PENDING',
+      };
     }),
   };
   writeSweep(dir, record);
@@ -123,6 +217,7 @@ export function retagCombinations(record: SweepRecord, extra: Record<string, str
       ...(config.tags ?? {}),
       'affectlab.sweep': record.sweepId,
       'affectlab.combination': combinationLabel(c.overrides) || String(c.index),
+      'affectlab.trial': String(c.index),
       ...extra,
     };
     writeFileSync(c.configFile, stringify(config));
@@ -244,18 +339,13 @@ export async function runSweep(
             ? 'KILLED'
             : 'FAILED';
       c.launcherState = outcome?.state ?? 'UNKNOWN';
+      if (run?.stopped) c.stopped = run.stopped;
+      else delete c.stopped;
       c.exitCode = outcome?.exitCode;
       c.engineId = outcome?.engineId;
       c.best = existsSync(c.configFile) ? bestOf(c.runDir, loadConfig(c.configFile)) : undefined;
     }
-    let best: SweepRecord['best'];
-    for (const c of record.combinations) {
-      if (c.status !== 'FINISHED' || !c.best) continue;
-      const { mode } = c.best;
-      if (!best || (mode === 'min' ? c.best.value < best.value : c.best.value > best.value))
-        best = { index: c.index, runId: c.runId, metric: c.best.metric, value: c.best.value };
-    }
-    record.best = best;
+    record.best = chooseBest(record);
     record.endedAt = Date.now();
     writeSweep(dir, record);
   }

@@ -1,6 +1,7 @@
 import type { ExperimentConfig, PluginRef } from '../../core/config/types.js';
 import { UserError } from '../../core/errors.js';
 import type { PluginDefinition } from '../../core/plugin.js';
+import { ashaCallback } from './asha.js';
 import { earlyStoppingCallback } from './early-stopping.js';
 import { cosineDecayCallback, reduceOnPlateauCallback, stepDecayCallback } from './lr-schedules.js';
 import { modelCheckpointCallback } from './model-checkpoint.js';
@@ -14,6 +15,7 @@ export const callbackPlugins: PluginDefinition[] = [
   cosineDecayCallback,
   reduceOnPlateauCallback,
   terminateOnNaNCallback,
+  ashaCallback,
 ];
 
 const SCHEDULES: Record<string, string> = {
