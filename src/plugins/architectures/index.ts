@@ -1,5 +1,6 @@
 import type { PluginDefinition } from '../../core/plugin.js';
 import { alexNetPlugin } from './alexnet.js';
+import { kerasModelPlugin } from './keras-model/index.js';
 import { resNet50Plugin } from './resnet50.js';
 import { vggTypePlugin } from './vgg-type.js';
 
@@ -8,6 +9,7 @@ export const architecturePlugins: PluginDefinition[] = [
   vggTypePlugin,
   resNet50Plugin,
   alexNetPlugin,
+  kerasModelPlugin,
 ];
 
 export {

@@ -12,6 +12,7 @@ import { readWeightArtifacts, type WeightArtifacts } from '../../core/model-io.j
 import { Logger, RunContext } from '../../core/services.js';
 import { buildTaskModel, headOptionsSchema, type HeadOptions } from './heads.js';
 import { CaffePreprocessing, freezableBatchNormalization } from './layers.js';
+import { readLegacyH5Weights } from './keras-model/read.js';
 import { loadWeightsByLayerName } from './weights.js';
 
 export type ResNetTop = 'task' | 'imagenet' | 'none';
@@ -157,7 +158,7 @@ export class ResNet50 implements ArchitecturePlugin {
   async build({ inputShape, task }: ModelRequest): Promise<tf.LayersModel> {
     const { top, pooling } = this.options;
     // Read the weight files before building, so a wrong path fails at once.
-    const pretrained = this.readWeights();
+    const pretrained = await this.readWeights();
     const input = tf.input({ shape: inputShape, name: 'input_1' });
     const pixels =
       this.options.preprocess === 'none'
@@ -210,12 +211,14 @@ export class ResNet50 implements ArchitecturePlugin {
     return model;
   }
 
-  private readWeights(): WeightArtifacts | undefined {
+  private async readWeights(): Promise<WeightArtifacts | undefined> {
     const { weights } = this.options;
     if (weights === 'none') return undefined;
-    return readWeightArtifacts(
-      isAbsolute(weights) ? weights : resolve(this.context.baseDir, weights),
-    );
+    const path = isAbsolute(weights) ? weights : resolve(this.context.baseDir, weights);
+    // Keras' own download (resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5) or any
+    // legacy Keras weights/model .h5, read through h5wasm; else tensorflowjs_converter output.
+    if (/\.(h5|hdf5)$/i.test(path)) return h5WeightArtifacts(path);
+    return readWeightArtifacts(path);
   }
 
   private loadWeights(
@@ -234,6 +237,29 @@ export class ResNet50 implements ArchitecturePlugin {
           : ''),
     );
   }
+}
+
+/**
+ * A legacy Keras weights `.h5` as the `layer/weight` manifest loadWeightsByLayerName matches
+ * by name (so a missing or misshapen layer gets the same error as converted weights).
+ */
+async function h5WeightArtifacts(path: string): Promise<WeightArtifacts> {
+  const layers = await readLegacyH5Weights(path);
+  const specs: tf.io.WeightsManifestEntry[] = [];
+  const parts: Float32Array[] = [];
+  for (const [layer, weights] of layers) {
+    for (const weight of weights) {
+      specs.push({ name: `${layer}/${weight.name}`, shape: weight.shape, dtype: 'float32' });
+      parts.push(weight.values);
+    }
+  }
+  const data = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
+  let offset = 0;
+  for (const part of parts) {
+    data.set(part, offset);
+    offset += part.length;
+  }
+  return { specs, data: data.buffer, source: path };
 }
 
 /**
@@ -264,7 +290,8 @@ export const resNet50Plugin: PluginDefinition<ResNet50> = {
         minLength: 1,
         default: 'none',
         description:
-          "'none' (random initialisation) or a path, relative to the experiment file, to Keras ImageNet weights " +
+          "'none' (random initialisation) or a path, relative to the experiment file, to Keras ImageNet weights: Keras' own " +
+          'resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5 (any Keras weights .h5, matched by layer name), or weights ' +
           'converted with tensorflowjs_converter (a directory with model.json and its shards, or a weights manifest).',
       },
       trainableFraction: {
@@ -300,7 +327,8 @@ export const resNet50Plugin: PluginDefinition<ResNet50> = {
   implementation: ResNet50,
   envHints: {
     RESNET50_WEIGHTS:
-      "Convert Keras' ImageNet ResNet50 weights once with tensorflowjs_converter (docs/adding-an-architecture.md) " +
-      'and point RESNET50_WEIGHTS at that folder, or train from scratch with --set architecture.weights=none.',
+      "Point RESNET50_WEIGHTS at Keras' resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5 (what " +
+      'keras.applications.ResNet50(include_top=False) downloads to ~/.keras/models/) or at a tensorflowjs_converter folder ' +
+      '(docs/adding-an-architecture.md), or train from scratch with --set architecture.weights=none.',
   },
 };

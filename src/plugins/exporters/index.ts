@@ -1,4 +1,5 @@
 import type { ExportFormat } from '../../core/inference/export-formats.js';
+import { kerasExportFormat } from './keras.js';
 import { tfjsExportFormat } from './tfjs.js';
 import { webExportFormat } from './web.js';
 import { savedModelExportFormat } from './savedmodel.js';
@@ -6,12 +7,13 @@ import { mlflowModelExportFormat } from '../reporters/mlflow/model-export.js';
 
 /**
  * Every built-in `affectlab export` format, registered by the composition root. `keras` is
- * the Keras import plugin's; `savedmodel` and `mlflow` build on it (its result's path is the
+ * written by the Keras import plugin's writer (architectures/keras-model); `savedmodel` and `mlflow` build on it (its result's path is the
  * .keras file).
  */
 export const builtinExportFormats: ExportFormat[] = [
   tfjsExportFormat,
   webExportFormat,
+  kerasExportFormat,
   savedModelExportFormat,
   mlflowModelExportFormat,
 ];
