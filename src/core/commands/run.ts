@@ -174,6 +174,9 @@ export function registerRunCommand(program: Command, runtime: Runtime): void {
                   ? {
                       combination: `${i + 1} of ${combos.length}`,
                       launcher: resolved.config.launcher ?? runtime.defaultLauncher,
+                      ...(base.config.sweep?.scheduler
+                        ? { scheduler: base.config.sweep.scheduler }
+                        : {}),
                     }
                   : {}),
                 ...(combo.length ? { overrides: combo } : {}),

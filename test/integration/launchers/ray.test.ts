@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readFileSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { affectlab } from '../../support/cli.js';
@@ -55,5 +55,28 @@ describe('the ray launcher on a real Ray head node (Jobs REST API)', { skip }, (
     const log0 = readFileSync(join(work, 'runs', 'sweeps', 'ray-sweep', 'logs', '0.log'), 'utf8');
     assert.match(log0, /run directory: /);
     assert.match(r.stderr, /submitted Ray job affectlab-ray-sweep-0-/);
+
+    // --resume <sweep> submits only the failed combination, as a new Ray job
+    const endOf = (runDir: string) =>
+      (JSON.parse(readFileSync(join(runDir, 'run.json'), 'utf8')) as { endTime: number }).endTime;
+    const finishedEnd = endOf(record.combinations[0].runDir);
+    symlinkSync(synth, join(work, 'missing'));
+    const again = affectlab(['run', '--resume', 'ray-sweep', '--cache-dir', join(work, 'cache')], {
+      cwd: work,
+      env: { AFFECTLAB_LOG_LEVEL: 'info' },
+    });
+    assert.equal(again.code, 0, `${again.stderr}\n${c.log()}`);
+    assert.doesNotMatch(again.stderr, /submitted Ray job affectlab-ray-sweep-0-/);
+    assert.match(again.stderr, /submitted Ray job affectlab-ray-sweep-1-/);
+    const resumed = readSweepRecord(work, 'ray-sweep');
+    assert.deepEqual(
+      resumed.combinations.map((x) => [x.status, x.launcherState]),
+      [
+        ['FINISHED', 'SUCCEEDED'],
+        ['FINISHED', 'SUCCEEDED'],
+      ],
+    );
+    assert.notEqual(resumed.combinations[1].engineId, record.combinations[1].engineId);
+    assert.equal(endOf(resumed.combinations[0].runDir), finishedEnd, 'not run again');
   });
 });

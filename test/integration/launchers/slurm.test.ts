@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import assert from 'node:assert/strict';
 import { spawn, execFileSync } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { affectlab } from '../../support/cli.js';
@@ -61,6 +61,33 @@ describe('the slurm launcher on a real single-node Slurm cluster', { skip }, () 
     assert.match(script, /^#SBATCH --time=00:10:00$/m);
     assert.match(script, /^#SBATCH --comment=affectlab-test$/m);
     assert.match(r.stderr, /submitted Slurm array job \d+ \(2 tasks\)/);
+
+    // --resume <sweep> submits only the failed combination, as an array of one task
+    const finishedEnd = (
+      JSON.parse(readFileSync(join(record.combinations[0].runDir, 'run.json'), 'utf8')) as {
+        endTime: number;
+      }
+    ).endTime;
+    symlinkSync(synth, join(work, 'missing'));
+    const again = affectlab(
+      ['run', '--resume', 'slurm-sweep', '--cache-dir', join(work, 'cache')],
+      { cwd: work, env: { ...c.env, AFFECTLAB_LOG_LEVEL: 'info' } },
+    );
+    assert.equal(again.code, 0, `${again.stderr}\n${c.log()}`);
+    assert.match(again.stderr, /submitted Slurm array job \d+ \(1 tasks?\)/);
+    const resumed = readSweepRecord(work, 'slurm-sweep');
+    assert.deepEqual(
+      resumed.combinations.map((x) => x.status),
+      ['FINISHED', 'FINISHED'],
+    );
+    assert.match(resumed.combinations[1].engineId ?? '', /^\d+_1$/);
+    assert.notEqual(resumed.combinations[1].engineId?.split('_')[0], job0.split('_')[0]);
+    const stillEnd = (
+      JSON.parse(readFileSync(join(resumed.combinations[0].runDir, 'run.json'), 'utf8')) as {
+        endTime: number;
+      }
+    ).endTime;
+    assert.equal(stillEnd, finishedEnd, 'the finished combination did not run again');
   });
 
   it('Ctrl-C cancels the array job with scancel and the runs end KILLED', async () => {
