@@ -1,16 +1,18 @@
 import 'reflect-metadata';
 import assert from 'node:assert/strict';
-import { readFileSync, symlinkSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync, readdirSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { affectlab } from '../../support/cli.js';
-import { tempDir } from '../../support/helpers.js';
+import { repoRoot, tempDir } from '../../support/helpers.js';
 import { raySkipReason, startRayCluster, type RayCluster } from '../../support/ray-cluster.js';
 import { smallSyntheticSet } from '../../support/synth.js';
 import { readSweepRecord, sweepYaml } from './common.js';
 
 const work = tempDir();
 const skip = raySkipReason();
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('the ray launcher on a real Ray head node (Jobs REST API)', { skip }, () => {
   let cluster: RayCluster | undefined;
@@ -78,5 +80,53 @@ describe('the ray launcher on a real Ray head node (Jobs REST API)', { skip }, (
     );
     assert.notEqual(resumed.combinations[1].engineId, record.combinations[1].engineId);
     assert.equal(endOf(resumed.combinations[0].runDir), finishedEnd, 'not run again');
+  });
+
+  it('Ctrl-C stops the Ray jobs and the runs end KILLED', async () => {
+    const c = cluster as RayCluster;
+    const file = sweepYaml(
+      work,
+      'ray-cancel',
+      [synth, `${synth}/.`],
+      `{ type: ray, address: '${c.address}', cpus: 1, pollSeconds: 0.5 }`,
+      500,
+    );
+    const child = spawn(
+      process.execPath,
+      [join(repoRoot, 'bin/affectlab.js'), 'run', file, '--cache-dir', join(work, 'cache')],
+      { env: { ...process.env, AFFECTLAB_LOG_LEVEL: 'info' }, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let stderr = '';
+    child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+    const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+    // wait until both runs are training (their metrics.jsonl has an epoch)
+    const runs = join(work, 'runs', 'ray-cancel');
+    for (let i = 0; ; i++) {
+      const dirs = existsSync(runs) ? readdirSync(runs) : [];
+      if (dirs.length === 2 && dirs.every((d) => existsSync(join(runs, d, 'metrics.jsonl')))) break;
+      assert.ok(i < 900, `the runs did not start\n${stderr}\n${c.log()}`);
+      await sleep(200);
+    }
+    child.kill('SIGINT');
+    assert.equal(await exited, 130, stderr);
+    assert.match(stderr, /stopping Ray job affectlab-ray-cancel-0-/);
+    const record = readSweepRecord(work, 'ray-cancel');
+    assert.deepEqual(
+      record.combinations.map((x) => [x.status, x.launcherState]),
+      [
+        ['KILLED', 'CANCELLED'],
+        ['KILLED', 'CANCELLED'],
+      ],
+      stderr,
+    );
+    // Ray agrees: both jobs STOPPED, none left running
+    const jobs = (await (await fetch(`${c.address}/api/jobs/`)).json()) as {
+      status: string;
+      metadata: Record<string, string>;
+    }[];
+    assert.deepEqual(
+      jobs.filter((j) => j.metadata.sweep === 'ray-cancel').map((j) => j.status),
+      ['STOPPED', 'STOPPED'],
+    );
   });
 });
