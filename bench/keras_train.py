@@ -14,7 +14,8 @@ Modes:
 The image list (--list) is the JSON file train.ts writes: the affectlab runner's training split,
 [{"path", "box": [x, y, width, height], "label"}]. Every pipeline crops to the face box grown by
 --margin on each side (floor/ceil, clamped to the image: affectlab's cropRegion), resizes with
-Lanczos-3 to the square input size, and divides by 255, as affectlab's sharp pipeline does.
+an antialiased bilinear filter to the square input size (sharp's kernel 'linear', PIL's BILINEAR,
+tf.image.resize bilinear with antialias), and divides by 255, as affectlab's sharp pipeline does.
 """
 
 from __future__ import annotations
@@ -121,7 +122,7 @@ def build_model(size: int):  # -> keras.Model
 
 
 def tf_dataset(items: list[dict[str, Any]], size: int, margin: float, batch: int, repeat: bool):
-    """read_file -> decode_jpeg -> crop to the grown face box -> Lanczos-3 resize -> /255 -> batch."""
+    """read_file -> decode_jpeg -> crop to the grown face box -> bilinear resize -> /255 -> batch."""
     import tensorflow as tf
 
     paths = tf.constant([item["path"] for item in items])
@@ -141,7 +142,7 @@ def tf_dataset(items: list[dict[str, Any]], size: int, margin: float, batch: int
             tf.cast(top, tf.int32) : tf.cast(bottom, tf.int32),
             tf.cast(left, tf.int32) : tf.cast(right, tf.int32),
         ]
-        resized = tf.image.resize(crop, [size, size], method="lanczos3", antialias=True)
+        resized = tf.image.resize(crop, [size, size], method="bilinear", antialias=True)
         return tf.clip_by_value(resized / 255.0, 0.0, 1.0), label
 
     dataset = tf.data.Dataset.from_tensor_slices((paths, boxes, labels))
@@ -224,7 +225,7 @@ class TfDataPipeline:
 
 
 class PilPipeline:
-    """PIL decode + crop + Lanczos resize + /255 into float32 batches, on a pool of `--threads`."""
+    """PIL decode + crop + bilinear resize + /255 into float32 batches, on a pool of `--threads`."""
 
     def __init__(self, args: argparse.Namespace) -> None:
         self.items = read_list(args.list)[: args.images]
@@ -242,7 +243,7 @@ class PilPipeline:
         with Image.open(item["path"]) as image:
             image = image.convert("RGB")
             region = crop_region(item["box"], self.margin, image.width, image.height)
-            resized = image.crop(region).resize((self.size, self.size), Image.Resampling.LANCZOS)
+            resized = image.crop(region).resize((self.size, self.size), Image.Resampling.BILINEAR)
             return np.asarray(resized, dtype=np.float32) / 255.0
 
     def run(self, items: list[dict[str, Any]]) -> int:

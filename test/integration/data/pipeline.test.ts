@@ -1,11 +1,19 @@
 import 'reflect-metadata';
 import assert from 'node:assert/strict';
-import { readdirSync, statSync, truncateSync, utimesSync, writeFileSync } from 'node:fs';
+import {
+  readFileSync,
+  readdirSync,
+  statSync,
+  truncateSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import sharp from 'sharp';
 import { UserError } from '../../../src/core/errors.js';
 import { ImagePipeline, type Batch } from '../../../src/core/pipeline/pipeline.js';
+import { headerSize } from '../../../src/core/pipeline/preprocess.js';
 import type { DatasetSplits, Example } from '../../../src/core/plugin.js';
 import { generateSyntheticAffectNet } from '../../../src/plugins/datasets/affectnet/synth.js';
 import { Logger } from '../../../src/core/services.js';
@@ -221,6 +229,28 @@ test('the cache gives identical pixels and is invalidated by a changed file', as
   const again = pipeline({ cacheDir });
   await collect(again.batches(examples, order, 5));
   assert.equal(again.stats.cacheHits, 11);
+});
+
+test('image sizes read from JPEG and PNG headers equal sharp metadata', async () => {
+  const raw = { raw: { width: 37, height: 23, channels: 3 as const } };
+  const pixels = Buffer.alloc(37 * 23 * 3, 90);
+  const files = [
+    await sharp(pixels, raw).jpeg().toBuffer(),
+    await sharp(pixels, raw).jpeg({ progressive: true }).toBuffer(),
+    await sharp(pixels, raw)
+      .withExif({ IFD0: { Copyright: 'x' } })
+      .jpeg()
+      .toBuffer(),
+    await sharp(pixels, raw).png().toBuffer(),
+    ...splits.train.slice(0, 3).map((e) => readFileSync(e.imagePath)),
+  ];
+  for (const file of files) {
+    const meta = await sharp(file).metadata();
+    assert.deepEqual(headerSize(file), { width: meta.width, height: meta.height });
+  }
+  assert.equal(headerSize(Buffer.from('this is not a jpeg')), undefined);
+  assert.equal(headerSize(files[0].subarray(0, 30)), undefined);
+  assert.equal(headerSize(await sharp(pixels, raw).webp().toBuffer()), undefined);
 });
 
 test('a corrupt cache entry is named in a warning, decoded again and rewritten', async () => {
