@@ -82,17 +82,28 @@ function python(): string {
   return found;
 }
 
-/** Python Keras' predictions of `model` on `x`. */
-function kerasPredict(model: string, x: tf.Tensor): number[][][] {
-  const inputs = join(work, `inputs-${Date.now()}.json`);
-  const out = join(work, `outputs-${Date.now()}.json`);
-  writeFileSync(inputs, JSON.stringify({ shape: x.shape, x: Array.from(x.dataSync()) }));
-  const run = spawnSync(python(), [reference, 'predict', model, inputs, out], {
+/** Python Keras' predictions of each model on its inputs, in one Python process. */
+function kerasPredictMany(jobs: { model: string; x: tf.Tensor }[]): number[][][][] {
+  const args: string[] = [];
+  const outs: string[] = [];
+  jobs.forEach(({ model, x }, i) => {
+    const inputs = join(work, `inputs-${Date.now()}-${i}.json`);
+    const out = join(work, `outputs-${Date.now()}-${i}.json`);
+    writeFileSync(inputs, JSON.stringify({ shape: x.shape, x: Array.from(x.dataSync()) }));
+    args.push(model, inputs, out);
+    outs.push(out);
+  });
+  const run = spawnSync(python(), [reference, 'predict', ...args], {
     encoding: 'utf8',
     timeout: 300_000,
   });
   assert.equal(run.status, 0, run.stderr);
-  return (JSON.parse(readFileSync(out, 'utf8')) as { y: number[][][] }).y;
+  return outs.map((out) => (JSON.parse(readFileSync(out, 'utf8')) as { y: number[][][] }).y);
+}
+
+/** Python Keras' predictions of `model` on `x`. */
+function kerasPredict(model: string, x: tf.Tensor): number[][][] {
+  return kerasPredictMany([{ model, x }])[0];
 }
 
 function maxDifference(a: tf.Tensor, b: number[][]): number {
@@ -201,6 +212,35 @@ describe('keras-model: Keras files read without Python', () => {
       assert.ok(difference <= TOLERANCE, `max |tfjs - keras| = ${difference}`);
       // Not a constant: the 7 probabilities differ between inputs.
       assert.ok(tf.tidy(() => tf.moments(got, 0).variance.max().dataSync()[0]) > 1e-8);
+    },
+  );
+
+  it(
+    "reads what Keras 3 writes: fer re-saved as .keras, a Sequential model as .keras and as .h5; predictions equal Keras' to 1e-5",
+    { skip: skipPython },
+    async () => {
+      const dir = join(work, 'keras3');
+      const made = spawnSync(python(), [reference, 'keras3', fer, dir], {
+        encoding: 'utf8',
+        timeout: 300_000,
+      });
+      assert.equal(made.status, 0, made.stderr);
+      const cases: [string, [number, number, number], number, tf.Tensor4D][] = [
+        ['fer.keras', [64, 64, 1], 7, ferInput()],
+        ['sequential.keras', [16, 16, 3], 6, tf.randomUniform([3, 16, 16, 3], 0, 1, 'float32', 5)],
+        ['sequential.h5', [16, 16, 3], 6, tf.randomUniform([3, 16, 16, 3], 0, 1, 'float32', 5)],
+      ];
+      const expected = kerasPredictMany(
+        cases.map(([name, , , x]) => ({ model: join(dir, name), x })),
+      );
+      for (const [[name, shape, classes, x], [y]] of cases.map(
+        (c, i) => [c, expected[i]] as const,
+      )) {
+        const model = await build(options(join(dir, name)), shape, classification(classes));
+        const difference = maxDifference(model.predict(x) as tf.Tensor, y);
+        assert.ok(difference <= TOLERANCE, `${name}: max |tfjs - keras| = ${difference}`);
+      }
+      assert.equal((await readKerasModelFile(join(dir, 'fer.keras'))).format, 'keras');
     },
   );
 
