@@ -19,10 +19,10 @@ import sharp from 'sharp';
 import { scanCacheBytes } from '../src/core/pipeline/cache.js';
 import { ImagePipeline } from '../src/core/pipeline/pipeline.js';
 import { decodeAndCrop } from '../src/core/pipeline/preprocess.js';
-import { Logger, RunContext } from '../src/core/services.js';
+import { Logger, RunContext } from '../src/core/plugin/services.js';
 import { AffectNetDataset } from '../src/plugins/datasets/affectnet/dataset.js';
 import { ensureSyntheticAffectNet } from '../src/plugins/datasets/affectnet/synth.js';
-import type { AugmentOptions, Example } from '../src/core/plugin.js';
+import type { AugmentOptions, Example } from '../src/core/plugin/plugin.js';
 
 const { values } = parseArgs({
   options: {

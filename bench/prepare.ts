@@ -41,7 +41,7 @@ interface ChildResult {
 
 /** One prepare in this process: the child side. */
 async function child(root: string): Promise<void> {
-  const { Logger, RunContext } = await import('../src/core/services.js');
+  const { Logger, RunContext } = await import('../src/core/plugin/services.js');
   const { AffectNetDataset } = await import('../src/plugins/datasets/affectnet/dataset.js');
   const progressLines: string[] = [];
   const logger = new Logger();

@@ -9,9 +9,9 @@
 import 'reflect-metadata';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
-import { BackendService } from '../src/core/backend.js';
-import { makeClassificationLoss } from '../src/core/loss.js';
-import type { Task } from '../src/core/plugin.js';
+import { BackendService } from '../src/core/training/backend.js';
+import { makeClassificationLoss } from '../src/core/training/loss.js';
+import type { Task } from '../src/core/plugin/plugin.js';
 import {
   VggType,
   vggTypePlugin,

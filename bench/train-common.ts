@@ -11,7 +11,7 @@ import {
   type PluginDefinition,
   type ReporterPlugin,
   type RunInfo,
-} from '../src/core/plugin.js';
+} from '../src/core/plugin/plugin.js';
 
 /** Worker replies on stdout start with this; any other stdout line is a stray log line. */
 export const REPLY_MARKER = '@@bench ';

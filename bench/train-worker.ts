@@ -16,18 +16,18 @@ import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
-import { BackendService } from '../src/core/backend.js';
-import { makeClassificationLoss } from '../src/core/loss.js';
+import { BackendService } from '../src/core/training/backend.js';
+import { makeClassificationLoss } from '../src/core/training/loss.js';
 import { ImagePipeline } from '../src/core/pipeline/index.js';
 import type {
   ArchitecturePlugin,
   DatasetPlugin,
   Example,
   ModelRequest,
-} from '../src/core/plugin.js';
+} from '../src/core/plugin/plugin.js';
 import { runExperiment } from '../src/core/runner/experiment-run.js';
-import { RunStore } from '../src/core/runner/run-store.js';
-import type { Runtime } from '../src/core/runtime.js';
+import { RunStore } from '../src/core/reporting/run-store.js';
+import type { Runtime } from '../src/core/plugin/runtime.js';
 import { createRuntime } from '../src/main.js';
 import {
   REPLY_MARKER,

@@ -26,7 +26,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import sharp from 'sharp';
 import { UserError } from '../src/core/errors.js';
-import type { DatasetPlugin } from '../src/core/plugin.js';
+import type { DatasetPlugin } from '../src/core/plugin/plugin.js';
 import { ensureSyntheticAffectNet } from '../src/plugins/datasets/affectnet/synth.js';
 import { createRuntime } from '../src/main.js';
 import {

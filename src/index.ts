@@ -1,10 +1,10 @@
 import 'reflect-metadata';
-export * from './core/plugin.js';
+export * from './core/plugin/plugin.js';
 export * from './core/errors.js';
-export { Registry, UnknownPluginError } from './core/registry.js';
-export { Runtime } from './core/runtime.js';
-export { Logger, Clock, Random, RunContext, hashSeed } from './core/services.js';
-export { BackendService } from './core/backend.js';
+export { Registry, UnknownPluginError } from './core/plugin/registry.js';
+export { Runtime } from './core/plugin/runtime.js';
+export { Logger, Clock, Random, RunContext, hashSeed } from './core/plugin/services.js';
+export { BackendService } from './core/training/backend.js';
 export type { ExperimentConfig, PluginRef, TrainingConfig } from './core/config/types.js';
 export { createRuntime } from './main.js';
 export { builtinPlugins } from './plugins/index.js';
@@ -15,7 +15,7 @@ export {
   fileSystemHandler,
   readModelArtifacts,
   readWeightArtifacts,
-} from './core/model-io.js';
+} from './core/training/model-io.js';
 export {
   buildTaskHeads,
   buildTaskModel,

@@ -1,7 +1,8 @@
 import 'reflect-metadata';
-import { main, type CommandModule } from './core/cli.js';
-import { Registry } from './core/registry.js';
-import { Runtime } from './core/runtime.js';
+import type { CommandModule } from './core/cli/command.js';
+import { main } from './core/cli/program.js';
+import { Registry } from './core/plugin/registry.js';
+import { Runtime } from './core/plugin/runtime.js';
 import { builtinPlugins } from './plugins/index.js';
 import { expandCallbacks } from './plugins/callbacks/index.js';
 import { pluginCommands } from './plugins/commands.js';

@@ -3,7 +3,7 @@
  * counts of the manually annotated set (the report's Table 1) and the class presets.
  */
 import { UserError, didYouMean } from './errors.js';
-import type { ClassInfo } from './plugin.js';
+import type { ClassInfo } from './plugin/plugin.js';
 
 /** Expression names indexed by AffectNet code (0..10). */
 export const AFFECTNET_EXPRESSIONS = [

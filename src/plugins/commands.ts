@@ -1,4 +1,4 @@
-import type { CommandModule } from '../core/cli.js';
+import type { CommandModule } from '../core/cli/command.js';
 import { architectureCommands } from './architectures/commands.js';
 import { datasetCommands } from './datasets/commands.js';
 import { reporterCommands } from './reporters/commands.js';

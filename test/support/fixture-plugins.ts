@@ -3,10 +3,10 @@ import {
   PLUGIN_OPTIONS,
   type PluginDefinition,
   type PluginOptions,
-} from '../../src/core/plugin.js';
-import { Logger, Random, RunContext } from '../../src/core/services.js';
-import { Registry } from '../../src/core/registry.js';
-import { Runtime } from '../../src/core/runtime.js';
+} from '../../src/core/plugin/plugin.js';
+import { Logger, Random, RunContext } from '../../src/core/plugin/services.js';
+import { Registry } from '../../src/core/plugin/registry.js';
+import { Runtime } from '../../src/core/plugin/runtime.js';
 
 /** A plugin that records what the container injected, to test constructor injection. */
 @injectable()

@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after } from 'node:test';
 import { createRuntime } from '../../src/main.js';
-import type { Runtime } from '../../src/core/runtime.js';
-import { BackendService } from '../../src/core/backend.js';
+import type { Runtime } from '../../src/core/plugin/runtime.js';
+import { BackendService } from '../../src/core/training/backend.js';
 
 /** A temporary directory removed when the test file ends. */
 export function tempDir(prefix = 'affectlab-test-'): string {

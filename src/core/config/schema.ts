@@ -1,5 +1,5 @@
-import type { JsonSchema, PluginKind } from '../plugin.js';
-import type { Registry } from '../registry.js';
+import type { JsonSchema, PluginKind } from '../plugin/plugin.js';
+import type { Registry } from '../plugin/registry.js';
 
 /** Experiment keys that hold one plugin reference, and the kind each resolves to. */
 export const PLUGIN_SLOTS: { key: string; kind: PluginKind; list: boolean; required: boolean }[] = [

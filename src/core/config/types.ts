@@ -1,5 +1,7 @@
-import type { BackendPreference } from '../backend.js';
-import type { ExecutionPreference } from '../engine/engine.js';
+import type { BackendPreference } from '../training/backend.js';
+
+/** `training.execution`: the engine a run asks for (engine/ decides what `auto` gives). */
+export type ExecutionPreference = 'auto' | 'eager' | 'graph';
 
 /** `{ type: <registered name>, ...options }` */
 export interface PluginRef {

@@ -1,8 +1,8 @@
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import addFormatsModule from 'ajv-formats';
 import { ConfigError, didYouMean, type Diagnostic } from '../errors.js';
-import type { JsonSchema } from '../plugin.js';
-import { UnknownPluginError, type Registry } from '../registry.js';
+import type { JsonSchema } from '../plugin/plugin.js';
+import { UnknownPluginError, type Registry } from '../plugin/registry.js';
 import {
   interpolateFilledDefaults,
   isPlainObject,

@@ -5,9 +5,9 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { TrainingConfig } from '../config/types.js';
-import { makeClassificationLoss, makeRegressionLoss, type LossFunction } from '../loss.js';
-import type { Task } from '../plugin.js';
-import { Random, replaceMathRandom } from '../services.js';
+import { makeClassificationLoss, makeRegressionLoss, type LossFunction } from '../training/loss.js';
+import type { Task } from '../plugin/plugin.js';
+import { Random, replaceMathRandom } from '../plugin/services.js';
 import type {
   EngineOptions,
   LossSpec,

@@ -6,11 +6,11 @@
  * graph and run in a libtensorflow session, native backend only).
  */
 import type * as tf from '@tensorflow/tfjs';
-import type { TrainingConfig } from '../config/types.js';
-import type { Task } from '../plugin.js';
+import type { ExecutionPreference, TrainingConfig } from '../config/types.js';
+import type { Task } from '../plugin/plugin.js';
 
-export type ExecutionKind = 'eager' | 'graph';
-export type ExecutionPreference = 'auto' | ExecutionKind;
+export type { ExecutionPreference };
+export type ExecutionKind = Exclude<ExecutionPreference, 'auto'>;
 
 /** Targets of one batch, row-major, `n` rows. */
 export interface StepTargets {

@@ -4,7 +4,7 @@
  */
 import type * as tf from '@tensorflow/tfjs';
 import { UserError } from '../errors.js';
-import type { Task } from '../plugin.js';
+import type { Task } from '../plugin/plugin.js';
 import { EagerEngine } from './eager.js';
 import type {
   EngineOptions,

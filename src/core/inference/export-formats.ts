@@ -4,7 +4,7 @@
  * and a format may build on another one (the MLflow model wraps the Keras file).
  */
 import { UserError, didYouMean } from '../errors.js';
-import type { Logger } from '../services.js';
+import type { Logger } from '../plugin/services.js';
 import type { TrainedRun } from './trained-run.js';
 
 export interface ExportContext {

@@ -9,8 +9,8 @@ import {
   Progress,
   mergeBadRecordSummaries,
 } from '../pipeline/index.js';
-import type { BadRecordSummary, Example, Task } from '../plugin.js';
-import type { Logger } from '../services.js';
+import type { BadRecordSummary, Example, Task } from '../plugin/plugin.js';
+import type { Logger } from '../plugin/services.js';
 import type { TrainedRun } from './trained-run.js';
 
 /** File endings taken from a folder (what sharp decodes); files named one by one may be anything. */

@@ -3,10 +3,10 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type * as tf from '@tensorflow/tfjs';
 import { UserError } from '../errors.js';
-import { loadModel, MODEL_JSON } from '../model-io.js';
-import type { ClassInfo, DatasetPlugin, ImageSpec, Task } from '../plugin.js';
-import type { ResolvedExperiment, Runtime } from '../runtime.js';
-import { RunStore, type RunRecord } from '../runner/run-store.js';
+import { loadModel, MODEL_JSON } from '../training/model-io.js';
+import type { ClassInfo, DatasetPlugin, ImageSpec, Task } from '../plugin/plugin.js';
+import type { ResolvedExperiment, Runtime } from '../plugin/runtime.js';
+import { RunStore, type RunRecord } from '../reporting/run-store.js';
 
 export interface TrainedRun {
   store: RunStore;

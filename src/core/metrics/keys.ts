@@ -3,7 +3,7 @@
  * on. Renaming a key breaks every stored run's comparison: add keys, never rename them.
  */
 import { UserError } from '../errors.js';
-import type { Task } from '../plugin.js';
+import type { Task } from '../plugin/plugin.js';
 
 /** Summary classification metrics, scored on the test set as it is ("Orig"). */
 export const METRIC_KEYS = [

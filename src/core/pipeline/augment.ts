@@ -1,5 +1,5 @@
-import type { AugmentOptions } from '../plugin.js';
-import { Random } from '../services.js';
+import type { AugmentOptions } from '../plugin/plugin.js';
+import { Random } from '../plugin/services.js';
 
 /** The random draw of one augmentation, so tests and logs can see what was applied. */
 export interface AugmentDraw {

@@ -1,5 +1,5 @@
 import { UserError } from '../errors.js';
-import type { BadRecord, BadRecordSummary } from '../plugin.js';
+import type { BadRecord, BadRecordSummary } from '../plugin/plugin.js';
 
 export type BadRecordPolicy = 'skip' | 'fail';
 

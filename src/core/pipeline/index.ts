@@ -31,4 +31,3 @@ export {
 export { PreprocessedCache } from './cache.js';
 export { runLoadJob, type LoadJob, type LoadResult } from './load.js';
 export { Progress } from './progress.js';
-export { Semaphore } from './loaders.js';

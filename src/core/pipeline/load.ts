@@ -1,5 +1,5 @@
 import { readFile, stat } from 'node:fs/promises';
-import type { AugmentOptions, FaceBox, ImageSpec } from '../plugin.js';
+import type { AugmentOptions, FaceBox, ImageSpec } from '../plugin/plugin.js';
 import { augmentExample, toUnitFloat } from './augment.js';
 import { CacheBudget, PreprocessedCache } from './cache.js';
 import { BadImageError, decodeAndCrop, type BadImageReason } from './preprocess.js';

@@ -1,7 +1,8 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { runLoadJob, type LoadJob, type LoadResult } from './load.js';
-import type { WorkerOptions, WorkerRequest, WorkerResponse } from './worker.js';
+import { Semaphore } from './semaphore.js';
+import type { WorkerOptions, WorkerRequest, WorkerResponse } from './worker-protocol.js';
 
 /** Runs LoadJobs with bounded concurrency. */
 export interface Loader {
@@ -9,25 +10,6 @@ export interface Loader {
   readonly offThread: boolean;
   load(job: LoadJob): Promise<LoadResult>;
   close(): Promise<void>;
-}
-
-/** Counting semaphore: at most `limit` holders at once, FIFO. */
-export class Semaphore {
-  private active = 0;
-  private readonly waiting: (() => void)[] = [];
-
-  constructor(private readonly limit: number) {}
-
-  async run<T>(task: () => Promise<T>): Promise<T> {
-    if (this.active >= this.limit) await new Promise<void>((resolve) => this.waiting.push(resolve));
-    this.active++;
-    try {
-      return await task();
-    } finally {
-      this.active--;
-      this.waiting.shift()?.();
-    }
-  }
 }
 
 /**

@@ -1,7 +1,13 @@
 import { statSync } from 'node:fs';
 import { UserError } from '../errors.js';
-import type { AugmentOptions, BadRecord, BadRecordSummary, Example, ImageSpec } from '../plugin.js';
-import type { Logger } from '../services.js';
+import type {
+  AugmentOptions,
+  BadRecord,
+  BadRecordSummary,
+  Example,
+  ImageSpec,
+} from '../plugin/plugin.js';
+import type { Logger } from '../plugin/services.js';
 import { augmentExample, isAugmentActive, toUnitFloat } from './augment.js';
 import { BadRecordLog, checkBadFraction, type BadRecordPolicy } from './bad-records.js';
 import { CacheBudget, PreprocessedCache, scanCacheBytes } from './cache.js';

@@ -1,5 +1,5 @@
 import sharp from 'sharp';
-import type { FaceBox, ImageSpec } from '../plugin.js';
+import type { FaceBox, ImageSpec } from '../plugin/plugin.js';
 
 /** Why an image could not be used. Each is a category in the bad-record summary. */
 export type BadImageReason = 'missing image file' | 'corrupt image' | 'face box outside the image';

@@ -1,4 +1,4 @@
-import type { Logger } from '../services.js';
+import type { Logger } from '../plugin/services.js';
 
 /**
  * Progress of a long preparation step (reading 290k CSV rows, checking files). On a terminal it

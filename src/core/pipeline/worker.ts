@@ -4,21 +4,9 @@ import 'reflect-metadata';
  * the results back, transferring the pixel buffers instead of copying them.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { runLoadJob, type LoadJob, type LoadResult } from './load.js';
-import { Semaphore } from './loaders.js';
-
-/** Set by WorkerLoader through `workerData`. */
-export interface WorkerOptions {
-  /** Jobs run at once; later ones wait in arrival order. */
-  concurrency: number;
-}
-
-export interface WorkerRequest {
-  id: number;
-  job: LoadJob;
-}
-
-export type WorkerResponse = { id: number; result: LoadResult } | { id: number; error: string };
+import { runLoadJob } from './load.js';
+import { Semaphore } from './semaphore.js';
+import type { WorkerRequest, WorkerOptions, WorkerResponse } from './worker-protocol.js';
 
 if (!parentPort) throw new Error('pipeline worker must run in a worker thread');
 const port = parentPort;

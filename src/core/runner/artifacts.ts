@@ -8,8 +8,8 @@ import {
   formatRegressionTable,
 } from '../metrics/format.js';
 import type { RegressionReport } from '../metrics/regression.js';
-import { confusionMatrixSvg, lineChartSvg, sideBySideSvg, svgToPng } from './plots.js';
-import type { RunStore } from './run-store.js';
+import { confusionMatrixSvg, lineChartSvg, sideBySideSvg, svgToPng } from '../reporting/plots.js';
+import type { RunStore } from '../reporting/run-store.js';
 
 export async function writeCurves(store: RunStore): Promise<void> {
   const epochs = store.readEpochs();

@@ -5,7 +5,7 @@ import type {
   TrainBeginInfo,
   TrainingCallback,
   TrainingControl,
-} from '../plugin.js';
+} from '../plugin/plugin.js';
 
 export type Mode = 'min' | 'max';
 

@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync 
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import type { TrainingEngine } from '../engine/engine.js';
-import { loadModel, saveModel } from '../model-io.js';
+import { loadModel, saveModel } from '../training/model-io.js';
 
 /**
  * How far into an epoch an interrupted run got: the steps done, the position in the epoch's

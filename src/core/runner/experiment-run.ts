@@ -1,7 +1,7 @@
 import { cpSync, rmSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs';
 import type { DependencyContainer } from 'tsyringe';
-import { BackendService } from '../backend.js';
+import { BackendService } from '../training/backend.js';
 import {
   createEngine,
   decideEngine,
@@ -11,7 +11,7 @@ import {
   type TrainingEngine,
 } from '../engine/index.js';
 import { UserError } from '../errors.js';
-import { NonFiniteLossError } from '../loss.js';
+import { NonFiniteLossError } from '../training/loss.js';
 import type { MetricReport } from '../metrics/classification.js';
 import {
   formatConfusionMatrix,
@@ -32,10 +32,10 @@ import type {
   RunStatus,
   SamplerPlugin,
   TrainingCallback,
-} from '../plugin.js';
+} from '../plugin/plugin.js';
 import { redactCredentials } from '../redact.js';
-import type { ResolvedExperiment, Runtime } from '../runtime.js';
-import { Logger, Random } from '../services.js';
+import type { ResolvedExperiment, Runtime } from '../plugin/runtime.js';
+import { Logger, Random } from '../plugin/services.js';
 import { writeCurves, writeFinalArtifacts } from './artifacts.js';
 import {
   hasCheckpoint,
@@ -45,8 +45,8 @@ import {
   type PartialEpoch,
 } from './checkpoint.js';
 import { CallbackList } from './callbacks.js';
-import { ReporterHub, type ProgressReporter } from './reporter-hub.js';
-import { RunStore, type EpochRecord } from './run-store.js';
+import { ReporterHub, type ProgressReporter } from '../reporting/reporter-hub.js';
+import { RunStore, type EpochRecord } from '../reporting/run-store.js';
 import { prefixed, scorePredictions } from './scoring.js';
 import { predictSplit, seedMathRandom, trainEpoch } from './trainer.js';
 

@@ -1,10 +1,10 @@
 import * as tf from '@tensorflow/tfjs';
 import type { TrainingConfig } from '../config/types.js';
-import type { AugmentOptions, Example, Task } from '../plugin.js';
+import type { AugmentOptions, Example, Task } from '../plugin/plugin.js';
 import type { StepTargets, TrainingEngine } from '../engine/engine.js';
 import { targetTensors, type TaskLoss } from '../engine/eager.js';
-import { NonFiniteLossError } from '../loss.js';
-import { Random, hashSeed, replaceMathRandom } from '../services.js';
+import { NonFiniteLossError } from '../training/loss.js';
+import { Random, hashSeed, replaceMathRandom } from '../plugin/services.js';
 import type { PartialEpoch } from './checkpoint.js';
 
 /** One batch from the image pipeline: NHWC float32 pixels and the examples they came from. */

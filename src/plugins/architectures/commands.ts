@@ -1,10 +1,10 @@
 import type { Command } from 'commander';
-import { setOption, type CommandModule } from '../../core/cli.js';
-import { BackendService } from '../../core/backend.js';
+import { setOption, type CommandModule } from '../../core/cli/command.js';
+import { BackendService } from '../../core/training/backend.js';
 import { ConfigError, UserError } from '../../core/errors.js';
 import { unresolvedEnvDiagnostics } from '../../core/config/compose.js';
-import type { ArchitecturePlugin, DatasetPlugin } from '../../core/plugin.js';
-import type { Runtime } from '../../core/runtime.js';
+import type { ArchitecturePlugin, DatasetPlugin } from '../../core/plugin/plugin.js';
+import type { Runtime } from '../../core/plugin/runtime.js';
 import { formatSummary, summarizeModel, type ModelSummary } from './summary.js';
 
 export interface SummaryCommandOptions {

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { UserError } from '../../core/errors.js';
-import type { JsonSchema, ModelRequest, Task } from '../../core/plugin.js';
+import type { JsonSchema, ModelRequest, Task } from '../../core/plugin/plugin.js';
 
 /**
  * The task heads every architecture ends in, built in one place so every backbone (built-in or

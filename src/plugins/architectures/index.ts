@@ -1,4 +1,4 @@
-import type { PluginDefinition } from '../../core/plugin.js';
+import type { PluginDefinition } from '../../core/plugin/plugin.js';
 import { alexNetPlugin } from './alexnet.js';
 import { kerasModelPlugin } from './keras-model/index.js';
 import { resNet50Plugin } from './resnet50.js';

@@ -7,9 +7,9 @@ import {
   type ArchitecturePlugin,
   type ModelRequest,
   type PluginDefinition,
-} from '../../core/plugin.js';
-import { readWeightArtifacts, type WeightArtifacts } from '../../core/model-io.js';
-import { Logger, RunContext } from '../../core/services.js';
+} from '../../core/plugin/plugin.js';
+import { readWeightArtifacts, type WeightArtifacts } from '../../core/training/model-io.js';
+import { Logger, RunContext } from '../../core/plugin/services.js';
 import { buildTaskModel, headOptionsSchema, type HeadOptions } from './heads.js';
 import { CaffePreprocessing, freezableBatchNormalization } from './layers.js';
 import { readLegacyH5Weights } from './keras-model/read.js';

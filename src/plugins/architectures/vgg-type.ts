@@ -6,7 +6,7 @@ import {
   type ArchitecturePlugin,
   type ModelRequest,
   type PluginDefinition,
-} from '../../core/plugin.js';
+} from '../../core/plugin/plugin.js';
 import {
   LayerNames,
   buildTaskModel,

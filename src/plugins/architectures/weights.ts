@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { UserError } from '../../core/errors.js';
-import { readWeightArtifacts, type WeightArtifacts } from '../../core/model-io.js';
+import { readWeightArtifacts, type WeightArtifacts } from '../../core/training/model-io.js';
 
 /**
  * Loading pretrained weights into layers by name: the way Keras-converted weights (for example

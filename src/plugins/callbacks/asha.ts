@@ -20,9 +20,9 @@ import {
   type TrainBeginInfo,
   type TrainingCallback,
   type TrainingControl,
-} from '../../core/plugin.js';
+} from '../../core/plugin/plugin.js';
 import { resolveMode, type Mode } from '../../core/runner/callbacks.js';
-import { RunContext } from '../../core/services.js';
+import { RunContext } from '../../core/plugin/services.js';
 import { metricName, metricOf, modeSchema } from './common.js';
 
 export interface AshaOptions {

@@ -1,4 +1,4 @@
-import type { JsonSchema } from '../../core/plugin.js';
+import type { JsonSchema } from '../../core/plugin/plugin.js';
 
 export function metricOf(metrics: Record<string, number>, key: string): number {
   const v = metrics[key];

@@ -5,7 +5,7 @@ import {
   type PluginDefinition,
   type TrainingCallback,
   type TrainingControl,
-} from '../../core/plugin.js';
+} from '../../core/plugin/plugin.js';
 import { metricName, metricOf, modeSchema, numberOrUndefined } from './common.js';
 import { improved, resolveMode, type Mode } from '../../core/runner/callbacks.js';
 

@@ -4,7 +4,7 @@ import type {
   PluginDefinition,
   TrainingCallback,
   TrainingControl,
-} from '../../core/plugin.js';
+} from '../../core/plugin/plugin.js';
 
 /**
  * Keras' TerminateOnNaN at epoch granularity: stop when any epoch metric is NaN or infinite

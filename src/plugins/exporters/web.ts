@@ -4,7 +4,7 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import type { ExportFormat } from '../../core/inference/export-formats.js';
 import { APP_JS, INDEX_HTML } from './web-page.js';
-import { RunStore } from '../../core/runner/run-store.js';
+import { RunStore } from '../../core/reporting/run-store.js';
 
 /** tfjs' browser bundle, shipped with the page so it works offline and pins the version. */
 function tfjsBundle(): string {

@@ -8,7 +8,7 @@ import {
   type LaunchTask,
   type LauncherPlugin,
   type PluginDefinition,
-} from '../../core/plugin.js';
+} from '../../core/plugin/plugin.js';
 
 export interface LocalLauncherOptions {
   /** Combinations run at once, each in its own child process. */

@@ -10,7 +10,7 @@ import {
   type LaunchTask,
   type LauncherPlugin,
   type PluginDefinition,
-} from '../../core/plugin.js';
+} from '../../core/plugin/plugin.js';
 
 export interface RayLauncherOptions {
   /** The Ray dashboard (Jobs API) address; default RAY_ADDRESS, else http://127.0.0.1:8265. */

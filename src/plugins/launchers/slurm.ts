@@ -11,7 +11,7 @@ import {
   type LaunchTask,
   type LauncherPlugin,
   type PluginDefinition,
-} from '../../core/plugin.js';
+} from '../../core/plugin/plugin.js';
 
 const run = promisify(execFile);
 

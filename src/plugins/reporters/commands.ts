@@ -1,4 +1,4 @@
-import type { CommandModule } from '../../core/cli.js';
+import type { CommandModule } from '../../core/cli/command.js';
 import { registerMlflowRunSource } from './mlflow/run-source.js';
 import { registerSyncCommand } from './mlflow/sync.js';
 

@@ -5,8 +5,8 @@ import {
   type PluginDefinition,
   type RunInfo,
   type RunStatus,
-} from '../../core/plugin.js';
-import type { ProgressReporter } from '../../core/runner/reporter-hub.js';
+} from '../../core/plugin/plugin.js';
+import type { ProgressReporter } from '../../core/reporting/reporter-hub.js';
 import type { StepProgress } from '../../core/runner/trainer.js';
 
 export interface ConsoleReporterOptions {

@@ -4,8 +4,8 @@ import {
   type PluginDefinition,
   type PluginOptions,
   type SamplerPlugin,
-} from '../../core/plugin.js';
-import { Logger } from '../../core/services.js';
+} from '../../core/plugin/plugin.js';
+import { Logger } from '../../core/plugin/services.js';
 import {
   drawWithoutReplacement,
   emptyClasses,

@@ -1,5 +1,5 @@
 import { injectable } from 'tsyringe';
-import type { PluginDefinition, SamplerPlugin } from '../../core/plugin.js';
+import type { PluginDefinition, SamplerPlugin } from '../../core/plugin/plugin.js';
 import { everyExampleOnce } from './common.js';
 
 /** Every training example once per epoch, shuffled with the seed; the unweighted loss. */

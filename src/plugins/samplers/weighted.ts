@@ -5,8 +5,8 @@ import {
   type PluginDefinition,
   type PluginOptions,
   type SamplerPlugin,
-} from '../../core/plugin.js';
-import { Logger } from '../../core/services.js';
+} from '../../core/plugin/plugin.js';
+import { Logger } from '../../core/plugin/services.js';
 import { everyExampleOnce } from './common.js';
 
 export const WEIGHT_SCHEMES = ['inverse-frequency', 'class-balanced'] as const;

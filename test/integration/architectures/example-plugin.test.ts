@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { ConfigError } from '../../../src/core/errors.js';
-import type { ArchitecturePlugin, Task } from '../../../src/core/plugin.js';
+import type { ArchitecturePlugin, Task } from '../../../src/core/plugin/plugin.js';
 import { affectlab } from '../../support/cli.js';
 import { activateBackend, repoRoot, testRuntime } from '../../support/helpers.js';
 

@@ -7,10 +7,10 @@ import { before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { unzipSync, zipSync } from 'fflate';
 import { UserError } from '../../../src/core/errors.js';
-import { loadModel } from '../../../src/core/model-io.js';
-import type { Task } from '../../../src/core/plugin.js';
+import { loadModel } from '../../../src/core/training/model-io.js';
+import type { Task } from '../../../src/core/plugin/plugin.js';
 import { runExperiment } from '../../../src/core/runner/experiment-run.js';
-import { Logger, RunContext } from '../../../src/core/services.js';
+import { Logger, RunContext } from '../../../src/core/plugin/services.js';
 import {
   KerasModel,
   readKerasModelFile,

@@ -14,7 +14,7 @@ import {
 } from '../../../src/core/affectnet.js';
 import { createAjv } from '../../../src/core/config/validate.js';
 import { UserError } from '../../../src/core/errors.js';
-import type { DatasetSplits, Example } from '../../../src/core/plugin.js';
+import type { DatasetSplits, Example } from '../../../src/core/plugin/plugin.js';
 import {
   AFFECTNET_DEFAULTS,
   affectnetOptionsSchema,

@@ -6,7 +6,7 @@ import { before, test } from 'node:test';
 import { AFFECTNET_FILE_LISTS_DIR, AFFECTNET_IMAGES_DIR } from '../../../src/core/affectnet.js';
 import { UserError } from '../../../src/core/errors.js';
 import { runExperiment } from '../../../src/core/runner/experiment-run.js';
-import { RunStore } from '../../../src/core/runner/run-store.js';
+import { RunStore } from '../../../src/core/reporting/run-store.js';
 import { generateSyntheticAffectNet } from '../../../src/plugins/datasets/affectnet/synth.js';
 import { activateBackend, tempDir, testRuntime } from '../../support/helpers.js';
 

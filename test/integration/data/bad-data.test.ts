@@ -12,7 +12,7 @@ import {
 import { UserError } from '../../../src/core/errors.js';
 import { exceedsBadFraction } from '../../../src/core/pipeline/bad-records.js';
 import { ImagePipeline, type Batch } from '../../../src/core/pipeline/pipeline.js';
-import type { Example } from '../../../src/core/plugin.js';
+import type { Example } from '../../../src/core/plugin/plugin.js';
 import { generateSyntheticAffectNet } from '../../../src/plugins/datasets/affectnet/synth.js';
 import { tempDir } from '../../support/helpers.js';
 import { buildAffectNet } from './fixtures.js';

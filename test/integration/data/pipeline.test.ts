@@ -14,9 +14,9 @@ import sharp from 'sharp';
 import { UserError } from '../../../src/core/errors.js';
 import { ImagePipeline, type Batch } from '../../../src/core/pipeline/pipeline.js';
 import { headerSize } from '../../../src/core/pipeline/preprocess.js';
-import type { DatasetSplits, Example } from '../../../src/core/plugin.js';
+import type { DatasetSplits, Example } from '../../../src/core/plugin/plugin.js';
 import { generateSyntheticAffectNet } from '../../../src/plugins/datasets/affectnet/synth.js';
-import { Logger } from '../../../src/core/services.js';
+import { Logger } from '../../../src/core/plugin/services.js';
 import { tempDir } from '../../support/helpers.js';
 import { buildAffectNet } from './fixtures.js';
 

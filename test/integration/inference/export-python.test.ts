@@ -5,7 +5,7 @@ import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs-node';
-import { loadModel } from '../../../src/core/model-io.js';
+import { loadModel } from '../../../src/core/training/model-io.js';
 import { ImagePipeline } from '../../../src/core/pipeline/index.js';
 import { kerasPython } from '../../../src/plugins/exporters/python.js';
 import { affectlab } from '../../support/cli.js';

@@ -1,6 +1,6 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { SweepRecord } from '../../../src/core/runner/sweep-launch.js';
+import type { SweepRecord } from '../../../src/core/sweep/launch.js';
 
 /**
  * A two-combination sweep of tiny trainings on the synthetic set (48 px, 2 epochs of 2 steps):

@@ -14,7 +14,7 @@ import {
 import { mlflowKey, truncate } from '../../../src/plugins/reporters/mlflow/mapping.js';
 import { readEventLines } from '../../../src/plugins/reporters/mlflow/delivery.js';
 import { MlflowReporter } from '../../../src/plugins/reporters/mlflow/reporter.js';
-import { Logger } from '../../../src/core/services.js';
+import { Logger } from '../../../src/core/plugin/services.js';
 import { freePort } from '../../support/mlflow-server.js';
 import { tempDir, writeFiles } from '../../support/helpers.js';
 

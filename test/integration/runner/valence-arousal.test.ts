@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import sharp from 'sharp';
 import { runExperiment } from '../../../src/core/runner/experiment-run.js';
-import { RunStore } from '../../../src/core/runner/run-store.js';
+import { RunStore } from '../../../src/core/reporting/run-store.js';
 import { activateBackend, tempDir, testRuntime } from '../../support/helpers.js';
 import { smallSyntheticSet } from '../../support/synth.js';
 import { meanBaselineRmse, vaExperiment } from '../../support/va-experiment.js';

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { UserError } from '../../../src/core/errors.js';
-import { loadModel, saveModel } from '../../../src/core/model-io.js';
+import { loadModel, saveModel } from '../../../src/core/training/model-io.js';
 import { AlexNet, type AlexNetOptions } from '../../../src/plugins/architectures/alexnet.js';
 import { LocalResponseNormalization } from '../../../src/plugins/architectures/layers.js';
 import { activateBackend, tempDir } from '../../support/helpers.js';

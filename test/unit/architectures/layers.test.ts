@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
-import { loadModel, saveModel } from '../../../src/core/model-io.js';
+import { loadModel, saveModel } from '../../../src/core/training/model-io.js';
 import { freezableBatchNormalization } from '../../../src/plugins/architectures/layers.js';
 import { activateBackend, tempDir } from '../../support/helpers.js';
 

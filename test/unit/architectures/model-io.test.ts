@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { UserError } from '../../../src/core/errors.js';
-import { loadModel, readWeightArtifacts, saveModel } from '../../../src/core/model-io.js';
+import { loadModel, readWeightArtifacts, saveModel } from '../../../src/core/training/model-io.js';
 import { activateBackend, tempDir, writeFiles } from '../../support/helpers.js';
 
 function smallModel(): tf.LayersModel {

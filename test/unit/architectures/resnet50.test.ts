@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { UserError } from '../../../src/core/errors.js';
-import { saveModel } from '../../../src/core/model-io.js';
-import { Logger, RunContext } from '../../../src/core/services.js';
+import { saveModel } from '../../../src/core/training/model-io.js';
+import { Logger, RunContext } from '../../../src/core/plugin/services.js';
 import {
   ResNet50,
   freezeLowerLayers,

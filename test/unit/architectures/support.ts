@@ -1,4 +1,4 @@
-import type { ClassInfo, Task, TaskKind } from '../../../src/core/plugin.js';
+import type { ClassInfo, Task, TaskKind } from '../../../src/core/plugin/plugin.js';
 
 /** A task with `count` classes named c0, c1, ... (codes = indices). */
 export function task(kind: TaskKind, count = 6): Task {

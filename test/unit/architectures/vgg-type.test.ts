@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
-import { loadModel, saveModel } from '../../../src/core/model-io.js';
+import { loadModel, saveModel } from '../../../src/core/training/model-io.js';
 import { UserError } from '../../../src/core/errors.js';
 import {
   VGG_TYPE_REPORT_PARAMS,

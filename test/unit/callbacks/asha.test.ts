@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { UserError } from '../../../src/core/errors.js';
 import { CallbackList } from '../../../src/core/runner/callbacks.js';
-import { RunContext } from '../../../src/core/services.js';
+import { RunContext } from '../../../src/core/plugin/services.js';
 import { AshaScheduler, type AshaOptions } from '../../../src/plugins/callbacks/asha.js';
 import { tempDir } from '../../support/helpers.js';
 

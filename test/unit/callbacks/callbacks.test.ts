@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import type { ExperimentConfig, PluginRef } from '../../../src/core/config/types.js';
 import { ConfigError, UserError } from '../../../src/core/errors.js';
-import type { TrainingCallback } from '../../../src/core/plugin.js';
+import type { TrainingCallback } from '../../../src/core/plugin/plugin.js';
 import { CallbackList, type EpochDecision } from '../../../src/core/runner/callbacks.js';
 import { EarlyStopping } from '../../../src/plugins/callbacks/early-stopping.js';
 import { expandCallbacks } from '../../../src/plugins/callbacks/index.js';

@@ -9,7 +9,7 @@ import {
   type ConfigObject,
 } from '../../../src/core/config/compose.js';
 import { SourceMap, parseYamlText } from '../../../src/core/config/source.js';
-import { expandSweep } from '../../../src/core/runner/sweep.js';
+import { expandSweep } from '../../../src/core/sweep/sweep.js';
 import { ConfigError, UserError } from '../../../src/core/errors.js';
 import { fixtureRuntime } from '../../support/fixture-plugins.js';
 import { tempDir, writeFiles } from '../../support/helpers.js';

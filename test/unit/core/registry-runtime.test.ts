@@ -2,8 +2,8 @@ import 'reflect-metadata';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { Registry, UnknownPluginError } from '../../../src/core/registry.js';
-import { Logger, Random, RunContext } from '../../../src/core/services.js';
+import { Registry, UnknownPluginError } from '../../../src/core/plugin/registry.js';
+import { Logger, Random, RunContext } from '../../../src/core/plugin/services.js';
 import { ProbePlugin, fixturePlugins, fixtureRuntime } from '../../support/fixture-plugins.js';
 import { tempDir, writeFiles } from '../../support/helpers.js';
 

@@ -6,9 +6,13 @@
 import 'reflect-metadata';
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { compareTable, formatCompare, type RunSummary } from '../../../src/core/compare.js';
-import { lineChartSvg } from '../../../src/core/runner/plots.js';
-import { Logger } from '../../../src/core/services.js';
+import {
+  compareTable,
+  formatCompare,
+  type RunSummary,
+} from '../../../src/core/reporting/compare.js';
+import { lineChartSvg } from '../../../src/core/reporting/plots.js';
+import { Logger } from '../../../src/core/plugin/services.js';
 import { balancedSplit } from '../../../src/plugins/datasets/affectnet/split.js';
 import { DownSampleSampler } from '../../../src/plugins/samplers/down-sample.js';
 import { UpSampleSampler } from '../../../src/plugins/samplers/up-sample.js';

@@ -9,7 +9,7 @@ import {
 } from '../../../src/core/pipeline/augment.js';
 import { mergeBadRecordSummaries, BadRecordLog } from '../../../src/core/pipeline/bad-records.js';
 import { BadImageError, cropRegion } from '../../../src/core/pipeline/preprocess.js';
-import { Random } from '../../../src/core/services.js';
+import { Random } from '../../../src/core/plugin/services.js';
 import { UserError } from '../../../src/core/errors.js';
 
 test('cropRegion grows the box by the margin and clamps to the image', () => {

@@ -6,8 +6,8 @@ import {
   parseCsv,
   scorePredictionsFile,
   formatPredictionScores,
-} from '../../../src/core/commands/metrics.js';
-import { createCli } from '../../../src/core/cli.js';
+} from '../../../src/core/cli/commands/metrics.js';
+import { createCli } from '../../../src/core/cli/program.js';
 import { UserError } from '../../../src/core/errors.js';
 import { tempDir, testRuntime, writeFiles } from '../../support/helpers.js';
 

@@ -8,7 +8,7 @@ import {
   assertFiniteLoss,
   makeClassificationLoss,
   makeRegressionLoss,
-} from '../../../src/core/loss.js';
+} from '../../../src/core/training/loss.js';
 import { concordanceCorrelation } from '../../../src/core/metrics/index.js';
 import { activateBackend } from '../../support/helpers.js';
 

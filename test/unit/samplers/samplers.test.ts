@@ -1,8 +1,8 @@
 import 'reflect-metadata';
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { SamplerPlugin } from '../../../src/core/plugin.js';
-import { Logger } from '../../../src/core/services.js';
+import type { SamplerPlugin } from '../../../src/core/plugin/plugin.js';
+import { Logger } from '../../../src/core/plugin/services.js';
 import { UserError } from '../../../src/core/errors.js';
 import { DownSampleSampler } from '../../../src/plugins/samplers/down-sample.js';
 import { ImbalancedSampler } from '../../../src/plugins/samplers/imbalanced.js';

@@ -8,8 +8,8 @@ import {
   type ArchitecturePlugin,
   type ModelRequest,
   type PluginDefinition,
-} from '../../../core/plugin.js';
-import { Logger, RunContext } from '../../../core/services.js';
+} from '../../../core/plugin/plugin.js';
+import { Logger, RunContext } from '../../../core/plugin/services.js';
 import { buildTaskHeads, headOptionsSchema, taskOutputNames, type HeadOptions } from '../heads.js';
 // Registers FreezableBatchNormalization, which imported BatchNormalization layers become.
 import '../layers.js';

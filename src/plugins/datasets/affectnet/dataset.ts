@@ -13,7 +13,7 @@ import {
 import { envReferences } from '../../../core/config/compose.js';
 import { UserError } from '../../../core/errors.js';
 import { BadRecordLog, checkBadFraction } from '../../../core/pipeline/bad-records.js';
-import { Semaphore } from '../../../core/pipeline/loaders.js';
+import { Semaphore } from '../../../core/pipeline/semaphore.js';
 import { Progress } from '../../../core/pipeline/progress.js';
 import {
   PLUGIN_OPTIONS,
@@ -27,8 +27,8 @@ import {
   type ImageSpec,
   type ListedExamples,
   type PluginOptions,
-} from '../../../core/plugin.js';
-import { Logger, RunContext } from '../../../core/services.js';
+} from '../../../core/plugin/plugin.js';
+import { Logger, RunContext } from '../../../core/plugin/services.js';
 import { readFileList } from './list-reader.js';
 import { ensureSyntheticAffectNet } from './synth.js';
 import { withDefaults, type AffectNetOptions } from './options.js';

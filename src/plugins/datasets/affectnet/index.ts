@@ -1,4 +1,4 @@
-import type { PluginDefinition } from '../../../core/plugin.js';
+import type { PluginDefinition } from '../../../core/plugin/plugin.js';
 import { AffectNetDataset } from './dataset.js';
 import { affectnetOptionsSchema } from './options.js';
 

@@ -3,7 +3,7 @@ import {
   CLASS_PRESET_NAMES,
   DEFAULT_CLASS_PRESET,
 } from '../../../core/affectnet.js';
-import type { AugmentOptions, JsonSchema, TaskKind } from '../../../core/plugin.js';
+import type { AugmentOptions, JsonSchema, TaskKind } from '../../../core/plugin/plugin.js';
 
 export type SplitPolicy = 'report-table3' | 'official';
 

@@ -4,7 +4,7 @@ import {
   AFFECTNET_MAX_CODE,
   AFFECTNET_MIN_CODE,
 } from '../../../core/affectnet.js';
-import type { FaceBox } from '../../../core/plugin.js';
+import type { FaceBox } from '../../../core/plugin/plugin.js';
 import { splitCsvLine } from './csv.js';
 
 /** One valid row of an AffectNet file list. */

@@ -5,8 +5,8 @@
  * sets the parameters' means; intensity, per-parameter noise and nuisance factors (pose, scale,
  * skin tone, lighting, clutter, occlusion, glasses, hair) vary independently of it.
  */
-import type { FaceBox } from '../../../core/plugin.js';
-import type { Random } from '../../../core/services.js';
+import type { FaceBox } from '../../../core/plugin/plugin.js';
+import type { Random } from '../../../core/plugin/services.js';
 
 export interface Point {
   x: number;

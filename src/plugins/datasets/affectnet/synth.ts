@@ -23,8 +23,8 @@ import {
   resolveClassPreset,
 } from '../../../core/affectnet.js';
 import { UserError } from '../../../core/errors.js';
-import { Semaphore } from '../../../core/pipeline/loaders.js';
-import { Random } from '../../../core/services.js';
+import { Semaphore } from '../../../core/pipeline/semaphore.js';
+import { Random } from '../../../core/plugin/services.js';
 import { clamp, drawImage, type DrawnImage } from './synth-face.js';
 
 /** Bump when the images or rows a seed produces change. */

@@ -14,8 +14,8 @@ import {
 } from 'node:fs';
 import { join, relative, sep } from 'node:path';
 import { UserError } from '../../../core/errors.js';
-import type { RunEvent, RunInfo, RunStatus } from '../../../core/plugin.js';
-import type { Logger } from '../../../core/services.js';
+import type { RunEvent, RunInfo, RunStatus } from '../../../core/plugin/plugin.js';
+import type { Logger } from '../../../core/plugin/services.js';
 import { MLFLOW_LIMITS, MlflowError, type MlflowClient, type MlflowKeyValue } from './client.js';
 import {
   currentUser,

@@ -15,7 +15,7 @@ import { describeModel } from '../../../core/inference/trained-run.js';
 import { kerasFile } from '../../exporters/keras-file.js';
 import { MlflowClient } from './client.js';
 import { readState } from './delivery.js';
-import { RunStore } from '../../../core/runner/run-store.js';
+import { RunStore } from '../../../core/reporting/run-store.js';
 
 /** The versions the exported environment names: the project's pinned Python stack. */
 export const MLFLOW_MODEL_ENV = {

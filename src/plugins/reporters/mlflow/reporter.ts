@@ -13,8 +13,8 @@ import {
   type RunStatus,
   type SweepEnd,
   type SweepInfo,
-} from '../../../core/plugin.js';
-import { Logger } from '../../../core/services.js';
+} from '../../../core/plugin/plugin.js';
+import { Logger } from '../../../core/plugin/services.js';
 import { MlflowClient, MlflowError, parseTrackingUri, type MlflowClientOptions } from './client.js';
 import {
   MlflowDelivery,

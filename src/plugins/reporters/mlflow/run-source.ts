@@ -1,10 +1,10 @@
-import type { CommandModule } from '../../../core/cli.js';
+import type { CommandModule } from '../../../core/cli/command.js';
 import {
   globToRegExp,
   unprefixMetrics,
   type RunSource,
   type RunSummary,
-} from '../../../core/compare.js';
+} from '../../../core/reporting/compare.js';
 import { UserError } from '../../../core/errors.js';
 import { MlflowClient } from './client.js';
 

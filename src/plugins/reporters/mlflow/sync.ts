@@ -7,9 +7,9 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { UserError } from '../../../core/errors.js';
-import type { RunInfo } from '../../../core/plugin.js';
-import type { Runtime } from '../../../core/runtime.js';
-import type { Logger } from '../../../core/services.js';
+import type { RunInfo } from '../../../core/plugin/plugin.js';
+import type { Runtime } from '../../../core/plugin/runtime.js';
+import type { Logger } from '../../../core/plugin/services.js';
 import { MlflowClient, MlflowError, parseTrackingUri, type MlflowClientOptions } from './client.js';
 import { acquireSyncLock } from './sync-lock.js';
 import {

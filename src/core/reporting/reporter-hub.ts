@@ -6,10 +6,10 @@ import type {
   RunEvent,
   RunInfo,
   RunStatus,
-} from '../plugin.js';
-import type { Logger } from '../services.js';
+} from '../plugin/plugin.js';
+import type { Logger } from '../plugin/services.js';
 import type { RunStore } from './run-store.js';
-import type { StepProgress } from './trainer.js';
+import type { StepProgress } from '../runner/trainer.js';
 
 /** Step-level progress, for reporters that draw progress bars. Not stored: too frequent. */
 export interface ProgressReporter {

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
-import { BackendService, nativeInstallStatus } from '../backend.js';
-import { decideEngine } from '../engine/index.js';
-import type { Runtime } from '../runtime.js';
+import { BackendService, nativeInstallStatus } from '../../training/backend.js';
+import { decideEngine } from '../../engine/index.js';
+import type { Runtime } from '../../plugin/runtime.js';
 
 export function registerDoctorCommand(program: Command, runtime: Runtime): void {
   program

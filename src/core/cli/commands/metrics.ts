@@ -10,8 +10,8 @@ import {
   DEFAULT_CLASS_PRESET,
   expressionName,
   resolveClassPreset,
-} from '../affectnet.js';
-import { UserError } from '../errors.js';
+} from '../../affectnet.js';
+import { UserError } from '../../errors.js';
 import {
   flattenClassificationReport,
   flattenRegressionReport,
@@ -24,8 +24,8 @@ import {
   type MetricReport,
   type RegressionReport,
   type TableFormat,
-} from '../metrics/index.js';
-import type { Runtime } from '../runtime.js';
+} from '../../metrics/index.js';
+import type { Runtime } from '../../plugin/runtime.js';
 
 export interface CsvRecord {
   /** 1-based line number where the record starts. */

@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { UserError } from './errors.js';
+import { UserError } from '../errors.js';
 
 /**
  * Saving and loading tfjs layers models in a local directory through node:fs, so it works on

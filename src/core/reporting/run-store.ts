@@ -10,7 +10,7 @@ import {
 } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { stringify } from 'yaml';
-import type { EpochMetrics, RunEvent, RunStatus } from '../plugin.js';
+import type { EpochMetrics, RunEvent, RunStatus } from '../plugin/plugin.js';
 import { UserError } from '../errors.js';
 
 /** `20261128-021853-3fa9c1`: sortable by start time, unique enough for one machine. */

@@ -1,8 +1,8 @@
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { METRIC_KEYS, REGRESSION_METRIC_KEYS } from './metrics/keys.js';
-import type { RunRecord } from './runner/run-store.js';
-import { confusionMatrixSvg } from './runner/plots.js';
+import { METRIC_KEYS, REGRESSION_METRIC_KEYS } from '../metrics/keys.js';
+import type { RunRecord } from './run-store.js';
+import { confusionMatrixSvg } from './plots.js';
 
 /** One run as `affectlab compare` sees it, from the local store or from MLflow. */
 export interface RunSummary {

@@ -2,11 +2,11 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { ConfigError, UserError } from './errors.js';
+import { ConfigError, UserError } from '../errors.js';
 import { PLUGIN_KINDS, type PluginDefinition } from './plugin.js';
 import type { Registry } from './registry.js';
-import type { ComposedExperiment } from './config/compose.js';
-import { formatPath } from './config/source.js';
+import type { ComposedExperiment } from '../config/compose.js';
+import { formatPath } from '../config/source.js';
 
 export function isPluginDefinition(value: unknown): value is PluginDefinition {
   if (typeof value !== 'object' || value === null) return false;

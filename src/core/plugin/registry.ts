@@ -1,4 +1,4 @@
-import { UserError, didYouMean } from './errors.js';
+import { UserError, didYouMean } from '../errors.js';
 import { PLUGIN_KINDS, type PluginDefinition, type PluginKind } from './plugin.js';
 
 export class UnknownPluginError extends UserError {

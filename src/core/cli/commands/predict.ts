@@ -5,18 +5,18 @@
 import { writeFileSync } from 'node:fs';
 import { extname } from 'node:path';
 import { Option, type Command } from 'commander';
-import { BackendService, type BackendPreference } from '../backend.js';
-import { UserError } from '../errors.js';
+import { BackendService, type BackendPreference } from '../../training/backend.js';
+import { UserError } from '../../errors.js';
 import {
   imageExamples,
   predictExamples,
   predictionsCsv,
   withMissing,
-} from '../inference/predict.js';
-import { openTrainedRun } from '../inference/trained-run.js';
-import { formatBadRecordSummary, mergeBadRecordSummaries } from '../pipeline/index.js';
-import type { BadRecordSummary, Example } from '../plugin.js';
-import type { Runtime } from '../runtime.js';
+} from '../../inference/predict.js';
+import { openTrainedRun } from '../../inference/trained-run.js';
+import { formatBadRecordSummary, mergeBadRecordSummaries } from '../../pipeline/index.js';
+import type { BadRecordSummary, Example } from '../../plugin/plugin.js';
+import type { Runtime } from '../../plugin/runtime.js';
 
 export const BACKEND_CHOICES: BackendPreference[] = ['auto', 'tensorflow-gpu', 'tensorflow', 'cpu'];
 

@@ -1,10 +1,10 @@
 import { writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { compareTable, formatCompare, localRuns } from '../compare.js';
-import { UserError } from '../errors.js';
-import type { Runtime } from '../runtime.js';
-import { findSweep, readSweep } from '../runner/sweep-launch.js';
-import { formatSweepCompare } from '../runner/sweep-compare.js';
+import { compareTable, formatCompare, localRuns } from '../../reporting/compare.js';
+import { UserError } from '../../errors.js';
+import type { Runtime } from '../../plugin/runtime.js';
+import { findSweep, readSweep } from '../../sweep/launch.js';
+import { formatSweepCompare } from '../../sweep/compare.js';
 
 interface CompareOptions {
   experiment?: string;

@@ -1,6 +1,7 @@
-import { Command, Option } from 'commander';
-import { ConfigError, UserError } from './errors.js';
-import type { Runtime } from './runtime.js';
+import { Command } from 'commander';
+import { ConfigError, UserError } from '../errors.js';
+import type { Runtime } from '../plugin/runtime.js';
+import type { CommandModule } from './command.js';
 import { registerConfigCommands } from './commands/config.js';
 import { registerDoctorCommand } from './commands/doctor.js';
 import { registerMetricsCommand } from './commands/metrics.js';
@@ -9,19 +10,6 @@ import { registerCompareCommand } from './commands/compare.js';
 import { registerPredictCommand } from './commands/predict.js';
 import { registerEvaluateCommand } from './commands/evaluate.js';
 import { registerExportCommand } from './commands/export.js';
-
-/** Something that adds subcommands to the CLI. Each command module exports one. */
-export type CommandModule = (program: Command, runtime: Runtime) => void;
-
-export function collect(value: string, previous: string[] = []): string[] {
-  return [...previous, value];
-}
-
-export const setOption = (): Option =>
-  new Option(
-    '--set <path=value>',
-    'override a config value (repeatable), e.g. --set training.epochs=3',
-  ).argParser(collect);
 
 export function createCli(runtime: Runtime, extraCommands: CommandModule[] = []): Command {
   const program = new Command('affectlab')

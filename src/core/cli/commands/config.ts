@@ -1,13 +1,13 @@
 import { writeFileSync } from 'node:fs';
 import { Option, type Command } from 'commander';
 import { stringify } from 'yaml';
-import { ConfigError, type Diagnostic } from '../errors.js';
-import { composeExperimentSchema } from '../config/schema.js';
-import { unresolvedEnvDiagnostics } from '../config/compose.js';
-import { formatDiagnostic } from '../errors.js';
-import type { Runtime } from '../runtime.js';
-import { collect, setOption } from '../cli.js';
-import { loadPluginModules } from '../plugin-loader.js';
+import { ConfigError, type Diagnostic } from '../../errors.js';
+import { composeExperimentSchema } from '../../config/schema.js';
+import { unresolvedEnvDiagnostics } from '../../config/compose.js';
+import { formatDiagnostic } from '../../errors.js';
+import type { Runtime } from '../../plugin/runtime.js';
+import { collect, setOption } from '../command.js';
+import { loadPluginModules } from '../../plugin/loader.js';
 
 /** `--plugin <module>`: also load a plugin module that no experiment names (repeatable). */
 const pluginOption = (): Option =>

@@ -4,7 +4,7 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { singleton } from 'tsyringe';
-import { UserError } from './errors.js';
+import { UserError } from '../errors.js';
 
 export type BackendName = 'tensorflow-gpu' | 'tensorflow' | 'cpu';
 export type BackendPreference = 'auto' | BackendName;

@@ -2,10 +2,10 @@
 import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { UserError } from '../errors.js';
-import type { ExportResult } from '../inference/export-formats.js';
-import { openTrainedRun } from '../inference/trained-run.js';
-import type { Runtime } from '../runtime.js';
+import { UserError } from '../../errors.js';
+import type { ExportResult } from '../../inference/export-formats.js';
+import { openTrainedRun } from '../../inference/trained-run.js';
+import type { Runtime } from '../../plugin/runtime.js';
 
 export interface ExportOptions {
   run: string;

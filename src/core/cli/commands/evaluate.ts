@@ -6,25 +6,25 @@
 import { existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Option, type Command } from 'commander';
-import { BackendService, type BackendPreference } from '../backend.js';
-import { collect } from '../cli.js';
-import { UserError } from '../errors.js';
-import { predictExamples, predictionsCsv, type Prediction } from '../inference/predict.js';
-import { openTrainedRun, type TrainedRun } from '../inference/trained-run.js';
+import { BackendService, type BackendPreference } from '../../training/backend.js';
+import { collect } from '../command.js';
+import { UserError } from '../../errors.js';
+import { predictExamples, predictionsCsv, type Prediction } from '../../inference/predict.js';
+import { openTrainedRun, type TrainedRun } from '../../inference/trained-run.js';
 import {
   formatConfusionMatrix,
   formatMetricTable,
   formatRegressionTable,
   type MetricReport,
   type RegressionReport,
-} from '../metrics/index.js';
-import { formatBadRecordSummary, mergeBadRecordSummaries } from '../pipeline/index.js';
-import type { BadRecordSummary, Example, Task } from '../plugin.js';
-import { redactCredentials } from '../redact.js';
-import { writeFinalArtifacts } from '../runner/artifacts.js';
-import { newRunId, RunStore } from '../runner/run-store.js';
-import { prefixed, scorePredictions } from '../runner/scoring.js';
-import type { Runtime } from '../runtime.js';
+} from '../../metrics/index.js';
+import { formatBadRecordSummary, mergeBadRecordSummaries } from '../../pipeline/index.js';
+import type { BadRecordSummary, Example, Task } from '../../plugin/plugin.js';
+import { redactCredentials } from '../../redact.js';
+import { writeFinalArtifacts } from '../../runner/artifacts.js';
+import { newRunId, RunStore } from '../../reporting/run-store.js';
+import { prefixed, scorePredictions } from '../../runner/scoring.js';
+import type { Runtime } from '../../plugin/runtime.js';
 import { BACKEND_CHOICES, positiveInt } from './predict.js';
 
 export const EVALUATION_SPLITS = ['test', 'validation', 'train'] as const;

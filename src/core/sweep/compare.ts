@@ -1,9 +1,9 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { METRIC_KEYS, REGRESSION_METRIC_KEYS } from '../metrics/keys.js';
-import { flattenParams } from './experiment-run.js';
-import { RunStore, type EpochRecord } from './run-store.js';
-import { groupsOf, meanSd, type SweepRecord } from './sweep-launch.js';
+import { flattenParams } from '../runner/experiment-run.js';
+import { RunStore, type EpochRecord } from '../reporting/run-store.js';
+import { groupsOf, meanSd, type SweepRecord } from './launch.js';
 
 const SWEEP_TAGS = new Set([
   'tags.affectlab.sweep',

@@ -1,6 +1,6 @@
 import type * as tf from '@tensorflow/tfjs';
 import type { InjectionToken } from 'tsyringe';
-import type { PluginRef } from './config/types.js';
+import type { PluginRef } from '../config/types.js';
 
 /** A class whose instances tsyringe can build. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- constructor parameters are resolved by the container

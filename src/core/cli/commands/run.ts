@@ -1,14 +1,14 @@
 import { isAbsolute, resolve, dirname } from 'node:path';
 import { Option, type Command } from 'commander';
 import { stringify } from 'yaml';
-import { PLUGIN_SLOTS } from '../config/schema.js';
-import type { ExperimentConfig, PluginRef } from '../config/types.js';
-import { UserError } from '../errors.js';
-import type { ResolvedExperiment, Runtime } from '../runtime.js';
-import { setOption } from '../cli.js';
-import { runExperiment } from '../runner/experiment-run.js';
-import { RunStore } from '../runner/run-store.js';
-import { expandTrials, type SweepTrial } from '../runner/sweep.js';
+import { PLUGIN_SLOTS } from '../../config/schema.js';
+import type { ExperimentConfig, PluginRef } from '../../config/types.js';
+import { UserError } from '../../errors.js';
+import type { ResolvedExperiment, Runtime } from '../../plugin/runtime.js';
+import { setOption } from '../command.js';
+import { runExperiment } from '../../runner/experiment-run.js';
+import { RunStore } from '../../reporting/run-store.js';
+import { expandTrials, type SweepTrial } from '../../sweep/sweep.js';
 import {
   createSweep,
   findSweep,
@@ -16,8 +16,8 @@ import {
   retagCombinations,
   runSweep,
   type SweepRecord,
-} from '../runner/sweep-launch.js';
-import type { LauncherPlugin, ReporterPlugin, SweepEnd, SweepInfo } from '../plugin.js';
+} from '../../sweep/launch.js';
+import type { LauncherPlugin, ReporterPlugin, SweepEnd, SweepInfo } from '../../plugin/plugin.js';
 
 export interface RunCommandOptions {
   set?: string[];

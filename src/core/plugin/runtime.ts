@@ -1,8 +1,8 @@
 import 'reflect-metadata';
 import { dirname, resolve } from 'node:path';
 import { container as globalContainer, type DependencyContainer } from 'tsyringe';
-import { BackendService } from './backend.js';
-import { ConfigError, UserError } from './errors.js';
+import { BackendService } from '../training/backend.js';
+import { ConfigError, UserError } from '../errors.js';
 import {
   PLUGIN_OPTIONS,
   type DatasetPlugin,
@@ -16,13 +16,13 @@ import {
   unresolvedEnvDiagnostics,
   type ComposeOptions,
   type ComposedExperiment,
-} from './config/compose.js';
-import type { ExperimentConfig, PluginRef } from './config/types.js';
-import { validateExperiment } from './config/validate.js';
-import { monitorDiagnostics } from './config/monitors.js';
-import { loadExperimentPlugins } from './plugin-loader.js';
-import type { RunSource } from './compare.js';
-import { ExportFormatRegistry } from './inference/export-formats.js';
+} from '../config/compose.js';
+import type { ExperimentConfig, PluginRef } from '../config/types.js';
+import { validateExperiment } from '../config/validate.js';
+import { monitorDiagnostics } from '../config/monitors.js';
+import { loadExperimentPlugins } from './loader.js';
+import type { RunSource } from '../reporting/compare.js';
+import { ExportFormatRegistry } from '../inference/export-formats.js';
 
 export interface ResolveOptions extends ComposeOptions {
   /** Accept `${env:X}` references that have no value (validate, config); `run` does not. */

@@ -3,7 +3,7 @@
  * the valence/arousal head, and the guard that stops a run whose loss is no longer finite.
  */
 import * as tf from '@tensorflow/tfjs';
-import { UserError } from './errors.js';
+import { UserError } from '../errors.js';
 
 /** Keras' backend epsilon: probabilities are clipped to [EPS, 1 - EPS] before the log. */
 export const LOSS_EPSILON = 1e-7;

@@ -4,10 +4,10 @@ import { fileURLToPath } from 'node:url';
 import { parse as parseYaml, stringify } from 'yaml';
 import type { ExperimentConfig, PluginRef } from '../config/types.js';
 import { UserError } from '../errors.js';
-import type { LaunchOutcome, LaunchTask, LauncherPlugin, RunStatus } from '../plugin.js';
-import type { Runtime } from '../runtime.js';
-import { resolveMode } from './callbacks.js';
-import { RunStore, newRunId, type EpochRecord, type RunRecord } from './run-store.js';
+import type { LaunchOutcome, LaunchTask, LauncherPlugin, RunStatus } from '../plugin/plugin.js';
+import type { Runtime } from '../plugin/runtime.js';
+import { resolveMode } from '../runner/callbacks.js';
+import { RunStore, newRunId, type EpochRecord, type RunRecord } from '../reporting/run-store.js';
 
 /** The CLI entry a launched combination runs (`node bin/affectlab.js run ...`). */
 export const CLI_ENTRY = fileURLToPath(new URL('../../../../bin/affectlab.js', import.meta.url));
