@@ -43,6 +43,43 @@ async function importSpecifier(spec: string, baseDir: string): Promise<Record<st
   return (await import(spec)) as Record<string, unknown>;
 }
 
+/**
+ * Import one plugin module and register what it exports, as `kind:type`. `fail` turns a
+ * problem into the caller's error (a ConfigError at the `plugins:` entry, or a UserError for
+ * `--plugin`), so both ways of loading plugins share one path.
+ */
+async function registerModule(
+  specifier: string,
+  spec: string,
+  baseDir: string,
+  registry: Registry,
+  fail: (message: string) => never,
+): Promise<string[]> {
+  let mod: Record<string, unknown> = {};
+  try {
+    mod = await importSpecifier(specifier, baseDir);
+  } catch (error) {
+    fail(`cannot load plugin module '${spec}': ${(error as Error).message.split('\n')[0]}`);
+  }
+  const defs = definitionsOf(mod);
+  if (defs.length === 0) {
+    fail(
+      `plugin module '${spec}' exports no plugin definition ` +
+        '(export default a definition or a list, or export const plugins = [...])',
+    );
+  }
+  const loaded: string[] = [];
+  for (const d of defs) {
+    try {
+      registry.register(d);
+    } catch (error) {
+      fail((error as Error).message);
+    }
+    loaded.push(`${d.kind}:${d.type}`);
+  }
+  return loaded;
+}
+
 /** Import the modules named in the experiment's `plugins:` list and register what they export. */
 export async function loadExperimentPlugins(
   composed: ComposedExperiment,
@@ -60,27 +97,7 @@ export async function loadExperimentPlugins(
     const fail = (message: string): never => {
       throw new ConfigError([{ ...loc, path: formatPath(path), message }]);
     };
-    let mod: Record<string, unknown> = {};
-    try {
-      mod = await importSpecifier(spec, baseDir);
-    } catch (error) {
-      fail(`cannot load plugin module '${spec}': ${(error as Error).message.split('\n')[0]}`);
-    }
-    const defs = definitionsOf(mod);
-    if (defs.length === 0) {
-      fail(
-        `plugin module '${spec}' exports no plugin definition ` +
-          '(export default a definition or a list, or export const plugins = [...])',
-      );
-    }
-    for (const d of defs) {
-      try {
-        registry.register(d);
-      } catch (error) {
-        fail((error as Error).message);
-      }
-      loaded.push(`${d.kind}:${d.type}`);
-    }
+    loaded.push(...(await registerModule(spec, spec, baseDir, registry, fail)));
   }
   return loaded;
 }
@@ -95,32 +112,17 @@ export async function loadPluginModules(
   baseDir: string,
   registry: Registry,
 ): Promise<string[]> {
+  const fail = (message: string): never => {
+    throw new UserError(message);
+  };
   const loaded: string[] = [];
   for (const spec of specs) {
-    let mod: Record<string, unknown>;
     // On the command line a bare `plugins/x.mjs` means the file when there is one.
     const specifier =
       !spec.startsWith('.') && !isAbsolute(spec) && existsSync(resolve(baseDir, spec))
         ? resolve(baseDir, spec)
         : spec;
-    try {
-      mod = await importSpecifier(specifier, baseDir);
-    } catch (error) {
-      throw new UserError(
-        `cannot load plugin module '${spec}': ${(error as Error).message.split('\n')[0]}`,
-      );
-    }
-    const defs = definitionsOf(mod);
-    if (defs.length === 0) {
-      throw new UserError(
-        `plugin module '${spec}' exports no plugin definition ` +
-          '(export default a definition or a list, or export const plugins = [...])',
-      );
-    }
-    for (const d of defs) {
-      registry.register(d);
-      loaded.push(`${d.kind}:${d.type}`);
-    }
+    loaded.push(...(await registerModule(specifier, spec, baseDir, registry, fail)));
   }
   return loaded;
 }
