@@ -1,5 +1,6 @@
 import type { JsonSchema, PluginKind } from '../plugin/plugin.js';
 import type { Registry } from '../plugin/registry.js';
+import { Removed } from '../plugin/define.js';
 
 /** Experiment keys that hold one plugin reference, and the kind each resolves to. */
 export const PLUGIN_SLOTS: { key: string; kind: PluginKind; list: boolean; required: boolean }[] = [
@@ -109,11 +110,10 @@ export const trainingSchema: JsonSchema = {
         monitor: { ...metricName, default: 'val_loss' },
         mode: { enum: ['min', 'max', 'auto'], default: 'auto' },
         saveBest: { type: 'boolean', default: true },
-        saveLast: {
-          type: 'boolean',
-          default: true,
-          description: 'No effect: checkpoints/last is always written (resume needs it).',
-        },
+        // it never had an effect; a file that still sets it is told so instead of it being ignored
+        saveLast: Removed(
+          'checkpoints/last is always written (resume needs it); delete training.checkpoint.saveLast',
+        ),
       },
     },
     loss: {

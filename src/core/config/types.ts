@@ -44,7 +44,6 @@ export interface TrainingConfig {
     monitor: string;
     mode: 'min' | 'max' | 'auto';
     saveBest: boolean;
-    saveLast: boolean;
   };
   loss?: { regression: 'mse' | 'ccc'; expressionWeight: number; regressionWeight: number };
 }

@@ -108,6 +108,11 @@ function describeAjvError(e: ErrorObject): {
         atKey: false,
         message: `must be one of: ${((e.params as { allowedValues: unknown[] }).allowedValues ?? []).map(String).join(', ')}`,
       };
+    case 'not': {
+      const removed = (e.parentSchema as { 'x-removed'?: string } | undefined)?.['x-removed'];
+      if (removed) return { path, atKey: true, message: `removed key: ${removed}` };
+      return { path, atKey: false, message: e.message ?? e.keyword };
+    }
     case 'required':
       return {
         path,

@@ -1,3 +1,4 @@
+import { Enum, Type } from '../../core/plugin/define.js';
 import type { JsonSchema } from '../../core/plugin/plugin.js';
 
 export function metricOf(metrics: Record<string, number>, key: string): number {
@@ -10,6 +11,28 @@ export function metricOf(metrics: Record<string, number>, key: string): number {
   return v;
 }
 
+/** A monitored metric key, optional with a default (the class also applies it when built directly). */
+export const monitorOption = Type.Optional(
+  Type.String({
+    description: 'A metric key as logged per epoch, e.g. val_loss, val_accuracy, val_f1_macro',
+    pattern: '^[a-z][a-z0-9_]*$',
+    default: 'val_loss',
+  }),
+);
+
+export const modeOption = Type.Optional(
+  Enum(['min', 'max', 'auto'], {
+    default: 'auto',
+    description: 'auto: min for losses and errors (loss, error, rmse in the name), else max',
+  }),
+);
+
+/** A saved state object, checked field by field (a checkpoint is a file on disk). */
+export function numberOrUndefined(v: unknown): number | undefined {
+  return typeof v === 'number' ? v : undefined;
+}
+
+/** The same two as plain JSON Schema, for a callback not yet declared with definePlugin (asha). */
 export const metricName: JsonSchema = {
   type: 'string',
   description: 'A metric key as logged per epoch, e.g. val_loss, val_accuracy, val_f1_macro',
@@ -21,8 +44,3 @@ export const modeSchema: JsonSchema = {
   default: 'auto',
   description: 'auto: min for losses and errors (loss, error, rmse in the name), else max',
 };
-
-/** A saved state object, checked field by field (a checkpoint is a file on disk). */
-export function numberOrUndefined(v: unknown): number | undefined {
-  return typeof v === 'number' ? v : undefined;
-}

@@ -1,20 +1,21 @@
 import { inject, injectable } from 'tsyringe';
+import { Options, Type, definePlugin, type Static } from '../../core/plugin/define.js';
 import {
   PLUGIN_OPTIONS,
   type EpochEndInfo,
-  type PluginDefinition,
   type TrainingCallback,
   type TrainingControl,
 } from '../../core/plugin/plugin.js';
-import { metricName, metricOf, modeSchema, numberOrUndefined } from './common.js';
+import { metricOf, modeOption, monitorOption, numberOrUndefined } from './common.js';
 import { improved, resolveMode, type Mode } from '../../core/runner/callbacks.js';
 
-export interface EarlyStoppingOptions {
-  monitor?: string;
-  patience?: number;
-  mode?: 'min' | 'max' | 'auto';
-  minDelta?: number;
-}
+const earlyStoppingOptions = Options({
+  monitor: monitorOption,
+  patience: Type.Optional(Type.Integer({ minimum: 0, default: 3 })),
+  mode: modeOption,
+  minDelta: Type.Optional(Type.Number({ minimum: 0, default: 0 })),
+});
+export type EarlyStoppingOptions = Static<typeof earlyStoppingOptions>;
 
 /**
  * Keras' EarlyStopping: `wait` counts epochs in a row without improvement; training stops
@@ -61,19 +62,11 @@ export class EarlyStopping implements TrainingCallback {
   }
 }
 
-export const earlyStoppingCallback: PluginDefinition<EarlyStopping> = {
+export const earlyStoppingCallback = definePlugin({
   kind: 'callback',
   type: 'early-stopping',
   description:
     "Stop when the monitored metric has not improved for `patience` epochs in a row (Keras' EarlyStopping)",
-  optionsSchema: {
-    type: 'object',
-    properties: {
-      monitor: { ...metricName, default: 'val_loss' },
-      patience: { type: 'integer', minimum: 0, default: 3 },
-      mode: modeSchema,
-      minDelta: { type: 'number', minimum: 0, default: 0 },
-    },
-  },
+  options: earlyStoppingOptions,
   implementation: EarlyStopping,
-};
+});

@@ -1,13 +1,13 @@
 import { inject, injectable } from 'tsyringe';
+import { Options, Type, definePlugin, type Static } from '../../core/plugin/define.js';
 import {
   PLUGIN_OPTIONS,
   type EpochEndInfo,
-  type PluginDefinition,
   type TrainBeginInfo,
   type TrainingCallback,
   type TrainingControl,
 } from '../../core/plugin/plugin.js';
-import { metricName, metricOf, modeSchema, numberOrUndefined } from './common.js';
+import { metricOf, modeOption, monitorOption, numberOrUndefined } from './common.js';
 import { improved, resolveMode, type Mode } from '../../core/runner/callbacks.js';
 
 /** The learning rate of epoch `next` as a function of the epoch alone (stateless schedules). */
@@ -27,11 +27,18 @@ abstract class EpochSchedule implements TrainingCallback {
   }
 }
 
-export interface StepDecayOptions {
-  stepSize?: number;
-  gamma?: number;
-  minLearningRate?: number;
-}
+const minLearningRate = Type.Optional(Type.Number({ minimum: 0, default: 0 }));
+
+const stepDecayOptions = Options({
+  stepSize: Type.Optional(
+    Type.Integer({ minimum: 1, default: 1, description: 'epochs between decays' }),
+  ),
+  gamma: Type.Optional(
+    Type.Number({ exclusiveMinimum: 0, default: 0.1, description: 'decay factor' }),
+  ),
+  minLearningRate,
+});
+export type StepDecayOptions = Static<typeof stepDecayOptions>;
 
 /** base x gamma^floor(epoch / stepSize), never below minLearningRate. */
 @injectable()
@@ -50,9 +57,8 @@ export class StepDecay extends EpochSchedule {
   }
 }
 
-export interface CosineDecayOptions {
-  minLearningRate?: number;
-}
+const cosineDecayOptions = Options({ minLearningRate });
+export type CosineDecayOptions = Static<typeof cosineDecayOptions>;
 
 /** Half a cosine from the base rate at epoch 0 to minLearningRate at the last epoch. */
 @injectable()
@@ -68,14 +74,15 @@ export class CosineDecay extends EpochSchedule {
   }
 }
 
-export interface ReduceOnPlateauOptions {
-  monitor?: string;
-  mode?: 'min' | 'max' | 'auto';
-  factor?: number;
-  patience?: number;
-  minDelta?: number;
-  minLearningRate?: number;
-}
+const reduceOnPlateauOptions = Options({
+  monitor: monitorOption,
+  mode: modeOption,
+  factor: Type.Optional(Type.Number({ exclusiveMinimum: 0, exclusiveMaximum: 1, default: 0.1 })),
+  patience: Type.Optional(Type.Integer({ minimum: 0, default: 2 })),
+  minDelta: Type.Optional(Type.Number({ minimum: 0, default: 0 })),
+  minLearningRate,
+});
+export type ReduceOnPlateauOptions = Static<typeof reduceOnPlateauOptions>;
 
 /**
  * Keras' ReduceLROnPlateau (cooldown 0): after `patience` epochs in a row without improvement
@@ -127,46 +134,27 @@ export class ReduceOnPlateau implements TrainingCallback {
   }
 }
 
-const minLearningRate = { type: 'number', minimum: 0, default: 0 };
-
-export const stepDecayCallback: PluginDefinition<StepDecay> = {
+export const stepDecayCallback = definePlugin({
   kind: 'callback',
   type: 'step-decay',
   description: 'Learning rate x gamma every stepSize epochs',
-  optionsSchema: {
-    type: 'object',
-    properties: {
-      stepSize: { type: 'integer', minimum: 1, default: 1, description: 'epochs between decays' },
-      gamma: { type: 'number', exclusiveMinimum: 0, default: 0.1, description: 'decay factor' },
-      minLearningRate,
-    },
-  },
+  options: stepDecayOptions,
   implementation: StepDecay,
-};
+});
 
-export const cosineDecayCallback: PluginDefinition<CosineDecay> = {
+export const cosineDecayCallback = definePlugin({
   kind: 'callback',
   type: 'cosine-decay',
   description: 'Cosine from the optimizer learning rate down to minLearningRate over the epochs',
-  optionsSchema: { type: 'object', properties: { minLearningRate } },
+  options: cosineDecayOptions,
   implementation: CosineDecay,
-};
+});
 
-export const reduceOnPlateauCallback: PluginDefinition<ReduceOnPlateau> = {
+export const reduceOnPlateauCallback = definePlugin({
   kind: 'callback',
   type: 'reduce-lr-on-plateau',
   description:
     "Multiply the learning rate by factor after patience epochs without improvement (Keras' ReduceLROnPlateau)",
-  optionsSchema: {
-    type: 'object',
-    properties: {
-      monitor: { ...metricName, default: 'val_loss' },
-      mode: modeSchema,
-      factor: { type: 'number', exclusiveMinimum: 0, exclusiveMaximum: 1, default: 0.1 },
-      patience: { type: 'integer', minimum: 0, default: 2 },
-      minDelta: { type: 'number', minimum: 0, default: 0 },
-      minLearningRate,
-    },
-  },
+  options: reduceOnPlateauOptions,
   implementation: ReduceOnPlateau,
-};
+});

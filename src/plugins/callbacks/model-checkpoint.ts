@@ -1,19 +1,25 @@
 import { inject, injectable } from 'tsyringe';
+import { Options, Type, definePlugin, type Static } from '../../core/plugin/define.js';
 import {
   PLUGIN_OPTIONS,
   type EpochEndInfo,
-  type PluginDefinition,
   type TrainingCallback,
   type TrainingControl,
 } from '../../core/plugin/plugin.js';
-import { metricName, metricOf, modeSchema, numberOrUndefined } from './common.js';
+import { metricOf, modeOption, monitorOption, numberOrUndefined } from './common.js';
 import { improved, resolveMode, type Mode } from '../../core/runner/callbacks.js';
 
-export interface ModelCheckpointOptions {
-  monitor?: string;
-  mode?: 'min' | 'max' | 'auto';
-  saveBest?: boolean;
-}
+const modelCheckpointOptions = Options({
+  monitor: monitorOption,
+  mode: modeOption,
+  saveBest: Type.Optional(
+    Type.Boolean({
+      default: true,
+      description: 'false: no checkpoints/best; the final evaluation scores the last epoch',
+    }),
+  ),
+});
+export type ModelCheckpointOptions = Static<typeof modelCheckpointOptions>;
 
 /**
  * Keeps the epoch whose monitored metric is best as checkpoints/best; the final evaluation
@@ -52,22 +58,11 @@ export class ModelCheckpoint implements TrainingCallback {
   }
 }
 
-export const modelCheckpointCallback: PluginDefinition<ModelCheckpoint> = {
+export const modelCheckpointCallback = definePlugin({
   kind: 'callback',
   type: 'model-checkpoint',
   description:
     'Keep the epoch with the best monitored metric as checkpoints/best, the model the final evaluation scores',
-  optionsSchema: {
-    type: 'object',
-    properties: {
-      monitor: { ...metricName, default: 'val_loss' },
-      mode: modeSchema,
-      saveBest: {
-        type: 'boolean',
-        default: true,
-        description: 'false: no checkpoints/best; the final evaluation scores the last epoch',
-      },
-    },
-  },
+  options: modelCheckpointOptions,
   implementation: ModelCheckpoint,
-};
+});

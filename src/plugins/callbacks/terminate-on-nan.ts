@@ -1,10 +1,6 @@
 import { injectable } from 'tsyringe';
-import type {
-  EpochEndInfo,
-  PluginDefinition,
-  TrainingCallback,
-  TrainingControl,
-} from '../../core/plugin/plugin.js';
+import { Options, definePlugin } from '../../core/plugin/define.js';
+import type { EpochEndInfo, TrainingCallback, TrainingControl } from '../../core/plugin/plugin.js';
 
 /**
  * Keras' TerminateOnNaN at epoch granularity: stop when any epoch metric is NaN or infinite
@@ -22,10 +18,10 @@ export class TerminateOnNaN implements TrainingCallback {
   }
 }
 
-export const terminateOnNaNCallback: PluginDefinition<TerminateOnNaN> = {
+export const terminateOnNaNCallback = definePlugin({
   kind: 'callback',
   type: 'terminate-on-nan',
   description: 'Stop training when an epoch metric is NaN or infinite',
-  optionsSchema: { type: 'object', properties: {} },
+  options: Options({}),
   implementation: TerminateOnNaN,
-};
+});

@@ -1,10 +1,6 @@
 import { inject, injectable } from 'tsyringe';
-import {
-  PLUGIN_OPTIONS,
-  type PluginDefinition,
-  type PluginOptions,
-  type SamplerPlugin,
-} from '../../core/plugin/plugin.js';
+import { Options, Type, definePlugin, type Static } from '../../core/plugin/define.js';
+import { PLUGIN_OPTIONS, type SamplerPlugin } from '../../core/plugin/plugin.js';
 import { Logger } from '../../core/plugin/services.js';
 import {
   drawWithoutReplacement,
@@ -14,10 +10,16 @@ import {
   smallestNonEmptyClassSize,
 } from './common.js';
 
-export interface DownSampleOptions {
-  /** Examples per class per epoch; default: the smallest non-empty class's count. */
-  perClass?: number;
-}
+const downSampleOptions = Options({
+  perClass: Type.Optional(
+    Type.Integer({
+      minimum: 1,
+      description:
+        "Examples of each class per epoch; default: the smallest class's count in the training split.",
+    }),
+  ),
+});
+export type DownSampleOptions = Static<typeof downSampleOptions>;
 
 /**
  * Per epoch, at most `perClass` examples of each class drawn without replacement — a fresh
@@ -31,10 +33,10 @@ export class DownSampleSampler implements SamplerPlugin {
   private warnedEmpty = false;
 
   constructor(
-    @inject(PLUGIN_OPTIONS) options: PluginOptions,
+    @inject(PLUGIN_OPTIONS) options: DownSampleOptions,
     private readonly logger: Logger,
   ) {
-    this.perClass = (options as DownSampleOptions).perClass;
+    this.perClass = options.perClass;
   }
 
   epochIndices(
@@ -63,21 +65,11 @@ export class DownSampleSampler implements SamplerPlugin {
   }
 }
 
-export const downSampleSampler: PluginDefinition<DownSampleSampler> = {
+export const downSampleSampler = definePlugin({
   kind: 'sampler',
   type: 'down-sample',
   description:
     'Per epoch, at most perClass examples of each class, drawn afresh without replacement (AffectNet "Down-Sampling")',
-  optionsSchema: {
-    type: 'object',
-    properties: {
-      perClass: {
-        type: 'integer',
-        minimum: 1,
-        description:
-          "Examples of each class per epoch; default: the smallest class's count in the training split.",
-      },
-    },
-  },
+  options: downSampleOptions,
   implementation: DownSampleSampler,
-};
+});

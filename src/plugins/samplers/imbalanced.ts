@@ -1,5 +1,6 @@
 import { injectable } from 'tsyringe';
-import type { PluginDefinition, SamplerPlugin } from '../../core/plugin/plugin.js';
+import { Options, definePlugin } from '../../core/plugin/define.js';
+import type { SamplerPlugin } from '../../core/plugin/plugin.js';
 import { everyExampleOnce } from './common.js';
 
 /** Every training example once per epoch, shuffled with the seed; the unweighted loss. */
@@ -19,11 +20,11 @@ export class ImbalancedSampler implements SamplerPlugin {
   }
 }
 
-export const imbalancedSampler: PluginDefinition<ImbalancedSampler> = {
+export const imbalancedSampler = definePlugin({
   kind: 'sampler',
   type: 'imbalanced',
   description:
     'Every training example once per epoch, shuffled; plain cross-entropy (the AffectNet "Imbalanced" baseline)',
-  optionsSchema: { type: 'object', properties: {} },
+  options: Options({}),
   implementation: ImbalancedSampler,
-};
+});

@@ -1,17 +1,19 @@
 import { inject, injectable } from 'tsyringe';
-import {
-  PLUGIN_OPTIONS,
-  type PluginDefinition,
-  type PluginOptions,
-  type SamplerPlugin,
-} from '../../core/plugin/plugin.js';
+import { Options, Type, definePlugin, type Static } from '../../core/plugin/define.js';
+import { PLUGIN_OPTIONS, type SamplerPlugin } from '../../core/plugin/plugin.js';
 import { Logger } from '../../core/plugin/services.js';
 import { emptyClasses, epochRandom, indicesByClass, largestClassSize } from './common.js';
 
-export interface UpSampleOptions {
-  /** Examples per class per epoch; default: the largest class's count. */
-  perClass?: number;
-}
+const upSampleOptions = Options({
+  perClass: Type.Optional(
+    Type.Integer({
+      minimum: 1,
+      description:
+        "Examples of each class per epoch; default: the largest class's count in the training split.",
+    }),
+  ),
+});
+export type UpSampleOptions = Static<typeof upSampleOptions>;
 
 /**
  * Per epoch, each class raised to `perClass` examples: all of its examples once, plus
@@ -26,10 +28,10 @@ export class UpSampleSampler implements SamplerPlugin {
   private warnedEmpty = false;
 
   constructor(
-    @inject(PLUGIN_OPTIONS) options: PluginOptions,
+    @inject(PLUGIN_OPTIONS) options: UpSampleOptions,
     private readonly logger: Logger,
   ) {
-    this.perClass = (options as UpSampleOptions).perClass;
+    this.perClass = options.perClass;
   }
 
   epochIndices(
@@ -64,21 +66,11 @@ export class UpSampleSampler implements SamplerPlugin {
   }
 }
 
-export const upSampleSampler: PluginDefinition<UpSampleSampler> = {
+export const upSampleSampler = definePlugin({
   kind: 'sampler',
   type: 'up-sample',
   description:
     'Per epoch, every class raised to perClass examples by drawing with replacement (AffectNet "Up-Sampling")',
-  optionsSchema: {
-    type: 'object',
-    properties: {
-      perClass: {
-        type: 'integer',
-        minimum: 1,
-        description:
-          "Examples of each class per epoch; default: the largest class's count in the training split.",
-      },
-    },
-  },
+  options: upSampleOptions,
   implementation: UpSampleSampler,
-};
+});

@@ -1,11 +1,7 @@
 import { inject, injectable } from 'tsyringe';
 import { UserError } from '../../core/errors.js';
-import {
-  PLUGIN_OPTIONS,
-  type PluginDefinition,
-  type PluginOptions,
-  type SamplerPlugin,
-} from '../../core/plugin/plugin.js';
+import { Enum, Options, Type, definePlugin, type Static } from '../../core/plugin/define.js';
+import { PLUGIN_OPTIONS, type SamplerPlugin } from '../../core/plugin/plugin.js';
 import { Logger } from '../../core/plugin/services.js';
 import { everyExampleOnce } from './common.js';
 
@@ -16,12 +12,33 @@ export const DEFAULT_WEIGHT_SCHEME: WeightScheme = 'class-balanced';
 /** The report's Appendix B value. */
 export const DEFAULT_BETA = 0.9999;
 
-export interface WeightedOptions {
-  scheme?: WeightScheme;
-  beta?: number;
-  /** Explicit per-class weights, used as written; they take precedence over `scheme`. */
-  weights?: number[];
-}
+// scheme and beta stay optional in the type: the class is also built directly (tests), and
+// the defaults it then applies are the same constants the schema fills in.
+const weightedOptions = Options({
+  scheme: Type.Optional(
+    Enum(WEIGHT_SCHEMES, {
+      default: DEFAULT_WEIGHT_SCHEME,
+      description:
+        'inverse-frequency: w_c ~ 1/n_c; class-balanced (Cui et al. 2019): w_c ~ (1-beta)/(1-beta^n_c). Normalised to mean 1 over the classes.',
+    }),
+  ),
+  beta: Type.Optional(
+    Type.Number({
+      minimum: 0,
+      exclusiveMaximum: 1,
+      default: DEFAULT_BETA,
+      description: 'class-balanced: 0 gives equal weights, towards 1 inverse frequency.',
+    }),
+  ),
+  weights: Type.Optional(
+    Type.Array(Type.Number({ minimum: 0 }), {
+      minItems: 1,
+      description:
+        'Explicit per-class weights in class order, used as written (not renormalised); overrides scheme.',
+    }),
+  ),
+});
+export type WeightedOptions = Static<typeof weightedOptions>;
 
 /**
  * Raw (unnormalised) weights scaled so that they average 1 over the classes that have training
@@ -83,10 +100,10 @@ export class WeightedSampler implements SamplerPlugin {
   readonly weights?: readonly number[];
 
   constructor(
-    @inject(PLUGIN_OPTIONS) options: PluginOptions,
+    @inject(PLUGIN_OPTIONS) options: WeightedOptions,
     private readonly logger: Logger,
   ) {
-    const o = options as WeightedOptions;
+    const o = options;
     this.scheme = o.scheme ?? DEFAULT_WEIGHT_SCHEME;
     this.beta = o.beta ?? DEFAULT_BETA;
     this.weights = o.weights;
@@ -127,35 +144,11 @@ export class WeightedSampler implements SamplerPlugin {
   }
 }
 
-export const weightedSampler: PluginDefinition<WeightedSampler> = {
+export const weightedSampler = definePlugin({
   kind: 'sampler',
   type: 'weighted',
   description:
     'Every example once per epoch and per-class loss weights (AffectNet "Weighted-Loss"; the report\'s class-balanced loss)',
-  optionsSchema: {
-    type: 'object',
-    properties: {
-      scheme: {
-        enum: [...WEIGHT_SCHEMES],
-        default: DEFAULT_WEIGHT_SCHEME,
-        description:
-          'inverse-frequency: w_c ~ 1/n_c; class-balanced (Cui et al. 2019): w_c ~ (1-beta)/(1-beta^n_c). Normalised to mean 1 over the classes.',
-      },
-      beta: {
-        type: 'number',
-        minimum: 0,
-        exclusiveMaximum: 1,
-        default: DEFAULT_BETA,
-        description: 'class-balanced: 0 gives equal weights, towards 1 inverse frequency.',
-      },
-      weights: {
-        type: 'array',
-        items: { type: 'number', minimum: 0 },
-        minItems: 1,
-        description:
-          'Explicit per-class weights in class order, used as written (not renormalised); overrides scheme.',
-      },
-    },
-  },
+  options: weightedOptions,
   implementation: WeightedSampler,
-};
+});

@@ -238,7 +238,7 @@ describe('the training shorthands expand to callbacks', () => {
     const refs = expandCallbacks(
       config(
         {
-          checkpoint: { monitor: 'val_accuracy', mode: 'max', saveBest: false, saveLast: true },
+          checkpoint: { monitor: 'val_accuracy', mode: 'max', saveBest: false },
           earlyStopping: { monitor: 'val_loss', patience: 4, mode: 'auto', minDelta: 0.01 },
           learningRate: { schedule: 'reduce-on-plateau', patience: 1, factor: 0.5 },
         },

@@ -164,6 +164,22 @@ describe('bad input', () => {
     assert.match(d[0].message, /unknown key 'epoch'; did you mean 'epochs'\?/);
   });
 
+  it('a removed key (training.checkpoint.saveLast) says why, at its line', async () => {
+    const dir = tempDir();
+    writeFiles(dir, {
+      'e.yaml': BASE.replace(
+        '  batchSize: 16',
+        '  batchSize: 16\n  checkpoint:\n    saveLast: false',
+      ),
+    });
+    const d = await diagnosticsOf(fixtureRuntime().resolve(join(dir, 'e.yaml')));
+    assert.equal(d.length, 1, JSON.stringify(d));
+    assert.equal(d[0].path, '$.training.checkpoint.saveLast');
+    assert.equal(d[0].line, 14);
+    assert.equal(d[0].col, 5);
+    assert.match(d[0].message, /removed key: checkpoints\/last is always written/);
+  });
+
   it('a wrong type names the value', async () => {
     const dir = tempDir();
     writeFiles(dir, { 'e.yaml': BASE.replace('epochs: 2', 'epochs: two') });
