@@ -1,0 +1,239 @@
+/**
+ * The graph engine: the compiled step (compiler.ts) in one libtensorflow session. Variables live
+ * in the session; each training step is one session run that feeds the batch and fetches the
+ * loss and accuracy. Weights move to the tfjs model only when the runner asks (checkpoints,
+ * saving, evaluation on another engine), so the run directory format is the eager engine's.
+ */
+import * as tf from '@tensorflow/tfjs';
+import type {
+  EngineOptions,
+  OptimizerStateEntry,
+  StepInputs,
+  StepResult,
+  StepTargets,
+  TrainingEngine,
+} from '../engine.js';
+import { DType, type FeedTensor, type GraphAddon, type SessionHandle } from './addon.js';
+import type { GraphVariable } from './builder.js';
+import { compileStep, type CompiledStep } from './compiler.js';
+
+/** Names of the Adam powers in saved optimizer state, as the eager engine writes them. */
+const ADAM_POWERS = ['affectlab/adam/accBeta1', 'affectlab/adam/accBeta2'] as const;
+
+const f32 = (shape: readonly number[], data: Float32Array): FeedTensor => ({
+  dtype: DType.float32,
+  shape,
+  data,
+});
+
+export class GraphEngine implements TrainingEngine {
+  readonly kind = 'graph' as const;
+  private readonly step: CompiledStep;
+  private session: SessionHandle | undefined;
+  private iterations = 0;
+  private lr: number;
+
+  private constructor(
+    private readonly addon: GraphAddon,
+    private readonly options: EngineOptions,
+  ) {
+    this.step = compileStep(addon, options);
+    this.session = addon.newSession(this.step.builder.graph, null);
+    this.lr = options.optimizer.learningRate;
+  }
+
+  /** Compile, open the session, and load the model's weights and a fresh optimizer state. */
+  static async create(addon: GraphAddon, options: EngineOptions): Promise<GraphEngine> {
+    const engine = new GraphEngine(addon, options);
+    try {
+      await engine.syncFromModel();
+      await engine.resetOptimizer();
+    } catch (error) {
+      engine.dispose();
+      throw error;
+    }
+    return engine;
+  }
+
+  private get live(): SessionHandle {
+    if (!this.session) throw new Error('graph engine: used after dispose');
+    return this.session;
+  }
+
+  get learningRate(): number {
+    return this.lr;
+  }
+
+  setLearningRate(learningRate: number): void {
+    this.lr = learningRate;
+  }
+
+  async trainStep(inputs: StepInputs, targets: StepTargets, stepSeed: number): Promise<StepResult> {
+    const { feeds, loss, accuracy, trainTarget } = this.step;
+    const n = inputs.shape[0];
+    const names = [feeds.x, feeds.learningRate, feeds.seed];
+    const values: FeedTensor[] = [
+      f32(inputs.shape, inputs.x),
+      f32([], Float32Array.of(this.lr)),
+      // stateless RNG seed: the step's seed (as int32) and a zero the layers offset
+      { dtype: DType.int32, shape: [2], data: Int32Array.of(stepSeed | 0, 0) },
+    ];
+    if (feeds.labels) {
+      if (!targets.classes) throw new Error('a classification batch needs class targets');
+      names.push(feeds.labels);
+      values.push({ dtype: DType.int32, shape: [n], data: targets.classes });
+    }
+    if (feeds.valenceArousal) {
+      if (!targets.valenceArousal)
+        throw new Error('a regression batch needs valence/arousal targets');
+      names.push(feeds.valenceArousal);
+      values.push(f32([n, 2], targets.valenceArousal));
+    }
+    const fetches = accuracy ? [loss, accuracy] : [loss];
+    const out = await this.addon.runSession(this.live, names, values, fetches, [trainTarget]);
+    this.iterations++;
+    return {
+      loss: new Float32Array(out[0].data)[0],
+      accuracy: out[1] ? new Float32Array(out[1].data)[0] : undefined,
+    };
+  }
+
+  async predict(inputs: StepInputs): Promise<Float32Array[]> {
+    const out = await this.addon.runSession(
+      this.live,
+      [this.step.feeds.x],
+      [f32(inputs.shape, inputs.x)],
+      this.step.predictions,
+      [],
+    );
+    // copy out of TensorFlow's buffer: the caller keeps the arrays
+    return out.map((t) => new Float32Array(t.data).slice());
+  }
+
+  /** Current values of graph variables, as tfjs tensors the caller owns. */
+  private async readVariables(vars: readonly GraphVariable[]): Promise<tf.Tensor[]> {
+    if (vars.length === 0) return [];
+    const out = await this.addon.runSession(
+      this.live,
+      [],
+      [],
+      vars.map((v) => v.read),
+      [],
+    );
+    return out.map((t, i) => tf.tensor(new Float32Array(t.data), vars[i].shape, 'float32'));
+  }
+
+  private async writeVariables(
+    vars: readonly GraphVariable[],
+    data: Float32Array[],
+  ): Promise<void> {
+    if (vars.length === 0) return;
+    await this.addon.runSession(
+      this.live,
+      vars.map((v) => v.assignValue),
+      vars.map((v, i) => f32(v.shape, data[i])),
+      [],
+      vars.map((v) => v.assign),
+    );
+  }
+
+  async syncToModel(): Promise<void> {
+    const values = await this.readVariables(this.step.variables);
+    this.step.modelWeights.forEach((lv, i) => lv.write(values[i]));
+    tf.dispose(values);
+  }
+
+  async syncFromModel(): Promise<void> {
+    const data = this.step.modelWeights.map((lv) => lv.read().dataSync() as Float32Array);
+    await this.writeVariables(this.step.variables, data);
+  }
+
+  private async resetOptimizer(): Promise<void> {
+    const { slots, powers } = this.step.optimizer;
+    const vars = slots.flat();
+    await this.writeVariables(
+      vars,
+      vars.map((v) => new Float32Array(v.shape.reduce((p, d) => p * d, 1))),
+    );
+    if (powers)
+      await this.writeVariables(
+        [powers.beta1, powers.beta2],
+        [Float32Array.of(powers.b1), Float32Array.of(powers.b2)],
+      );
+    this.iterations = 0;
+  }
+
+  /**
+   * tfjs' optimizer getWeights layout: `iter` (int32), then each slot kind for every trainable
+   * weight in order; Adam adds its accumulated powers under the eager engine's names. Before the
+   * first step tfjs has no slots, and neither does this state.
+   */
+  async getOptimizerState(): Promise<OptimizerStateEntry[]> {
+    const out: OptimizerStateEntry[] = [
+      { name: 'iter', tensor: tf.scalar(this.iterations, 'int32') },
+    ];
+    if (this.iterations === 0) return out;
+    const { slots, slotNames, powers } = this.step.optimizer;
+    const weights = this.step.trainable.map((i) => this.step.modelWeights[i]);
+    for (let s = 0; s < slots.length; s++) {
+      const values = await this.readVariables(slots[s]);
+      values.forEach((tensor, i) =>
+        out.push({ name: `${weights[i].name}/${slotNames[s]}`, tensor }),
+      );
+    }
+    if (powers) {
+      const [b1, b2] = await this.readVariables([powers.beta1, powers.beta2]);
+      out.push({ name: ADAM_POWERS[0], tensor: b1 }, { name: ADAM_POWERS[1], tensor: b2 });
+    }
+    return out;
+  }
+
+  async setOptimizerState(state: OptimizerStateEntry[]): Promise<void> {
+    const { slots, slotNames, powers } = this.step.optimizer;
+    const named = new Map(state.map((s) => [s.name, s]));
+    const positional = state.filter((s) => !(ADAM_POWERS as readonly string[]).includes(s.name));
+    const [iter, ...rest] = positional;
+    if (!iter) throw new Error('optimizer state: no iteration count');
+    await this.resetOptimizer();
+    this.iterations = (await iter.tensor.data())[0];
+    const n = this.step.trainable.length;
+    if (rest.length === 0) return;
+    if (rest.length !== slots.length * n)
+      throw new Error(
+        `optimizer state: ${rest.length} slot tensors for ${n} trainable weights ` +
+          `(${this.options.optimizer.type} keeps ${slotNames.join(', ') || 'none'} per weight)`,
+      );
+    for (let s = 0; s < slots.length; s++) {
+      const group = rest.slice(s * n, (s + 1) * n);
+      group.forEach((e, i) => {
+        if (e.tensor.size !== slots[s][i].shape.reduce((p, d) => p * d, 1))
+          throw new Error(`optimizer state: ${e.name} does not fit ${slots[s][i].name}`);
+      });
+      await this.writeVariables(
+        slots[s],
+        group.map((e) => e.tensor.dataSync() as Float32Array),
+      );
+    }
+    if (powers) {
+      const b1 = named.get(ADAM_POWERS[0]);
+      const b2 = named.get(ADAM_POWERS[1]);
+      // without the exact powers (an older checkpoint), tfjs' own rule: beta^(iterations + 1)
+      await this.writeVariables(
+        [powers.beta1, powers.beta2],
+        [
+          b1
+            ? (b1.tensor.dataSync() as Float32Array)
+            : Float32Array.of(powers.b1 ** (this.iterations + 1)),
+          b2
+            ? (b2.tensor.dataSync() as Float32Array)
+            : Float32Array.of(powers.b2 ** (this.iterations + 1)),
+        ],
+      );
+    }
+  }
+
+  dispose(): void {
+    if (this.session) this.addon.closeSession(this.session);
+    this.session = undefined;
+  }
+}
