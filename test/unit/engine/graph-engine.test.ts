@@ -13,6 +13,10 @@ import {
   type TrainingEngine,
 } from '../../../src/core/engine/index.js';
 import type { Task } from '../../../src/core/plugin.js';
+import { Logger, Random, RunContext } from '../../../src/core/services.js';
+import { AlexNet } from '../../../src/plugins/architectures/alexnet.js';
+import { ResNet50 } from '../../../src/plugins/architectures/resnet50.js';
+import { VggType } from '../../../src/plugins/architectures/vgg-type.js';
 import { activateBackend } from '../../support/helpers.js';
 
 /**
@@ -51,7 +55,9 @@ function residualNet(task: Task, dropout = 0): tf.LayersModel {
   x = tf.layers.averagePooling2d({ poolSize: 2, name: 'avg' }).apply(x) as tf.SymbolicTensor;
   const pooled = tf.layers.globalAveragePooling2d({ name: 'gap' }).apply(x) as tf.SymbolicTensor;
   let f = tf.layers.flatten({ name: 'flat' }).apply(x) as tf.SymbolicTensor;
-  f = tf.layers.dense({ units: 8, activation: 'relu', useBias: false, name: 'fc' }).apply(f) as tf.SymbolicTensor;
+  f = tf.layers
+    .dense({ units: 8, activation: 'relu', useBias: false, name: 'fc' })
+    .apply(f) as tf.SymbolicTensor;
   f = tf.layers.batchNormalization({ name: 'bn_fc' }).apply(f) as tf.SymbolicTensor;
   f = tf.layers.dropout({ rate: dropout, name: 'drop' }).apply(f) as tf.SymbolicTensor;
   f = tf.layers.concatenate({ name: 'features' }).apply([f, pooled]) as tf.SymbolicTensor;
@@ -71,21 +77,23 @@ function residualNet(task: Task, dropout = 0): tf.LayersModel {
   return tf.model({ inputs: input, outputs: heads });
 }
 
+/**
+ * A batch of noise pixels: smooth inputs give batch-norm layers a tiny batch variance, which
+ * amplifies gradients (x 30 and more) and with them rounding, until two correct engines part.
+ */
 function batch(step: number): {
   x: Float32Array;
   shape: [number, number, number, number];
   targets: StepTargets;
 } {
   const n = 16;
-  const x = Float32Array.from({ length: n * SIZE * SIZE * 2 }, (_, i) =>
-    Math.sin(i * 0.37 + step * 1.3),
-  );
+  const random = new Random(100 + step);
   return {
-    x,
+    x: Float32Array.from({ length: n * SIZE * SIZE * 2 }, () => random.next()),
     shape: [n, SIZE, SIZE, 2],
     targets: {
       classes: Int32Array.from({ length: n }, (_, i) => (i + step) % 3),
-      valenceArousal: Float32Array.from({ length: 2 * n }, (_, i) => Math.cos(i + step) * 0.8),
+      valenceArousal: Float32Array.from({ length: 2 * n }, () => random.next() * 1.6 - 0.8),
     },
   };
 }
@@ -125,6 +133,26 @@ function relativeDifference(a: ArrayLike<number>, b: ArrayLike<number>): number 
 
 let graph: GraphEngineModule;
 
+/**
+ * Fixed initial weights (tfjs' initialisers draw from Math.random): each kernel uniform in
+ * [-limit, limit] with the limit of its random initialisation, from a seeded generator, so the
+ * comparison is the same every run. Constant weights (biases, gamma, moving statistics) stay.
+ */
+function seedWeights(model: tf.LayersModel, seed: number): void {
+  const random = new Random(seed);
+  model.setWeights(
+    model.getWeights().map((w) => {
+      const values = w.dataSync() as Float32Array;
+      const limit = values.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+      if (values.every((v) => v === values[0])) return w.clone();
+      return tf.tensor(
+        Float32Array.from(values, () => (2 * random.next() - 1) * limit),
+        w.shape,
+      );
+    }),
+  );
+}
+
 async function twins(
   build: () => tf.LayersModel,
   options: Omit<EngineOptions, 'model'>,
@@ -136,6 +164,7 @@ async function twins(
 }> {
   const eagerModel = build();
   const graphModel = build();
+  seedWeights(eagerModel, 11);
   graphModel.setWeights(eagerModel.getWeights());
   return {
     eager: new EagerEngine({ ...options, model: eagerModel }),
@@ -173,7 +202,7 @@ const cases: {
     name: 'classification, rmsprop with momentum',
     task: classification,
     loss: lossSpec(),
-    optimizer: { type: 'rmsprop', learningRate: 0.005, momentum: 0.5 },
+    optimizer: { type: 'rmsprop', learningRate: 0.002, momentum: 0.5 },
   },
   {
     name: 'valence/arousal, 1 - CCC, adam',
@@ -199,7 +228,7 @@ describe('graph engine', () => {
   });
 
   for (const c of cases) {
-    it(`agrees with eager for 20 steps: ${c.name}`, async () => {
+    it(`agrees with eager for 20 steps: ${c.name}`, async (ctx) => {
       const t = await twins(() => residualNet(c.task), {
         task: c.task,
         loss: c.loss,
@@ -216,14 +245,32 @@ describe('graph engine', () => {
         // the losses must move, or agreeing proves nothing
         assert.ok(Math.abs(eagerLosses[19] - eagerLosses[0]) > 1e-3, `${eagerLosses}`);
         await t.graph.syncToModel();
-        // relative to the model's weight scale: a bias in front of batch normalisation has a
-        // gradient of zero up to rounding, so its own scale is rounding noise
+        // all weights as one vector: ||graph - eager|| / ||eager|| (single elements may differ
+        // more: Adam turns the rounding-sized gradients of directions batch normalisation
+        // cancels into learning-rate-sized steps); each element within 1e-3 of the weight scale
         const ew = t.eagerModel.weights.map((w) => w.read().dataSync() as Float32Array);
         const gw = t.graphModel.weights.map((w) => w.read().dataSync() as Float32Array);
+        let squaredDiff = 0;
+        let squaredNorm = 0;
+        ew.forEach((w, i) =>
+          w.forEach((v, k) => {
+            squaredDiff += (gw[i][k] - v) ** 2;
+            squaredNorm += v * v;
+          }),
+        );
+        const relative = Math.sqrt(squaredDiff / squaredNorm);
         const scale = Math.max(...ew.map((w) => w.reduce((m, v) => Math.max(m, Math.abs(v)), 0)));
+        const worst = Math.max(...ew.map((w, i) => maxAbsDifference(gw[i], w))) / scale;
+        ctx.diagnostic(
+          `weights: relative difference ${relative.toExponential(2)}, largest element ${worst.toExponential(2)} of the weight scale`,
+        );
+        assert.ok(relative < 1e-4, `weights differ by ${relative} (relative, all weights)`);
         ew.forEach((w, i) => {
           const d = maxAbsDifference(gw[i], w) / scale;
-          assert.ok(d < 1e-4, `${t.eagerModel.weights[i].name}: relative difference ${d}`);
+          assert.ok(
+            d < 1e-3,
+            `${t.eagerModel.weights[i].name}: difference ${d} of the weight scale`,
+          );
         });
         const x = batch(99);
         const [pe, pg] = [await t.eager.predict(x), await t.graph.predict(x)];
@@ -234,4 +281,219 @@ describe('graph engine', () => {
       }
     });
   }
+
+  const sgd: TrainingConfig['optimizer'] = { type: 'sgd', learningRate: 0.001, momentum: 0.9 };
+  const architectureInput = (shape: [number, number, number], step: number) => {
+    const n = 16;
+    const random = new Random(200 + step);
+    return {
+      x: Float32Array.from({ length: n * shape[0] * shape[1] * shape[2] }, () => random.next()),
+      shape: [n, ...shape] as [number, number, number, number],
+      targets: { classes: Int32Array.from({ length: n }, (_, i) => (i + step) % 3) },
+    };
+  };
+  /**
+   * Looser than the residual net's 1e-4: these nets stack six batch normalisations over a
+   * batch of 16 (1x1 maps at the end), and FusedBatchNormV3 (the graph, as in Keras) computes
+   * the batch variance differently from tfjs' two-pass moments; the cancellation in x - mean
+   * turns that into differences of 1e-5..1e-4 in the first forward pass already.
+   */
+  const TOLERANCE = 1e-3;
+  const logger = new Logger();
+  logger.level = 'error';
+  const architectures: {
+    name: string;
+    shape: [number, number, number];
+    build: () => Promise<tf.LayersModel> | tf.LayersModel;
+  }[] = [
+    {
+      name: 'vgg-type (Conv2D, BatchNormalization, MaxPooling2D, Dense)',
+      shape: [46, 46, 3],
+      build: () =>
+        new VggType({
+          filters: [4, 4, 8, 8],
+          dense: [8, 8],
+          convDropout: 0,
+          denseDropout: 0,
+          batchNormMomentum: 0.99,
+          regressionHead: 'linear',
+        }).build({ inputShape: [46, 46, 3], task: classification }),
+    },
+    {
+      name: 'alexnet (LocalResponseNormalization)',
+      shape: [67, 67, 3],
+      build: () =>
+        new AlexNet({
+          localResponseNormalization: true,
+          dropout: 0,
+          fcUnits: 16,
+          regressionHead: 'linear',
+        }).build({
+          inputShape: [67, 67, 3],
+          task: classification,
+        }),
+    },
+    {
+      name: 'resnet50 (frozen 80 %, FreezableBatchNormalization, CaffePreprocessing)',
+      shape: [32, 32, 3],
+      build: () =>
+        new ResNet50(
+          {
+            weights: 'none',
+            trainableFraction: 0.2,
+            pooling: 'avg',
+            top: 'task',
+            regressionHead: 'linear',
+            preprocess: 'caffe',
+          },
+          logger,
+          new RunContext('test', 'test.yaml', 1, '/nonexistent', '/nonexistent'),
+        ).build({ inputShape: [32, 32, 3], task: classification }),
+    },
+  ];
+  for (const a of architectures) {
+    it(`compiles and agrees with eager for 2 steps: ${a.name}`, async () => {
+      const eagerModel = await a.build();
+      const graphModel = await a.build();
+      seedWeights(eagerModel, 12);
+      graphModel.setWeights(eagerModel.getWeights());
+      assert.deepEqual(graph.graphEngineSupport(graphModel, classification), { supported: true });
+      const initial = graphModel.weights.map((w) => w.read().dataSync().slice());
+      const options = { task: classification, loss: lossSpec(), optimizer: sgd, seed: 1 };
+      const eager = new EagerEngine({ ...options, model: eagerModel });
+      const engine = await graph.createGraphEngine({ ...options, model: graphModel });
+      try {
+        for (let s = 0; s < 2; s++) {
+          const b = architectureInput(a.shape, s);
+          const le = (await eager.trainStep(b, b.targets, s)).loss;
+          const lg = (await engine.trainStep(b, b.targets, s)).loss;
+          assert.ok(
+            Math.abs(le - lg) <= TOLERANCE * Math.abs(le),
+            `step ${s}: eager ${le}, graph ${lg}`,
+          );
+        }
+        await engine.syncToModel();
+        const ew = eagerModel.weights.map((w) => w.read().dataSync() as Float32Array);
+        const scale = Math.max(...ew.map((w) => w.reduce((m, v) => Math.max(m, Math.abs(v)), 0)));
+        let changed = 0;
+        graphModel.weights.forEach((w, i) => {
+          const g = w.read().dataSync() as Float32Array;
+          assert.ok(
+            maxAbsDifference(g, ew[i]) / scale < TOLERANCE,
+            `${w.name}: ${maxAbsDifference(g, ew[i])} of ${scale}, moved ${maxAbsDifference(ew[i], initial[i])}`,
+          );
+          if (maxAbsDifference(g, initial[i]) > 0) changed++;
+          // a frozen layer's weights, and its batch-norm statistics, stay as they were
+          const layer = graphModel.layers.find((l) => l.weights.includes(w));
+          if (layer && !layer.trainable)
+            assert.equal(maxAbsDifference(g, initial[i]), 0, `${w.name} is frozen`);
+        });
+        assert.ok(changed > 0);
+      } finally {
+        eager.dispose();
+        engine.dispose();
+      }
+    });
+  }
+
+  it('resumes exactly: state saved after 6 steps and restored into a fresh engine gives the uninterrupted run bit for bit', async () => {
+    const options = {
+      task: multiTask,
+      loss: lossSpec({ regression: 'ccc' }),
+      optimizer: { type: 'adam', learningRate: 0.01 } as const,
+      seed: 2,
+    };
+    const build = () => residualNet(multiTask, 0.3);
+    const base = build();
+    const first = build();
+    first.setWeights(base.getWeights());
+    const a = await graph.createGraphEngine({ ...options, model: first });
+    const uninterrupted = await train(a, 0, 12);
+    a.dispose();
+
+    const second = build();
+    second.setWeights(base.getWeights());
+    const b = await graph.createGraphEngine({ ...options, model: second });
+    const before = await train(b, 0, 6);
+    await b.syncToModel();
+    const state = await b.getOptimizerState();
+    b.dispose();
+    const third = build();
+    third.setWeights(second.getWeights());
+    const c = await graph.createGraphEngine({ ...options, model: third });
+    await c.setOptimizerState(state);
+    tf.dispose(state.map((e) => e.tensor));
+    const after = await train(c, 6, 12);
+    c.dispose();
+    assert.deepEqual([...before, ...after], uninterrupted);
+  });
+
+  it('draws dropout masks from the step seed: same seed, same step; another seed, another mask', async () => {
+    const model = residualNet(classification, 0.5);
+    const copy = residualNet(classification, 0.5);
+    copy.setWeights(model.getWeights());
+    const options = {
+      task: classification,
+      loss: lossSpec(),
+      optimizer: { type: 'sgd', learningRate: 0 } as const,
+      seed: 1,
+    };
+    const a = await graph.createGraphEngine({ ...options, model });
+    const b = await graph.createGraphEngine({ ...options, model: copy });
+    try {
+      const x = batch(0);
+      const step = async (e: TrainingEngine, seed: number) =>
+        (await e.trainStep(x, x.targets, seed)).loss;
+      const l1 = await step(a, 7);
+      assert.equal(await step(b, 7), l1);
+      assert.notEqual(await step(a, 8), l1);
+      // inference applies no dropout: predictions repeat
+      assert.deepEqual(await a.predict(x), await a.predict(x));
+    } finally {
+      a.dispose();
+      b.dispose();
+    }
+  });
+
+  it('reports a non-finite loss instead of failing, so the trainer can stop at that step', async () => {
+    const options = {
+      task: classification,
+      loss: lossSpec(),
+      optimizer: { type: 'sgd', learningRate: 1e6 } as const,
+      seed: 1,
+    };
+    const engine = await graph.createGraphEngine({
+      ...options,
+      model: residualNet(classification),
+    });
+    try {
+      const losses = await train(engine, 0, 6);
+      assert.ok(losses.some((l) => !Number.isFinite(l)) || losses.some((l) => l > 10), `${losses}`);
+    } finally {
+      engine.dispose();
+    }
+  });
+
+  it('auto falls back to eager naming the layer it cannot compile; graph refuses it', async () => {
+    const input = tf.input({ shape: [4] });
+    const out = tf.layers
+      .dense({ units: 3, activation: 'softmax' })
+      .apply(tf.layers.leakyReLU().apply(input) as tf.SymbolicTensor) as tf.SymbolicTensor;
+    const model = tf.model({ inputs: input, outputs: out });
+    const decision = await decideEngine('auto', 'tensorflow', model, classification);
+    assert.equal(decision.kind, 'eager');
+    assert.match(decision.reason, /LeakyReLU/);
+    await assert.rejects(decideEngine('graph', 'tensorflow', model, classification), /LeakyReLU/);
+    const ok = await decideEngine(
+      'auto',
+      'tensorflow',
+      residualNet(classification),
+      classification,
+    );
+    assert.equal(ok.kind, 'graph');
+    assert.equal(
+      (await decideEngine('auto', 'cpu', residualNet(classification), classification)).kind,
+      'eager',
+    );
+  });
 });
