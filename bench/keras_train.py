@@ -75,7 +75,7 @@ def crop_region(box: list[float], margin: float, width: int, height: int) -> tup
 # ---- Keras and tf.data -------------------------------------------------------------------------
 
 
-def build_model(size: int):  # -> keras.Model
+def build_model(size: int, run_eagerly: bool = False):  # -> keras.Model
     """Appendix C of the report, layer for layer (channels-last)."""
     import keras
     from keras import layers
@@ -117,6 +117,8 @@ def build_model(size: int):  # -> keras.Model
         optimizer=keras.optimizers.Adam(learning_rate=0.001),
         loss="categorical_crossentropy",
         metrics=["accuracy"],
+        # the Keras-eager column: the same step op by op, as tfjs-layers runs it
+        run_eagerly=run_eagerly,
     )
     return model
 
@@ -164,7 +166,7 @@ class KerasStep:
 
         self.steps = args.steps
         self.batch = args.batch
-        self.model = build_model(args.size)
+        self.model = build_model(args.size, run_eagerly=getattr(args, "run_eagerly", False))
         rng = np.random.default_rng(1)
         self.x = tf.constant(rng.random((args.batch, args.size, args.size, 3), dtype=np.float32))
         self.y = tf.one_hot(rng.integers(0, CLASSES, args.batch), CLASSES)
@@ -299,6 +301,7 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=640)
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--margin", type=float, default=0.1)
+    parser.add_argument("--run-eagerly", action="store_true", help="keras-step: compile with run_eagerly=True")
     parser.add_argument("--list", help="image list JSON written by bench/train.ts")
     args = parser.parse_args()
     MODE = args.mode

@@ -50,6 +50,8 @@ export interface BenchExperimentOptions {
   runsRoot: string;
   /** List the pausing reporter (the Node end-to-end worker); the orchestrator needs no reporter. */
   gate: boolean;
+  /** training.execution of the run (the runner's engine choice). */
+  execution?: 'auto' | 'graph' | 'eager';
 }
 
 /**
@@ -77,6 +79,7 @@ training:
   stepsPerEpoch: ${o.stepsPerEpoch}
   validationSteps: 1
   backend: tensorflow
+  execution: ${o.execution ?? 'auto'}
   optimizer: { type: adam, learningRate: 0.001 }
 reporters: [${o.gate ? `{ type: ${BENCH_GATE_TYPE} }` : ''}]
 `;

@@ -6,7 +6,8 @@
  *        [--experiment file.yaml] [--list images.json] [--images N] [--work DIR]
  *
  * Modes:
- *   affectlab-step      model.trainOnBatch on one fixed in-memory batch (K timed steps)
+ *   affectlab-step      the engine's trainStep on one fixed in-memory batch (K timed steps;
+ *                       --execution eager: tfjs-layers' trainOnBatch, graph: the compiled step)
  *   affectlab-e2e       the runner (runExperiment): JPEG files -> image pipeline -> training,
  *                       one epoch of K steps per repetition; epoch 0 is the warm-up
  *   affectlab-pipeline  ImagePipeline.batches over --images files (no cache; --workers N threads)
@@ -17,7 +18,7 @@ import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
 import { BackendService } from '../src/core/training/backend.js';
-import { makeClassificationLoss } from '../src/core/training/loss.js';
+import { createEngine, decideEngine } from '../src/core/engine/index.js';
 import { ImagePipeline } from '../src/core/pipeline/index.js';
 import type {
   ArchitecturePlugin,
@@ -59,6 +60,8 @@ const { positionals, values } = parseArgs({
     /** Pipeline worker threads; default: the pipeline's own default. */
     workers: { type: 'string' },
     experiment: { type: 'string' },
+    /** affectlab-step: the execution engine (eager | graph). */
+    execution: { type: 'string' },
     list: { type: 'string' },
     work: { type: 'string' },
   },
@@ -124,25 +127,29 @@ async function stepWorker(runtime: Runtime): Promise<void> {
     task,
   };
   const model = await architecture.build(request);
-  const { learningRate } = config.training.optimizer;
-  model.compile({
-    optimizer: tf.train.adam(learningRate, 0.9, 0.999, 1e-7),
-    loss: makeClassificationLoss(),
-    metrics: ['accuracy'],
-  });
+  // the runner's engine, chosen as `training.execution` would choose it (eager or graph)
+  const preference = (values.execution ?? 'eager') as 'eager' | 'graph';
+  const engine = await createEngine(
+    await decideEngine(preference, 'tensorflow', model, request.task),
+    {
+      model,
+      task: request.task,
+      loss: { regression: 'mse', expressionWeight: 1, regressionWeight: 1 },
+      optimizer: config.training.optimizer,
+      seed: 1,
+    },
+  );
   const batch = config.training.batchSize;
   const classes = request.task.classes.length;
-  const x = tf.randomUniform([batch, ...request.inputShape], 0, 1, 'float32', 1);
-  const y = tf.tidy(() =>
-    tf.oneHot(tf.randomUniform([batch], 0, classes, 'int32', 2), classes).toFloat(),
-  );
+  const shape = [batch, ...request.inputShape] as [number, number, number, number];
+  const x = tf.randomUniform(shape, 0, 1, 'float32', 1).dataSync() as Float32Array;
+  const labels = tf.randomUniform([batch], 0, classes, 'int32', 2).dataSync() as Int32Array;
   const steps = Number(required('steps'));
   const train = async (count: number): Promise<Omit<MeasureReply, 'peakRssMiB'>> => {
     const t0 = performance.now();
     let loss = NaN;
     for (let i = 0; i < count; i++) {
-      const out = await model.trainOnBatch(x, y);
-      loss = Array.isArray(out) ? out[0] : out;
+      loss = (await engine.trainStep({ x, shape }, { classes: labels }, i)).loss;
     }
     return { images: count * batch, seconds: (performance.now() - t0) / 1000, loss };
   };

@@ -420,9 +420,18 @@ interface TrainingFigure {
   batch: number;
   stepsPerRepetition: number;
   figure: 'step' | 'end-to-end';
+  /** affectlab with the compiled step (training.execution: graph). */
   affectlab: Side;
+  /** affectlab's eager engine (tfjs-layers' trainOnBatch); step figures only. */
+  eager?: Side;
+  /** Keras graph mode (fit / train_on_batch default). */
   keras: Side;
+  /** Keras with run_eagerly=True; step figures only. */
+  kerasEager?: Side;
+  /** affectlab (graph) / Keras graph. */
   ratio: { values: number[]; spread: Spread };
+  /** affectlab eager / Keras graph. */
+  eagerRatio?: { values: number[]; spread: Spread };
 }
 
 /** The pipelines compared; ratios are affectlab's default loader against each reference. */
@@ -451,7 +460,12 @@ async function trainingFigures(
   for (const size of sizes) {
     const batch = batchFor(size);
     const steps = stepsFor(size);
-    const experiment = (name: string, epochs: number, gate: boolean): string => {
+    const experiment = (
+      name: string,
+      epochs: number,
+      gate: boolean,
+      execution?: 'graph' | 'eager',
+    ): string => {
       const file = join(work, `${name}.yaml`);
       const runsRoot = join(work, 'runs');
       writeFileSync(
@@ -465,35 +479,45 @@ async function trainingFigures(
           epochs,
           runsRoot,
           gate,
+          execution,
         }),
       );
       return file;
     };
     const common = ['--size', String(size), '--batch', String(batch), '--steps', String(steps)];
     const stepFile = experiment(`bench-step-${size}`, 1, false);
+    const affectlabStep = (execution: 'graph' | 'eager') => () =>
+      nodeWorker(`affectlab ${execution} step ${size}`, [
+        'affectlab-step',
+        ...common,
+        '--experiment',
+        stepFile,
+        '--work',
+        work,
+        '--execution',
+        execution,
+      ]);
     const step = await interleaved(`${size} px step`, {
-      affectlab: () =>
-        nodeWorker(`affectlab step ${size}`, [
-          'affectlab-step',
-          ...common,
-          '--experiment',
-          stepFile,
-          '--work',
-          work,
-        ]),
+      graph: affectlabStep('graph'),
       keras: () => pythonWorker(`keras step ${size}`, ['keras-step', ...common]),
+      eager: affectlabStep('eager'),
+      kerasEager: () =>
+        pythonWorker(`keras eager step ${size}`, ['keras-step', ...common, '--run-eagerly']),
     });
     figures.push({
       size,
       batch,
       stepsPerRepetition: steps,
       figure: 'step',
-      affectlab: step.affectlab,
+      affectlab: step.graph,
+      eager: step.eager,
       keras: step.keras,
-      ratio: ratio(step.affectlab, step.keras),
+      kerasEager: step.kerasEager,
+      ratio: ratio(step.graph, step.keras),
+      eagerRatio: ratio(step.eager, step.keras),
     });
     // epoch 0 is the warm-up; each later epoch is one repetition
-    const e2eFile = experiment(`bench-e2e-${size}`, reps + 1, true);
+    const e2eFile = experiment(`bench-e2e-${size}`, reps + 1, true, 'graph');
     const cacheDir = mkdtempSync(join(work, 'cache-'));
     const e2e = await interleaved(`${size} px end-to-end`, {
       affectlab: () =>
@@ -595,12 +619,13 @@ function markdown(report: {
       '',
     );
     lines.push(
-      '| input | batch | figure | affectlab | Keras | affectlab / Keras | peak RSS affectlab / Keras (MiB) |',
+      '| input | batch | figure | affectlab graph | affectlab eager | Keras graph | Keras eager | affectlab graph / Keras graph | affectlab eager / Keras graph | peak RSS affectlab graph / eager / Keras graph (MiB) |',
     );
-    lines.push('|---:|---:|---|---:|---:|---:|---:|');
+    lines.push('|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|');
     for (const t of report.training) {
+      const dash = (side?: Side): string => (side ? triple(side.spread) : '-');
       lines.push(
-        `| ${t.size} px | ${t.batch} | ${t.figure === 'step' ? `step only (${t.stepsPerRepetition} steps)` : `end to end (${t.stepsPerRepetition} steps)`} | ${triple(t.affectlab.spread)} | ${triple(t.keras.spread)} | ${triple(t.ratio.spread)} | ${mib(t.affectlab.peakRssMiB)} / ${mib(t.keras.peakRssMiB)} |`,
+        `| ${t.size} px | ${t.batch} | ${t.figure === 'step' ? `step only (${t.stepsPerRepetition} steps)` : `end to end (${t.stepsPerRepetition} steps)`} | ${triple(t.affectlab.spread)} | ${dash(t.eager)} | ${triple(t.keras.spread)} | ${dash(t.kerasEager)} | ${triple(t.ratio.spread)} | ${t.eagerRatio ? triple(t.eagerRatio.spread) : '-'} | ${mib(t.affectlab.peakRssMiB)} / ${t.eager ? mib(t.eager.peakRssMiB) : '-'} / ${mib(t.keras.peakRssMiB)} |`,
       );
     }
   }

@@ -48,10 +48,10 @@ export const trainingSchema: JsonSchema = {
       default: 'auto',
       description:
         'How a training step runs: eager runs tfjs-layers op by op; graph is the compiled ' +
-        'step (one TensorFlow graph per step, native backends only), which this build does ' +
-        'not have yet, so graph fails with that message. auto: graph when the native backend ' +
-        'is active, the engine is built and every layer is supported, else eager with a ' +
-        'notice naming the reason (affectlab doctor shows it).',
+        'step (forward, loss, gradients and optimizer update as one TensorFlow graph run per ' +
+        'step, native backends only; docs/compiled-step.md). auto: graph when the native ' +
+        'backend is active, the graph addon is built and every layer is supported, else eager ' +
+        'with a notice naming the reason (affectlab doctor shows it).',
     },
     optimizer: {
       type: 'object',

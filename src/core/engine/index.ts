@@ -18,12 +18,13 @@ export { EagerEngine, buildOptimizer, taskLoss, targetTensors, type TaskLoss } f
 
 /** What the graph engine module offers (loaded lazily: it loads a native addon). */
 export interface GraphEngineModule {
-  graphAddonStatus(): { available: boolean; path?: string; error?: string };
+  graphAddonStatus(backend?: string): { available: boolean; path?: string; error?: string };
   graphEngineSupport(
     model: tf.LayersModel,
     task: Task,
   ): { supported: true } | { supported: false; layer: string; reason: string };
-  createGraphEngine(options: EngineOptions): Promise<TrainingEngine>;
+  /** `backend`: whose libtensorflow (and addon) the session runs on. */
+  createGraphEngine(options: EngineOptions, backend?: string): Promise<TrainingEngine>;
 }
 
 let graphModule: Promise<GraphEngineModule | Error> | undefined;
@@ -46,6 +47,8 @@ export interface EngineDecision {
   kind: ExecutionKind;
   /** Why this engine, in one line (for the log and `affectlab doctor`). */
   reason: string;
+  /** The backend the graph engine runs on (graph decisions only). */
+  backend?: string;
 }
 
 /** Which engine a run will use, and why; throws when `graph` is asked for and cannot run. */
@@ -70,7 +73,7 @@ export async function decideEngine(
         ? 'this build has no graph engine yet (the compiled step of issue 15 has not landed)'
         : `the graph engine did not load (${graph.message})`,
     );
-  const addon = graph.graphAddonStatus();
+  const addon = graph.graphAddonStatus(backend);
   if (!addon.available)
     return refuse(`the graph addon is not available (${addon.error ?? 'not built'})`);
   if (model && task) {
@@ -82,7 +85,8 @@ export async function decideEngine(
   }
   return {
     kind: 'graph',
-    reason: `graph: the whole training step runs as one TensorFlow graph (${preference})`,
+    reason: `graph: the whole training step runs as one TensorFlow graph (training.execution: ${preference})`,
+    backend,
   };
 }
 
@@ -94,5 +98,5 @@ export async function createEngine(
   if (decision.kind === 'eager') return new EagerEngine(options);
   const graph = await loadGraphModule();
   if (graph instanceof Error) throw graph;
-  return graph.createGraphEngine(options);
+  return graph.createGraphEngine(options, decision.backend);
 }

@@ -81,9 +81,13 @@ function start(args: string[]) {
   return { child, exited, waitFor, stderr: () => stderr };
 }
 
-const ADAM_4_EPOCHS = `  epochs: 4
+/** Both execution engines must resume exactly (auto picks graph for this model). */
+const EXECUTIONS = ['graph', 'eager'] as const;
+
+const adamFourEpochs = (execution: string): string => `  epochs: 4
   batchSize: 4
   stepsPerEpoch: 3
+  execution: ${execution}
   optimizer: { type: adam, learningRate: 0.003 }
   checkpoint: { monitor: val_accuracy }`;
 
@@ -149,92 +153,111 @@ describe('runs that meet faults', () => {
     assert.match(run.stderr(), /SIGINT again: exiting without waiting/);
   });
 
-  it('kill -9 after epoch 2 of 4 and --resume (Adam, dropout) equals an uninterrupted run, every epoch', async () => {
-    const cache = join(work, 'cache');
-    const whole = start(['run', write('adam-whole', ADAM_4_EPOCHS), '--cache-dir', cache]);
-    assert.equal((await whole.exited).code, 0, whole.stderr());
+  for (const execution of EXECUTIONS)
+    it(`${execution}: kill -9 after epoch 2 of 4 and --resume (Adam, dropout) equals an uninterrupted run, every epoch`, async () => {
+      const cache = join(work, 'cache');
+      const whole = start([
+        'run',
+        write(`adam-whole-${execution}`, adamFourEpochs(execution)),
+        '--cache-dir',
+        cache,
+      ]);
+      assert.equal((await whole.exited).code, 0, whole.stderr());
 
-    const parted = start(['run', write('adam-parted', ADAM_4_EPOCHS), '--cache-dir', cache]);
-    const epochsDone = (): number => {
-      const dir = join(work, 'runs', 'adam-parted');
-      if (!existsSync(dir)) return 0;
-      const [id] = readdirSync(dir);
-      return id ? new RunStore(join(dir, id)).readEpochs().length : 0;
-    };
-    await parted.waitFor(
-      () => false,
-      () => epochsDone() >= 2,
-    );
-    parted.child.kill('SIGKILL');
-    const killed = await parted.exited;
-    assert.equal(killed.signal, 'SIGKILL', 'killed before it finished');
-    const store = onlyRun('adam-parted');
-    assert.equal(store.readRecord().status, 'RUNNING', 'a killed process leaves RUNNING');
-    const done = store.readRecord().lastCompletedEpoch ?? -1;
-    assert.ok(done >= 1 && done < 3, `killed after epoch ${done + 1}`);
+      const parted = start([
+        'run',
+        write(`adam-parted-${execution}`, adamFourEpochs(execution)),
+        '--cache-dir',
+        cache,
+      ]);
+      const epochsDone = (): number => {
+        const dir = join(work, 'runs', `adam-parted-${execution}`);
+        if (!existsSync(dir)) return 0;
+        const [id] = readdirSync(dir);
+        return id ? new RunStore(join(dir, id)).readEpochs().length : 0;
+      };
+      await parted.waitFor(
+        () => false,
+        () => epochsDone() >= 2,
+      );
+      parted.child.kill('SIGKILL');
+      const killed = await parted.exited;
+      assert.equal(killed.signal, 'SIGKILL', 'killed before it finished');
+      const store = onlyRun(`adam-parted-${execution}`);
+      assert.equal(store.readRecord().status, 'RUNNING', 'a killed process leaves RUNNING');
+      const done = store.readRecord().lastCompletedEpoch ?? -1;
+      assert.ok(done >= 1 && done < 3, `killed after epoch ${done + 1}`);
 
-    const resumed = start(['run', '--resume', store.dir, '--cache-dir', cache]);
-    assert.equal((await resumed.exited).code, 0, resumed.stderr());
-    assert.equal(store.readRecord().status, 'FINISHED');
-    const a = onlyRun('adam-whole');
-    const metrics = (s: RunStore) => s.readEpochs().map((e: EpochRecord) => [e.epoch, e.metrics]);
-    assert.deepEqual(metrics(store), metrics(a), 'every epoch, bit for bit');
-    assert.deepEqual(store.readJson('metrics.json'), a.readJson('metrics.json'));
-  });
+      const resumed = start(['run', '--resume', store.dir, '--cache-dir', cache]);
+      assert.equal((await resumed.exited).code, 0, resumed.stderr());
+      assert.equal(store.readRecord().status, 'FINISHED');
+      const a = onlyRun(`adam-whole-${execution}`);
+      const metrics = (s: RunStore) => s.readEpochs().map((e: EpochRecord) => [e.epoch, e.metrics]);
+      assert.deepEqual(metrics(store), metrics(a), 'every epoch, bit for bit');
+      assert.deepEqual(store.readJson('metrics.json'), a.readJson('metrics.json'));
+      assert.equal(
+        store.readJson<Record<string, unknown>>('params.json')['training.engine'],
+        execution,
+      );
+    });
 
-  it('Ctrl-C in the middle of an epoch and --resume replays the rest of the epoch exactly', async () => {
-    const training = `  epochs: 3
+  for (const execution of EXECUTIONS)
+    it(`${execution}: Ctrl-C in the middle of an epoch and --resume replays the rest of the epoch exactly`, async () => {
+      const training = `  epochs: 3
+  execution: ${execution}
   batchSize: 4
   stepsPerEpoch: 4
   optimizer: { type: adam, learningRate: 0.003 }`;
-    const whole = await runInProcess(testRuntime(), write('mid-whole', training));
-    // the stop flag is read before an epoch's first step, after each step and once by the
-    // runner after the epoch (4 steps: 6 reads): the 9th read is after step 2 of epoch 2
-    let reads = 0;
-    const signal = {
-      reason: 'SIGINT',
-      get stop(): boolean {
-        reads++;
-        return reads >= 9;
-      },
-    };
-    const killed = await runInProcess(testRuntime(), write('mid-parted', training), {
-      stopSignal: signal,
+      const whole = await runInProcess(testRuntime(), write(`mid-whole-${execution}`, training));
+      // the stop flag is read before an epoch's first step, after each step and once by the
+      // runner after the epoch (4 steps: 6 reads): the 9th read is after step 2 of epoch 2
+      let reads = 0;
+      const signal = {
+        reason: 'SIGINT',
+        get stop(): boolean {
+          reads++;
+          return reads >= 9;
+        },
+      };
+      const killed = await runInProcess(testRuntime(), write(`mid-parted-${execution}`, training), {
+        stopSignal: signal,
+      });
+      assert.equal(killed.status, 'KILLED');
+      const store = new RunStore(killed.runDir);
+      const state = readTrainingState(store.path('checkpoints/interrupted'));
+      assert.deepEqual([state.epoch, state.partial?.epoch, state.partial?.steps], [0, 1, 2]);
+      const resumed = await runInProcess(testRuntime(), store.path('config.yaml'), {
+        resume: killed.runDir,
+      });
+      assert.equal(resumed.status, 'FINISHED');
+      assert.ok(!store.exists('checkpoints/interrupted'), 'used up once the epoch completed');
+      const strip = (s: RunStore) => s.readEpochs().map((e) => [e.epoch, e.metrics, e.images]);
+      assert.deepEqual(strip(store), strip(new RunStore(whole.runDir)));
+      assert.deepEqual(resumed.testMetrics, whole.testMetrics);
     });
-    assert.equal(killed.status, 'KILLED');
-    const store = new RunStore(killed.runDir);
-    const state = readTrainingState(store.path('checkpoints/interrupted'));
-    assert.deepEqual([state.epoch, state.partial?.epoch, state.partial?.steps], [0, 1, 2]);
-    const resumed = await runInProcess(testRuntime(), store.path('config.yaml'), {
-      resume: killed.runDir,
-    });
-    assert.equal(resumed.status, 'FINISHED');
-    assert.ok(!store.exists('checkpoints/interrupted'), 'used up once the epoch completed');
-    const strip = (s: RunStore) => s.readEpochs().map((e) => [e.epoch, e.metrics, e.images]);
-    assert.deepEqual(strip(store), strip(new RunStore(whole.runDir)));
-    assert.deepEqual(resumed.testMetrics, whole.testMetrics);
-  });
 
-  it('a diverging loss (learning rate 1e6) fails naming the epoch and step, as a user error', () => {
-    const file = write(
-      'diverge',
-      `  epochs: 2
+  for (const execution of EXECUTIONS)
+    it(`${execution}: a diverging loss (learning rate 1e6) fails naming the epoch and step, as a user error`, () => {
+      const file = write(
+        `diverge-${execution}`,
+        `  epochs: 2
+  execution: ${execution}
   batchSize: 4
   stepsPerEpoch: 6
   optimizer: { type: adam, learningRate: 1000000 }`,
-    );
-    const r = affectlab(['run', file, '--cache-dir', join(work, 'cache')]);
-    assert.equal(r.code, 1, r.stderr);
-    assert.doesNotMatch(r.stderr, /internal error/);
-    assert.match(
-      r.stderr,
-      /loss became (NaN|-?Infinity) at (epoch \d+, step \d+|the validation after epoch \d+)/,
-    );
-    assert.match(r.stderr, /diverged/);
-    const store = onlyRun('diverge');
-    assert.equal(store.readRecord().status, 'FAILED');
-    assert.equal(store.readEvents().at(-1)?.event, 'runEnded');
-  });
+      );
+      const r = affectlab(['run', file, '--cache-dir', join(work, 'cache')]);
+      assert.equal(r.code, 1, r.stderr);
+      assert.doesNotMatch(r.stderr, /internal error/);
+      assert.match(
+        r.stderr,
+        /loss became (NaN|-?Infinity) at (epoch \d+, step \d+|the validation after epoch \d+)/,
+      );
+      assert.match(r.stderr, /diverged/);
+      const store = onlyRun(`diverge-${execution}`);
+      assert.equal(store.readRecord().status, 'FAILED');
+      assert.equal(store.readEvents().at(-1)?.event, 'runEnded');
+    });
 
   it('an unwritable runs root is a user error naming the directory', () => {
     const file = write('ro', `  epochs: 1\n  batchSize: 4`);
