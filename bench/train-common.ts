@@ -7,10 +7,10 @@ import 'reflect-metadata';
 import { inject, injectable } from 'tsyringe';
 import {
   PLUGIN_OPTIONS,
-  type EpochMetrics,
+  type EpochEndInfo,
   type PluginDefinition,
-  type ReporterPlugin,
-  type RunInfo,
+  type TrainingCallback,
+  type TrainingControl,
 } from '../src/core/plugin/plugin.js';
 
 /** Worker replies on stdout start with this; any other stdout line is a stray log line. */
@@ -81,16 +81,21 @@ training:
   backend: tensorflow
   execution: ${o.execution ?? 'auto'}
   optimizer: { type: adam, learningRate: 0.001 }
-reporters: [${o.gate ? `{ type: ${BENCH_GATE_TYPE} }` : ''}]
+reporters: []
+callbacks: [${o.gate ? `{ type: ${BENCH_GATE_TYPE} }` : ''}]
 `;
 }
 
-/** Called at each epoch's end with the run directory; training resumes when it resolves. */
-export type EpochGate = (run: RunInfo, epoch: EpochMetrics) => Promise<void>;
+/**
+ * Called at each epoch's end; training resumes when it returns. Synchronous on purpose: it runs
+ * as a training callback, inside the loop (reporters are delivered in the background and cannot
+ * hold the runner).
+ */
+export type EpochGate = (epoch: EpochEndInfo, control: TrainingControl) => void;
 
 let epochGate: EpochGate | undefined;
 
-/** Install the function the bench-gate reporter awaits at each epoch's end. */
+/** Install the function the bench-gate callback calls at each epoch's end. */
 export function setEpochGate(gate: EpochGate): void {
   epochGate = gate;
 }
@@ -100,21 +105,21 @@ export function setEpochGate(gate: EpochGate): void {
  * one run (one model, one warm-up) yields every repetition, interleaved with Keras'.
  */
 @injectable()
-export class BenchGateReporter implements ReporterPlugin {
+export class BenchGateCallback implements TrainingCallback {
   constructor(@inject(PLUGIN_OPTIONS) _options: Record<string, never>) {}
 
-  async epochEnded(run: RunInfo, epoch: EpochMetrics): Promise<void> {
+  onEpochEnd(epoch: EpochEndInfo, control: TrainingControl): void {
     if (!epochGate) throw new Error('bench-gate: no epoch gate installed');
-    await epochGate(run, epoch);
+    epochGate(epoch, control);
   }
 }
 
 export const BENCH_GATE_TYPE = 'bench-gate';
 
-export const benchGatePlugin: PluginDefinition<BenchGateReporter> = {
-  kind: 'reporter',
+export const benchGatePlugin: PluginDefinition<BenchGateCallback> = {
+  kind: 'callback',
   type: BENCH_GATE_TYPE,
   description: 'Benchmark only: pauses the runner at each epoch end until the next repetition',
   optionsSchema: { type: 'object', properties: {} },
-  implementation: BenchGateReporter,
+  implementation: BenchGateCallback,
 };

@@ -13,7 +13,8 @@
  *   affectlab-pipeline  ImagePipeline.batches over --images files (no cache; --workers N threads)
  */
 import 'reflect-metadata';
-import { readFileSync } from 'node:fs';
+import { readFileSync, readSync, readdirSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
@@ -69,7 +70,8 @@ const { positionals, values } = parseArgs({
 const mode = positionals[0];
 
 function reply(payload: ReadyReply | MeasureReply | DoneReply): void {
-  process.stdout.write(REPLY_MARKER + JSON.stringify(payload) + '\n');
+  // synchronous: the end-to-end worker blocks its thread right after replying
+  writeSync(1, REPLY_MARKER + JSON.stringify(payload) + '\n');
 }
 
 function peakRssMiB(): number {
@@ -82,11 +84,38 @@ function required(name: keyof typeof values): string {
   return value;
 }
 
-/** Commands from the orchestrator, one per stdin line. */
-const commandLines = createInterface({ input: process.stdin })[Symbol.asyncIterator]();
+/** Commands from the orchestrator, one per stdin line (opened on first use). */
+let commandLines: AsyncIterator<string> | undefined;
 async function nextCommand(): Promise<WorkerCommand> {
+  commandLines ??= createInterface({ input: process.stdin })[Symbol.asyncIterator]();
   const { value, done } = await commandLines.next();
   return done ? { op: 'quit' } : (JSON.parse(value as string) as WorkerCommand);
+}
+
+/**
+ * The next command read synchronously from fd 0, for a gate that must hold the training loop
+ * (a callback cannot await). Never mixed with `nextCommand` in one process.
+ */
+let pendingInput = '';
+function nextCommandSync(): WorkerCommand {
+  const buffer = Buffer.alloc(4096);
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  while (!pendingInput.includes('\n')) {
+    let n: number;
+    try {
+      n = readSync(0, buffer, 0, buffer.length, null);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EAGAIN') throw error;
+      Atomics.wait(pause, 0, 0, 10);
+      continue;
+    }
+    if (n === 0) return { op: 'quit' };
+    pendingInput += buffer.toString('utf8', 0, n);
+  }
+  const newline = pendingInput.indexOf('\n');
+  const line = pendingInput.slice(0, newline);
+  pendingInput = pendingInput.slice(newline + 1);
+  return JSON.parse(line) as WorkerCommand;
 }
 
 function quietRuntime(): Runtime {
@@ -159,33 +188,49 @@ async function stepWorker(runtime: Runtime): Promise<void> {
 }
 
 /**
- * The runner end to end. One run of reps + 1 epochs; the bench-gate reporter holds it at each
- * epoch end, reports the epoch's time from metrics.jsonl (the runner's own figure: data
- * pipeline and training, no validation or checkpointing) and waits for the next command.
+ * The runner end to end: one run of 2 reps + 1 epochs, held at each epoch end by the bench-gate
+ * callback (inside the loop: the only place a run can be held, since reporters are delivered in
+ * the background). A `measure` received at epoch e's end measures epoch e + 1; its record (the
+ * runner's own figure: data pipeline and training, no validation) is appended only after epoch
+ * e + 1's callbacks, so the reply goes out at epoch e + 2's end. That extra epoch runs while the
+ * orchestrator still waits for this worker, so no epoch overlaps the other side. Epoch 0 is the
+ * warm-up.
  */
 async function endToEndWorker(runtime: Runtime): Promise<void> {
   const started = performance.now();
   const resolved = await runtime.resolve(required('experiment'));
+  const { config } = resolved;
+  const runsDir = join(config.runs?.root ?? 'runs', config.name);
   const stopSignal = { stop: false, reason: 'bench quit' };
   let quit = false;
-  setEpochGate(async (run, epoch) => {
+  let measured: number | undefined;
+  const epochRecord = (epoch: number) => {
+    const [id] = readdirSync(runsDir);
+    const record = new RunStore(join(runsDir, id)).readEpochs().find((e) => e.epoch === epoch);
+    if (!record) throw new Error(`bench-gate: ${runsDir} has no record of epoch ${epoch}`);
+    return record;
+  };
+  setEpochGate((epoch, control) => {
     if (quit) return;
-    const record = new RunStore(run.runDir).readEpochs().find((e) => e.epoch === epoch.epoch);
-    if (!record) throw new Error(`bench-gate: ${run.runDir} has no record of epoch ${epoch.epoch}`);
-    const timing = {
-      images: Math.round(record.imagesPerSecond * record.seconds),
-      seconds: record.seconds,
-      loss: epoch.metrics.loss,
-    };
-    if (epoch.epoch === 0) {
+    if (epoch.epoch === 0)
       reply({ ready: true, warmUpSeconds: (performance.now() - started) / 1000 });
-    } else {
-      reply({ ...timing, peakRssMiB: peakRssMiB() });
+    else if (measured === epoch.epoch)
+      return; // its record is appended after this callback
+    else if (measured !== undefined) {
+      const record = epochRecord(measured);
+      reply({
+        images: Math.round(record.imagesPerSecond * record.seconds),
+        seconds: record.seconds,
+        loss: record.metrics.loss,
+        peakRssMiB: peakRssMiB(),
+      });
     }
-    if ((await nextCommand()).op === 'quit') {
+    const command = nextCommandSync();
+    if (command.op === 'quit') {
       quit = true;
       stopSignal.stop = true;
-    }
+      control.stopTraining('bench quit');
+    } else measured = epoch.epoch + 1;
   });
   const result = await runExperiment(runtime, resolved, {
     cacheDir: required('work'),

@@ -2,7 +2,8 @@
  * affectlab side by side with Keras on this machine: training throughput of the report's
  * VGG-type net (Appendix C) and the image pipeline alone, with peak memory, in one run.
  *
- *   npm run bench:train -- [--sizes 64,128,256] [--batch 64,256:16] [--steps 3,128:2,256:2]
+ *   npm run bench:train -- [--sizes 64,128,256] [--eager-sizes 64,128] [--batch 64,256:16]
+ *                          [--steps 3,128:2,256:2]
  *                          [--reps 3] [--pipeline-sizes 224,256] [--pipeline-images 640]
  *                          [--skip-train] [--skip-pipeline] [--verbose]
  *
@@ -46,6 +47,8 @@ const benchDir = join(repoRoot, 'bench');
 const { values } = parseArgs({
   options: {
     sizes: { type: 'string', default: '64,128,256' },
+    /** Sizes with the eager columns (affectlab eager, Keras eager): eager at 256 px, batch 64 needs > 23 GB. */
+    'eager-sizes': { type: 'string', default: '64,128' },
     // 256 px at batch 64 needs ~30 GiB in tfjs (see RESULTS.md): 16 fits a 24 GiB machine
     batch: { type: 'string', default: '64,256:16' },
     steps: { type: 'string', default: '3,128:2,256:2' },
@@ -91,6 +94,7 @@ const list = (spec: string, what: string): number[] =>
     .map((s) => positiveInteger(s, what));
 
 const sizes = list(values.sizes, '--sizes');
+const eagerSizes = list(values['eager-sizes'], '--eager-sizes');
 const batchFor = perSize(values.batch, '--batch');
 const stepsFor = perSize(values.steps, '--steps');
 const reps = positiveInteger(values.reps, '--reps');
@@ -497,12 +501,17 @@ async function trainingFigures(
         '--execution',
         execution,
       ]);
+    const withEager = eagerSizes.includes(size);
     const step = await interleaved(`${size} px step`, {
       graph: affectlabStep('graph'),
       keras: () => pythonWorker(`keras step ${size}`, ['keras-step', ...common]),
-      eager: affectlabStep('eager'),
-      kerasEager: () =>
-        pythonWorker(`keras eager step ${size}`, ['keras-step', ...common, '--run-eagerly']),
+      ...(withEager
+        ? {
+            eager: affectlabStep('eager'),
+            kerasEager: () =>
+              pythonWorker(`keras eager step ${size}`, ['keras-step', ...common, '--run-eagerly']),
+          }
+        : {}),
     });
     figures.push({
       size,
@@ -514,10 +523,10 @@ async function trainingFigures(
       keras: step.keras,
       kerasEager: step.kerasEager,
       ratio: ratio(step.graph, step.keras),
-      eagerRatio: ratio(step.eager, step.keras),
+      eagerRatio: step.eager ? ratio(step.eager, step.keras) : undefined,
     });
-    // epoch 0 is the warm-up; each later epoch is one repetition
-    const e2eFile = experiment(`bench-e2e-${size}`, reps + 1, true, 'graph');
+    // epoch 0 warms up; each repetition measures one epoch and runs one more (train-worker.ts)
+    const e2eFile = experiment(`bench-e2e-${size}`, 2 * reps + 2, true, 'graph');
     const cacheDir = mkdtempSync(join(work, 'cache-'));
     const e2e = await interleaved(`${size} px end-to-end`, {
       affectlab: () =>

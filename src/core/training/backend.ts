@@ -43,13 +43,15 @@ function packageVersion(name: string): string | undefined {
   }
 }
 
-/** The status file written by scripts/native-backend.mjs at install time, if any. */
-export function nativeInstallStatus(): Record<string, unknown> | undefined {
+/** A status file written at install time (scripts/native-backend.mjs by default, or the graph addon's), if any. */
+export function nativeInstallStatus(
+  record = '.affectlab-native.json',
+): Record<string, unknown> | undefined {
   for (const base of [
     process.cwd(),
     join(require.resolve('@tensorflow/tfjs/package.json'), '../../../..'),
   ]) {
-    const file = join(base, 'node_modules', '.affectlab-native.json');
+    const file = join(base, 'node_modules', record);
     if (existsSync(file)) {
       try {
         return JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;

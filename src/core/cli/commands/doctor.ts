@@ -44,6 +44,8 @@ export function registerDoctorCommand(program: Command, runtime: Runtime): void 
           activeError,
           execution,
           nativeInstall: nativeInstallStatus() ?? null,
+          // scripts/graph-addon.mjs's record: the compiled step's addon per native package
+          graphAddon: nativeInstallStatus('.affectlab-graph.json') ?? null,
           mlflow: {
             configured: Boolean(process.env.MLFLOW_TRACKING_URI),
             trackingUri: process.env.MLFLOW_TRACKING_URI ?? null,
@@ -69,6 +71,7 @@ export function registerDoctorCommand(program: Command, runtime: Runtime): void 
           `active      ${active ? JSON.stringify(active) : `none: ${activeError}`}`,
           `execution   ${execution.kind} (${execution.reason})`,
           `native      ${report.nativeInstall ? JSON.stringify(report.nativeInstall) : 'no install record (scripts/native-backend.mjs has not run)'}`,
+          `graph addon ${report.graphAddon ? JSON.stringify(report.graphAddon) : 'no install record (scripts/graph-addon.mjs has not run)'}`,
           `mlflow      ${report.mlflow.configured ? report.mlflow.trackingUri : 'not configured (set MLFLOW_TRACKING_URI or add a reporter of type mlflow)'}`,
           `plugins     ${report.plugins.join(', ')}`,
         ];
