@@ -75,12 +75,14 @@ describe('execution engines', () => {
     });
   }
 
-  it('execution: graph is refused with a clear message while the graph engine is not built', async () => {
-    await assert.rejects(decideEngine('graph', 'tensorflow'), /training\.execution is graph, but/);
+  it('execution: graph needs a native backend; auto picks graph on it and eager elsewhere', async () => {
     await assert.rejects(decideEngine('graph', 'cpu'), /cpu backend cannot run a compiled graph/);
-    const auto = await decideEngine('auto', 'cpu');
-    assert.equal(auto.kind, 'eager');
-    assert.match(auto.reason, /cpu backend/);
+    const onCpu = await decideEngine('auto', 'cpu');
+    assert.equal(onCpu.kind, 'eager');
+    assert.match(onCpu.reason, /cpu backend/);
+    const native = await decideEngine('auto', 'tensorflow');
+    assert.equal(native.kind, 'graph', native.reason);
+    assert.equal((await decideEngine('graph', 'tensorflow')).kind, 'graph');
     assert.equal((await decideEngine('eager', 'tensorflow')).kind, 'eager');
   });
 });

@@ -269,11 +269,15 @@ registerGraphLayer('Concatenate', {
     const rank = inputShapeOf(layer).length;
     const axis = layer.getConfig().axis as number;
     return [
-      b.op('ConcatV2', [inputs, b.constI32(axis < 0 ? rank + axis : axis)], [
-        ['N', 'int', inputs.length],
-        ['T', 'type', F32],
-        ['Tidx', 'type', I32],
-      ]),
+      b.op(
+        'ConcatV2',
+        [inputs, b.constI32(axis < 0 ? rank + axis : axis)],
+        [
+          ['N', 'int', inputs.length],
+          ['T', 'type', F32],
+          ['Tidx', 'type', I32],
+        ],
+      ),
     ];
   },
 });
