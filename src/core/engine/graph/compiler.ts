@@ -11,8 +11,8 @@
  * run continues from the same optimizer state whichever engine wrote the checkpoint.
  */
 import type * as tf from '@tensorflow/tfjs';
-import { LOSS_EPSILON } from '../../loss.js';
-import type { Task } from '../../plugin.js';
+import { LOSS_EPSILON } from '../../training/loss.js';
+import type { Task } from '../../plugin/plugin.js';
 import type { EngineOptions, LossSpec } from '../engine.js';
 import { DType, type GraphAddon } from './addon.js';
 import { GraphBuilder, type GraphVariable, type Output } from './builder.js';
