@@ -642,7 +642,7 @@ function markdown(report: {
     const names = Object.keys(PIPELINES) as PipelineName[];
     lines.push(
       '',
-      `### Image pipeline alone (images/s): decode JPEG, crop face box +10%, Lanczos-3 resize, /255, batches of ${PIPELINE_BATCH}`,
+      `### Image pipeline alone (images/s): decode JPEG, crop face box +10%, bilinear resize (antialiased) on every side, /255, batches of ${PIPELINE_BATCH}`,
       '',
     );
     lines.push(
