@@ -50,6 +50,17 @@ function verify(file) {
   return r.stdout.trim();
 }
 
+/**
+ * Put `from` at `to` through a new file and a rename: a process that has the addon loaded keeps
+ * its (old) file, where writing over it in place crashes that process (SIGSEGV, seen when a
+ * reinstall ran next to a benchmark).
+ */
+function install(from, to) {
+  const tmp = `${to}.tmp-${process.pid}`;
+  fs.copyFileSync(from, tmp);
+  fs.renameSync(tmp, to);
+}
+
 function buildFor(pkgName, cacheRoot, sourceHash) {
   let pkgDir;
   try {
@@ -78,7 +89,7 @@ function buildFor(pkgName, cacheRoot, sourceHash) {
   const cached = path.join(cacheRoot, 'graph', key, 'tf_graph.node');
   fs.mkdirSync(path.dirname(out), { recursive: true });
   if (!process.env.AFFECTLAB_GRAPH_FORCE && fs.existsSync(cached)) {
-    fs.copyFileSync(cached, out);
+    install(cached, out);
     try {
       result.tensorflow = verify(out);
       result.ok = true;
@@ -106,7 +117,7 @@ function buildFor(pkgName, cacheRoot, sourceHash) {
     `-I${path.join(deps, 'include')}`,
     source,
     '-o',
-    out,
+    `${out}.build`,
     `-L${path.join(deps, 'lib')}`,
     '-l:libtensorflow.so.2',
     // lib/affectlab-graph/ -> ../../deps/lib, wherever the package ends up
@@ -119,9 +130,11 @@ function buildFor(pkgName, cacheRoot, sourceHash) {
     result.command = [cxx, ...args].join(' ');
     return result;
   }
+  install(`${out}.build`, out);
+  fs.rmSync(`${out}.build`, { force: true });
   result.tensorflow = verify(out);
   fs.mkdirSync(path.dirname(cached), { recursive: true });
-  fs.copyFileSync(out, cached);
+  install(out, cached);
   result.ok = true;
   result.route = 'built';
   log(`${pkgName}: graph addon built and loaded (TensorFlow ${result.tensorflow})`);
