@@ -44,6 +44,11 @@ training:
   epochs: 1
   batchSize: 8
   stepsPerEpoch: ${options.steps ?? 1}
+  # the inference tests compare a run's own scores and tfjs predictions closely; with the graph
+  # engine the run scores through TensorFlow's inference graph (differences ~1e-4 that move a
+  # 36-image test set's AUC-PR by 1e-3; the browser page then differed from predict by 6e-4 -
+  # not understood yet, see the stop 23 note)
+  execution: eager
   optimizer: { type: adam, learningRate: ${options.learningRate ?? 0.003} }
 reporters: ${options.reporters ?? '[{ type: console, progress: none }]'}
 `,

@@ -32,8 +32,10 @@ describe('valence and arousal on synthetic data', () => {
       experiment(
         'va',
         'valence-arousal',
-        'epochs: 2\n  batchSize: 32\n  stepsPerEpoch: 40\n  optimizer: { type: adam, learningRate: 0.003 }\n' +
-          '  learningRate: { schedule: cosine }',
+        // eager: the bound below was measured with it; with the graph engine (other dropout
+        // masks) the same 80 steps ended at valence 1.01x of the mean predictor (0.609 vs 0.603)
+        'epochs: 2\n  batchSize: 32\n  stepsPerEpoch: 40\n  execution: eager\n' +
+          '  optimizer: { type: adam, learningRate: 0.003 }\n  learningRate: { schedule: cosine }',
         'sampler: { type: up-sample, perClass: 300 }',
       ),
     );
