@@ -196,13 +196,13 @@ const cases: {
     name: 'classification, sgd with momentum',
     task: classification,
     loss: lossSpec(),
-    optimizer: { type: 'sgd', learningRate: 0.05, momentum: 0.9 },
+    optimizer: { type: 'sgd', learningRate: 0.01, momentum: 0.9 },
   },
   {
     name: 'classification, rmsprop with momentum',
     task: classification,
     loss: lossSpec(),
-    optimizer: { type: 'rmsprop', learningRate: 0.002, momentum: 0.5 },
+    optimizer: { type: 'rmsprop', learningRate: 0.002, momentum: 0.5, epsilon: 1e-4 },
   },
   {
     name: 'valence/arousal, 1 - CCC, adam',
