@@ -8,8 +8,9 @@ import type { TrainingConfig } from '../config/types.js';
 import { makeClassificationLoss, makeRegressionLoss, type LossFunction } from '../training/loss.js';
 import type { Task } from '../plugin/plugin.js';
 import { Random, replaceMathRandom } from '../plugin/services.js';
-import type {
-  EngineOptions,
+import {
+  ADAM_POWER_STATE_NAMES as ADAM_POWERS,
+  type EngineOptions,
   LossSpec,
   OptimizerStateEntry,
   StepInputs,
@@ -87,12 +88,6 @@ export function targetTensors(
   return [classes(), va()];
 }
 
-/**
- * tfjs' Adam keeps beta1^t and beta2^t as products accumulated step by step, but its
- * setWeights recomputes them as pow(beta, t + 1), which differs in the last bits: a resumed run
- * would drift from an uninterrupted one. These entries carry the accumulated values exactly.
- */
-const ADAM_POWERS = ['affectlab/adam/accBeta1', 'affectlab/adam/accBeta2'] as const;
 interface AdamInternals {
   accBeta1: tf.Variable;
   accBeta2: tf.Variable;

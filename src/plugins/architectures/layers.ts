@@ -3,6 +3,7 @@ import { DType } from '../../core/engine/graph/addon.js';
 import {
   batchNormalizationEmitter,
   inputShapeOf,
+  knownInputDims,
   registerGraphLayer,
 } from '../../core/engine/graph/layers.js';
 
@@ -136,10 +137,7 @@ tf.serialization.registerClass(CaffePreprocessing);
  */
 registerGraphLayer('LocalResponseNormalization', {
   check: (_c, layer) =>
-    inputShapeOf(layer).length === 4 &&
-    inputShapeOf(layer)
-      .slice(1)
-      .every((d) => typeof d === 'number')
+    inputShapeOf(layer).length === 4 && knownInputDims(layer)
       ? undefined
       : 'an input that is not [batch, height, width, channels] with known sizes',
   emit(layer, [x], { b }) {

@@ -5,8 +5,9 @@
  * saving, evaluation on another engine), so the run directory format is the eager engine's.
  */
 import * as tf from '@tensorflow/tfjs';
-import type {
-  EngineOptions,
+import {
+  ADAM_POWER_STATE_NAMES as ADAM_POWERS,
+  type EngineOptions,
   OptimizerStateEntry,
   StepInputs,
   StepResult,
@@ -16,9 +17,6 @@ import type {
 import { DType, type FeedTensor, type GraphAddon, type SessionHandle } from './addon.js';
 import type { GraphVariable } from './builder.js';
 import { compileStep, type CompiledStep } from './compiler.js';
-
-/** Names of the Adam powers in saved optimizer state, as the eager engine writes them. */
-const ADAM_POWERS = ['affectlab/adam/accBeta1', 'affectlab/adam/accBeta2'] as const;
 
 const f32 = (shape: readonly number[], data: Float32Array): FeedTensor => ({
   dtype: DType.float32,
@@ -153,7 +151,7 @@ export class GraphEngine implements TrainingEngine {
     const vars = slots.flat();
     await this.writeVariables(
       vars,
-      vars.map((v) => new Float32Array(v.shape.reduce((p, d) => p * d, 1))),
+      vars.map((v) => new Float32Array(tf.util.sizeFromShape(v.shape))),
     );
     if (powers)
       await this.writeVariables(
@@ -206,7 +204,7 @@ export class GraphEngine implements TrainingEngine {
     for (let s = 0; s < slots.length; s++) {
       const group = rest.slice(s * n, (s + 1) * n);
       group.forEach((e, i) => {
-        if (e.tensor.size !== slots[s][i].shape.reduce((p, d) => p * d, 1))
+        if (e.tensor.size !== tf.util.sizeFromShape(slots[s][i].shape))
           throw new Error(`optimizer state: ${e.name} does not fit ${slots[s][i].name}`);
       });
       await this.writeVariables(

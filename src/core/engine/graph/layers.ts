@@ -81,6 +81,13 @@ export function inputShapeOf(layer: tf.layers.Layer): (number | null)[] {
   return layer.inboundNodes[0].inputTensors[0].shape;
 }
 
+/** Whether every dimension of the layer's input but the batch is known (static shapes). */
+export function knownInputDims(layer: tf.layers.Layer): boolean {
+  return inputShapeOf(layer)
+    .slice(1)
+    .every((d) => typeof d === 'number');
+}
+
 const pair = (v: unknown): [number, number] => {
   if (typeof v === 'number') return [v, v];
   const a = v as number[];
@@ -227,12 +234,7 @@ registerGraphLayer('GlobalAveragePooling2D', globalPooling('Mean'));
 registerGraphLayer('GlobalMaxPooling2D', globalPooling('Max'));
 
 registerGraphLayer('Flatten', {
-  check: (_c, layer) =>
-    inputShapeOf(layer)
-      .slice(1)
-      .every((d) => typeof d === 'number')
-      ? undefined
-      : 'an input with unknown dimensions',
+  check: (_c, layer) => (knownInputDims(layer) ? undefined : 'an input with unknown dimensions'),
   emit(layer, [x], { b }) {
     const dims = (inputShapeOf(layer) as number[]).slice(1);
     return [b.reshape(x, [-1, dims.reduce((p, d) => p * d, 1)])];
@@ -290,9 +292,7 @@ registerGraphLayer('Dropout', {
   check: (c, layer) =>
     c.noiseShape
       ? 'a noiseShape'
-      : inputShapeOf(layer)
-            .slice(1)
-            .every((d) => typeof d === 'number')
+      : knownInputDims(layer)
         ? undefined
         : 'an input with unknown dimensions',
   emit(layer, [x], { b, training, seed, batchSize }) {
