@@ -190,7 +190,9 @@ const cases: {
     name: 'classification, sgd',
     task: classification,
     loss: lossSpec(),
-    optimizer: { type: 'sgd', learningRate: 0.05 },
+    // 0.05 made the loss jump (1.19 -> 1.93 at step 8) and CI's CPU parted there at 2e-3:
+    // near-chaotic steps amplify rounding, which says nothing about the gradients
+    optimizer: { type: 'sgd', learningRate: 0.02 },
   },
   {
     name: 'classification, sgd with momentum',
@@ -229,55 +231,85 @@ describe('graph engine', () => {
 
   for (const c of cases) {
     it(`agrees with eager for 20 steps: ${c.name}`, async (ctx) => {
-      const t = await twins(() => residualNet(c.task), {
-        task: c.task,
-        loss: c.loss,
-        optimizer: c.optimizer,
-        seed: 3,
-      });
+      const options = { task: c.task, loss: c.loss, optimizer: c.optimizer, seed: 3 };
+      const t = await twins(() => residualNet(c.task), options);
+      // The noise floor: eager against itself from weights one rounding step apart. Twenty
+      // steps of batch norm over 16 noise images amplify rounding (CI's CPU once parted at
+      // step 10 by 2e-3 with a fixed bound), so later steps are held to what rounding alone
+      // does on this CPU, the first steps to a fixed tight bound.
+      const nudgedModel = residualNet(c.task);
+      nudgedModel.setWeights(
+        t.eagerModel.getWeights().map((w) => tf.tidy(() => w.mul(1 + 2 ** -23))),
+      );
+      const nudged = new EagerEngine({ ...options, model: nudgedModel });
       try {
         const eagerLosses = await train(t.eager, 0, 20);
         const graphLosses = await train(t.graph, 0, 20);
-        assert.ok(
-          relativeDifference(graphLosses, eagerLosses) < 1e-4,
-          `${graphLosses}\n${eagerLosses}`,
-        );
+        const nudgedLosses = await train(nudged, 0, 20);
+        const scale = Math.max(...eagerLosses.map(Math.abs));
+        const floor = (upTo: number) =>
+          maxAbsDifference(nudgedLosses.slice(0, upTo + 1), eagerLosses.slice(0, upTo + 1)) / scale;
+        graphLosses.forEach((g, s) => {
+          const d = Math.abs(g - eagerLosses[s]) / scale;
+          const bound = s < 3 ? 1e-5 : Math.max(1e-4, 10 * floor(s));
+          assert.ok(d < bound, `step ${s}: ${d} > ${bound}\n${graphLosses}\n${eagerLosses}`);
+        });
+        ctx.diagnostic(`losses: rounding floor ${floor(19).toExponential(2)} at step 19`);
         // the losses must move, or agreeing proves nothing
         assert.ok(Math.abs(eagerLosses[19] - eagerLosses[0]) > 1e-3, `${eagerLosses}`);
         await t.graph.syncToModel();
+        await nudged.syncToModel();
         // all weights as one vector: ||graph - eager|| / ||eager|| (single elements may differ
         // more: Adam turns the rounding-sized gradients of directions batch normalisation
         // cancels into learning-rate-sized steps); each element within 1e-3 of the weight scale
-        const ew = t.eagerModel.weights.map((w) => w.read().dataSync() as Float32Array);
-        const gw = t.graphModel.weights.map((w) => w.read().dataSync() as Float32Array);
-        let squaredDiff = 0;
-        let squaredNorm = 0;
-        ew.forEach((w, i) =>
-          w.forEach((v, k) => {
-            squaredDiff += (gw[i][k] - v) ** 2;
-            squaredNorm += v * v;
-          }),
+        const values = (m: tf.LayersModel) =>
+          m.weights.map((w) => w.read().dataSync() as Float32Array);
+        const [ew, gw, nw] = [values(t.eagerModel), values(t.graphModel), values(nudgedModel)];
+        const relativeTo = (other: Float32Array[]) => {
+          let squaredDiff = 0;
+          let squaredNorm = 0;
+          ew.forEach((w, i) =>
+            w.forEach((v, k) => {
+              squaredDiff += (other[i][k] - v) ** 2;
+              squaredNorm += v * v;
+            }),
+          );
+          return Math.sqrt(squaredDiff / squaredNorm);
+        };
+        const relative = relativeTo(gw);
+        const weightFloor = relativeTo(nw);
+        const weightScale = Math.max(
+          ...ew.map((w) => w.reduce((m, v) => Math.max(m, Math.abs(v)), 0)),
         );
-        const relative = Math.sqrt(squaredDiff / squaredNorm);
-        const scale = Math.max(...ew.map((w) => w.reduce((m, v) => Math.max(m, Math.abs(v)), 0)));
-        const worst = Math.max(...ew.map((w, i) => maxAbsDifference(gw[i], w))) / scale;
+        const worstOf = (other: Float32Array[]) =>
+          Math.max(...ew.map((w, i) => maxAbsDifference(other[i], w))) / weightScale;
         ctx.diagnostic(
-          `weights: relative difference ${relative.toExponential(2)}, largest element ${worst.toExponential(2)} of the weight scale`,
+          `weights: relative difference ${relative.toExponential(2)} (rounding floor ${weightFloor.toExponential(2)}), largest element ${worstOf(gw).toExponential(2)} of the weight scale (floor ${worstOf(nw).toExponential(2)})`,
         );
-        assert.ok(relative < 1e-4, `weights differ by ${relative} (relative, all weights)`);
+        const weightBound = Math.max(1e-4, 10 * weightFloor);
+        assert.ok(relative < weightBound, `weights differ by ${relative} (relative, all weights)`);
+        const elementBound = Math.max(1e-3, 10 * worstOf(nw));
         ew.forEach((w, i) => {
-          const d = maxAbsDifference(gw[i], w) / scale;
+          const d = maxAbsDifference(gw[i], w) / weightScale;
           assert.ok(
-            d < 1e-3,
+            d < elementBound,
             `${t.eagerModel.weights[i].name}: difference ${d} of the weight scale`,
           );
         });
         const x = batch(99);
-        const [pe, pg] = [await t.eager.predict(x), await t.graph.predict(x)];
-        pe.forEach((p, i) => assert.ok(relativeDifference(pg[i], p) < 1e-4, `prediction ${i}`));
+        const [pe, pg, pn] = [
+          await t.eager.predict(x),
+          await t.graph.predict(x),
+          await nudged.predict(x),
+        ];
+        pe.forEach((p, i) => {
+          const bound = Math.max(1e-4, 10 * relativeDifference(pn[i], p));
+          assert.ok(relativeDifference(pg[i], p) < bound, `prediction ${i}`);
+        });
       } finally {
         t.eager.dispose();
         t.graph.dispose();
+        nudged.dispose();
       }
     });
   }
