@@ -10,7 +10,7 @@ import 'reflect-metadata';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
 import { BackendService } from '../src/core/training/backend.js';
-import { makeClassificationLoss } from '../src/core/training/loss.js';
+import { crossEntropyLoss } from '../src/plugins/losses/cross-entropy.js';
 import type { Task } from '../src/core/plugin/plugin.js';
 import {
   VggType,
@@ -61,7 +61,7 @@ async function main(): Promise<void> {
   const model = new VggType(options).build({ inputShape: [size, size, 3], task });
   model.compile({
     optimizer: tf.train.adam(0.001, 0.9, 0.999, 1e-7),
-    loss: makeClassificationLoss(),
+    loss: crossEntropyLoss(),
     metrics: ['accuracy'],
   });
   const x = tf.randomUniform([batch, size, size, 3]);

@@ -19,7 +19,7 @@ import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
 import { BackendService } from '../src/core/training/backend.js';
-import { createEngine, decideEngine } from '../src/core/engine/index.js';
+import { createEngine, decideEngine, headLossPlugins } from '../src/core/engine/index.js';
 import { ImagePipeline } from '../src/core/pipeline/index.js';
 import type {
   ArchitecturePlugin,
@@ -28,6 +28,7 @@ import type {
   ModelRequest,
 } from '../src/core/plugin/plugin.js';
 import { runExperiment } from '../src/core/runner/experiment-run.js';
+import { buildTrainingPlugins } from '../src/core/runner/training-plugins.js';
 import { RunStore } from '../src/core/reporting/run-store.js';
 import type { Runtime } from '../src/core/plugin/runtime.js';
 import { createRuntime } from '../src/main.js';
@@ -158,15 +159,19 @@ async function stepWorker(runtime: Runtime): Promise<void> {
   const model = await architecture.build(request);
   // the runner's engine, chosen as `training.execution` would choose it (eager or graph)
   const preference = (values.execution ?? 'eager') as 'eager' | 'graph';
+  const plugins = buildTrainingPlugins(runtime, scope, config.training);
+  const loss = {
+    classification: plugins.classification,
+    regression: plugins.regression,
+    expressionWeight: 1,
+    regressionWeight: 1,
+  };
   const engine = await createEngine(
-    await decideEngine(preference, 'tensorflow', model, request.task),
-    {
-      model,
-      task: request.task,
-      loss: { regression: 'mse', expressionWeight: 1, regressionWeight: 1 },
-      optimizer: config.training.optimizer,
-      seed: 1,
-    },
+    await decideEngine(preference, 'tensorflow', model, request.task, {
+      optimizer: plugins.optimizer,
+      losses: headLossPlugins(request.task, loss),
+    }),
+    { model, task: request.task, loss, optimizer: plugins.optimizer, seed: 1 },
   );
   const batch = config.training.batchSize;
   const classes = request.task.classes.length;

@@ -1,6 +1,7 @@
 import 'reflect-metadata';
 export * from './core/plugin/plugin.js';
 export * from './core/errors.js';
+export { definePlugin, Options, Type, Enum, type Static } from './core/plugin/define.js';
 export { Registry, UnknownPluginError } from './core/plugin/registry.js';
 export { Runtime } from './core/plugin/runtime.js';
 export { Logger, Clock, Random, RunContext, hashSeed } from './core/plugin/services.js';

@@ -3,6 +3,8 @@ import { architecturePlugins } from './architectures/index.js';
 import { callbackPlugins } from './callbacks/index.js';
 import { datasetPlugins } from './datasets/index.js';
 import { launcherPlugins } from './launchers/index.js';
+import { lossPlugins } from './losses/index.js';
+import { optimizerPlugins } from './optimizers/index.js';
 import { reporterPlugins } from './reporters/index.js';
 import { samplerPlugins } from './samplers/index.js';
 
@@ -18,4 +20,6 @@ export const builtinPlugins: PluginDefinition[] = [
   ...reporterPlugins,
   ...launcherPlugins,
   ...callbackPlugins,
+  ...optimizerPlugins,
+  ...lossPlugins,
 ];

@@ -2,6 +2,16 @@ import type { JsonSchema, PluginKind } from '../plugin/plugin.js';
 import type { Registry } from '../plugin/registry.js';
 import { Removed } from '../plugin/define.js';
 
+/**
+ * Plugin references inside a section (not top-level keys): the training's optimizer and the
+ * heads' losses. `named`: the value may also be the bare plugin name (`regression: ccc`).
+ */
+export const NESTED_PLUGIN_SLOTS: { path: string[]; kind: PluginKind; named: boolean }[] = [
+  { path: ['training', 'optimizer'], kind: 'optimizer', named: false },
+  { path: ['training', 'loss', 'classification'], kind: 'loss', named: true },
+  { path: ['training', 'loss', 'regression'], kind: 'loss', named: true },
+];
+
 /** Experiment keys that hold one plugin reference, and the kind each resolves to. */
 export const PLUGIN_SLOTS: { key: string; kind: PluginKind; list: boolean; required: boolean }[] = [
   { key: 'dataset', kind: 'dataset', list: false, required: true },
@@ -54,18 +64,9 @@ export const trainingSchema: JsonSchema = {
         'with a notice naming the reason (affectlab doctor shows it).',
     },
     optimizer: {
-      type: 'object',
-      additionalProperties: false,
+      $ref: '#/definitions/optimizer',
       default: { type: 'adam', learningRate: 0.001 },
-      required: ['type'],
-      properties: {
-        type: { enum: ['adam', 'sgd', 'rmsprop'] },
-        learningRate: { type: 'number', exclusiveMinimum: 0, default: 0.001 },
-        momentum: { type: 'number', minimum: 0, maximum: 1, description: 'sgd and rmsprop' },
-        beta1: { type: 'number', minimum: 0, maximum: 1 },
-        beta2: { type: 'number', minimum: 0, maximum: 1 },
-        epsilon: { type: 'number', exclusiveMinimum: 0 },
-      },
+      description: 'The optimizer: a registered optimizer plugin and its hyperparameters.',
     },
     learningRate: {
       description:
@@ -120,9 +121,19 @@ export const trainingSchema: JsonSchema = {
       type: 'object',
       additionalProperties: false,
       description:
-        'Loss settings; the classification loss is cross-entropy, weighted when the sampler gives weights.',
+        'The loss of each head: a registered loss plugin, by name or as { type, ...options }.',
       properties: {
-        regression: { enum: ['mse', 'ccc'], default: 'mse' },
+        classification: {
+          $ref: '#/definitions/lossChoice',
+          default: 'cross-entropy',
+          description:
+            'Loss of the expression head (weighted per class when the sampler gives weights).',
+        },
+        regression: {
+          $ref: '#/definitions/lossChoice',
+          default: 'mse',
+          description: 'Loss of the valence/arousal head.',
+        },
         expressionWeight: { type: 'number', minimum: 0, default: 1 },
         regressionWeight: { type: 'number', minimum: 0, default: 1 },
       },
@@ -312,6 +323,17 @@ export function composeExperimentSchema(registry: Registry): JsonSchema {
   definitions.training = trainingSchema;
   definitions.evaluation = evaluationSchema;
   definitions.sweep = sweepSchema;
+  definitions.optimizer = pluginRefSchema(registry, 'optimizer');
+  definitions.loss = pluginRefSchema(registry, 'loss');
+  const lossNames = registry.types('loss');
+  definitions.lossChoice = {
+    oneOf: [
+      lossNames.length > 0
+        ? { enum: lossNames, description: 'A registered loss plugin' }
+        : { type: 'string', description: 'A registered loss plugin (none registered)' },
+      { $ref: '#/definitions/loss' },
+    ],
+  };
   for (const slot of PLUGIN_SLOTS) {
     definitions[slot.kind] = pluginRefSchema(registry, slot.kind);
     properties[slot.key] = slot.list

@@ -16,14 +16,8 @@ export interface TrainingConfig {
   validationSteps?: number;
   backend: BackendPreference;
   execution: ExecutionPreference;
-  optimizer: {
-    type: 'adam' | 'sgd' | 'rmsprop';
-    learningRate: number;
-    momentum?: number;
-    beta1?: number;
-    beta2?: number;
-    epsilon?: number;
-  };
+  /** A registered optimizer plugin and its hyperparameters (`learningRate` among them). */
+  optimizer: PluginRef;
   learningRate?: {
     schedule: 'constant' | 'step' | 'cosine' | 'reduce-on-plateau';
     stepSize?: number;
@@ -45,7 +39,13 @@ export interface TrainingConfig {
     mode: 'min' | 'max' | 'auto';
     saveBest: boolean;
   };
-  loss?: { regression: 'mse' | 'ccc'; expressionWeight: number; regressionWeight: number };
+  loss?: {
+    /** A registered loss plugin's name or `{ type, ...options }`. */
+    classification: string | PluginRef;
+    regression: string | PluginRef;
+    expressionWeight: number;
+    regressionWeight: number;
+  };
 }
 
 export interface EvaluationConfig {

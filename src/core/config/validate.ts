@@ -10,7 +10,7 @@ import {
   type ComposedExperiment,
   type ConfigObject,
 } from './compose.js';
-import { PLUGIN_SLOTS, composeExperimentSchema } from './schema.js';
+import { NESTED_PLUGIN_SLOTS, PLUGIN_SLOTS, composeExperimentSchema } from './schema.js';
 import { formatPath, type PathSegment } from './source.js';
 
 // ajv-formats is CommonJS; its default export arrives wrapped under NodeNext.
@@ -76,6 +76,18 @@ function unknownPluginDiagnostics(
         slots.push(path);
       }
     }
+  }
+  for (const slot of NESTED_PLUGIN_SLOTS) {
+    let value: unknown = composed.config;
+    for (const key of slot.path) value = isPlainObject(value) ? value[key] : undefined;
+    const named = slot.named && typeof value === 'string';
+    const type = named ? value : isPlainObject(value) ? value.type : undefined;
+    if (typeof type !== 'string' || registry.has(slot.kind, type)) continue;
+    const typePath = named ? slot.path : [...slot.path, 'type'];
+    const loc = composed.sources.locate(typePath) ?? { file: composed.file };
+    const err = new UnknownPluginError(slot.kind, type, registry.types(slot.kind));
+    diagnostics.push({ ...loc, path: formatPath(typePath), message: err.message });
+    slots.push(slot.path);
   }
   return { diagnostics, slots };
 }

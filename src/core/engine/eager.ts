@@ -4,12 +4,11 @@
  * graph compiler does not support.
  */
 import * as tf from '@tensorflow/tfjs';
-import type { TrainingConfig } from '../config/types.js';
-import { makeClassificationLoss, makeRegressionLoss, type LossFunction } from '../training/loss.js';
-import type { Task } from '../plugin/plugin.js';
+import type { Task, TfjsLossFunction } from '../plugin/plugin.js';
 import { Random, replaceMathRandom } from '../plugin/services.js';
 import {
   ADAM_POWER_STATE_NAMES as ADAM_POWERS,
+  headLossPlugins,
   type EngineOptions,
   LossSpec,
   OptimizerStateEntry,
@@ -18,19 +17,6 @@ import {
   StepTargets,
   TrainingEngine,
 } from './engine.js';
-
-export function buildOptimizer(o: TrainingConfig['optimizer']): tf.Optimizer {
-  switch (o.type) {
-    case 'sgd':
-      return o.momentum
-        ? tf.train.momentum(o.learningRate, o.momentum)
-        : tf.train.sgd(o.learningRate);
-    case 'rmsprop':
-      return tf.train.rmsprop(o.learningRate, 0.9, o.momentum ?? 0, o.epsilon);
-    case 'adam':
-      return tf.train.adam(o.learningRate, o.beta1 ?? 0.9, o.beta2 ?? 0.999, o.epsilon ?? 1e-7);
-  }
-}
 
 /** The loss of a run for a batch's targets and predictions (one tensor, or one per head). */
 export type TaskLoss = (
@@ -43,16 +29,17 @@ export type TaskLoss = (
  * cross-entropy and the regression loss, each scaled by its weight (tfjs' compile has no
  * lossWeights, so the weights go into the per-output losses).
  */
-export function headLosses(task: Task, loss: LossSpec): LossFunction[] {
-  const classLoss = makeClassificationLoss(loss.classWeights);
-  const regLoss = makeRegressionLoss(loss.regression);
-  if (task.kind === 'classification') return [classLoss];
-  if (task.kind === 'valence-arousal') return [regLoss];
+export function headLosses(task: Task, loss: LossSpec): TfjsLossFunction[] {
+  // the class weights belong to the classification loss; a regression loss never sees them
+  const [first, second] = headLossPlugins(task, loss).map(({ plugin }) =>
+    plugin.tfjs(plugin.target === 'classes' ? loss.classWeights : undefined),
+  );
+  if (task.kind !== 'expression+valence-arousal') return [first];
   const weighted =
-    (fn: LossFunction, w: number) =>
+    (fn: TfjsLossFunction, w: number) =>
     (t: tf.Tensor, p: tf.Tensor): tf.Scalar =>
       tf.tidy(() => fn(t, p).mul(w) as tf.Scalar);
-  return [weighted(classLoss, loss.expressionWeight), weighted(regLoss, loss.regressionWeight)];
+  return [weighted(first, loss.expressionWeight), weighted(second, loss.regressionWeight)];
 }
 
 /** The run's loss as one function over all heads (validation uses it too). */
@@ -102,7 +89,7 @@ export class EagerEngine implements TrainingEngine {
   constructor(options: EngineOptions) {
     this.model = options.model;
     this.task = options.task;
-    this.optimizer = buildOptimizer(options.optimizer);
+    this.optimizer = options.optimizer.plugin.createTfjsOptimizer();
     const heads = headLosses(this.task, options.loss);
     this.model.compile({
       optimizer: this.optimizer,

@@ -6,8 +6,8 @@
  * graph and run in a libtensorflow session, native backend only).
  */
 import type * as tf from '@tensorflow/tfjs';
-import type { ExecutionPreference, TrainingConfig } from '../config/types.js';
-import type { Task } from '../plugin/plugin.js';
+import type { ExecutionPreference } from '../config/types.js';
+import type { LossPlugin, OptimizerPlugin, Task } from '../plugin/plugin.js';
 
 export type { ExecutionPreference };
 export type ExecutionKind = Exclude<ExecutionPreference, 'auto'>;
@@ -33,13 +33,29 @@ export interface StepResult {
   accuracy?: number;
 }
 
-/** The loss a run trains with, as the engine needs it. */
+/** A plugin with the name it was configured under (for messages). */
+export interface Named<P> {
+  type: string;
+  plugin: P;
+}
+
+/** The loss a run trains with, as the engine needs it: one loss plugin per head kind. */
 export interface LossSpec {
-  /** Per-class weights of the cross-entropy (class-balanced loss), or none. */
+  /** The loss of the expression head (classification and multi-task). */
+  classification: Named<LossPlugin>;
+  /** The loss of the valence/arousal head (valence-arousal and multi-task). */
+  regression: Named<LossPlugin>;
+  /** Per-class weights of the classification loss (class-balanced loss), or none. */
   classWeights?: readonly number[];
-  regression: 'mse' | 'ccc';
   expressionWeight: number;
   regressionWeight: number;
+}
+
+/** The loss plugins a task's heads use, in model output order. */
+export function headLossPlugins(task: Task, loss: LossSpec): Named<LossPlugin>[] {
+  if (task.kind === 'classification') return [loss.classification];
+  if (task.kind === 'valence-arousal') return [loss.regression];
+  return [loss.classification, loss.regression];
 }
 
 export interface EngineOptions {
@@ -47,7 +63,7 @@ export interface EngineOptions {
   model: tf.LayersModel;
   task: Task;
   loss: LossSpec;
-  optimizer: TrainingConfig['optimizer'];
+  optimizer: Named<OptimizerPlugin>;
   /** The run's seed: dropout masks are drawn from (seed, step seed) so runs repeat exactly. */
   seed: number;
 }

@@ -6,15 +6,17 @@ import type * as tf from '@tensorflow/tfjs';
 import { UserError } from '../errors.js';
 import type { Task } from '../plugin/plugin.js';
 import { EagerEngine } from './eager.js';
+import type { LossPlugin, OptimizerPlugin } from '../plugin/plugin.js';
 import type {
   EngineOptions,
   ExecutionKind,
   ExecutionPreference,
+  Named,
   TrainingEngine,
 } from './engine.js';
 
 export * from './engine.js';
-export { EagerEngine, buildOptimizer, taskLoss, targetTensors, type TaskLoss } from './eager.js';
+export { EagerEngine, taskLoss, targetTensors, type TaskLoss } from './eager.js';
 
 /** What the graph engine module offers (loaded lazily: it loads a native addon). */
 export interface GraphEngineModule {
@@ -57,6 +59,7 @@ export async function decideEngine(
   backend: string,
   model?: tf.LayersModel,
   task?: Task,
+  step?: { optimizer?: Named<OptimizerPlugin>; losses?: Named<LossPlugin>[] },
 ): Promise<EngineDecision> {
   if (preference === 'eager') return { kind: 'eager', reason: 'training.execution is eager' };
   const refuse = (why: string): EngineDecision => {
@@ -64,6 +67,11 @@ export async function decideEngine(
       throw new UserError(`training.execution is graph, but ${why}; use execution: auto or eager`);
     return { kind: 'eager', reason: `eager: ${why}` };
   };
+  // a plugin without a graph form is known before any backend or addon is looked at
+  if (step?.optimizer && typeof step.optimizer.plugin.graphUpdate !== 'function')
+    return refuse(`optimizer ${step.optimizer.type} has no graph form (graphUpdate)`);
+  const eagerLoss = step?.losses?.find((l) => typeof l.plugin.graph !== 'function');
+  if (eagerLoss) return refuse(`loss ${eagerLoss.type} has no graph form (graph)`);
   if (!NATIVE_BACKENDS.includes(backend))
     return refuse(`the ${backend} backend cannot run a compiled graph (it needs tensorflow)`);
   const graph = await loadGraphModule();

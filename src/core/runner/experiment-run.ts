@@ -5,6 +5,7 @@ import { BackendService } from '../training/backend.js';
 import {
   createEngine,
   decideEngine,
+  headLossPlugins,
   taskLoss,
   type LossSpec,
   type TaskLoss,
@@ -37,6 +38,7 @@ import { redactCredentials } from '../redact.js';
 import type { ResolvedExperiment, Runtime } from '../plugin/runtime.js';
 import { Logger, Random } from '../plugin/services.js';
 import { writeCurves, writeFinalArtifacts } from './artifacts.js';
+import { buildTrainingPlugins } from './training-plugins.js';
 import {
   hasCheckpoint,
   readTrainingState,
@@ -168,6 +170,7 @@ export async function runExperiment(
       callback: runtime.instantiate<TrainingCallback>(scope, 'callback', ref),
     })),
   );
+  const trainingPlugins = buildTrainingPlugins(runtime, scope, training);
   const reporters = runtime
     .reportersFor(config)
     .map((ref) => runtime.instantiate<ReporterPlugin & ProgressReporter>(scope, 'reporter', ref));
@@ -254,17 +257,21 @@ export async function runExperiment(
     }
     const lossSpec: LossSpec = {
       classWeights: weights,
-      regression: training.loss?.regression ?? 'mse',
+      classification: trainingPlugins.classification,
+      regression: trainingPlugins.regression,
       expressionWeight: training.loss?.expressionWeight ?? 1,
       regressionWeight: training.loss?.regressionWeight ?? 1,
     };
-    const decision = await decideEngine(training.execution ?? 'auto', backend.name, model, task);
+    const decision = await decideEngine(training.execution ?? 'auto', backend.name, model, task, {
+      optimizer: trainingPlugins.optimizer,
+      losses: headLossPlugins(task, lossSpec),
+    });
     logger.info(`execution: ${decision.reason}`);
     engine = await createEngine(decision, {
       model,
       task,
       loss: lossSpec,
-      optimizer: training.optimizer,
+      optimizer: trainingPlugins.optimizer,
       seed: config.seed,
     });
     const lossFn: TaskLoss = taskLoss(task, lossSpec);
@@ -289,7 +296,7 @@ export async function runExperiment(
       badRecords: splits.badRecords.total,
     };
 
-    let learningRate = training.optimizer.learningRate;
+    let learningRate = trainingPlugins.optimizer.plugin.learningRate;
     let bestEpoch: number | undefined;
     let startEpoch = 0;
     let partial: PartialEpoch | undefined;
@@ -323,7 +330,7 @@ export async function runExperiment(
     started = true;
     callbacks.trainBegin({
       epochs: training.epochs,
-      baseLearningRate: training.optimizer.learningRate,
+      baseLearningRate: trainingPlugins.optimizer.plugin.learningRate,
       startEpoch,
     });
 

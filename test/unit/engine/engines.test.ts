@@ -5,6 +5,7 @@ import type { TrainingConfig } from '../../../src/core/config/types.js';
 import { EagerEngine, decideEngine } from '../../../src/core/engine/index.js';
 import type { Task } from '../../../src/core/plugin/plugin.js';
 import { activateBackend } from '../../support/helpers.js';
+import { lossSpecOf, optimizerOf } from '../../support/training-plugins.js';
 
 const task: Task = {
   kind: 'classification',
@@ -52,9 +53,9 @@ describe('execution engines', () => {
 
   for (const optimizer of optimizers) {
     it(`eager ${optimizer.type}${optimizer.momentum ? '+momentum' : ''}: state restored into a fresh engine continues bit for bit`, async () => {
-      const loss = { regression: 'mse' as const, expressionWeight: 1, regressionWeight: 1 };
+      const loss = lossSpecOf();
       const modelA = tinyModel();
-      const a = new EagerEngine({ model: modelA, task, loss, optimizer, seed: 1 });
+      const a = new EagerEngine({ model: modelA, task, loss, optimizer: optimizerOf(optimizer), seed: 1 });
       await train(a, 0, 5);
       const weights = modelA.getWeights().map((w) => w.clone());
       const state = await a.getOptimizerState();
@@ -62,7 +63,7 @@ describe('execution engines', () => {
 
       const modelB = tinyModel();
       modelB.setWeights(weights);
-      const b = new EagerEngine({ model: modelB, task, loss, optimizer, seed: 1 });
+      const b = new EagerEngine({ model: modelB, task, loss, optimizer: optimizerOf(optimizer), seed: 1 });
       await b.setOptimizerState(state);
       const resumed = await train(b, 5, 10);
       assert.deepEqual(resumed, continued, 'losses after the restore');

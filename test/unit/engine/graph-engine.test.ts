@@ -18,6 +18,7 @@ import { AlexNet } from '../../../src/plugins/architectures/alexnet.js';
 import { ResNet50 } from '../../../src/plugins/architectures/resnet50.js';
 import { VggType } from '../../../src/plugins/architectures/vgg-type.js';
 import { activateBackend } from '../../support/helpers.js';
+import { lossSpecOf, optimizerOf } from '../../support/training-plugins.js';
 
 /**
  * The graph engine against the eager one (tfjs' own trainOnBatch, the reference): same initial
@@ -107,12 +108,7 @@ async function train(engine: TrainingEngine, from: number, to: number): Promise<
   return losses;
 }
 
-const lossSpec = (o: Partial<LossSpec> = {}): LossSpec => ({
-  regression: 'mse',
-  expressionWeight: 1,
-  regressionWeight: 1,
-  ...o,
-});
+const lossSpec = lossSpecOf;
 
 function maxAbsDifference(a: ArrayLike<number>, b: ArrayLike<number>): number {
   let diff = 0;
@@ -231,7 +227,7 @@ describe('graph engine', () => {
 
   for (const c of cases) {
     it(`agrees with eager for 20 steps: ${c.name}`, async (ctx) => {
-      const options = { task: c.task, loss: c.loss, optimizer: c.optimizer, seed: 3 };
+      const options = { task: c.task, loss: c.loss, optimizer: optimizerOf(c.optimizer), seed: 3 };
       const t = await twins(() => residualNet(c.task), options);
       // The noise floor: eager against itself from weights one rounding step apart. Twenty
       // steps of batch norm over 16 noise images amplify rounding (CI's CPU once parted at
@@ -391,7 +387,7 @@ describe('graph engine', () => {
       graphModel.setWeights(eagerModel.getWeights());
       assert.deepEqual(graph.graphEngineSupport(graphModel, classification), { supported: true });
       const initial = graphModel.weights.map((w) => w.read().dataSync().slice());
-      const options = { task: classification, loss: lossSpec(), optimizer: sgd, seed: 1 };
+      const options = { task: classification, loss: lossSpec(), optimizer: optimizerOf(sgd), seed: 1 };
       const eager = new EagerEngine({ ...options, model: eagerModel });
       const engine = await graph.createGraphEngine({ ...options, model: graphModel });
       try {
@@ -432,7 +428,7 @@ describe('graph engine', () => {
     const options = {
       task: multiTask,
       loss: lossSpec({ regression: 'ccc' }),
-      optimizer: { type: 'adam', learningRate: 0.01 } as const,
+      optimizer: optimizerOf({ type: 'adam', learningRate: 0.01 }),
       seed: 2,
     };
     const build = () => residualNet(multiTask, 0.3);
@@ -467,7 +463,7 @@ describe('graph engine', () => {
     const options = {
       task: classification,
       loss: lossSpec(),
-      optimizer: { type: 'sgd', learningRate: 0 } as const,
+      optimizer: optimizerOf({ type: 'sgd', learningRate: 0 }),
       seed: 1,
     };
     const a = await graph.createGraphEngine({ ...options, model });
@@ -491,7 +487,7 @@ describe('graph engine', () => {
     const options = {
       task: classification,
       loss: lossSpec(),
-      optimizer: { type: 'sgd', learningRate: 1e6 } as const,
+      optimizer: optimizerOf({ type: 'sgd', learningRate: 1e6 }),
       seed: 1,
     };
     const engine = await graph.createGraphEngine({

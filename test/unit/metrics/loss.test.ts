@@ -6,9 +6,13 @@ import {
   LOSS_EPSILON,
   NonFiniteLossError,
   assertFiniteLoss,
-  makeClassificationLoss,
-  makeRegressionLoss,
 } from '../../../src/core/training/loss.js';
+import { crossEntropyLoss as makeClassificationLoss } from '../../../src/plugins/losses/cross-entropy.js';
+import { MeanSquaredError } from '../../../src/plugins/losses/mse.js';
+import { ConcordanceLoss } from '../../../src/plugins/losses/ccc.js';
+
+const makeRegressionLoss = (kind: 'mse' | 'ccc') =>
+  (kind === 'mse' ? new MeanSquaredError() : new ConcordanceLoss()).tfjs();
 import { concordanceCorrelation } from '../../../src/core/metrics/index.js';
 import { activateBackend } from '../../support/helpers.js';
 

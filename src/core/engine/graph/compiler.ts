@@ -5,15 +5,15 @@
  *     batch-norm moving statistics), run as one session call per step, and
  *   - an inference pass over the same variables, for validation, evaluation and prediction.
  *
- * The arithmetic follows tfjs exactly (the eager engine is the reference): the loss of
- * src/core/loss.ts, tfjs' accuracy metric, and tfjs' optimizer update formulas written out
- * as graph operations, so a graph run and an eager run agree to float rounding and a resumed
- * run continues from the same optimizer state whichever engine wrote the checkpoint.
+ * The arithmetic follows tfjs exactly (the eager engine is the reference): the loss and
+ * optimizer plugins write their graph forms (src/plugins/losses, src/plugins/optimizers) with
+ * the formulas of their tfjs forms, and the accuracy is tfjs' metric, so a graph run and an
+ * eager run agree to float rounding and a resumed run continues from the same optimizer state
+ * whichever engine wrote the checkpoint.
  */
 import type * as tf from '@tensorflow/tfjs';
-import { LOSS_EPSILON } from '../../training/loss.js';
-import type { Task } from '../../plugin/plugin.js';
-import type { EngineOptions, LossSpec } from '../engine.js';
+import type { GraphOptimizerUpdate, GraphWeight, Task } from '../../plugin/plugin.js';
+import type { EngineOptions } from '../engine.js';
 import { DType, type GraphAddon } from './addon.js';
 import { GraphBuilder, type GraphVariable, type Output } from './builder.js';
 import { graphLayerEmitter, type LayerEmitContext } from './layers.js';
@@ -28,13 +28,9 @@ type SymbolicTensor = tf.SymbolicTensor & { id: number };
 const opOf = (output: Output): string => output.slice(0, output.lastIndexOf(':'));
 
 /** One optimizer's graph form: slot variables per trainable weight and its update ops. */
-export interface CompiledOptimizer {
-  type: EngineOptions['optimizer']['type'];
-  /** Slot names in tfjs' getWeights order (`m`, `v` for Adam), one variable per weight each. */
-  slotNames: string[];
-  slots: GraphVariable[][];
-  /** Adam's accumulated beta powers (beta1^t, beta2^t), scalar variables. */
-  powers?: { beta1: GraphVariable; beta2: GraphVariable; b1: number; b2: number };
+export interface CompiledOptimizer extends Omit<GraphOptimizerUpdate, 'updates'> {
+  /** The optimizer's configured name (for messages). */
+  type: string;
 }
 
 export interface CompiledStep {
@@ -128,56 +124,6 @@ function emitPass(
   return { outputs, updates };
 }
 
-/** Cross-entropy of src/core/loss.ts: -mean_i sum_c w_c t_ic log clip(p_ic). */
-function classificationLoss(
-  b: GraphBuilder,
-  probabilities: Output,
-  labels: Output,
-  classes: number,
-  weights?: readonly number[],
-): Output {
-  const targets = b.op(
-    'OneHot',
-    [labels, b.constI32(classes), b.constF32(1), b.constF32(0)],
-    [
-      ['T', 'type', F32],
-      ['TI', 'type', I32],
-      ['axis', 'int', -1],
-    ],
-  );
-  const clipped = b.minimum(
-    b.maximum(probabilities, b.constF32(LOSS_EPSILON)),
-    b.constF32(1 - LOSS_EPSILON),
-  );
-  let perClass = b.mul(targets, b.log(clipped));
-  if (weights) perClass = b.mul(perClass, b.constF32(weights));
-  return b.neg(b.reduce('Mean', b.reduce('Sum', perClass, [1]), [0]));
-}
-
-/** MSE or 1 - CCC of src/core/loss.ts over [n, 2] valence/arousal. */
-function regressionLoss(
-  b: GraphBuilder,
-  truth: Output,
-  predicted: Output,
-  kind: LossSpec['regression'],
-): Output {
-  if (kind === 'mse') return b.reduce('Mean', b.squaredDifference(truth, predicted), [0, 1]);
-  const meanTruth = b.reduce('Mean', truth, [0]);
-  const meanPredicted = b.reduce('Mean', predicted, [0]);
-  const dTruth = b.sub(truth, meanTruth);
-  const dPredicted = b.sub(predicted, meanPredicted);
-  const covariance = b.reduce('Mean', b.mul(dTruth, dPredicted), [0]);
-  const denominator = b.add(
-    b.add(
-      b.add(b.reduce('Mean', b.square(dTruth), [0]), b.reduce('Mean', b.square(dPredicted), [0])),
-      b.square(b.sub(meanTruth, meanPredicted)),
-    ),
-    b.constF32(LOSS_EPSILON),
-  );
-  const ccc = b.div(b.mul(b.constF32(2), covariance), denominator);
-  return b.reduce('Mean', b.sub(b.constF32(1), ccc), [0]);
-}
-
 /** tfjs' categorical accuracy: mean(argmax(p) == label). */
 function accuracyOf(b: GraphBuilder, probabilities: Output, labels: Output): Output {
   const predicted = b.op(
@@ -194,106 +140,53 @@ function accuracyOf(b: GraphBuilder, probabilities: Output, labels: Output): Out
 }
 
 /**
- * tfjs' optimizer updates as graph ops (tfjs-core's sgd/momentum/rmsprop/adam optimizers,
- * the same formulas in the same order). Returns the update ops; each runs after `after`.
+ * The optimizer plugin's update as graph ops; slot variables live under `optimizer/`. Each
+ * update runs after `after` (the loss and every gradient).
  */
 function emitOptimizer(
   b: GraphBuilder,
-  config: EngineOptions['optimizer'],
-  weights: { variable: GraphVariable; read: Output; gradient: Output }[],
+  optimizer: EngineOptions['optimizer'],
+  weights: GraphWeight[],
   learningRate: Output,
   after: string,
 ): { optimizer: CompiledOptimizer; updates: string[] } {
-  const control = [after];
-  const negLr = b.neg(learningRate);
-  const slotVariables = (slot: string): GraphVariable[] =>
-    weights.map((w) => b.variable(`optimizer/${w.variable.name}/${slot}`, w.variable.shape));
-  const updates: string[] = [];
-  switch (config.type) {
-    case 'sgd': {
-      if (!config.momentum) {
-        for (const w of weights)
-          updates.push(
-            b.assignVariable(w.variable.handle, b.add(w.read, b.mul(negLr, w.gradient)), control),
-          );
-        return { optimizer: { type: 'sgd', slotNames: [], slots: [] }, updates };
-      }
-      const acc = slotVariables('momentum');
-      const m = b.constF32(config.momentum);
-      weights.forEach((w, i) => {
-        const next = b.add(b.mul(m, acc[i].read), w.gradient);
-        updates.push(b.assignVariable(acc[i].handle, next, control));
-        updates.push(
-          b.assignVariable(w.variable.handle, b.add(b.mul(negLr, next), w.read), control),
-        );
-      });
-      return { optimizer: { type: 'sgd', slotNames: ['momentum'], slots: [acc] }, updates };
-    }
-    case 'rmsprop': {
-      const ms = slotVariables('rms');
-      const mom = slotVariables('momentum');
-      const decay = 0.9;
-      const epsilon = b.constF32(config.epsilon ?? 1e-7);
-      const momentum = b.constF32(config.momentum ?? 0);
-      weights.forEach((w, i) => {
-        const nextMs = b.add(
-          b.mul(ms[i].read, b.constF32(decay)),
-          b.mul(b.square(w.gradient), b.constF32(1 - decay)),
-        );
-        const nextMom = b.add(
-          b.mul(mom[i].read, momentum),
-          b.div(b.mul(w.gradient, learningRate), b.sqrt(b.add(nextMs, epsilon))),
-        );
-        updates.push(b.assignVariable(ms[i].handle, nextMs, control));
-        updates.push(b.assignVariable(mom[i].handle, nextMom, control));
-        updates.push(b.assignVariable(w.variable.handle, b.sub(w.read, nextMom), control));
-      });
-      return {
-        optimizer: { type: 'rmsprop', slotNames: ['rms', 'momentum'], slots: [ms, mom] },
-        updates,
-      };
-    }
-    case 'adam': {
-      const b1 = config.beta1 ?? 0.9;
-      const b2 = config.beta2 ?? 0.999;
-      const epsilon = b.constF32(config.epsilon ?? 1e-7);
-      const m = slotVariables('m');
-      const v = slotVariables('v');
-      const beta1 = b.variable('optimizer/accBeta1', []);
-      const beta2 = b.variable('optimizer/accBeta2', []);
-      const oneMinusAcc1 = b.sub(b.constF32(1), beta1.read);
-      const oneMinusAcc2 = b.sub(b.constF32(1), beta2.read);
-      weights.forEach((w, i) => {
-        const nextM = b.add(
-          b.mul(m[i].read, b.constF32(b1)),
-          b.mul(w.gradient, b.constF32(1 - b1)),
-        );
-        const nextV = b.add(
-          b.mul(v[i].read, b.constF32(b2)),
-          b.mul(b.square(w.gradient), b.constF32(1 - b2)),
-        );
-        const mHat = b.div(nextM, oneMinusAcc1);
-        const vHat = b.div(nextV, oneMinusAcc2);
-        updates.push(b.assignVariable(m[i].handle, nextM, control));
-        updates.push(b.assignVariable(v[i].handle, nextV, control));
-        const step = b.mul(b.div(mHat, b.add(b.sqrt(vHat), epsilon)), negLr);
-        updates.push(b.assignVariable(w.variable.handle, b.add(step, w.read), control));
-      });
-      // tfjs multiplies the powers after every weight is updated (the reads above see beta^t)
-      const powersAfter = [...updates];
-      updates.push(b.assignVariable(beta1.handle, b.mul(beta1.read, b.constF32(b1)), powersAfter));
-      updates.push(b.assignVariable(beta2.handle, b.mul(beta2.read, b.constF32(b2)), powersAfter));
-      return {
-        optimizer: {
-          type: 'adam',
-          slotNames: ['m', 'v'],
-          slots: [m, v],
-          powers: { beta1, beta2, b1, b2 },
-        },
-        updates,
-      };
-    }
-  }
+  const { type, plugin } = optimizer;
+  if (!plugin.graphUpdate) throw new Error(`graph: optimizer ${type} has no graph form`);
+  const { updates, ...state } = plugin.graphUpdate({
+    b,
+    weights,
+    learningRate,
+    control: [after],
+    slotVariables: (slot) =>
+      weights.map((w) => b.variable(`optimizer/${w.variable.name}/${slot}`, w.variable.shape)),
+  });
+  if (state.slots.length !== state.slotNames.length)
+    throw new Error(
+      `graph: optimizer ${type} names ${state.slotNames.length} slots but has ${state.slots.length}`,
+    );
+  return { optimizer: { type, ...state }, updates };
+}
+
+/** The loss of one head as graph ops, from its loss plugin. */
+function emitLoss(
+  b: GraphBuilder,
+  loss: EngineOptions['loss'],
+  head: EngineOptions['loss']['classification'],
+  predictions: Output,
+  targets: Output,
+  classes: number,
+): Output {
+  const { type, plugin } = head;
+  if (!plugin.graph) throw new Error(`graph: loss ${type} has no graph form`);
+  return plugin.graph({
+    b,
+    predictions,
+    targets,
+    classes,
+    ...(plugin.target === 'classes' && loss.classWeights
+      ? { classWeights: loss.classWeights }
+      : {}),
+  });
 }
 
 /** Compile the training step and the inference pass of `options.model`. */
@@ -359,32 +252,43 @@ export function compileStep(addon: GraphAddon, options: EngineOptions): Compiled
   b.scoped('loss', () => {
     if (task.kind === 'classification') {
       feeds.labels = b.placeholder('labels', I32, [-1]);
-      loss = classificationLoss(
+      loss = emitLoss(
         b,
+        options.loss,
+        options.loss.classification,
         train.outputs[0],
         feeds.labels,
         classes,
-        options.loss.classWeights,
       );
       accuracy = accuracyOf(b, train.outputs[0], feeds.labels);
     } else if (task.kind === 'valence-arousal') {
       feeds.valenceArousal = b.placeholder('valence_arousal', F32, [-1, 2]);
-      loss = regressionLoss(b, feeds.valenceArousal, train.outputs[0], options.loss.regression);
+      loss = emitLoss(
+        b,
+        options.loss,
+        options.loss.regression,
+        train.outputs[0],
+        feeds.valenceArousal,
+        0,
+      );
     } else {
       feeds.labels = b.placeholder('labels', I32, [-1]);
       feeds.valenceArousal = b.placeholder('valence_arousal', F32, [-1, 2]);
-      const ce = classificationLoss(
+      const ce = emitLoss(
         b,
+        options.loss,
+        options.loss.classification,
         train.outputs[0],
         feeds.labels,
         classes,
-        options.loss.classWeights,
       );
-      const reg = regressionLoss(
+      const reg = emitLoss(
         b,
-        feeds.valenceArousal,
-        train.outputs[1],
+        options.loss,
         options.loss.regression,
+        train.outputs[1],
+        feeds.valenceArousal,
+        0,
       );
       loss = b.add(
         b.mul(ce, b.constF32(options.loss.expressionWeight)),

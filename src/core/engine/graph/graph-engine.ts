@@ -37,7 +37,7 @@ export class GraphEngine implements TrainingEngine {
   ) {
     this.step = compileStep(addon, options);
     this.session = addon.newSession(this.step.builder.graph, null);
-    this.lr = options.optimizer.learningRate;
+    this.lr = options.optimizer.plugin.learningRate;
   }
 
   /** Compile, open the session, and load the model's weights and a fresh optimizer state. */

@@ -1,0 +1,47 @@
+/**
+ * The optimizer and loss plugins of a run, built from `training.optimizer` and
+ * `training.loss`, each with the name it was configured under.
+ */
+import type { DependencyContainer } from 'tsyringe';
+import type { PluginRef, TrainingConfig } from '../config/types.js';
+import type { Named } from '../engine/engine.js';
+import { UserError } from '../errors.js';
+import type { LossPlugin, LossTarget, OptimizerPlugin } from '../plugin/plugin.js';
+import type { Runtime } from '../plugin/runtime.js';
+
+export interface TrainingPlugins {
+  optimizer: Named<OptimizerPlugin>;
+  classification: Named<LossPlugin>;
+  regression: Named<LossPlugin>;
+}
+
+const asRef = (value: string | PluginRef): PluginRef =>
+  typeof value === 'string' ? { type: value } : value;
+
+export function buildTrainingPlugins(
+  runtime: Runtime,
+  scope: DependencyContainer,
+  training: TrainingConfig,
+): TrainingPlugins {
+  const optimizerRef = training.optimizer;
+  const optimizer = runtime.instantiate<OptimizerPlugin>(scope, 'optimizer', optimizerRef);
+  if (!(Number.isFinite(optimizer.learningRate) && optimizer.learningRate > 0))
+    throw new UserError(
+      `optimizer ${optimizerRef.type}: its learning rate is ${optimizer.learningRate}; an optimizer plugin must give a positive learningRate`,
+    );
+  const loss = (key: 'classification' | 'regression', target: LossTarget): Named<LossPlugin> => {
+    const ref = asRef(training.loss?.[key] ?? (key === 'classification' ? 'cross-entropy' : 'mse'));
+    const plugin = runtime.instantiate<LossPlugin>(scope, 'loss', ref);
+    if (plugin.target !== target)
+      throw new UserError(
+        `training.loss.${key}: loss ${ref.type} compares ${plugin.target}, not ${target}; ` +
+          `pick a ${target} loss`,
+      );
+    return { type: ref.type, plugin };
+  };
+  return {
+    optimizer: { type: optimizerRef.type, plugin: optimizer },
+    classification: loss('classification', 'classes'),
+    regression: loss('regression', 'valence-arousal'),
+  };
+}

@@ -1,0 +1,93 @@
+import * as tf from '@tensorflow/tfjs';
+import { injectable } from 'tsyringe';
+import { DType } from '../../core/engine/graph/addon.js';
+import { Options, definePlugin } from '../../core/plugin/define.js';
+import type {
+  GraphLossContext,
+  LossPlugin,
+  TfjsLossFunction,
+} from '../../core/plugin/plugin.js';
+import { LOSS_EPSILON } from '../../core/training/loss.js';
+
+/** One-hot targets, accepting one-hot rows or integer class indices ([batch] or [batch, 1]). */
+function oneHotTargets(yTrue: tf.Tensor, numClasses: number): tf.Tensor {
+  const last = yTrue.shape[yTrue.rank - 1];
+  if (yTrue.rank >= 2 && last === numClasses) return yTrue.toFloat();
+  if (yTrue.rank === 1 || last === 1)
+    return tf.oneHot(yTrue.reshape([-1]).toInt(), numClasses).toFloat();
+  throw new Error(
+    `loss: targets of shape [${yTrue.shape}] do not match ${numClasses} predicted classes`,
+  );
+}
+
+/**
+ * Categorical cross-entropy from probabilities (the models end in softmax, like the report's
+ * Keras model), optionally weighted per class:
+ *   loss = mean_i ( w_{y_i} * -log clip(p_{i, y_i}, EPS, 1 - EPS) ).
+ * This is the report's Appendix B `weighted_categorical_crossentropy` under Keras' default
+ * reduction (the mean over the batch, NOT divided by the sum of the batch's weights), without
+ * its renormalisation of the predictions (softmax outputs already sum to 1). Clipping keeps it
+ * finite for p = 0 and p = 1. Without weights it is plain cross-entropy.
+ */
+export function crossEntropyLoss(weights?: readonly number[]): TfjsLossFunction {
+  if (weights) {
+    weights.forEach((w, c) => {
+      if (!Number.isFinite(w) || w < 0)
+        throw new Error(`loss: class weight ${c} is ${w}; weights must be finite and >= 0`);
+    });
+  }
+  const classWeights = weights ? [...weights] : undefined;
+  return (yTrue, yPred) =>
+    tf.tidy(() => {
+      const numClasses = yPred.shape[yPred.rank - 1] as number;
+      if (classWeights && classWeights.length !== numClasses) {
+        throw new Error(
+          `loss: ${classWeights.length} class weights for a model with ${numClasses} classes`,
+        );
+      }
+      const targets = oneHotTargets(yTrue, numClasses);
+      const logProbabilities = tf.log(tf.clipByValue(yPred, LOSS_EPSILON, 1 - LOSS_EPSILON));
+      let perClass = tf.mul(targets, logProbabilities);
+      if (classWeights) perClass = tf.mul(perClass, tf.tensor1d(classWeights));
+      return tf.neg(tf.mean(tf.sum(perClass, -1))) as tf.Scalar;
+    });
+}
+
+/** The expression head's loss; weighted by class when the sampler gives weights. */
+@injectable()
+export class CrossEntropy implements LossPlugin {
+  readonly target = 'classes' as const;
+
+  tfjs(classWeights?: readonly number[]): TfjsLossFunction {
+    return crossEntropyLoss(classWeights);
+  }
+
+  /** The same formula as graph ops: -mean_i sum_c w_c t_ic log clip(p_ic). */
+  graph({ b, predictions, targets, classes, classWeights }: GraphLossContext): string {
+    const oneHot = b.op(
+      'OneHot',
+      [targets, b.constI32(classes), b.constF32(1), b.constF32(0)],
+      [
+        ['T', 'type', DType.float32],
+        ['TI', 'type', DType.int32],
+        ['axis', 'int', -1],
+      ],
+    );
+    const clipped = b.minimum(
+      b.maximum(predictions, b.constF32(LOSS_EPSILON)),
+      b.constF32(1 - LOSS_EPSILON),
+    );
+    let perClass = b.mul(oneHot, b.log(clipped));
+    if (classWeights) perClass = b.mul(perClass, b.constF32(classWeights));
+    return b.neg(b.reduce('Mean', b.reduce('Sum', perClass, [1]), [0]));
+  }
+}
+
+export const crossEntropyPlugin = definePlugin({
+  kind: 'loss',
+  type: 'cross-entropy',
+  description:
+    'Categorical cross-entropy of the expression head, weighted per class when the sampler gives weights.',
+  options: Options({}),
+  implementation: CrossEntropy,
+});
