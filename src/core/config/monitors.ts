@@ -21,10 +21,11 @@ function monitoredNames(config: ExperimentConfig): { path: PathSegment[]; name: 
       path: ['training', 'earlyStopping', 'monitor'],
       name: training.earlyStopping.monitor,
     });
-  if (training?.learningRate?.schedule === 'reduce-on-plateau')
+  // a schedule that watches a metric takes `monitor` (its default, val_loss, every task logs)
+  if (typeof training?.learningRate?.monitor === 'string')
     out.push({
       path: ['training', 'learningRate', 'monitor'],
-      name: training.learningRate.monitor ?? 'val_loss',
+      name: training.learningRate.monitor,
     });
   // any listed callback's `monitor` option names an epoch metric, whatever its type
   (config.callbacks ?? []).forEach((ref, i) => {

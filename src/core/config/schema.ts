@@ -68,29 +68,6 @@ export const trainingSchema: JsonSchema = {
       default: { type: 'adam', learningRate: 0.001 },
       description: 'The optimizer: a registered optimizer plugin and its hyperparameters.',
     },
-    learningRate: {
-      description:
-        'Learning-rate schedule applied at epoch boundaries; shorthand for a step-decay, ' +
-        'cosine-decay or reduce-lr-on-plateau callback.',
-      type: 'object',
-      additionalProperties: false,
-      required: ['schedule'],
-      properties: {
-        schedule: { enum: ['constant', 'step', 'cosine', 'reduce-on-plateau'] },
-        stepSize: { type: 'integer', minimum: 1, description: 'step: epochs between decays' },
-        gamma: { type: 'number', exclusiveMinimum: 0, description: 'step: decay factor' },
-        minLearningRate: { type: 'number', minimum: 0 },
-        monitor: metricName,
-        mode: { enum: ['min', 'max'] },
-        factor: {
-          type: 'number',
-          exclusiveMinimum: 0,
-          exclusiveMaximum: 1,
-          description: 'reduce-on-plateau factor',
-        },
-        patience: { type: 'integer', minimum: 0 },
-      },
-    },
     earlyStopping: {
       description: 'Shorthand for an early-stopping callback.',
       type: 'object',
@@ -228,6 +205,31 @@ export const sweepSchema: JsonSchema = {
   required: ['parameters'],
 };
 
+/**
+ * `training.learningRate`: `schedule` names a registered LR-schedule callback (its definition's
+ * `schedule`) or `constant`; the other keys are the union of those callbacks' options.
+ */
+export function learningRateShorthandSchema(registry: Registry): JsonSchema {
+  const schedules = registry.list('callback').filter((d) => d.schedule !== undefined);
+  const properties: Record<string, unknown> = {};
+  for (const d of schedules) {
+    const own = (d.optionsSchema as { properties?: Record<string, unknown> }).properties ?? {};
+    for (const [key, schema] of Object.entries(own)) properties[key] ??= schema;
+  }
+  return {
+    description:
+      'Learning-rate schedule applied at epoch boundaries; shorthand for the callback it names ' +
+      `(${schedules.map((d) => `${d.schedule}: ${d.type}`).join(', ') || 'none registered'}).`,
+    type: 'object',
+    additionalProperties: false,
+    required: ['schedule'],
+    properties: {
+      schedule: { enum: ['constant', ...schedules.map((d) => d.schedule)] },
+      ...properties,
+    },
+  };
+}
+
 /** The schema of one plugin slot: a `type` discriminator over the registered plugins. */
 export function pluginRefSchema(registry: Registry, kind: PluginKind): JsonSchema {
   const defs = registry.list(kind);
@@ -320,7 +322,13 @@ export function composeExperimentSchema(registry: Registry): JsonSchema {
     evaluation: { $ref: '#/definitions/evaluation' },
     sweep: { $ref: '#/definitions/sweep' },
   };
-  definitions.training = trainingSchema;
+  definitions.training = {
+    ...trainingSchema,
+    properties: {
+      ...(trainingSchema.properties as Record<string, unknown>),
+      learningRate: learningRateShorthandSchema(registry),
+    },
+  };
   definitions.evaluation = evaluationSchema;
   definitions.sweep = sweepSchema;
   definitions.optimizer = pluginRefSchema(registry, 'optimizer');

@@ -18,16 +18,11 @@ export interface TrainingConfig {
   execution: ExecutionPreference;
   /** A registered optimizer plugin and its hyperparameters (`learningRate` among them). */
   optimizer: PluginRef;
-  learningRate?: {
-    schedule: 'constant' | 'step' | 'cosine' | 'reduce-on-plateau';
-    stepSize?: number;
-    gamma?: number;
-    minLearningRate?: number;
-    monitor?: string;
-    mode?: 'min' | 'max';
-    factor?: number;
-    patience?: number;
-  };
+  /**
+   * Shorthand for an LR-schedule callback: `schedule` is its registered schedule name (or
+   * `constant`), the other keys its options.
+   */
+  learningRate?: { schedule: string; monitor?: string; [option: string]: unknown };
   earlyStopping?: {
     monitor: string;
     patience: number;

@@ -78,6 +78,7 @@ export interface PluginSpec<P extends TProperties, C extends Constructor<unknown
   implementation: C & OptionsCheck<C, Static<TObject<P>>>;
   inject?: InjectionToken<unknown>[];
   envHints?: Record<string, string>;
+  schedule?: string;
 }
 
 /** A plugin definition whose options schema and options type come from `spec.options`. */

@@ -55,6 +55,12 @@ export interface PluginDefinition<T = unknown> {
    * the experiment file.
    */
   envHints?: Record<string, string>;
+  /**
+   * Callbacks that schedule the learning rate: the name that selects this callback in the
+   * `training.learningRate` shorthand (`schedule: step` for step-decay), whose other keys are
+   * this callback's options.
+   */
+  schedule?: string;
 }
 
 // ---- the task a dataset poses and the models answer -----------------------------------------

@@ -18,11 +18,10 @@ export const callbackPlugins: PluginDefinition[] = [
   ashaCallback,
 ];
 
-const SCHEDULES: Record<string, string> = {
-  step: 'step-decay',
-  cosine: 'cosine-decay',
-  'reduce-on-plateau': 'reduce-lr-on-plateau',
-};
+/** The LR-schedule callbacks by their `training.learningRate.schedule` name. */
+const SCHEDULES = new Map(
+  callbackPlugins.flatMap((d) => (d.schedule ? [[d.schedule, d] as const] : [])),
+);
 
 /**
  * The callbacks of a run: the `training.checkpoint`, `earlyStopping` and `learningRate`
@@ -52,17 +51,13 @@ export function expandCallbacks(config: ExperimentConfig): PluginRef[] {
       ref: { type: 'early-stopping', ...es },
     });
   const lr = t.learningRate;
-  if (lr && lr.schedule !== 'constant') {
-    const { schedule, ...rest } = lr;
-    const ref: PluginRef = { type: SCHEDULES[schedule] };
-    const keys =
-      schedule === 'step'
-        ? ['stepSize', 'gamma', 'minLearningRate']
-        : schedule === 'cosine'
-          ? ['minLearningRate']
-          : ['monitor', 'mode', 'factor', 'patience', 'minLearningRate'];
-    for (const k of keys) {
-      const v = (rest as Record<string, unknown>)[k];
+  const schedule = lr && lr.schedule !== 'constant' ? SCHEDULES.get(lr.schedule) : undefined;
+  if (lr && schedule) {
+    // the shorthand's keys that are this callback's options (the others belong to other schedules)
+    const ref: PluginRef = { type: schedule.type };
+    const own = Object.keys((schedule.optionsSchema.properties as object | undefined) ?? {});
+    for (const k of own) {
+      const v = (lr as Record<string, unknown>)[k];
       if (v !== undefined) ref[k] = v;
     }
     sugar.push({ key: 'training.learningRate', ref });

@@ -140,6 +140,7 @@ export const stepDecayCallback = definePlugin({
   description: 'Learning rate x gamma every stepSize epochs',
   options: stepDecayOptions,
   implementation: StepDecay,
+  schedule: 'step',
 });
 
 export const cosineDecayCallback = definePlugin({
@@ -148,6 +149,7 @@ export const cosineDecayCallback = definePlugin({
   description: 'Cosine from the optimizer learning rate down to minLearningRate over the epochs',
   options: cosineDecayOptions,
   implementation: CosineDecay,
+  schedule: 'cosine',
 });
 
 export const reduceOnPlateauCallback = definePlugin({
@@ -157,4 +159,5 @@ export const reduceOnPlateauCallback = definePlugin({
     "Multiply the learning rate by factor after patience epochs without improvement (Keras' ReduceLROnPlateau)",
   options: reduceOnPlateauOptions,
   implementation: ReduceOnPlateau,
+  schedule: 'reduce-on-plateau',
 });

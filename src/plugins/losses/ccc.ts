@@ -1,11 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { injectable } from 'tsyringe';
 import { Options, definePlugin } from '../../core/plugin/define.js';
-import type {
-  GraphLossContext,
-  LossPlugin,
-  TfjsLossFunction,
-} from '../../core/plugin/plugin.js';
+import type { GraphLossContext, LossPlugin, TfjsLossFunction } from '../../core/plugin/plugin.js';
 import { LOSS_EPSILON } from '../../core/training/loss.js';
 
 /**
@@ -44,10 +40,7 @@ export class ConcordanceLoss implements LossPlugin {
     const covariance = b.reduce('Mean', b.mul(dTruth, dPredicted), [0]);
     const denominator = b.add(
       b.add(
-        b.add(
-          b.reduce('Mean', b.square(dTruth), [0]),
-          b.reduce('Mean', b.square(dPredicted), [0]),
-        ),
+        b.add(b.reduce('Mean', b.square(dTruth), [0]), b.reduce('Mean', b.square(dPredicted), [0])),
         b.square(b.sub(meanTruth, meanPredicted)),
       ),
       b.constF32(LOSS_EPSILON),

@@ -2,11 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { injectable } from 'tsyringe';
 import { DType } from '../../core/engine/graph/addon.js';
 import { Options, definePlugin } from '../../core/plugin/define.js';
-import type {
-  GraphLossContext,
-  LossPlugin,
-  TfjsLossFunction,
-} from '../../core/plugin/plugin.js';
+import type { GraphLossContext, LossPlugin, TfjsLossFunction } from '../../core/plugin/plugin.js';
 import { LOSS_EPSILON } from '../../core/training/loss.js';
 
 /** One-hot targets, accepting one-hot rows or integer class indices ([batch] or [batch, 1]). */

@@ -1,11 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { injectable } from 'tsyringe';
 import { Options, definePlugin } from '../../core/plugin/define.js';
-import type {
-  GraphLossContext,
-  LossPlugin,
-  TfjsLossFunction,
-} from '../../core/plugin/plugin.js';
+import type { GraphLossContext, LossPlugin, TfjsLossFunction } from '../../core/plugin/plugin.js';
 
 /** Mean squared error over valence and arousal. */
 @injectable()

@@ -30,7 +30,13 @@ export class Adam implements OptimizerPlugin {
     return tf.train.adam(learningRate, beta1, beta2, epsilon);
   }
 
-  graphUpdate({ b, weights, learningRate, control, slotVariables }: GraphUpdateContext): GraphOptimizerUpdate {
+  graphUpdate({
+    b,
+    weights,
+    learningRate,
+    control,
+    slotVariables,
+  }: GraphUpdateContext): GraphOptimizerUpdate {
     const { beta1: b1, beta2: b2 } = this.options;
     const epsilon = b.constF32(this.options.epsilon);
     const negLr = b.neg(learningRate);

@@ -35,7 +35,13 @@ export class Rmsprop implements OptimizerPlugin {
     return tf.train.rmsprop(learningRate, decay, momentum, epsilon);
   }
 
-  graphUpdate({ b, weights, learningRate, control, slotVariables }: GraphUpdateContext): GraphOptimizerUpdate {
+  graphUpdate({
+    b,
+    weights,
+    learningRate,
+    control,
+    slotVariables,
+  }: GraphUpdateContext): GraphOptimizerUpdate {
     const ms = slotVariables('rms');
     const mom = slotVariables('momentum');
     const { decay } = this.options;

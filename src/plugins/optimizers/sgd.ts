@@ -30,7 +30,13 @@ export class Sgd implements OptimizerPlugin {
     return momentum ? tf.train.momentum(learningRate, momentum) : tf.train.sgd(learningRate);
   }
 
-  graphUpdate({ b, weights, learningRate, control, slotVariables }: GraphUpdateContext): GraphOptimizerUpdate {
+  graphUpdate({
+    b,
+    weights,
+    learningRate,
+    control,
+    slotVariables,
+  }: GraphUpdateContext): GraphOptimizerUpdate {
     const negLr = b.neg(learningRate);
     const updates: string[] = [];
     const { momentum } = this.options;

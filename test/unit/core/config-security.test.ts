@@ -254,7 +254,8 @@ describe('--set list indices', () => {
       ['reporters.2.label=3', /missing required key 'type'|must be string/],
       ['training.epochs=0', /must be >= 1/],
       ['trainin.epochs=3', /unknown key 'trainin'; did you mean 'training'/],
-      ['training.optimizer.typo=1', /unknown key 'typo'/],
+      // the optimizer is a plugin ref now: without a type, no plugin's keys to check 'typo' against
+      ['training.optimizer.typo=1', /missing required key 'type'/],
       ['architecture.filters=[0]', /must be >= 1/],
     ];
     for (const [override, message] of cases) {

@@ -55,7 +55,13 @@ describe('execution engines', () => {
     it(`eager ${optimizer.type}${optimizer.momentum ? '+momentum' : ''}: state restored into a fresh engine continues bit for bit`, async () => {
       const loss = lossSpecOf();
       const modelA = tinyModel();
-      const a = new EagerEngine({ model: modelA, task, loss, optimizer: optimizerOf(optimizer), seed: 1 });
+      const a = new EagerEngine({
+        model: modelA,
+        task,
+        loss,
+        optimizer: optimizerOf(optimizer),
+        seed: 1,
+      });
       await train(a, 0, 5);
       const weights = modelA.getWeights().map((w) => w.clone());
       const state = await a.getOptimizerState();
@@ -63,7 +69,13 @@ describe('execution engines', () => {
 
       const modelB = tinyModel();
       modelB.setWeights(weights);
-      const b = new EagerEngine({ model: modelB, task, loss, optimizer: optimizerOf(optimizer), seed: 1 });
+      const b = new EagerEngine({
+        model: modelB,
+        task,
+        loss,
+        optimizer: optimizerOf(optimizer),
+        seed: 1,
+      });
       await b.setOptimizerState(state);
       const resumed = await train(b, 5, 10);
       assert.deepEqual(resumed, continued, 'losses after the restore');

@@ -387,7 +387,12 @@ describe('graph engine', () => {
       graphModel.setWeights(eagerModel.getWeights());
       assert.deepEqual(graph.graphEngineSupport(graphModel, classification), { supported: true });
       const initial = graphModel.weights.map((w) => w.read().dataSync().slice());
-      const options = { task: classification, loss: lossSpec(), optimizer: optimizerOf(sgd), seed: 1 };
+      const options = {
+        task: classification,
+        loss: lossSpec(),
+        optimizer: optimizerOf(sgd),
+        seed: 1,
+      };
       const eager = new EagerEngine({ ...options, model: eagerModel });
       const engine = await graph.createGraphEngine({ ...options, model: graphModel });
       try {
