@@ -5,7 +5,7 @@ import { Registry } from './core/plugin/registry.js';
 import { Runtime } from './core/plugin/runtime.js';
 import { builtinPlugins } from './plugins/index.js';
 import { expandCallbacks } from './plugins/callbacks/index.js';
-import { pluginCommands } from './plugins/commands.js';
+import { builtinExtensions } from './plugins/extensions.js';
 import { builtinExportFormats } from './plugins/exporters/index.js';
 
 /** The composition root: core runtime + built-in plugins + their commands. */
@@ -25,6 +25,7 @@ export function createRuntime(): Runtime {
   };
   runtime.defaultLauncher = { type: 'local' };
   for (const format of builtinExportFormats) runtime.exportFormats.register(format);
+  for (const extensions of builtinExtensions) runtime.extend(extensions);
   runtime.callbacksFor = (config) =>
     registry.has('callback', 'model-checkpoint')
       ? expandCallbacks(config)
@@ -32,9 +33,7 @@ export function createRuntime(): Runtime {
   return runtime;
 }
 
-export async function runCli(
-  argv: string[],
-  extra: CommandModule[] = pluginCommands,
-): Promise<number> {
+/** `extra`: commands beyond core's and the plugins' (runtime.commands), for embedders. */
+export async function runCli(argv: string[], extra: CommandModule[] = []): Promise<number> {
   return main(createRuntime(), argv, extra);
 }

@@ -26,6 +26,7 @@ export function createCli(runtime: Runtime, extraCommands: CommandModule[] = [])
     registerPredictCommand,
     registerEvaluateCommand,
     registerExportCommand,
+    ...runtime.commands,
     ...extraCommands,
   ]) {
     register(program, runtime);

@@ -21,7 +21,8 @@ import type { ExperimentConfig, PluginRef } from '../config/types.js';
 import { validateExperiment } from '../config/validate.js';
 import { monitorDiagnostics } from '../config/monitors.js';
 import { loadExperimentPlugins } from './loader.js';
-import type { RunSource } from '../reporting/compare.js';
+import type { CommandModule } from '../cli/command.js';
+import type { DoctorSection, PluginExtensions, RunSourceDefinition } from './extensions.js';
 import { ExportFormatRegistry } from '../inference/export-formats.js';
 
 export interface ResolveOptions extends ComposeOptions {
@@ -49,8 +50,14 @@ export class Runtime {
    * replaces it (console by default, MLflow when MLFLOW_TRACKING_URI is set), so core names
    * no plugin.
    */
-  /** Sources of finished runs for `affectlab compare` (`local`; plugins add e.g. `mlflow`). */
-  runSources: Record<string, RunSource> = {};
+  /** Sources of finished runs for `affectlab compare --from` (`local`; plugins add others). */
+  readonly runSources = new Map<string, RunSourceDefinition>();
+
+  /** Sections of `affectlab doctor` after core's (backends, engine), in registration order. */
+  readonly doctorSections: DoctorSection[] = [];
+
+  /** CLI commands plugins contribute (the program adds them after core's). */
+  readonly commands: CommandModule[] = [];
 
   /** Formats of `affectlab export` (the composition root registers tfjs, web, keras, mlflow...). */
   readonly exportFormats = new ExportFormatRegistry();
@@ -72,6 +79,21 @@ export class Runtime {
     this.container.registerSingleton(Logger);
     this.container.registerSingleton(Clock);
     this.container.registerSingleton(BackendService);
+  }
+
+  /** Take a plugin module's commands, doctor sections and run sources; names must be new. */
+  extend(extensions: PluginExtensions): void {
+    for (const section of extensions.doctorSections ?? []) {
+      if (this.doctorSections.some((s) => s.name === section.name))
+        throw new UserError(`a doctor section named '${section.name}' is already registered`);
+      this.doctorSections.push(section);
+    }
+    for (const source of extensions.runSources ?? []) {
+      if (this.runSources.has(source.name))
+        throw new UserError(`a run source named '${source.name}' is already registered`);
+      this.runSources.set(source.name, source);
+    }
+    this.commands.push(...(extensions.commands ?? []));
   }
 
   get logger(): Logger {

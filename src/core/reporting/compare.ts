@@ -22,10 +22,11 @@ export interface RunQuery {
   experiment?: string;
   group?: string;
   runsRoot: string;
-  trackingUri?: string;
+  /** The values of the source's own command-line options, by camel-cased name (trackingUri). */
+  options: Record<string, string | undefined>;
 }
 
-/** Where runs come from: `local` (the run store) here; plugins add others (e.g. `mlflow`). */
+/** Where runs come from: `local` (the run store) here; plugins register others. */
 export type RunSource = (query: RunQuery) => Promise<RunSummary[]>;
 
 /** `vgg6-*` style globs over experiment names. */

@@ -18,7 +18,6 @@ import type { RunInfo } from '../../../src/core/plugin/plugin.js';
 import { Logger } from '../../../src/core/plugin/services.js';
 import { main } from '../../../src/core/cli/program.js';
 import { createRuntime } from '../../../src/main.js';
-import { pluginCommands } from '../../../src/plugins/commands.js';
 import { MlflowClient } from '../../../src/plugins/reporters/mlflow/client.js';
 import { readEventLines, readState } from '../../../src/plugins/reporters/mlflow/delivery.js';
 import {
@@ -399,7 +398,7 @@ describe('mlflow reporter against a real MLflow server', { skip }, () => {
       out.push(String(chunk)) > 0) as typeof process.stdout.write;
     let code: number;
     try {
-      code = await main(createRuntime(), ['sync', store.dir], pluginCommands);
+      code = await main(createRuntime(), ['sync', store.dir]);
     } finally {
       process.stdout.write = write;
     }

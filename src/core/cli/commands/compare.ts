@@ -1,7 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { compareTable, formatCompare, localRuns } from '../../reporting/compare.js';
-import { UserError } from '../../errors.js';
+import { UserError, didYouMean } from '../../errors.js';
 import type { Runtime } from '../../plugin/runtime.js';
 import { findSweep, readSweep } from '../../sweep/launch.js';
 import { formatSweepCompare } from '../../sweep/compare.js';
@@ -15,12 +15,26 @@ interface CompareOptions {
   format: 'table' | 'markdown' | 'json' | 'html';
   sort?: string;
   out?: string;
-  trackingUri?: string;
+  [sourceOption: string]: unknown;
 }
 
+const camelCase = (flags: string): string =>
+  (/--([a-z0-9-]+)/.exec(flags)?.[1] ?? flags).replace(/-([a-z0-9])/g, (_, c: string) =>
+    c.toUpperCase(),
+  );
+
 export function registerCompareCommand(program: Command, runtime: Runtime): void {
-  runtime.runSources.local ??= localRuns;
-  program
+  if (!runtime.runSources.has('local'))
+    runtime.runSources.set('local', {
+      name: 'local',
+      description: 'the local run store (--runs)',
+      source: localRuns,
+    });
+  // local first, then the plugins' in registration order
+  const sources = [...runtime.runSources.values()].sort(
+    (a, b) => Number(b.name === 'local') - Number(a.name === 'local'),
+  );
+  const command = program
     .command('compare')
     .description(
       "compare runs: one row per run, the report's Appendix A metrics (Orig and Norm) and per-class recall",
@@ -32,8 +46,15 @@ export function registerCompareCommand(program: Command, runtime: Runtime): void
       "one sweep's combinations: only the parameters that differ, metrics of each run's best epoch",
     )
     .option('--runs <dir>', 'root of the local run store', 'runs')
-    .option('--from <source>', 'where runs come from: local or mlflow', 'local')
-    .option('--tracking-uri <uri>', 'MLflow server for --from mlflow (default MLFLOW_TRACKING_URI)')
+    .option(
+      '--from <source>',
+      `where runs come from: ${sources.map((s) => `${s.name} (${s.description})`).join(', ')}`,
+      'local',
+    );
+  // each source's own options (--tracking-uri for a tracking server's runs)
+  for (const s of sources)
+    for (const o of s.options ?? []) command.option(o.flags, `--from ${s.name}: ${o.description}`);
+  command
     .option('--format <format>', 'table, markdown, json or html', 'table')
     .option('--sort <metric>', 'sort by this metric (default f1_macro)')
     .option('--out <file>', 'write to a file (html defaults to compare.html)')
@@ -51,17 +72,27 @@ export function registerCompareCommand(program: Command, runtime: Runtime): void
         process.stdout.write(formatSweepCompare(readSweep(dir), opts.format) + '\n');
         return;
       }
-      const source = runtime.runSources[opts.from];
-      if (!source)
+      const source = runtime.runSources.get(opts.from);
+      if (!source) {
+        const known = sources.map((s) => s.name);
+        const hint = didYouMean(opts.from, known);
         throw new UserError(
-          `unknown --from '${opts.from}'; known: ${Object.keys(runtime.runSources).join(', ')}`,
+          `unknown --from '${opts.from}'${hint ? `; did you mean '${hint}'?` : ''} Registered run sources: ${known.join(', ')}`,
         );
+      }
+      const options = Object.fromEntries(
+        (source.options ?? []).map((o) => {
+          const key = camelCase(o.flags);
+          const value = opts[key];
+          return [key, typeof value === 'string' ? value : undefined];
+        }),
+      );
       const runs = (
-        await source({
+        await source.source({
           experiment: opts.experiment,
           group: opts.group,
           runsRoot: opts.runs,
-          trackingUri: opts.trackingUri ?? process.env.MLFLOW_TRACKING_URI,
+          options,
         })
       ).filter((r) => Object.keys(r.metrics).length > 0);
       if (runs.length === 0)

@@ -1,13 +1,14 @@
 import type { Command } from 'commander';
 import { BackendService, nativeInstallStatus } from '../../training/backend.js';
 import { decideEngine } from '../../engine/index.js';
+import type { JsonValue } from '../../plugin/extensions.js';
 import type { Runtime } from '../../plugin/runtime.js';
 
 export function registerDoctorCommand(program: Command, runtime: Runtime): void {
   program
     .command('doctor')
     .description(
-      'show Node, tfjs and backend versions, the active backend and its devices, the execution engine runs get, and MLflow settings',
+      "show Node, tfjs and backend versions, the active backend and its devices, the execution engine runs get, and each plugin's section (e.g. MLflow settings)",
     )
     .option('--json', 'print JSON')
     .option(
@@ -46,19 +47,31 @@ export function registerDoctorCommand(program: Command, runtime: Runtime): void 
           nativeInstall: nativeInstallStatus() ?? null,
           // scripts/graph-addon.mjs's record: the compiled step's addon per native package
           graphAddon: nativeInstallStatus('.affectlab-graph.json') ?? null,
-          mlflow: {
-            configured: Boolean(process.env.MLFLOW_TRACKING_URI),
-            trackingUri: process.env.MLFLOW_TRACKING_URI ?? null,
-            auth: process.env.MLFLOW_TRACKING_TOKEN
-              ? 'token'
-              : process.env.MLFLOW_TRACKING_USERNAME
-                ? 'basic'
-                : 'none',
-          },
           plugins: runtime.registry.list().map((d) => `${d.kind}:${d.type}`),
         };
+        // the plugins' sections, each under its name; one that fails says why instead
+        const sections: { name: string; lines: string[] }[] = [];
+        const contributed: Record<string, JsonValue> = {};
+        for (const section of runtime.doctorSections) {
+          if (section.name in report) {
+            sections.push({
+              name: section.name,
+              lines: ["skipped: the name is one of doctor's own keys"],
+            });
+            continue;
+          }
+          try {
+            const value = await section.collect(runtime);
+            contributed[section.name] = value;
+            sections.push({ name: section.name, lines: section.format(value) });
+          } catch (error) {
+            const message = (error as Error).message;
+            contributed[section.name] = { error: message };
+            sections.push({ name: section.name, lines: [`failed: ${message}`] });
+          }
+        }
         if (opts.json) {
-          process.stdout.write(JSON.stringify(report, null, 2) + '\n');
+          process.stdout.write(JSON.stringify({ ...report, ...contributed }, null, 2) + '\n');
           return;
         }
         const lines = [
@@ -72,7 +85,9 @@ export function registerDoctorCommand(program: Command, runtime: Runtime): void 
           `execution   ${execution.kind} (${execution.reason})`,
           `native      ${report.nativeInstall ? JSON.stringify(report.nativeInstall) : 'no install record (scripts/native-backend.mjs has not run)'}`,
           `graph addon ${report.graphAddon ? JSON.stringify(report.graphAddon) : 'no install record (scripts/graph-addon.mjs has not run)'}`,
-          `mlflow      ${report.mlflow.configured ? report.mlflow.trackingUri : 'not configured (set MLFLOW_TRACKING_URI or add a reporter of type mlflow)'}`,
+          ...sections.flatMap(({ name, lines: own }) =>
+            own.map((line, i) => `${(i === 0 ? name : '').padEnd(11)} ${line}`),
+          ),
           `plugins     ${report.plugins.join(', ')}`,
         ];
         process.stdout.write(lines.join('\n') + '\n');

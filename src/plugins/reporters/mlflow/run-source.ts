@@ -1,4 +1,4 @@
-import type { CommandModule } from '../../../core/cli/command.js';
+import type { RunSourceDefinition } from '../../../core/plugin/extensions.js';
 import {
   globToRegExp,
   unprefixMetrics,
@@ -14,9 +14,10 @@ import { MlflowClient } from './client.js';
  * read back from the `metrics.json` artifact when present.
  */
 export const mlflowRuns: RunSource = async (query) => {
-  if (!query.trackingUri)
+  const trackingUri = query.options.trackingUri ?? process.env.MLFLOW_TRACKING_URI;
+  if (!trackingUri)
     throw new UserError('compare --from mlflow needs --tracking-uri or MLFLOW_TRACKING_URI');
-  const client = new MlflowClient({ trackingUri: query.trackingUri });
+  const client = new MlflowClient({ trackingUri });
   const match = query.experiment ? globToRegExp(query.experiment) : undefined;
   const experiments = (await client.searchExperiments()).filter(
     (e) => !match || match.test(e.name),
@@ -57,7 +58,7 @@ export const mlflowRuns: RunSource = async (query) => {
       status: run.info.status,
       group: run.tags['affectlab.group'],
       startTime: run.info.startTime,
-      source: `${query.trackingUri}/#/experiments/${run.info.experimentId}/runs/${run.info.runId}`,
+      source: `${trackingUri}/#/experiments/${run.info.experimentId}/runs/${run.info.runId}`,
       metrics: unprefixMetrics(latest, split),
       classNames,
       confusion,
@@ -66,7 +67,15 @@ export const mlflowRuns: RunSource = async (query) => {
   return out;
 };
 
-/** Makes `--from mlflow` available to `affectlab compare`. */
-export const registerMlflowRunSource: CommandModule = (_program, runtime) => {
-  runtime.runSources.mlflow = mlflowRuns;
+/** `affectlab compare --from mlflow [--tracking-uri <uri>]`. */
+export const mlflowRunSource: RunSourceDefinition = {
+  name: 'mlflow',
+  description: 'the runs logged to an MLflow tracking server',
+  source: mlflowRuns,
+  options: [
+    {
+      flags: '--tracking-uri <uri>',
+      description: 'the MLflow server (default MLFLOW_TRACKING_URI)',
+    },
+  ],
 };

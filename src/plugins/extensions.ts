@@ -1,0 +1,16 @@
+import type { PluginExtensions } from '../core/plugin/extensions.js';
+import { architectureCommands } from './architectures/commands.js';
+import { datasetCommands } from './datasets/commands.js';
+import { mlflowExtensions } from './reporters/mlflow/extensions.js';
+import { samplerCommands } from './samplers/commands.js';
+
+/**
+ * What the built-in plugins add to the CLI (synth, summary, sync; doctor's mlflow section;
+ * compare --from mlflow), handed to Runtime.extend by the composition root.
+ */
+export const builtinExtensions: PluginExtensions[] = [
+  { commands: datasetCommands },
+  { commands: samplerCommands },
+  { commands: architectureCommands },
+  mlflowExtensions,
+];
