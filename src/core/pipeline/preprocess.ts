@@ -91,6 +91,9 @@ export function headerSize(encoded: Buffer): { width: number; height: number } |
   return undefined;
 }
 
+/** The smallest crop / output factor decoded with shrink-on-load (see decodeAndCrop). */
+export const SHRINK_ON_LOAD_FROM = 3;
+
 function isJpeg(encoded: Buffer): boolean {
   return encoded.length > 3 && encoded[0] === 0xff && encoded[1] === 0xd8;
 }
@@ -103,13 +106,16 @@ function isJpeg(encoded: Buffer): boolean {
  * default: AffectNet's face boxes are in the stored pixel coordinates. `autoOrient` turns a
  * whole image (no box) upright first, as a photo viewer or a browser shows it (predict).
  *
- * `shrinkOnLoad` (default on): a JPEG whose crop is at least twice the output on both axes is
- * decoded at 1/2, 1/4 or 1/8 scale in the DCT domain (libjpeg's scaled IDCT, via sharp's
- * shrink-on-load) and only the remaining factor (1-2x) goes through the bilinear filter. Sharp
- * only shrinks on load when the crop comes after the resize, so the whole image is resized by
- * the crop's scale and the crop then taken from it: libvips computes only the cropped part,
- * but its corners land on whole output pixels, up to half an output pixel from the exact
- * crop. bench/pipeline.ts measures the difference to the exact path and to PIL's.
+ * `shrinkOnLoad` (default on): a JPEG whose crop is at least three times the output on both
+ * axes is decoded at 1/2 or 1/4 scale in the DCT domain (libjpeg's scaled IDCT, via sharp's
+ * shrink-on-load) and only the remaining factor (1.5-2.5x) goes through the bilinear filter.
+ * Three, not two: sharp 0.34 lowers the load shrink whenever the integer part of the factor
+ * equals it (a guard against libjpeg rounding), so factors in [2, 3) would get no DCT scaling
+ * and only the costs below. Sharp only shrinks on load when the crop comes after the resize, so
+ * the whole image is resized by the crop's scale and the crop then taken from it: libvips
+ * computes only the cropped part, but its corners land on whole output pixels, up to half an
+ * output pixel from the exact crop. bench/pipeline.ts measures the difference to the exact path
+ * and to PIL's.
  */
 export async function decodeAndCrop(
   encoded: Buffer,
@@ -140,7 +146,7 @@ export async function decodeAndCrop(
   try {
     let image = sharp(encoded, { failOn: 'error' });
     const shrink = Math.min(region.width / spec.width, region.height / spec.height);
-    if (!whole && shrinkOnLoad && shrink >= 2 && isJpeg(encoded)) {
+    if (!whole && shrinkOnLoad && shrink >= SHRINK_ON_LOAD_FROM && isJpeg(encoded)) {
       // the whole image at the crop's scale, then the crop: see the doc comment
       const scaledWidth = Math.max(spec.width, Math.round((width * spec.width) / region.width));
       const scaledHeight = Math.max(
