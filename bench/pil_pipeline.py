@@ -3,6 +3,10 @@
 Per image: decode the JPEG, crop to the face box grown by --margin per side (floor/ceil, clamped:
 affectlab's cropRegion), resize to --size x --size with PIL's BILINEAR filter (the filter
 affectlab's sharp pipeline uses: kernel 'linear'), /255 into a float32 NHWC batch of --batch.
+With --draft, a JPEG whose crop is at least twice --size on both axes is first decoded at 1/2,
+1/4 or 1/8 scale (Image.draft: libjpeg's DCT scaling, PIL's counterpart of sharp's shrink-on-load)
+and the crop box, scaled to the drafted image, is resized with BILINEAR (resize(box=...), so the
+crop stays sub-pixel exact).
 
   --mode threads    one process, a thread pool of --workers (PIL releases the GIL in decode/resize)
   --mode processes  --workers processes, each filling whole batches of its own share of the list
@@ -34,11 +38,23 @@ def crop_region(box: list[float], margin: float, width: int, height: int) -> tup
     return left, top, max(left + 1, right), max(top + 1, bottom)
 
 
+DRAFT = False
+
+
 def load_uint8(item: dict[str, Any], size: int, margin: float) -> np.ndarray:
     with Image.open(item["path"]) as image:
-        image = image.convert("RGB")
         region = crop_region(item["box"], margin, image.width, image.height)
-        resized = image.crop(region).resize((size, size), Image.Resampling.BILINEAR)
+        shrink = min(region[2] - region[0], region[3] - region[1]) / size
+        if DRAFT and shrink >= 2 and image.format == "JPEG":
+            # DCT-domain scaling by the largest of 1/2, 1/4, 1/8 that keeps the crop >= size
+            scale = 8 if shrink >= 8 else 4 if shrink >= 4 else 2
+            full = image.size
+            image.draft("RGB", (full[0] // scale, full[1] // scale))
+            sx, sy = full[0] / image.width, full[1] / image.height
+            box = (region[0] / sx, region[1] / sy, region[2] / sx, region[3] / sy)
+            resized = image.convert("RGB").resize((size, size), Image.Resampling.BILINEAR, box=box)
+        else:
+            resized = image.convert("RGB").crop(region).resize((size, size), Image.Resampling.BILINEAR)
         return np.asarray(resized)
 
 
@@ -76,7 +92,10 @@ def main() -> None:
     parser.add_argument("--mode", choices=["threads", "processes"], default="threads")
     parser.add_argument("--dump")
     parser.add_argument("--dump-count", type=int, default=32)
+    parser.add_argument("--draft", action="store_true", help="JPEG draft mode (DCT scaling) when the crop is >= 2x --size")
     args = parser.parse_args()
+    global DRAFT
+    DRAFT = args.draft
     with open(args.list, encoding="utf8") as handle:
         items = json.load(handle)
 

@@ -6,8 +6,14 @@
  * pool and on one process per core (bench/pil_pipeline.py, in bench/.venv-pil), with the mean
  * pixel difference between the two. Input: a synthetic AffectNet-format set.
  *
+ * affectlab decodes with JPEG shrink-on-load when a crop is at least 3x the output (see
+ * decodeAndCrop; the "exact resize" rows turn it off), PIL with Image.draft when it is at least
+ * 2x (the "PIL draft" rows; plain PIL decodes at full size). Shrink-on-load only matters for
+ * sources well above the output size: real AffectNet images are mostly 300-1000+ px, so pass e.g.
+ * `--source-size 1024` (the default 256 px source never triggers it at 224-256 px output).
+ *
  *   npm run bench:pipeline -- [--count 2000] [--source-size 256] [--sizes 224,256] [--workers N]
- *                             [--augment] [--skip-pil]
+ *                             [--augment] [--skip-pil] [--skip-cache]
  */
 import 'reflect-metadata';
 import { spawnSync } from 'node:child_process';
@@ -18,7 +24,7 @@ import { parseArgs } from 'node:util';
 import sharp from 'sharp';
 import { scanCacheBytes } from '../src/core/pipeline/cache.js';
 import { ImagePipeline } from '../src/core/pipeline/pipeline.js';
-import { decodeAndCrop } from '../src/core/pipeline/preprocess.js';
+import { SHRINK_ON_LOAD_FROM, decodeAndCrop } from '../src/core/pipeline/preprocess.js';
 import { Logger, RunContext } from '../src/core/plugin/services.js';
 import { AffectNetDataset } from '../src/plugins/datasets/affectnet/dataset.js';
 import { ensureSyntheticAffectNet } from '../src/plugins/datasets/affectnet/synth.js';
@@ -34,6 +40,7 @@ const { values } = parseArgs({
     data: { type: 'string', default: join('.cache', 'affectlab', 'bench-pipeline') },
     augment: { type: 'boolean', default: false },
     'skip-pil': { type: 'boolean', default: false },
+    'skip-cache': { type: 'boolean', default: false },
     out: { type: 'string', default: join('bench', 'results', 'pipeline.json') },
   },
 });
@@ -140,27 +147,44 @@ function runPil(
   };
 }
 
-/** Mean and max |sharp - PIL| in uint8 levels over the dumped images. */
-async function pixelDifference(
+/** The first `images` outputs of one side, concatenated uint8 HWC. */
+async function ours(
   list: Example[],
   size: number,
-  pilDump: string,
-): Promise<{ images: number; mean: number; max: number; over8: number }> {
-  const theirs = readFileSync(pilDump);
+  images: number,
+  shrinkOnLoad: boolean,
+): Promise<Uint8Array> {
   const length = size * size * 3;
-  const images = theirs.length / length;
+  const out = new Uint8Array(images * length);
+  for (let i = 0; i < images; i++) {
+    const example = list[i];
+    const pixels = await decodeAndCrop(
+      readFileSync(example.imagePath),
+      example.crop,
+      MARGIN,
+      { height: size, width: size, channels: 3 },
+      false,
+      shrinkOnLoad,
+    );
+    out.set(pixels, i * length);
+  }
+  return out;
+}
+
+/** Mean and max |a - b| in uint8 levels. */
+function pixelDifference(
+  a: Uint8Array,
+  b: Uint8Array,
+  size: number,
+): { images: number; mean: number; max: number; over8: number } {
+  const length = size * size * 3;
+  const images = Math.min(a.length, b.length) / length;
   let sum = 0;
   let max = 0;
   let over8 = 0;
   for (let i = 0; i < images; i++) {
-    const example = list[i];
-    const ours = await decodeAndCrop(readFileSync(example.imagePath), example.crop, MARGIN, {
-      height: size,
-      width: size,
-      channels: 3,
-    });
     for (let j = 0; j < length; j++) {
-      const d = Math.abs(ours[j] - theirs[i * length + j]);
+      const d = Math.abs(a[i * length + j] - b[i * length + j]);
       sum += d;
       if (d > max) max = d;
       if (d > 8) over8++;
@@ -186,7 +210,14 @@ async function main(): Promise<void> {
   const list = await examples(root);
   const rows: Row[] = [];
   const pilRows: { size: number; mode: string; imagesPerSecond: number; seconds: number }[] = [];
-  const diffs: { size: number; images: number; mean: number; max: number; over8: number }[] = [];
+  const diffs: {
+    size: number;
+    pair: string;
+    images: number;
+    mean: number;
+    max: number;
+    over8: number;
+  }[] = [];
   const cacheBytes: { size: number; bytesPerImage: number; entries: number }[] = [];
   const listFile = join(tmpdir(), `affectlab-bench-list-${process.pid}.json`);
   writeFileSync(
@@ -200,42 +231,76 @@ async function main(): Promise<void> {
   );
   const python = values['skip-pil'] ? undefined : ensurePilVenv();
   const loaders = [
-    { name: 'in-process', workers: 0 },
-    { name: `${workerCount} workers`, workers: workerCount },
+    { name: 'in-process', workers: 0, shrinkOnLoad: true },
+    { name: `${workerCount} workers`, workers: workerCount, shrinkOnLoad: true },
+    { name: `${workerCount} workers, exact resize`, workers: workerCount, shrinkOnLoad: false },
   ];
+  let shrinkable = 0;
+  for (const e of list) {
+    const meta = await sharp(e.imagePath).metadata();
+    const box = e.crop;
+    if (!box || !meta.width || !meta.height) continue;
+    const w =
+      Math.min(meta.width, box.x + box.width * (1 + MARGIN)) -
+      Math.max(0, box.x - MARGIN * box.width);
+    const h =
+      Math.min(meta.height, box.y + box.height * (1 + MARGIN)) -
+      Math.max(0, box.y - MARGIN * box.height);
+    if (Math.min(w, h) >= SHRINK_ON_LOAD_FROM * Math.max(...sizes)) shrinkable++;
+  }
   for (const size of sizes) {
     if (python) {
-      const dump = join(tmpdir(), `affectlab-bench-pil-${process.pid}.raw`);
-      for (const mode of ['threads', 'processes']) {
-        const args = ['--list', listFile, '--size', String(size), '--margin', String(MARGIN)];
-        args.push('--batch', String(batchSize), '--workers', String(workerCount), '--mode', mode);
-        if (mode === 'threads') args.push('--dump', dump);
-        const r = runPil(python, args);
-        pilRows.push({ size, mode: `PIL, ${workerCount} ${mode}`, ...r });
-        process.stderr.write(
-          `${size} px PIL ${mode.padEnd(10)} ${r.imagesPerSecond.toFixed(0)} images/s\n`,
-        );
+      const dumps: Record<string, Uint8Array> = {};
+      for (const draft of [false, true]) {
+        const dump = join(tmpdir(), `affectlab-bench-pil-${process.pid}.raw`);
+        for (const mode of ['threads', 'processes']) {
+          const args = ['--list', listFile, '--size', String(size), '--margin', String(MARGIN)];
+          args.push('--batch', String(batchSize), '--workers', String(workerCount), '--mode', mode);
+          if (draft) args.push('--draft');
+          if (mode === 'threads') args.push('--dump', dump);
+          const r = runPil(python, args);
+          const name = `PIL${draft ? ' draft' : ''}, ${workerCount} ${mode}`;
+          pilRows.push({ size, mode: name, ...r });
+          process.stderr.write(
+            `${size} px ${name.padEnd(24)} ${r.imagesPerSecond.toFixed(0)} images/s\n`,
+          );
+        }
+        dumps[draft ? 'PIL draft' : 'PIL'] = readFileSync(dump);
+        rmSync(dump, { force: true });
       }
-      diffs.push({ size, ...(await pixelDifference(list, size, dump)) });
-      rmSync(dump, { force: true });
+      const count = dumps.PIL.length / (size * size * 3);
+      dumps.affectlab = await ours(list, size, count, true);
+      dumps['affectlab exact resize'] = await ours(list, size, count, false);
+      for (const [a, b] of [
+        ['affectlab', 'affectlab exact resize'],
+        ['affectlab', 'PIL'],
+        ['affectlab exact resize', 'PIL'],
+        ['PIL draft', 'PIL'],
+        ['affectlab', 'PIL draft'],
+      ])
+        diffs.push({ size, pair: `${a} vs ${b}`, ...pixelDifference(dumps[a], dumps[b], size) });
     }
     for (const loader of loaders) {
       const image = { height: size, width: size, channels: 3 as const };
       const cacheDir = join(tmpdir(), `affectlab-bench-cache-${process.pid}`);
       rmSync(cacheDir, { recursive: true, force: true });
       mkdirSync(cacheDir, { recursive: true });
-      const passes: [Row['pass'], string | undefined][] = [
-        ['cold', undefined],
-        ['cache fill', cacheDir],
-        ['cached', cacheDir],
-        ['cached, uint8 batches', cacheDir],
-      ];
+      const passes: [Row['pass'], string | undefined][] =
+        values['skip-cache'] || !loader.shrinkOnLoad
+          ? [['cold', undefined]]
+          : [
+              ['cold', undefined],
+              ['cache fill', cacheDir],
+              ['cached', cacheDir],
+              ['cached, uint8 batches', cacheDir],
+            ];
       for (const [pass, dir] of passes) {
         const pipeline = new ImagePipeline({
           image,
           margin: MARGIN,
           cacheDir: dir,
           workers: loader.workers,
+          shrinkOnLoad: loader.shrinkOnLoad,
         });
         const uint8 = pass === 'cached, uint8 batches';
         const { images, seconds } = await timePass(pipeline, list, values.augment && !uint8, uint8);
@@ -270,26 +335,45 @@ async function main(): Promise<void> {
   const command = `npm run bench:pipeline${args ? ` -- ${args}` : ''}`;
   const machine = `${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}, node ${process.version}, sharp ${sharp.versions.sharp} (libvips ${sharp.versions.vips}), sharp.concurrency ${sharp.concurrency()}, UV_THREADPOOL_SIZE ${process.env.UV_THREADPOOL_SIZE ?? '4 (default)'}, load average ${loadavg()[0].toFixed(1)} at the end (other processes share these cores)`;
   let table = `\nimage pipeline: decode + crop (face box, margin 0.1) + resize -> float32 [0,1]${values.augment ? ' + augmentation' : ''}\n`;
-  table += `input: ${list.length} synthetic JPEGs at ${sourceSize} px; batch ${batchSize}\n`;
+  table += `input: ${list.length} synthetic JPEGs at ${sourceSize} px (${shrinkable} with a crop >= ${SHRINK_ON_LOAD_FROM}x the largest output, where shrink-on-load applies); batch ${batchSize}\n`;
   table += `machine: ${machine}\n\n`;
   table += `| size | loader | pass | images/s | ms/image |\n|---:|---|---|---:|---:|\n`;
   for (const r of rows) {
     table += `| ${r.size} | ${r.loader} | ${r.pass} | ${r.imagesPerSecond.toFixed(0)} | ${(1000 / r.imagesPerSecond).toFixed(2)} |\n`;
   }
   if (pilRows.length > 0) {
-    table += `\nPIL ${'(Pillow, BILINEAR, same crop, float32 /255 batches)'}:\n\n| size | PIL | images/s | best affectlab cold / best PIL |\n|---:|---|---:|---:|\n`;
-    for (const r of pilRows) {
-      const best = Math.max(
-        ...rows.filter((x) => x.size === r.size && x.pass === 'cold').map((x) => x.imagesPerSecond),
-      );
-      const bestPil = Math.max(
-        ...pilRows.filter((x) => x.size === r.size).map((x) => x.imagesPerSecond),
-      );
-      table += `| ${r.size} | ${r.mode} | ${r.imagesPerSecond.toFixed(0)} | ${(best / bestPil).toFixed(2)} |\n`;
+    table += `\nPIL (Pillow ${'BILINEAR'}, same crop, float32 /255 batches; "draft": Image.draft DCT scaling where the crop is >= 2x the output, the crop box scaled sub-pixel exactly):\n\n| size | PIL | images/s |\n|---:|---|---:|\n`;
+    for (const r of pilRows)
+      table += `| ${r.size} | ${r.mode} | ${r.imagesPerSecond.toFixed(0)} |\n`;
+    table += `\nratios, cold (best of the loaders named / best PIL of the kind named):\n\n| size | affectlab | PIL | ratio |\n|---:|---|---|---:|\n`;
+    for (const size of sizes) {
+      const best = (exact: boolean): number =>
+        Math.max(
+          ...rows
+            .filter(
+              (x) => x.size === size && x.pass === 'cold' && x.loader.includes('exact') === exact,
+            )
+            .map((x) => x.imagesPerSecond),
+        );
+      const bestPil = (draft: boolean): number =>
+        Math.max(
+          ...pilRows
+            .filter((x) => x.size === size && x.mode.includes('draft') === draft)
+            .map((x) => x.imagesPerSecond),
+        );
+      for (const [ours, exact] of [
+        ['shrink-on-load', false],
+        ['exact resize', true],
+      ] as const)
+        for (const [theirs, draft] of [
+          ['plain', false],
+          ['draft', true],
+        ] as const)
+          table += `| ${size} | ${ours} | ${theirs} | ${(best(exact) / bestPil(draft)).toFixed(2)} |\n`;
     }
-    table += `\npixel difference sharp vs PIL (uint8 levels, all channels):\n\n| size | images | mean abs | max abs | share > 8 |\n|---:|---:|---:|---:|---:|\n`;
+    table += `\npixel difference (uint8 levels, all channels, first images of the list):\n\n| size | pair | images | mean abs | max abs | share > 8 |\n|---:|---|---:|---:|---:|---:|\n`;
     for (const d of diffs)
-      table += `| ${d.size} | ${d.images} | ${d.mean.toFixed(3)} | ${d.max} | ${(d.over8 * 100).toFixed(3)}% |\n`;
+      table += `| ${d.size} | ${d.pair} | ${d.images} | ${d.mean.toFixed(3)} | ${d.max} | ${(d.over8 * 100).toFixed(3)}% |\n`;
   }
   table += `\ncache on disk: ${cacheBytes.map((c) => `${c.size} px ${c.bytesPerImage} B/image (${c.entries} entries)`).join(', ')}\n`;
   table += `\nreproduce: ${command}\n`;

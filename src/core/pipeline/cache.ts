@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import type { FaceBox, ImageSpec } from '../plugin/plugin.js';
 
 /** Bump when the preprocessing or the entry layout changes, so stale entries are never read. */
-const CACHE_FORMAT = 2;
+const CACHE_FORMAT = 3;
 
 /** Entry header: magic, height, width, channels, payload length (little endian). */
 export const CACHE_HEADER_BYTES = 16;
@@ -21,6 +21,8 @@ export interface CacheKeyParts {
   image: ImageSpec;
   /** EXIF orientation applied (whole images in predict); absent = false. */
   autoOrient?: boolean;
+  /** Decoded without JPEG shrink-on-load; absent = false (shrink-on-load, the default). */
+  exactResize?: boolean;
 }
 
 /** Bytes one entry of this image size takes on disk (header + uint8 HWC pixels). */
@@ -108,6 +110,7 @@ export class PreprocessedCache {
       image.channels,
       // appended only when set, so entries without it keep their key
       ...(parts.autoOrient ? ['autoOrient'] : []),
+      ...(parts.exactResize ? ['exactResize'] : []),
     ]);
     return createHash('sha1').update(text).digest('hex');
   }

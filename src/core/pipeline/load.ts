@@ -16,6 +16,8 @@ export interface LoadJob {
   augment?: { options: AugmentOptions; seed: number; position: number };
   /** Apply EXIF orientation to whole images (no crop); see decodeAndCrop. */
   autoOrient?: boolean;
+  /** false: no JPEG shrink-on-load (see decodeAndCrop); absent = on. */
+  shrinkOnLoad?: boolean;
   /**
    * The cache key, when the caller already looked the entry up and found none (or a corrupt
    * one): the job then decodes and writes the entry without looking again.
@@ -31,6 +33,8 @@ export type LoadResult =
       pixels: Uint8Array | Float32Array;
       cacheHit: boolean;
       cacheError?: string;
+      /** The pixels were decoded and written to the cache. */
+      cacheWritten?: boolean;
       /** A cache entry that was corrupt and has been replaced: what was wrong with it. */
       cacheCorrupt?: string;
     }
@@ -55,6 +59,7 @@ async function preprocessed(job: LoadJob): Promise<{
   pixels: Uint8Array;
   cacheHit: boolean;
   cacheError?: string;
+  cacheWritten?: boolean;
   cacheCorrupt?: string;
 }> {
   const { image } = job;
@@ -79,6 +84,7 @@ async function preprocessed(job: LoadJob): Promise<{
         margin: job.margin,
         image,
         autoOrient: job.autoOrient && !job.crop,
+        ...(job.shrinkOnLoad === false ? { exactResize: true } : {}),
       });
       const pixels = new Uint8Array(length);
       const read = cache.readInto(key, image, pixels);
@@ -95,15 +101,27 @@ async function preprocessed(job: LoadJob): Promise<{
   } catch (error) {
     throw missingOrRethrow(error, job.imagePath);
   }
-  const pixels = await decodeAndCrop(encoded, job.crop, job.margin, image, job.autoOrient);
+  const pixels = await decodeAndCrop(
+    encoded,
+    job.crop,
+    job.margin,
+    image,
+    job.autoOrient,
+    job.shrinkOnLoad ?? true,
+  );
   // a cache that cannot be written (full disk, read-only) slows epochs down but never fails them
   let cacheError: string | undefined;
+  let cacheWritten = false;
   if (cache) {
-    await cache.put(key, image, pixels).catch((error: Error) => {
-      cacheError = error.message;
-    });
+    cacheWritten = await cache.put(key, image, pixels).then(
+      (outcome) => outcome === 'written',
+      (error: Error) => {
+        cacheError = error.message;
+        return false;
+      },
+    );
   }
-  return { pixels, cacheHit: false, cacheError, cacheCorrupt };
+  return { pixels, cacheHit: false, cacheError, cacheWritten, cacheCorrupt };
 }
 
 function missingOrRethrow(error: unknown, path: string): Error {
@@ -117,8 +135,8 @@ function missingOrRethrow(error: unknown, path: string): Error {
 /** Load one image. A missing or corrupt image is a result, not an exception; I/O faults throw. */
 export async function runLoadJob(job: LoadJob): Promise<LoadResult> {
   try {
-    const { pixels, cacheHit, cacheError, cacheCorrupt } = await preprocessed(job);
-    const notes = { cacheHit, cacheError, cacheCorrupt };
+    const { pixels, cacheHit, cacheError, cacheWritten, cacheCorrupt } = await preprocessed(job);
+    const notes = { cacheHit, cacheError, cacheWritten, cacheCorrupt };
     if (job.output === 'uint8') return { ok: true, pixels, ...notes };
     const { height, width, channels } = job.image;
     const floats = job.augment

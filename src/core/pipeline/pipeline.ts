@@ -57,6 +57,11 @@ export interface ImagePipelineOptions {
   logger?: Logger;
   /** Turn whole images (no face box) upright by their EXIF orientation (predict). */
   autoOrient?: boolean;
+  /**
+   * JPEG shrink-on-load for crops at least twice the output (see decodeAndCrop); default true.
+   * false resizes every crop with the bilinear filter alone.
+   */
+  shrinkOnLoad?: boolean;
 }
 
 /** Distinct images of one example list loaded so far, and how many of them were bad. */
@@ -108,6 +113,16 @@ export class ImagePipeline {
   private corruptWarnings = 0;
   private readonly cache?: PreprocessedCache;
   private readonly cacheBudget?: { shared: SharedArrayBuffer; maxBytes: number };
+  /**
+   * Each example's cache key for the source version it was computed from, and whether its entry
+   * is known to exist (written or read by this pipeline): an epoch over a warm cache then costs a
+   * stat per image for the key, no hashing and no existence check (a vanished entry still falls
+   * back to decoding when it is read).
+   */
+  private readonly cacheKeys = new WeakMap<
+    Example,
+    { mtimeMs: number; size: number; key: string; present: boolean }
+  >();
   readonly stats: PipelineStats = { loaded: 0, cacheHits: 0, skipped: 0 };
 
   constructor(private readonly options: ImagePipelineOptions) {
@@ -157,13 +172,16 @@ export class ImagePipeline {
       output,
       augment,
       ...(this.options.autoOrient ? { autoOrient: true } : {}),
+      ...(this.options.shrinkOnLoad === false ? { shrinkOnLoad: false } : {}),
       ...(cacheKey ? { cacheKey } : {}),
       ...(this.cacheBudget ? { cacheBudget: this.cacheBudget } : {}),
     };
   }
 
   /** The example's cache key, or undefined when its source cannot be stat'ed (the job says why). */
-  private cacheKeyOf(example: Example): string | undefined {
+  private cacheKeyOf(
+    example: Example,
+  ): { mtimeMs: number; size: number; key: string; present: boolean } | undefined {
     if (!this.cache) return undefined;
     let info;
     try {
@@ -171,7 +189,9 @@ export class ImagePipeline {
     } catch {
       return undefined;
     }
-    return this.cache.key({
+    const known = this.cacheKeys.get(example);
+    if (known && known.mtimeMs === info.mtimeMs && known.size === info.size) return known;
+    const key = this.cache.key({
       imagePath: example.imagePath,
       mtimeMs: info.mtimeMs,
       size: info.size,
@@ -179,7 +199,11 @@ export class ImagePipeline {
       margin: this.options.margin,
       image: this.image,
       autoOrient: this.options.autoOrient && !example.crop,
+      ...(this.options.shrinkOnLoad === false ? { exactResize: true } : {}),
     });
+    const entry = { mtimeMs: info.mtimeMs, size: info.size, key, present: false };
+    this.cacheKeys.set(example, entry);
+    return entry;
   }
 
   private warnCorrupt(example: Example, detail: string): void {
@@ -342,6 +366,8 @@ export class ImagePipeline {
       result?: Promise<LoadResult>;
       /** The entry exists: read it into the batch when this image's turn comes. */
       cacheKey?: string;
+      /** This example's cache-key memo (marked present once its entry is written or read). */
+      cacheEntry?: { key: string; present: boolean };
     }
     const inFlight: Pending[] = [];
     let next = from;
@@ -369,23 +395,26 @@ export class ImagePipeline {
         }
         // the cache is looked up here, on this thread, so a hit costs one read into the batch
         // and no round trip through the loader
-        const cacheKey = this.cacheKeyOf(example);
-        if (cache && cacheKey && cache.has(cacheKey, this.image)) {
-          inFlight.push({ exampleIndex, position, cacheKey });
+        const cacheEntry = this.cacheKeyOf(example);
+        const cacheKey = cacheEntry?.key;
+        if (cache && cacheEntry && (cacheEntry.present || cache.has(cacheEntry.key, this.image))) {
+          inFlight.push({ exampleIndex, position, cacheKey, cacheEntry });
           continue;
         }
         const result = this.loader.load(jobFor(example, position, cacheKey));
         // an abandoned generator must not leave an unhandled rejection behind
         result.catch(() => undefined);
-        inFlight.push({ exampleIndex, position, result });
+        inFlight.push({ exampleIndex, position, result, cacheEntry });
       }
     };
 
     const tally = this.tallyOf(examples);
+    // every byte of a batch is written before it is yielded (a short last batch is sliced), so
+    // it need not be zero-filled first: at 256 px a batch of 64 is 12.6 MB (uint8) or 50 MB
     const allocate = (): Float32Array | Uint8Array =>
       dtype === 'uint8'
-        ? new Uint8Array(batchSize * imageLength)
-        : new Float32Array(batchSize * imageLength);
+        ? new Uint8Array(Buffer.allocUnsafeSlow(batchSize * imageLength).buffer)
+        : new Float32Array(Buffer.allocUnsafeSlow(batchSize * imageLength * 4).buffer);
     let x = allocate();
     // a cached image bound for a float batch is read here, then converted into the batch
     const scratch = dtype === 'float32' && cache ? new Uint8Array(imageLength) : undefined;
@@ -425,6 +454,7 @@ export class ImagePipeline {
             : (scratch as Uint8Array);
         const read = cache.readInto(head.cacheKey, this.image, target);
         if (read.status === 'hit') {
+          if (head.cacheEntry) head.cacheEntry.present = true;
           if (x instanceof Float32Array) place(target, offset, head.position);
           this.stats.loaded++;
           this.stats.cacheHits++;
@@ -435,6 +465,7 @@ export class ImagePipeline {
           });
         } else {
           // vanished since the lookup (another process) or corrupt: decode it again, now
+          if (head.cacheEntry) head.cacheEntry.present = false;
           if (read.status === 'corrupt') {
             this.warnCorrupt(example, `${cache.path(head.cacheKey, this.image)}: ${read.reason}`);
             cache.remove(head.cacheKey, this.image);
@@ -450,6 +481,7 @@ export class ImagePipeline {
         this.tally(tally, example, head.exampleIndex, result);
         if (!result.ok) continue;
         this.noteLoaded(result, example);
+        if (result.cacheWritten && head.cacheEntry) head.cacheEntry.present = true;
         place(result.pixels, offset, head.position);
       }
       indices.push(head.exampleIndex);

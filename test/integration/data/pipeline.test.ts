@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import {
   readFileSync,
   readdirSync,
+  rmSync,
   statSync,
   truncateSync,
   utimesSync,
@@ -13,7 +14,7 @@ import { after, before, test } from 'node:test';
 import sharp from 'sharp';
 import { UserError } from '../../../src/core/errors.js';
 import { ImagePipeline, type Batch } from '../../../src/core/pipeline/pipeline.js';
-import { headerSize } from '../../../src/core/pipeline/preprocess.js';
+import { decodeAndCrop, headerSize } from '../../../src/core/pipeline/preprocess.js';
 import type { DatasetSplits, Example } from '../../../src/core/plugin/plugin.js';
 import { generateSyntheticAffectNet } from '../../../src/plugins/datasets/affectnet/synth.js';
 import { Logger } from '../../../src/core/plugin/services.js';
@@ -403,4 +404,78 @@ test('an abandoned epoch leaves nothing behind', async () => {
     () => new ImagePipeline({ image: { height: 0, width: 4, channels: 3 }, margin: 0 }),
     UserError,
   );
+});
+
+test('JPEG shrink-on-load (crops >= 3x the output) stays within a pixel-difference bound of the exact path', async () => {
+  const large = join(dir, 'large');
+  await generateSyntheticAffectNet({
+    out: large,
+    count: 12,
+    validationCount: 0,
+    seed: 5,
+    size: 768,
+  });
+  const examples = (
+    await buildAffectNet({
+      root: large,
+      classes: 'affectnet11',
+      imageSize: [96, 96],
+      split: { policy: 'official', validationPerClass: 1 },
+    }).prepare()
+  ).train;
+  const spec = { height: 96, width: 96, channels: 3 as const };
+  let sum = 0;
+  let values = 0;
+  let changed = 0;
+  for (const e of examples) {
+    const encoded = readFileSync(e.imagePath);
+    const shrunk = await decodeAndCrop(encoded, e.crop, 0.1, spec, false, true);
+    const exact = await decodeAndCrop(encoded, e.crop, 0.1, spec, false, false);
+    let imageSum = 0;
+    for (let i = 0; i < exact.length; i++) imageSum += Math.abs(shrunk[i] - exact[i]);
+    sum += imageSum;
+    values += exact.length;
+    if (imageSum > 0) changed++;
+    // a PNG of the same pixels never takes the JPEG path
+    const png = await sharp(encoded).png().toBuffer();
+    assert.deepEqual(
+      await decodeAndCrop(png, e.crop, 0.1, spec, false, true),
+      await decodeAndCrop(png, e.crop, 0.1, spec, false, false),
+    );
+  }
+  // every crop of a 768 px image (>= 387 px) at 96 px output is >= 3x: each takes the shrink path
+  assert.equal(changed, examples.length);
+  // bench/pipeline.ts measured 0.3-0.4 levels at 256 px from 768-1024 px sources
+  assert.ok(sum / values < 1.5, `mean abs difference ${(sum / values).toFixed(3)} levels`);
+  // and the pipeline keys its cache by the choice
+  const cacheDir = join(dir, 'cache-shrink');
+  const order = examples.map((_, i) => i);
+  const a = pipeline({ image: spec, cacheDir, workers: 0 });
+  await collect(a.uint8Batches(examples, order, 4));
+  const b = pipeline({ image: spec, cacheDir, workers: 0, shrinkOnLoad: false });
+  await collect(b.uint8Batches(examples, order, 4));
+  assert.equal(b.stats.cacheHits, 0);
+  assert.equal(cacheEntries(cacheDir).length, 2 * examples.length);
+});
+
+test('an entry known to be cached that vanishes between epochs is decoded again', async () => {
+  const cacheDir = join(dir, 'cache-vanish');
+  const examples = splits.train.slice(0, 9);
+  const order = examples.map((_, i) => i);
+  const p = pipeline({ cacheDir, workers: 1 });
+  const first = await collect(p.uint8Batches(examples, order, 4));
+  const second = await collect(p.uint8Batches(examples, order, 4));
+  assert.equal(p.stats.cacheHits, 9);
+  for (const f of cacheEntries(cacheDir).slice(0, 3)) rmSync(f);
+  const third = await collect(p.uint8Batches(examples, order, 4));
+  assert.equal(p.stats.cacheHits, 15);
+  assert.deepEqual(
+    third.map((b) => b.x),
+    first.map((b) => b.x),
+  );
+  assert.deepEqual(
+    second.map((b) => b.x),
+    first.map((b) => b.x),
+  );
+  assert.equal(cacheEntries(cacheDir).length, 9);
 });
