@@ -19,19 +19,25 @@
 // AFFECTLAB_NATIVE_FORCE=1 re-lays and rebuilds even when the binding already loads.
 // See docs/native-backend.md.
 
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
-import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import {
+  StepError,
+  buildBinding,
+  findPython,
+  layOutDeps,
+  napiBuildVersion,
+  nativeCacheRoot,
+  run,
+  tail,
+} from './native-common.mjs';
 
 const TF_WHEEL_VERSION = '2.18.1';
 const TF_WHEEL_SPEC = `tensorflow-cpu==${TF_WHEEL_VERSION}`;
 /** tfjs-node versions this route was verified with; others are attempted with a warning. */
 const VERIFIED_TFJS_NODE = ['4.22.0'];
-/** libtensorflow version tfjs-node's install.js looks for (deps/lib/libtensorflow.so.<v>). */
-const TFJS_NODE_LIBTF_VERSION = '2.9.1';
 const LAYOUT_MARKER = '.affectlab-native.json';
 const TAG = '[affectlab native]';
 
@@ -40,16 +46,6 @@ const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '
 const statusFile = path.join(projectRoot, 'node_modules', '.affectlab-native.json');
 
 const log = (msg) => console.log(`${TAG} ${msg}`);
-
-class StepError extends Error {
-  constructor(step, message, { command, output, fix } = {}) {
-    super(message);
-    this.step = step;
-    this.command = command;
-    this.output = output;
-    this.fix = fix;
-  }
-}
 
 function writeStatus(fields) {
   const status = {
@@ -68,31 +64,6 @@ function writeStatus(fields) {
     console.log(`${TAG} could not write ${statusFile}: ${err.message}`);
   }
   return status;
-}
-
-function tail(text, lines = 25) {
-  const all = String(text ?? '')
-    .trimEnd()
-    .split('\n');
-  return all.slice(-lines).join('\n');
-}
-
-function run(cmd, args, opts = {}) {
-  const res = spawnSync(cmd, args, {
-    encoding: 'utf8',
-    maxBuffer: 64 * 1024 * 1024,
-    ...opts,
-    env: { ...process.env, ...(opts.env ?? {}) },
-  });
-  const output = `${res.stdout ?? ''}${res.stderr ?? ''}`;
-  const command = [cmd, ...args].map((a) => (/\s/.test(a) ? JSON.stringify(a) : a)).join(' ');
-  return {
-    ok: res.status === 0 && !res.error,
-    status: res.status,
-    error: res.error,
-    output,
-    command,
-  };
 }
 
 /** Loads tfjs-node in a child process and runs a matMul; returns {ok, tfVersion, output}. */
@@ -114,15 +85,6 @@ function probeBinding() {
   const m = /AFFECTLAB_PROBE (.*)/.exec(res.output);
   if (res.ok && m) return { ok: true, ...JSON.parse(m[1]), output: res.output };
   return { ok: false, output: res.output || String(res.error ?? ''), command: res.command };
-}
-
-function findPython() {
-  const candidates = [process.env.AFFECTLAB_PYTHON, 'python3', 'python'].filter(Boolean);
-  for (const py of candidates) {
-    const r = run(py, ['-c', 'import sys, zipfile; print(sys.version_info[0])']);
-    if (r.ok && r.output.trim().startsWith('3')) return py;
-  }
-  return null;
 }
 
 function findWheel(dir) {
@@ -249,122 +211,6 @@ function extractWheel(python, wheel, dest) {
   fs.renameSync(tmp, dest);
 }
 
-function linkOrCopy(src, dst) {
-  fs.rmSync(dst, { force: true });
-  try {
-    fs.linkSync(src, dst);
-  } catch {
-    fs.copyFileSync(src, dst);
-  }
-}
-
-function copyDir(src, dst) {
-  fs.cpSync(src, dst, { recursive: true, force: true });
-}
-
-/** Lays out tfjs-node/deps from the extracted cache. */
-function layOutDeps(extracted, tfjsNodeDir) {
-  const deps = path.join(tfjsNodeDir, 'deps');
-  fs.rmSync(deps, { recursive: true, force: true });
-  const lib = path.join(deps, 'lib');
-  fs.mkdirSync(lib, { recursive: true });
-  for (const l of ['libtensorflow_cc.so.2', 'libtensorflow_framework.so.2']) {
-    linkOrCopy(path.join(extracted, 'lib', l), path.join(lib, l));
-  }
-  // binding.gyp links -ltensorflow -ltensorflow_framework; the linker records the sonames
-  // (libtensorflow_cc.so.2, libtensorflow_framework.so.2), found at run time via the binding's
-  // RUNPATH $ORIGIN/../../deps/lib. The *.so.2.9.1 names make tfjs-node's own install.js skip its
-  // download if someone runs `npm rebuild @tensorflow/tfjs-node` later.
-  const links = {
-    'libtensorflow.so': 'libtensorflow_cc.so.2',
-    'libtensorflow.so.2': 'libtensorflow_cc.so.2',
-    [`libtensorflow.so.${TFJS_NODE_LIBTF_VERSION}`]: 'libtensorflow_cc.so.2',
-    'libtensorflow_framework.so': 'libtensorflow_framework.so.2',
-    [`libtensorflow_framework.so.${TFJS_NODE_LIBTF_VERSION}`]: 'libtensorflow_framework.so.2',
-  };
-  for (const [name, target] of Object.entries(links)) fs.symlinkSync(target, path.join(lib, name));
-  copyDir(path.join(extracted, 'include'), path.join(deps, 'include'));
-}
-
-function findNodeGyp() {
-  const cands = [];
-  if (process.env.npm_config_node_gyp) cands.push(process.env.npm_config_node_gyp);
-  if (process.env.npm_execpath) {
-    // .../npm/bin/npm-cli.js -> .../npm/node_modules/node-gyp/bin/node-gyp.js
-    cands.push(
-      path.resolve(
-        path.dirname(process.env.npm_execpath),
-        '..',
-        'node_modules/node-gyp/bin/node-gyp.js',
-      ),
-    );
-  }
-  const prefix = path.resolve(path.dirname(process.execPath), '..');
-  cands.push(path.join(prefix, 'lib/node_modules/npm/node_modules/node-gyp/bin/node-gyp.js'));
-  const r = run('npm', ['prefix', '-g']);
-  if (r.ok)
-    cands.push(
-      path.join(r.output.trim(), 'lib/node_modules/npm/node_modules/node-gyp/bin/node-gyp.js'),
-    );
-  return cands.find((c) => fs.existsSync(c)) ?? null;
-}
-
-function findNodeDir() {
-  const fromNpm = process.env.npm_config_nodedir;
-  if (fromNpm && fs.existsSync(path.join(fromNpm, 'include/node/node_api.h'))) return fromNpm;
-  const prefix = path.resolve(path.dirname(process.execPath), '..');
-  if (fs.existsSync(path.join(prefix, 'include/node/node_api.h'))) return prefix;
-  return fromNpm || null;
-}
-
-function buildBinding(tfjsNodeDir, napi) {
-  const req = createRequire(path.join(tfjsNodeDir, 'package.json'));
-  let preGyp;
-  try {
-    preGyp = path.join(
-      path.dirname(req.resolve('@mapbox/node-pre-gyp/package.json')),
-      'bin/node-pre-gyp',
-    );
-  } catch (err) {
-    throw new StepError('build', 'cannot find @mapbox/node-pre-gyp (a dependency of tfjs-node)', {
-      output: err.message,
-      fix: 'Reinstall: rm -rf node_modules && npm ci',
-    });
-  }
-  const nodeGyp = findNodeGyp();
-  const nodeDir = findNodeDir();
-  const args = [preGyp, 'install', '--build-from-source'];
-  if (nodeDir) args.push(`--nodedir=${nodeDir}`);
-  log(
-    `building tfjs_binding.node (napi-v${napi}) with node-gyp${nodeDir ? ` (nodedir=${nodeDir})` : ''} ...`,
-  );
-  const env = { npm_config_build_from_source: 'true' };
-  if (nodeGyp) env.npm_config_node_gyp = nodeGyp;
-  const r = run(process.execPath, args, { cwd: tfjsNodeDir, env, timeout: 900_000 });
-  for (const d of fs.readdirSync(tfjsNodeDir)) {
-    if (d.startsWith('build-tmp-napi-'))
-      fs.rmSync(path.join(tfjsNodeDir, d), { recursive: true, force: true });
-  }
-  const out = path.join(tfjsNodeDir, `lib/napi-v${napi}/tfjs_binding.node`);
-  if (!r.ok || !fs.existsSync(out)) {
-    throw new StepError('build', 'node-gyp could not build the tfjs-node binding', {
-      command: r.command,
-      output: r.output || String(r.error ?? ''),
-      fix:
-        'Needs a C++ toolchain (apt-get install -y g++ make python3) and Node headers offline: ' +
-        'set `nodedir=/usr` (or your Node prefix holding include/node) in ~/.npmrc. ' +
-        `node-gyp used: ${nodeGyp ?? 'not found (set npm_config_node_gyp)'}.`,
-    });
-  }
-  return out;
-}
-
-function napiBuildVersion(tfjsNodePkg) {
-  const supported = Number(process.versions.napi);
-  const list = (tfjsNodePkg.binary?.napi_versions ?? []).filter((v) => v <= supported);
-  return list.length ? Math.max(...list) : supported;
-}
-
 function printFailure(err) {
   const lines = [
     '',
@@ -449,9 +295,7 @@ function main() {
     );
   }
 
-  const cacheRoot = path.resolve(
-    process.env.AFFECTLAB_NATIVE_CACHE || path.join(os.homedir(), '.cache', 'affectlab', 'native'),
-  );
+  const cacheRoot = nativeCacheRoot();
   const napi = napiBuildVersion(tfjsNodePkg);
   const extracted = path.join(cacheRoot, `tensorflow-cpu-${TF_WHEEL_VERSION}-linux-x64`);
   const bindingCache = path.join(
@@ -496,7 +340,7 @@ function main() {
   }
 
   // 2. deps/ layout inside tfjs-node.
-  layOutDeps(extracted, tfjsNodeDir);
+  layOutDeps(path.join(extracted, 'lib'), path.join(extracted, 'include'), tfjsNodeDir);
 
   // 3. Binding: cached .node (relocatable: RUNPATH is $ORIGIN/../../deps/lib), else build.
   const bindingDest = path.join(tfjsNodeDir, `lib/napi-v${napi}/tfjs_binding.node`);
@@ -506,7 +350,7 @@ function main() {
     fs.copyFileSync(bindingCache, bindingDest);
     usedCachedBinding = true;
   } else {
-    buildBinding(tfjsNodeDir, napi);
+    buildBinding(tfjsNodeDir, napi, log);
     steps.push('build');
   }
 
@@ -515,7 +359,7 @@ function main() {
   if (!probe.ok && usedCachedBinding) {
     log('cached binding did not load; rebuilding ...');
     fs.rmSync(bindingCache, { force: true });
-    buildBinding(tfjsNodeDir, napi);
+    buildBinding(tfjsNodeDir, napi, log);
     steps.push('rebuild');
     usedCachedBinding = false;
     probe = probeBinding();

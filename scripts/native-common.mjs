@@ -1,0 +1,186 @@
+// Shared by scripts/native-backend.mjs (the CPU package from the tensorflow-cpu wheel) and
+// scripts/gpu-backend.mjs (the -gpu package from the tensorflow wheel): process helpers, the
+// deps/ layout tfjs-node's binding.gyp expects, and the offline node-gyp build of the binding.
+
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import { createRequire } from 'node:module';
+import os from 'node:os';
+import path from 'node:path';
+
+/** libtensorflow version tfjs-node's install.js looks for (deps/lib/libtensorflow.so.<v>). */
+export const TFJS_NODE_LIBTF_VERSION = '2.9.1';
+
+/** Cache root for extracted libraries and built bindings (AFFECTLAB_NATIVE_CACHE overrides). */
+export function nativeCacheRoot() {
+  return path.resolve(
+    process.env.AFFECTLAB_NATIVE_CACHE || path.join(os.homedir(), '.cache', 'affectlab', 'native'),
+  );
+}
+
+export class StepError extends Error {
+  constructor(step, message, { command, output, fix } = {}) {
+    super(message);
+    this.step = step;
+    this.command = command;
+    this.output = output;
+    this.fix = fix;
+  }
+}
+
+export function tail(text, lines = 25) {
+  const all = String(text ?? '')
+    .trimEnd()
+    .split('\n');
+  return all.slice(-lines).join('\n');
+}
+
+export function run(cmd, args, opts = {}) {
+  const res = spawnSync(cmd, args, {
+    encoding: 'utf8',
+    maxBuffer: 64 * 1024 * 1024,
+    ...opts,
+    env: { ...process.env, ...(opts.env ?? {}) },
+  });
+  const output = `${res.stdout ?? ''}${res.stderr ?? ''}`;
+  const command = [cmd, ...args].map((a) => (/\s/.test(a) ? JSON.stringify(a) : a)).join(' ');
+  return {
+    ok: res.status === 0 && !res.error,
+    status: res.status,
+    error: res.error,
+    output,
+    command,
+  };
+}
+
+export function findPython() {
+  const candidates = [process.env.AFFECTLAB_PYTHON, 'python3', 'python'].filter(Boolean);
+  for (const py of candidates) {
+    const r = run(py, ['-c', 'import sys, zipfile; print(sys.version_info[0])']);
+    if (r.ok && r.output.trim().startsWith('3')) return py;
+  }
+  return null;
+}
+
+export function linkOrCopy(src, dst) {
+  fs.rmSync(dst, { force: true });
+  try {
+    fs.linkSync(src, dst);
+  } catch {
+    fs.copyFileSync(src, dst);
+  }
+}
+
+export function findNodeGyp() {
+  const cands = [];
+  if (process.env.npm_config_node_gyp) cands.push(process.env.npm_config_node_gyp);
+  if (process.env.npm_execpath) {
+    // .../npm/bin/npm-cli.js -> .../npm/node_modules/node-gyp/bin/node-gyp.js
+    cands.push(
+      path.resolve(
+        path.dirname(process.env.npm_execpath),
+        '..',
+        'node_modules/node-gyp/bin/node-gyp.js',
+      ),
+    );
+  }
+  const prefix = path.resolve(path.dirname(process.execPath), '..');
+  cands.push(path.join(prefix, 'lib/node_modules/npm/node_modules/node-gyp/bin/node-gyp.js'));
+  const r = run('npm', ['prefix', '-g']);
+  if (r.ok)
+    cands.push(
+      path.join(r.output.trim(), 'lib/node_modules/npm/node_modules/node-gyp/bin/node-gyp.js'),
+    );
+  return cands.find((c) => fs.existsSync(c)) ?? null;
+}
+
+export function findNodeDir() {
+  const fromNpm = process.env.npm_config_nodedir;
+  if (fromNpm && fs.existsSync(path.join(fromNpm, 'include/node/node_api.h'))) return fromNpm;
+  const prefix = path.resolve(path.dirname(process.execPath), '..');
+  if (fs.existsSync(path.join(prefix, 'include/node/node_api.h'))) return prefix;
+  return fromNpm || null;
+}
+
+export function buildBinding(tfjsNodeDir, napi, log = console.log) {
+  const req = createRequire(path.join(tfjsNodeDir, 'package.json'));
+  let preGyp;
+  try {
+    preGyp = path.join(
+      path.dirname(req.resolve('@mapbox/node-pre-gyp/package.json')),
+      'bin/node-pre-gyp',
+    );
+  } catch (err) {
+    throw new StepError('build', 'cannot find @mapbox/node-pre-gyp (a dependency of tfjs-node)', {
+      output: err.message,
+      fix: 'Reinstall: rm -rf node_modules && npm ci',
+    });
+  }
+  const nodeGyp = findNodeGyp();
+  const nodeDir = findNodeDir();
+  const args = [preGyp, 'install', '--build-from-source'];
+  if (nodeDir) args.push(`--nodedir=${nodeDir}`);
+  log(
+    `building tfjs_binding.node (napi-v${napi}) with node-gyp${nodeDir ? ` (nodedir=${nodeDir})` : ''} ...`,
+  );
+  const env = { npm_config_build_from_source: 'true' };
+  if (nodeGyp) env.npm_config_node_gyp = nodeGyp;
+  const r = run(process.execPath, args, { cwd: tfjsNodeDir, env, timeout: 900_000 });
+  for (const d of fs.readdirSync(tfjsNodeDir)) {
+    if (d.startsWith('build-tmp-napi-'))
+      fs.rmSync(path.join(tfjsNodeDir, d), { recursive: true, force: true });
+  }
+  const out = path.join(tfjsNodeDir, `lib/napi-v${napi}/tfjs_binding.node`);
+  if (!r.ok || !fs.existsSync(out)) {
+    throw new StepError(
+      'build',
+      `node-gyp could not build the ${path.basename(tfjsNodeDir)} binding`,
+      {
+        command: r.command,
+        output: r.output || String(r.error ?? ''),
+        fix:
+          'Needs a C++ toolchain (apt-get install -y g++ make python3) and Node headers offline: ' +
+          'set `nodedir=/usr` (or your Node prefix holding include/node) in ~/.npmrc. ' +
+          `node-gyp used: ${nodeGyp ?? 'not found (set npm_config_node_gyp)'}.`,
+      },
+    );
+  }
+  return out;
+}
+
+export function napiBuildVersion(tfjsNodePkg) {
+  const supported = Number(process.versions.napi);
+  const list = (tfjsNodePkg.binary?.napi_versions ?? []).filter((v) => v <= supported);
+  return list.length ? Math.max(...list) : supported;
+}
+
+/**
+ * Lays out <package>/deps/{lib,include} from extracted libtensorflow files: `libDir` holds
+ * libtensorflow_cc.so.2 and libtensorflow_framework.so.2, `includeDir` the C headers. With
+ * `symlink`, deps/lib entries point at the files (the GPU route keeps them where their RUNPATH,
+ * $ORIGIN/../nvidia/..., finds the CUDA libraries); otherwise they are hard links or copies.
+ */
+export function layOutDeps(libDir, includeDir, tfjsNodeDir, { symlink = false } = {}) {
+  const deps = path.join(tfjsNodeDir, 'deps');
+  fs.rmSync(deps, { recursive: true, force: true });
+  const lib = path.join(deps, 'lib');
+  fs.mkdirSync(lib, { recursive: true });
+  for (const l of ['libtensorflow_cc.so.2', 'libtensorflow_framework.so.2']) {
+    const src = path.join(libDir, l);
+    if (symlink) fs.symlinkSync(src, path.join(lib, l));
+    else linkOrCopy(src, path.join(lib, l));
+  }
+  // binding.gyp links -ltensorflow -ltensorflow_framework; the linker records the sonames
+  // (libtensorflow_cc.so.2, libtensorflow_framework.so.2), found at run time via the binding's
+  // RUNPATH $ORIGIN/../../deps/lib. The *.so.2.9.1 names make tfjs-node's own install.js skip its
+  // download if someone runs `npm rebuild @tensorflow/tfjs-node` later.
+  const links = {
+    'libtensorflow.so': 'libtensorflow_cc.so.2',
+    'libtensorflow.so.2': 'libtensorflow_cc.so.2',
+    [`libtensorflow.so.${TFJS_NODE_LIBTF_VERSION}`]: 'libtensorflow_cc.so.2',
+    'libtensorflow_framework.so': 'libtensorflow_framework.so.2',
+    [`libtensorflow_framework.so.${TFJS_NODE_LIBTF_VERSION}`]: 'libtensorflow_framework.so.2',
+  };
+  for (const [name, target] of Object.entries(links)) fs.symlinkSync(target, path.join(lib, name));
+  fs.cpSync(includeDir, path.join(deps, 'include'), { recursive: true, force: true });
+}
