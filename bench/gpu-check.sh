@@ -9,11 +9,13 @@
 # eager CPU step needs more than 23 GB of RAM.)
 #
 # Output (one line per engine, then the raw logs under .cache/affectlab/gpu-check/):
-#   gpu-check backend=tensorflow-gpu engine=eager size=256 steps=50 status=ok img_s=<img/s> gpu_mem_peak_mib=<MiB> seconds=<s>
+#   gpu-check backend=tensorflow-gpu engine=eager size=256 steps=50 status=ok device=GPU img_s=<img/s> gpu_mem_peak_mib=<MiB> seconds=<s>
 #   gpu-check backend=tensorflow-gpu engine=graph size=256 steps=50 status=failed rc=1 reason="..."
-# img_s is the console reporter's last img/s figure of the epoch (it includes the first,
-# slower steps). An engine the build lacks (graph, until issue 15 lands) or a crash is reported
-# as status=failed with the CLI's last line, not fatal.
+# device is where the run's log says TensorFlow put it (CPU: the GPU package found no GPU device;
+# `affectlab doctor` says why). img_s is the console reporter's last img/s figure of the epoch
+# (it includes the first, slower steps). An engine that cannot run (e.g. the graph addon not
+# built) or a crash is reported as status=failed with the CLI's last line, not fatal.
+# Needs the GPU backend: npx affectlab setup gpu.
 set -u
 cd "$(dirname "$0")/.."
 
@@ -29,7 +31,7 @@ while [ $# -gt 0 ]; do
     --backend) backend=$2; shift 2 ;;
     --size) size=$2; shift 2 ;;
     --data) data=$2; shift 2 ;;
-    -h|--help) sed -n 2,13p "$0"; exit 0 ;;
+    -h|--help) sed -n 2,18p "$0"; exit 0 ;;
     *) echo "gpu-check: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -74,7 +76,8 @@ for engine in $engines; do
   peak=$(sort -n "$mem" | tail -1)
   if [ "$rc" -eq 0 ]; then
     img_s=$(grep -o '[0-9.]* img/s' "$log" | tail -1 | cut -d' ' -f1)
-    echo "gpu-check backend=$backend engine=$engine size=$size steps=$steps status=ok img_s=${img_s:-?} gpu_mem_peak_mib=${peak:-n/a} seconds=$seconds"
+    device=$(grep -o 'backend: [^ ]* on /device:[A-Z]*' "$log" | head -1 | sed 's|.*/device:||')
+    echo "gpu-check backend=$backend engine=$engine size=$size steps=$steps status=ok device=${device:-?} img_s=${img_s:-?} gpu_mem_peak_mib=${peak:-n/a} seconds=$seconds"
   else
     if [ "$rc" -ge 128 ]; then
       reason="killed by signal $((rc - 128)) (137: out of memory?)"

@@ -10,6 +10,7 @@ import { registerCompareCommand } from './commands/compare.js';
 import { registerPredictCommand } from './commands/predict.js';
 import { registerEvaluateCommand } from './commands/evaluate.js';
 import { registerExportCommand } from './commands/export.js';
+import { registerSetupCommand } from './commands/setup.js';
 
 export function createCli(runtime: Runtime, extraCommands: CommandModule[] = []): Command {
   const program = new Command('affectlab')
@@ -27,6 +28,7 @@ export function createCli(runtime: Runtime, extraCommands: CommandModule[] = [])
     registerEvaluateCommand,
     registerExportCommand,
     ...runtime.commands,
+    registerSetupCommand,
     ...extraCommands,
   ]) {
     register(program, runtime);

@@ -1,10 +1,12 @@
 import 'reflect-metadata';
+import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { singleton } from 'tsyringe';
 import { UserError } from '../errors.js';
+import { GPU_SETUP_COMMAND, applyGpuEnvironment } from './gpu.js';
 
 export type BackendName = 'tensorflow-gpu' | 'tensorflow' | 'cpu';
 export type BackendPreference = 'auto' | BackendName;
@@ -21,6 +23,8 @@ export interface BackendProbe {
   available: boolean;
   version?: string;
   error?: string;
+  /** false: loaded in a child process, because another native package holds this one */
+  inProcess?: boolean;
 }
 
 export interface ActiveBackend {
@@ -68,16 +72,37 @@ const HOW_TO_GET: Record<BackendName, string> = {
     'Run `npm install` (or `node scripts/native-backend.mjs`) in the affectlab directory to build the native ' +
     'binding from the tensorflow-cpu wheel; `affectlab doctor` shows what went wrong last time.',
   'tensorflow-gpu':
-    'Install @tensorflow/tfjs-node-gpu on a machine with CUDA (`npm install @tensorflow/tfjs-node-gpu`); ' +
-    'see docs/native-backend.md.',
+    `Run \`${GPU_SETUP_COMMAND}\` in the affectlab directory (installs @tensorflow/tfjs-node-gpu on the CUDA ` +
+    'build of libtensorflow and the CUDA 12 libraries, about 2.4 GB of downloads); `affectlab doctor` shows what it found. ' +
+    'See docs/native-backend.md.',
   cpu: 'The pure-JS backend is always available.',
 };
+
+/** Loads a native package in a child process; throws with its first error line if it fails. */
+function probeInChild(pkg: string, gpu: boolean): void {
+  const env: NodeJS.ProcessEnv = { ...process.env, TF_CPP_MIN_LOG_LEVEL: '3' };
+  if (gpu) applyGpuEnvironment(env);
+  const r = spawnSync(process.execPath, ['-e', `require(${JSON.stringify(pkg)})`], {
+    env,
+    encoding: 'utf8',
+    timeout: 180_000,
+  });
+  if (r.status !== 0)
+    throw new Error(
+      (r.stderr || r.error?.message || `exit ${r.status}`)
+        .trim()
+        .split('\n')
+        .find((l) => /Error/.test(l)) ?? `exit ${r.status}`,
+    );
+}
 
 /** Selects and activates the TensorFlow.js backend; one per process. */
 @singleton()
 export class BackendService {
   private active?: ActiveBackend;
   private probes = new Map<BackendName, BackendProbe>();
+  /** the native package imported into this process, if any: both register the 'tensorflow' backend */
+  private loadedNative?: Exclude<BackendName, 'cpu'>;
 
   /** Try to load a backend's package without activating it. */
   async probe(name: BackendName): Promise<BackendProbe> {
@@ -89,8 +114,23 @@ export class BackendService {
     } else {
       const pkg = NATIVE_PACKAGES[name];
       try {
-        await import(pkg);
-        result = { name, package: pkg, available: true, version: packageVersion(pkg) };
+        if (this.loadedNative && this.loadedNative !== name) {
+          // a second native package in one process would reuse the first one's kernels (and its
+          // libtensorflow, same soname): check that it loads in a child process instead
+          probeInChild(pkg, name === 'tensorflow-gpu');
+          result = {
+            name,
+            package: pkg,
+            available: true,
+            version: packageVersion(pkg),
+            inProcess: false,
+          };
+        } else {
+          if (name === 'tensorflow-gpu') applyGpuEnvironment();
+          await import(pkg);
+          this.loadedNative = name;
+          result = { name, package: pkg, available: true, version: packageVersion(pkg) };
+        }
       } catch (error) {
         const message = (error as Error).message.split('\n')[0];
         result = {
@@ -129,6 +169,13 @@ export class BackendService {
         }
         continue;
       }
+      if (probe.inProcess === false) {
+        if (preference !== 'auto')
+          throw new UserError(
+            `training.backend '${name}' cannot be activated: this process already loaded ${this.loadedNative ? NATIVE_PACKAGES[this.loadedNative] : 'another native package'}, and the two native packages cannot share a process`,
+          );
+        continue;
+      }
       const tfjsBackend = name === 'cpu' ? 'cpu' : 'tensorflow';
       if (!(await tf.setBackend(tfjsBackend))) {
         if (preference !== 'auto')
@@ -163,6 +210,10 @@ export class BackendService {
   private devices(name: BackendName): string[] {
     if (name === 'cpu') return ['cpu:0 (pure JavaScript)'];
     if (name === 'tensorflow') return ['/device:CPU:0'];
-    return ['/device:GPU:0'];
+    // the GPU package runs on the CPU when TensorFlow finds no GPU device
+    const usingGpu = (tf.backend() as unknown as { isUsingGpuDevice?: boolean }).isUsingGpuDevice;
+    return usingGpu
+      ? ['/device:GPU:0']
+      : ['/device:CPU:0 (no GPU device found; `affectlab doctor` says why)'];
   }
 }

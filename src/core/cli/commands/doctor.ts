@@ -3,12 +3,13 @@ import { BackendService, nativeInstallStatus } from '../../training/backend.js';
 import { decideEngine } from '../../engine/index.js';
 import type { JsonValue } from '../../plugin/extensions.js';
 import type { Runtime } from '../../plugin/runtime.js';
+import { gpuSection, gpuSectionLines } from '../doctor-gpu.js';
 
 export function registerDoctorCommand(program: Command, runtime: Runtime): void {
   program
     .command('doctor')
     .description(
-      "show Node, tfjs and backend versions, the active backend and its devices, the execution engine runs get, and each plugin's section (e.g. MLflow settings)",
+      "show Node, tfjs and backend versions, the active backend and its devices, the execution engine runs get, the GPU setup (devices TensorFlow sees, CUDA libraries, driver), and each plugin's section (e.g. MLflow settings)",
     )
     .option('--json', 'print JSON')
     .option(
@@ -22,14 +23,16 @@ export function registerDoctorCommand(program: Command, runtime: Runtime): void 
         backend: 'auto' | 'tensorflow-gpu' | 'tensorflow' | 'cpu';
       }) => {
         const backends = runtime.container.resolve(BackendService);
-        const probes = await backends.probeAll();
         let active: unknown;
         let activeError: string | undefined;
+        // activate first: the requested native package must be the one loaded in this process
+        // (the other one is then checked in a child process)
         try {
           active = await backends.activate(opts.backend);
         } catch (error) {
           activeError = (error as Error).message;
         }
+        const probes = await backends.probeAll();
         const activeName = (active as { name?: string } | undefined)?.name ?? 'none';
         // which engine `training.execution: auto` gives a run here (the model's layers may
         // still send a run to eager; the run's log says so)
@@ -47,6 +50,7 @@ export function registerDoctorCommand(program: Command, runtime: Runtime): void 
           nativeInstall: nativeInstallStatus() ?? null,
           // scripts/graph-addon.mjs's record: the compiled step's addon per native package
           graphAddon: nativeInstallStatus('.affectlab-graph.json') ?? null,
+          gpu: gpuSection(),
           plugins: runtime.registry.list().map((d) => `${d.kind}:${d.type}`),
         };
         // the plugins' sections, each under its name; one that fails says why instead
@@ -85,6 +89,7 @@ export function registerDoctorCommand(program: Command, runtime: Runtime): void 
           `execution   ${execution.kind} (${execution.reason})`,
           `native      ${report.nativeInstall ? JSON.stringify(report.nativeInstall) : 'no install record (scripts/native-backend.mjs has not run)'}`,
           `graph addon ${report.graphAddon ? JSON.stringify(report.graphAddon) : 'no install record (scripts/graph-addon.mjs has not run)'}`,
+          ...gpuSectionLines(report.gpu),
           ...sections.flatMap(({ name, lines: own }) =>
             own.map((line, i) => `${(i === 0 ? name : '').padEnd(11)} ${line}`),
           ),
