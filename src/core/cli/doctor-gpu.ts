@@ -13,6 +13,7 @@ import {
   type LibraryCheck,
   type SmiGpu,
   type TfGpuProbe,
+  userAllowGrowth,
 } from '../training/gpu.js';
 
 /** `affectlab doctor`'s GPU section: one function, so it can be registered as a section later. */
@@ -45,7 +46,7 @@ export function gpuSection(options: GpuSectionOptions = {}): GpuSection {
   const dir = join(root, 'node_modules', GPU_PACKAGE);
   const libcuda = findDriverLibrary() ?? null;
   const driver = { libcuda, nvidiaSmi: queryNvidiaSmi() };
-  const allowGrowth = process.env.TF_FORCE_GPU_ALLOW_GROWTH ?? 'true (affectlab default)';
+  const allowGrowth = userAllowGrowth ?? 'true (affectlab default)';
   const base = { record, driver, allowGrowth };
   if (!existsSync(join(dir, 'package.json'))) {
     const removed = record?.ok === true;

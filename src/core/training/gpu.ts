@@ -241,6 +241,9 @@ export function probeTensorFlowGpu(root = projectRoot): TfGpuProbe {
  * `nvidia-smi` shows what a run uses and other processes keep theirs. A value the user already
  * set wins (TF_FORCE_GPU_ALLOW_GROWTH=false turns growth off).
  */
+/** The user's own TF_FORCE_GPU_ALLOW_GROWTH, read before applyGpuEnvironment can set it. */
+export const userAllowGrowth: string | undefined = process.env.TF_FORCE_GPU_ALLOW_GROWTH;
+
 export function applyGpuEnvironment(env: NodeJS.ProcessEnv = process.env): void {
   env.TF_FORCE_GPU_ALLOW_GROWTH ??= 'true';
 }

@@ -12,6 +12,7 @@ import {
   parseNvidiaSmi,
   parseTensorFlowLog,
 } from '../../../src/core/training/gpu.js';
+import { affectlab } from '../../support/cli.js';
 import { repoRoot, tempDir, writeFiles } from '../../support/helpers.js';
 
 describe('GPU backend: doctor section and helpers (no GPU install needed)', () => {
@@ -126,5 +127,16 @@ describe('GPU backend: doctor section and helpers (no GPU install needed)', () =
     assert.equal(r.status, 0, r.stderr);
     assert.equal(r.stdout, '');
     assert.equal(existsSync(join(cache, 'gpu')), false);
+  });
+
+  it('affectlab doctor prints the GPU section, installed or not', () => {
+    const r = affectlab(['doctor', '--json'], { timeoutMs: 300_000 });
+    assert.equal(r.code, 0, r.stderr);
+    const gpu = (JSON.parse(r.stdout) as { gpu: ReturnType<typeof gpuSection> }).gpu;
+    assert.equal(typeof gpu.summary, 'string');
+    if (!gpu.installed) assert.match(gpu.fix ?? '', /npx affectlab setup gpu/);
+    else assert.equal(gpu.tensorflow?.loaded, true, JSON.stringify(gpu.tensorflow));
+    const text = affectlab(['doctor'], { timeoutMs: 300_000 });
+    assert.match(text.stdout, /^gpu memory {2}TF_FORCE_GPU_ALLOW_GROWTH=/m);
   });
 });
