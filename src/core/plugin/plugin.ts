@@ -61,6 +61,27 @@ export interface PluginDefinition<T = unknown> {
    * this callback's options.
    */
   schedule?: string;
+  /**
+   * A dataset's class codes and named class lists, so commands that take `--classes` without
+   * an experiment (`affectlab metrics`) learn them from the registered datasets.
+   */
+  classPresets?: ClassPresets;
+}
+
+/** A dataset plugin's class vocabulary: codes, their names and named class lists. */
+export interface ClassPresets {
+  /** What a numeric code is, for messages: `AffectNet expression code`. */
+  codeName: string;
+  /** Class names by code (index = code; codes run 0..names.length-1). */
+  names: readonly string[];
+  /** Named class lists: codes in model-index order. */
+  presets: Readonly<Record<string, readonly number[]>>;
+  defaultPreset: string;
+  /**
+   * The classes of a preset name or a list of codes/names, with contiguous model indices in the
+   * given order; unknown or repeated entries are user errors.
+   */
+  resolve(presetOrList: string | readonly (string | number)[]): ClassInfo[];
 }
 
 // ---- the task a dataset poses and the models answer -----------------------------------------

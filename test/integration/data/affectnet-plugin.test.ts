@@ -11,7 +11,7 @@ import {
   CLASS_PRESET_NAMES,
   CLASS_PRESETS,
   resolveClassPreset,
-} from '../../../src/core/affectnet.js';
+} from '../../../src/plugins/datasets/affectnet/constants.js';
 import { createAjv } from '../../../src/core/config/validate.js';
 import { UserError } from '../../../src/core/errors.js';
 import type { DatasetSplits, Example } from '../../../src/core/plugin/plugin.js';

@@ -18,7 +18,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
-import { AFFECTNET_EXPRESSIONS, resolveClassPreset } from '../../../src/core/affectnet.js';
+import { AFFECTNET_EXPRESSIONS, resolveClassPreset } from '../../../src/plugins/datasets/affectnet/constants.js';
 import { runExperiment } from '../../../src/core/runner/experiment-run.js';
 import { affectlab } from '../../support/cli.js';
 import {

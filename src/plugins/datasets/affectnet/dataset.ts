@@ -9,7 +9,7 @@ import {
   expressionName,
   presetNameOf,
   resolveClassPreset,
-} from '../../../core/affectnet.js';
+} from './constants.js';
 import { envReferences } from '../../../core/config/compose.js';
 import { UserError } from '../../../core/errors.js';
 import { BadRecordLog, checkBadFraction } from '../../../core/pipeline/bad-records.js';

@@ -1,8 +1,4 @@
-import {
-  AFFECTNET_EXPRESSIONS,
-  CLASS_PRESET_NAMES,
-  DEFAULT_CLASS_PRESET,
-} from '../../../core/affectnet.js';
+import { AFFECTNET_EXPRESSIONS, CLASS_PRESET_NAMES, DEFAULT_CLASS_PRESET } from './constants.js';
 import type { AugmentOptions, JsonSchema, TaskKind } from '../../../core/plugin/plugin.js';
 
 export type SplitPolicy = 'report-table3' | 'official';
