@@ -4,12 +4,12 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import {
   datasetClassPresets,
-  parseCsv,
   scorePredictionsFile,
   formatPredictionScores,
 } from '../../../src/core/cli/commands/metrics.js';
 import { createCli } from '../../../src/core/cli/program.js';
 import { UserError } from '../../../src/core/errors.js';
+import { parseCsvText, splitCsvLine } from '../../../src/core/pipeline/csv.js';
 import type { ClassPresets } from '../../../src/core/plugin/plugin.js';
 import { Registry } from '../../../src/core/plugin/registry.js';
 import { affectnetDataset } from '../../../src/plugins/datasets/affectnet/index.js';
@@ -41,37 +41,48 @@ async function runCli(args: string[]): Promise<string> {
   return chunks.join('');
 }
 
-describe('parseCsv', () => {
+describe('parseCsvText (the one CSV reader, as metrics reads predictions)', () => {
   it('handles quotes, CRLF, blank lines and reports record line numbers', () => {
-    const { header, records } = parseCsv('a,b\r\n"x, y",2\r\n\r\n"say ""hi""\nthere",3\n', 'f.csv');
+    const { header, records } = parseCsvText('a,b\r\n"x, y",2\r\n\r\n"say ""hi""",3\n', 'f.csv');
     assert.deepEqual(header, ['a', 'b']);
     assert.deepEqual(records, [
       { line: 2, cells: ['x, y', '2'] },
-      { line: 4, cells: ['say "hi"\nthere', '3'] },
+      { line: 4, cells: ['say "hi"', '3'] },
     ]);
   });
 
-  it('reads plain lines (split on commas) and quoted ones (state machine) alike, in any order', () => {
-    // plain lines take the fast path; a quote, a lone CR or a multi-line field the slow one
-    const text = '\uFEFFa,b\n1,2\n"q""",3\r\n4, 5 \n\n"multi\nline",6\r7,8\n  \n""\n9,\n';
-    const { header, records } = parseCsv(text, 'm.csv');
+  it('reads plain and quoted lines alike; a BOM, a lone CR and `""` as a dataset list is read', () => {
+    const text = '\uFEFFa,b\n1,2\n"q""",3\r\n4, 5 \n\n"one, field",6\r7,8\n  \n""\n9,\n';
+    const { header, records } = parseCsvText(text, 'm.csv');
     assert.deepEqual(header, ['a', 'b']);
     assert.deepEqual(records, [
       { line: 2, cells: ['1', '2'] },
       { line: 3, cells: ['q"', '3'] },
       { line: 4, cells: ['4', ' 5 '] },
-      { line: 6, cells: ['multi\nline', '6'] },
-      { line: 8, cells: ['7', '8'] },
-      { line: 11, cells: ['9', ''] },
+      { line: 6, cells: ['one, field', '6'] },
+      { line: 7, cells: ['7', '8'] },
+      { line: 10, cells: ['9', ''] },
     ]);
   });
 
-  it('names the line of a row with the wrong number of fields', () => {
+  it('names the line of a row with the wrong number of fields, an open quote, an empty file', () => {
     assert.throws(
-      () => parseCsv('label,pred\n0,1\n1\n', 'p.csv'),
+      () => parseCsvText('label,pred\n0,1\n1\n', 'p.csv'),
       /p\.csv:3: 1 fields, but the header has 2/,
     );
-    assert.throws(() => parseCsv('a\n"open\n', 'q.csv'), /q\.csv:2: a quoted field is not closed/);
+    assert.throws(
+      () => parseCsvText('a\n"open\nline"\n', 'q.csv'),
+      /q\.csv:2: a quoted field is not closed \(a field cannot span lines\)/,
+    );
+    assert.throws(() => parseCsvText('\n\n', 'e.csv'), /e\.csv: the file is empty/);
+  });
+
+  it('splits each line as the dataset plugins split file-list rows', () => {
+    const line = 'x/1.jpg,"1,2",3';
+    assert.deepEqual(
+      parseCsvText(`h1,h2,h3\n${line}\n`, 'l.csv').records[0].cells,
+      splitCsvLine(line),
+    );
   });
 });
 

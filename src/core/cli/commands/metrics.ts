@@ -18,101 +18,10 @@ import {
   type RegressionReport,
   type TableFormat,
 } from '../../metrics/index.js';
+import { parseCsvText, type CsvRecord } from '../../pipeline/csv.js';
 import type { ClassPresets } from '../../plugin/plugin.js';
 import type { Registry } from '../../plugin/registry.js';
 import type { Runtime } from '../../plugin/runtime.js';
-
-export interface CsvRecord {
-  /** 1-based line number where the record starts. */
-  line: number;
-  cells: string[];
-}
-
-/**
- * RFC 4180 CSV: comma-separated, fields optionally double-quoted ("" escapes a quote, quoted
- * fields may hold commas and newlines), LF or CRLF line ends. Blank lines are skipped.
- */
-export function parseCsv(text: string, file: string): { header: string[]; records: CsvRecord[] } {
-  const records: CsvRecord[] = [];
-  let cells: string[] = [];
-  let cell = '';
-  let quoted = false;
-  let line = 1;
-  let recordLine = 1;
-  let afterQuote = false;
-  const endRecord = (): void => {
-    cells.push(cell);
-    if (!(cells.length === 1 && cells[0].trim() === '')) records.push({ line: recordLine, cells });
-    cells = [];
-    cell = '';
-  };
-  const source = text.startsWith('\uFEFF') ? text.slice(1) : text;
-  for (let i = 0; i < source.length; i++) {
-    // Fast path at the start of a record: a line with no quote and no lone CR is split on
-    // commas. Character-by-character concatenation made 420k prediction rows cost seconds of
-    // garbage collection; every other line goes through the state machine below, as before.
-    if (!quoted && !afterQuote && cell === '' && cells.length === 0) {
-      let newline = source.indexOf('\n', i);
-      if (newline < 0) newline = source.length;
-      const end = newline > i && source[newline - 1] === '\r' ? newline - 1 : newline;
-      const text = source.slice(i, end);
-      if (!text.includes('"') && !text.includes('\r')) {
-        if (text.trim() !== '') records.push({ line, cells: text.split(',') });
-        line++;
-        recordLine = line;
-        i = newline;
-        continue;
-      }
-    }
-    const ch = source[i];
-    if (quoted) {
-      if (ch === '"') {
-        if (source[i + 1] === '"') {
-          cell += '"';
-          i++;
-        } else {
-          quoted = false;
-          afterQuote = true;
-        }
-      } else {
-        if (ch === '\n') line++;
-        cell += ch;
-      }
-      continue;
-    }
-    if (ch === ',') {
-      cells.push(cell);
-      cell = '';
-      afterQuote = false;
-    } else if (ch === '\n' || ch === '\r') {
-      if (ch === '\r' && source[i + 1] === '\n') i++;
-      endRecord();
-      afterQuote = false;
-      line++;
-      recordLine = line;
-    } else if (ch === '"' && cell.trim() === '' && !afterQuote) {
-      cell = '';
-      quoted = true;
-    } else {
-      if (afterQuote && ch.trim() !== '')
-        throw new UserError(`${file}:${line}: unexpected text after a closing quote`);
-      if (!afterQuote) cell += ch;
-    }
-  }
-  if (quoted) throw new UserError(`${file}:${recordLine}: a quoted field is not closed`);
-  if (cell !== '' || cells.length > 0) endRecord();
-  const [first, ...rest] = records;
-  if (!first) throw new UserError(`${file}: the file is empty; expected a header line`);
-  const header = first.cells.map((h) => h.trim());
-  for (const record of rest) {
-    if (record.cells.length !== header.length) {
-      throw new UserError(
-        `${file}:${record.line}: ${record.cells.length} fields, but the header has ${header.length}`,
-      );
-    }
-  }
-  return { header, records: rest };
-}
 
 const normalizeName = (name: string): string => name.toLowerCase().replace(/[\s_-]/g, '');
 
@@ -161,7 +70,7 @@ export function scorePredictionsFile(
   } catch (error) {
     throw new UserError(`cannot read ${file}: ${(error as Error).message}`);
   }
-  const { header, records } = parseCsv(text, file);
+  const { header, records } = parseCsvText(text, file);
   if (records.length === 0) throw new UserError(`${file}: no rows after the header`);
   const column = new Map<string, number>();
   header.forEach((name, i) => {

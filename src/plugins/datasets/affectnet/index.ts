@@ -35,7 +35,7 @@ export {
   BAD_ROW,
   type AffectNetRecord,
 } from './records.js';
-export { readLines, splitCsvLine } from './csv.js';
+export { readLines, splitCsvLine } from '../../../core/pipeline/csv.js';
 export { balancedSplit, limitSubset } from './split.js';
 export {
   generateSyntheticAffectNet,
