@@ -207,19 +207,41 @@ export interface DatasetPlugin {
 
 // ---- sampler ---------------------------------------------------------------------------------
 
+/**
+ * What a sampler may look at to plan an epoch. `labels` are the groups it balances: the
+ * classes, or the strata when the task has no classes (valence-arousal).
+ */
+export interface SamplingContext {
+  /** Group of each training example (index into the classes or strata); -1 when it has none. */
+  labels: readonly number[];
+  /** Number of groups (classes, or strata). */
+  numClasses: number;
+  /** Stratum of each training example, when the dataset gives strata (undefined entries: none). */
+  strata?: readonly (number | undefined)[];
+  /** Per-example weights, when the dataset gives them (none of the built-in datasets does). */
+  exampleWeights?: readonly number[];
+  epoch: number;
+  seed: number;
+}
+
+/** How a strategy weights the training loss, apart from the order it trains in. */
+export interface LossWeighting {
+  /** Per-class loss weights (mean 1 over the classes present) from training examples per class. */
+  classWeights(counts: readonly number[]): number[];
+}
+
+/**
+ * A sampling strategy: the order of each epoch (`epochPlan`) and, separately, the loss
+ * weighting it pairs with (only class-weighted strategies have one).
+ */
 export interface SamplerPlugin {
   /**
    * Indices into the training examples for one epoch (repeats allowed), in training order.
-   * Must depend only on (labels, epoch, seed) so a resumed run replays the same epochs.
+   * Must depend only on the context so a resumed run replays the same epochs.
    */
-  epochIndices(
-    labels: readonly number[],
-    numClasses: number,
-    epoch: number,
-    seed: number,
-  ): number[];
-  /** Per-class loss weights (mean 1 over classes), or undefined for the unweighted loss. */
-  classWeights(counts: readonly number[]): number[] | undefined;
+  epochPlan(context: SamplingContext): number[];
+  /** Absent: the unweighted loss. */
+  readonly lossWeighting?: LossWeighting;
 }
 
 // ---- architecture ----------------------------------------------------------------------------

@@ -93,14 +93,24 @@ export function flattenParams(
  * What a sampler balances: the classes, or for a task without classes its strata (the
  * expression categories of valence-arousal), or nothing.
  */
-function samplingGroups(splits: DatasetSplits): { names: string[]; labels: number[] } | undefined {
+function samplingGroups(
+  splits: DatasetSplits,
+): { names: string[]; labels: number[]; strata?: (number | undefined)[] } | undefined {
   const { task } = splits;
+  const strata = splits.train.some((e) => e.stratum !== undefined)
+    ? splits.train.map((e) => e.stratum)
+    : undefined;
   if (task.classes.length > 0)
-    return { names: task.classes.map((c) => c.name), labels: splits.train.map((e) => e.label) };
+    return {
+      names: task.classes.map((c) => c.name),
+      labels: splits.train.map((e) => e.label),
+      strata,
+    };
   if (task.strata && task.strata.length > 0)
     return {
       names: task.strata.map((c) => c.name),
       labels: splits.train.map((e) => e.stratum ?? -1),
+      strata,
     };
   return undefined;
 }
@@ -234,7 +244,7 @@ export async function runExperiment(
         `sampler ${config.sampler?.type} ignored: ${config.dataset.type} gives no classes or strata to balance`,
       );
     // class weights scale the cross-entropy; pure regression has none to scale
-    const classWeights = groups ? sampler?.classWeights(counts) : undefined;
+    const classWeights = groups ? sampler?.lossWeighting?.classWeights(counts) : undefined;
     if (classWeights && task.kind === 'valence-arousal')
       logger.warn(
         `sampler ${config.sampler?.type}: class weights do not apply to the valence/arousal loss; ` +
@@ -348,7 +358,13 @@ export async function runExperiment(
       const order =
         !sampler || !groups
           ? Random.fork(config.seed, 'order', epoch).shuffle(splits.train.map((_, i) => i))
-          : sampler.epochIndices(groups.labels, groups.names.length, epoch, config.seed);
+          : sampler.epochPlan({
+              labels: groups.labels,
+              numClasses: groups.names.length,
+              strata: groups.strata,
+              epoch,
+              seed: config.seed,
+            });
       const trained = await trainEpoch({
         engine,
         task,
