@@ -160,6 +160,11 @@ export interface DatasetSplits {
   badRecords: BadRecordSummary;
   /** Facts worth recording with the run (root, file lists, preset name, counts). */
   description: Record<string, unknown>;
+  /**
+   * Where each split's examples come from, in words (`validation.csv`, `training.csv: 500 per
+   * class held out`): recorded with the run's metrics and params, so a score says what it is.
+   */
+  sources?: Partial<Record<'train' | 'validation' | 'test', string>>;
 }
 
 /** Augmentation applied by the image pipeline to training batches only. */

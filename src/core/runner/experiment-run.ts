@@ -122,6 +122,23 @@ function groupCounts(groups: { names: string[]; labels: number[] }): number[] {
 }
 
 /**
+ * A dataset whose validation split holds test examples makes checkpoint selection and early
+ * stopping (which watch val_* metrics) choose on the test set, so its test score is optimistic:
+ * said loudly, whatever the dataset plugin.
+ */
+export function warnIfValidationIsTest(splits: DatasetSplits, logger: Logger): void {
+  const test = new Set(splits.test.map((e) => e.imagePath));
+  let shared = 0;
+  for (const e of splits.validation) if (test.has(e.imagePath)) shared++;
+  if (shared > 0)
+    logger.warn(
+      `the validation split shares ${shared} of its ${splits.validation.length} images with the test split: ` +
+        'checkpoint selection and early stopping watch validation metrics, so the test score is optimistic; ' +
+        'hold validation out of the training data',
+    );
+}
+
+/**
  * The checkpoint a resumed run continues from: `interrupted` (Ctrl-C mid-epoch) when it is
  * newer than `last` (the last completed epoch), else `last`.
  */
@@ -235,6 +252,7 @@ export async function runExperiment(
     if (splits.badRecords.total > 0) logger.warn(formatBadRecordSummary(splits.badRecords));
     if (splits.train.length === 0)
       throw new UserError(`the training split of ${config.dataset.type} is empty`);
+    warnIfValidationIsTest(splits, logger);
     store.writeJson('class_map.json', task.classes);
     store.writeJson('bad_records.json', splits.badRecords);
     const groups = samplingGroups(splits);
@@ -290,6 +308,10 @@ export async function runExperiment(
       'data.train_count': splits.train.length,
       'data.validation_count': splits.validation.length,
       'data.test_count': splits.test.length,
+      // which split scored what: val_* (and checkpoint selection) vs the final evaluation
+      'data.validation_source': splits.sources?.validation ?? 'unknown',
+      'data.test_source': splits.sources?.test ?? 'unknown',
+      'evaluation.split': config.evaluation?.split ?? 'test',
       ...(weights
         ? Object.fromEntries(
             task.classes.map((c, i) => [`loss.class_weight.${c.name}`, weights[i]]),
@@ -493,6 +515,7 @@ export async function runExperiment(
         testMetrics,
         evalExamples.length,
         splitName,
+        splits.sources,
       );
       if (scored.report) {
         process.stdout.write(
