@@ -12,6 +12,8 @@ import {
 import type { DatasetSplits, Example } from '../../../src/core/plugin/plugin.js';
 import { Logger } from '../../../src/core/plugin/services.js';
 import { warnIfValidationIsTest } from '../../../src/core/runner/experiment-run.js';
+import { formatSweepCompare, sweepCompare } from '../../../src/core/sweep/compare.js';
+import type { SweepRecord } from '../../../src/core/sweep/launch.js';
 import { repoRoot, tempDir, writeFiles } from '../../support/helpers.js';
 
 /** A finished run in a local store whose final metrics scored `split` (from `source`). */
@@ -126,5 +128,46 @@ describe('a validation split that holds test images', () => {
     assert.equal(rest.length, 0);
     assert.match(line, /validation split shares 2 of its 3 images with the test split/);
     assert.match(line, /checkpoint selection and early stopping .* optimistic/);
+  });
+});
+
+describe('compare --sweep and a swept split', () => {
+  it("warns when the combinations' val_* metrics scored different validation splits", () => {
+    const dir = tempDir('affectlab-sweep-splits-');
+    const sources = [
+      'training.csv: 500 per class held out',
+      'training.csv: 0.05 of each class held out',
+    ];
+    writeFiles(dir, {
+      'r0/params.json': JSON.stringify({ 'data.validation_source': sources[0] }),
+      'r1/params.json': JSON.stringify({ 'data.validation_source': sources[1] }),
+      'r2/params.json': JSON.stringify({ 'data.validation_source': sources[0] }),
+    });
+    const record = (runs: number[]): SweepRecord => ({
+      sweepId: 's',
+      experiment: 'e',
+      sourceFile: 'e.yaml',
+      mode: 'grid',
+      parameters: {},
+      launcher: { type: 'local' },
+      runsRoot: dir,
+      createdAt: 0,
+      combinations: runs.map((i) => ({
+        index: i,
+        overrides: [],
+        runId: `r${i}`,
+        runDir: join(dir, `r${i}`),
+        configFile: join(dir, `r${i}`, 'config.yaml'),
+        status: 'FINISHED',
+      })),
+    });
+    assert.equal(sweepCompare(record([0, 2])).warning, undefined);
+    const mixed = sweepCompare(record([0, 1, 2]));
+    assert.equal(
+      mixed.warning,
+      "the combinations' validation metrics scored different validation splits, so they do not compare: " +
+        `${sources[0]} (#0, #2); ${sources[1]} (#1)`,
+    );
+    assert.match(formatSweepCompare(record([0, 1, 2]), 'table'), /\nwarning: the combinations'/);
   });
 });
