@@ -53,7 +53,7 @@ describe('compare shows the split each run was scored on', () => {
   });
 
   it('reads the split and its source from metrics.json; warns when a table mixes splits', async () => {
-    const all = await localRuns({ runsRoot: runs });
+    const all = await localRuns({ runsRoot: runs, options: {} });
     assert.deepEqual(
       all.map((r) => [r.runId, r.split, r.splitSource, r.metrics.accuracy]),
       [
