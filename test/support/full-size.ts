@@ -14,7 +14,7 @@ import {
   AFFECTNET_IMAGES_DIR,
   AFFECTNET_TRAINING_CSV,
   AFFECTNET_VALIDATION_CSV,
-} from '../../src/core/affectnet.js';
+} from '../../src/plugins/datasets/affectnet/constants.js';
 import { Random } from '../../src/core/plugin/services.js';
 import { ensureSyntheticAffectNet } from '../../src/plugins/datasets/affectnet/synth.js';
 

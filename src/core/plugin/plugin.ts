@@ -61,6 +61,27 @@ export interface PluginDefinition<T = unknown> {
    * this callback's options.
    */
   schedule?: string;
+  /**
+   * A dataset's class codes and named class lists, so commands that take `--classes` without
+   * an experiment (`affectlab metrics`) learn them from the registered datasets.
+   */
+  classPresets?: ClassPresets;
+}
+
+/** A dataset plugin's class vocabulary: codes, their names and named class lists. */
+export interface ClassPresets {
+  /** What a numeric code is, for messages: `AffectNet expression code`. */
+  codeName: string;
+  /** Class names by code (index = code; codes run 0..names.length-1). */
+  names: readonly string[];
+  /** Named class lists: codes in model-index order. */
+  presets: Readonly<Record<string, readonly number[]>>;
+  defaultPreset: string;
+  /**
+   * The classes of a preset name or a list of codes/names, with contiguous model indices in the
+   * given order; unknown or repeated entries are user errors.
+   */
+  resolve(presetOrList: string | readonly (string | number)[]): ClassInfo[];
 }
 
 // ---- the task a dataset poses and the models answer -----------------------------------------
@@ -139,6 +160,11 @@ export interface DatasetSplits {
   badRecords: BadRecordSummary;
   /** Facts worth recording with the run (root, file lists, preset name, counts). */
   description: Record<string, unknown>;
+  /**
+   * Where each split's examples come from, in words (`validation.csv`, `training.csv: 500 per
+   * class held out`): recorded with the run's metrics and params, so a score says what it is.
+   */
+  sources?: Partial<Record<'train' | 'validation' | 'test', string>>;
 }
 
 /** Augmentation applied by the image pipeline to training batches only. */
@@ -186,19 +212,41 @@ export interface DatasetPlugin {
 
 // ---- sampler ---------------------------------------------------------------------------------
 
+/**
+ * What a sampler may look at to plan an epoch. `labels` are the groups it balances: the
+ * classes, or the strata when the task has no classes (valence-arousal).
+ */
+export interface SamplingContext {
+  /** Group of each training example (index into the classes or strata); -1 when it has none. */
+  labels: readonly number[];
+  /** Number of groups (classes, or strata). */
+  numClasses: number;
+  /** Stratum of each training example, when the dataset gives strata (undefined entries: none). */
+  strata?: readonly (number | undefined)[];
+  /** Per-example weights, when the dataset gives them (none of the built-in datasets does). */
+  exampleWeights?: readonly number[];
+  epoch: number;
+  seed: number;
+}
+
+/** How a strategy weights the training loss, apart from the order it trains in. */
+export interface LossWeighting {
+  /** Per-class loss weights (mean 1 over the classes present) from training examples per class. */
+  classWeights(counts: readonly number[]): number[];
+}
+
+/**
+ * A sampling strategy: the order of each epoch (`epochPlan`) and, separately, the loss
+ * weighting it pairs with (only class-weighted strategies have one).
+ */
 export interface SamplerPlugin {
   /**
    * Indices into the training examples for one epoch (repeats allowed), in training order.
-   * Must depend only on (labels, epoch, seed) so a resumed run replays the same epochs.
+   * Must depend only on the context so a resumed run replays the same epochs.
    */
-  epochIndices(
-    labels: readonly number[],
-    numClasses: number,
-    epoch: number,
-    seed: number,
-  ): number[];
-  /** Per-class loss weights (mean 1 over classes), or undefined for the unweighted loss. */
-  classWeights(counts: readonly number[]): number[] | undefined;
+  epochPlan(context: SamplingContext): number[];
+  /** Absent: the unweighted loss. */
+  readonly lossWeighting?: LossWeighting;
 }
 
 // ---- architecture ----------------------------------------------------------------------------

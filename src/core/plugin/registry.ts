@@ -1,5 +1,10 @@
 import { UserError, didYouMean } from '../errors.js';
-import { PLUGIN_KINDS, type PluginDefinition, type PluginKind } from './plugin.js';
+import {
+  PLUGIN_KINDS,
+  type ClassPresets,
+  type PluginDefinition,
+  type PluginKind,
+} from './plugin.js';
 
 export class UnknownPluginError extends UserError {
   constructor(
@@ -60,6 +65,13 @@ export class Registry {
   /** Hints of every plugin for unset environment variables, by variable name. */
   envHints(): Record<string, string> {
     return Object.assign({}, ...this.list().map((d) => d.envHints ?? {})) as Record<string, string>;
+  }
+
+  /** The class vocabularies of the registered dataset plugins, by dataset type. */
+  classPresets(): { type: string; classPresets: ClassPresets }[] {
+    return this.list('dataset').flatMap((d) =>
+      d.classPresets ? [{ type: d.type, classPresets: d.classPresets }] : [],
+    );
   }
 
   list(kind?: PluginKind): PluginDefinition[] {

@@ -14,6 +14,10 @@ export interface RunSummary {
   source: string;
   /** The final evaluation's metrics without the split prefix: accuracy, norm_accuracy, recall_happy... */
   metrics: Record<string, number>;
+  /** The split the metrics scored (`test`, `validation`), as the run recorded it. */
+  split?: string;
+  /** Where that split's examples came from, in the dataset's words (`validation.csv`). */
+  splitSource?: string;
   classNames?: string[];
   confusion?: number[][];
 }
@@ -67,13 +71,18 @@ export const localRuns: RunSource = async (query) => {
       let metrics: Record<string, number> = {};
       let classNames: string[] | undefined;
       let confusion: number[][] | undefined;
+      let split: string | undefined;
+      let splitSource: string | undefined;
       if (existsSync(join(dir, 'metrics.json'))) {
         const m = JSON.parse(readFileSync(join(dir, 'metrics.json'), 'utf8')) as {
           split: string;
+          source?: string | null;
           metrics: Record<string, number>;
           report: { classNames: string[]; confusion: number[][] } | null;
         };
         metrics = unprefixMetrics(m.metrics, m.split);
+        split = m.split;
+        splitSource = m.source ?? undefined;
         classNames = m.report?.classNames;
         confusion = m.report?.confusion;
       }
@@ -85,6 +94,8 @@ export const localRuns: RunSource = async (query) => {
         startTime: record.startTime,
         source: dir,
         metrics,
+        split,
+        splitSource,
         classNames,
         confusion,
       });
@@ -92,6 +103,27 @@ export const localRuns: RunSource = async (query) => {
   }
   return out;
 };
+
+/** A run's split in words: `test (validation.csv)`, or `?` when the run did not record it. */
+export function splitLabel(run: RunSummary): string {
+  if (run.split === undefined) return '?';
+  return run.splitSource ? `${run.split} (${run.splitSource})` : run.split;
+}
+
+/**
+ * Runs whose metrics scored different splits (or the same split name from different sources)
+ * do not compare: one line saying which, or undefined when they all scored the same.
+ */
+export function mixedSplitsWarning(runs: readonly RunSummary[]): string | undefined {
+  const byLabel = new Map<string, number>();
+  for (const run of runs) byLabel.set(splitLabel(run), (byLabel.get(splitLabel(run)) ?? 0) + 1);
+  if (byLabel.size <= 1) return undefined;
+  return (
+    'these runs were scored on different splits, so their columns do not compare: ' +
+    [...byLabel].map(([label, n]) => `${label} for ${n} run(s)`).join(', ') +
+    '; pass --split to keep one'
+  );
+}
 
 /** The columns of the report's Appendix A (Orig and Norm), then per-class recall. */
 export function compareColumns(runs: RunSummary[]): string[] {
@@ -113,6 +145,8 @@ function better(col: string): 'min' | 'max' {
 export interface CompareTable {
   columns: string[];
   rows: { run: RunSummary; values: (number | undefined)[]; best: boolean[] }[];
+  /** Set when the runs scored different splits (mixedSplitsWarning). */
+  warning?: string;
 }
 
 export function compareTable(runs: RunSummary[], sortBy?: string): CompareTable {
@@ -135,6 +169,7 @@ export function compareTable(runs: RunSummary[], sortBy?: string): CompareTable 
   });
   return {
     columns,
+    warning: mixedSplitsWarning(runs),
     rows: sorted.map((run) => {
       const values = columns.map((c) => run.metrics[c]);
       return {
@@ -154,11 +189,12 @@ export function formatCompare(
   table: CompareTable,
   format: 'table' | 'markdown' | 'json' | 'html',
 ): string {
-  const head = ['run', 'experiment', 'status', ...table.columns];
+  const head = ['run', 'experiment', 'status', 'split', ...table.columns];
   const body = table.rows.map((r) => [
     r.run.runId,
     r.run.experiment,
     r.run.status,
+    splitLabel(r.run),
     ...r.values.map((v, i) => (r.best[i] ? `${cell(v)}*` : cell(v))),
   ]);
   if (format === 'json') {
@@ -169,6 +205,8 @@ export function formatCompare(
         status: r.run.status,
         group: r.run.group,
         source: r.run.source,
+        split: r.run.split ?? null,
+        splitSource: r.run.splitSource ?? null,
         metrics: Object.fromEntries(table.columns.map((c, i) => [c, r.values[i] ?? null])),
         best: table.columns.filter((_, i) => r.best[i]),
       })),
@@ -179,11 +217,12 @@ export function formatCompare(
   if (format === 'markdown') {
     const md = (row: string[]) => `| ${row.join(' | ')} |`;
     const bold = table.rows.map((r, ri) =>
-      body[ri].map((c, i) => (i >= 3 && r.best[i - 3] ? `**${c.replace(/\*$/, '')}**` : c)),
+      body[ri].map((c, i) => (i >= 4 && r.best[i - 4] ? `**${c.replace(/\*$/, '')}**` : c)),
     );
     return (
       [md(head), md(head.map(() => '---')), ...bold.map(md)].join('\n') +
-      '\n\nBold: best value of the column.'
+      '\n\nBold: best value of the column.' +
+      (table.warning ? `\n\n**Warning:** ${table.warning}.` : '')
     );
   }
   if (format === 'html') return compareHtml(table);
@@ -191,7 +230,8 @@ export function formatCompare(
   const line = (row: string[]) => row.map((c, i) => c.padEnd(widths[i])).join('  ');
   return (
     [line(head), line(widths.map((w) => '-'.repeat(w))), ...body.map(line)].join('\n') +
-    '\n* best value of the column'
+    '\n* best value of the column' +
+    (table.warning ? `\nwarning: ${table.warning}` : '')
   );
 }
 
@@ -201,13 +241,13 @@ function escapeHtml(s: string): string {
 
 /** A self-contained page: the table, then every run's confusion matrix side by side. */
 export function compareHtml(table: CompareTable): string {
-  const th = ['run', 'experiment', 'status', ...table.columns]
+  const th = ['run', 'experiment', 'status', 'split', ...table.columns]
     .map((h) => `<th>${escapeHtml(h)}</th>`)
     .join('');
   const rows = table.rows
     .map(
       (r) =>
-        `<tr><td>${escapeHtml(r.run.runId)}</td><td>${escapeHtml(r.run.experiment)}</td><td>${r.run.status}</td>${r.values.map((v, i) => `<td${r.best[i] ? ' class="best"' : ''}>${cell(v)}</td>`).join('')}</tr>`,
+        `<tr><td>${escapeHtml(r.run.runId)}</td><td>${escapeHtml(r.run.experiment)}</td><td>${r.run.status}</td><td>${escapeHtml(splitLabel(r.run))}</td>${r.values.map((v, i) => `<td${r.best[i] ? ' class="best"' : ''}>${cell(v)}</td>`).join('')}</tr>`,
     )
     .join('\n');
   const matrices = table.rows
@@ -220,8 +260,8 @@ export function compareHtml(table: CompareTable): string {
   return `<!doctype html>
 <html><head><meta charset="utf-8"><title>affectlab compare</title>
 <style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}
-td:nth-child(-n+3),th{text-align:left}.best{font-weight:bold;background:#e6f4ea}.matrices{display:flex;flex-wrap:wrap;gap:1em}</style></head>
-<body><h1>affectlab compare</h1><p>${table.rows.length} run(s). Bold: best value of each column. Metrics of each run's final evaluation (Orig and skew-normalised Norm).</p>
+td:nth-child(-n+4),th{text-align:left}.best{font-weight:bold;background:#e6f4ea}.matrices{display:flex;flex-wrap:wrap;gap:1em}</style></head>
+<body><h1>affectlab compare</h1><p>${table.rows.length} run(s). Bold: best value of each column. Metrics of each run's final evaluation (Orig and skew-normalised Norm), on the split it names.</p>${table.warning ? `<p class="warning"><strong>Warning:</strong> ${escapeHtml(table.warning)}.</p>` : ''}
 <table><thead><tr>${th}</tr></thead><tbody>
 ${rows}
 </tbody></table>

@@ -47,15 +47,22 @@ export async function writeFinalArtifacts(
   flat: Record<string, number>,
   count: number,
   split: string,
+  splitSources: Partial<Record<string, string>> = {},
 ): Promise<void> {
   store.writeJson('metrics.json', {
+    /** The split these (`${split}_`-prefixed) metrics scored. */
     split,
+    source: splitSources[split] ?? null,
+    /** The split the per-epoch `val_` metrics scored: what checkpoint selection and early stopping saw. */
+    epochMetricsSplit: 'validation',
+    splitSources,
     count,
     metrics: flat,
     report: report ?? null,
     regression: regression ?? null,
   });
-  const md: string[] = [`# ${basename(store.dir)}: ${split} split (${count} images)`, ''];
+  const from = splitSources[split] ? `${splitSources[split]}, ` : '';
+  const md: string[] = [`# ${basename(store.dir)}: ${split} split (${from}${count} images)`, ''];
   if (report) {
     md.push(
       formatMetricTable(report, 'markdown'),

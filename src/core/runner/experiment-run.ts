@@ -93,14 +93,24 @@ export function flattenParams(
  * What a sampler balances: the classes, or for a task without classes its strata (the
  * expression categories of valence-arousal), or nothing.
  */
-function samplingGroups(splits: DatasetSplits): { names: string[]; labels: number[] } | undefined {
+function samplingGroups(
+  splits: DatasetSplits,
+): { names: string[]; labels: number[]; strata?: (number | undefined)[] } | undefined {
   const { task } = splits;
+  const strata = splits.train.some((e) => e.stratum !== undefined)
+    ? splits.train.map((e) => e.stratum)
+    : undefined;
   if (task.classes.length > 0)
-    return { names: task.classes.map((c) => c.name), labels: splits.train.map((e) => e.label) };
+    return {
+      names: task.classes.map((c) => c.name),
+      labels: splits.train.map((e) => e.label),
+      strata,
+    };
   if (task.strata && task.strata.length > 0)
     return {
       names: task.strata.map((c) => c.name),
       labels: splits.train.map((e) => e.stratum ?? -1),
+      strata,
     };
   return undefined;
 }
@@ -109,6 +119,23 @@ function groupCounts(groups: { names: string[]; labels: number[] }): number[] {
   const counts = new Array<number>(groups.names.length).fill(0);
   for (const label of groups.labels) if (label >= 0) counts[label]++;
   return counts;
+}
+
+/**
+ * A dataset whose validation split holds test examples makes checkpoint selection and early
+ * stopping (which watch val_* metrics) choose on the test set, so its test score is optimistic:
+ * said loudly, whatever the dataset plugin.
+ */
+export function warnIfValidationIsTest(splits: DatasetSplits, logger: Logger): void {
+  const test = new Set(splits.test.map((e) => e.imagePath));
+  let shared = 0;
+  for (const e of splits.validation) if (test.has(e.imagePath)) shared++;
+  if (shared > 0)
+    logger.warn(
+      `the validation split shares ${shared} of its ${splits.validation.length} images with the test split: ` +
+        'checkpoint selection and early stopping watch validation metrics, so the test score is optimistic; ' +
+        'hold validation out of the training data',
+    );
 }
 
 /**
@@ -225,6 +252,7 @@ export async function runExperiment(
     if (splits.badRecords.total > 0) logger.warn(formatBadRecordSummary(splits.badRecords));
     if (splits.train.length === 0)
       throw new UserError(`the training split of ${config.dataset.type} is empty`);
+    warnIfValidationIsTest(splits, logger);
     store.writeJson('class_map.json', task.classes);
     store.writeJson('bad_records.json', splits.badRecords);
     const groups = samplingGroups(splits);
@@ -234,7 +262,7 @@ export async function runExperiment(
         `sampler ${config.sampler?.type} ignored: ${config.dataset.type} gives no classes or strata to balance`,
       );
     // class weights scale the cross-entropy; pure regression has none to scale
-    const classWeights = groups ? sampler?.classWeights(counts) : undefined;
+    const classWeights = groups ? sampler?.lossWeighting?.classWeights(counts) : undefined;
     if (classWeights && task.kind === 'valence-arousal')
       logger.warn(
         `sampler ${config.sampler?.type}: class weights do not apply to the valence/arousal loss; ` +
@@ -280,6 +308,10 @@ export async function runExperiment(
       'data.train_count': splits.train.length,
       'data.validation_count': splits.validation.length,
       'data.test_count': splits.test.length,
+      // which split scored what: val_* (and checkpoint selection) vs the final evaluation
+      'data.validation_source': splits.sources?.validation ?? 'unknown',
+      'data.test_source': splits.sources?.test ?? 'unknown',
+      'evaluation.split': config.evaluation?.split ?? 'test',
       ...(weights
         ? Object.fromEntries(
             task.classes.map((c, i) => [`loss.class_weight.${c.name}`, weights[i]]),
@@ -348,7 +380,13 @@ export async function runExperiment(
       const order =
         !sampler || !groups
           ? Random.fork(config.seed, 'order', epoch).shuffle(splits.train.map((_, i) => i))
-          : sampler.epochIndices(groups.labels, groups.names.length, epoch, config.seed);
+          : sampler.epochPlan({
+              labels: groups.labels,
+              numClasses: groups.names.length,
+              strata: groups.strata,
+              epoch,
+              seed: config.seed,
+            });
       const trained = await trainEpoch({
         engine,
         task,
@@ -477,6 +515,7 @@ export async function runExperiment(
         testMetrics,
         evalExamples.length,
         splitName,
+        splits.sources,
       );
       if (scored.report) {
         process.stdout.write(

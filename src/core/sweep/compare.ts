@@ -44,6 +44,8 @@ export function sweepCompare(record: SweepRecord): {
   columns: string[];
   rows: SweepCompareRow[];
   groups?: SweepGroupRow[];
+  /** Set when the combinations' val_* metrics scored different validation splits. */
+  warning?: string;
 } {
   const flat = record.combinations.map((c) =>
     existsSync(c.configFile)
@@ -79,7 +81,8 @@ export function sweepCompare(record: SweepRecord): {
     ...[...summary].map((k) => `val_${k}`).filter((k) => logged.has(k)),
   ];
   const columns = [...differing, ...metricKeys];
-  if ((record.repeat ?? 1) <= 1) return { columns, rows };
+  const warning = validationSplitsWarning(record);
+  if ((record.repeat ?? 1) <= 1) return { columns, rows, ...(warning ? { warning } : {}) };
   const groups: SweepGroupRow[] = [];
   for (const [group, cs] of groupsOf(record)) {
     const members = rows.filter((r) => cs.some((c) => c.index === r.index));
@@ -104,14 +107,41 @@ export function sweepCompare(record: SweepRecord): {
       sd,
     });
   }
-  return { columns, rows, groups };
+  return { columns, rows, groups, ...(warning ? { warning } : {}) };
+}
+
+/**
+ * The best-epoch metrics are val_* ones: combinations whose validation splits differ (a swept
+ * `dataset.split`) were not scored on the same images. Read from each run's params.json.
+ */
+function validationSplitsWarning(record: SweepRecord): string | undefined {
+  const byRun = new Map<string, number[]>();
+  for (const c of record.combinations) {
+    const file = `${c.runDir}/params.json`;
+    if (!existsSync(file)) continue;
+    const params = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+    const source = params['data.validation_source'];
+    if (typeof source !== 'string') continue;
+    byRun.set(source, [...(byRun.get(source) ?? []), c.index]);
+  }
+  if (byRun.size <= 1) return undefined;
+  return (
+    "the combinations' validation metrics scored different validation splits, so they do not compare: " +
+    [...byRun].map(([source, runs]) => `${source} (#${runs.join(', #')})`).join('; ')
+  );
 }
 
 export function formatSweepCompare(record: SweepRecord, format: 'table' | 'json'): string {
-  const { columns, rows, groups } = sweepCompare(record);
+  const { columns, rows, groups, warning } = sweepCompare(record);
   if (format === 'json')
     return JSON.stringify(
-      { sweepId: record.sweepId, best: record.best, rows, ...(groups ? { groups } : {}) },
+      {
+        sweepId: record.sweepId,
+        best: record.best,
+        rows,
+        ...(groups ? { groups } : {}),
+        ...(warning ? { warning } : {}),
+      },
       null,
       2,
     );
@@ -182,6 +212,7 @@ export function formatSweepCompare(record: SweepRecord, format: 'table' | 'json'
     table(head, body) +
     (stopped ? `\nstopped early:${stopped}` : '') +
     grouped +
-    best
+    best +
+    (warning ? `\nwarning: ${warning}` : '')
   );
 }

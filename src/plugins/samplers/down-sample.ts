@@ -1,6 +1,10 @@
 import { inject, injectable } from 'tsyringe';
 import { Options, Type, definePlugin, type Static } from '../../core/plugin/define.js';
-import { PLUGIN_OPTIONS, type SamplerPlugin } from '../../core/plugin/plugin.js';
+import {
+  PLUGIN_OPTIONS,
+  type SamplerPlugin,
+  type SamplingContext,
+} from '../../core/plugin/plugin.js';
 import { Logger } from '../../core/plugin/services.js';
 import {
   drawWithoutReplacement,
@@ -39,6 +43,11 @@ export class DownSampleSampler implements SamplerPlugin {
     this.perClass = options.perClass;
   }
 
+  epochPlan(context: SamplingContext): number[] {
+    return this.epochIndices(context.labels, context.numClasses, context.epoch, context.seed);
+  }
+
+  /** The plan from the class labels alone (all this strategy looks at). */
   epochIndices(
     labels: readonly number[],
     numClasses: number,
@@ -58,10 +67,6 @@ export class DownSampleSampler implements SamplerPlugin {
     const rng = epochRandom(seed, epoch);
     const chosen = byClass.flatMap((members) => drawWithoutReplacement(members, perClass, rng));
     return rng.shuffle(chosen);
-  }
-
-  classWeights(): number[] | undefined {
-    return undefined;
   }
 }
 

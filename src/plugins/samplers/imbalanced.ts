@@ -1,11 +1,16 @@
 import { injectable } from 'tsyringe';
 import { Options, definePlugin } from '../../core/plugin/define.js';
-import type { SamplerPlugin } from '../../core/plugin/plugin.js';
+import type { SamplerPlugin, SamplingContext } from '../../core/plugin/plugin.js';
 import { everyExampleOnce } from './common.js';
 
 /** Every training example once per epoch, shuffled with the seed; the unweighted loss. */
 @injectable()
 export class ImbalancedSampler implements SamplerPlugin {
+  epochPlan(context: SamplingContext): number[] {
+    return this.epochIndices(context.labels, context.numClasses, context.epoch, context.seed);
+  }
+
+  /** The plan from the class labels alone (all this strategy looks at). */
   epochIndices(
     labels: readonly number[],
     numClasses: number,
@@ -13,10 +18,6 @@ export class ImbalancedSampler implements SamplerPlugin {
     seed: number,
   ): number[] {
     return everyExampleOnce(labels, numClasses, epoch, seed);
-  }
-
-  classWeights(): number[] | undefined {
-    return undefined;
   }
 }
 

@@ -1,6 +1,10 @@
 import { inject, injectable } from 'tsyringe';
 import { Options, Type, definePlugin, type Static } from '../../core/plugin/define.js';
-import { PLUGIN_OPTIONS, type SamplerPlugin } from '../../core/plugin/plugin.js';
+import {
+  PLUGIN_OPTIONS,
+  type SamplerPlugin,
+  type SamplingContext,
+} from '../../core/plugin/plugin.js';
 import { Logger } from '../../core/plugin/services.js';
 import { emptyClasses, epochRandom, indicesByClass, largestClassSize } from './common.js';
 
@@ -34,6 +38,11 @@ export class UpSampleSampler implements SamplerPlugin {
     this.perClass = options.perClass;
   }
 
+  epochPlan(context: SamplingContext): number[] {
+    return this.epochIndices(context.labels, context.numClasses, context.epoch, context.seed);
+  }
+
+  /** The plan from the class labels alone (all this strategy looks at). */
   epochIndices(
     labels: readonly number[],
     numClasses: number,
@@ -59,10 +68,6 @@ export class UpSampleSampler implements SamplerPlugin {
       for (let k = members.length; k < perClass; k++) chosen.push(members[rng.int(members.length)]);
     }
     return rng.shuffle(chosen);
-  }
-
-  classWeights(): number[] | undefined {
-    return undefined;
   }
 }
 

@@ -1,7 +1,12 @@
 import { inject, injectable } from 'tsyringe';
 import { UserError } from '../../core/errors.js';
 import { Enum, Options, Type, definePlugin, type Static } from '../../core/plugin/define.js';
-import { PLUGIN_OPTIONS, type SamplerPlugin } from '../../core/plugin/plugin.js';
+import {
+  PLUGIN_OPTIONS,
+  type LossWeighting,
+  type SamplerPlugin,
+  type SamplingContext,
+} from '../../core/plugin/plugin.js';
 import { Logger } from '../../core/plugin/services.js';
 import { everyExampleOnce } from './common.js';
 
@@ -90,32 +95,21 @@ export function classBalancedWeights(counts: readonly number[], beta: number): n
 }
 
 /**
- * Every example once per epoch (shuffled), plus per-class weights for the loss: the AffectNet
- * "Weighted-Loss" baseline and the report's class-balanced loss.
+ * The loss-weighting part of the `weighted` strategy: per-class weights for the cross-entropy,
+ * from the configured scheme or the explicit `weights`.
  */
-@injectable()
-export class WeightedSampler implements SamplerPlugin {
+export class ClassWeighting implements LossWeighting {
   readonly scheme: WeightScheme;
   readonly beta: number;
   readonly weights?: readonly number[];
 
   constructor(
-    @inject(PLUGIN_OPTIONS) options: WeightedOptions,
+    options: WeightedOptions,
     private readonly logger: Logger,
   ) {
-    const o = options;
-    this.scheme = o.scheme ?? DEFAULT_WEIGHT_SCHEME;
-    this.beta = o.beta ?? DEFAULT_BETA;
-    this.weights = o.weights;
-  }
-
-  epochIndices(
-    labels: readonly number[],
-    numClasses: number,
-    epoch: number,
-    seed: number,
-  ): number[] {
-    return everyExampleOnce(labels, numClasses, epoch, seed);
+    this.scheme = options.scheme ?? DEFAULT_WEIGHT_SCHEME;
+    this.beta = options.beta ?? DEFAULT_BETA;
+    this.weights = options.weights;
   }
 
   /** `counts`: training examples per class (the split actually used), one entry per class. */
@@ -141,6 +135,33 @@ export class WeightedSampler implements SamplerPlugin {
     return this.scheme === 'inverse-frequency'
       ? inverseFrequencyWeights(counts)
       : classBalancedWeights(counts, this.beta);
+  }
+}
+
+/**
+ * Every example once per epoch (shuffled) for the order, and ClassWeighting for the loss: the
+ * AffectNet "Weighted-Loss" baseline and the report's class-balanced loss.
+ */
+@injectable()
+export class WeightedSampler implements SamplerPlugin {
+  readonly lossWeighting: ClassWeighting;
+
+  constructor(@inject(PLUGIN_OPTIONS) options: WeightedOptions, logger: Logger) {
+    this.lossWeighting = new ClassWeighting(options, logger);
+  }
+
+  epochPlan(context: SamplingContext): number[] {
+    return this.epochIndices(context.labels, context.numClasses, context.epoch, context.seed);
+  }
+
+  /** The plan from the class labels alone (all this strategy looks at). */
+  epochIndices(
+    labels: readonly number[],
+    numClasses: number,
+    epoch: number,
+    seed: number,
+  ): number[] {
+    return everyExampleOnce(labels, numClasses, epoch, seed);
   }
 }
 

@@ -11,7 +11,7 @@ import {
   CLASS_PRESET_NAMES,
   CLASS_PRESETS,
   resolveClassPreset,
-} from '../../../src/core/affectnet.js';
+} from '../../../src/plugins/datasets/affectnet/constants.js';
 import { createAjv } from '../../../src/core/config/validate.js';
 import { UserError } from '../../../src/core/errors.js';
 import type { DatasetSplits, Example } from '../../../src/core/plugin/plugin.js';
@@ -162,11 +162,38 @@ test('explicit class lists, official split, limits and maxTrainPerClass', async 
     split: { policy: 'official' },
   }).prepare();
   const basic7 = [0, 1, 2, 3, 4, 5, 6];
-  assert.deepEqual(countByLabel(official.train, 7), countByCode(training, basic7));
-  assert.deepEqual(countByLabel(official.validation, 7), countByCode(validation, basic7));
+  // validation: a stratified hold-out of validationFraction (default 0.05) of each class of
+  // training.csv; the test set is validation.csv, never scored while training
+  const trainingCounts = countByCode(training, basic7);
+  const heldOut = trainingCounts.map((n) => Math.round(n * 0.05));
+  assert.ok(heldOut.some((n) => n > 0));
+  assert.deepEqual(countByLabel(official.validation, 7), heldOut);
   assert.deepEqual(
-    official.test.map((e) => e.id),
-    official.validation.map((e) => e.id),
+    countByLabel(official.train, 7),
+    trainingCounts.map((n, c) => n - heldOut[c]),
+  );
+  assert.deepEqual(countByLabel(official.test, 7), countByCode(validation, basic7));
+  const trainingPaths = new Set(training.map((r) => r.path));
+  assert.ok(official.validation.every((e) => trainingPaths.has(e.id)));
+  assert.ok(!official.test.some((e) => official.validation.some((v) => v.id === e.id)));
+  const trainIds = new Set(official.train.map((e) => e.id));
+  assert.ok(!official.validation.some((e) => trainIds.has(e.id)));
+  const wider = await buildAffectNet({
+    root,
+    classes: 'basic7',
+    split: { policy: 'official', validationFraction: 0.2 },
+  }).prepare();
+  assert.deepEqual(
+    countByLabel(wider.validation, 7),
+    trainingCounts.map((n) => Math.round(n * 0.2)),
+  );
+  assert.deepEqual(
+    (official.description as { split: { validationSource: string; testSource: string } }).split,
+    {
+      ...(official.description as { split: object }).split,
+      validationSource: 'training.csv',
+      testSource: 'validation.csv',
+    },
   );
 
   const limited = await buildAffectNet({
@@ -216,7 +243,7 @@ test('valence-arousal tasks drop rows without valence/arousal and count them', a
     ),
     'each example carries the stratum of its expression',
   );
-  assert.equal(va.train.length, withValue.length);
+  assert.equal(va.train.length + va.validation.length, withValue.length);
   const counts = (va.description as { fileListCounts: { training: { noValenceArousal: number } } })
     .fileListCounts.training;
   assert.equal(counts.noValenceArousal, training.length - withValue.length);

@@ -3,7 +3,10 @@ import assert from 'node:assert/strict';
 import { readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, test } from 'node:test';
-import { AFFECTNET_FILE_LISTS_DIR, AFFECTNET_IMAGES_DIR } from '../../../src/core/affectnet.js';
+import {
+  AFFECTNET_FILE_LISTS_DIR,
+  AFFECTNET_IMAGES_DIR,
+} from '../../../src/plugins/datasets/affectnet/constants.js';
 import { UserError } from '../../../src/core/errors.js';
 import { runExperiment } from '../../../src/core/runner/experiment-run.js';
 import { RunStore } from '../../../src/core/reporting/run-store.js';

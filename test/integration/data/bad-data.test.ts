@@ -8,7 +8,7 @@ import {
   AFFECTNET_CSV_COLUMNS,
   AFFECTNET_FILE_LISTS_DIR,
   AFFECTNET_IMAGES_DIR,
-} from '../../../src/core/affectnet.js';
+} from '../../../src/plugins/datasets/affectnet/constants.js';
 import { UserError } from '../../../src/core/errors.js';
 import { exceedsBadFraction } from '../../../src/core/pipeline/bad-records.js';
 import { ImagePipeline, type Batch } from '../../../src/core/pipeline/pipeline.js';

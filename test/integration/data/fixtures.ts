@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { AFFECTNET_FILE_LISTS_DIR } from '../../../src/core/affectnet.js';
+import { AFFECTNET_FILE_LISTS_DIR } from '../../../src/plugins/datasets/affectnet/constants.js';
 import { createAjv } from '../../../src/core/config/validate.js';
 import { Logger, RunContext } from '../../../src/core/plugin/services.js';
 import { AffectNetDataset } from '../../../src/plugins/datasets/affectnet/dataset.js';

@@ -5,7 +5,10 @@ import { readFileSync, readdirSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, test } from 'node:test';
 import sharp from 'sharp';
-import { AFFECTNET_CSV_COLUMNS, AFFECTNET_IMAGES_DIR } from '../../../src/core/affectnet.js';
+import {
+  AFFECTNET_CSV_COLUMNS,
+  AFFECTNET_IMAGES_DIR,
+} from '../../../src/plugins/datasets/affectnet/constants.js';
 import {
   ensureSyntheticAffectNet,
   generateSyntheticAffectNet,

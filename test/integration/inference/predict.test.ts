@@ -4,7 +4,7 @@ import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import sharp from 'sharp';
-import { parseCsv } from '../../../src/core/cli/commands/metrics.js';
+import { parseCsvText as parseCsv } from '../../../src/core/pipeline/csv.js';
 import { affectlab } from '../../support/cli.js';
 import { tempDir } from '../../support/helpers.js';
 import { tinyTrainedRun } from '../../support/trained-run.js';

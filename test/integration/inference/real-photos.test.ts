@@ -4,7 +4,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import sharp from 'sharp';
-import { parseCsv } from '../../../src/core/cli/commands/metrics.js';
+import { parseCsvText as parseCsv } from '../../../src/core/pipeline/csv.js';
 import { ImagePipeline } from '../../../src/core/pipeline/index.js';
 import { affectlab } from '../../support/cli.js';
 import { tempDir } from '../../support/helpers.js';

@@ -6,7 +6,7 @@ import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import puppeteer, { type Browser, type Page } from 'puppeteer-core';
 import sharp from 'sharp';
-import { parseCsv } from '../../../src/core/cli/commands/metrics.js';
+import { parseCsvText as parseCsv } from '../../../src/core/pipeline/csv.js';
 import { affectlab } from '../../support/cli.js';
 import { tempDir } from '../../support/helpers.js';
 import { serveFolder } from '../../support/static-server.js';

@@ -111,6 +111,25 @@ describe('the runner on synthetic AffectNet data', () => {
     ]) {
       assert.ok(Number.isFinite(final.metrics[k]), k);
     }
+    // the record says which split scored what: val_* (checkpoint selection) on the hold-out
+    // of training.csv, the final test_* on validation.csv
+    const record = store.readJson<Record<string, unknown>>('metrics.json');
+    assert.equal(record.split, 'test');
+    assert.equal(record.source, 'validation.csv');
+    assert.equal(record.epochMetricsSplit, 'validation');
+    assert.deepEqual(record.splitSources, {
+      train: 'training.csv: the rest',
+      validation: 'training.csv: 6 per class held out',
+      test: 'validation.csv',
+    });
+    const params = store.readJson<Record<string, unknown>>('params.json');
+    assert.equal(params['data.validation_source'], 'training.csv: 6 per class held out');
+    assert.equal(params['data.test_source'], 'validation.csv');
+    assert.equal(params['evaluation.split'], 'test');
+    assert.match(
+      readFileSync(store.path('metrics.md'), 'utf8'),
+      /test split \(validation\.csv, \d+ images\)/,
+    );
     assert.equal(store.readRecord().status, 'FINISHED');
     const classes = store.readJson<{ code: number; name: string }[]>('class_map.json');
     assert.deepEqual(
@@ -256,8 +275,17 @@ void PLUGIN_OPTIONS;
       'json',
     ]);
     assert.equal(c.code, 0, c.stderr);
-    const rows = JSON.parse(c.stdout) as { metrics: Record<string, number | null> }[];
+    const rows = JSON.parse(c.stdout) as {
+      metrics: Record<string, number | null>;
+      split: string;
+      splitSource: string;
+    }[];
     assert.equal(rows.length, 2);
+    assert.deepEqual(
+      rows.map((r) => `${r.split} ${r.splitSource}`),
+      ['test validation.csv', 'test validation.csv'],
+    );
+    assert.doesNotMatch(c.stderr, /different splits/);
     for (const row of rows)
       for (const k of [
         'accuracy',

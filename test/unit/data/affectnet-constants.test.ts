@@ -8,7 +8,7 @@ import {
   expressionCode,
   presetNameOf,
   resolveClassPreset,
-} from '../../../src/core/affectnet.js';
+} from '../../../src/plugins/datasets/affectnet/constants.js';
 import { UserError } from '../../../src/core/errors.js';
 
 test('expression codes and Table 1 counts line up', () => {

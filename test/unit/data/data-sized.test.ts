@@ -72,7 +72,7 @@ test('down-sample and weighted at full size', () => {
   assert.equal(down.length, 6 * 6_378);
   const weighted = new WeightedSampler({}, quiet());
   assert.equal(weighted.epochIndices(labels, 6, 0, 42).length, labels.length);
-  assert.equal(weighted.classWeights(REPORT6_TRAIN).length, 6);
+  assert.equal(weighted.lossWeighting.classWeights(REPORT6_TRAIN).length, 6);
 });
 
 test('compare over more runs than a call takes arguments', () => {

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { readLines } from '../../../src/plugins/datasets/affectnet/csv.js';
+import { readLines } from '../../../src/core/pipeline/csv.js';
 import { readFileList } from '../../../src/plugins/datasets/affectnet/list-reader.js';
 import { parseRow } from '../../../src/plugins/datasets/affectnet/records.js';
 import { tempDir } from '../../support/helpers.js';

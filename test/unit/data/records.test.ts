@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { splitCsvLine } from '../../../src/plugins/datasets/affectnet/csv.js';
+import { splitCsvLine } from '../../../src/core/pipeline/csv.js';
 import {
   BAD_ROW,
   checkHeader,

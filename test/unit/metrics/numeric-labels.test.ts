@@ -9,6 +9,7 @@ import {
 import { createCli } from '../../../src/core/cli/program.js';
 import { UserError } from '../../../src/core/errors.js';
 import { tempDir, testRuntime, writeFiles } from '../../support/helpers.js';
+import { affectnetClassPresets as classPresets } from '../../../src/plugins/datasets/affectnet/constants.js';
 
 const dir = tempDir();
 
@@ -62,7 +63,7 @@ describe('affectlab metrics: numeric labels', () => {
       'codes.csv',
       ['label,pred', '6,6', '6,Anger', '0,0', '4,4', 'Fear,5'].join('\n').replace(',5', ',Anger'),
     );
-    const scores = scorePredictionsFile(file, { normalized: false });
+    const scores = scorePredictionsFile(file, { classPresets, normalized: false });
     const report = scores.classification?.report;
     assert.ok(report);
     assert.equal(report.perClass[5].support, 2, 'two Anger labels');
@@ -75,24 +76,28 @@ describe('affectlab metrics: numeric labels', () => {
   it('refuses a code outside the preset (Disgust under report6) with a hint', () => {
     const file = csvFile('disgust.csv', 'label,pred\n0,0\n5,6\n');
     assert.throws(
-      () => scorePredictionsFile(file, { normalized: true }),
+      () => scorePredictionsFile(file, { classPresets, normalized: true }),
       (e: unknown) =>
         e instanceof UserError &&
-        /disgust\.csv:3: label 5 is AffectNet code 5 \(Disgust\), not one of the classes of 'report6'/.test(
+        /disgust\.csv:3: label 5 is AffectNet expression code 5 \(Disgust\), not one of the classes of 'report6'/.test(
           e.message,
         ) &&
         /--numeric-labels indices/.test(e.message),
     );
     const outOfRange = csvFile('eleven.csv', 'label,pred\n0,11\n');
     assert.throws(
-      () => scorePredictionsFile(outOfRange, { normalized: true }),
+      () => scorePredictionsFile(outOfRange, { classPresets, normalized: true }),
       /eleven\.csv:2: pred 11 is not an AffectNet expression code \(0\.\.10\)/,
     );
   });
 
   it('reads numbers as model indices with numericLabels: indices', () => {
     const file = csvFile('indices.csv', 'label,pred\n5,5\n4,4\n0,5\n');
-    const scores = scorePredictionsFile(file, { normalized: false, numericLabels: 'indices' });
+    const scores = scorePredictionsFile(file, {
+      classPresets,
+      normalized: false,
+      numericLabels: 'indices',
+    });
     const report = scores.classification?.report;
     assert.ok(report);
     assert.equal(report.perClass[5].support, 1, 'index 5 is Anger under report6');
@@ -101,6 +106,7 @@ describe('affectlab metrics: numeric labels', () => {
     assert.throws(
       () =>
         scorePredictionsFile(csvFile('six.csv', 'label,pred\n6,0\n'), {
+          classPresets,
           normalized: false,
           numericLabels: 'indices',
         }),
@@ -112,7 +118,7 @@ describe('affectlab metrics: numeric labels', () => {
     const file = csvFile('cli.csv', 'label,pred\n5,5\n0,0\n');
     const codes = await affectlab(['metrics', '--input', file]);
     assert.equal(codes.code, 1);
-    assert.match(codes.stderr, /label 5 is AffectNet code 5 \(Disgust\)/);
+    assert.match(codes.stderr, /label 5 is AffectNet expression code 5 \(Disgust\)/);
     const indices = await affectlab([
       'metrics',
       '--input',
@@ -136,14 +142,19 @@ describe('affectlab metrics: scores that are not probabilities', () => {
     const header = 'label,score_0,score_1';
     const fine = csvFile('fine.csv', `${header}\nNeutral,0.7,0.3\nHappy,0.2995,0.7\n`);
     assert.deepEqual(
-      scorePredictionsFile(fine, { classes: 'Neutral,Happy', normalized: false }).warnings,
+      scorePredictionsFile(fine, { classPresets, classes: 'Neutral,Happy', normalized: false })
+        .warnings,
       [],
     );
     const logits = csvFile(
       'logits.csv',
       `${header}\nNeutral,2.5,-1.0\nHappy,0.2,0.8\nHappy,0.6,0.6\nNeutral,0.5,0.5\n`,
     );
-    const scores = scorePredictionsFile(logits, { classes: 'Neutral,Happy', normalized: false });
+    const scores = scorePredictionsFile(logits, {
+      classPresets,
+      classes: 'Neutral,Happy',
+      normalized: false,
+    });
     assert.equal(scores.warnings.length, 1);
     assert.match(
       scores.warnings[0],

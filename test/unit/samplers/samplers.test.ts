@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { SamplerPlugin } from '../../../src/core/plugin/plugin.js';
+import type { SamplerPlugin, SamplingContext } from '../../../src/core/plugin/plugin.js';
 import { Logger } from '../../../src/core/plugin/services.js';
 import { UserError } from '../../../src/core/errors.js';
 import { DownSampleSampler } from '../../../src/plugins/samplers/down-sample.js';
@@ -34,24 +34,30 @@ function classCounts(indices: readonly number[]): number[] {
   return counts;
 }
 
+/** The built-in samplers also plan from the labels alone. */
+type LabelSampler = SamplerPlugin & {
+  epochIndices(
+    labels: readonly number[],
+    numClasses: number,
+    epoch: number,
+    seed: number,
+  ): number[];
+};
+
+/** What the runner gives a sampler for one epoch of LABELS. */
+function context(epoch: number, seed: number): SamplingContext {
+  return { labels: LABELS, numClasses: NUM_CLASSES, epoch, seed };
+}
+
 function assertDeterministic(make: () => SamplerPlugin): void {
   const a = make();
   const b = make();
   // Asking for epoch 3 first on one instance must not change what epoch 1 gives (pure in its inputs).
-  const b3 = b.epochIndices(LABELS, NUM_CLASSES, 3, SEED);
-  assert.deepEqual(
-    a.epochIndices(LABELS, NUM_CLASSES, 1, SEED),
-    b.epochIndices(LABELS, NUM_CLASSES, 1, SEED),
-  );
-  assert.deepEqual(a.epochIndices(LABELS, NUM_CLASSES, 3, SEED), b3);
-  assert.notDeepEqual(
-    a.epochIndices(LABELS, NUM_CLASSES, 1, SEED),
-    a.epochIndices(LABELS, NUM_CLASSES, 2, SEED),
-  );
-  assert.notDeepEqual(
-    a.epochIndices(LABELS, NUM_CLASSES, 1, SEED),
-    a.epochIndices(LABELS, NUM_CLASSES, 1, SEED + 1),
-  );
+  const b3 = b.epochPlan(context(3, SEED));
+  assert.deepEqual(a.epochPlan(context(1, SEED)), b.epochPlan(context(1, SEED)));
+  assert.deepEqual(a.epochPlan(context(3, SEED)), b3);
+  assert.notDeepEqual(a.epochPlan(context(1, SEED)), a.epochPlan(context(2, SEED)));
+  assert.notDeepEqual(a.epochPlan(context(1, SEED)), a.epochPlan(context(1, SEED + 1)));
 }
 
 describe('imbalanced sampler', () => {
@@ -68,7 +74,7 @@ describe('imbalanced sampler', () => {
       LABELS.map((_, i) => i),
     );
     assert.deepEqual(classCounts(indices), [10, 4, 1, 0]);
-    assert.equal(sampler.classWeights(), undefined);
+    assert.equal((sampler as SamplerPlugin).lossWeighting, undefined);
   });
 
   it('is deterministic under a seed, fresh per epoch', () =>
@@ -157,7 +163,7 @@ describe('weighted sampler and class weights', () => {
     );
     const sampler = new WeightedSampler({}, quietLogger());
     assert.deepEqual(
-      sampler.classWeights(counts),
+      sampler.lossWeighting.classWeights(counts),
       weights,
       'class-balanced with beta 0.9999 is the default',
     );
@@ -181,7 +187,7 @@ describe('weighted sampler and class weights', () => {
   it('gives a class without training examples weight 0 and averages 1 over the others', () => {
     const logger = quietLogger();
     const sampler = new WeightedSampler({ scheme: 'inverse-frequency' }, logger);
-    assert.deepEqual(sampler.classWeights([1, 0, 3]), [1.5, 0, 0.5]);
+    assert.deepEqual(sampler.lossWeighting.classWeights([1, 0, 3]), [1.5, 0, 0.5]);
     assert.match(
       logger.warnings[0],
       /class\(es\) 1 have no training examples; their loss weight is 0/,
@@ -194,9 +200,9 @@ describe('weighted sampler and class weights', () => {
 
   it('uses explicit weights as written and checks their length against the classes', () => {
     const sampler = new WeightedSampler({ weights: [1, 2, 3] }, quietLogger());
-    assert.deepEqual(sampler.classWeights([5, 5, 5]), [1, 2, 3]);
+    assert.deepEqual(sampler.lossWeighting.classWeights([5, 5, 5]), [1, 2, 3]);
     assert.throws(
-      () => sampler.classWeights([5, 5, 5, 5]),
+      () => sampler.lossWeighting.classWeights([5, 5, 5, 5]),
       (e: unknown) =>
         e instanceof UserError &&
         /weights has 3 entries but the dataset has 4 classes/.test(e.message),
@@ -228,11 +234,29 @@ describe('sampler registration', () => {
       type: 'down-sample',
       perClass: 2,
     });
-    assert.deepEqual(classCounts(down.epochIndices(LABELS, NUM_CLASSES, 0, SEED)), [2, 2, 1, 0]);
+    assert.deepEqual(classCounts(down.epochPlan(context(0, SEED))), [2, 2, 1, 0]);
     const weighted = runtime.instantiate<SamplerPlugin>(scope, 'sampler', {
       type: 'weighted',
       scheme: 'inverse-frequency',
     });
-    assert.deepEqual(weighted.classWeights([1, 3]), [1.5, 0.5]);
+    assert.deepEqual(weighted.lossWeighting?.classWeights([1, 3]), [1.5, 0.5]);
+  });
+
+  it('plans from the richer context as from the labels alone; only weighted weights the loss', () => {
+    const runtime = testRuntime();
+    const scope = runtime.container.createChildContainer();
+    for (const type of ['imbalanced', 'down-sample', 'up-sample', 'weighted']) {
+      const a = runtime.instantiate<SamplerPlugin>(scope, 'sampler', { type });
+      const b = runtime.instantiate<LabelSampler>(scope, 'sampler', {
+        type,
+      });
+      const rich: SamplingContext = {
+        ...context(2, SEED),
+        strata: LABELS.map((l) => (l + 1) % NUM_CLASSES),
+        exampleWeights: LABELS.map(() => 1),
+      };
+      assert.deepEqual(a.epochPlan(rich), b.epochIndices(LABELS, NUM_CLASSES, 2, SEED), type);
+      assert.equal(a.lossWeighting !== undefined, type === 'weighted', type);
+    }
   });
 });

@@ -1,6 +1,6 @@
 import { writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { compareTable, formatCompare, localRuns } from '../../reporting/compare.js';
+import { compareTable, formatCompare, localRuns, splitLabel } from '../../reporting/compare.js';
 import { UserError, didYouMean } from '../../errors.js';
 import type { Runtime } from '../../plugin/runtime.js';
 import { findSweep, readSweep } from '../../sweep/launch.js';
@@ -14,6 +14,7 @@ interface CompareOptions {
   from: string;
   format: 'table' | 'markdown' | 'json' | 'html';
   sort?: string;
+  split?: string;
   out?: string;
   [sourceOption: string]: unknown;
 }
@@ -37,7 +38,7 @@ export function registerCompareCommand(program: Command, runtime: Runtime): void
   const command = program
     .command('compare')
     .description(
-      "compare runs: one row per run, the report's Appendix A metrics (Orig and Norm) and per-class recall",
+      "compare runs: one row per run, the split its metrics scored, the report's Appendix A metrics (Orig and Norm) and per-class recall",
     )
     .option('--experiment <glob>', 'experiment name glob, e.g. "affectnet-alexnet-*"')
     .option('--group <tag>', 'only the runs of one sweep')
@@ -57,6 +58,10 @@ export function registerCompareCommand(program: Command, runtime: Runtime): void
   command
     .option('--format <format>', 'table, markdown, json or html', 'table')
     .option('--sort <metric>', 'sort by this metric (default f1_macro)')
+    .option(
+      '--split <name>',
+      'only the runs whose final metrics scored this split (test, validation); runs scored on different splits are warned about',
+    )
     .option('--out <file>', 'write to a file (html defaults to compare.html)')
     .action(async (opts: CompareOptions) => {
       if (!['table', 'markdown', 'json', 'html'].includes(opts.format))
@@ -99,11 +104,18 @@ export function registerCompareCommand(program: Command, runtime: Runtime): void
         throw new UserError(
           `no finished runs with metrics found (${opts.from}${opts.experiment ? `, experiment ${opts.experiment}` : ''}${opts.group ? `, group ${opts.group}` : ''})`,
         );
-      const text = formatCompare(compareTable(runs, opts.sort), opts.format);
+      const kept = opts.split ? runs.filter((r) => r.split === opts.split) : runs;
+      if (kept.length === 0)
+        throw new UserError(
+          `none of the ${runs.length} run(s) was scored on the ${opts.split} split (they were: ${[...new Set(runs.map(splitLabel))].join(', ')})`,
+        );
+      const table = compareTable(kept, opts.sort);
+      if (table.warning) runtime.logger.warn(table.warning);
+      const text = formatCompare(table, opts.format);
       const out = opts.out ?? (opts.format === 'html' ? 'compare.html' : undefined);
       if (out) {
         writeFileSync(out, text);
-        process.stdout.write(`wrote ${out} (${runs.length} runs)\n`);
+        process.stdout.write(`wrote ${out} (${kept.length} runs)\n`);
       } else {
         process.stdout.write(text + '\n');
       }

@@ -4,14 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { Option, type Command } from 'commander';
-import {
-  AFFECTNET_MAX_CODE,
-  AFFECTNET_MIN_CODE,
-  DEFAULT_CLASS_PRESET,
-  expressionName,
-  resolveClassPreset,
-} from '../../affectnet.js';
-import { UserError } from '../../errors.js';
+import { UserError, didYouMean } from '../../errors.js';
 import {
   flattenClassificationReport,
   flattenRegressionReport,
@@ -25,99 +18,10 @@ import {
   type RegressionReport,
   type TableFormat,
 } from '../../metrics/index.js';
+import { parseCsvText, type CsvRecord } from '../../pipeline/csv.js';
+import type { ClassPresets } from '../../plugin/plugin.js';
+import type { Registry } from '../../plugin/registry.js';
 import type { Runtime } from '../../plugin/runtime.js';
-
-export interface CsvRecord {
-  /** 1-based line number where the record starts. */
-  line: number;
-  cells: string[];
-}
-
-/**
- * RFC 4180 CSV: comma-separated, fields optionally double-quoted ("" escapes a quote, quoted
- * fields may hold commas and newlines), LF or CRLF line ends. Blank lines are skipped.
- */
-export function parseCsv(text: string, file: string): { header: string[]; records: CsvRecord[] } {
-  const records: CsvRecord[] = [];
-  let cells: string[] = [];
-  let cell = '';
-  let quoted = false;
-  let line = 1;
-  let recordLine = 1;
-  let afterQuote = false;
-  const endRecord = (): void => {
-    cells.push(cell);
-    if (!(cells.length === 1 && cells[0].trim() === '')) records.push({ line: recordLine, cells });
-    cells = [];
-    cell = '';
-  };
-  const source = text.startsWith('\uFEFF') ? text.slice(1) : text;
-  for (let i = 0; i < source.length; i++) {
-    // Fast path at the start of a record: a line with no quote and no lone CR is split on
-    // commas. Character-by-character concatenation made 420k prediction rows cost seconds of
-    // garbage collection; every other line goes through the state machine below, as before.
-    if (!quoted && !afterQuote && cell === '' && cells.length === 0) {
-      let newline = source.indexOf('\n', i);
-      if (newline < 0) newline = source.length;
-      const end = newline > i && source[newline - 1] === '\r' ? newline - 1 : newline;
-      const text = source.slice(i, end);
-      if (!text.includes('"') && !text.includes('\r')) {
-        if (text.trim() !== '') records.push({ line, cells: text.split(',') });
-        line++;
-        recordLine = line;
-        i = newline;
-        continue;
-      }
-    }
-    const ch = source[i];
-    if (quoted) {
-      if (ch === '"') {
-        if (source[i + 1] === '"') {
-          cell += '"';
-          i++;
-        } else {
-          quoted = false;
-          afterQuote = true;
-        }
-      } else {
-        if (ch === '\n') line++;
-        cell += ch;
-      }
-      continue;
-    }
-    if (ch === ',') {
-      cells.push(cell);
-      cell = '';
-      afterQuote = false;
-    } else if (ch === '\n' || ch === '\r') {
-      if (ch === '\r' && source[i + 1] === '\n') i++;
-      endRecord();
-      afterQuote = false;
-      line++;
-      recordLine = line;
-    } else if (ch === '"' && cell.trim() === '' && !afterQuote) {
-      cell = '';
-      quoted = true;
-    } else {
-      if (afterQuote && ch.trim() !== '')
-        throw new UserError(`${file}:${line}: unexpected text after a closing quote`);
-      if (!afterQuote) cell += ch;
-    }
-  }
-  if (quoted) throw new UserError(`${file}:${recordLine}: a quoted field is not closed`);
-  if (cell !== '' || cells.length > 0) endRecord();
-  const [first, ...rest] = records;
-  if (!first) throw new UserError(`${file}: the file is empty; expected a header line`);
-  const header = first.cells.map((h) => h.trim());
-  for (const record of rest) {
-    if (record.cells.length !== header.length) {
-      throw new UserError(
-        `${file}:${record.line}: ${record.cells.length} fields, but the header has ${header.length}`,
-      );
-    }
-  }
-  return { header, records: rest };
-}
 
 const normalizeName = (name: string): string => name.toLowerCase().replace(/[\s_-]/g, '');
 
@@ -135,15 +39,17 @@ export interface PredictionScores {
 }
 
 /**
- * What a numeric `label` / `pred` value means. `codes`: an AffectNet expression code (0-10, as
- * in AffectNet's file lists), mapped to the class with that code; `indices`: a model output
- * index (0..classes-1, the order of --classes).
+ * What a numeric `label` / `pred` value means. `codes`: the dataset's class code (AffectNet's
+ * expression code 0-10, as in its file lists), mapped to the class with that code; `indices`: a
+ * model output index (0..classes-1, the order of --classes).
  */
 export type NumericLabels = 'codes' | 'indices';
 export const NUMERIC_LABELS: readonly NumericLabels[] = ['codes', 'indices'];
 
 export interface ScorePredictionsOptions {
-  /** A class preset name or a comma-separated list of expression names/codes. */
+  /** The dataset's codes, names and presets that `classes` refers to (a dataset plugin's). */
+  classPresets: ClassPresets;
+  /** A class preset name or a comma-separated list of class names/codes; default: the dataset's default preset. */
   classes?: string;
   normalized: boolean;
   /** Default `codes`: AffectNet's own numbering, so code 5 (Disgust) never passes for index 5. */
@@ -164,7 +70,7 @@ export function scorePredictionsFile(
   } catch (error) {
     throw new UserError(`cannot read ${file}: ${(error as Error).message}`);
   }
-  const { header, records } = parseCsv(text, file);
+  const { header, records } = parseCsvText(text, file);
   if (records.length === 0) throw new UserError(`${file}: no rows after the header`);
   const column = new Map<string, number>();
   header.forEach((name, i) => {
@@ -209,8 +115,10 @@ function scoreClassificationColumns(
   options: ScorePredictionsOptions,
   out: Pick<PredictionScores, 'notes' | 'warnings'>,
 ): PredictionScores['classification'] {
-  const classSpec = options.classes ?? DEFAULT_CLASS_PRESET;
-  const classes = resolveClassPreset(classSpec.includes(',') ? classSpec.split(',') : classSpec);
+  const vocabulary = options.classPresets;
+  const classSpec = options.classes ?? vocabulary.defaultPreset;
+  const classes = vocabulary.resolve(classSpec.includes(',') ? classSpec.split(',') : classSpec);
+  const maxCode = vocabulary.names.length - 1;
   const classNames = classes.map((c) => c.name);
   const numClasses = classes.length;
 
@@ -267,16 +175,16 @@ function scoreClassificationColumns(
         }
         return number;
       }
-      if (number < AFFECTNET_MIN_CODE || number > AFFECTNET_MAX_CODE) {
+      if (number < 0 || number > maxCode) {
         throw new UserError(
-          `${file}:${record.line}: ${what} ${number} is not an AffectNet expression code (${AFFECTNET_MIN_CODE}..${AFFECTNET_MAX_CODE}); ` +
+          `${file}:${record.line}: ${what} ${number} is not an ${vocabulary.codeName} (0..${maxCode}); ` +
             `pass --numeric-labels indices if the file holds model indices 0..${numClasses - 1}`,
         );
       }
       const index = classOfCode.get(number);
       if (index === undefined) {
         throw new UserError(
-          `${file}:${record.line}: ${what} ${number} is AffectNet code ${number} (${expressionName(number)}), ` +
+          `${file}:${record.line}: ${what} ${number} is ${vocabulary.codeName} ${number} (${vocabulary.names[number]}), ` +
             `not one of the classes of '${classSpec}' (codes ${codeList}); drop such rows or widen --classes, ` +
             `or pass --numeric-labels indices if the file holds model indices 0..${numClasses - 1}`,
         );
@@ -316,7 +224,7 @@ function scoreClassificationColumns(
   if (numericSeen) {
     out.notes.push(
       numericLabels === 'codes'
-        ? `numeric labels read as AffectNet expression codes: ${classes.map((c) => `${c.code} = ${c.name} (index ${c.index})`).join(', ')}; --numeric-labels indices reads them as model indices`
+        ? `numeric labels read as ${vocabulary.codeName}s: ${classes.map((c) => `${c.code} = ${c.name} (index ${c.index})`).join(', ')}; --numeric-labels indices reads them as model indices`
         : `numeric labels read as model indices: ${classes.map((c) => `${c.index} = ${c.name}`).join(', ')}`,
     );
   }
@@ -437,23 +345,59 @@ export function formatPredictionScores(scores: PredictionScores, format: TableFo
   return parts.join('\n');
 }
 
+/**
+ * The class vocabulary `--classes` refers to: the named dataset plugin's, or the one registered
+ * dataset plugin that has class presets.
+ */
+export function datasetClassPresets(registry: Registry, datasetType?: string): ClassPresets {
+  const known = registry.classPresets();
+  if (datasetType !== undefined) {
+    const found = known.find((k) => k.type === datasetType);
+    if (found) return found.classPresets;
+    const names = known.map((k) => k.type);
+    const hint = didYouMean(datasetType, names);
+    throw new UserError(
+      `no dataset plugin '${datasetType}' with class presets` +
+        (hint ? `; did you mean '${hint}'?` : '') +
+        ` Datasets with class presets: ${names.length ? names.join(', ') : '(none)'}`,
+    );
+  }
+  if (known.length === 1) return known[0].classPresets;
+  throw new UserError(
+    known.length === 0
+      ? 'no registered dataset plugin defines class presets, so --classes has nothing to refer to'
+      : `several dataset plugins define class presets (${known.map((k) => k.type).join(', ')}); pass --dataset <type>`,
+  );
+}
+
 export function registerMetricsCommand(program: Command, runtime: Runtime): void {
+  const presetHelp = runtime.registry
+    .classPresets()
+    .map(
+      ({ type, classPresets }) =>
+        `${type}: ${Object.keys(classPresets.presets).join(', ')} (default ${classPresets.defaultPreset})`,
+    )
+    .join('; ');
   program
     .command('metrics')
     .description(
       'score a predictions CSV with the AffectNet metric set (Orig and skew-normalised Norm): columns label and ' +
         'pred and/or one score column per class (class name or score_<i>, probabilities); or valence, arousal, ' +
-        'pred_valence, pred_arousal. label/pred are class names or numbers (AffectNet codes unless --numeric-labels indices)',
+        "pred_valence, pred_arousal. label/pred are class names or numbers (the dataset's codes, e.g. AffectNet's, unless --numeric-labels indices)",
     )
     .requiredOption('--input <file>', 'predictions CSV file')
     .option(
       '--classes <preset>',
-      `class preset or comma-separated expression names/codes, in model index order (default: ${DEFAULT_CLASS_PRESET})`,
+      `class preset or comma-separated class names/codes, in model index order (presets of ${presetHelp || 'no dataset'})`,
+    )
+    .option(
+      '--dataset <type>',
+      'the dataset plugin whose codes and presets --classes and numeric labels refer to (default: the only one registered)',
     )
     .addOption(
       new Option(
         '--numeric-labels <meaning>',
-        'what a number in label/pred means: codes = AffectNet expression codes (0-10, as in the file lists; ' +
+        "what a number in label/pred means: codes = the dataset's class codes (AffectNet: 0-10, as in the file lists; " +
           'a code outside --classes is refused), indices = model output indices (0..n-1 in --classes order)',
       )
         .choices([...NUMERIC_LABELS])
@@ -466,12 +410,14 @@ export function registerMetricsCommand(program: Command, runtime: Runtime): void
       (opts: {
         input: string;
         classes?: string;
+        dataset?: string;
         json?: boolean;
         markdown?: boolean;
         normalized: boolean;
         numericLabels: NumericLabels;
       }) => {
         const scores = scorePredictionsFile(opts.input, {
+          classPresets: datasetClassPresets(runtime.registry, opts.dataset),
           classes: opts.classes,
           normalized: opts.normalized,
           numericLabels: opts.numericLabels,

@@ -9,7 +9,7 @@ import {
   expressionName,
   presetNameOf,
   resolveClassPreset,
-} from '../../../core/affectnet.js';
+} from './constants.js';
 import { envReferences } from '../../../core/config/compose.js';
 import { UserError } from '../../../core/errors.js';
 import { BadRecordLog, checkBadFraction } from '../../../core/pipeline/bad-records.js';
@@ -33,7 +33,7 @@ import { readFileList } from './list-reader.js';
 import { ensureSyntheticAffectNet } from './synth.js';
 import { withDefaults, type AffectNetOptions } from './options.js';
 import { BAD_ROW, checkHeader, parseRow, type AffectNetRecord } from './records.js';
-import { applyLimits, balancedSplit } from './split.js';
+import { applyLimits, balancedSplit, heldOutCount } from './split.js';
 
 /** Concurrent fs.stat calls when checking that images exist. */
 const STAT_CONCURRENCY = 64;
@@ -199,11 +199,18 @@ export class AffectNetDataset implements DatasetPlugin {
         );
       }
     } else {
-      const capped = options.split.maxTrainPerClass
-        ? balancedSplit(training.kept, groups, 0, seed, options.split.maxTrainPerClass).train
-        : training.kept;
-      train = capped;
-      val = validation.kept;
+      // validation.csv is the test set, so validation is a stratified, seeded hold-out of
+      // training.csv: choosing the best epoch on the test set would make its score optimistic
+      const fraction = options.split.validationFraction;
+      const split = balancedSplit(
+        training.kept,
+        groups,
+        (available) => heldOutCount(available, fraction),
+        seed,
+        options.split.maxTrainPerClass,
+      );
+      train = split.train;
+      val = split.validation;
     }
     const limited = applyLimits(
       { train, validation: val, test: validation.kept },
@@ -247,6 +254,14 @@ export class AffectNetDataset implements DatasetPlugin {
       image: this.imageSpec,
       ...splits,
       badRecords,
+      sources: {
+        train: `${AFFECTNET_TRAINING_CSV}: the rest`,
+        validation:
+          options.split.policy === 'report-table3'
+            ? `${AFFECTNET_TRAINING_CSV}: ${options.split.validationPerClass} per class held out`
+            : `${AFFECTNET_TRAINING_CSV}: ${options.split.validationFraction} of each class held out`,
+        test: AFFECTNET_VALIDATION_CSV,
+      },
       description: {
         dataset: 'affectnet',
         root,
@@ -261,14 +276,14 @@ export class AffectNetDataset implements DatasetPlugin {
         split: {
           policy: options.split.policy,
           validationPerClass: options.split.validationPerClass,
+          validationFraction: options.split.validationFraction,
           maxTrainPerClass: options.split.maxTrainPerClass ?? null,
           limit: options.split.limit ?? null,
           seed,
           testSource: AFFECTNET_VALIDATION_CSV,
-          validationSource:
-            options.split.policy === 'report-table3'
-              ? AFFECTNET_TRAINING_CSV
-              : AFFECTNET_VALIDATION_CSV,
+          // both policies hold validation out of training.csv: the test set is never scored
+          // while training (checkpoint selection, early stopping)
+          validationSource: AFFECTNET_TRAINING_CSV,
           shortClasses,
         },
         counts,
@@ -329,10 +344,8 @@ export class AffectNetDataset implements DatasetPlugin {
 
   /** Which splits a file list feeds, for messages. */
   private splitsOf(csvPath: string): string {
-    const table3 = this.options.split.policy === 'report-table3';
-    if (basename(csvPath) === AFFECTNET_TRAINING_CSV)
-      return table3 ? 'the train and validation splits' : 'the train split';
-    return table3 ? 'the test split' : 'the validation and test splits';
+    if (basename(csvPath) === AFFECTNET_TRAINING_CSV) return 'the train and validation splits';
+    return 'the test split';
   }
 
   private example(

@@ -1,4 +1,5 @@
 import type { PluginDefinition } from '../../../core/plugin/plugin.js';
+import { affectnetClassPresets } from './constants.js';
 import { AffectNetDataset } from './dataset.js';
 import { affectnetOptionsSchema } from './options.js';
 
@@ -9,6 +10,7 @@ export const affectnetDataset: PluginDefinition<AffectNetDataset> = {
     "AffectNet (manually annotated file lists + images): class presets, the report's Table 3 split, bad-record handling",
   optionsSchema: affectnetOptionsSchema,
   implementation: AffectNetDataset,
+  classPresets: affectnetClassPresets,
   envHints: {
     AFFECTNET_ROOT:
       'AffectNet is licensed: request it from its authors and point AFFECTNET_ROOT at the folder holding ' +
@@ -17,6 +19,7 @@ export const affectnetDataset: PluginDefinition<AffectNetDataset> = {
   },
 };
 
+export * from './constants.js';
 export { AffectNetDataset, resolveRoot, type FileListCounts } from './dataset.js';
 export {
   AFFECTNET_DEFAULTS,
@@ -32,7 +35,7 @@ export {
   BAD_ROW,
   type AffectNetRecord,
 } from './records.js';
-export { readLines, splitCsvLine } from './csv.js';
+export { readLines, splitCsvLine } from '../../../core/pipeline/csv.js';
 export { balancedSplit, limitSubset } from './split.js';
 export {
   generateSyntheticAffectNet,

@@ -9,7 +9,7 @@
  * `parseRow` accepts, with the same values.
  */
 import { open } from 'node:fs/promises';
-import { AFFECTNET_CSV_COLUMNS, AFFECTNET_MAX_CODE } from '../../../core/affectnet.js';
+import { AFFECTNET_CSV_COLUMNS, AFFECTNET_MAX_CODE } from './constants.js';
 
 /** The fields of a row the fast path accepted. One object, reused for every row: copy what you keep. */
 export interface FastRow {

@@ -1,8 +1,4 @@
-import {
-  AFFECTNET_EXPRESSIONS,
-  CLASS_PRESET_NAMES,
-  DEFAULT_CLASS_PRESET,
-} from '../../../core/affectnet.js';
+import { AFFECTNET_EXPRESSIONS, CLASS_PRESET_NAMES, DEFAULT_CLASS_PRESET } from './constants.js';
 import type { AugmentOptions, JsonSchema, TaskKind } from '../../../core/plugin/plugin.js';
 
 export type SplitPolicy = 'report-table3' | 'official';
@@ -25,6 +21,7 @@ export interface AffectNetOptions {
   split: {
     policy: SplitPolicy;
     validationPerClass: number;
+    validationFraction: number;
     maxTrainPerClass?: number;
     limit?: SplitLimits;
   };
@@ -49,7 +46,7 @@ export const AFFECTNET_DEFAULTS = {
   crop: 'face-box',
   /** 10% of the box on each side: AffectNet's boxes are tight, so chin and brows stay in. */
   margin: 0.1,
-  split: { policy: 'report-table3', validationPerClass: 500 },
+  split: { policy: 'report-table3', validationPerClass: 500, validationFraction: 0.05 },
   onBadRecord: 'skip',
   /** A few unreadable images are normal in a 290k-image download; 1 in 20 is a broken copy. */
   maxBadFraction: 0.05,
@@ -127,12 +124,23 @@ export const affectnetOptionsSchema: JsonSchema = {
       description:
         'report-table3: a balanced validation set of validationPerClass images per class drawn from training.csv with the seed, ' +
         'the rest of training.csv for training, validation.csv as the test set (the report, Table 3). ' +
-        'official: training.csv for training; validation.csv as both validation and test set.',
+        'official: a stratified, seeded hold-out of validationFraction of each class of training.csv for validation, the rest for ' +
+        'training, validation.csv as the test set. Either way the test set is never the validation set, so checkpoint ' +
+        'selection and early stopping never see it.',
       properties: {
         policy: { enum: ['report-table3', 'official'], default: AFFECTNET_DEFAULTS.split.policy },
         validationPerClass: {
           ...positiveInteger,
           default: AFFECTNET_DEFAULTS.split.validationPerClass,
+          description: 'report-table3: validation images drawn from training.csv per class.',
+        },
+        validationFraction: {
+          type: 'number',
+          exclusiveMinimum: 0,
+          maximum: 0.5,
+          default: AFFECTNET_DEFAULTS.split.validationFraction,
+          description:
+            'official: the fraction of each class of training.csv held out for validation (rounded per class; seeded).',
         },
         maxTrainPerClass: {
           ...positiveInteger,

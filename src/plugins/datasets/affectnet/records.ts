@@ -1,11 +1,7 @@
 import { isAbsolute, posix, win32 } from 'node:path';
-import {
-  AFFECTNET_CSV_COLUMNS,
-  AFFECTNET_MAX_CODE,
-  AFFECTNET_MIN_CODE,
-} from '../../../core/affectnet.js';
+import { AFFECTNET_CSV_COLUMNS, AFFECTNET_MAX_CODE, AFFECTNET_MIN_CODE } from './constants.js';
 import type { FaceBox } from '../../../core/plugin/plugin.js';
-import { splitCsvLine } from './csv.js';
+import { splitCsvLine } from '../../../core/pipeline/csv.js';
 
 /** One valid row of an AffectNet file list. */
 export interface AffectNetRecord {

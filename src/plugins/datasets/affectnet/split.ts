@@ -18,12 +18,13 @@ export interface BalancedSplit<T> {
  * The report's Table 3 split of one file list: per group, a seeded draw of `perGroup` records
  * for validation, the rest for training (optionally capped at `maxTrainPerGroup`, also a seeded
  * draw). A group with no more than `perGroup` records gives half of them to validation, so its
- * training side is never emptied. Both outputs keep file-list order.
+ * training side is never emptied. `perGroup` may depend on the group's size (a stratified
+ * fraction: the `official` policy's hold-out). Both outputs keep file-list order.
  */
 export function balancedSplit<T extends Splittable>(
   records: readonly T[],
   groups: readonly number[],
-  perGroup: number,
+  perGroup: number | ((available: number) => number),
   seed: number,
   maxTrainPerGroup?: number,
 ): BalancedSplit<T> {
@@ -39,8 +40,9 @@ export function balancedSplit<T extends Splittable>(
     // one stream per group, so adding a class never reshuffles the others
     const rng = Random.fork(seed, 'affectnet-split', group);
     const shuffled = rng.shuffle(members);
-    const taken = members.length > perGroup ? perGroup : Math.floor(members.length / 2);
-    if (taken < perGroup) shortGroups.push({ group, available: members.length, taken });
+    const wanted = typeof perGroup === 'number' ? perGroup : perGroup(members.length);
+    const taken = members.length > wanted ? wanted : Math.floor(members.length / 2);
+    if (taken < wanted) shortGroups.push({ group, available: members.length, taken });
     const trainEnd =
       maxTrainPerGroup !== undefined
         ? Math.min(shuffled.length, taken + maxTrainPerGroup)
@@ -92,4 +94,9 @@ export function applyLimits<T>(
     validation: limitSubset(splits.validation, limits?.validation, seed, 'validation'),
     test: limitSubset(splits.test, limits?.test, seed, 'test'),
   };
+}
+
+/** Records of a group of `available` that a stratified hold-out of `fraction` puts in validation. */
+export function heldOutCount(available: number, fraction: number): number {
+  return Math.round(available * fraction);
 }

@@ -21,7 +21,7 @@ import {
   AFFECTNET_VALIDATION_CSV,
   expressionName,
   resolveClassPreset,
-} from '../../../core/affectnet.js';
+} from './constants.js';
 import { UserError } from '../../../core/errors.js';
 import { Semaphore } from '../../../core/pipeline/semaphore.js';
 import { Random } from '../../../core/plugin/services.js';

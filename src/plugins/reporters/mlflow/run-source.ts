@@ -60,6 +60,8 @@ export const mlflowRuns: RunSource = async (query) => {
       startTime: run.info.startTime,
       source: `${trackingUri}/#/experiments/${run.info.experimentId}/runs/${run.info.runId}`,
       metrics: unprefixMetrics(latest, split),
+      split,
+      splitSource: run.params[`data.${split}_source`],
       classNames,
       confusion,
     });

@@ -1,9 +1,10 @@
 /**
  * AffectNet constants: the one source of truth for expression codes, names, the category
- * counts of the manually annotated set (the report's Table 1) and the class presets.
+ * counts of the manually annotated set (the report's Table 1) and the class presets (which the
+ * plugin definition hands to core as `classPresets`, for `affectlab metrics --classes`).
  */
-import { UserError, didYouMean } from './errors.js';
-import type { ClassInfo } from './plugin/plugin.js';
+import { UserError, didYouMean } from '../../../core/errors.js';
+import type { ClassInfo, ClassPresets } from '../../../core/plugin/plugin.js';
 
 /** Expression names indexed by AffectNet code (0..10). */
 export const AFFECTNET_EXPRESSIONS = [
@@ -161,3 +162,12 @@ export function presetNameOf(classes: readonly ClassInfo[]): ClassPresetName | u
     return codes.length === classes.length && codes.every((c, i) => classes[i].code === c);
   });
 }
+
+/** AffectNet's codes and presets as the registry hands them to `affectlab metrics --classes`. */
+export const affectnetClassPresets: ClassPresets = {
+  codeName: 'AffectNet expression code',
+  names: AFFECTNET_EXPRESSIONS,
+  presets: CLASS_PRESETS,
+  defaultPreset: DEFAULT_CLASS_PRESET,
+  resolve: resolveClassPreset,
+};
