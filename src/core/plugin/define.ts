@@ -40,6 +40,26 @@ export function Enum<const V extends readonly (string | number)[]>(
 }
 
 /**
+ * Exactly one of `schemas` (JSON Schema `oneOf`, which the error reporting folds into the
+ * branch's own message; TypeBox's Union would emit `anyOf`). The static type is their union.
+ */
+export function OneOf<const T extends TSchema[]>(
+  schemas: T,
+  options: { description?: string; default?: unknown } = {},
+): TSchema & { static: Static<T[number]> } {
+  return Type.Unsafe<Static<T[number]>>({ ...options, oneOf: schemas });
+}
+
+/** `count` items of `item`, typed as the tuple `T` (JSON Schema: an array with min = max items). */
+export function FixedArray<T extends unknown[]>(
+  item: TSchema,
+  count: T['length'],
+  options: { description?: string; default?: T } = {},
+): TSchema & { static: T } {
+  return Type.Unsafe<T>(Type.Array(item, { minItems: count, maxItems: count, ...options }));
+}
+
+/**
  * A key that was removed: present in the schema so its error says why and what to do (an
  * unknown-key error would only list the allowed keys). Always invalid when written.
  */
