@@ -4,7 +4,14 @@
  * the options type a plugin class receives and the schema the experiment is checked against
  * cannot drift apart.
  */
-import { Type, type Static, type TObject, type TProperties, type TSchema } from '@sinclair/typebox';
+import {
+  Type,
+  type ObjectOptions,
+  type Static,
+  type TObject,
+  type TProperties,
+  type TSchema,
+} from '@sinclair/typebox';
 import type { InjectionToken } from 'tsyringe';
 import type { Constructor, PluginDefinition, PluginKind } from './plugin.js';
 
@@ -18,7 +25,7 @@ export { Type, type Static };
  */
 export function Options<P extends TProperties>(
   properties: P,
-  options: { description?: string; default?: unknown } = {},
+  options: ObjectOptions = {},
 ): TObject<P> {
   const schema = Type.Object(properties, { additionalProperties: false, ...options });
   // the static type keeps TypeBox's view; only the emitted `required` list changes
