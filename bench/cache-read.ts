@@ -18,7 +18,9 @@ import { toUnitFloat } from '../src/core/pipeline/augment.js';
 import { CACHE_HEADER_BYTES, PreprocessedCache } from '../src/core/pipeline/cache.js';
 import { ImagePipeline } from '../src/core/pipeline/pipeline.js';
 import { Logger, RunContext } from '../src/core/plugin/services.js';
+import { withOptionDefaults } from '../src/core/plugin/defaults.js';
 import { AffectNetDataset } from '../src/plugins/datasets/affectnet/dataset.js';
+import { affectnetDataset } from '../src/plugins/datasets/affectnet/index.js';
 import type { Example, ImageSpec } from '../src/core/plugin/plugin.js';
 
 const { values } = parseArgs({
@@ -64,7 +66,11 @@ async function examples(root: string): Promise<Example[]> {
   const logger = new Logger();
   logger.level = 'warn';
   const dataset = new AffectNetDataset(
-    { root, classes: 'affectnet11', split: { policy: 'official', validationPerClass: 1 } },
+    withOptionDefaults(affectnetDataset, {
+      root,
+      classes: 'affectnet11',
+      split: { policy: 'official', validationPerClass: 1 },
+    }),
     logger,
     new RunContext('bench', 'bench', 1, tmpdir(), process.cwd()),
   );

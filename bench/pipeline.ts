@@ -26,7 +26,9 @@ import { scanCacheBytes } from '../src/core/pipeline/cache.js';
 import { ImagePipeline } from '../src/core/pipeline/pipeline.js';
 import { SHRINK_ON_LOAD_FROM, decodeAndCrop } from '../src/core/pipeline/preprocess.js';
 import { Logger, RunContext } from '../src/core/plugin/services.js';
+import { withOptionDefaults } from '../src/core/plugin/defaults.js';
 import { AffectNetDataset } from '../src/plugins/datasets/affectnet/dataset.js';
+import { affectnetDataset } from '../src/plugins/datasets/affectnet/index.js';
 import { ensureSyntheticAffectNet } from '../src/plugins/datasets/affectnet/synth.js';
 import type { AugmentOptions, Example } from '../src/core/plugin/plugin.js';
 
@@ -72,7 +74,11 @@ async function examples(root: string): Promise<Example[]> {
   const logger = new Logger();
   logger.level = 'warn';
   const dataset = new AffectNetDataset(
-    { root, classes: 'affectnet11', split: { policy: 'official', validationPerClass: 1 } },
+    withOptionDefaults(affectnetDataset, {
+      root,
+      classes: 'affectnet11',
+      split: { policy: 'official', validationPerClass: 1 },
+    }),
     logger,
     new RunContext('bench', 'bench', 1, tmpdir(), process.cwd()),
   );

@@ -43,6 +43,8 @@ interface ChildResult {
 async function child(root: string): Promise<void> {
   const { Logger, RunContext } = await import('../src/core/plugin/services.js');
   const { AffectNetDataset } = await import('../src/plugins/datasets/affectnet/dataset.js');
+  const { affectnetDataset } = await import('../src/plugins/datasets/affectnet/index.js');
+  const { withOptionDefaults } = await import('../src/core/plugin/defaults.js');
   const progressLines: string[] = [];
   const logger = new Logger();
   logger.level = 'info';
@@ -62,12 +64,12 @@ async function child(root: string): Promise<void> {
     return;
   }
   const dataset = new AffectNetDataset(
-    {
+    withOptionDefaults(affectnetDataset, {
       root,
       classes: values.classes,
-      task: values.task as 'classification',
-      split: { policy: values.policy as 'report-table3', validationPerClass: 500 },
-    },
+      task: values.task,
+      split: { policy: values.policy, validationPerClass: 500 },
+    }),
     logger,
     new RunContext('bench-prepare', 'bench', 42, root, process.cwd()),
   );

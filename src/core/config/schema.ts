@@ -1,6 +1,9 @@
+import type { TSchema } from '@sinclair/typebox';
 import type { JsonSchema, PluginKind } from '../plugin/plugin.js';
 import type { Registry } from '../plugin/registry.js';
-import { Removed } from '../plugin/define.js';
+import { Enum, FixedArray, Options, Removed, Type, type Static } from '../plugin/define.js';
+import type { BackendPreference } from '../training/backend.js';
+import type { LossConfig, PluginRef, SweepDistribution, TrainingConfig } from './types.js';
 
 /**
  * Plugin references inside a section (not top-level keys): the training's optimizer and the
@@ -22,39 +25,48 @@ export const PLUGIN_SLOTS: { key: string; kind: PluginKind; list: boolean; requi
   { key: 'callbacks', kind: 'callback', list: true, required: false },
 ];
 
+const BACKEND_PREFERENCES = [
+  'auto',
+  'tensorflow-gpu',
+  'tensorflow',
+  'cpu',
+] as const satisfies readonly BackendPreference[];
+const EXECUTION_PREFERENCES = ['auto', 'graph', 'eager'] as const;
+const MONITOR_MODES = ['min', 'max', 'auto'] as const;
+
 const metricName: JsonSchema = {
   type: 'string',
   description: 'A metric key as logged per epoch, e.g. val_loss, val_accuracy, val_f1_macro',
   pattern: '^[a-z][a-z0-9_]*$',
 };
 
-/** The runner's options: owned by core, since the runner is core. */
-export const trainingSchema: JsonSchema = {
-  type: 'object',
-  additionalProperties: false,
-  description: 'How the model is trained.',
-  properties: {
-    epochs: { type: 'integer', minimum: 1, default: 5 },
-    batchSize: { type: 'integer', minimum: 1, default: 64 },
-    stepsPerEpoch: {
-      type: 'integer',
-      minimum: 1,
-      description:
-        'Stop each epoch after this many batches (smoke runs); default: the whole epoch.',
-    },
-    validationSteps: {
-      type: 'integer',
-      minimum: 1,
-      description: 'Batches of validation per epoch; default: all.',
-    },
-    backend: {
-      enum: ['auto', 'tensorflow-gpu', 'tensorflow', 'cpu'],
+/**
+ * The runner's options: owned by core, since the runner is core. One TypeBox definition gives
+ * the JSON Schema ajv checks and the type the runner reads (`TrainingConfig`): a key with a
+ * default is always there after validation, so the type says so. The optimizer and loss
+ * sub-schemas are JSON Schema as written (their types in types.ts); `learningRate` is added
+ * per registry (learningRateShorthandSchema).
+ */
+export const trainingSchema = Options(
+  {
+    epochs: Type.Integer({ minimum: 1, default: 5 }),
+    batchSize: Type.Integer({ minimum: 1, default: 64 }),
+    stepsPerEpoch: Type.Optional(
+      Type.Integer({
+        minimum: 1,
+        description:
+          'Stop each epoch after this many batches (smoke runs); default: the whole epoch.',
+      }),
+    ),
+    validationSteps: Type.Optional(
+      Type.Integer({ minimum: 1, description: 'Batches of validation per epoch; default: all.' }),
+    ),
+    backend: Enum(BACKEND_PREFERENCES, {
       default: 'auto',
       description:
         'TensorFlow.js backend; auto tries tensorflow-gpu, tensorflow, cpu in that order.',
-    },
-    execution: {
-      enum: ['auto', 'graph', 'eager'],
+    }),
+    execution: Enum(EXECUTION_PREFERENCES, {
       default: 'auto',
       description:
         'How a training step runs: eager runs tfjs-layers op by op; graph is the compiled ' +
@@ -62,135 +74,140 @@ export const trainingSchema: JsonSchema = {
         'step, native backends only; docs/compiled-step.md). auto: graph when the native ' +
         'backend is active, the graph addon is built and every layer is supported, else eager ' +
         'with a notice naming the reason (affectlab doctor shows it).',
-    },
-    optimizer: {
+    }),
+    optimizer: Type.Unsafe<PluginRef>({
       $ref: '#/definitions/optimizer',
       default: { type: 'adam', learningRate: 0.001 },
       description: 'The optimizer: a registered optimizer plugin and its hyperparameters.',
-    },
-    earlyStopping: {
-      description: 'Shorthand for an early-stopping callback.',
-      type: 'object',
-      additionalProperties: false,
-      properties: {
-        monitor: { ...metricName, default: 'val_loss' },
-        patience: { type: 'integer', minimum: 0, default: 3 },
-        mode: { enum: ['min', 'max', 'auto'], default: 'auto' },
-        minDelta: { type: 'number', minimum: 0, default: 0 },
-      },
-    },
-    checkpoint: {
-      description:
-        'Shorthand for a model-checkpoint callback (one with val_loss is added when neither is given).',
-      type: 'object',
-      additionalProperties: false,
-      properties: {
-        monitor: { ...metricName, default: 'val_loss' },
-        mode: { enum: ['min', 'max', 'auto'], default: 'auto' },
-        saveBest: { type: 'boolean', default: true },
-        // it never had an effect; a file that still sets it is told so instead of it being ignored
-        saveLast: Removed(
-          'checkpoints/last is always written (resume needs it); delete training.checkpoint.saveLast',
-        ),
-      },
-    },
-    loss: {
-      type: 'object',
-      additionalProperties: false,
-      description:
-        'The loss of each head: a registered loss plugin, by name or as { type, ...options }.',
-      properties: {
-        classification: {
-          $ref: '#/definitions/lossChoice',
-          default: 'cross-entropy',
+    }),
+    earlyStopping: Type.Optional(
+      Options(
+        {
+          monitor: Type.Unsafe<string>({ ...metricName, default: 'val_loss' }),
+          patience: Type.Integer({ minimum: 0, default: 3 }),
+          mode: Enum(MONITOR_MODES, { default: 'auto' }),
+          minDelta: Type.Number({ minimum: 0, default: 0 }),
+        },
+        { description: 'Shorthand for an early-stopping callback.' },
+      ),
+    ),
+    checkpoint: Type.Optional(
+      Options(
+        {
+          monitor: Type.Unsafe<string>({ ...metricName, default: 'val_loss' }),
+          mode: Enum(MONITOR_MODES, { default: 'auto' }),
+          saveBest: Type.Boolean({ default: true }),
+          // it never had an effect; a file that still sets it is told so instead of it being ignored
+          saveLast: Type.Optional(
+            Removed(
+              'checkpoints/last is always written (resume needs it); delete training.checkpoint.saveLast',
+            ),
+          ),
+        },
+        {
           description:
-            'Loss of the expression head (weighted per class when the sampler gives weights).',
+            'Shorthand for a model-checkpoint callback (one with val_loss is added when neither is given).',
         },
-        regression: {
-          $ref: '#/definitions/lossChoice',
-          default: 'mse',
-          description: 'Loss of the valence/arousal head.',
+      ),
+    ),
+    loss: Type.Optional(
+      Type.Unsafe<LossConfig>({
+        type: 'object',
+        additionalProperties: false,
+        description:
+          'The loss of each head: a registered loss plugin, by name or as { type, ...options }.',
+        properties: {
+          classification: {
+            $ref: '#/definitions/lossChoice',
+            default: 'cross-entropy',
+            description:
+              'Loss of the expression head (weighted per class when the sampler gives weights).',
+          },
+          regression: {
+            $ref: '#/definitions/lossChoice',
+            default: 'mse',
+            description: 'Loss of the valence/arousal head.',
+          },
+          expressionWeight: { type: 'number', minimum: 0, default: 1 },
+          regressionWeight: { type: 'number', minimum: 0, default: 1 },
         },
-        expressionWeight: { type: 'number', minimum: 0, default: 1 },
-        regressionWeight: { type: 'number', minimum: 0, default: 1 },
-      },
-    },
+      }),
+    ),
   },
-};
+  { description: 'How the model is trained.' },
+);
 
-export const evaluationSchema: JsonSchema = {
-  type: 'object',
-  additionalProperties: false,
-  description: 'How the best checkpoint is scored at the end.',
-  properties: {
-    split: { enum: ['test', 'validation'], default: 'test' },
-    normalized: {
-      type: 'boolean',
+export const evaluationSchema = Options(
+  {
+    split: Enum(['test', 'validation'], { default: 'test' }),
+    normalized: Type.Boolean({
       default: true,
       description: 'Also report skew-normalised (Norm) metrics.',
-    },
+    }),
   },
-};
+  { description: 'How the best checkpoint is scored at the end.' },
+);
 
-const bounds = (description: string, extra: JsonSchema = {}): JsonSchema => ({
-  type: 'array',
-  items: { type: 'number', ...extra },
-  minItems: 2,
-  maxItems: 2,
-  description,
-});
+const bounds = (description: string, item: TSchema = Type.Number()) =>
+  Type.Optional(FixedArray<[number, number]>(item, 2, { description }));
 
 /** One parameter of a random sweep: exactly one of the four distributions. */
-export const sweepDistributionSchema: JsonSchema = {
-  type: 'object',
-  additionalProperties: false,
-  minProperties: 1,
-  maxProperties: 1,
-  description:
-    'random mode: { choice: [a, b] }, { uniform: [low, high] }, { loguniform: [low, high] } or { int: [low, high] }',
-  properties: {
-    choice: { type: 'array', minItems: 1, description: 'One of the values, equally likely.' },
-    uniform: bounds('[low, high]: a float, uniform between the bounds.'),
-    loguniform: bounds('[low, high], both > 0: a float whose logarithm is uniform.', {
-      exclusiveMinimum: 0,
-    }),
-    int: {
-      ...bounds('[low, high]: an integer between the bounds, both included.'),
-      items: { type: 'integer' },
+export const sweepDistributionSchema = Type.Unsafe<SweepDistribution>(
+  Options(
+    {
+      choice: Type.Optional(
+        Type.Unsafe<unknown[]>({
+          type: 'array',
+          minItems: 1,
+          description: 'One of the values, equally likely.',
+        }),
+      ),
+      uniform: bounds('[low, high]: a float, uniform between the bounds.'),
+      loguniform: bounds(
+        '[low, high], both > 0: a float whose logarithm is uniform.',
+        Type.Number({ exclusiveMinimum: 0 }),
+      ),
+      int: bounds('[low, high]: an integer between the bounds, both included.', Type.Integer()),
     },
-  },
-};
+    {
+      minProperties: 1,
+      maxProperties: 1,
+      description:
+        'random mode: { choice: [a, b] }, { uniform: [low, high] }, { loguniform: [low, high] } or { int: [low, high] }',
+    },
+  ),
+);
 
-export const sweepSchema: JsonSchema = {
-  type: 'object',
-  additionalProperties: false,
-  description: 'Run the experiment once per combination of --set values.',
-  properties: {
-    mode: {
-      enum: ['grid', 'zip', 'random'],
+export const sweepSchema = Options(
+  {
+    mode: Enum(['grid', 'zip', 'random'], {
       default: 'grid',
       description:
         'grid: every combination of the lists; zip: the i-th values together; random: `trials` draws from the distributions',
-    },
-    group: { type: 'string', description: 'Tag shared by the runs of the sweep.' },
-    trials: { type: 'integer', minimum: 1, description: 'random mode: how many trials to draw.' },
-    seed: {
-      type: 'integer',
-      description: "random mode: the seed of the draws (default: the experiment's seed).",
-    },
-    repeat: {
-      type: 'integer',
+    }),
+    group: Type.Optional(Type.String({ description: 'Tag shared by the runs of the sweep.' })),
+    trials: Type.Optional(
+      Type.Integer({ minimum: 1, description: 'random mode: how many trials to draw.' }),
+    ),
+    seed: Type.Optional(
+      Type.Integer({
+        description: "random mode: the seed of the draws (default: the experiment's seed).",
+      }),
+    ),
+    repeat: Type.Integer({
       minimum: 1,
       default: 1,
       description:
         "Runs per combination, with seeds seed, seed+1, ... (the experiment's seed first); compare --sweep shows mean and sd.",
-    },
-    scheduler: {
-      $ref: '#/definitions/callback',
-      description:
-        'A callback every trial gets with the sweep as context, e.g. { type: asha } to stop weak trials early.',
-    },
-    parameters: {
+    }),
+    scheduler: Type.Optional(
+      Type.Unsafe<PluginRef>({
+        $ref: '#/definitions/callback',
+        description:
+          'A callback every trial gets with the sweep as context, e.g. { type: asha } to stop weak trials early.',
+      }),
+    ),
+    parameters: Type.Unsafe<Record<string, unknown[] | SweepDistribution>>({
       type: 'object',
       minProperties: 1,
       description:
@@ -200,10 +217,10 @@ export const sweepSchema: JsonSchema = {
         then: { minItems: 1 },
         else: sweepDistributionSchema,
       },
-    },
+    }),
   },
-  required: ['parameters'],
-};
+  { description: 'Run the experiment once per combination of --set values.' },
+);
 
 /**
  * `training.learningRate`: `schedule` names a registered LR-schedule callback (its definition's
@@ -261,67 +278,75 @@ export function pluginRefSchema(registry: Registry, kind: PluginKind): JsonSchem
   };
 }
 
-/** The whole experiment schema, composed from core sections and each plugin's options. */
-export function composeExperimentSchema(registry: Registry): JsonSchema {
-  const definitions: Record<string, JsonSchema> = {};
-  const properties: Record<string, JsonSchema> = {
-    name: {
-      type: 'string',
-      minLength: 1,
-      pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$',
-      description: 'Experiment name (runs/<name>/...).',
-    },
-    description: { type: 'string' },
-    extends: {
+/**
+ * The experiment's own keys (the plugin slots are added per registry): with the sections
+ * above, the JSON Schema of everything but the plugins' options and, as `ExperimentSections`,
+ * its type.
+ */
+export const experimentSections = {
+  name: Type.String({
+    minLength: 1,
+    pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$',
+    description: 'Experiment name (runs/<name>/...).',
+  }),
+  description: Type.Optional(Type.String()),
+  extends: Type.Optional(
+    Type.Unsafe<string | string[]>({
       description: 'Base file(s), deep-merged in order; this file wins. Arrays are replaced.',
       oneOf: [{ type: 'string' }, { type: 'array', items: { type: 'string' } }],
-    },
-    seed: { type: 'integer', default: 42 },
-    plugins: {
-      type: 'array',
-      items: { type: 'string' },
+    }),
+  ),
+  seed: Type.Integer({ default: 42 }),
+  plugins: Type.Optional(
+    Type.Array(Type.String(), {
       description: 'Extra plugin modules: a path relative to this file, or a package name.',
-    },
-    tags: {
+    }),
+  ),
+  tags: Type.Optional(
+    Type.Unsafe<Record<string, string>>({
       type: 'object',
       additionalProperties: { type: 'string' },
       description: 'Free-form tags for the run.',
+    }),
+  ),
+  runs: Type.Optional(
+    Options({
+      root: Type.String({ default: 'runs', description: 'Root directory of the local run store.' }),
+    }),
+  ),
+  imageCache: Options(
+    {
+      maxGiB: Type.Number({
+        minimum: 0,
+        default: 64,
+        description:
+          'Bound on the cache directory (entries already there count). Once reached, the ' +
+          'remaining images are decoded every epoch (the cache stops growing; nothing is ' +
+          'evicted). 0 turns the cache off. AffectNet training set at 256 px: ~54.5 GiB.',
+      }),
     },
-    runs: {
-      type: 'object',
-      additionalProperties: false,
-      properties: {
-        root: {
-          type: 'string',
-          default: 'runs',
-          description: 'Root directory of the local run store.',
-        },
-      },
-    },
-    imageCache: {
-      type: 'object',
-      additionalProperties: false,
+    {
       default: {},
       description:
         'The preprocessed-image cache (<cacheDir>/images): uint8 pixels after decode, crop and ' +
         'resize, 16 + height x width x channels bytes per image, read back from the second epoch on.',
-      properties: {
-        maxGiB: {
-          type: 'number',
-          minimum: 0,
-          default: 64,
-          description:
-            'Bound on the cache directory (entries already there count). Once reached, the ' +
-            'remaining images are decoded every epoch (the cache stops growing; nothing is ' +
-            'evicted). 0 turns the cache off. AffectNet training set at 256 px: ~54.5 GiB.',
-        },
-      },
     },
-    // an experiment without `training:` trains with every default (the type says it is there)
-    training: { $ref: '#/definitions/training', default: {} },
-    evaluation: { $ref: '#/definitions/evaluation' },
-    sweep: { $ref: '#/definitions/sweep' },
-  };
+  ),
+  // an experiment without `training:` trains with every default, so the type has it
+  training: Type.Unsafe<TrainingConfig>({
+    $ref: '#/definitions/training',
+    default: {},
+  }),
+  evaluation: Type.Optional(
+    Type.Unsafe<Static<typeof evaluationSchema>>({ $ref: '#/definitions/evaluation' }),
+  ),
+  sweep: Type.Optional(Type.Unsafe<Static<typeof sweepSchema>>({ $ref: '#/definitions/sweep' })),
+};
+
+/** The whole experiment schema, composed from core sections and each plugin's options. */
+export function composeExperimentSchema(registry: Registry): JsonSchema {
+  const definitions: Record<string, JsonSchema> = {};
+  const properties: Record<string, JsonSchema> = { ...experimentSections };
   definitions.training = {
     ...trainingSchema,
     properties: {

@@ -1,7 +1,17 @@
-import type { BackendPreference } from '../training/backend.js';
-
-/** `training.execution`: the engine a run asks for (engine/ decides what `auto` gives). */
-export type ExecutionPreference = 'auto' | 'eager' | 'graph';
+/**
+ * The types of a validated experiment. The core sections' types come from their TypeBox
+ * definitions in schema.ts (one definition for the JSON Schema and the type); what stays
+ * written here is the plugin reference and the learning-rate and loss settings, whose
+ * sub-schemas are plain JSON Schema (learningRate made per registry).
+ */
+import type { Static } from '@sinclair/typebox';
+import type {
+  evaluationSchema,
+  experimentSections,
+  sweepSchema,
+  trainingSchema,
+} from './schema.js';
+import type { TObject } from '@sinclair/typebox';
 
 /** `{ type: <registered name>, ...options }` */
 export interface PluginRef {
@@ -9,43 +19,12 @@ export interface PluginRef {
   [option: string]: unknown;
 }
 
-export interface TrainingConfig {
-  epochs: number;
-  batchSize: number;
-  stepsPerEpoch?: number;
-  validationSteps?: number;
-  backend: BackendPreference;
-  execution: ExecutionPreference;
-  /** A registered optimizer plugin and its hyperparameters (`learningRate` among them). */
-  optimizer: PluginRef;
-  /**
-   * Shorthand for an LR-schedule callback: `schedule` is its registered schedule name (or
-   * `constant`), the other keys its options.
-   */
-  learningRate?: { schedule: string; monitor?: string; [option: string]: unknown };
-  earlyStopping?: {
-    monitor: string;
-    patience: number;
-    mode: 'min' | 'max' | 'auto';
-    minDelta: number;
-  };
-  checkpoint?: {
-    monitor: string;
-    mode: 'min' | 'max' | 'auto';
-    saveBest: boolean;
-  };
-  loss?: {
-    /** A registered loss plugin's name or `{ type, ...options }`. */
-    classification: string | PluginRef;
-    regression: string | PluginRef;
-    expressionWeight: number;
-    regressionWeight: number;
-  };
-}
-
-export interface EvaluationConfig {
-  split: 'test' | 'validation';
-  normalized: boolean;
+/** `training.loss`: the loss of each head, a registered loss plugin's name or `{ type, ...options }`. */
+export interface LossConfig {
+  classification: string | PluginRef;
+  regression: string | PluginRef;
+  expressionWeight: number;
+  regressionWeight: number;
 }
 
 /** A random sweep's distribution of one parameter (bounds inclusive for `int`). */
@@ -55,39 +34,31 @@ export type SweepDistribution =
   | { loguniform: [number, number] }
   | { int: [number, number] };
 
-export interface SweepConfig {
-  mode: 'grid' | 'zip' | 'random';
-  group?: string;
-  /** random: how many trials to draw. */
-  trials?: number;
-  /** random: the seed of the draws (default: the experiment's seed). */
-  seed?: number;
-  /** Runs per combination, each with its own seed (experiment seed + 0, 1, ...). */
-  repeat?: number;
-  /** A callback every trial gets, with the sweep as context (e.g. `asha`). */
-  scheduler?: PluginRef;
-  /** A list of values; in random mode also a distribution. */
-  parameters: Record<string, unknown[] | SweepDistribution>;
-}
+/**
+ * `training:`, schema defaults filled in. `optimizer` is a registered optimizer plugin and its
+ * hyperparameters; `learningRate` is the shorthand for an LR-schedule callback (`schedule` its
+ * registered schedule name, or `constant`; the other keys its options), whose schema is made
+ * per registry.
+ */
+export type TrainingConfig = Static<typeof trainingSchema> & {
+  learningRate?: { schedule: string; monitor?: string; [option: string]: unknown };
+};
+
+/** `training.execution`: the engine a run asks for (engine/ decides what `auto` gives). */
+export type ExecutionPreference = TrainingConfig['execution'];
+
+export type EvaluationConfig = Static<typeof evaluationSchema>;
+
+/** `sweep:`; `repeat` runs per combination, each with its own seed (experiment seed + 0, 1, ...). */
+export type SweepConfig = Static<typeof sweepSchema>;
 
 /** A validated experiment, schema defaults filled in. */
-export interface ExperimentConfig {
-  name: string;
-  description?: string;
-  seed: number;
-  plugins?: string[];
-  tags?: Record<string, string>;
-  runs?: { root: string };
-  /** The preprocessed-image cache; schema default maxGiB 64 (0 = off). */
-  imageCache?: { maxGiB: number };
+export type ExperimentConfig = Static<TObject<typeof experimentSections>> & {
   dataset: PluginRef;
   sampler?: PluginRef;
   architecture: PluginRef;
-  training: TrainingConfig;
-  evaluation?: EvaluationConfig;
   reporters?: PluginRef[];
   /** How a sweep's combinations run (local child processes by default). */
   launcher?: PluginRef;
   callbacks?: PluginRef[];
-  sweep?: SweepConfig;
-}
+};

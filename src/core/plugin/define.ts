@@ -4,7 +4,14 @@
  * the options type a plugin class receives and the schema the experiment is checked against
  * cannot drift apart.
  */
-import { Type, type Static, type TObject, type TProperties, type TSchema } from '@sinclair/typebox';
+import {
+  Type,
+  type ObjectOptions,
+  type Static,
+  type TObject,
+  type TProperties,
+  type TSchema,
+} from '@sinclair/typebox';
 import type { InjectionToken } from 'tsyringe';
 import type { Constructor, PluginDefinition, PluginKind } from './plugin.js';
 
@@ -18,7 +25,7 @@ export { Type, type Static };
  */
 export function Options<P extends TProperties>(
   properties: P,
-  options: { description?: string; default?: unknown } = {},
+  options: ObjectOptions = {},
 ): TObject<P> {
   const schema = Type.Object(properties, { additionalProperties: false, ...options });
   // the static type keeps TypeBox's view; only the emitted `required` list changes
@@ -37,6 +44,26 @@ export function Enum<const V extends readonly (string | number)[]>(
   options: { description?: string; default?: V[number] } = {},
 ): TSchema & { static: V[number] } {
   return Type.Unsafe<V[number]>({ enum: [...values], ...options });
+}
+
+/**
+ * Exactly one of `schemas` (JSON Schema `oneOf`, which the error reporting folds into the
+ * branch's own message; TypeBox's Union would emit `anyOf`). The static type is their union.
+ */
+export function OneOf<const T extends TSchema[]>(
+  schemas: T,
+  options: { description?: string; default?: unknown } = {},
+): TSchema & { static: Static<T[number]> } {
+  return Type.Unsafe<Static<T[number]>>({ ...options, oneOf: schemas });
+}
+
+/** `count` items of `item`, typed as the tuple `T` (JSON Schema: an array with min = max items). */
+export function FixedArray<T extends unknown[]>(
+  item: TSchema,
+  count: T['length'],
+  options: { description?: string; default?: T } = {},
+): TSchema & { static: T } {
+  return Type.Unsafe<T>(Type.Array(item, { minItems: count, maxItems: count, ...options }));
 }
 
 /**
@@ -79,6 +106,7 @@ export interface PluginSpec<P extends TProperties, C extends Constructor<unknown
   inject?: InjectionToken<unknown>[];
   envHints?: Record<string, string>;
   schedule?: string;
+  classPresets?: PluginDefinition['classPresets'];
 }
 
 /** A plugin definition whose options schema and options type come from `spec.options`. */

@@ -23,6 +23,7 @@ import { monitorDiagnostics } from '../config/monitors.js';
 import { loadExperimentPlugins } from './loader.js';
 import type { CommandModule } from '../cli/command.js';
 import type { DoctorSection, PluginExtensions, RunSourceDefinition } from './extensions.js';
+import { withOptionDefaults } from './defaults.js';
 import { ExportFormatRegistry } from '../inference/export-formats.js';
 
 export interface ResolveOptions extends ComposeOptions {
@@ -162,10 +163,16 @@ export class Runtime {
     return child;
   }
 
-  /** Build one plugin: its class resolved in a grandchild container that holds its options. */
+  /**
+   * Build one plugin: its class resolved in a grandchild container that holds its options,
+   * with its schema's defaults filled in (here, for every plugin, so no plugin class re-states
+   * a default; refs made in code, like the callbacks of the training shorthands or the default
+   * launcher, get them too).
+   */
   instantiate<T>(scope: DependencyContainer, kind: PluginKind, ref: PluginRef): T {
     const definition = this.registry.get(kind, ref.type);
-    const { type: _type, ...options } = ref;
+    const { type: _type, ...given } = ref;
+    const options = withOptionDefaults(definition, given);
     const pluginScope = scope.createChildContainer();
     pluginScope.register(PLUGIN_OPTIONS, { useValue: options });
     if (definition.inject) {

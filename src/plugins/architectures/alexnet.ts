@@ -1,23 +1,35 @@
 import 'reflect-metadata';
 import * as tf from '@tensorflow/tfjs';
 import { inject, injectable } from 'tsyringe';
+import { Options, Type, definePlugin, type Static } from '../../core/plugin/define.js';
 import {
   PLUGIN_OPTIONS,
   type ArchitecturePlugin,
   type ModelRequest,
-  type PluginDefinition,
 } from '../../core/plugin/plugin.js';
-import { buildTaskModel, headOptionsSchema, requireInputSide, type HeadOptions } from './heads.js';
+import { buildTaskModel, headOptionsSchema, requireInputSide } from './heads.js';
 import { localResponseNormalization } from './layers.js';
 
-export interface AlexNetOptions extends HeadOptions {
-  /** Local response normalisation after conv1 and conv2, as in AlexNet. */
-  localResponseNormalization: boolean;
-  /** Dropout after fc6 and fc7. */
-  dropout: number;
-  /** Units of fc6 and fc7 (AlexNet: 4096). */
-  fcUnits: number;
-}
+const alexNetOptions = Options({
+  localResponseNormalization: Type.Boolean({
+    default: true,
+    description:
+      'Local response normalisation after conv1 and conv2 (Caffe bvlc_alexnet settings).',
+  }),
+  dropout: Type.Number({
+    minimum: 0,
+    exclusiveMaximum: 1,
+    default: 0.5,
+    description: 'Dropout after fc6 and fc7 (AlexNet: 0.5).',
+  }),
+  fcUnits: Type.Integer({
+    minimum: 1,
+    default: 4096,
+    description: 'Units of the fully connected layers fc6 and fc7 (AlexNet: 4096).',
+  }),
+  ...headOptionsSchema,
+});
+export type AlexNetOptions = Static<typeof alexNetOptions>;
 
 /**
  * 11x11/4 valid → 3x3/2 pool → (same convs) → 3x3/2 pool → (same convs) → 3x3/2 pool:
@@ -112,34 +124,10 @@ export class AlexNet implements ArchitecturePlugin {
   }
 }
 
-export const alexNetPlugin: PluginDefinition<AlexNet> = {
+export const alexNetPlugin = definePlugin({
   kind: 'architecture',
   type: 'alexnet',
   description: "The AffectNet paper's baseline: single-tower AlexNet for 227x227x3 input",
-  optionsSchema: {
-    type: 'object',
-    properties: {
-      localResponseNormalization: {
-        type: 'boolean',
-        default: true,
-        description:
-          'Local response normalisation after conv1 and conv2 (Caffe bvlc_alexnet settings).',
-      },
-      dropout: {
-        type: 'number',
-        minimum: 0,
-        exclusiveMaximum: 1,
-        default: 0.5,
-        description: 'Dropout after fc6 and fc7 (AlexNet: 0.5).',
-      },
-      fcUnits: {
-        type: 'integer',
-        minimum: 1,
-        default: 4096,
-        description: 'Units of the fully connected layers fc6 and fc7 (AlexNet: 4096).',
-      },
-      ...headOptionsSchema,
-    },
-  },
+  options: alexNetOptions,
   implementation: AlexNet,
-};
+});

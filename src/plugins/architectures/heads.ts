@@ -1,6 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { UserError } from '../../core/errors.js';
-import type { JsonSchema, ModelRequest, Task } from '../../core/plugin/plugin.js';
+import type { TObject } from '@sinclair/typebox';
+import { Enum, type Static } from '../../core/plugin/define.js';
+import type { ModelRequest, Task } from '../../core/plugin/plugin.js';
 
 /**
  * The task heads every architecture ends in, built in one place so every backbone (built-in or
@@ -18,27 +20,25 @@ import type { JsonSchema, ModelRequest, Task } from '../../core/plugin/plugin.js
 export const EXPRESSION_OUTPUT = 'expression';
 export const VALENCE_AROUSAL_OUTPUT = 'valence_arousal';
 
-export type RegressionActivation = 'linear' | 'tanh';
+export const REGRESSION_ACTIVATIONS = ['linear', 'tanh'] as const;
+export type RegressionActivation = (typeof REGRESSION_ACTIVATIONS)[number];
+/** The schema's default, and what `buildTaskHeads` uses when a caller's options leave it out. */
+const DEFAULT_REGRESSION_HEAD: RegressionActivation = 'linear';
 
-export interface HeadOptions {
-  /**
-   * Activation of the valence/arousal outputs. `linear` (the default) is the AffectNet paper's
-   * regression baseline; `tanh` bounds predictions to the labels' range [-1, 1].
-   */
-  regressionHead: RegressionActivation;
-}
-
-export const DEFAULT_HEAD_OPTIONS: HeadOptions = { regressionHead: 'linear' };
-
-/** Option schema properties for the heads: spread them into an architecture's `properties`. */
-export const headOptionsSchema: Record<string, JsonSchema> = {
-  regressionHead: {
-    enum: ['linear', 'tanh'],
-    default: DEFAULT_HEAD_OPTIONS.regressionHead,
+/**
+ * Option schema properties for the heads: spread them into an architecture's `Options({...})`
+ * (or, in a plain-JavaScript plugin, its JSON Schema `properties`). `linear` (the default) is
+ * the AffectNet paper's regression baseline; `tanh` bounds predictions to the labels' [-1, 1].
+ */
+export const headOptionsSchema = {
+  regressionHead: Enum(REGRESSION_ACTIVATIONS, {
+    default: DEFAULT_REGRESSION_HEAD,
     description:
       'Valence/arousal output activation: linear (the AffectNet paper) or tanh (bounded to the labels\u2019 [-1, 1]).',
-  },
+  }),
 };
+
+export type HeadOptions = Static<TObject<typeof headOptionsSchema>>;
 
 /** Names of the model outputs a task asks for, in output order. */
 export function taskOutputNames(task: Task): string[] {
@@ -63,7 +63,7 @@ export function buildTaskHeads(
       `task heads take flat features [batch, n], got shape [${features.shape.join(', ')}]: flatten or pool first`,
     );
   }
-  const regression = options.regressionHead ?? DEFAULT_HEAD_OPTIONS.regressionHead;
+  const regression = options.regressionHead ?? DEFAULT_REGRESSION_HEAD;
   return taskOutputNames(task).map((output) =>
     output === EXPRESSION_OUTPUT
       ? expressionHead(features, task)

@@ -2,37 +2,58 @@ import 'reflect-metadata';
 import { isAbsolute, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { inject, injectable } from 'tsyringe';
+import { Enum, Options, Type, definePlugin, type Static } from '../../core/plugin/define.js';
 import {
   PLUGIN_OPTIONS,
   type ArchitecturePlugin,
   type ModelRequest,
-  type PluginDefinition,
 } from '../../core/plugin/plugin.js';
 import { readWeightArtifacts, type WeightArtifacts } from '../../core/training/model-io.js';
 import { Logger, RunContext } from '../../core/plugin/services.js';
-import { buildTaskModel, headOptionsSchema, type HeadOptions } from './heads.js';
+import { buildTaskModel, headOptionsSchema } from './heads.js';
 import { CaffePreprocessing, freezableBatchNormalization } from './layers.js';
 import { readLegacyH5Weights } from './keras-model/read.js';
 import { loadWeightsByLayerName } from './weights.js';
 
-export type ResNetTop = 'task' | 'imagenet' | 'none';
+export const RESNET_TOPS = ['task', 'imagenet', 'none'] as const;
+export type ResNetTop = (typeof RESNET_TOPS)[number];
 
-export interface ResNet50Options extends HeadOptions {
-  /** `none`, or a path (relative to the experiment file) to Keras-converted weights. */
-  weights: string;
-  /** Fraction of the base's layers, counted from the end, left trainable. */
-  trainableFraction: number;
-  /** Global pooling between the base and the task head. */
-  pooling: 'avg' | 'max';
-  /**
-   * `task`: pooling + the task's heads (training); `imagenet`: Keras' 1000-class top
-   * (`avg_pool` + `predictions`), `none`: the bare base as `include_top=False, pooling=None`
-   * (both for comparing with Keras and loading full checkpoints, not for training a task).
-   */
-  top: ResNetTop;
-  /** `caffe`: Keras' preprocess_input for ImageNet weights, inside the model; `none`: raw [0,1] pixels. */
-  preprocess: 'caffe' | 'none';
-}
+const resNet50Options = Options({
+  weights: Type.String({
+    minLength: 1,
+    default: 'none',
+    description:
+      "'none' (random initialisation) or a path, relative to the experiment file, to Keras ImageNet weights: Keras' own " +
+      'resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5 (any Keras weights .h5, matched by layer name), or weights ' +
+      'converted with tensorflowjs_converter (a directory with model.json and its shards, or a weights manifest).',
+  }),
+  trainableFraction: Type.Number({
+    minimum: 0,
+    maximum: 1,
+    default: 0.2,
+    description:
+      "Fraction of the base's layers, counted from the top, left trainable (the report: 0.2).",
+  }),
+  pooling: Enum(['avg', 'max'], {
+    default: 'avg',
+    description: 'Global pooling between the base and the task head.',
+  }),
+  // imagenet and none are for comparing with Keras and loading full checkpoints, not training
+  top: Enum(RESNET_TOPS, {
+    default: 'task',
+    description:
+      "task: pooling + the task's head (for training); imagenet: Keras' 1000-class top; none: the bare base " +
+      "(Keras' include_top=False), to compare with Keras or load full checkpoints.",
+  }),
+  preprocess: Enum(['caffe', 'none'], {
+    default: 'caffe',
+    description:
+      "caffe: Keras' resnet50.preprocess_input inside the model (0-255 BGR minus the ImageNet means), as ImageNet " +
+      'weights expect; none: the pipeline pixels in [0, 1] as they are.',
+  }),
+  ...headOptionsSchema,
+});
+export type ResNet50Options = Static<typeof resNet50Options>;
 
 /** Keras applications' batch-norm epsilon for ResNet; the converted moving statistics assume it. */
 const BN_EPSILON = 1.001e-5;
@@ -277,53 +298,12 @@ export function freezeLowerLayers(
   return frozen.length;
 }
 
-export const resNet50Plugin: PluginDefinition<ResNet50> = {
+export const resNet50Plugin = definePlugin({
   kind: 'architecture',
   type: 'resnet50',
   description:
     "The report's transfer model: Keras' ResNet-50 (optionally ImageNet weights), last layers fine-tuned",
-  optionsSchema: {
-    type: 'object',
-    properties: {
-      weights: {
-        type: 'string',
-        minLength: 1,
-        default: 'none',
-        description:
-          "'none' (random initialisation) or a path, relative to the experiment file, to Keras ImageNet weights: Keras' own " +
-          'resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5 (any Keras weights .h5, matched by layer name), or weights ' +
-          'converted with tensorflowjs_converter (a directory with model.json and its shards, or a weights manifest).',
-      },
-      trainableFraction: {
-        type: 'number',
-        minimum: 0,
-        maximum: 1,
-        default: 0.2,
-        description:
-          "Fraction of the base's layers, counted from the top, left trainable (the report: 0.2).",
-      },
-      pooling: {
-        enum: ['avg', 'max'],
-        default: 'avg',
-        description: 'Global pooling between the base and the task head.',
-      },
-      top: {
-        enum: ['task', 'imagenet', 'none'],
-        default: 'task',
-        description:
-          "task: pooling + the task's head (for training); imagenet: Keras' 1000-class top; none: the bare base " +
-          "(Keras' include_top=False), to compare with Keras or load full checkpoints.",
-      },
-      preprocess: {
-        enum: ['caffe', 'none'],
-        default: 'caffe',
-        description:
-          "caffe: Keras' resnet50.preprocess_input inside the model (0-255 BGR minus the ImageNet means), as ImageNet " +
-          'weights expect; none: the pipeline pixels in [0, 1] as they are.',
-      },
-      ...headOptionsSchema,
-    },
-  },
+  options: resNet50Options,
   implementation: ResNet50,
   envHints: {
     RESNET50_WEIGHTS:
@@ -331,4 +311,4 @@ export const resNet50Plugin: PluginDefinition<ResNet50> = {
       'keras.applications.ResNet50(include_top=False) downloads to ~/.keras/models/) or at a tensorflowjs_converter folder ' +
       '(docs/adding-an-architecture.md), or train from scratch with --set architecture.weights=none.',
   },
-};
+});

@@ -1,36 +1,13 @@
 import 'reflect-metadata';
 import * as tf from '@tensorflow/tfjs';
 import { inject, injectable } from 'tsyringe';
+import { Options, Type, definePlugin, type Static } from '../../core/plugin/define.js';
 import {
   PLUGIN_OPTIONS,
   type ArchitecturePlugin,
   type ModelRequest,
-  type PluginDefinition,
 } from '../../core/plugin/plugin.js';
-import {
-  LayerNames,
-  buildTaskModel,
-  headOptionsSchema,
-  requireInputSide,
-  type HeadOptions,
-} from './heads.js';
-
-export interface VggTypeOptions extends HeadOptions {
-  /** Filters of the four 3x3 convolutions. */
-  filters: [number, number, number, number];
-  /** Units of the two hidden dense layers. */
-  dense: [number, number];
-  /** Dropout right after the second convolution. */
-  convDropout: number;
-  /** Dropout after the first dense block. */
-  denseDropout: number;
-  /**
-   * Moving-average momentum of the batch-norm statistics (Keras' default 0.99). Short runs want
-   * less: after n steps the moving variance still holds momentum^n of its initial 1, which
-   * swamps the small activation variances of the first layers at inference.
-   */
-  batchNormMomentum: number;
-}
+import { LayerNames, buildTaskModel, headOptionsSchema, requireInputSide } from './heads.js';
 
 /**
  * Each 3x3 valid convolution takes 2 pixels off a side and each 2x2 pooling halves it (floor):
@@ -67,6 +44,47 @@ export const VGG_TYPE_REPORT_PARAMS = {
   trainable: 7_393_990,
   nonTrainable: 1_792,
 };
+
+/** `count` positive integers (a tuple in the type, minItems = maxItems in the schema). */
+const units = <T extends number[]>(count: T['length'], defaults: T, description: string) =>
+  Type.Unsafe<T>(
+    Type.Array(Type.Integer({ minimum: 1 }), {
+      minItems: count,
+      maxItems: count,
+      default: defaults,
+      description,
+    }),
+  );
+
+const rate = (defaultRate: number, description: string) =>
+  Type.Number({ minimum: 0, exclusiveMaximum: 1, default: defaultRate, description });
+
+const vggTypeOptions = Options({
+  filters: units<[number, number, number, number]>(
+    4,
+    [64, 128, 256, 256],
+    'Filters of the four 3x3 convolutions (the report: 64, 128, 256, 256).',
+  ),
+  dense: units<[number, number]>(
+    2,
+    [128, 64],
+    'Units of the two hidden dense layers (the report: 128, 64).',
+  ),
+  convDropout: rate(0.3, 'Dropout right after the second convolution (the report: 0.3).'),
+  denseDropout: rate(0.25, 'Dropout after the first dense block (the report: 0.25).'),
+  // Short runs want less than Keras' 0.99: after n steps the moving variance still holds
+  // momentum^n of its initial 1, which swamps the first layers' small activation variances.
+  batchNormMomentum: Type.Number({
+    exclusiveMinimum: 0,
+    exclusiveMaximum: 1,
+    default: 0.99,
+    description:
+      "Batch-norm moving-average momentum (Keras' default 0.99). Lower it (e.g. 0.9) for runs of a few hundred steps, " +
+      'whose moving statistics would otherwise not have converged by evaluation time.',
+  }),
+  ...headOptionsSchema,
+});
+export type VggTypeOptions = Static<typeof vggTypeOptions>;
 
 @injectable()
 export class VggType implements ArchitecturePlugin {
@@ -149,50 +167,11 @@ export class VggType implements ArchitecturePlugin {
   }
 }
 
-const units = (count: number, defaults: number[], what: string) => ({
-  type: 'array',
-  items: { type: 'integer', minimum: 1 },
-  minItems: count,
-  maxItems: count,
-  default: defaults,
-  description: what,
-});
-
-const rate = (defaultRate: number, what: string) => ({
-  type: 'number',
-  minimum: 0,
-  exclusiveMaximum: 1,
-  default: defaultRate,
-  description: what,
-});
-
-export const vggTypePlugin: PluginDefinition<VggType> = {
+export const vggTypePlugin = definePlugin({
   kind: 'architecture',
   type: 'vgg-type',
   description:
     "The report's Appendix C CNN: four 3x3 conv blocks (ReLU, batch norm, 2x2 max-pool), two dense blocks, softmax",
-  optionsSchema: {
-    type: 'object',
-    properties: {
-      filters: units(
-        4,
-        [64, 128, 256, 256],
-        'Filters of the four 3x3 convolutions (the report: 64, 128, 256, 256).',
-      ),
-      dense: units(2, [128, 64], 'Units of the two hidden dense layers (the report: 128, 64).'),
-      convDropout: rate(0.3, 'Dropout right after the second convolution (the report: 0.3).'),
-      denseDropout: rate(0.25, 'Dropout after the first dense block (the report: 0.25).'),
-      batchNormMomentum: {
-        type: 'number',
-        exclusiveMinimum: 0,
-        exclusiveMaximum: 1,
-        default: 0.99,
-        description:
-          "Batch-norm moving-average momentum (Keras' default 0.99). Lower it (e.g. 0.9) for runs of a few hundred steps, " +
-          'whose moving statistics would otherwise not have converged by evaluation time.',
-      },
-      ...headOptionsSchema,
-    },
-  },
+  options: vggTypeOptions,
   implementation: VggType,
-};
+});

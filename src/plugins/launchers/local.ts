@@ -1,19 +1,23 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { openSync, closeSync } from 'node:fs';
 import { inject, injectable } from 'tsyringe';
+import { Options, Type, definePlugin, type Static } from '../../core/plugin/define.js';
 import {
   PLUGIN_OPTIONS,
   type LaunchContext,
   type LaunchOutcome,
   type LaunchTask,
   type LauncherPlugin,
-  type PluginDefinition,
 } from '../../core/plugin/plugin.js';
 
-export interface LocalLauncherOptions {
-  /** Combinations run at once, each in its own child process. */
-  parallel?: number;
-}
+const localLauncherOptions = Options({
+  parallel: Type.Integer({
+    minimum: 1,
+    default: 1,
+    description: 'Combinations run at once (each a separate affectlab run process).',
+  }),
+});
+export type LocalLauncherOptions = Static<typeof localLauncherOptions>;
 
 /** How often the stop signal is looked at while children run. */
 const STOP_POLL_MS = 200;
@@ -24,7 +28,7 @@ export class LocalLauncher implements LauncherPlugin {
   private readonly parallel: number;
 
   constructor(@inject(PLUGIN_OPTIONS) options: LocalLauncherOptions) {
-    this.parallel = options.parallel ?? 1;
+    this.parallel = options.parallel;
   }
 
   async launch(tasks: LaunchTask[], context: LaunchContext): Promise<LaunchOutcome[]> {
@@ -82,21 +86,11 @@ export class LocalLauncher implements LauncherPlugin {
   }
 }
 
-export const localLauncher: PluginDefinition<LocalLauncher> = {
+export const localLauncher = definePlugin({
   kind: 'launcher',
   type: 'local',
   description:
     'Run the combinations of a sweep as child processes on this machine, `parallel` at a time.',
-  optionsSchema: {
-    type: 'object',
-    properties: {
-      parallel: {
-        type: 'integer',
-        minimum: 1,
-        default: 1,
-        description: 'Combinations run at once (each a separate affectlab run process).',
-      },
-    },
-  },
+  options: localLauncherOptions,
   implementation: LocalLauncher,
-};
+});

@@ -3,27 +3,37 @@ import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { inject, injectable } from 'tsyringe';
 import { UserError } from '../../core/errors.js';
+import { Options, Type, definePlugin, type Static } from '../../core/plugin/define.js';
 import {
   PLUGIN_OPTIONS,
   type LaunchContext,
   type LaunchOutcome,
   type LaunchTask,
   type LauncherPlugin,
-  type PluginDefinition,
 } from '../../core/plugin/plugin.js';
 
-export interface RayLauncherOptions {
-  /** The Ray dashboard (Jobs API) address; default RAY_ADDRESS, else http://127.0.0.1:8265. */
-  address?: string;
-  /** Resources each job's entrypoint asks for. */
-  cpus?: number;
-  gpus?: number;
-  /** Entrypoint memory in bytes. */
-  memory?: number;
-  /** Environment variables passed to every job, besides AFFECTLAB_*, MLFLOW_* and TF_*. */
-  env?: Record<string, string>;
-  pollSeconds?: number;
-}
+const rayLauncherOptions = Options({
+  // unset: RAY_ADDRESS, else http://127.0.0.1:8265
+  address: Type.Optional(
+    Type.String({
+      description: 'Ray dashboard address, e.g. http://head:8265 (default RAY_ADDRESS)',
+    }),
+  ),
+  cpus: Type.Optional(Type.Number({ exclusiveMinimum: 0, description: 'entrypoint_num_cpus' })),
+  gpus: Type.Optional(Type.Number({ minimum: 0, description: 'entrypoint_num_gpus' })),
+  memory: Type.Optional(Type.Integer({ minimum: 1, description: 'entrypoint_memory in bytes' })),
+  // passed besides AFFECTLAB_*, MLFLOW_* and TF_*
+  env: Type.Optional(
+    // additionalProperties rather than Type.Record's patternProperties: errors name the key
+    Type.Unsafe<Record<string, string>>({
+      type: 'object',
+      additionalProperties: { type: 'string' },
+      description: 'Environment variables for every job',
+    }),
+  ),
+  pollSeconds: Type.Number({ exclusiveMinimum: 0, default: 5 }),
+});
+export type RayLauncherOptions = Static<typeof rayLauncherOptions>;
 
 /** Ray's terminal job states (JobStatus in ray.job_submission). */
 const TERMINAL = new Set(['SUCCEEDED', 'FAILED', 'STOPPED']);
@@ -127,7 +137,7 @@ export class RayLauncher implements LauncherPlugin {
       ids.set(task.index, submissionId);
       context.log(`submitted Ray job ${submissionId} for ${task.label}`);
     }
-    const pollMs = (this.options.pollSeconds ?? 5) * 1000;
+    const pollMs = this.options.pollSeconds * 1000;
     let stopping = false;
     for (;;) {
       if (context.stopSignal.stop && !stopping) {
@@ -169,28 +179,11 @@ export class RayLauncher implements LauncherPlugin {
   }
 }
 
-export const rayLauncher: PluginDefinition<RayLauncher> = {
+export const rayLauncher = definePlugin({
   kind: 'launcher',
   type: 'ray',
   description:
     'Submit each combination as a Ray job through the Ray Jobs REST API (/api/jobs/) and poll its status and logs; the workers must see the runs root.',
-  optionsSchema: {
-    type: 'object',
-    properties: {
-      address: {
-        type: 'string',
-        description: 'Ray dashboard address, e.g. http://head:8265 (default RAY_ADDRESS)',
-      },
-      cpus: { type: 'number', exclusiveMinimum: 0, description: 'entrypoint_num_cpus' },
-      gpus: { type: 'number', minimum: 0, description: 'entrypoint_num_gpus' },
-      memory: { type: 'integer', minimum: 1, description: 'entrypoint_memory in bytes' },
-      env: {
-        type: 'object',
-        additionalProperties: { type: 'string' },
-        description: 'Environment variables for every job',
-      },
-      pollSeconds: { type: 'number', exclusiveMinimum: 0, default: 5 },
-    },
-  },
+  options: rayLauncherOptions,
   implementation: RayLauncher,
-};
+});

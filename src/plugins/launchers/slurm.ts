@@ -4,38 +4,39 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { inject, injectable } from 'tsyringe';
 import { UserError } from '../../core/errors.js';
+import { Options, Type, definePlugin, type Static } from '../../core/plugin/define.js';
 import {
   PLUGIN_OPTIONS,
   type LaunchContext,
   type LaunchOutcome,
   type LaunchTask,
   type LauncherPlugin,
-  type PluginDefinition,
 } from '../../core/plugin/plugin.js';
 
 const run = promisify(execFile);
 
-export interface SlurmLauncherOptions {
-  partition?: string;
-  account?: string;
-  qos?: string;
-  /** `--gres`, e.g. gpu:1 */
-  gres?: string;
-  /** `--gpus-per-task` */
-  gpus?: number;
-  cpusPerTask?: number;
-  /** `--mem`, e.g. 16G */
-  mem?: string;
-  /** `--time`, e.g. 04:00:00 */
-  time?: string;
-  /** At most this many array tasks at once (`--array=...%N`). */
-  maxParallel?: number;
-  /** More `#SBATCH` lines, e.g. `--constraint=a100`. */
-  extra?: string[];
-  /** Shell lines run before each task, e.g. `module load cuda`. */
-  setup?: string[];
-  pollSeconds?: number;
-}
+const optionalString = (description?: string) =>
+  Type.Optional(Type.String(description ? { description } : {}));
+const shellLines = (description: string) =>
+  Type.Optional(Type.Array(Type.String(), { description }));
+
+const slurmLauncherOptions = Options({
+  partition: optionalString(),
+  account: optionalString(),
+  qos: optionalString(),
+  gres: optionalString('Generic resources, e.g. gpu:1'),
+  gpus: Type.Optional(Type.Integer({ minimum: 0, description: 'GPUs per task (--gpus-per-task)' })),
+  cpusPerTask: Type.Optional(Type.Integer({ minimum: 1 })),
+  mem: Type.Optional(
+    Type.String({ pattern: '^[0-9]+[KMGT]?$', description: 'Memory per node, e.g. 16G' }),
+  ),
+  time: optionalString('Time limit per task, e.g. 04:00:00'),
+  maxParallel: Type.Optional(Type.Integer({ minimum: 1, description: 'Array tasks at once (%N)' })),
+  extra: shellLines('More #SBATCH lines, e.g. --constraint=a100'),
+  setup: shellLines('Shell lines run before each task, e.g. module load cuda'),
+  pollSeconds: Type.Number({ exclusiveMinimum: 0, default: 5 }),
+});
+export type SlurmLauncherOptions = Static<typeof slurmLauncherOptions>;
 
 /** Single-quoted for bash. */
 function sh(word: string): string {
@@ -102,7 +103,7 @@ export class SlurmLauncher implements LauncherPlugin {
     writeFileSync(script, batchScript(tasks, context, this.options), { mode: 0o755 });
     const jobId = (await slurm('sbatch', ['--parsable', script])).trim().split(';')[0];
     context.log(`submitted Slurm array job ${jobId} (${tasks.length} tasks), script ${script}`);
-    const pollMs = (this.options.pollSeconds ?? 5) * 1000;
+    const pollMs = this.options.pollSeconds * 1000;
     let cancelled = false;
     const seen = new Map<number, string>();
     for (;;) {
@@ -174,35 +175,11 @@ export class SlurmLauncher implements LauncherPlugin {
   }
 }
 
-export const slurmLauncher: PluginDefinition<SlurmLauncher> = {
+export const slurmLauncher = definePlugin({
   kind: 'launcher',
   type: 'slurm',
   description:
     'Submit a sweep as one Slurm array job (sbatch --array); tasks share the runs root, so it must be on a shared filesystem.',
-  optionsSchema: {
-    type: 'object',
-    properties: {
-      partition: { type: 'string' },
-      account: { type: 'string' },
-      qos: { type: 'string' },
-      gres: { type: 'string', description: 'Generic resources, e.g. gpu:1' },
-      gpus: { type: 'integer', minimum: 0, description: 'GPUs per task (--gpus-per-task)' },
-      cpusPerTask: { type: 'integer', minimum: 1 },
-      mem: { type: 'string', pattern: '^[0-9]+[KMGT]?$', description: 'Memory per node, e.g. 16G' },
-      time: { type: 'string', description: 'Time limit per task, e.g. 04:00:00' },
-      maxParallel: { type: 'integer', minimum: 1, description: 'Array tasks at once (%N)' },
-      extra: {
-        type: 'array',
-        items: { type: 'string' },
-        description: 'More #SBATCH lines, e.g. --constraint=a100',
-      },
-      setup: {
-        type: 'array',
-        items: { type: 'string' },
-        description: 'Shell lines run before each task, e.g. module load cuda',
-      },
-      pollSeconds: { type: 'number', exclusiveMinimum: 0, default: 5 },
-    },
-  },
+  options: slurmLauncherOptions,
   implementation: SlurmLauncher,
-};
+});

@@ -1,20 +1,24 @@
 import { inject, injectable } from 'tsyringe';
+import { Enum, Options, Type, definePlugin, type Static } from '../../core/plugin/define.js';
 import {
   PLUGIN_OPTIONS,
   type EpochMetrics,
-  type PluginDefinition,
   type RunInfo,
   type RunStatus,
 } from '../../core/plugin/plugin.js';
 import type { ProgressReporter } from '../../core/reporting/reporter-hub.js';
 import type { StepProgress } from '../../core/runner/trainer.js';
 
-export interface ConsoleReporterOptions {
-  /** `bar` redraws one line per epoch (TTY), `lines` prints plain lines, `auto` picks by TTY. */
-  progress?: 'auto' | 'bar' | 'lines' | 'none';
-  /** With `lines`, print a progress line every this many steps. */
-  everySteps?: number;
-}
+const consoleReporterOptions = Options({
+  // auto picks bar on a terminal, lines otherwise
+  progress: Enum(['auto', 'bar', 'lines', 'none'], { default: 'auto' }),
+  everySteps: Type.Integer({
+    minimum: 1,
+    default: 50,
+    description: 'lines mode: print every N steps',
+  }),
+});
+export type ConsoleReporterOptions = Static<typeof consoleReporterOptions>;
 
 function duration(seconds: number): string {
   if (!Number.isFinite(seconds)) return '?';
@@ -34,9 +38,9 @@ export class ConsoleReporter implements ProgressReporter {
   private readonly out: NodeJS.WriteStream = process.stderr;
 
   constructor(@inject(PLUGIN_OPTIONS) options: ConsoleReporterOptions) {
-    const wanted = options.progress ?? 'auto';
+    const wanted = options.progress;
     this.mode = wanted === 'auto' ? (this.out.isTTY ? 'bar' : 'lines') : wanted;
-    this.everySteps = options.everySteps ?? 50;
+    this.everySteps = options.everySteps;
   }
 
   runStarted(run: RunInfo): void {
@@ -82,22 +86,11 @@ export class ConsoleReporter implements ProgressReporter {
   }
 }
 
-export const consoleReporter: PluginDefinition<ConsoleReporter> = {
+export const consoleReporter = definePlugin({
   kind: 'reporter',
   type: 'console',
   description:
     'Progress bar per epoch (plain lines when not a terminal) and epoch summaries on stderr',
-  optionsSchema: {
-    type: 'object',
-    properties: {
-      progress: { enum: ['auto', 'bar', 'lines', 'none'], default: 'auto' },
-      everySteps: {
-        type: 'integer',
-        minimum: 1,
-        default: 50,
-        description: 'lines mode: print every N steps',
-      },
-    },
-  },
+  options: consoleReporterOptions,
   implementation: ConsoleReporter,
-};
+});

@@ -13,7 +13,8 @@ import {
 } from '../../../src/plugins/reporters/mlflow/client.js';
 import { mlflowKey, truncate } from '../../../src/plugins/reporters/mlflow/mapping.js';
 import { readEventLines } from '../../../src/plugins/reporters/mlflow/delivery.js';
-import { MlflowReporter } from '../../../src/plugins/reporters/mlflow/reporter.js';
+import { MlflowReporter, mlflowReporter } from '../../../src/plugins/reporters/mlflow/reporter.js';
+import { withOptionDefaults } from '../../../src/core/plugin/defaults.js';
 import { Logger } from '../../../src/core/plugin/services.js';
 import { freePort } from '../../support/mlflow-server.js';
 import { tempDir, writeFiles } from '../../support/helpers.js';
@@ -359,7 +360,10 @@ describe('mlflow reporter without a reachable server', () => {
     const savedUri = process.env.MLFLOW_TRACKING_URI;
     delete process.env.MLFLOW_TRACKING_URI;
     try {
-      assert.throws(() => new MlflowReporter({}, logger), /MLFLOW_TRACKING_URI/);
+      assert.throws(
+        () => new MlflowReporter(withOptionDefaults(mlflowReporter, {}), logger),
+        /MLFLOW_TRACKING_URI/,
+      );
     } finally {
       if (savedUri !== undefined) process.env.MLFLOW_TRACKING_URI = savedUri;
     }

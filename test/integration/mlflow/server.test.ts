@@ -22,8 +22,10 @@ import { MlflowClient } from '../../../src/plugins/reporters/mlflow/client.js';
 import { readEventLines, readState } from '../../../src/plugins/reporters/mlflow/delivery.js';
 import {
   MlflowReporter,
+  mlflowReporter,
   type MlflowReporterOptions,
 } from '../../../src/plugins/reporters/mlflow/reporter.js';
+import { withOptionDefaults } from '../../../src/core/plugin/defaults.js';
 import { syncRun } from '../../../src/plugins/reporters/mlflow/sync.js';
 import { SYNC_LOCK } from '../../../src/plugins/reporters/mlflow/sync-lock.js';
 import { affectlabAsync } from '../../support/cli.js';
@@ -188,12 +190,13 @@ describe('mlflow reporter against a real MLflow server', { skip }, () => {
   });
   after(() => disposeMlflowServer(server));
 
-  const options = (extra: Partial<MlflowReporterOptions> = {}): MlflowReporterOptions => ({
-    trackingUri: server.uri,
-    maxRetries: 1,
-    requestTimeoutSeconds: 10,
-    ...extra,
-  });
+  const options = (extra: Partial<MlflowReporterOptions> = {}): MlflowReporterOptions =>
+    withOptionDefaults(mlflowReporter, {
+      trackingUri: server.uri,
+      maxRetries: 1,
+      requestTimeoutSeconds: 10,
+      ...extra,
+    });
 
   it('a complete run appears with params, metric history, tags, input, artifacts and status', async () => {
     const { logger, warnings } = quietLogger();

@@ -158,7 +158,7 @@ describe('config keys cannot reach Object.prototype', () => {
     assert.match(d[0].message, /sweep parameter '__proto__\.polluted': the key '__proto__'/);
     // expandSweep refuses it too, for a caller that skipped validation
     assert.throws(
-      () => expandSweep({ mode: 'grid', parameters: { '__proto__.polluted': [1] } }),
+      () => expandSweep({ mode: 'grid', repeat: 1, parameters: { '__proto__.polluted': [1] } }),
       /sweep parameter '__proto__\.polluted'/,
     );
     assertClean();
@@ -284,7 +284,7 @@ describe('--set list indices', () => {
 
   it('sweep string values that YAML would read as another type arrive as strings', () => {
     assert.deepEqual(
-      expandSweep({ mode: 'zip', parameters: { 'tags.a': ['3', '[x]', 'plain'] } }),
+      expandSweep({ mode: 'zip', repeat: 1, parameters: { 'tags.a': ['3', '[x]', 'plain'] } }),
       [['tags.a="3"'], ['tags.a="[x]"'], ['tags.a=plain']],
     );
   });

@@ -63,6 +63,25 @@ describe('Runtime container', () => {
     );
   });
 
+  it('fills schema defaults into a ref made in code (not validated YAML) and refuses bad options', async () => {
+    const dir = tempDir();
+    writeFiles(dir, {
+      'e.yaml':
+        'name: inj\nseed: 5\ndataset: { type: folder, root: /r }\narchitecture: { type: small-cnn }\n',
+    });
+    const runtime = fixtureRuntime();
+    const resolved = await runtime.resolve(join(dir, 'e.yaml'));
+    const scope = runtime.createRunContainer(resolved, join(dir, 'cache'));
+    const ref = { type: 'small-cnn', dropout: 0.5 };
+    const arch = runtime.instantiate<ProbePlugin>(scope, 'architecture', ref);
+    assert.deepEqual(arch.options, { filters: [8, 16], dropout: 0.5 });
+    assert.deepEqual(ref, { type: 'small-cnn', dropout: 0.5 }, 'the ref itself is left as it was');
+    assert.throws(
+      () => runtime.instantiate(scope, 'architecture', { type: 'small-cnn', dropout: 2 }),
+      /architecture 'small-cnn': invalid options: \/dropout must be <= 1/,
+    );
+  });
+
   it('loads an external plugin module from a path in plugins: and validates its options', async () => {
     const dir = tempDir();
     writeFiles(dir, {

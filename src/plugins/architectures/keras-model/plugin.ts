@@ -3,34 +3,57 @@ import { isAbsolute, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { inject, injectable } from 'tsyringe';
 import { UserError } from '../../../core/errors.js';
+import { Enum, Options, Type, definePlugin, type Static } from '../../../core/plugin/define.js';
 import {
   PLUGIN_OPTIONS,
   type ArchitecturePlugin,
   type ModelRequest,
-  type PluginDefinition,
 } from '../../../core/plugin/plugin.js';
 import { Logger, RunContext } from '../../../core/plugin/services.js';
-import { buildTaskHeads, headOptionsSchema, taskOutputNames, type HeadOptions } from '../heads.js';
+import { buildTaskHeads, headOptionsSchema, taskOutputNames } from '../heads.js';
 // Registers FreezableBatchNormalization, which imported BatchNormalization layers become.
 import '../layers.js';
 import type { JsonObject, JsonValue } from './config.js';
 import { assignWeights, readKerasModelFile } from './read.js';
 
-export interface KerasModelOptions extends HeadOptions {
-  /** A `.keras` archive or a legacy `.h5`/`.hdf5` model, relative to the experiment file. */
-  path: string;
-  /** false: every imported layer frozen (a replaced head still trains). */
-  trainable: boolean;
-  /** Freeze the imported layers up to and including this one (model.layers order). */
-  freezeUpTo?: string;
-  /** keep: the model's own output; replace: a new task head on `headFrom`'s output. */
-  head: 'keep' | 'replace';
-  /** The layer whose output feeds a replaced head (default: what the last weighted layer reads). */
-  headFrom?: string;
-  /** Pixels reach the model as x * inputScale + inputOffset (fer's model wants [-1, 1]: 2, -1). */
-  inputScale: number;
-  inputOffset: number;
-}
+const kerasModelOptions = Options({
+  path: Type.String({
+    minLength: 1,
+    description:
+      'A Keras 3 .keras archive or a legacy Keras .h5/.hdf5 model (model.save), relative to the experiment file.',
+  }),
+  trainable: Type.Boolean({
+    default: true,
+    description: 'false freezes every imported layer (a replaced head still trains).',
+  }),
+  // model.layers order
+  freezeUpTo: Type.Optional(
+    Type.String({
+      minLength: 1,
+      description: 'Freeze the imported layers up to and including this layer name.',
+    }),
+  ),
+  head: Enum(['keep', 'replace'], {
+    default: 'keep',
+    description:
+      "keep: the model's own output (its classes must match the task's); replace: a new task head.",
+  }),
+  headFrom: Type.Optional(
+    Type.String({
+      minLength: 1,
+      description:
+        'With head: replace, the layer whose output feeds the new head (default: the input of the last weighted layer).',
+    }),
+  ),
+  inputScale: Type.Number({
+    default: 1,
+    description:
+      "Pipeline pixels ([0, 1]) reach the model as x * inputScale + inputOffset (fer's model: 2 and -1).",
+  }),
+  inputOffset: Type.Number({ default: 0, description: 'See inputScale.' }),
+  ...headOptionsSchema,
+});
+export type KerasModelOptions = Static<typeof kerasModelOptions>;
 
 const RESCALE_LAYER = 'input_rescaling';
 
@@ -183,52 +206,11 @@ function layerHint(model: tf.LayersModel): string {
   return ` (layers: ${names.slice(0, 4).join(', ')}, ..., ${names.slice(-3).join(', ')})`;
 }
 
-export const kerasModelPlugin: PluginDefinition<KerasModel> = {
+export const kerasModelPlugin = definePlugin({
   kind: 'architecture',
   type: 'keras-model',
   description:
     'A Keras model from its own .keras or .h5 file (read without Python), to predict, evaluate or fine-tune',
-  optionsSchema: {
-    type: 'object',
-    required: ['path'],
-    properties: {
-      path: {
-        type: 'string',
-        minLength: 1,
-        description:
-          'A Keras 3 .keras archive or a legacy Keras .h5/.hdf5 model (model.save), relative to the experiment file.',
-      },
-      trainable: {
-        type: 'boolean',
-        default: true,
-        description: 'false freezes every imported layer (a replaced head still trains).',
-      },
-      freezeUpTo: {
-        type: 'string',
-        minLength: 1,
-        description: 'Freeze the imported layers up to and including this layer name.',
-      },
-      head: {
-        enum: ['keep', 'replace'],
-        default: 'keep',
-        description:
-          "keep: the model's own output (its classes must match the task's); replace: a new task head.",
-      },
-      headFrom: {
-        type: 'string',
-        minLength: 1,
-        description:
-          'With head: replace, the layer whose output feeds the new head (default: the input of the last weighted layer).',
-      },
-      inputScale: {
-        type: 'number',
-        default: 1,
-        description:
-          "Pipeline pixels ([0, 1]) reach the model as x * inputScale + inputOffset (fer's model: 2 and -1).",
-      },
-      inputOffset: { type: 'number', default: 0, description: 'See inputScale.' },
-      ...headOptionsSchema,
-    },
-  },
+  options: kerasModelOptions,
   implementation: KerasModel,
-};
+});

@@ -26,12 +26,11 @@ import {
   type ModelRequest,
   type ImageSpec,
   type ListedExamples,
-  type PluginOptions,
 } from '../../../core/plugin/plugin.js';
 import { Logger, RunContext } from '../../../core/plugin/services.js';
 import { readFileList } from './list-reader.js';
 import { ensureSyntheticAffectNet } from './synth.js';
-import { withDefaults, type AffectNetOptions } from './options.js';
+import type { AffectNetOptions } from './options.js';
 import { BAD_ROW, checkHeader, parseRow, type AffectNetRecord } from './records.js';
 import { applyLimits, balancedSplit, heldOutCount } from './split.js';
 
@@ -95,11 +94,11 @@ export class AffectNetDataset implements DatasetPlugin {
   };
 
   constructor(
-    @inject(PLUGIN_OPTIONS) options: PluginOptions,
+    @inject(PLUGIN_OPTIONS) options: AffectNetOptions,
     private readonly logger: Logger,
     private readonly context: RunContext,
   ) {
-    this.options = withDefaults(options as Partial<AffectNetOptions>);
+    this.options = options;
     this.pipeline = {
       margin: this.options.margin,
       augment: this.options.augment,

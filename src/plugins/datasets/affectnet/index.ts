@@ -1,14 +1,14 @@
-import type { PluginDefinition } from '../../../core/plugin/plugin.js';
+import { definePlugin } from '../../../core/plugin/define.js';
 import { affectnetClassPresets } from './constants.js';
 import { AffectNetDataset } from './dataset.js';
 import { affectnetOptionsSchema } from './options.js';
 
-export const affectnetDataset: PluginDefinition<AffectNetDataset> = {
+export const affectnetDataset = definePlugin({
   kind: 'dataset',
   type: 'affectnet',
   description:
     "AffectNet (manually annotated file lists + images): class presets, the report's Table 3 split, bad-record handling",
-  optionsSchema: affectnetOptionsSchema,
+  options: affectnetOptionsSchema,
   implementation: AffectNetDataset,
   classPresets: affectnetClassPresets,
   envHints: {
@@ -17,17 +17,11 @@ export const affectnetDataset: PluginDefinition<AffectNetDataset> = {
       'Manually_Annotated_file_lists/ and Manually_Annotated_Images/. To try the experiment on synthetic ' +
       'AffectNet-format data: affectlab synth --out data/synth && affectlab run {file} --set dataset.root=data/synth',
   },
-};
+});
 
 export * from './constants.js';
 export { AffectNetDataset, resolveRoot, type FileListCounts } from './dataset.js';
-export {
-  AFFECTNET_DEFAULTS,
-  affectnetOptionsSchema,
-  withDefaults,
-  type AffectNetOptions,
-  type SplitPolicy,
-} from './options.js';
+export { affectnetOptionsSchema, type AffectNetOptions, type SplitPolicy } from './options.js';
 export {
   parseRow,
   checkHeader,

@@ -5,8 +5,6 @@ import {
   type ArtifactInfo,
   type EpochMetrics,
   type EventRecord,
-  type JsonSchema,
-  type PluginDefinition,
   type ReporterPlugin,
   type RunEvent,
   type RunInfo,
@@ -14,6 +12,7 @@ import {
   type SweepEnd,
   type SweepInfo,
 } from '../../../core/plugin/plugin.js';
+import { Options, Type, definePlugin, type Static } from '../../../core/plugin/define.js';
 import { Logger } from '../../../core/plugin/services.js';
 import { MlflowClient, MlflowError, parseTrackingUri, type MlflowClientOptions } from './client.js';
 import {
@@ -27,56 +26,48 @@ import {
 } from './delivery.js';
 import { gatherSourceFacts } from './mapping.js';
 
-export interface MlflowReporterOptions {
-  trackingUri?: string;
-  experimentName?: string;
-  runName?: string;
-  maxRetries?: number;
-  requestTimeoutSeconds?: number;
-  reconnectAfterSeconds?: number;
-}
-
-export const MLFLOW_REPORTER_DEFAULTS = { reconnectAfterSeconds: 60 } as const;
-
-export const mlflowOptionsSchema: JsonSchema = {
-  type: 'object',
-  properties: {
-    trackingUri: {
-      type: 'string',
+const mlflowReporterOptions = Options({
+  trackingUri: Type.Optional(
+    Type.String({
       minLength: 1,
       description: 'MLflow tracking server, http(s)://host:port. Default: MLFLOW_TRACKING_URI.',
-    },
-    experimentName: {
-      type: 'string',
+    }),
+  ),
+  experimentName: Type.Optional(
+    Type.String({
       minLength: 1,
       description: "MLflow experiment (created when missing). Default: the experiment's name.",
-    },
-    runName: {
-      type: 'string',
+    }),
+  ),
+  runName: Type.Optional(
+    Type.String({
       minLength: 1,
       description: 'MLflow run name. Default: the experiment file name without extension.',
-    },
-    maxRetries: {
-      type: 'integer',
+    }),
+  ),
+  // no schema default: unset means the MLflow environment variable, then the client's default
+  maxRetries: Type.Optional(
+    Type.Integer({
       minimum: 0,
       maximum: 10,
       description:
         'Retries of a request that failed transiently (network, 429, 5xx), with exponential backoff. Default: MLFLOW_HTTP_REQUEST_MAX_RETRIES, else 3.',
-    },
-    requestTimeoutSeconds: {
-      type: 'number',
+    }),
+  ),
+  requestTimeoutSeconds: Type.Optional(
+    Type.Number({
       exclusiveMinimum: 0,
       description: 'Per-request timeout. Default: MLFLOW_HTTP_REQUEST_TIMEOUT, else 30.',
-    },
-    reconnectAfterSeconds: {
-      type: 'number',
-      minimum: 0,
-      default: MLFLOW_REPORTER_DEFAULTS.reconnectAfterSeconds,
-      description:
-        'While the server is unreachable the run goes on offline; at the next event this long after the last try, the reporter tries again and delivers what it missed.',
-    },
-  },
-};
+    }),
+  ),
+  reconnectAfterSeconds: Type.Number({
+    minimum: 0,
+    default: 60,
+    description:
+      'While the server is unreachable the run goes on offline; at the next event this long after the last try, the reporter tries again and delivers what it missed.',
+  }),
+});
+export type MlflowReporterOptions = Static<typeof mlflowReporterOptions>;
 
 /** One event to deliver, or a line of events.jsonl that is not an event (skipped with a warning). */
 interface PendingLine {
@@ -406,9 +397,7 @@ export class MlflowReporter implements ReporterPlugin {
       error instanceof MlflowError ? error.message : `${(error as Error).message ?? String(error)}`;
     const text = this.client.redact(message);
     this.offline = true;
-    this.nextProbeAt =
-      Date.now() +
-      (this.options.reconnectAfterSeconds ?? MLFLOW_REPORTER_DEFAULTS.reconnectAfterSeconds) * 1000;
+    this.nextProbeAt = Date.now() + this.options.reconnectAfterSeconds * 1000;
     if (this.delivery) {
       this.delivery.state.lastError = text;
       try {
@@ -433,10 +422,7 @@ export class MlflowReporter implements ReporterPlugin {
     try {
       await this.probeClient.getExperimentByName(delivery.state.experimentName);
     } catch {
-      this.nextProbeAt =
-        Date.now() +
-        (this.options.reconnectAfterSeconds ?? MLFLOW_REPORTER_DEFAULTS.reconnectAfterSeconds) *
-          1000;
+      this.nextProbeAt = Date.now() + this.options.reconnectAfterSeconds * 1000;
       return;
     }
     const pending = this.backlog;
@@ -450,11 +436,11 @@ export class MlflowReporter implements ReporterPlugin {
   }
 }
 
-export const mlflowReporter: PluginDefinition<MlflowReporter> = {
+export const mlflowReporter = definePlugin({
   kind: 'reporter',
   type: 'mlflow',
   description:
     'MLflow tracking server: params, metrics per epoch, test metrics, dataset input, artifacts and status; offline-safe (affectlab sync)',
-  optionsSchema: mlflowOptionsSchema,
+  options: mlflowReporterOptions,
   implementation: MlflowReporter,
-};
+});
