@@ -1,6 +1,8 @@
 /**
  * Seeds for everything random in a model, given explicitly instead of through Math.random:
- * initial weights from (run seed, weight name), dropout masks from (step seed, layer name).
+ * initial weights from (run seed, layer position, weight name), dropout masks from (step seed,
+ * dropout layer position). Positions, not layer names: tfjs' automatic names count across the
+ * whole process, so the same architecture built twice in one process gets other names.
  * tfjs draws both from Math.random unless a seed is passed, so anything else calling
  * Math.random while a model is built or a step runs (a reporter's retry jitter, a plugin, a
  * timer) would shift them; with explicit seeds they are a function of the run's seed only.
@@ -50,7 +52,10 @@ export function markPretrained(weights: Iterable<tf.LayerVariable>): void {
   for (const weight of weights) pretrained.add(weight);
 }
 
-/** Every layer of a model, nested models' layers included (not the nested models themselves). */
+/**
+ * Every layer of a model in `model.layers` order (which freezing does not change), nested
+ * models' layers in place of the nested model, with its path for messages.
+ */
 function leafLayers(model: tf.LayersModel, path = ''): { layer: tf.layers.Layer; path: string }[] {
   return model.layers.flatMap((layer) =>
     layer instanceof tf.LayersModel
@@ -63,8 +68,8 @@ function leafLayers(model: tf.LayersModel, path = ''): { layer: tf.layers.Layer;
  * The seed of a weight's initial value. Never 0: tfjs' normal generators take a 0 seed as
  * "none" and fall back to Math.random.
  */
-export function initialWeightSeed(seed: number, weightName: string): number {
-  return hashSeed(seed, 'init', weightName) || 1;
+export function initialWeightSeed(seed: number, layerIndex: number, weightName: string): number {
+  return hashSeed(seed, 'init', layerIndex, weightName) || 1;
 }
 
 /** The config key of the initialiser of a layer's weight (`kernel` -> `kernelInitializer`). */
@@ -108,15 +113,15 @@ export interface InitialWeightsReport {
 
 /**
  * Draw every randomly initialised weight of `model` again from its layer's own initialiser
- * (the class and options in the layer's config) with the seed `initialWeightSeed(seed, name)`,
- * so the initial weights are a function of the run's seed and the weight's name, whatever else
- * called Math.random meanwhile. Weights marked pretrained are kept. Layer names are the key:
- * name layers explicitly (tfjs' automatic names count across the whole process).
+ * (the class and options in the layer's config) with the seed `initialWeightSeed(seed, layer's
+ * index in leaf-layer order, weight name)`, so the initial weights are a function of the run's
+ * seed and the architecture, whatever else called Math.random meanwhile. Weights marked
+ * pretrained are kept.
  */
 export function seedInitialWeights(model: tf.LayersModel, seed: number): InitialWeightsReport {
   const report: InitialWeightsReport = { seeded: 0, pretrained: 0, fixed: 0, unseeded: [] };
   const registry = tf.serialization.SerializationMap.getMap().classNameMap;
-  for (const { layer, path } of leafLayers(model)) {
+  for (const [index, { layer, path }] of leafLayers(model).entries()) {
     if (layer.weights.length === 0) continue;
     const config = layer.getConfig();
     for (const weight of layer.weights) {
@@ -139,7 +144,7 @@ export function seedInitialWeights(model: tf.LayersModel, seed: number): Initial
       const [cls, fromConfig] = entry;
       const initializer = fromConfig(cls, {
         ...spec.config,
-        seed: initialWeightSeed(seed, `${path}/${name}`),
+        seed: initialWeightSeed(seed, index, name),
       }) as Initializer;
       // write() also applies the weight's constraint, as every later update does
       tf.tidy(() => {
@@ -170,29 +175,30 @@ interface SeedableDropout {
  * seed instead of Math.random.
  */
 export class DropoutSeeds {
-  private readonly layers: { layer: SeedableDropout; path: string; own?: number }[];
+  private readonly layers: { layer: SeedableDropout; own?: number }[];
 
   constructor(model: tf.LayersModel) {
     this.layers = leafLayers(model)
       .filter(({ layer }) => DROPOUT_LAYERS.has(layer.getClassName()))
-      .map(({ layer, path }) => {
+      .map(({ layer }) => {
         if (!Object.hasOwn(layer, 'seed'))
           throw new Error(
             `tfjs ${layer.getClassName()} no longer keeps its seed in 'seed': seeded dropout needs updating`,
           );
         const own = (layer as SeedableDropout).seed;
-        return { layer: layer as SeedableDropout, path, own };
+        return { layer: layer as SeedableDropout, own };
       });
   }
 
-  /** The mask seed of one dropout layer in one step. */
-  static seedOf(stepSeed: number, layerPath: string): number {
-    return hashSeed(stepSeed, 'dropout', layerPath);
+  /** The mask seed of the model's `index`th dropout layer in one step. */
+  static seedOf(stepSeed: number, index: number): number {
+    return hashSeed(stepSeed, 'dropout', index);
   }
 
   /** Seed every dropout layer for the step; returns the function that restores their seeds. */
   forStep(stepSeed: number): () => void {
-    for (const entry of this.layers) entry.layer.seed = DropoutSeeds.seedOf(stepSeed, entry.path);
+    for (const [i, entry] of this.layers.entries())
+      entry.layer.seed = DropoutSeeds.seedOf(stepSeed, i);
     return () => {
       for (const entry of this.layers) entry.layer.seed = entry.own;
     };

@@ -21,6 +21,7 @@ import {
 } from '../../../src/core/training/seeding.js';
 import { loadWeightsByLayerName } from '../../../src/plugins/architectures/weights.js';
 import { activateBackend, tempDir } from '../../support/helpers.js';
+import { lossSpecOf, optimizerOf } from '../../support/training-plugins.js';
 
 /**
  * Initial weights and dropout masks are drawn from explicit seeds, never from Math.random:
@@ -33,7 +34,7 @@ const task: Task = {
   kind: 'classification',
   classes: [0, 1, 2].map((i) => ({ index: i, code: i, name: `c${i}` })),
 };
-const loss = { regression: 'mse' as const, expressionWeight: 1, regressionWeight: 1 };
+const loss = lossSpecOf();
 
 /**
  * Stands for any code that calls Math.random while the model is built and while each step
@@ -56,10 +57,10 @@ class MathRandomCaller extends tf.layers.Layer {
 
 /**
  * Every kind of random initialiser tfjs has (glorotNormal is tfjs' default for conv and dense
- * kernels), two dropout layers, and with `randomCalls` a layer that calls Math.random (it has
- * no weights, so the model's weights are the same with or without it).
+ * kernels), two dropout layers, and with `callerCalls` a layer that calls Math.random that
+ * many times.
  */
-function model(randomCalls = 0): tf.LayersModel {
+function model(callerCalls?: number): tf.LayersModel {
   const input = tf.input({ shape: [8, 8, 1], name: 'input' });
   const apply = (layer: tf.layers.Layer, x: tf.SymbolicTensor) =>
     layer.apply(x) as tf.SymbolicTensor;
@@ -67,7 +68,7 @@ function model(randomCalls = 0): tf.LayersModel {
     tf.layers.conv2d({ filters: 4, kernelSize: 3, name: 'conv_glorot', activation: 'relu' }),
     input,
   );
-  if (randomCalls > 0) x = apply(new MathRandomCaller(randomCalls), x);
+  if (callerCalls !== undefined) x = apply(new MathRandomCaller(callerCalls), x);
   x = apply(
     tf.layers.conv2d({
       filters: 4,
@@ -127,12 +128,13 @@ type EngineFactory = (options: EngineOptions) => Promise<TrainingEngine>;
 /**
  * Build, seed and train 6 steps while Math.random is called `interference` times: from a timer
  * firing as often as it can while training runs, from an async callback between steps, and
- * with `inLayer` in a layer of the model itself (when it is built and in every step).
+ * with `caller` in a layer of the model itself (when it is built and in every step; the layer
+ * is there with `caller` even when `interference` is 0).
  */
 async function run(
   create: EngineFactory,
   seed: number,
-  { interference = 0, inLayer = false, runSeed = seed } = {},
+  { interference = 0, caller = false, runSeed = seed } = {},
 ): Promise<Trained> {
   const timer = interference
     ? setInterval(() => {
@@ -140,14 +142,14 @@ async function run(
       }, 0)
     : undefined;
   try {
-    const m = model(inLayer ? interference : 0);
+    const m = model(caller ? interference : undefined);
     seedInitialWeights(m, seed);
     const initial = values(m);
     const engine = await create({
       model: m,
       task,
       loss,
-      optimizer: { type: 'adam', learningRate: 0.01 },
+      optimizer: optimizerOf({ type: 'adam', learningRate: 0.01 }),
       seed,
     });
     const losses: number[] = [];
@@ -191,31 +193,39 @@ describe('determinism without Math.random', () => {
     tf.serialization.registerClass(MathRandomCaller);
   });
 
-  it("initial weights are what each layer's initialiser gives with the seed of (run seed, weight name)", () => {
+  it("initial weights are what each layer's initialiser gives with the seed of (run seed, layer position, weight name)", () => {
     const m = model();
+    const seedOf = (weight: string) => {
+      const [layer, name] = weight.split('/');
+      return initialWeightSeed(
+        11,
+        m.layers.findIndex((l) => l.name === layer),
+        name,
+      );
+    };
     const report = seedInitialWeights(m, 11);
     // kernels of conv_glorot, conv_he, fc_orthogonal, out; biases of conv_he and fc_orthogonal
     assert.deepEqual(report, { seeded: 6, pretrained: 0, fixed: 6, unseeded: [] });
     const expected: Record<string, ReturnType<typeof tf.initializers.zeros>> = {
       'conv_glorot/kernel': tf.initializers.glorotNormal({
-        seed: initialWeightSeed(11, 'conv_glorot/kernel'),
+        seed: seedOf('conv_glorot/kernel'),
       }),
-      'conv_he/kernel': tf.initializers.heNormal({ seed: initialWeightSeed(11, 'conv_he/kernel') }),
+      'conv_he/kernel': tf.initializers.heNormal({ seed: seedOf('conv_he/kernel') }),
       'conv_he/bias': tf.initializers.randomUniform({
         minval: -0.1,
         maxval: 0.1,
-        seed: initialWeightSeed(11, 'conv_he/bias'),
+        seed: seedOf('conv_he/bias'),
       }),
       'fc_orthogonal/kernel': tf.initializers.orthogonal({
-        seed: initialWeightSeed(11, 'fc_orthogonal/kernel'),
+        seed: seedOf('fc_orthogonal/kernel'),
       }),
       'fc_orthogonal/bias': tf.initializers.truncatedNormal({
         stddev: 0.05,
-        seed: initialWeightSeed(11, 'fc_orthogonal/bias'),
+        seed: seedOf('fc_orthogonal/bias'),
       }),
       'out/kernel': tf.initializers.randomNormal({
         stddev: 0.2,
-        seed: initialWeightSeed(11, 'out/kernel'),
+        seed: seedOf('out/kernel'),
       }),
     };
     for (const weight of m.weights) {
@@ -250,6 +260,22 @@ describe('determinism without Math.random', () => {
     const differing = values(a).filter((w, i) => w.some((v, j) => v !== values(c)[i][j]));
     assert.equal(differing.length, 6, 'every randomly initialised weight changes with the seed');
     for (const m of [a, b, c]) m.dispose();
+  });
+
+  it('the same architecture with automatic layer names, built again in the same process, gets the same weights', () => {
+    // tfjs names these dense_Dense<n> with a counter across the process
+    const build = () =>
+      tf.sequential({
+        layers: [tf.layers.dense({ inputShape: [5], units: 4 }), tf.layers.dense({ units: 2 })],
+      });
+    const first = build();
+    const second = build();
+    assert.notEqual(first.layers[0].name, second.layers[0].name);
+    seedInitialWeights(first, 8);
+    seedInitialWeights(second, 8);
+    assert.deepEqual(values(second), values(first));
+    first.dispose();
+    second.dispose();
   });
 
   it('weights loaded from a file are kept; the randomly initialised rest is seeded', async () => {
@@ -310,7 +336,7 @@ describe('determinism without Math.random', () => {
       model: m,
       task,
       loss,
-      optimizer: { type: 'sgd', learningRate: 0.1 },
+      optimizer: optimizerOf({ type: 'sgd', learningRate: 0.1 }),
       seed: 3,
     });
     const b = batch(0);
@@ -334,7 +360,7 @@ describe('determinism without Math.random', () => {
       model: m,
       task,
       loss,
-      optimizer: { type: 'sgd', learningRate: 0 },
+      optimizer: optimizerOf({ type: 'sgd', learningRate: 0 }),
       seed: 3,
     });
     const b = batch(1);
@@ -346,7 +372,7 @@ describe('determinism without Math.random', () => {
       others.every((l) => l !== first),
       `${others.join(', ')} vs ${first}`,
     );
-    assert.notEqual(DropoutSeeds.seedOf(7, 'drop_conv'), DropoutSeeds.seedOf(7, 'drop_fc'));
+    assert.notEqual(DropoutSeeds.seedOf(7, 0), DropoutSeeds.seedOf(7, 1));
     engine.dispose();
     m.dispose();
   });
@@ -369,20 +395,22 @@ describe('determinism without Math.random', () => {
         ctx.skip('the graph engine needs the native backend and its addon');
         return;
       }
-      const quiet = await run(create, 21);
-      const noisy = await run(create, 21, { interference: 50, inLayer: name === 'eager' });
+      // the graph compiler does not know the Math.random layer: timer and callback only
+      const caller = name === 'eager';
+      const quiet = await run(create, 21, { caller });
+      const noisy = await run(create, 21, { interference: 50, caller });
       assert.deepEqual(noisy.initial, quiet.initial, 'initial weights');
       assert.deepEqual(noisy.losses, quiet.losses, 'losses');
       assert.deepEqual(noisy.weights, quiet.weights, 'trained weights');
-      assert.deepEqual(await run(create, 21), quiet, 'the same seed, bit for bit');
-      const other = await run(create, 22);
+      assert.deepEqual(await run(create, 21, { caller }), quiet, 'the same seed, bit for bit');
+      const other = await run(create, 22, { caller });
       assert.notDeepEqual(other.initial, quiet.initial);
       assert.ok(
         other.losses.every((l, i) => l !== quiet.losses[i]),
         'another seed, other losses',
       );
       // the same initial weights with other step seeds: other dropout masks
-      const masks = await run(create, 21, { runSeed: 23 });
+      const masks = await run(create, 21, { caller, runSeed: 23 });
       assert.deepEqual(masks.initial, quiet.initial);
       assert.ok(
         masks.losses.every((l, i) => l !== quiet.losses[i]),
