@@ -17,6 +17,7 @@ export {
   readModelArtifacts,
   readWeightArtifacts,
 } from './core/training/model-io.js';
+export { markPretrained } from './core/training/seeding.js';
 export {
   buildTaskHeads,
   buildTaskModel,

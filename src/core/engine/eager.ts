@@ -5,7 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { Task, TfjsLossFunction } from '../plugin/plugin.js';
-import { Random, replaceMathRandom } from '../plugin/services.js';
+import { DropoutSeeds } from '../training/seeding.js';
 import {
   ADAM_POWER_STATE_NAMES as ADAM_POWERS,
   headLossPlugins,
@@ -85,9 +85,11 @@ export class EagerEngine implements TrainingEngine {
   private readonly model: tf.LayersModel;
   private readonly task: Task;
   private readonly optimizer: tf.Optimizer;
+  private readonly dropout: DropoutSeeds;
 
   constructor(options: EngineOptions) {
     this.model = options.model;
+    this.dropout = new DropoutSeeds(options.model);
     this.task = options.task;
     this.optimizer = options.optimizer.plugin.createTfjsOptimizer();
     const heads = headLosses(this.task, options.loss);
@@ -115,9 +117,9 @@ export class EagerEngine implements TrainingEngine {
     const n = inputs.shape[0];
     const xs = tf.tensor4d(inputs.x, inputs.shape);
     const ys = targetTensors(this.task, targets, n);
-    // Math.random drives tfjs' dropout masks: seeding it per step makes every step repeatable,
-    // so a run resumed mid-epoch draws the masks an uninterrupted one would.
-    const restore = replaceMathRandom(new Random(stepSeed));
+    // dropout masks from the step's seed, so every step is repeatable and a run resumed
+    // mid-epoch draws the masks an uninterrupted one would
+    const restore = this.dropout.forStep(stepSeed);
     let out: number | number[];
     try {
       out = await this.model.trainOnBatch(xs, ys);

@@ -258,6 +258,11 @@ export interface ModelRequest {
 }
 
 export interface ArchitecturePlugin {
+  /**
+   * The model for the request. The runner then draws every random initial weight again from
+   * the run's seed (and the layer's position and the weight's name); weights set from a file
+   * must be marked with `markPretrained` (`loadWeightsByLayerName` does so) to be kept.
+   */
   build(request: ModelRequest): tf.LayersModel | Promise<tf.LayersModel>;
 }
 

@@ -134,18 +134,6 @@ function rotl(x: number, k: number): number {
   return ((x << k) | (x >>> (32 - k))) >>> 0;
 }
 
-/**
- * Let `rng` drive Math.random (what tfjs' initialisers and dropout masks draw from) until the
- * returned function restores the original.
- */
-export function replaceMathRandom(rng: Random): () => void {
-  const original = Math.random;
-  Math.random = () => rng.next();
-  return () => {
-    Math.random = original;
-  };
-}
-
 /** Facts about the current run that plugins may ask for. */
 export class RunContext {
   constructor(

@@ -50,7 +50,7 @@ import { CallbackList } from './callbacks.js';
 import { ReporterHub, type ProgressReporter } from '../reporting/reporter-hub.js';
 import { RunStore, type EpochRecord } from '../reporting/run-store.js';
 import { prefixed, scorePredictions } from './scoring.js';
-import { predictSplit, seedMathRandom, trainEpoch } from './trainer.js';
+import { predictSplit, seedModel, trainEpoch } from './trainer.js';
 
 export interface RunOptions {
   cacheDir: string;
@@ -274,15 +274,11 @@ export async function runExperiment(
         `class weights: ${task.classes.map((c, i) => `${c.name} ${weights[i].toFixed(4)}`).join(', ')}`,
       );
 
-    const restoreRandom = seedMathRandom(config.seed, 'init');
-    try {
-      model = await architecture.build({
-        inputShape: [splits.image.height, splits.image.width, splits.image.channels],
-        task,
-      });
-    } finally {
-      restoreRandom();
-    }
+    model = await architecture.build({
+      inputShape: [splits.image.height, splits.image.width, splits.image.channels],
+      task,
+    });
+    seedModel(model, config.seed, logger);
     const lossSpec: LossSpec = {
       classWeights: weights,
       classification: trainingPlugins.classification,

@@ -4,7 +4,8 @@ import type { AugmentOptions, Example, Task } from '../plugin/plugin.js';
 import type { StepTargets, TrainingEngine } from '../engine/engine.js';
 import { targetTensors, type TaskLoss } from '../engine/eager.js';
 import { NonFiniteLossError } from '../training/loss.js';
-import { Random, hashSeed, replaceMathRandom } from '../plugin/services.js';
+import { hashSeed, type Logger } from '../plugin/services.js';
+import { seedInitialWeights, unseededNoiseLayers } from '../training/seeding.js';
 import type { PartialEpoch } from './checkpoint.js';
 
 /** One batch from the image pipeline: NHWC float32 pixels and the examples they came from. */
@@ -61,11 +62,24 @@ export function targetsOf(
 }
 
 /**
- * Math.random drives tfjs' initialisers. Seeding it makes a model's initial weights repeatable;
- * the engines seed dropout per step themselves (from `stepSeed`).
+ * Give a freshly built model its seeded initial weights (all but those loaded from files) and
+ * say what stays unseeded; the engines seed dropout per step themselves (from `stepSeed`).
  */
-export function seedMathRandom(seed: number, ...labels: (string | number)[]): () => void {
-  return replaceMathRandom(Random.fork(seed, ...labels));
+export function seedModel(model: tf.LayersModel, seed: number, logger: Logger): void {
+  const report = seedInitialWeights(model, seed);
+  logger.debug(
+    `initial weights: ${report.seeded} drawn from seed ${seed}, ${report.pretrained} loaded, ${report.fixed} constant`,
+  );
+  if (report.unseeded.length > 0)
+    logger.warn(
+      `initial weights: ${report.unseeded.length} weight(s) have an initialiser that takes no seed ` +
+        `(${report.unseeded.slice(0, 3).join(', ')}): their initial values differ from run to run`,
+    );
+  const noise = unseededNoiseLayers(model);
+  if (noise.length > 0)
+    logger.warn(
+      `layer(s) ${noise.join(', ')} draw noise without a seed: training with them does not repeat exactly, nor resume exactly`,
+    );
 }
 
 /** The seed of one training step: a function of its position only, so a resume repeats it. */

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { UserError } from '../../core/errors.js';
 import { readWeightArtifacts, type WeightArtifacts } from '../../core/training/model-io.js';
+import { markPretrained } from '../../core/training/seeding.js';
 
 /**
  * Loading pretrained weights into layers by name: the way Keras-converted weights (for example
@@ -82,7 +83,10 @@ export function loadWeightsByLayerName(
           'is it the same architecture, with Keras layer names?',
       );
     }
-    for (const { layer, values } of assignments) layer.setWeights(values);
+    for (const { layer, values } of assignments) {
+      layer.setWeights(values);
+      markPretrained(layer.weights);
+    }
     return {
       source,
       layers: assignments.length,

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { unzipSync } from 'fflate';
 import { UserError } from '../../../core/errors.js';
+import { markPretrained } from '../../../core/training/seeding.js';
 import {
   isDataset,
   isGroup,
@@ -257,7 +258,10 @@ export function assignWeights(
       throw new UserError(
         `${source}: weights for layer(s) the model does not have: ${unused.slice(0, 5).join(', ')}`,
       );
-    for (const { layer, values } of assignments) layer.setWeights(values);
+    for (const { layer, values } of assignments) {
+      layer.setWeights(values);
+      markPretrained(layer.weights);
+    }
     return {
       layers: assignments.length,
       tensors: assignments.reduce((n, a) => n + a.values.length, 0),
