@@ -60,58 +60,37 @@ export class AlexNet implements ArchitecturePlugin {
       x = layer.apply(x) as tf.SymbolicTensor;
     };
 
-    add(
-      tf.layers.conv2d({
+    // the five convolutions (Caffe's names): ReLU in the layer, then LRN and/or 3x3/2 max-pool
+    // after conv1, conv2 and conv5
+    const convs = [
+      {
+        name: 'conv1',
         filters: 96,
         kernelSize: 11,
         strides: 4,
-        activation: 'relu',
-        name: 'conv1',
-      }),
-    );
-    if (lrn) add(localResponseNormalization({ name: 'norm1' }));
-    add(tf.layers.maxPooling2d({ poolSize: 3, strides: 2, name: 'pool1' }));
-
-    add(
-      tf.layers.conv2d({
-        filters: 256,
-        kernelSize: 5,
-        padding: 'same',
-        activation: 'relu',
-        name: 'conv2',
-      }),
-    );
-    if (lrn) add(localResponseNormalization({ name: 'norm2' }));
-    add(tf.layers.maxPooling2d({ poolSize: 3, strides: 2, name: 'pool2' }));
-
-    add(
-      tf.layers.conv2d({
-        filters: 384,
-        kernelSize: 3,
-        padding: 'same',
-        activation: 'relu',
-        name: 'conv3',
-      }),
-    );
-    add(
-      tf.layers.conv2d({
-        filters: 384,
-        kernelSize: 3,
-        padding: 'same',
-        activation: 'relu',
-        name: 'conv4',
-      }),
-    );
-    add(
-      tf.layers.conv2d({
-        filters: 256,
-        kernelSize: 3,
-        padding: 'same',
-        activation: 'relu',
-        name: 'conv5',
-      }),
-    );
-    add(tf.layers.maxPooling2d({ poolSize: 3, strides: 2, name: 'pool5' }));
+        padding: 'valid',
+        norm: 'norm1',
+        pool: 'pool1',
+      },
+      { name: 'conv2', filters: 256, kernelSize: 5, padding: 'same', norm: 'norm2', pool: 'pool2' },
+      { name: 'conv3', filters: 384, kernelSize: 3, padding: 'same' },
+      { name: 'conv4', filters: 384, kernelSize: 3, padding: 'same' },
+      { name: 'conv5', filters: 256, kernelSize: 3, padding: 'same', pool: 'pool5' },
+    ] as const;
+    for (const c of convs) {
+      add(
+        tf.layers.conv2d({
+          filters: c.filters,
+          kernelSize: c.kernelSize,
+          strides: 'strides' in c ? c.strides : 1,
+          padding: c.padding,
+          activation: 'relu',
+          name: c.name,
+        }),
+      );
+      if (lrn && 'norm' in c) add(localResponseNormalization({ name: c.norm }));
+      if ('pool' in c) add(tf.layers.maxPooling2d({ poolSize: 3, strides: 2, name: c.pool }));
+    }
 
     add(tf.layers.flatten({ name: 'flatten' }));
     add(tf.layers.dense({ units: fcUnits, activation: 'relu', name: 'fc6' }));

@@ -100,67 +100,41 @@ export class VggType implements ArchitecturePlugin {
       x = layer.apply(x) as tf.SymbolicTensor;
     };
 
-    add(tf.layers.conv2d({ filters: filters[0], kernelSize: 3, name: name.next('conv2d') }));
-    add(tf.layers.activation({ activation: 'relu', name: name.next('activation') }));
-    add(
-      tf.layers.batchNormalization({
-        momentum: batchNormMomentum,
-        name: name.next('batch_normalization'),
-      }),
-    );
-    add(tf.layers.maxPooling2d({ poolSize: 2, name: name.next('max_pooling2d') }));
-
-    add(tf.layers.conv2d({ filters: filters[1], kernelSize: 3, name: name.next('conv2d') }));
-    add(tf.layers.dropout({ rate: convDropout, name: name.next('dropout') }));
-    add(tf.layers.activation({ activation: 'relu', name: name.next('activation') }));
-    add(
-      tf.layers.batchNormalization({
-        momentum: batchNormMomentum,
-        name: name.next('batch_normalization'),
-      }),
-    );
-    add(tf.layers.maxPooling2d({ poolSize: 2, name: name.next('max_pooling2d') }));
-
-    add(tf.layers.conv2d({ filters: filters[2], kernelSize: 3, name: name.next('conv2d') }));
-    add(tf.layers.activation({ activation: 'relu', name: name.next('activation') }));
-    add(
-      tf.layers.batchNormalization({
-        momentum: batchNormMomentum,
-        name: name.next('batch_normalization'),
-      }),
-    );
-    add(tf.layers.maxPooling2d({ poolSize: 2, name: name.next('max_pooling2d') }));
-
-    add(tf.layers.conv2d({ filters: filters[3], kernelSize: 3, name: name.next('conv2d') }));
-    add(tf.layers.activation({ activation: 'relu', name: name.next('activation') }));
-    add(
-      tf.layers.batchNormalization({
-        momentum: batchNormMomentum,
-        name: name.next('batch_normalization'),
-      }),
-    );
-    add(tf.layers.maxPooling2d({ poolSize: 2, name: name.next('max_pooling2d') }));
+    const batchNorm = () =>
+      add(
+        tf.layers.batchNormalization({
+          momentum: batchNormMomentum,
+          name: name.next('batch_normalization'),
+        }),
+      );
+    // Appendix C's convolution blocks: Conv2D(3x3) → [Dropout] → ReLU → BatchNorm → MaxPool(2x2);
+    // only the second block has the dropout, between the convolution and its activation
+    const convBlocks = [
+      { filters: filters[0] },
+      { filters: filters[1], dropout: convDropout },
+      { filters: filters[2] },
+      { filters: filters[3] },
+    ];
+    for (const block of convBlocks) {
+      add(tf.layers.conv2d({ filters: block.filters, kernelSize: 3, name: name.next('conv2d') }));
+      if (block.dropout !== undefined)
+        add(tf.layers.dropout({ rate: block.dropout, name: name.next('dropout') }));
+      add(tf.layers.activation({ activation: 'relu', name: name.next('activation') }));
+      batchNorm();
+      add(tf.layers.maxPooling2d({ poolSize: 2, name: name.next('max_pooling2d') }));
+    }
 
     add(tf.layers.flatten({ name: name.next('flatten') }));
 
-    add(tf.layers.dense({ units: dense[0], name: name.next('dense') }));
-    add(tf.layers.activation({ activation: 'relu', name: name.next('activation') }));
-    add(
-      tf.layers.batchNormalization({
-        momentum: batchNormMomentum,
-        name: name.next('batch_normalization'),
-      }),
-    );
-    add(tf.layers.dropout({ rate: denseDropout, name: name.next('dropout') }));
-
-    add(tf.layers.dense({ units: dense[1], name: name.next('dense') }));
-    add(tf.layers.activation({ activation: 'relu', name: name.next('activation') }));
-    add(
-      tf.layers.batchNormalization({
-        momentum: batchNormMomentum,
-        name: name.next('batch_normalization'),
-      }),
-    );
+    // the dense blocks: Dense → ReLU → BatchNorm → [Dropout] (after the first only)
+    const denseBlocks = [{ units: dense[0], dropout: denseDropout }, { units: dense[1] }];
+    for (const block of denseBlocks) {
+      add(tf.layers.dense({ units: block.units, name: name.next('dense') }));
+      add(tf.layers.activation({ activation: 'relu', name: name.next('activation') }));
+      batchNorm();
+      if (block.dropout !== undefined)
+        add(tf.layers.dropout({ rate: block.dropout, name: name.next('dropout') }));
+    }
 
     // Dense(classes) → softmax (and/or the valence/arousal head): the shared task heads.
     return buildTaskModel(input, x, { inputShape, task }, { ...this.options, name: 'vgg-type' });
