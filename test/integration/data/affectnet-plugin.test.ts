@@ -419,7 +419,7 @@ test('the options schema fills every default and rejects bad options', () => {
     channels: 3,
     crop: 'face-box',
     margin: 0.1,
-    split: { policy: 'report-table3', validationPerClass: 500 },
+    split: { policy: 'report-table3', validationPerClass: 500, validationFraction: 0.05 },
     onBadRecord: 'skip',
     maxBadFraction: 0.05,
     augment: { flip: true, shift: 0.05, rotate: 10, brightness: 0.1, contrast: 0.1 },
