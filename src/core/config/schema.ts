@@ -64,7 +64,7 @@ export const trainingSchema = Options(
     backend: Enum(BACKEND_PREFERENCES, {
       default: 'auto',
       description:
-        'TensorFlow.js backend; auto tries tensorflow-gpu, tensorflow, cpu in that order.',
+        'TensorFlow.js backend; auto tries tensorflow-gpu (where an NVIDIA driver is found), tensorflow, cpu in that order.',
     }),
     execution: Enum(EXECUTION_PREFERENCES, {
       default: 'auto',

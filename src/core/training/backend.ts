@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { singleton } from 'tsyringe';
 import { UserError } from '../errors.js';
-import { GPU_SETUP_COMMAND, applyGpuEnvironment } from './gpu.js';
+import { GPU_SETUP_COMMAND, applyGpuEnvironment, findDriverLibrary } from './gpu.js';
 
 export type BackendName = 'tensorflow-gpu' | 'tensorflow' | 'cpu';
 export type BackendPreference = 'auto' | BackendName;
@@ -153,12 +153,18 @@ export class BackendService {
     return out;
   }
 
-  /** Activate the preferred backend; `auto` takes the first available of gpu, native, cpu. */
+  /**
+   * Activate the preferred backend; `auto` takes the first available of gpu, native, cpu, but
+   * puts the CUDA build after the CPU build where no NVIDIA driver is found (it would only run
+   * on the CPU, and once loaded the CPU package cannot be loaded into the process).
+   */
   async activate(preference: BackendPreference = 'auto'): Promise<ActiveBackend> {
     if (this.active && (preference === 'auto' || preference === this.active.name))
       return this.active;
-    const order: BackendName[] =
-      preference === 'auto' ? ['tensorflow-gpu', 'tensorflow', 'cpu'] : [preference];
+    const autoOrder: BackendName[] = findDriverLibrary()
+      ? ['tensorflow-gpu', 'tensorflow', 'cpu']
+      : ['tensorflow', 'tensorflow-gpu', 'cpu'];
+    const order: BackendName[] = preference === 'auto' ? autoOrder : [preference];
     for (const name of order) {
       const probe = await this.probe(name);
       if (!probe.available) {

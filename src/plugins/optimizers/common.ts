@@ -1,8 +1,10 @@
 import { Type } from '../../core/plugin/define.js';
 
 /** The learning rate every optimizer takes: the first epoch's, and LR schedules' base. */
+// 0 is allowed, as in Keras: a step that only updates batch-norm statistics (and tests that
+// compare dropout masks on unchanged weights)
 export const learningRateOption = Type.Number({
-  exclusiveMinimum: 0,
+  minimum: 0,
   default: 0.001,
   description: 'Learning rate of the first epoch (LR-schedule callbacks start from it).',
 });
