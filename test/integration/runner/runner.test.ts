@@ -5,6 +5,9 @@ import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { runExperiment } from '../../../src/core/runner/experiment-run.js';
+import { ImagePipeline } from '../../../src/core/pipeline/index.js';
+import { engineBatches, type BatchSource } from '../../../src/core/runner/trainer.js';
+import type { TrainingEngine } from '../../../src/core/engine/index.js';
 import { RunStore } from '../../../src/core/reporting/run-store.js';
 import type { Runtime } from '../../../src/core/plugin/runtime.js';
 import { affectlab } from '../../support/cli.js';
@@ -183,6 +186,67 @@ describe('the runner on synthetic AffectNet data', () => {
       'per-epoch metrics',
     );
     assert.deepEqual(resumed.testMetrics, whole.testMetrics, 'final test metrics');
+  });
+
+  it('uint8 batches (normalised in the graph) give the same run as float32 batches, bit for bit', async () => {
+    // augmentation works on floats (affectnet's default augments): switched off, every split's
+    // batches can come as uint8
+    const unaugmented = (name: string): string => {
+      const file = join(work, `${name}.yaml`);
+      const off = '  augment: { flip: false, shift: 0, rotate: 0, brightness: 0, contrast: 0 }\n';
+      writeFileSync(
+        file,
+        experimentYaml(name).replace('  imageSize: 48\n', `  imageSize: 48\n${off}`),
+      );
+      return file;
+    };
+    // count the uint8 batch streams, to know which path each run took
+    const original = ImagePipeline.prototype.uint8Batches;
+    let uint8Streams = 0;
+    ImagePipeline.prototype.uint8Batches = function (this: ImagePipeline, ...args) {
+      uint8Streams++;
+      return original.apply(this, args);
+    };
+    try {
+      const floats = await run(testRuntime(), unaugmented('float-batches'), {
+        floatBatches: true,
+      });
+      assert.equal(uint8Streams, 0, 'floatBatches keeps the float32 path');
+      const bytes = await run(testRuntime(), unaugmented('uint8-batches'));
+      // 3 epochs of training and validation, and the test split
+      assert.equal(uint8Streams, 7, 'the graph engine is fed uint8 batches');
+      assert.equal(floats.status, 'FINISHED');
+      assert.equal(bytes.status, 'FINISHED');
+      const a = new RunStore(floats.runDir);
+      const b = new RunStore(bytes.runDir);
+      assert.deepEqual(
+        b.readEpochs().map((e) => e.metrics),
+        a.readEpochs().map((e) => e.metrics),
+        'per-epoch metrics',
+      );
+      assert.deepEqual(bytes.testMetrics, floats.testMetrics, 'test metrics');
+      assert.ok(bytes.testMetrics && Object.keys(bytes.testMetrics).length > 0);
+    } finally {
+      ImagePipeline.prototype.uint8Batches = original;
+    }
+  });
+
+  it('uint8 batches only for an engine that takes them and a run that augments nothing', () => {
+    const calls: string[] = [];
+    const source: BatchSource = {
+      batches: () => (calls.push('float32'), []) as unknown as AsyncIterable<never>,
+      uint8Batches: () => (calls.push('uint8'), []) as unknown as AsyncIterable<never>,
+    };
+    const engine = (acceptsUint8: boolean) => ({ acceptsUint8 }) as TrainingEngine;
+    const flip = { options: { flip: true }, seed: 1 };
+    const none = { options: { flip: false, rotate: 0 }, seed: 1 };
+    engineBatches(source, engine(true), [], [], 4, undefined, 0);
+    engineBatches(source, engine(true), [], [], 4, none, 0);
+    engineBatches(source, engine(true), [], [], 4, flip, 0);
+    engineBatches(source, engine(false), [], [], 4, undefined, 0);
+    engineBatches(source, engine(true), [], [], 4, undefined, 0, true);
+    engineBatches({ batches: source.batches }, engine(true), [], [], 4, undefined, 0);
+    assert.deepEqual(calls, ['uint8', 'uint8', 'float32', 'float32', 'float32', 'float32']);
   });
 
   it('a NaN loss stops the run as FAILED, naming the epoch and step', async () => {

@@ -43,7 +43,10 @@ export interface CompiledStep {
   trainable: number[];
   optimizer: CompiledOptimizer;
   feeds: {
+    /** float32 pixels in [0,1]; when fed, `pixels` is not read. */
     x: Output;
+    /** uint8 pixels (0-255): `x` defaults to them / 255 when `x` itself is not fed. */
+    pixels: Output;
     learningRate: Output;
     seed: Output;
     labels?: Output;
@@ -210,7 +213,37 @@ export function compileStep(addon: GraphAddon, options: EngineOptions): Compiled
   const reads = variables.map((v) => v.read);
   const trainable = (model.trainableWeights as LayerVariable[]).map((lv) => variableOf(lv));
 
-  const x = b.placeholder('x', F32, [-1, ...inputShape]);
+  // The batch comes as float32 (feed `x`) or as uint8 (feed `pixels`: a quarter of the bytes
+  // and no conversion in JS). The uint8 form is looked up in the table of Math.fround(v / 255),
+  // the pipeline's own normalisation, so both feeds give `x` the same bits. A RealDiv by a
+  // constant 255 did not: TensorFlow's graph optimizer turns it into a multiplication by 1/255,
+  // one ulp off at 126 of the 256 bytes (a division by a non-constant 255 was exact on CPU).
+  const pixels = b.placeholder('pixels', DType.uint8, [-1, ...inputShape]);
+  const unitTable = b.constF32(
+    Array.from({ length: 256 }, (_, v) => v / 255),
+    [256],
+    'unit_table',
+  );
+  const x = b.op(
+    'PlaceholderWithDefault',
+    [
+      b.op(
+        'GatherV2',
+        [unitTable, b.cast(pixels, DType.uint8, I32), b.constI32(0)],
+        [
+          ['Tparams', 'type', F32],
+          ['Tindices', 'type', I32],
+          ['Taxis', 'type', I32],
+        ],
+        { name: 'unit_pixels' },
+      ),
+    ],
+    [
+      ['dtype', 'type', F32],
+      ['shape', 'shape', [-1, ...inputShape]],
+    ],
+    { name: 'x' },
+  );
   const learningRate = b.placeholder('learning_rate', F32, []);
   const seed = b.placeholder('step_seed', I32, [2]);
   const batchSize = (() => {
@@ -245,7 +278,7 @@ export function compileStep(addon: GraphAddon, options: EngineOptions): Compiled
   const infer = emitPass(b, model, x, false, variableOf, reads, seed, batchSize);
 
   // the loss and accuracy of the training pass
-  const feeds: CompiledStep['feeds'] = { x, learningRate, seed };
+  const feeds: CompiledStep['feeds'] = { x, pixels, learningRate, seed };
   let loss: Output;
   let accuracy: Output | undefined;
   const classes = task.classes.length;
