@@ -214,30 +214,24 @@ export function compileStep(addon: GraphAddon, options: EngineOptions): Compiled
   const trainable = (model.trainableWeights as LayerVariable[]).map((lv) => variableOf(lv));
 
   // The batch comes as float32 (feed `x`) or as uint8 (feed `pixels`: a quarter of the bytes
-  // and no conversion in JS). The uint8 form is looked up in the table of Math.fround(v / 255),
-  // the pipeline's own normalisation, so both feeds give `x` the same bits. A RealDiv by a
-  // constant 255 did not: TensorFlow's graph optimizer turns it into a multiplication by 1/255,
-  // one ulp off at 126 of the 256 bytes (a division by a non-constant 255 was exact on CPU).
+  // and no conversion in JS). Cast is exact and RealDiv is IEEE division, correctly rounded, so
+  // both feeds give `x` the bits of the pipeline's Math.fround(v / 255). The 255 is a feedable
+  // default, not a constant: TensorFlow's optimizer turns a division by a constant into a
+  // multiplication by its reciprocal, one ulp off at 126 of the 256 bytes. (A lookup in the
+  // table of v / 255 was exact too, but a GatherV2 per pixel made a 256 px step 4x slower.)
   const pixels = b.placeholder('pixels', DType.uint8, [-1, ...inputShape]);
-  const unitTable = b.constF32(
-    Array.from({ length: 256 }, (_, v) => v / 255),
-    [256],
-    'unit_table',
+  const divisor = b.op(
+    'PlaceholderWithDefault',
+    [b.constF32(255)],
+    [
+      ['dtype', 'type', F32],
+      ['shape', 'shape', []],
+    ],
+    { name: 'pixel_scale' },
   );
   const x = b.op(
     'PlaceholderWithDefault',
-    [
-      b.op(
-        'GatherV2',
-        [unitTable, b.cast(pixels, DType.uint8, I32), b.constI32(0)],
-        [
-          ['Tparams', 'type', F32],
-          ['Tindices', 'type', I32],
-          ['Taxis', 'type', I32],
-        ],
-        { name: 'unit_pixels' },
-      ),
-    ],
+    [b.div(b.cast(pixels, DType.uint8, F32), divisor, 'unit_pixels')],
     [
       ['dtype', 'type', F32],
       ['shape', 'shape', [-1, ...inputShape]],
