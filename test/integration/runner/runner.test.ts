@@ -46,6 +46,17 @@ function writeExperiment(name: string, extra = ''): string {
   return file;
 }
 
+/**
+ * The experiment with augmentation off: augmentation works on floats (affectnet's default
+ * augments), so only then are the training batches uint8 on the graph engine.
+ */
+function writeUnaugmented(name: string): string {
+  const off = '  augment: { flip: false, shift: 0, rotate: 0, brightness: 0, contrast: 0 }\n';
+  const file = join(work, `${name}.yaml`);
+  writeFileSync(file, experimentYaml(name).replace('  imageSize: 48\n', `  imageSize: 48\n${off}`));
+  return file;
+}
+
 async function run(
   runtime: Runtime,
   file: string,
@@ -149,57 +160,54 @@ describe('the runner on synthetic AffectNet data', () => {
     assert.equal(png.subarray(1, 4).toString(), 'PNG');
   });
 
-  it('a resumed run equals an uninterrupted one with the same seed', async () => {
-    const whole = await run(testRuntime(), writeExperiment('whole'));
-    // The second run is stopped during its third epoch, as Ctrl-C would, then resumed.
-    const file = writeExperiment('parted');
-    const runsDir = join(work, 'runs', 'parted');
-    const completedEpochs = (): number => {
-      if (!existsSync(runsDir)) return 0;
-      const [id] = readdirSync(runsDir);
-      return id ? new RunStore(join(runsDir, id)).readEpochs().length : 0;
-    };
-    const signal = {
-      reason: 'test',
-      get stop(): boolean {
-        return completedEpochs() >= 2;
-      },
-    };
-    const killed = await run(testRuntime(), file, { stopSignal: signal });
-    assert.equal(killed.status, 'KILLED');
-    const store = new RunStore(killed.runDir);
-    assert.equal(store.readRecord().status, 'KILLED');
-    assert.equal(store.readRecord().lastCompletedEpoch, 1);
-    assert.ok(store.exists('checkpoints/interrupted/model/model.json'));
-    const resumed = await run(testRuntime(), store.path('config.yaml'), { resume: killed.runDir });
-    assert.equal(resumed.status, 'FINISHED');
-    assert.equal(resumed.runDir, killed.runDir);
-    const a = new RunStore(whole.runDir).readEpochs();
-    const b = store.readEpochs();
-    assert.deepEqual(
-      b.map((e) => e.epoch),
-      [0, 1, 2],
-    );
-    assert.deepEqual(
-      b.map((e) => e.metrics),
-      a.map((e) => e.metrics),
-      'per-epoch metrics',
-    );
-    assert.deepEqual(resumed.testMetrics, whole.testMetrics, 'final test metrics');
-  });
+  for (const [kind, write] of [
+    ['', writeExperiment],
+    [' (no augmentation: uint8 training batches)', writeUnaugmented],
+  ] as const) {
+    it(`a resumed run equals an uninterrupted one with the same seed${kind}`, async () => {
+      const suffix = kind ? '-uint8' : '';
+      const whole = await run(testRuntime(), write(`whole${suffix}`));
+      // The second run is stopped during its third epoch, as Ctrl-C would, then resumed.
+      const file = write(`parted${suffix}`);
+      const runsDir = join(work, 'runs', `parted${suffix}`);
+      const completedEpochs = (): number => {
+        if (!existsSync(runsDir)) return 0;
+        const [id] = readdirSync(runsDir);
+        return id ? new RunStore(join(runsDir, id)).readEpochs().length : 0;
+      };
+      const signal = {
+        reason: 'test',
+        get stop(): boolean {
+          return completedEpochs() >= 2;
+        },
+      };
+      const killed = await run(testRuntime(), file, { stopSignal: signal });
+      assert.equal(killed.status, 'KILLED');
+      const store = new RunStore(killed.runDir);
+      assert.equal(store.readRecord().status, 'KILLED');
+      assert.equal(store.readRecord().lastCompletedEpoch, 1);
+      assert.ok(store.exists('checkpoints/interrupted/model/model.json'));
+      const resumed = await run(testRuntime(), store.path('config.yaml'), {
+        resume: killed.runDir,
+      });
+      assert.equal(resumed.status, 'FINISHED');
+      assert.equal(resumed.runDir, killed.runDir);
+      const a = new RunStore(whole.runDir).readEpochs();
+      const b = store.readEpochs();
+      assert.deepEqual(
+        b.map((e) => e.epoch),
+        [0, 1, 2],
+      );
+      assert.deepEqual(
+        b.map((e) => e.metrics),
+        a.map((e) => e.metrics),
+        'per-epoch metrics',
+      );
+      assert.deepEqual(resumed.testMetrics, whole.testMetrics, 'final test metrics');
+    });
+  }
 
   it('uint8 batches (normalised in the graph) give the same run as float32 batches, bit for bit', async () => {
-    // augmentation works on floats (affectnet's default augments): switched off, every split's
-    // batches can come as uint8
-    const unaugmented = (name: string): string => {
-      const file = join(work, `${name}.yaml`);
-      const off = '  augment: { flip: false, shift: 0, rotate: 0, brightness: 0, contrast: 0 }\n';
-      writeFileSync(
-        file,
-        experimentYaml(name).replace('  imageSize: 48\n', `  imageSize: 48\n${off}`),
-      );
-      return file;
-    };
     // count the uint8 batch streams, to know which path each run took
     const original = ImagePipeline.prototype.uint8Batches;
     let uint8Streams = 0;
@@ -208,11 +216,11 @@ describe('the runner on synthetic AffectNet data', () => {
       return original.apply(this, args);
     };
     try {
-      const floats = await run(testRuntime(), unaugmented('float-batches'), {
+      const floats = await run(testRuntime(), writeUnaugmented('float-batches'), {
         floatBatches: true,
       });
       assert.equal(uint8Streams, 0, 'floatBatches keeps the float32 path');
-      const bytes = await run(testRuntime(), unaugmented('uint8-batches'));
+      const bytes = await run(testRuntime(), writeUnaugmented('uint8-batches'));
       // 3 epochs of training and validation, and the test split
       assert.equal(uint8Streams, 7, 'the graph engine is fed uint8 batches');
       assert.equal(floats.status, 'FINISHED');
