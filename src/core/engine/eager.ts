@@ -6,6 +6,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Task, TfjsLossFunction } from '../plugin/plugin.js';
 import { DropoutSeeds } from '../training/seeding.js';
+import { toUnitFloat } from '../pipeline/augment.js';
 import {
   ADAM_POWER_STATE_NAMES as ADAM_POWERS,
   headLossPlugins,
@@ -17,6 +18,10 @@ import {
   StepTargets,
   TrainingEngine,
 } from './engine.js';
+
+/** float32 pixels in [0,1]; uint8 ones normalised as the pipeline does (value / 255). */
+const unitPixels = (x: Float32Array | Uint8Array): Float32Array =>
+  x instanceof Uint8Array ? toUnitFloat(x) : x;
 
 /** The loss of a run for a batch's targets and predictions (one tensor, or one per head). */
 export type TaskLoss = (
@@ -82,6 +87,8 @@ interface AdamInternals {
 
 export class EagerEngine implements TrainingEngine {
   readonly kind = 'eager' as const;
+  /** tfjs would convert uint8 op by op; the pipeline's JS conversion is as fast. */
+  readonly acceptsUint8 = false;
   private readonly model: tf.LayersModel;
   private readonly task: Task;
   private readonly optimizer: tf.Optimizer;
@@ -115,7 +122,7 @@ export class EagerEngine implements TrainingEngine {
 
   async trainStep(inputs: StepInputs, targets: StepTargets, stepSeed: number): Promise<StepResult> {
     const n = inputs.shape[0];
-    const xs = tf.tensor4d(inputs.x, inputs.shape);
+    const xs = tf.tensor4d(unitPixels(inputs.x), inputs.shape);
     const ys = targetTensors(this.task, targets, n);
     // dropout masks from the step's seed, so every step is repeatable and a run resumed
     // mid-epoch draws the masks an uninterrupted one would
@@ -137,7 +144,7 @@ export class EagerEngine implements TrainingEngine {
 
   async predict(inputs: StepInputs): Promise<Float32Array[]> {
     return tf.tidy(() => {
-      const pred = this.model.predict(tf.tensor4d(inputs.x, inputs.shape)) as
+      const pred = this.model.predict(tf.tensor4d(unitPixels(inputs.x), inputs.shape)) as
         tf.Tensor | tf.Tensor[];
       return (Array.isArray(pred) ? pred : [pred]).map((t) => t.dataSync() as Float32Array);
     });

@@ -20,9 +20,12 @@ export interface StepTargets {
   valenceArousal?: Float32Array;
 }
 
-/** One batch of images: NHWC float32 pixels. */
+/**
+ * One batch of images, NHWC: float32 pixels in [0,1], or uint8 pixels (0-255) that the engine
+ * normalises itself to exactly the float32 values (Math.fround(value / 255)).
+ */
 export interface StepInputs {
-  x: Float32Array;
+  x: Float32Array | Uint8Array;
   shape: [number, number, number, number];
 }
 
@@ -76,6 +79,12 @@ export interface OptimizerStateEntry {
 
 export interface TrainingEngine {
   readonly kind: ExecutionKind;
+  /**
+   * Whether uint8 inputs are cheaper than float32 here (the engine does the /255 itself, in its
+   * graph), so the runner should feed uint8 batches where nothing augments floats. Every engine
+   * takes both.
+   */
+  readonly acceptsUint8: boolean;
   /**
    * One training step: forward in training mode, loss, gradients, optimizer update.
    * `stepSeed` is unique per (epoch, step) and fixes the dropout masks of the step, so a

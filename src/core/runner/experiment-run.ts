@@ -64,6 +64,11 @@ export interface RunOptions {
   stopSignal?: { stop: boolean; reason?: string };
   /** How long the run's end waits for reporters to deliver (default 30 s). */
   reporterDrainTimeoutMs?: number;
+  /**
+   * Feed the engine float32 batches even where it takes uint8 ones (tests compare the two
+   * paths, which must give the same run).
+   */
+  floatBatches?: boolean;
 }
 
 export interface RunResult {
@@ -394,6 +399,7 @@ export async function runExperiment(
         seed: config.seed,
         augment: dataset.pipeline.augment,
         resumeFrom: epoch === startEpoch ? partial : undefined,
+        floatBatches: options.floatBatches,
         shouldStop: () => stopSignal.stop,
         onStep: (p) => hub.stepEnded(runInfo, p),
       });
@@ -421,6 +427,7 @@ export async function runExperiment(
         batchSize: training.batchSize,
         maxSteps: training.validationSteps,
         lossFn,
+        floatBatches: options.floatBatches,
       });
       if (splits.validation.length > 0 && !Number.isFinite(val.loss))
         throw new NonFiniteLossError(
@@ -500,6 +507,7 @@ export async function runExperiment(
         source: pipeline,
         batchSize: training.batchSize,
         lossFn,
+        floatBatches: options.floatBatches,
       });
       const scored = scorePredictions(task, evalExamples, pred, normalized);
       const testMetrics = prefixed(scored.flat, `${splitName}_`);

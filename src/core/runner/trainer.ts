@@ -7,10 +7,14 @@ import { NonFiniteLossError } from '../training/loss.js';
 import { hashSeed, type Logger } from '../plugin/services.js';
 import { seedInitialWeights, unseededNoiseLayers } from '../training/seeding.js';
 import type { PartialEpoch } from './checkpoint.js';
+import { isAugmentActive } from '../pipeline/augment.js';
 
-/** One batch from the image pipeline: NHWC float32 pixels and the examples they came from. */
+/**
+ * One batch from the image pipeline: NHWC pixels (float32 in [0,1], or uint8 0-255 from
+ * `uint8Batches`) and the examples they came from.
+ */
 export interface ImageBatch {
-  x: Float32Array;
+  x: Float32Array | Uint8Array;
   shape: [number, number, number, number];
   /** Indices into the example list given to `batches`. */
   indices: number[];
@@ -28,6 +32,34 @@ export interface BatchSource {
     augment?: { options: AugmentOptions; seed: number },
     from?: number,
   ): AsyncIterable<ImageBatch>;
+  /** The same batches (no augmentation) as uint8 pixels, where the source can. */
+  uint8Batches?(
+    examples: readonly Example[],
+    order: readonly number[],
+    batchSize: number,
+    from?: number,
+  ): AsyncIterable<ImageBatch>;
+}
+
+/**
+ * The batches for an engine: uint8 ones where the engine normalises itself and nothing augments
+ * floats (the same values, without the JS conversion: the cache's bytes go straight into the
+ * batch), float32 otherwise or when `floatBatches` says so.
+ */
+export function engineBatches(
+  source: BatchSource,
+  engine: TrainingEngine,
+  examples: readonly Example[],
+  order: readonly number[],
+  batchSize: number,
+  augment: { options: AugmentOptions; seed: number } | undefined,
+  from: number,
+  floatBatches = false,
+): AsyncIterable<ImageBatch> {
+  const augmented = augment !== undefined && isAugmentActive(augment.options);
+  return engine.acceptsUint8 && source.uint8Batches && !augmented && !floatBatches
+    ? source.uint8Batches(examples, order, batchSize, from)
+    : source.batches(examples, order, batchSize, augment, from);
 }
 
 export interface StepProgress {
@@ -120,6 +152,8 @@ export async function trainEpoch(args: {
   seed: number;
   augment?: AugmentOptions;
   resumeFrom?: PartialEpoch;
+  /** Feed float32 batches even where the engine takes uint8 (to compare the two paths). */
+  floatBatches?: boolean;
   shouldStop: () => boolean;
   onStep?: (p: StepProgress) => void;
 }): Promise<EpochResult> {
@@ -151,7 +185,17 @@ export async function trainEpoch(args: {
     seconds: (performance.now() - start) / 1000,
   });
   if (!args.shouldStop() && position < order.length) {
-    for await (const batch of args.source.batches(examples, order, batchSize, augment, position)) {
+    const batches = engineBatches(
+      args.source,
+      engine,
+      examples,
+      order,
+      batchSize,
+      augment,
+      position,
+      args.floatBatches,
+    );
+    for await (const batch of batches) {
       const result = await engine.trainStep(
         { x: batch.x, shape: batch.shape },
         targetsOf(task, examples, batch.indices),
@@ -229,6 +273,7 @@ export async function predictSplit(args: {
   source: BatchSource;
   batchSize: number;
   maxSteps?: number;
+  floatBatches?: boolean;
   lossFn: TaskLoss;
 }): Promise<Predictions> {
   const { engine, task, examples } = args;
@@ -239,7 +284,17 @@ export async function predictSplit(args: {
   const va: [number, number][] = [];
   let lossSum = 0;
   const k = task.classes.length;
-  for await (const batch of args.source.batches(examples, order, args.batchSize)) {
+  const batches = engineBatches(
+    args.source,
+    engine,
+    examples,
+    order,
+    args.batchSize,
+    undefined,
+    0,
+    args.floatBatches,
+  );
+  for await (const batch of batches) {
     const n = batch.indices.length;
     const outs = await engine.predict({ x: batch.x, shape: batch.shape });
     const lossValue = tf.tidy(() => {

@@ -5,6 +5,9 @@ import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { runExperiment } from '../../../src/core/runner/experiment-run.js';
+import { ImagePipeline } from '../../../src/core/pipeline/index.js';
+import { engineBatches, type BatchSource } from '../../../src/core/runner/trainer.js';
+import type { TrainingEngine } from '../../../src/core/engine/index.js';
 import { RunStore } from '../../../src/core/reporting/run-store.js';
 import type { Runtime } from '../../../src/core/plugin/runtime.js';
 import { affectlab } from '../../support/cli.js';
@@ -40,6 +43,17 @@ ${extra}`;
 function writeExperiment(name: string, extra = ''): string {
   const file = join(work, `${name}.yaml`);
   writeFileSync(file, experimentYaml(name, extra));
+  return file;
+}
+
+/**
+ * The experiment with augmentation off: augmentation works on floats (affectnet's default
+ * augments), so only then are the training batches uint8 on the graph engine.
+ */
+function writeUnaugmented(name: string): string {
+  const off = '  augment: { flip: false, shift: 0, rotate: 0, brightness: 0, contrast: 0 }\n';
+  const file = join(work, `${name}.yaml`);
+  writeFileSync(file, experimentYaml(name).replace('  imageSize: 48\n', `  imageSize: 48\n${off}`));
   return file;
 }
 
@@ -146,43 +160,101 @@ describe('the runner on synthetic AffectNet data', () => {
     assert.equal(png.subarray(1, 4).toString(), 'PNG');
   });
 
-  it('a resumed run equals an uninterrupted one with the same seed', async () => {
-    const whole = await run(testRuntime(), writeExperiment('whole'));
-    // The second run is stopped during its third epoch, as Ctrl-C would, then resumed.
-    const file = writeExperiment('parted');
-    const runsDir = join(work, 'runs', 'parted');
-    const completedEpochs = (): number => {
-      if (!existsSync(runsDir)) return 0;
-      const [id] = readdirSync(runsDir);
-      return id ? new RunStore(join(runsDir, id)).readEpochs().length : 0;
+  for (const [kind, write] of [
+    ['', writeExperiment],
+    [' (no augmentation: uint8 training batches)', writeUnaugmented],
+  ] as const) {
+    it(`a resumed run equals an uninterrupted one with the same seed${kind}`, async () => {
+      const suffix = kind ? '-uint8' : '';
+      const whole = await run(testRuntime(), write(`whole${suffix}`));
+      // The second run is stopped during its third epoch, as Ctrl-C would, then resumed.
+      const file = write(`parted${suffix}`);
+      const runsDir = join(work, 'runs', `parted${suffix}`);
+      const completedEpochs = (): number => {
+        if (!existsSync(runsDir)) return 0;
+        const [id] = readdirSync(runsDir);
+        return id ? new RunStore(join(runsDir, id)).readEpochs().length : 0;
+      };
+      const signal = {
+        reason: 'test',
+        get stop(): boolean {
+          return completedEpochs() >= 2;
+        },
+      };
+      const killed = await run(testRuntime(), file, { stopSignal: signal });
+      assert.equal(killed.status, 'KILLED');
+      const store = new RunStore(killed.runDir);
+      assert.equal(store.readRecord().status, 'KILLED');
+      assert.equal(store.readRecord().lastCompletedEpoch, 1);
+      assert.ok(store.exists('checkpoints/interrupted/model/model.json'));
+      const resumed = await run(testRuntime(), store.path('config.yaml'), {
+        resume: killed.runDir,
+      });
+      assert.equal(resumed.status, 'FINISHED');
+      assert.equal(resumed.runDir, killed.runDir);
+      const a = new RunStore(whole.runDir).readEpochs();
+      const b = store.readEpochs();
+      assert.deepEqual(
+        b.map((e) => e.epoch),
+        [0, 1, 2],
+      );
+      assert.deepEqual(
+        b.map((e) => e.metrics),
+        a.map((e) => e.metrics),
+        'per-epoch metrics',
+      );
+      assert.deepEqual(resumed.testMetrics, whole.testMetrics, 'final test metrics');
+    });
+  }
+
+  it('uint8 batches (normalised in the graph) give the same run as float32 batches, bit for bit', async () => {
+    // count the uint8 batch streams, to know which path each run took
+    const original = ImagePipeline.prototype.uint8Batches;
+    let uint8Streams = 0;
+    ImagePipeline.prototype.uint8Batches = function (this: ImagePipeline, ...args) {
+      uint8Streams++;
+      return original.apply(this, args);
     };
-    const signal = {
-      reason: 'test',
-      get stop(): boolean {
-        return completedEpochs() >= 2;
-      },
+    try {
+      const floats = await run(testRuntime(), writeUnaugmented('float-batches'), {
+        floatBatches: true,
+      });
+      assert.equal(uint8Streams, 0, 'floatBatches keeps the float32 path');
+      const bytes = await run(testRuntime(), writeUnaugmented('uint8-batches'));
+      // 3 epochs of training and validation, and the test split
+      assert.equal(uint8Streams, 7, 'the graph engine is fed uint8 batches');
+      assert.equal(floats.status, 'FINISHED');
+      assert.equal(bytes.status, 'FINISHED');
+      const a = new RunStore(floats.runDir);
+      const b = new RunStore(bytes.runDir);
+      assert.deepEqual(
+        b.readEpochs().map((e) => e.metrics),
+        a.readEpochs().map((e) => e.metrics),
+        'per-epoch metrics',
+      );
+      assert.deepEqual(bytes.testMetrics, floats.testMetrics, 'test metrics');
+      assert.ok(bytes.testMetrics && Object.keys(bytes.testMetrics).length > 0);
+    } finally {
+      ImagePipeline.prototype.uint8Batches = original;
+    }
+  });
+
+  it('uint8 batches only for an engine that takes them and a run that augments nothing', () => {
+    const calls: string[] = [];
+    const source: BatchSource = {
+      batches: () => (calls.push('float32'), []) as unknown as AsyncIterable<never>,
+      uint8Batches: () => (calls.push('uint8'), []) as unknown as AsyncIterable<never>,
     };
-    const killed = await run(testRuntime(), file, { stopSignal: signal });
-    assert.equal(killed.status, 'KILLED');
-    const store = new RunStore(killed.runDir);
-    assert.equal(store.readRecord().status, 'KILLED');
-    assert.equal(store.readRecord().lastCompletedEpoch, 1);
-    assert.ok(store.exists('checkpoints/interrupted/model/model.json'));
-    const resumed = await run(testRuntime(), store.path('config.yaml'), { resume: killed.runDir });
-    assert.equal(resumed.status, 'FINISHED');
-    assert.equal(resumed.runDir, killed.runDir);
-    const a = new RunStore(whole.runDir).readEpochs();
-    const b = store.readEpochs();
-    assert.deepEqual(
-      b.map((e) => e.epoch),
-      [0, 1, 2],
-    );
-    assert.deepEqual(
-      b.map((e) => e.metrics),
-      a.map((e) => e.metrics),
-      'per-epoch metrics',
-    );
-    assert.deepEqual(resumed.testMetrics, whole.testMetrics, 'final test metrics');
+    const engine = (acceptsUint8: boolean) => ({ acceptsUint8 }) as TrainingEngine;
+    const flip = { options: { flip: true }, seed: 1 };
+    const none = { options: { flip: false, rotate: 0 }, seed: 1 };
+    engineBatches(source, engine(true), [], [], 4, undefined, 0);
+    engineBatches(source, engine(true), [], [], 4, none, 0);
+    engineBatches(source, engine(true), [], [], 4, flip, 0);
+    engineBatches(source, engine(false), [], [], 4, undefined, 0);
+    engineBatches(source, engine(true), [], [], 4, undefined, 0, true);
+    engineBatches({ batches: source.batches }, engine(true), [], [], 4, undefined, 0);
+    assert.deepEqual(calls, ['uint8', 'uint8', 'float32', 'float32', 'float32', 'float32']);
   });
 
   it('a NaN loss stops the run as FAILED, naming the epoch and step', async () => {

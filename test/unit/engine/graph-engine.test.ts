@@ -488,6 +488,82 @@ describe('graph engine', () => {
     }
   });
 
+  it('normalises uint8 inputs in its graph to the bits of Math.fround(v / 255), for every byte', async () => {
+    // the model's output is its input, so predict shows what the graph made of the pixels
+    const input = tf.input({ shape: [16, 16, 1] });
+    const flat = tf.layers.flatten({ name: 'flat' }).apply(input) as tf.SymbolicTensor;
+    const bytes = Uint8Array.from({ length: 256 }, (_, v) => v);
+    const engine = await graph.createGraphEngine({
+      task: {
+        kind: 'classification',
+        classes: [...bytes].map((i) => ({ index: i, code: i, name: `c${i}` })),
+      },
+      loss: lossSpec(),
+      optimizer: optimizerOf({ type: 'sgd', learningRate: 0.01 }),
+      seed: 1,
+      model: tf.model({ inputs: input, outputs: flat }),
+    });
+    try {
+      assert.equal(engine.acceptsUint8, true);
+      const expected = Float32Array.from(bytes, (v) => v / 255);
+      const [fromBytes] = await engine.predict({ x: bytes, shape: [1, 16, 16, 1] });
+      const [fromFloats] = await engine.predict({ x: expected, shape: [1, 16, 16, 1] });
+      // compare bits: a reciprocal multiply (x * (1/255)) would differ at some bytes
+      assert.deepEqual(new Uint32Array(fromBytes.buffer), new Uint32Array(expected.buffer));
+      assert.deepEqual(new Uint32Array(fromFloats.buffer), new Uint32Array(expected.buffer));
+    } finally {
+      engine.dispose();
+    }
+  });
+
+  it('trains on uint8 batches exactly as on their float32 form: same losses and weights, bit for bit', async () => {
+    const options = {
+      task: multiTask,
+      loss: lossSpec({ classWeights: [1, 2, 0.5] }),
+      optimizer: optimizerOf({ type: 'adam', learningRate: 0.01 }),
+      seed: 4,
+    };
+    const build = () => residualNet(multiTask, 0.3);
+    const floatModel = build();
+    const byteModel = build();
+    byteModel.setWeights(floatModel.getWeights());
+    const initial = floatModel.getWeights().map((w) => w.dataSync());
+    const floats = await graph.createGraphEngine({ ...options, model: floatModel });
+    const bytes = await graph.createGraphEngine({ ...options, model: byteModel });
+    const eager = new EagerEngine({ ...options, model: build() });
+    try {
+      const floatLosses: number[] = [];
+      const byteLosses: number[] = [];
+      for (let s = 0; s < 5; s++) {
+        const b = batch(s);
+        const pixels = Uint8Array.from(b.x, (v) => Math.floor(v * 256));
+        const unit = Float32Array.from(pixels, (v) => v / 255);
+        floatLosses.push((await floats.trainStep({ x: unit, shape: b.shape }, b.targets, s)).loss);
+        byteLosses.push((await bytes.trainStep({ x: pixels, shape: b.shape }, b.targets, s)).loss);
+        const [p, q] = [
+          await floats.predict({ x: unit, shape: b.shape }),
+          await bytes.predict({ x: pixels, shape: b.shape }),
+        ];
+        assert.deepEqual(q, p, `predictions after step ${s + 1}`);
+        // the eager engine takes uint8 too (normalising in JS), for callers that do not ask
+        const e = await eager.predict({ x: pixels, shape: b.shape });
+        assert.deepEqual(e, await eager.predict({ x: unit, shape: b.shape }));
+      }
+      assert.deepEqual(byteLosses, floatLosses);
+      await floats.syncToModel();
+      await bytes.syncToModel();
+      const fw = floatModel.getWeights().map((w) => w.dataSync());
+      const bw = byteModel.getWeights().map((w) => w.dataSync());
+      assert.deepEqual(bw, fw, 'weights after 5 steps');
+      // and the run moved: the weights are not the initial ones
+      assert.notDeepEqual(fw, initial);
+    } finally {
+      floats.dispose();
+      bytes.dispose();
+      eager.dispose();
+    }
+  });
+
   it('reports a non-finite loss instead of failing, so the trainer can stop at that step', async () => {
     const options = {
       task: classification,

@@ -9,14 +9,21 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 
 /** TF_DataType codes (tensorflow/c/tf_datatype.h). */
-export const DType = { float32: 1, int32: 3, int64: 9, bool: 10, resource: 20 } as const;
+export const DType = {
+  float32: 1,
+  int32: 3,
+  uint8: 4,
+  int64: 9,
+  bool: 10,
+  resource: 20,
+} as const;
 export type DTypeCode = (typeof DType)[keyof typeof DType];
 
 /** A tensor going into a session run: the data is copied into TensorFlow once. */
 export interface FeedTensor {
   dtype: DTypeCode;
   shape: readonly number[];
-  data: Float32Array | Int32Array;
+  data: Float32Array | Int32Array | Uint8Array;
 }
 
 /** A tensor coming out of a session run: `data` is the TensorFlow tensor's own memory. */

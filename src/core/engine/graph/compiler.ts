@@ -43,7 +43,10 @@ export interface CompiledStep {
   trainable: number[];
   optimizer: CompiledOptimizer;
   feeds: {
+    /** float32 pixels in [0,1]; when fed, `pixels` is not read. */
     x: Output;
+    /** uint8 pixels (0-255): `x` defaults to them / 255 when `x` itself is not fed. */
+    pixels: Output;
     learningRate: Output;
     seed: Output;
     labels?: Output;
@@ -210,7 +213,31 @@ export function compileStep(addon: GraphAddon, options: EngineOptions): Compiled
   const reads = variables.map((v) => v.read);
   const trainable = (model.trainableWeights as LayerVariable[]).map((lv) => variableOf(lv));
 
-  const x = b.placeholder('x', F32, [-1, ...inputShape]);
+  // The batch comes as float32 (feed `x`) or as uint8 (feed `pixels`: a quarter of the bytes
+  // and no conversion in JS). Cast is exact and RealDiv is IEEE division, correctly rounded, so
+  // both feeds give `x` the bits of the pipeline's Math.fround(v / 255). The 255 is a feedable
+  // default, not a constant: TensorFlow's optimizer turns a division by a constant into a
+  // multiplication by its reciprocal, one ulp off at 126 of the 256 bytes. (A lookup in the
+  // table of v / 255 was exact too, but a GatherV2 per pixel made a 256 px step 4x slower.)
+  const pixels = b.placeholder('pixels', DType.uint8, [-1, ...inputShape]);
+  const divisor = b.op(
+    'PlaceholderWithDefault',
+    [b.constF32(255)],
+    [
+      ['dtype', 'type', F32],
+      ['shape', 'shape', []],
+    ],
+    { name: 'pixel_scale' },
+  );
+  const x = b.op(
+    'PlaceholderWithDefault',
+    [b.div(b.cast(pixels, DType.uint8, F32), divisor, 'unit_pixels')],
+    [
+      ['dtype', 'type', F32],
+      ['shape', 'shape', [-1, ...inputShape]],
+    ],
+    { name: 'x' },
+  );
   const learningRate = b.placeholder('learning_rate', F32, []);
   const seed = b.placeholder('step_seed', I32, [2]);
   const batchSize = (() => {
@@ -245,7 +272,7 @@ export function compileStep(addon: GraphAddon, options: EngineOptions): Compiled
   const infer = emitPass(b, model, x, false, variableOf, reads, seed, batchSize);
 
   // the loss and accuracy of the training pass
-  const feeds: CompiledStep['feeds'] = { x, learningRate, seed };
+  const feeds: CompiledStep['feeds'] = { x, pixels, learningRate, seed };
   let loss: Output;
   let accuracy: Output | undefined;
   const classes = task.classes.length;

@@ -24,8 +24,15 @@ const f32 = (shape: readonly number[], data: Float32Array): FeedTensor => ({
   data,
 });
 
+/** The image feed: uint8 pixels go to the graph's own /255, float32 ones straight to `x`. */
+const imageFeed = (step: CompiledStep, inputs: StepInputs): [string, FeedTensor] =>
+  inputs.x instanceof Uint8Array
+    ? [step.feeds.pixels, { dtype: DType.uint8, shape: inputs.shape, data: inputs.x }]
+    : [step.feeds.x, f32(inputs.shape, inputs.x)];
+
 export class GraphEngine implements TrainingEngine {
   readonly kind = 'graph' as const;
+  readonly acceptsUint8 = true;
   private readonly step: CompiledStep;
   private session: SessionHandle | undefined;
   private iterations = 0;
@@ -69,9 +76,10 @@ export class GraphEngine implements TrainingEngine {
   async trainStep(inputs: StepInputs, targets: StepTargets, stepSeed: number): Promise<StepResult> {
     const { feeds, loss, accuracy, trainTarget } = this.step;
     const n = inputs.shape[0];
-    const names = [feeds.x, feeds.learningRate, feeds.seed];
+    const [imageName, image] = imageFeed(this.step, inputs);
+    const names = [imageName, feeds.learningRate, feeds.seed];
     const values: FeedTensor[] = [
-      f32(inputs.shape, inputs.x),
+      image,
       f32([], Float32Array.of(this.lr)),
       // stateless RNG seed: the step's seed (as int32) and a zero the layers offset
       { dtype: DType.int32, shape: [2], data: Int32Array.of(stepSeed | 0, 0) },
@@ -97,10 +105,11 @@ export class GraphEngine implements TrainingEngine {
   }
 
   async predict(inputs: StepInputs): Promise<Float32Array[]> {
+    const [imageName, image] = imageFeed(this.step, inputs);
     const out = await this.addon.runSession(
       this.live,
-      [this.step.feeds.x],
-      [f32(inputs.shape, inputs.x)],
+      [imageName],
+      [image],
       this.step.predictions,
       [],
     );

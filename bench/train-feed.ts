@@ -1,0 +1,154 @@
+/**
+ * The data side of the training loop from a warm image cache: whole epochs of `trainEpoch` on the
+ * graph engine with a model so small (global average pooling + one dense layer) that the step is
+ * mostly feeding, fed uint8 batches (the engine's in-graph /255) or float32 batches (the
+ * pipeline's /255 in JavaScript, `floatBatches`), alternating in every repetition so machine
+ * load hits both alike. Also the step alone on one batch held in memory, uint8 vs float32 feed.
+ *
+ * Input: a synthetic AffectNet-format set of `--count` 512 px JPEGs under `--data` (made on first
+ * use).
+ *
+ *   node dist/bench/train-feed.js [--data DIR] [--count 1000] [--size 256] [--batch 64] [--reps 3]
+ */
+import 'reflect-metadata';
+import { mkdirSync, rmSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import * as tf from '@tensorflow/tfjs';
+import type { TrainingConfig } from '../src/core/config/types.js';
+import { loadGraphModule } from '../src/core/engine/index.js';
+import { toUnitFloat } from '../src/core/pipeline/augment.js';
+import { ImagePipeline } from '../src/core/pipeline/pipeline.js';
+import type { Example, ImageSpec, Task } from '../src/core/plugin/plugin.js';
+import { Logger, RunContext } from '../src/core/plugin/services.js';
+import { trainEpoch } from '../src/core/runner/trainer.js';
+import { withOptionDefaults } from '../src/core/plugin/defaults.js';
+import { AffectNetDataset } from '../src/plugins/datasets/affectnet/dataset.js';
+import { affectnetDataset } from '../src/plugins/datasets/affectnet/index.js';
+import { ensureSyntheticAffectNet } from '../src/plugins/datasets/affectnet/synth.js';
+import { activateBackend } from '../test/support/helpers.js';
+import { lossSpecOf, optimizerOf } from '../test/support/training-plugins.js';
+
+const { values } = parseArgs({
+  options: {
+    data: { type: 'string', default: join('.cache', 'affectlab', 'bench-train-feed') },
+    count: { type: 'string', default: '1000' },
+    size: { type: 'string', default: '256' },
+    batch: { type: 'string', default: '64' },
+    reps: { type: 'string', default: '3' },
+  },
+});
+const size = Number(values.size);
+const batchSize = Number(values.batch);
+const reps = Number(values.reps);
+const image: ImageSpec = { height: size, width: size, channels: 3 };
+
+async function examples(root: string): Promise<Example[]> {
+  const logger = new Logger();
+  logger.level = 'warn';
+  const dataset = new AffectNetDataset(
+    withOptionDefaults(affectnetDataset, {
+      root,
+      classes: 'affectnet11',
+      split: { policy: 'official', validationPerClass: 1 },
+    }),
+    logger,
+    new RunContext('bench', 'bench', 1, tmpdir(), process.cwd()),
+  );
+  return (await dataset.prepare()).train;
+}
+
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+async function main(): Promise<void> {
+  await activateBackend();
+  const graph = await loadGraphModule();
+  if (graph instanceof Error) throw graph;
+  const root = join(values.data, `synth-${values.count}-512`);
+  await ensureSyntheticAffectNet({
+    out: root,
+    count: Number(values.count),
+    validationCount: 0,
+    size: 512,
+    seed: 1,
+  });
+  const list = await examples(root);
+  const classes = Array.from({ length: 11 }, (_, i) => ({ index: i, code: i, name: `c${i}` }));
+  const task: Task = { kind: 'classification', classes };
+  const input = tf.input({ shape: [size, size, 3] });
+  const pooled = tf.layers.globalAveragePooling2d({}).apply(input) as tf.SymbolicTensor;
+  const out = tf.layers.dense({ units: 11, activation: 'softmax' }).apply(pooled);
+  const engine = await graph.createGraphEngine({
+    model: tf.model({ inputs: input, outputs: out as tf.SymbolicTensor }),
+    task,
+    loss: lossSpecOf(),
+    optimizer: optimizerOf({ type: 'sgd', learningRate: 0.01 }),
+    seed: 1,
+  });
+  const cacheDir = join(tmpdir(), `affectlab-train-feed-${process.pid}`);
+  rmSync(cacheDir, { recursive: true, force: true });
+  mkdirSync(cacheDir, { recursive: true });
+  const pipeline = new ImagePipeline({ image, margin: 0.1, cacheDir, workers: 2 });
+  const order = list.map((_, i) => i);
+  for await (const b of pipeline.uint8Batches(list, order, batchSize)) void b;
+  const training = { batchSize, epochs: 1 } as TrainingConfig;
+  const epoch = async (floatBatches: boolean, e: number): Promise<number> => {
+    const r = await trainEpoch({
+      engine,
+      task,
+      examples: list,
+      order,
+      source: pipeline,
+      training,
+      epoch: e,
+      seed: 1,
+      shouldStop: () => false,
+      floatBatches,
+    });
+    return r.images / r.seconds;
+  };
+  const rates: Record<string, number[]> = { uint8: [], float32: [] };
+  const loads: number[] = [loadavg()[0]];
+  for (let rep = 0; rep < reps; rep++) {
+    rates.uint8.push(await epoch(false, 2 * rep));
+    rates.float32.push(await epoch(true, 2 * rep + 1));
+    loads.push(loadavg()[0]);
+  }
+
+  // the step alone, on one batch in memory
+  const pixels = new Uint8Array(batchSize * size * size * 3);
+  for await (const b of pipeline.uint8Batches(list, order, batchSize)) {
+    pixels.set(b.x);
+    break;
+  }
+  const unit = toUnitFloat(pixels);
+  const shape: [number, number, number, number] = [batchSize, size, size, 3];
+  const targets = { classes: Int32Array.from({ length: batchSize }, (_, i) => i % 11) };
+  const stepMs: Record<string, number[]> = { uint8: [], float32: [] };
+  for (let rep = 0; rep < 5 * reps; rep++) {
+    for (const [name, x] of [
+      ['uint8', pixels],
+      ['float32', unit],
+    ] as const) {
+      const started = performance.now();
+      await engine.trainStep({ x, shape }, targets, rep);
+      stepMs[name].push(performance.now() - started);
+    }
+  }
+  loads.push(loadavg()[0]);
+  await pipeline.close();
+  engine.dispose();
+  rmSync(cacheDir, { recursive: true, force: true });
+
+  let text = `\ntraining loop from the warm cache: ${list.length} images at ${size} px, batch ${batchSize}, graph engine, GAP + dense model, ${reps} repetitions alternating, load average ${Math.min(...loads).toFixed(1)}-${Math.max(...loads).toFixed(1)}\n\n`;
+  text +=
+    '| batches | epoch, min / **median** / max images/s | one step on a batch in memory, median ms |\n|---|---:|---:|\n';
+  for (const name of ['uint8', 'float32']) {
+    const r = rates[name];
+    text += `| ${name} | ${Math.min(...r).toFixed(0)} / **${median(r).toFixed(0)}** / ${Math.max(...r).toFixed(0)} | ${median(stepMs[name]).toFixed(1)} |\n`;
+  }
+  process.stdout.write(text);
+}
+
+await main();
