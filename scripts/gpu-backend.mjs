@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Opt-in GPU backend (issue 20): @tensorflow/tfjs-node-gpu on the CUDA build of libtensorflow
-// from the PyPI wheel tensorflow==2.18.1, with the CUDA 12 libraries of its `and-cuda` extra
+// from the PyPI wheel tensorflow (the release pinned in package.json), with the CUDA 12 libraries of its `and-cuda` extra
 // (scripts/gpu-requirements.txt), all from the registries npm and pip already use.
 //
 // Run by `affectlab setup gpu`, and by the postinstall hook (`--postinstall`) when
@@ -30,6 +30,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
   StepError,
+  TENSORFLOW_VERSION,
   buildBinding,
   findPython,
   layOutDeps,
@@ -39,7 +40,7 @@ import {
   tail,
 } from './native-common.mjs';
 
-const TF_VERSION = '2.18.1';
+const TF_VERSION = TENSORFLOW_VERSION;
 const TF_WHEEL_SPEC = `tensorflow==${TF_VERSION}`;
 const PACKAGE = '@tensorflow/tfjs-node-gpu';
 const PACKAGE_VERSION = '4.22.0';

@@ -25,6 +25,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
   StepError,
+  TENSORFLOW_VERSION,
   buildBinding,
   findPython,
   layOutDeps,
@@ -34,7 +35,7 @@ import {
   tail,
 } from './native-common.mjs';
 
-const TF_WHEEL_VERSION = '2.18.1';
+const TF_WHEEL_VERSION = TENSORFLOW_VERSION;
 const TF_WHEEL_SPEC = `tensorflow-cpu==${TF_WHEEL_VERSION}`;
 /** tfjs-node versions this route was verified with; others are attempted with a warning. */
 const VERIFIED_TFJS_NODE = ['4.22.0'];

@@ -8,6 +8,15 @@ import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 
+/**
+ * The TensorFlow release every native route builds on (the tensorflow-cpu and tensorflow wheels,
+ * the Keras parity venv, the MLflow model environment): pinned once, in package.json's
+ * "affectlab.tensorflow"; test/unit/core/versions.test.ts checks the requirements files agree.
+ */
+export const TENSORFLOW_VERSION = JSON.parse(
+  fs.readFileSync(new URL('../package.json', import.meta.url), 'utf8'),
+).affectlab.tensorflow;
+
 /** libtensorflow version tfjs-node's install.js looks for (deps/lib/libtensorflow.so.<v>). */
 export const TFJS_NODE_LIBTF_VERSION = '2.9.1';
 

@@ -35,3 +35,4 @@ export {
   readWeightArtifacts,
 } from '../core/training/model-io.js';
 export { markPretrained } from '../core/training/seeding.js';
+export { TENSORFLOW_VERSION } from '../core/training/gpu.js';

@@ -21,6 +21,13 @@ const require = createRequire(import.meta.url);
 /** dist/src/core/training/gpu.js -> the project root */
 export const projectRoot = fileURLToPath(new URL('../../../../', import.meta.url));
 
+/** The TensorFlow release every native route builds on, pinned once in package.json. */
+export const TENSORFLOW_VERSION: string = (
+  JSON.parse(readFileSync(join(projectRoot, 'package.json'), 'utf8')) as {
+    affectlab: { tensorflow: string };
+  }
+).affectlab.tensorflow;
+
 /**
  * The libraries TensorFlow 2.18's CUDA build opens (dlopen, through the RUNPATH
  * $ORIGIN/../nvidia/<dir>/lib of libtensorflow), plus ptxas and libdevice that XLA uses, as laid

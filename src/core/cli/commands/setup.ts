@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { UserError } from '../../errors.js';
-import { projectRoot } from '../../training/gpu.js';
+import { projectRoot, TENSORFLOW_VERSION } from '../../training/gpu.js';
 
 /**
  * `affectlab setup gpu`: runs scripts/gpu-backend.mjs (the same script `AFFECTLAB_GPU=1 npm ci`
@@ -16,7 +16,8 @@ export function registerSetupCommand(program: Command): void {
     .command('gpu')
     .description(
       'install the GPU backend: @tensorflow/tfjs-node-gpu 4.22.0 on the CUDA build of libtensorflow ' +
-        'from the PyPI wheel tensorflow==2.18.1, with the CUDA 12 libraries of its and-cuda extra ' +
+        `from the PyPI wheel tensorflow==${TENSORFLOW_VERSION}, with` +
+        ' the CUDA 12 libraries of its and-cuda extra ' +
         '(about 2.4 GB of downloads once, cached in ~/.cache/affectlab/native/gpu; a second run takes seconds)',
     )
     .option('--wheels <dir>', 'take the wheels from this directory instead of downloading them')

@@ -14,6 +14,7 @@ import type { ExportContext, ExportFormat } from '../../../core/inference/export
 import { describeModel } from '../../../core/inference/trained-run.js';
 import { kerasFile } from '../../exporters/keras-file.js';
 import { MlflowClient } from './client.js';
+import { TENSORFLOW_VERSION } from '../../../sdk/index.js';
 import { readState } from './delivery.js';
 import { RunStore } from '../../../core/reporting/run-store.js';
 
@@ -22,7 +23,7 @@ export const MLFLOW_MODEL_ENV = {
   python: '3.11',
   mlflow: '3.17.2',
   keras: '3.15.1',
-  tensorflow: '2.18.1',
+  tensorflow: TENSORFLOW_VERSION,
   numpy: '2.0.2',
 } as const;
 
