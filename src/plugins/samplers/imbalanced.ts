@@ -6,17 +6,8 @@ import { everyExampleOnce } from './common.js';
 /** Every training example once per epoch, shuffled with the seed; the unweighted loss. */
 @injectable()
 export class ImbalancedSampler implements SamplerPlugin {
-  epochPlan(context: SamplingContext): number[] {
-    return this.epochIndices(context.labels, context.numClasses, context.epoch, context.seed);
-  }
-
   /** The plan from the class labels alone (all this strategy looks at). */
-  epochIndices(
-    labels: readonly number[],
-    numClasses: number,
-    epoch: number,
-    seed: number,
-  ): number[] {
+  epochPlan({ labels, numClasses, epoch, seed }: SamplingContext): number[] {
     return everyExampleOnce(labels, numClasses, epoch, seed);
   }
 }

@@ -38,17 +38,8 @@ export class UpSampleSampler implements SamplerPlugin {
     this.perClass = options.perClass;
   }
 
-  epochPlan(context: SamplingContext): number[] {
-    return this.epochIndices(context.labels, context.numClasses, context.epoch, context.seed);
-  }
-
   /** The plan from the class labels alone (all this strategy looks at). */
-  epochIndices(
-    labels: readonly number[],
-    numClasses: number,
-    epoch: number,
-    seed: number,
-  ): number[] {
+  epochPlan({ labels, numClasses, epoch, seed }: SamplingContext): number[] {
     const byClass = indicesByClass(labels, numClasses);
     const empty = emptyClasses(byClass);
     if (empty.length > 0 && empty.length < numClasses && !this.warnedEmpty) {

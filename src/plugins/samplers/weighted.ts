@@ -150,17 +150,8 @@ export class WeightedSampler implements SamplerPlugin {
     this.lossWeighting = new ClassWeighting(options, logger);
   }
 
-  epochPlan(context: SamplingContext): number[] {
-    return this.epochIndices(context.labels, context.numClasses, context.epoch, context.seed);
-  }
-
   /** The plan from the class labels alone (all this strategy looks at). */
-  epochIndices(
-    labels: readonly number[],
-    numClasses: number,
-    epoch: number,
-    seed: number,
-  ): number[] {
+  epochPlan({ labels, numClasses, epoch, seed }: SamplingContext): number[] {
     return everyExampleOnce(labels, numClasses, epoch, seed);
   }
 }

@@ -59,7 +59,7 @@ test('balancedSplit at full size: 280k records, a 134k class', () => {
 test('up-sample at full size: every class raised to the 134k Happy class', () => {
   const labels = labelsOf(REPORT6_TRAIN);
   const sampler = new UpSampleSampler({}, quiet());
-  const order = sampler.epochIndices(labels, 6, 0, 42);
+  const order = sampler.epochPlan({ labels: labels, numClasses: 6, epoch: 0, seed: 42 });
   assert.equal(order.length, 6 * 134_415);
   const counts = new Array<number>(6).fill(0);
   for (const i of order) counts[labels[i]]++;
@@ -68,10 +68,18 @@ test('up-sample at full size: every class raised to the 134k Happy class', () =>
 
 test('down-sample and weighted at full size', () => {
   const labels = labelsOf(REPORT6_TRAIN);
-  const down = new DownSampleSampler({}, quiet()).epochIndices(labels, 6, 0, 42);
+  const down = new DownSampleSampler({}, quiet()).epochPlan({
+    labels: labels,
+    numClasses: 6,
+    epoch: 0,
+    seed: 42,
+  });
   assert.equal(down.length, 6 * 6_378);
   const weighted = new WeightedSampler({}, quiet());
-  assert.equal(weighted.epochIndices(labels, 6, 0, 42).length, labels.length);
+  assert.equal(
+    weighted.epochPlan({ labels: labels, numClasses: 6, epoch: 0, seed: 42 }).length,
+    labels.length,
+  );
   assert.equal(weighted.lossWeighting.classWeights(REPORT6_TRAIN).length, 6);
 });
 

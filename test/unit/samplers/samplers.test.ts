@@ -34,16 +34,6 @@ function classCounts(indices: readonly number[]): number[] {
   return counts;
 }
 
-/** The built-in samplers also plan from the labels alone. */
-type LabelSampler = SamplerPlugin & {
-  epochIndices(
-    labels: readonly number[],
-    numClasses: number,
-    epoch: number,
-    seed: number,
-  ): number[];
-};
-
 /** What the runner gives a sampler for one epoch of LABELS. */
 function context(epoch: number, seed: number): SamplingContext {
   return { labels: LABELS, numClasses: NUM_CLASSES, epoch, seed };
@@ -64,7 +54,12 @@ describe('imbalanced sampler', () => {
   const sampler = new ImbalancedSampler();
 
   it('yields every example exactly once per epoch, shuffled', () => {
-    const indices = sampler.epochIndices(LABELS, NUM_CLASSES, 0, SEED);
+    const indices = sampler.epochPlan({
+      labels: LABELS,
+      numClasses: NUM_CLASSES,
+      epoch: 0,
+      seed: SEED,
+    });
     assert.deepEqual(
       [...indices].sort((x, y) => x - y),
       LABELS.map((_, i) => i),
@@ -82,7 +77,7 @@ describe('imbalanced sampler', () => {
 
   it('rejects labels outside the classes', () => {
     assert.throws(
-      () => sampler.epochIndices([0, 4], NUM_CLASSES, 0, SEED),
+      () => sampler.epochPlan({ labels: [0, 4], numClasses: NUM_CLASSES, epoch: 0, seed: SEED }),
       /training example 1 has label 4, not a class index in 0..3/,
     );
   });
@@ -92,9 +87,14 @@ describe('down-sample sampler', () => {
   it('defaults to the smallest non-empty class and warns about empty classes', () => {
     const logger = quietLogger();
     const sampler = new DownSampleSampler({}, logger);
-    const indices = sampler.epochIndices(LABELS, NUM_CLASSES, 0, SEED);
+    const indices = sampler.epochPlan({
+      labels: LABELS,
+      numClasses: NUM_CLASSES,
+      epoch: 0,
+      seed: SEED,
+    });
     assert.deepEqual(classCounts(indices), [1, 1, 1, 0]);
-    sampler.epochIndices(LABELS, NUM_CLASSES, 1, SEED);
+    sampler.epochPlan({ labels: LABELS, numClasses: NUM_CLASSES, epoch: 1, seed: SEED });
     assert.equal(logger.warnings.length, 1);
     assert.match(logger.warnings[0], /class\(es\) 3 have no training examples/);
   });
@@ -103,7 +103,12 @@ describe('down-sample sampler', () => {
     const sampler = new DownSampleSampler({ perClass: 3 }, quietLogger());
     const seen = new Set<number>();
     for (let epoch = 0; epoch < 20; epoch++) {
-      const indices = sampler.epochIndices(LABELS, NUM_CLASSES, epoch, SEED);
+      const indices = sampler.epochPlan({
+        labels: LABELS,
+        numClasses: NUM_CLASSES,
+        epoch: epoch,
+        seed: SEED,
+      });
       assert.deepEqual(classCounts(indices), [3, 3, 1, 0]);
       assert.equal(new Set(indices).size, indices.length, 'no repeats within an epoch');
       indices.filter((i) => LABELS[i] === 0).forEach((i) => seen.add(i));
@@ -119,7 +124,12 @@ describe('up-sample sampler', () => {
   it('raises every non-empty class to the largest class, keeping every original example', () => {
     const logger = quietLogger();
     const sampler = new UpSampleSampler({}, logger);
-    const indices = sampler.epochIndices(LABELS, NUM_CLASSES, 0, SEED);
+    const indices = sampler.epochPlan({
+      labels: LABELS,
+      numClasses: NUM_CLASSES,
+      epoch: 0,
+      seed: SEED,
+    });
     assert.deepEqual(classCounts(indices), [10, 10, 10, 0]);
     for (let i = 0; i < LABELS.length; i++) assert.ok(indices.includes(i), `example ${i} is kept`);
     assert.equal(
@@ -136,7 +146,9 @@ describe('up-sample sampler', () => {
   it('with perClass below the largest class keeps the larger classes whole', () => {
     const sampler = new UpSampleSampler({ perClass: 5 }, quietLogger());
     assert.deepEqual(
-      classCounts(sampler.epochIndices(LABELS, NUM_CLASSES, 0, SEED)),
+      classCounts(
+        sampler.epochPlan({ labels: LABELS, numClasses: NUM_CLASSES, epoch: 0, seed: SEED }),
+      ),
       [10, 5, 5, 0],
     );
   });
@@ -212,7 +224,9 @@ describe('weighted sampler and class weights', () => {
   it('yields every example once per epoch, deterministically', () => {
     const sampler = new WeightedSampler({}, quietLogger());
     assert.deepEqual(
-      classCounts(sampler.epochIndices(LABELS, NUM_CLASSES, 0, SEED)),
+      classCounts(
+        sampler.epochPlan({ labels: LABELS, numClasses: NUM_CLASSES, epoch: 0, seed: SEED }),
+      ),
       [10, 4, 1, 0],
     );
     assertDeterministic(() => new WeightedSampler({}, quietLogger()));
@@ -247,7 +261,7 @@ describe('sampler registration', () => {
     const scope = runtime.container.createChildContainer();
     for (const type of ['imbalanced', 'down-sample', 'up-sample', 'weighted']) {
       const a = runtime.instantiate<SamplerPlugin>(scope, 'sampler', { type });
-      const b = runtime.instantiate<LabelSampler>(scope, 'sampler', {
+      const b = runtime.instantiate<SamplerPlugin>(scope, 'sampler', {
         type,
       });
       const rich: SamplingContext = {
@@ -255,7 +269,11 @@ describe('sampler registration', () => {
         strata: LABELS.map((l) => (l + 1) % NUM_CLASSES),
         exampleWeights: LABELS.map(() => 1),
       };
-      assert.deepEqual(a.epochPlan(rich), b.epochIndices(LABELS, NUM_CLASSES, 2, SEED), type);
+      assert.deepEqual(
+        a.epochPlan(rich),
+        b.epochPlan({ labels: LABELS, numClasses: NUM_CLASSES, epoch: 2, seed: SEED }),
+        type,
+      );
       assert.equal(a.lossWeighting !== undefined, type === 'weighted', type);
     }
   });
