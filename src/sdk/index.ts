@@ -11,6 +11,7 @@ export { definePlugin, Options, Type, Enum, type Static } from '../core/plugin/d
 export { Logger, Clock, Random, RunContext, hashSeed } from '../core/plugin/services.js';
 export type { ExperimentConfig, PluginRef, TrainingConfig } from '../core/config/types.js';
 export { resolveMode, improved, type Mode } from '../core/runner/callbacks.js';
+export { MonitorTracker, metricOf } from './monitor.js';
 export { Semaphore } from '../core/pipeline/semaphore.js';
 export { Progress } from '../core/pipeline/progress.js';
 export { readLines, splitCsvLine, parseCsvText } from '../core/pipeline/csv.js';

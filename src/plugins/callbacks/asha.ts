@@ -23,7 +23,8 @@ import {
 } from '../../core/plugin/plugin.js';
 import { resolveMode, type Mode } from '../../core/runner/callbacks.js';
 import { RunContext } from '../../core/plugin/services.js';
-import { metricName, metricOf, modeSchema } from './common.js';
+import { metricName, modeSchema } from './common.js';
+import { metricOf } from '../../sdk/index.js';
 
 export interface AshaOptions {
   monitor?: string;

@@ -1,16 +1,6 @@
 import { Enum, Type } from '../../core/plugin/define.js';
 import type { JsonSchema } from '../../core/plugin/plugin.js';
 
-export function metricOf(metrics: Record<string, number>, key: string): number {
-  const v = metrics[key];
-  if (v === undefined) {
-    throw new Error(
-      `monitored metric '${key}' was not logged; logged: ${Object.keys(metrics).join(', ')}`,
-    );
-  }
-  return v;
-}
-
 /** A monitored metric key, optional with a default (the class also applies it when built directly). */
 export const monitorOption = Type.Optional(
   Type.String({
@@ -26,11 +16,6 @@ export const modeOption = Type.Optional(
     description: 'auto: min for losses and errors (loss, error, rmse in the name), else max',
   }),
 );
-
-/** A saved state object, checked field by field (a checkpoint is a file on disk). */
-export function numberOrUndefined(v: unknown): number | undefined {
-  return typeof v === 'number' ? v : undefined;
-}
 
 /** The same two as plain JSON Schema, for a callback not yet declared with definePlugin (asha). */
 export const metricName: JsonSchema = {

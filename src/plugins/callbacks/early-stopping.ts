@@ -6,8 +6,8 @@ import {
   type TrainingCallback,
   type TrainingControl,
 } from '../../core/plugin/plugin.js';
-import { metricOf, modeOption, monitorOption, numberOrUndefined } from './common.js';
-import { improved, resolveMode, type Mode } from '../../core/runner/callbacks.js';
+import { modeOption, monitorOption } from './common.js';
+import { MonitorTracker } from '../../sdk/index.js';
 
 const earlyStoppingOptions = Options({
   monitor: monitorOption,
@@ -23,42 +23,36 @@ export type EarlyStoppingOptions = Static<typeof earlyStoppingOptions>;
  */
 @injectable()
 export class EarlyStopping implements TrainingCallback {
-  readonly monitor: string;
   readonly patience: number;
-  readonly mode: Mode;
-  readonly minDelta: number;
-  private best?: number;
-  private wait = 0;
+  private readonly tracker: MonitorTracker;
 
   constructor(@inject(PLUGIN_OPTIONS) options: EarlyStoppingOptions) {
-    this.monitor = options.monitor ?? 'val_loss';
     this.patience = options.patience ?? 3;
-    this.mode = resolveMode(this.monitor, options.mode);
-    this.minDelta = options.minDelta ?? 0;
+    this.tracker = new MonitorTracker(
+      options.monitor ?? 'val_loss',
+      options.mode,
+      options.minDelta ?? 0,
+    );
+  }
+
+  get monitor(): string {
+    return this.tracker.monitor;
   }
 
   onEpochEnd(e: EpochEndInfo, control: TrainingControl): void {
-    const value = metricOf(e.metrics, this.monitor);
-    if (improved(value, this.best, this.mode, this.minDelta)) {
-      this.best = value;
-      this.wait = 0;
-      return;
-    }
-    this.wait++;
-    if (this.wait >= this.patience)
-      control.stopTraining(
-        `early stopping: ${this.monitor} did not improve for ${this.wait} epoch(s) (patience ${this.patience}, best ${this.best})`,
-      );
+    const t = this.tracker;
+    if (t.update(e.metrics, e.epoch) || t.wait < this.patience) return;
+    control.stopTraining(
+      `early stopping: ${t.monitor} did not improve for ${t.wait} epoch(s) (patience ${this.patience}, best ${t.best})`,
+    );
   }
 
   getState(): unknown {
-    return { best: this.best, wait: this.wait };
+    return this.tracker.getState();
   }
 
   setState(state: unknown): void {
-    const s = (state ?? {}) as Record<string, unknown>;
-    this.best = numberOrUndefined(s.best);
-    this.wait = numberOrUndefined(s.wait) ?? 0;
+    this.tracker.setState(state);
   }
 }
 

@@ -7,8 +7,8 @@ import {
   type TrainingCallback,
   type TrainingControl,
 } from '../../core/plugin/plugin.js';
-import { metricOf, modeOption, monitorOption, numberOrUndefined } from './common.js';
-import { improved, resolveMode, type Mode } from '../../core/runner/callbacks.js';
+import { modeOption, monitorOption } from './common.js';
+import { MonitorTracker } from '../../sdk/index.js';
 
 /** The learning rate of epoch `next` as a function of the epoch alone (stateless schedules). */
 abstract class EpochSchedule implements TrainingCallback {
@@ -90,47 +90,39 @@ export type ReduceOnPlateauOptions = Static<typeof reduceOnPlateauOptions>;
  */
 @injectable()
 export class ReduceOnPlateau implements TrainingCallback {
-  readonly monitor: string;
-  readonly mode: Mode;
   private readonly factor: number;
   private readonly patience: number;
-  private readonly minDelta: number;
   private readonly min: number;
-  private best?: number;
-  private wait = 0;
+  private readonly tracker: MonitorTracker;
 
   constructor(@inject(PLUGIN_OPTIONS) options: ReduceOnPlateauOptions) {
-    this.monitor = options.monitor ?? 'val_loss';
-    this.mode = resolveMode(this.monitor, options.mode);
     this.factor = options.factor ?? 0.1;
     this.patience = options.patience ?? 2;
-    this.minDelta = options.minDelta ?? 0;
     this.min = options.minLearningRate ?? 0;
+    this.tracker = new MonitorTracker(
+      options.monitor ?? 'val_loss',
+      options.mode,
+      options.minDelta ?? 0,
+    );
+  }
+
+  get monitor(): string {
+    return this.tracker.monitor;
   }
 
   onEpochEnd(e: EpochEndInfo, control: TrainingControl): void {
-    const value = metricOf(e.metrics, this.monitor);
-    if (improved(value, this.best, this.mode, this.minDelta)) {
-      this.best = value;
-      this.wait = 0;
-      return;
-    }
-    this.wait++;
-    if (this.wait >= this.patience) {
-      this.wait = 0;
-      // the rate so far: an earlier schedule's setting composes with the reduction
-      control.setLearningRate(Math.max(this.min, control.learningRate * this.factor));
-    }
+    if (this.tracker.update(e.metrics, e.epoch) || this.tracker.wait < this.patience) return;
+    this.tracker.wait = 0;
+    // the rate so far: an earlier schedule's setting composes with the reduction
+    control.setLearningRate(Math.max(this.min, control.learningRate * this.factor));
   }
 
   getState(): unknown {
-    return { best: this.best, wait: this.wait };
+    return this.tracker.getState();
   }
 
   setState(state: unknown): void {
-    const s = (state ?? {}) as Record<string, unknown>;
-    this.best = numberOrUndefined(s.best);
-    this.wait = numberOrUndefined(s.wait) ?? 0;
+    this.tracker.setState(state);
   }
 }
 

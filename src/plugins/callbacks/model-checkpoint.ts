@@ -6,8 +6,8 @@ import {
   type TrainingCallback,
   type TrainingControl,
 } from '../../core/plugin/plugin.js';
-import { metricOf, modeOption, monitorOption, numberOrUndefined } from './common.js';
-import { improved, resolveMode, type Mode } from '../../core/runner/callbacks.js';
+import { modeOption, monitorOption } from './common.js';
+import { MonitorTracker } from '../../sdk/index.js';
 
 const modelCheckpointOptions = Options({
   monitor: monitorOption,
@@ -27,34 +27,28 @@ export type ModelCheckpointOptions = Static<typeof modelCheckpointOptions>;
  */
 @injectable()
 export class ModelCheckpoint implements TrainingCallback {
-  readonly monitor: string;
-  readonly mode: Mode;
   readonly saveBest: boolean;
-  private best?: number;
-  private bestEpoch?: number;
+  private readonly tracker: MonitorTracker;
 
   constructor(@inject(PLUGIN_OPTIONS) options: ModelCheckpointOptions) {
-    this.monitor = options.monitor ?? 'val_loss';
-    this.mode = resolveMode(this.monitor, options.mode);
     this.saveBest = options.saveBest ?? true;
+    this.tracker = new MonitorTracker(options.monitor ?? 'val_loss', options.mode);
+  }
+
+  get monitor(): string {
+    return this.tracker.monitor;
   }
 
   onEpochEnd(e: EpochEndInfo, control: TrainingControl): void {
-    const value = metricOf(e.metrics, this.monitor);
-    if (!improved(value, this.best, this.mode)) return;
-    this.best = value;
-    this.bestEpoch = e.epoch;
-    if (this.saveBest) control.keepAsBest();
+    if (this.tracker.update(e.metrics, e.epoch) && this.saveBest) control.keepAsBest();
   }
 
   getState(): unknown {
-    return { best: this.best, bestEpoch: this.bestEpoch };
+    return this.tracker.getState();
   }
 
   setState(state: unknown): void {
-    const s = (state ?? {}) as Record<string, unknown>;
-    this.best = numberOrUndefined(s.best);
-    this.bestEpoch = numberOrUndefined(s.bestEpoch);
+    this.tracker.setState(state);
   }
 }
 
