@@ -167,11 +167,10 @@ export class RunStore {
     // counted once (a resumed run's file has lines already), then kept: no re-read per event
     if (this.eventLines === undefined) {
       const file = this.path('events.jsonl');
-      this.eventLines = existsSync(file)
-        ? readFileSync(file, 'utf8')
-            .split('\n')
-            .filter((l) => l.length > 0).length
-        : 0;
+      const text = existsSync(file) ? readFileSync(file, 'utf8') : '';
+      this.eventLines = text.split('\n').filter((l) => l.length > 0).length;
+      // a line cut by a full disk or a crash stays a line of its own, not the start of the next
+      if (text.length > 0 && !text.endsWith('\n')) this.append('events.jsonl', '\n');
     }
     this.append('events.jsonl', JSON.stringify(event) + '\n');
     return this.eventLines++;
