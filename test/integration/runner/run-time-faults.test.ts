@@ -105,8 +105,8 @@ describe('export never destroys the run or a previous output', () => {
       [runs, /it contains the run folder/],
       [join(runDir, 'model'), /would replace the run's own model/],
       [join(runDir, 'checkpoints'), /would replace the run's own checkpoints/],
-      [homedir(), /it (is your home directory|contains the run folder)/],
-      ['/', /it contains the run folder/],
+      [homedir(), /it is your home directory/],
+      ['/', /it is the root directory/],
     ];
     const files = new RunStore(runDir).files();
     for (const [out, message] of cases) {

@@ -7,7 +7,6 @@ import {
   symlinkSync,
   writeFileSync,
 } from 'node:fs';
-import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { UserError } from '../../../src/core/errors.js';
 import { RunStore } from '../../../src/core/reporting/run-store.js';

@@ -53,13 +53,14 @@ export function checkOutputPath(out: string, runDir: string, runsRoot: string): 
     [realPath(homedir()), 'your home directory'],
     [sep, 'the root directory'],
   ];
-  for (const [path, what] of guarded) {
-    if (isWithin(path, target))
-      throw new UserError(
-        `refusing --out ${out}: it ${path === target ? 'is' : 'contains'} ${what} (${path}), which ` +
-          `export would replace; give a folder of its own (default: <run>/export/<format>)`,
-      );
-  }
+  // what the output is, else the first thing it contains
+  const hit =
+    guarded.find(([path]) => path === target) ?? guarded.find(([path]) => isWithin(path, target));
+  if (hit)
+    throw new UserError(
+      `refusing --out ${out}: it ${hit[0] === target ? 'is' : 'contains'} ${hit[1]} (${hit[0]}), which ` +
+        `export would replace; give a folder of its own (default: <run>/export/<format>)`,
+    );
   if (isWithin(target, run)) {
     const top = relative(run, target).split(sep)[0];
     if (top !== 'export' && existsSync(join(run, top)))
