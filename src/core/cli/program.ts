@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import { ConfigError, UserError } from '../errors.js';
+import { asWriteFailure } from '../write-failure.js';
 import type { Runtime } from '../plugin/runtime.js';
 import type { CommandModule } from './command.js';
 import { registerConfigCommands } from './commands/config.js';
@@ -48,7 +49,9 @@ export async function main(
   try {
     await program.parseAsync(argv, { from: 'user' });
     return process.exitCode === undefined ? 0 : Number(process.exitCode);
-  } catch (error) {
+  } catch (caught) {
+    // a write the user can fix (disk full, read-only, permissions) is theirs, not ours
+    const error = asWriteFailure(caught) ?? caught;
     const code = (error as { code?: string }).code;
     if (
       code === 'commander.helpDisplayed' ||

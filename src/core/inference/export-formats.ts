@@ -29,6 +29,11 @@ export interface ExportFormat {
   /** The `--format` value. */
   name: string;
   description: string;
+  /**
+   * The extension of the one file this format's result is (`.keras`), when it is one: an
+   * `--out` ending in it names that file rather than a folder.
+   */
+  fileExtension?: string;
   export(context: ExportContext): Promise<ExportResult>;
 }
 

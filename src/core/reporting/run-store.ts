@@ -1,17 +1,24 @@
 import {
   appendFileSync,
+  closeSync,
   existsSync,
+  ftruncateSync,
+  lstatSync,
   mkdirSync,
+  openSync,
   readFileSync,
   readdirSync,
+  rmSync,
   statSync,
   writeFileSync,
+  writeSync,
   renameSync,
 } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { stringify } from 'yaml';
 import type { EpochMetrics, RunEvent, RunStatus } from '../plugin/plugin.js';
 import { UserError } from '../errors.js';
+import { WriteFailure, asWriteFailure, guardWrite } from '../write-failure.js';
 
 /** `20261128-021853-3fa9c1`: sortable by start time, unique enough for one machine. */
 export function newRunId(now = new Date(), random = Math.random): string {
@@ -56,19 +63,46 @@ export interface RunRecord {
 export class RunStore {
   constructor(readonly dir: string) {}
 
-  static create(root: string, experiment: string, runId = newRunId()): RunStore {
-    const dir = resolve(root, experiment, runId);
-    try {
-      mkdirSync(dir, { recursive: true });
-    } catch (error) {
+  /**
+   * A new run directory `<root>/<experiment>/<run-id>`, created exclusively: a folder that
+   * exists already is never reused (two runs would write one run.json). A generated id that is
+   * taken is drawn again; a given one (a launcher's `--run-id`) is an error.
+   */
+  static create(
+    root: string,
+    experiment: string,
+    runId?: string,
+    options: { newId?: () => string; reuse?: boolean } = {},
+  ): RunStore {
+    const parent = resolve(root, experiment);
+    const fail = (dir: string, error: unknown): never => {
       const code = (error as NodeJS.ErrnoException).code ?? String(error);
       throw new UserError(
         `cannot create the run directory ${dir} (${code}): make runs.root (${root}) writable, ` +
           'or point it elsewhere with --set runs.root=<dir>',
         { cause: error },
       );
+    };
+    try {
+      mkdirSync(parent, { recursive: true });
+    } catch (error) {
+      fail(join(parent, runId ?? ''), error);
     }
-    return new RunStore(dir);
+    const newId = options.newId ?? (() => newRunId());
+    for (let attempt = 0; ; attempt++) {
+      const dir = resolve(parent, runId ?? newId());
+      try {
+        mkdirSync(dir, { recursive: options.reuse === true });
+        return new RunStore(dir);
+      } catch (error) {
+        const taken = (error as NodeJS.ErrnoException).code === 'EEXIST';
+        if (taken && runId !== undefined)
+          throw new UserError(
+            `run directory ${dir} exists already: a run id names one run (continue that run with affectlab run --resume ${dir})`,
+          );
+        if (!taken || attempt >= 20) fail(dir, error);
+      }
+    }
   }
 
   /** Open an existing run by directory, or by id under a runs root. */
@@ -96,10 +130,17 @@ export class RunStore {
   /** Write a file atomically (write to a temporary name, then rename). */
   writeFile(rel: string, data: string | Uint8Array): string {
     const target = this.path(rel);
-    mkdirSync(dirname(target), { recursive: true });
     const tmp = `${target}.tmp-${process.pid}`;
-    writeFileSync(tmp, data);
-    renameSync(tmp, target);
+    guardWrite(target, () => {
+      try {
+        mkdirSync(dirname(target), { recursive: true });
+        writeFileSync(tmp, data);
+        renameSync(tmp, target);
+      } catch (error) {
+        rmSync(tmp, { force: true });
+        throw error;
+      }
+    });
     return target;
   }
 
@@ -126,13 +167,12 @@ export class RunStore {
     // counted once (a resumed run's file has lines already), then kept: no re-read per event
     if (this.eventLines === undefined) {
       const file = this.path('events.jsonl');
-      this.eventLines = existsSync(file)
-        ? readFileSync(file, 'utf8')
-            .split('\n')
-            .filter((l) => l.length > 0).length
-        : 0;
+      const text = existsSync(file) ? readFileSync(file, 'utf8') : '';
+      this.eventLines = text.split('\n').filter((l) => l.length > 0).length;
+      // a line cut by a full disk or a crash stays a line of its own, not the start of the next
+      if (text.length > 0 && !text.endsWith('\n')) this.append('events.jsonl', '\n');
     }
-    appendFileSync(this.path('events.jsonl'), JSON.stringify(event) + '\n');
+    this.append('events.jsonl', JSON.stringify(event) + '\n');
     return this.eventLines++;
   }
 
@@ -141,7 +181,7 @@ export class RunStore {
   }
 
   appendEpoch(record: EpochRecord): void {
-    appendFileSync(this.path('metrics.jsonl'), JSON.stringify(record) + '\n');
+    this.append('metrics.jsonl', JSON.stringify(record) + '\n');
   }
 
   readEpochs(): EpochRecord[] {
@@ -154,8 +194,62 @@ export class RunStore {
     this.writeFile('metrics.jsonl', kept.map((e) => JSON.stringify(e) + '\n').join(''));
   }
 
+  /**
+   * Replace run.json. On a full disk (where the atomic write's new file finds no room) the
+   * existing file is overwritten in place, which needs no new block: a failed run still says so.
+   */
   writeRecord(record: RunRecord): void {
-    this.writeJson('run.json', record);
+    const text = JSON.stringify(record, null, 2) + '\n';
+    try {
+      this.writeFile('run.json', text);
+    } catch (error) {
+      const failure = asWriteFailure(error);
+      const full = failure && ['ENOSPC', 'EDQUOT'].includes(failure.code);
+      if (!full || !this.exists('run.json')) throw error;
+      this.overwriteInPlace('run.json', text, failure);
+    }
+  }
+
+  private overwriteInPlace(rel: string, text: string, failure: WriteFailure): void {
+    const file = this.path(rel);
+    const bytes = Buffer.from(text);
+    guardWrite(file, () => {
+      const fd = openSync(file, 'r+');
+      try {
+        writeSync(fd, bytes, 0, bytes.length, 0);
+        ftruncateSync(fd, bytes.length);
+      } catch (error) {
+        throw asWriteFailure(error, file) ?? failure;
+      } finally {
+        closeSync(fd);
+      }
+    });
+  }
+
+  /**
+   * Remove the temporary files a write in progress leaves when it fails or is killed:
+   * `*.tmp-<pid>` (atomic file writes), `*.partial` (model files) and `*.tmp` directories
+   * (checkpoints being written). Returns the paths removed, relative.
+   */
+  removeTemporaryFiles(): string[] {
+    const removed: string[] = [];
+    const walk = (dir: string): void => {
+      let names: string[];
+      try {
+        names = readdirSync(dir);
+      } catch {
+        return;
+      }
+      for (const name of names) {
+        const path = join(dir, name);
+        if (/\.tmp(-\d+)?$|\.partial$/.test(name)) {
+          rmSync(path, { recursive: true, force: true });
+          removed.push(relative(this.dir, path));
+        } else if (lstatSync(path, { throwIfNoEntry: false })?.isDirectory()) walk(path);
+      }
+    };
+    walk(this.dir);
+    return removed.sort();
   }
 
   readRecord(): RunRecord {
@@ -163,7 +257,12 @@ export class RunStore {
   }
 
   appendLog(line: string): void {
-    appendFileSync(this.path('log.txt'), line + '\n');
+    this.append('log.txt', line + '\n');
+  }
+
+  private append(rel: string, text: string): void {
+    const file = this.path(rel);
+    guardWrite(file, () => appendFileSync(file, text));
   }
 
   /** Every file in the run directory, relative paths, for artifact upload. */

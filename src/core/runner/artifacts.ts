@@ -48,6 +48,8 @@ export async function writeFinalArtifacts(
   count: number,
   split: string,
   splitSources: Partial<Record<string, string>> = {},
+  /** Images of the split not scored (they failed to decode); `count` is the images scored. */
+  skipped = 0,
 ): Promise<void> {
   store.writeJson('metrics.json', {
     /** The split these (`${split}_`-prefixed) metrics scored. */
@@ -56,13 +58,19 @@ export async function writeFinalArtifacts(
     /** The split the per-epoch `val_` metrics scored: what checkpoint selection and early stopping saw. */
     epochMetricsSplit: 'validation',
     splitSources,
+    /** Images scored (what the confusion matrix adds up to). */
     count,
+    skipped,
     metrics: flat,
     report: report ?? null,
     regression: regression ?? null,
   });
   const from = splitSources[split] ? `${splitSources[split]}, ` : '';
-  const md: string[] = [`# ${basename(store.dir)}: ${split} split (${from}${count} images)`, ''];
+  const skippedText = skipped > 0 ? `, ${skipped} skipped` : '';
+  const md: string[] = [
+    `# ${basename(store.dir)}: ${split} split (${from}${count} images scored${skippedText})`,
+    '',
+  ];
   if (report) {
     md.push(
       formatMetricTable(report, 'markdown'),

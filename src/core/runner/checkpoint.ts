@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import type { TrainingEngine } from '../engine/engine.js';
 import { loadModel, saveModel } from '../training/model-io.js';
+import { guardWrite } from '../write-failure.js';
 
 /**
  * How far into an epoch an interrupted run got: the steps done, the position in the epoch's
@@ -48,7 +49,35 @@ export async function saveCheckpoint(
 ): Promise<void> {
   const tmp = `${dir}.tmp`;
   rmSync(tmp, { recursive: true, force: true });
-  mkdirSync(tmp, { recursive: true });
+  try {
+    await writeCheckpoint(tmp, model, engine, state);
+    guardWrite(dir, () => {
+      // the previous checkpoint stays until the new one has its name
+      const old = `${dir}.old`;
+      rmSync(old, { recursive: true, force: true });
+      if (existsSync(dir)) renameSync(dir, old);
+      try {
+        renameSync(tmp, dir);
+      } catch (error) {
+        if (existsSync(old)) renameSync(old, dir);
+        throw error;
+      }
+      rmSync(old, { recursive: true, force: true });
+    });
+  } catch (error) {
+    // a full disk must not keep the half-written copy (it holds the space a resume needs)
+    rmSync(tmp, { recursive: true, force: true });
+    throw error;
+  }
+}
+
+async function writeCheckpoint(
+  tmp: string,
+  model: tf.LayersModel,
+  engine: TrainingEngine,
+  state: TrainingState,
+): Promise<void> {
+  guardWrite(tmp, () => mkdirSync(tmp, { recursive: true }));
   await engine.syncToModel();
   await saveModel(model, join(tmp, 'model'));
   const weights = await engine.getOptimizerState();
@@ -58,14 +87,13 @@ export async function saveCheckpoint(
   } finally {
     tf.dispose(weights.map((w) => w.tensor));
   }
-  writeFileSync(join(tmp, 'optimizer.bin'), Buffer.from(encoded.data));
-  writeFileSync(
-    join(tmp, 'optimizer.json'),
-    JSON.stringify({ engine: engine.kind, specs: encoded.specs }, null, 2),
-  );
-  writeFileSync(join(tmp, 'state.json'), JSON.stringify(state, null, 2));
-  rmSync(dir, { recursive: true, force: true });
-  renameSync(tmp, dir);
+  const write = (name: string, data: string | Uint8Array): void => {
+    const file = join(tmp, name);
+    guardWrite(file, () => writeFileSync(file, data));
+  };
+  write('optimizer.bin', Buffer.from(encoded.data));
+  write('optimizer.json', JSON.stringify({ engine: engine.kind, specs: encoded.specs }, null, 2));
+  write('state.json', JSON.stringify(state, null, 2));
 }
 
 export function hasCheckpoint(dir: string): boolean {

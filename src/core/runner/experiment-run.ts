@@ -12,6 +12,7 @@ import {
   type TrainingEngine,
 } from '../engine/index.js';
 import { UserError } from '../errors.js';
+import { asWriteFailure, guardWrite } from '../write-failure.js';
 import { NonFiniteLossError } from '../training/loss.js';
 import type { MetricReport } from '../metrics/classification.js';
 import {
@@ -211,7 +212,7 @@ export async function runExperiment(
   const store = resuming
     ? RunStore.open(options.resume as string, config.runs?.root ?? 'runs')
     : RunStore.create(config.runs?.root ?? 'runs', config.name, options.runId);
-  logger.sink = (line) => store.appendLog(line);
+  logger.sink = logSink(store, logger);
   const hub = new ReporterHub(reporters, store, logger, {
     drainTimeoutMs: options.reporterDrainTimeoutMs,
   });
@@ -257,6 +258,11 @@ export async function runExperiment(
     if (splits.badRecords.total > 0) logger.warn(formatBadRecordSummary(splits.badRecords));
     if (splits.train.length === 0)
       throw new UserError(`the training split of ${config.dataset.type} is empty`);
+    if (training.batchSize > splits.train.length)
+      logger.warn(
+        `training.batchSize ${training.batchSize} is larger than the training split (${splits.train.length} images): ` +
+          'every step trains on a smaller batch than configured; lower training.batchSize',
+      );
     warnIfValidationIsTest(splits, logger);
     store.writeJson('class_map.json', task.classes);
     store.writeJson('bad_records.json', splits.badRecords);
@@ -343,6 +349,11 @@ export async function runExperiment(
       partial = state.partial?.epoch === startEpoch ? state.partial : undefined;
       learningRate = state.learningRate;
       bestEpoch = state.bestEpoch;
+      if (store.readRecord().stopped) {
+        // a callback had ended training (early stopping): the resume only evaluates
+        startEpoch = training.epochs;
+        partial = undefined;
+      }
       const dropped = callbacks.restore(state.callbacks ?? {});
       if (dropped.length > 0)
         logger.warn(
@@ -376,7 +387,6 @@ export async function runExperiment(
       splits: { train: splits.train, validation: splits.validation, test: splits.test },
       logger,
     });
-    const normalized = config.evaluation?.normalized ?? true;
     for (let epoch = startEpoch; epoch < training.epochs; epoch++) {
       const order =
         !sampler || !groups
@@ -469,7 +479,7 @@ export async function runExperiment(
       rmSync(interruptedDir, { recursive: true, force: true });
       if (decisionAfter.keepAsBest) {
         rmSync(bestDir, { recursive: true, force: true });
-        cpSync(lastDir, bestDir, { recursive: true });
+        guardWrite(bestDir, () => cpSync(lastDir, bestDir, { recursive: true }));
       }
       store.appendEpoch(record);
       store.writeRecord({
@@ -492,86 +502,63 @@ export async function runExperiment(
     callbacks.trainEnd(store.readEpochs().at(-1)?.epoch ?? -1, status);
 
     if (status === 'FINISHED') {
-      // checkpoints/best exists only when a callback (model-checkpoint) kept one
-      if (hasCheckpoint(bestDir)) {
-        const best = readTrainingState(bestDir);
-        await restoreCheckpoint(bestDir, model, engine);
-        logger.info(`evaluating the best checkpoint (epoch ${best.epoch + 1})`);
-      }
-      const splitName = config.evaluation?.split ?? 'test';
-      const evalExamples = splitName === 'test' ? splits.test : splits.validation;
-      const pred = await predictSplit({
+      const evaluated = await finalEvaluation({
+        store,
         engine,
+        model,
         task,
-        examples: evalExamples,
-        source: pipeline,
-        batchSize: training.batchSize,
+        splits,
+        pipeline,
+        config,
         lossFn,
         floatBatches: options.floatBatches,
+        stopSignal,
+        logger,
       });
-      const scored = scorePredictions(task, evalExamples, pred, normalized);
-      const testMetrics = prefixed(scored.flat, `${splitName}_`);
-      const lastEpoch = Math.max(0, store.readEpochs().at(-1)?.epoch ?? 0);
-      await writeFinalArtifacts(
-        store,
-        scored.report,
-        scored.regression,
-        testMetrics,
-        evalExamples.length,
-        splitName,
-        splits.sources,
-      );
-      if (scored.report) {
-        process.stdout.write(
-          `\n${formatMetricTable(scored.report, 'table')}\n\n${formatConfusionMatrix(scored.report.confusion, scored.report.classNames, 'table')}\n`,
-        );
+      if (evaluated.stopped) {
+        status = 'KILLED';
+        failure = evaluated.stopped;
+        logger.warn(failure);
+      } else {
+        void hub.evaluated(runInfo, evaluated.testMetrics, evaluated.lastEpoch);
+        result = {
+          runDir: store.dir,
+          runId: store.runId,
+          status,
+          testMetrics: evaluated.testMetrics,
+          report: evaluated.report,
+        };
       }
-      if (scored.regression)
-        process.stdout.write(`\n${formatRegressionTable(scored.regression, 'table')}\n`);
-      void hub.evaluated(runInfo, testMetrics, lastEpoch);
-      cpSync(`${hasCheckpoint(bestDir) ? bestDir : lastDir}/model`, store.path('model'), {
-        recursive: true,
-      });
-      result = {
-        runDir: store.dir,
-        runId: store.runId,
-        status,
-        testMetrics,
-        report: scored.report,
-      };
     }
   } catch (error) {
     status = 'FAILED';
-    failure = (error as Error).message;
+    const explained = explainFailure(error, store);
+    failure = explained.message;
     // the CLI prints the error; log.txt keeps it with the run
-    store.appendLog(`run failed: ${failure}`);
-    throw error;
+    safely(() => store.appendLog(`run failed: ${failure}`));
+    throw explained;
   } finally {
-    await pipeline?.close();
+    await safelyAsync(async () => pipeline?.close());
+    // the half-written files of a failed write hold the space the run's end (and a resume) needs
+    safely(() => store.removeTemporaryFiles());
     if (splits) {
       const bad = pipeline
         ? mergeBadRecordSummaries(splits.badRecords, pipeline.badRecords)
         : splits.badRecords;
-      store.writeJson('bad_records.json', bad);
+      safely(() => store.writeJson('bad_records.json', bad));
     }
     if (pipeline && pipeline.badRecords.total > 0)
       logger.warn(`images skipped during the run: ${formatBadRecordSummary(pipeline.badRecords)}`);
     // the final record first, so the run.json reporters upload says how the run ended
-    store.writeRecord({
-      ...store.readRecord(),
-      status,
-      endTime: Date.now(),
-      ...(failure ? { error: failure } : {}),
-    });
+    recordEnd(store, status, failure);
     // a run that failed before it started is still a run every reporter hears of
-    if (!started) void hub.runStarted(runInfo);
-    for (const rel of store
-      .files()
-      .filter((f) => !f.startsWith('checkpoints/') && !f.includes('.tmp'))) {
-      if (rel === 'events.jsonl') continue;
-      void hub.artifact(runInfo, { path: rel, absolutePath: store.path(rel) });
+    if (!started) safely(() => void hub.runStarted(runInfo));
+    for (const rel of safely(() => store.files()) ?? []) {
+      if (rel.startsWith('checkpoints/') || rel.includes('.tmp') || rel === 'events.jsonl')
+        continue;
+      safely(() => void hub.artifact(runInfo, { path: rel, absolutePath: store.path(rel) }));
     }
-    await hub.runEnded(runInfo, status, failure);
+    await safelyAsync(() => hub.runEnded(runInfo, status, failure));
     logger.sink = undefined;
     engine?.dispose();
     model?.dispose();
@@ -586,4 +573,160 @@ function imageCacheOptions(
   dir: string,
 ): { cacheDir?: string; cacheMaxBytes?: number } {
   return maxGiB > 0 ? { cacheDir: dir, cacheMaxBytes: maxGiB * 2 ** 30 } : {};
+}
+
+/** Run a bookkeeping step of a run's end; a failure (a full disk) must not skip the others. */
+function safely<T>(step: () => T): T | undefined {
+  try {
+    return step();
+  } catch {
+    return undefined;
+  }
+}
+
+async function safelyAsync(step: () => Promise<unknown>): Promise<void> {
+  try {
+    await step();
+  } catch {
+    // as safely()
+  }
+}
+
+/**
+ * log.txt as the logger's second output. A write that fails (a full disk) turns it off with
+ * one line on stderr, instead of failing whatever was being logged.
+ */
+function logSink(store: RunStore, logger: Logger): (line: string) => void {
+  return (line) => {
+    try {
+      store.appendLog(line);
+    } catch (error) {
+      logger.sink = undefined;
+      process.stderr.write(
+        `affectlab: ${(error as Error).message}; the run's log lines go to the terminal only\n`,
+      );
+    }
+  };
+}
+
+/**
+ * The error a failed run ends with: a write failure (disk full, read-only, permissions) says
+ * what to do and, where a checkpoint exists, how to continue.
+ */
+function explainFailure(error: unknown, store: RunStore): Error {
+  const write = asWriteFailure(error);
+  if (!write) return error as Error;
+  const remedy =
+    write.code === 'ENOSPC' || write.code === 'EDQUOT'
+      ? 'free some space'
+      : write.code === 'EROFS'
+        ? 'make the file system writable'
+        : 'make it writable';
+  const resumable =
+    hasCheckpoint(store.path('checkpoints/last')) ||
+    hasCheckpoint(store.path('checkpoints/interrupted'));
+  const next = resumable
+    ? `${remedy}, then continue with affectlab run --resume ${store.dir}`
+    : `${remedy}, then run the experiment again (no checkpoint to resume from yet)`;
+  return new UserError(`${write.message}: ${next}`, { cause: error });
+}
+
+/** run.json's final status; when even that cannot be written, stderr says so. */
+function recordEnd(store: RunStore, status: RunStatus, failure: string | undefined): void {
+  try {
+    store.writeRecord({
+      ...store.readRecord(),
+      status,
+      endTime: Date.now(),
+      ...(failure ? { error: failure } : {}),
+    });
+  } catch (error) {
+    process.stderr.write(
+      `affectlab: could not record the run's end (${status}) in ${store.path('run.json')}: ` +
+        `${(error as Error).message}\n`,
+    );
+  }
+}
+
+/**
+ * The final evaluation: the best checkpoint (when one was kept) on the evaluation split, its
+ * artifacts and the model. Ctrl-C stops it between batches: `stopped` then says why, and the
+ * trained model is kept (a resume evaluates again).
+ */
+async function finalEvaluation(args: {
+  store: RunStore;
+  engine: TrainingEngine;
+  model: tf.LayersModel;
+  task: DatasetSplits['task'];
+  splits: DatasetSplits;
+  pipeline: ImagePipeline;
+  config: ResolvedExperiment['config'];
+  lossFn: TaskLoss;
+  floatBatches?: boolean;
+  stopSignal: { stop: boolean; reason?: string };
+  logger: Logger;
+}): Promise<{
+  stopped?: string;
+  testMetrics: Record<string, number>;
+  report?: MetricReport;
+  lastEpoch: number;
+}> {
+  const { store, engine, model, task, splits, config, logger } = args;
+  const bestDir = store.path('checkpoints/best');
+  // checkpoints/best exists only when a callback (model-checkpoint) kept one
+  if (hasCheckpoint(bestDir)) {
+    const best = readTrainingState(bestDir);
+    await restoreCheckpoint(bestDir, model, engine);
+    logger.info(`evaluating the best checkpoint (epoch ${best.epoch + 1})`);
+  }
+  const keepModel = (): void => {
+    const from = `${hasCheckpoint(bestDir) ? bestDir : store.path('checkpoints/last')}/model`;
+    guardWrite(store.path('model'), () => cpSync(from, store.path('model'), { recursive: true }));
+  };
+  const splitName = config.evaluation?.split ?? 'test';
+  const evalExamples = splitName === 'test' ? splits.test : splits.validation;
+  const pred = await predictSplit({
+    engine,
+    task,
+    examples: evalExamples,
+    source: args.pipeline,
+    batchSize: config.training.batchSize,
+    lossFn: args.lossFn,
+    floatBatches: args.floatBatches,
+    shouldStop: () => args.stopSignal.stop,
+  });
+  const lastEpoch = Math.max(0, store.readEpochs().at(-1)?.epoch ?? 0);
+  if (pred.interrupted) {
+    keepModel();
+    return {
+      stopped:
+        `stopped by ${args.stopSignal.reason ?? 'signal'} during the final evaluation ` +
+        `(${pred.indices.length} of ${evalExamples.length} ${splitName} images scored); training is ` +
+        `complete and kept: evaluate with affectlab run --resume ${store.dir}`,
+      testMetrics: {},
+      lastEpoch,
+    };
+  }
+  const scored = scorePredictions(task, evalExamples, pred, config.evaluation?.normalized ?? true);
+  const testMetrics = prefixed(scored.flat, `${splitName}_`);
+  // the images actually scored: one that failed to decode is skipped (and counted apart)
+  await writeFinalArtifacts(
+    store,
+    scored.report,
+    scored.regression,
+    testMetrics,
+    pred.indices.length,
+    splitName,
+    splits.sources,
+    evalExamples.length - pred.indices.length,
+  );
+  if (scored.report) {
+    process.stdout.write(
+      `\n${formatMetricTable(scored.report, 'table')}\n\n${formatConfusionMatrix(scored.report.confusion, scored.report.classNames, 'table')}\n`,
+    );
+  }
+  if (scored.regression)
+    process.stdout.write(`\n${formatRegressionTable(scored.regression, 'table')}\n`);
+  keepModel();
+  return { testMetrics, report: scored.report, lastEpoch };
 }

@@ -263,6 +263,8 @@ export interface Predictions {
   valenceArousal?: [number, number][];
   /** Mean loss under the training loss. */
   loss: number;
+  /** `shouldStop` said stop before every batch was predicted. */
+  interrupted?: boolean;
 }
 
 /** Predict a split in order (no augmentation) and compute the mean loss on the way. */
@@ -275,6 +277,8 @@ export async function predictSplit(args: {
   maxSteps?: number;
   floatBatches?: boolean;
   lossFn: TaskLoss;
+  /** Checked after each batch (the event loop gets a turn first, for signal handlers). */
+  shouldStop?: () => boolean;
 }): Promise<Predictions> {
   const { engine, task, examples } = args;
   let order = examples.map((_, i) => i);
@@ -283,6 +287,7 @@ export async function predictSplit(args: {
   const scores: Float32Array[] = [];
   const va: [number, number][] = [];
   let lossSum = 0;
+  let interrupted = false;
   const k = task.classes.length;
   const batches = engineBatches(
     args.source,
@@ -311,11 +316,19 @@ export async function predictSplit(args: {
       if (classOut) scores.push(classOut.slice(r * k, (r + 1) * k));
       if (vaOut) va.push([vaOut[r * 2], vaOut[r * 2 + 1]]);
     }
+    if (args.shouldStop) {
+      await yieldToEventLoop();
+      if (args.shouldStop() && indices.length < order.length) {
+        interrupted = true;
+        break;
+      }
+    }
   }
   return {
     indices,
     scores: task.kind === 'valence-arousal' ? undefined : scores,
     valenceArousal: task.kind === 'classification' ? undefined : va,
     loss: indices.length ? lossSum / indices.length : NaN,
+    ...(interrupted ? { interrupted } : {}),
   };
 }

@@ -159,7 +159,7 @@ export function createSweep(
     throw new UserError(
       `sweep ${sweepId} exists already (${dir}): continue it with affectlab run --resume ${sweepId}, or give sweep.group another name`,
     );
-  const store = RunStore.create(join(runsRoot, 'sweeps'), sweepId, '.');
+  const store = RunStore.create(join(runsRoot, 'sweeps'), sweepId, '.', { reuse: true });
   mkdirSync(join(dir, 'logs'), { recursive: true });
   const record: SweepRecord = {
     sweepId,

@@ -1,7 +1,16 @@
-import { existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { UserError } from '../errors.js';
+import { guardWrite } from '../write-failure.js';
 
 /**
  * Saving and loading tfjs layers models in a local directory through node:fs, so it works on
@@ -71,7 +80,7 @@ export function fileSystemHandler(dir: string): tf.io.IOHandler {
       if (artifacts.modelTopology instanceof ArrayBuffer) {
         throw new Error('saveModel writes layers models (JSON topology), not binary graph models');
       }
-      mkdirSync(dir, { recursive: true });
+      guardWrite(dir, () => mkdirSync(dir, { recursive: true }));
       const weightData =
         artifacts.weightData === undefined
           ? new ArrayBuffer(0)
@@ -98,8 +107,15 @@ export function fileSystemHandler(dir: string): tf.io.IOHandler {
 
 function writeAtomically(file: string, data: string | Uint8Array): void {
   const temporary = `${file}.partial`;
-  writeFileSync(temporary, data);
-  renameSync(temporary, file);
+  guardWrite(file, () => {
+    try {
+      writeFileSync(temporary, data);
+      renameSync(temporary, file);
+    } catch (error) {
+      rmSync(temporary, { force: true });
+      throw error;
+    }
+  });
 }
 
 /**

@@ -13,6 +13,7 @@ import { DESCRIPTION_FILE } from './tfjs.js';
 
 export const kerasExportFormat: ExportFormat = {
   name: 'keras',
+  fileExtension: '.keras',
   description: `Keras ${KERAS_FORMAT_VERSION} .keras archive (written without Python), loads with keras.saving.load_model`,
   async export({ run, outDir }) {
     const model = await run.loadModel();
@@ -34,7 +35,7 @@ export const kerasExportFormat: ExportFormat = {
       files: ['model.keras', DESCRIPTION_FILE],
       notes: [
         `Keras model of ${run.runId} (${run.modelSource}): keras.saving.load_model('${path}'); ` +
-          `input and classes in ${DESCRIPTION_FILE} (and metadata.json inside the archive)`,
+          `input and classes in metadata.json inside the archive (and in ${DESCRIPTION_FILE} of a folder export)`,
       ],
     };
   },

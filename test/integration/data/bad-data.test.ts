@@ -110,6 +110,53 @@ describe('dataset.maxBadFraction at prepare', () => {
   });
 });
 
+describe('valence/arousal outside [-1, 1]', () => {
+  it('is a bad record naming file and line, apart from the -2 rows without values', async () => {
+    const withValenceArousal = (line: string, valence: string, arousal: string): string => {
+      const f = line.split(',');
+      f.splice(7, 2, valence, arousal);
+      return f.join(',');
+    };
+    // rows with a value (codes 0-7) get 5.0 and -1.5; one gets -2/-2 ("no value")
+    const lines = goodLines.slice(0, 60);
+    const valued = lines
+      .map((l, i) => [l, i] as const)
+      .filter(([l]) => Number(l.split(',')[6]) <= 7)
+      .map(([, i]) => i);
+    lines[valued[1]] = withValenceArousal(lines[valued[1]], '5.0', '0.1');
+    lines[valued[2]] = withValenceArousal(lines[valued[2]], '0.2', '-1.5');
+    lines[valued[3]] = withValenceArousal(lines[valued[3]], '-2', '-2');
+    const root = rootWith('valence-range', lines, (images) =>
+      symlinkSync(join(synth, AFFECTNET_IMAGES_DIR), images),
+    );
+    const csv = join(root, AFFECTNET_FILE_LISTS_DIR, 'training.csv');
+    const splits = await buildAffectNet({
+      root,
+      classes: 'affectnet8',
+      task: 'valence-arousal',
+      maxBadFraction: 0.1,
+      split: { policy: 'official' },
+    }).prepare();
+    assert.equal(splits.badRecords.byReason['valence/arousal out of range'], 2);
+    const bySource = new Map(splits.badRecords.examples.map((e) => [e.source, e.reason]));
+    assert.match(
+      bySource.get(`${csv}:${valued[1] + 2}`) ?? '',
+      /valence=5\.0 \(valid: -1\.\.1, or -2/,
+    );
+    assert.match(bySource.get(`${csv}:${valued[2] + 2}`) ?? '', /arousal=-1\.5/);
+    assert.ok(!bySource.has(`${csv}:${valued[3] + 2}`), 'a -2 row is left out, not a bad record');
+    await assert.rejects(
+      buildAffectNet({
+        root,
+        classes: 'affectnet8',
+        task: 'valence-arousal',
+        onBadRecord: 'fail',
+      }).prepare(),
+      new RegExp(`training\\.csv:${valued[1] + 2}: valence/arousal out of range: valence=5\\.0`),
+    );
+  });
+});
+
 describe('face boxes partly outside the image', () => {
   it('are clamped to the image; a box entirely outside stays a bad record', async () => {
     // a 40x30 JPEG: left half black, right half white

@@ -63,12 +63,29 @@ test('each kind of bad row is classified', () => {
     [row({ path: 'C:\\images\\a.jpg' }), BAD_ROW.pathEscapes],
     [row({ path: '12\\..\\..\\a.jpg' }), BAD_ROW.pathEscapes],
     [row({ landmarks: '"1;2' }), BAD_ROW.badQuoting],
+    [row({ valence: '5.0' }), BAD_ROW.valenceArousalOutOfRange],
+    [row({ arousal: '-1.5' }), BAD_ROW.valenceArousalOutOfRange],
+    [row({ valence: '-3' }), BAD_ROW.valenceArousalOutOfRange],
   ];
   for (const [text, reason] of cases) {
     const parsed = parseRow(text, 9);
     assert.equal(parsed.ok, false, text.slice(0, 60));
     if (!parsed.ok) assert.equal(parsed.reason, reason, text.slice(0, 60));
   }
+});
+
+test('valence/arousal: -1..1 and -2 (none) are values; 5.0 is a bad row naming it', () => {
+  for (const [valence, arousal] of [
+    ['-1', '1'],
+    ['-2', '-2'],
+    ['0', '-2'],
+  ]) {
+    const parsed = parseRow(row({ valence, arousal }), 4);
+    assert.ok(parsed.ok, `${valence}, ${arousal}`);
+  }
+  const bad = parseRow(row({ valence: '5.0' }), 4);
+  assert.ok(!bad.ok);
+  assert.match(bad.detail, /valence=5\.0 \(valid: -1\.\.1, or -2 for none\)/);
 });
 
 test('contained paths', () => {

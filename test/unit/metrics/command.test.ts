@@ -133,6 +133,29 @@ describe('affectlab metrics', () => {
     assert.equal(scored.classification?.report.orig.auc_roc, null);
   });
 
+  it('refuses a column named after a dataset class that --classes leaves out, naming it', () => {
+    // Disgust holds most of the probability: scoring Neutral,Happy alone would hide it
+    const file = csvFile(
+      'extra-class.csv',
+      'image,label,Neutral,Happy,disgust\na.jpg,0,0.1,0.1,0.8\nb.jpg,1,0.2,0.2,0.6\n',
+    );
+    assert.throws(
+      () =>
+        scorePredictionsFile(file, { classPresets, classes: 'Neutral,Happy', normalized: false }),
+      (e: unknown) =>
+        e instanceof UserError &&
+        e.message.startsWith(`${file}:1: column(s) 'disgust' name a class of the dataset`) &&
+        /'Neutral,Happy' \(Neutral, Happy\) leaves out/.test(e.message),
+    );
+    // with the class in --classes the same file scores
+    const scored = scorePredictionsFile(file, {
+      classPresets,
+      classes: 'Neutral,Happy,Disgust',
+      normalized: false,
+    });
+    assert.equal(scored.classification?.report.count, 2);
+  });
+
   it('scores regression columns, skipping rows without values', () => {
     const file = csvFile(
       'va.csv',

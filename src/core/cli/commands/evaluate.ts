@@ -199,6 +199,8 @@ export async function evaluateRun(
     metrics,
     outcome.predictions.length,
     split,
+    {},
+    examples.length - outcome.predictions.length,
   );
   if (outcome.badRecords.total > 0)
     logger.warn(`images not scored: ${formatBadRecordSummary(outcome.badRecords)}`);

@@ -19,7 +19,7 @@ import {
   type TableFormat,
 } from '../../metrics/index.js';
 import { parseCsvText, type CsvRecord } from '../../pipeline/csv.js';
-import type { ClassPresets } from '../../plugin/plugin.js';
+import type { ClassInfo, ClassPresets } from '../../plugin/plugin.js';
 import type { Registry } from '../../plugin/registry.js';
 import type { Runtime } from '../../plugin/runtime.js';
 
@@ -133,6 +133,7 @@ function scoreClassificationColumns(
     }
     return byName >= 0 ? byName : byIndex;
   });
+  checkOtherClassColumns(file, header, vocabulary, classes, classSpec);
   const withScores = scoreColumns.filter((c) => c !== undefined).length;
   const extraScores = header.filter(
     (h) => /^score_(\d+)$/i.test(h) && Number(h.slice(6)) >= numClasses,
@@ -248,6 +249,28 @@ function scoreClassificationColumns(
     normalized: options.normalized,
   });
   return { report, metrics: flattenClassificationReport(report) };
+}
+
+/**
+ * A column named after one of the dataset's classes that is not in `--classes` is a score the
+ * metrics would silently leave out (its probability mass with it): refused, naming it.
+ */
+function checkOtherClassColumns(
+  file: string,
+  header: readonly string[],
+  vocabulary: ClassPresets,
+  classes: readonly ClassInfo[],
+  classSpec: string,
+): void {
+  const chosen = new Set(classes.map((c) => normalizeName(c.name)));
+  const others = new Set(vocabulary.names.map(normalizeName).filter((name) => !chosen.has(name)));
+  const extra = header.filter((h) => others.has(normalizeName(h)));
+  if (extra.length > 0)
+    throw new UserError(
+      `${file}:1: column(s) ${extra.map((h) => `'${h}'`).join(', ')} name ${extra.length > 1 ? 'classes' : 'a class'} of the dataset ` +
+        `that '${classSpec}' (${classes.map((c) => c.name).join(', ')}) leaves out, so ${extra.length > 1 ? 'their' : 'its'} scores would be ignored; ` +
+        'pass --classes with every class the model predicts, or drop the column(s)',
+    );
 }
 
 /** Rows with a negative score or a sum off 1 by more than PROBABILITY_SUM_TOLERANCE. */

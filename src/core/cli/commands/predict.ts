@@ -30,11 +30,17 @@ export interface PredictCommandOptions {
   runs: string;
 }
 
-/** A positive integer from a flag, or a UserError naming the flag. */
-export function positiveInt(value: string, flag: string): number {
+/**
+ * The most images one model call may take (`--batch`): a batch is allocated whole, so 1e9 would
+ * ask for terabytes before failing inside TensorFlow.
+ */
+export const MAX_INFERENCE_BATCH = 4096;
+
+/** An integer in 1..max from a flag, or a UserError naming the flag. */
+export function positiveInt(value: string, flag: string, max = MAX_INFERENCE_BATCH): number {
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 1)
-    throw new UserError(`${flag} must be a positive integer, got '${value}'`);
+  if (!/^\s*\d+\s*$/.test(value) || !Number.isInteger(n) || n < 1 || n > max)
+    throw new UserError(`${flag} must be an integer from 1 to ${max}, got '${value}'`);
   return n;
 }
 

@@ -44,7 +44,7 @@ export interface FileListCounts {
   bad: number;
   /** Valid rows whose expression is not among the chosen classes, by expression name. */
   notInClasses: Record<string, number>;
-  /** Rows left out of a valence-arousal task for a missing (-2) or out-of-range value. */
+  /** Rows left out of a valence-arousal task for a missing (-2) value (out of range: a bad record). */
   noValenceArousal: number;
 }
 

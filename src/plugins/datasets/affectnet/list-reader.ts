@@ -10,6 +10,7 @@
  */
 import { open } from 'node:fs/promises';
 import { AFFECTNET_CSV_COLUMNS, AFFECTNET_MAX_CODE } from './constants.js';
+import { isValenceArousalValue } from './records.js';
 
 /** The fields of a row the fast path accepted. One object, reused for every row: copy what you keep. */
 export interface FastRow {
@@ -170,7 +171,8 @@ export async function readFileList(
       // NaN fails every comparison: anything not parsed goes to parseRow
       if (!(x >= 0 && y >= 0 && width > 0 && height > 0)) return false;
       if (!(code >= 0 && code <= AFFECTNET_MAX_CODE && Number.isInteger(code))) return false;
-      if (!(valence === valence && arousal === arousal)) return false;
+      // NaN and values out of range (bad records) are parseRow's to judge
+      if (!(isValenceArousalValue(valence) && isValenceArousalValue(arousal))) return false;
       row.path = buf.toString('utf8', start, commas[0]);
       row.x = x;
       row.y = y;

@@ -86,7 +86,7 @@ export const affectnetOptionsSchema = Options({
   task: Enum(TASKS, {
     default: 'classification',
     description:
-      'What the model predicts. Valence-arousal tasks drop records whose valence/arousal is -2 or outside [-1, 1].',
+      'What the model predicts. Valence-arousal tasks leave out records whose valence/arousal is -2 (none); a value outside [-1, 1] other than -2 makes the row a bad record in every task.',
   }),
   imageSize: OneOf([positiveInteger(), FixedArray<[number, number]>(positiveInteger(), 2)], {
     default: 256,

@@ -1,5 +1,10 @@
 import { isAbsolute, posix, win32 } from 'node:path';
-import { AFFECTNET_CSV_COLUMNS, AFFECTNET_MAX_CODE, AFFECTNET_MIN_CODE } from './constants.js';
+import {
+  AFFECTNET_CSV_COLUMNS,
+  AFFECTNET_MAX_CODE,
+  AFFECTNET_MIN_CODE,
+  AFFECTNET_MISSING_VALENCE_AROUSAL,
+} from './constants.js';
 import type { FaceBox } from '../../../core/plugin/plugin.js';
 import { splitCsvLine } from '../../../core/pipeline/csv.js';
 
@@ -24,6 +29,7 @@ export const BAD_ROW = {
   badQuoting: 'unbalanced quotes',
   notNumeric: 'non-numeric value',
   codeOutOfRange: 'expression code out of range',
+  valenceArousalOutOfRange: 'valence/arousal out of range',
   invalidBox: 'invalid face box',
   pathEscapes: 'path escapes the image root',
   missingImage: 'missing image file',
@@ -57,6 +63,11 @@ export function isContainedPath(path: string): boolean {
   )
     return false;
   return !path.split(/[\\/]+/).some((segment) => segment === '..');
+}
+
+/** A valence or arousal AffectNet can hold: in [-1, 1], or -2 for "none". */
+export function isValenceArousalValue(value: number): boolean {
+  return (value >= -1 && value <= 1) || value === AFFECTNET_MISSING_VALENCE_AROUSAL;
 }
 
 function number(text: string): number | undefined {
@@ -132,6 +143,16 @@ export function parseRow(text: string, line: number): ParsedRow {
       ok: false,
       reason: BAD_ROW.codeOutOfRange,
       detail: `expression=${expression} (valid: ${AFFECTNET_MIN_CODE}..${AFFECTNET_MAX_CODE})`,
+    };
+  }
+  const outOfRange = (['valence', 'arousal'] as const).filter(
+    (name) => !isValenceArousalValue(numeric[name] as number),
+  );
+  if (outOfRange.length > 0) {
+    return {
+      ok: false,
+      reason: BAD_ROW.valenceArousalOutOfRange,
+      detail: `${outOfRange.map((name) => `${name}=${raw[name]}`).join(', ')} (valid: -1..1, or ${AFFECTNET_MISSING_VALENCE_AROUSAL} for none)`,
     };
   }
   const box: FaceBox = {
