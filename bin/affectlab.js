@@ -24,7 +24,9 @@ if (!existsSync(fileURLToPath(entry))) {
 if (quietTensorFlow(args, verbose)) {
   process.exitCode = await runFiltered(fileURLToPath(import.meta.url), args);
 } else {
+  // set by the filtering parent (bin/quiet.js); not passed on to this process's own children
   if (process.env.AFFECTLAB_STDERR_TTY === '1') process.stderr.isTTY = true;
+  delete process.env.AFFECTLAB_STDERR_TTY;
   const { runCli } = await import(entry.href);
   process.exitCode = await runCli(args);
 }
