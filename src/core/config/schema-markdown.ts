@@ -73,9 +73,7 @@ function rows(schema: Schema, prefix = ''): string[] {
 }
 
 function isEmptyObject(value: unknown): boolean {
-  return (
-    typeof value === 'object' && value !== null && Object.keys(value as object).length === 0
-  );
+  return typeof value === 'object' && value !== null && Object.keys(value as object).length === 0;
 }
 
 function table(schema: Schema, prefix = ''): string[] {

@@ -61,7 +61,11 @@ describe('first contact: output, help, sweeps', () => {
     assert.match(quiet.output, /Accuracy/);
     const verbose = onTerminal(['run', file, '--verbose']);
     assert.equal(verbose.code, 0, verbose.output);
-    assert.match(verbose.output, TF_LOG_LINE, 'the graph engine logs through absl; the test must see it');
+    assert.match(
+      verbose.output,
+      TF_LOG_LINE,
+      'the graph engine logs through absl; the test must see it',
+    );
   });
 
   it('every command has examples in --help, and required options under their own heading', () => {
