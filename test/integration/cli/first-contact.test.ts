@@ -59,6 +59,11 @@ describe('first contact: output, help, sweeps', () => {
     assert.doesNotMatch(quiet.output, TF_LOG_LINE);
     assert.equal(quiet.output.match(/results in /g)?.length, 1, quiet.output);
     assert.match(quiet.output, /Accuracy/);
+    // export loads the model on the native backend: no tfjs banner asking to install it
+    const runDir = /results in (\S+)/.exec(quiet.output)?.[1] as string;
+    const exported = affectlab(['export', '--run', runDir, '--format', 'keras']);
+    assert.equal(exported.code, 0, exported.stderr);
+    assert.doesNotMatch(exported.stderr, /running TensorFlow\.js in Node\.js/);
     const verbose = onTerminal(['run', file, '--verbose']);
     assert.equal(verbose.code, 0, verbose.output);
     assert.match(
