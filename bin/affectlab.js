@@ -2,10 +2,14 @@
 // The CLI entry: runs the compiled TypeScript (tsc emits the decorator metadata tsyringe needs).
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { quietTensorFlow, runFiltered } from './quiet.js';
+
+const args = process.argv.slice(2);
+const verbose = args.includes('--verbose') || args.includes('--debug');
 
 // libtensorflow's start-up notices (oneDNN, CPU features) are noise for a CLI; TF's own
-// variable still wins when set.
-process.env.TF_CPP_MIN_LOG_LEVEL ??= '2';
+// variable still wins when set, and --verbose/--debug keep TensorFlow's default.
+if (!verbose) process.env.TF_CPP_MIN_LOG_LEVEL ??= '2';
 
 const entry = new URL('../dist/src/main.js', import.meta.url);
 if (!existsSync(fileURLToPath(entry))) {
@@ -14,5 +18,15 @@ if (!existsSync(fileURLToPath(entry))) {
   );
   process.exit(1);
 }
-const { runCli } = await import(entry.href);
-process.exitCode = await runCli(process.argv.slice(2));
+
+// On a terminal, TensorFlow's absl log lines (which TF_CPP_MIN_LOG_LEVEL does not reach) are
+// filtered out of stderr by running the command in a child process (bin/quiet.js says why).
+if (quietTensorFlow(args, verbose)) {
+  process.exitCode = await runFiltered(fileURLToPath(import.meta.url), args);
+} else {
+  // set by the filtering parent (bin/quiet.js); not passed on to this process's own children
+  if (process.env.AFFECTLAB_STDERR_TTY === '1') process.stderr.isTTY = true;
+  delete process.env.AFFECTLAB_STDERR_TTY;
+  const { runCli } = await import(entry.href);
+  process.exitCode = await runCli(args);
+}

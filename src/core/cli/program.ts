@@ -12,12 +12,14 @@ import { registerPredictCommand } from './commands/predict.js';
 import { registerEvaluateCommand } from './commands/evaluate.js';
 import { registerExportCommand } from './commands/export.js';
 import { registerSetupCommand } from './commands/setup.js';
+import { finishHelp } from './help.js';
 
 export function createCli(runtime: Runtime, extraCommands: CommandModule[] = []): Command {
   const program = new Command('affectlab')
     .description('Facial-expression experiments on AffectNet as YAML files')
     .version('0.1.0')
-    .option('--debug', 'show stack traces for errors')
+    .option('--debug', "show stack traces for errors (and TensorFlow's own log lines)")
+    .option('--verbose', "debug messages, and TensorFlow's own log lines (hidden by default)")
     .showHelpAfterError('(add --help for usage)');
   for (const register of [
     registerConfigCommands,
@@ -34,6 +36,7 @@ export function createCli(runtime: Runtime, extraCommands: CommandModule[] = [])
   ]) {
     register(program, runtime);
   }
+  finishHelp(program);
   return program;
 }
 
@@ -46,6 +49,7 @@ export async function main(
   const program = createCli(runtime, extraCommands);
   program.exitOverride();
   const debug = argv.includes('--debug');
+  if (argv.includes('--verbose')) runtime.logger.level = 'debug';
   try {
     await program.parseAsync(argv, { from: 'user' });
     return process.exitCode === undefined ? 0 : Number(process.exitCode);

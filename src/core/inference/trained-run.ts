@@ -7,6 +7,7 @@ import { loadModel, MODEL_JSON } from '../training/model-io.js';
 import type { ClassInfo, DatasetPlugin, ImageSpec, Task } from '../plugin/plugin.js';
 import type { ResolvedExperiment, Runtime } from '../plugin/runtime.js';
 import { RunStore, type RunRecord } from '../reporting/run-store.js';
+import { BackendService } from '../training/backend.js';
 
 export interface TrainedRun {
   store: RunStore;
@@ -97,6 +98,10 @@ export async function openTrainedRun(
     modelSource,
     dataset,
     loadModel: async () => {
+      // the backend first (already active when predict/evaluate chose one): a model loaded
+      // before any backend is active lands on tfjs' pure-JS one, which prints tfjs' banner
+      // asking for the node backend that is installed
+      await runtime.container.resolve(BackendService).activate();
       const model = await loadModel(modelDir);
       checkModelShape(model, height, width, channels, store.dir);
       return model;

@@ -562,7 +562,7 @@ export async function runExperiment(
     logger.sink = undefined;
     engine?.dispose();
     model?.dispose();
-    logger.info(`run ${status.toLowerCase()}: ${store.dir}`);
+    logger.info(`run ${status.toLowerCase()}; results in ${store.dir}`);
   }
   return { ...result, status };
 }

@@ -1,4 +1,11 @@
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  renameSync,
+  writeFileSync,
+} from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse as parseYaml, stringify } from 'yaml';
@@ -130,11 +137,23 @@ export function sweepDirOf(runsRoot: string, sweepId: string): string {
   return resolve(runsRoot, 'sweeps', sweepId);
 }
 
-/** A sweep by directory or by id under the runs root, or undefined when neither names one. */
+/**
+ * A sweep by directory or by id under the runs root; else, for an experiment name, that
+ * experiment's newest sweep with a generated id (`<name>-<yyyymmdd-hhmmss>-<hex>`); else
+ * undefined.
+ */
 export function findSweep(dirOrId: string, runsRoot = 'runs'): string | undefined {
   if (existsSync(join(dirOrId, 'sweep.json'))) return resolve(dirOrId);
   const byId = sweepDirOf(runsRoot, dirOrId);
-  return existsSync(join(byId, 'sweep.json')) ? byId : undefined;
+  if (existsSync(join(byId, 'sweep.json'))) return byId;
+  const sweeps = resolve(runsRoot, 'sweeps');
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(dirOrId) || !existsSync(sweeps)) return undefined;
+  const generated = new RegExp(`^${dirOrId.replace(/\./g, '\\.')}-\\d{8}-\\d{6}-[0-9a-f]{6}$`);
+  const newest = readdirSync(sweeps)
+    .filter((id) => generated.test(id) && existsSync(join(sweeps, id, 'sweep.json')))
+    .sort()
+    .pop();
+  return newest ? join(sweeps, newest) : undefined;
 }
 
 export function readSweep(sweepDir: string): SweepRecord {

@@ -74,6 +74,10 @@ export async function summarizeExperiment(
 function registerSummaryCommand(program: Command, runtime: Runtime): void {
   program
     .command('summary')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  $ affectlab summary experiments/vgg6-weighted.yaml\n  $ affectlab summary experiments/quickstart.yaml --set architecture.filters=[16,32,64,64] --json\n',
+    )
     .description(
       "build the experiment's model (without reading the data) and print its layers, output shapes and parameter counts",
     )

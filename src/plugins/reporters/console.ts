@@ -1,11 +1,6 @@
 import { inject, injectable } from 'tsyringe';
 import { Enum, Options, Type, definePlugin, type Static } from '../../core/plugin/define.js';
-import {
-  PLUGIN_OPTIONS,
-  type EpochMetrics,
-  type RunInfo,
-  type RunStatus,
-} from '../../core/plugin/plugin.js';
+import { PLUGIN_OPTIONS, type EpochMetrics, type RunInfo } from '../../core/plugin/plugin.js';
 import type { ProgressReporter } from '../../core/reporting/reporter-hub.js';
 import type { StepProgress } from '../../core/runner/trainer.js';
 
@@ -80,10 +75,7 @@ export class ConsoleReporter implements ProgressReporter {
     this.out.write(`epoch ${e.epoch + 1}: ${parts.join('  ')}\n`);
   }
 
-  runEnded(run: RunInfo, status: RunStatus, error?: string): void {
-    if (this.mode === 'none') return;
-    this.out.write(`run ${status}${error ? `: ${error}` : ''}; results in ${run.runDir}\n`);
-  }
+  // no runEnded line: the runner logs the run's one end line (status and directory)
 }
 
 export const consoleReporter = definePlugin({

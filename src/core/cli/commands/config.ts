@@ -3,6 +3,8 @@ import { Option, type Command } from 'commander';
 import { stringify } from 'yaml';
 import { ConfigError, type Diagnostic } from '../../errors.js';
 import { composeExperimentSchema } from '../../config/schema.js';
+import { schemaMarkdown } from '../../config/schema-markdown.js';
+import { partialExperimentSchema } from '../../config/schema-partial.js';
 import { unresolvedEnvDiagnostics } from '../../config/compose.js';
 import { formatDiagnostic } from '../../errors.js';
 import type { Runtime } from '../../plugin/runtime.js';
@@ -101,13 +103,26 @@ export function registerConfigCommands(program: Command, runtime: Runtime): void
     .command('schema')
     .description('print the experiment JSON Schema composed from the registered plugins')
     .option('--write <file>', 'write it to a file instead of stdout')
+    .option(
+      '--partial',
+      'the schema of a file that extends others or is extended: every key optional, same key rules',
+    )
+    .option('--markdown <file>', 'write the configuration reference (Markdown) to this file')
     .addOption(pluginOption())
-    .action(async (opts: { write?: string; plugin?: string[] }) => {
-      await loadPluginModules(opts.plugin ?? [], process.cwd(), runtime.registry);
-      const text = JSON.stringify(composeExperimentSchema(runtime.registry), null, 2) + '\n';
-      if (opts.write) writeFileSync(opts.write, text);
-      else process.stdout.write(text);
-    });
+    .action(
+      async (opts: { write?: string; partial?: boolean; markdown?: string; plugin?: string[] }) => {
+        await loadPluginModules(opts.plugin ?? [], process.cwd(), runtime.registry);
+        const full = composeExperimentSchema(runtime.registry);
+        if (opts.markdown) {
+          writeFileSync(opts.markdown, schemaMarkdown(full, 'npm run docs:config'));
+          if (!opts.write) return;
+        }
+        const schema = opts.partial ? partialExperimentSchema(full) : full;
+        const text = JSON.stringify(schema, null, 2) + '\n';
+        if (opts.write) writeFileSync(opts.write, text);
+        else process.stdout.write(text);
+      },
+    );
 }
 
 export { ConfigError };

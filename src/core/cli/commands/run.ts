@@ -7,7 +7,7 @@ import { UserError } from '../../errors.js';
 import type { ResolvedExperiment, Runtime } from '../../plugin/runtime.js';
 import { setOption } from '../command.js';
 import { runExperiment } from '../../runner/experiment-run.js';
-import { RunStore } from '../../reporting/run-store.js';
+import { RunStore, newRunId } from '../../reporting/run-store.js';
 import { expandTrials, type SweepTrial } from '../../sweep/sweep.js';
 import {
   createSweep,
@@ -146,7 +146,7 @@ export function registerRunCommand(program: Command, runtime: Runtime): void {
         : expandTrials(base.config.sweep, base.config.seed);
       const combos = trials.map((t) => t.overrides);
       const group = base.config.sweep
-        ? (base.config.sweep.group ?? `${base.config.name}-${Date.now().toString(36)}`)
+        ? (base.config.sweep.group ?? `${base.config.name}-${newRunId()}`)
         : opts.group;
       if (base.config.sweep && !opts.dryRun && !opts.resume) {
         await launchSweep(runtime, base, file, trials, group as string, launcherSet, opts);

@@ -71,7 +71,7 @@ export function resolveRoot(root: string): string {
   if (unset.length > 0) {
     throw new UserError(
       `dataset.root is '${root}' but ${unset.join(', ')} is not set; set AFFECTNET_ROOT or dataset.root ` +
-        `(to try synthetic AffectNet-format data: affectlab synth --out data/synth, then dataset.root: data/synth)`,
+        `(to try synthetic AffectNet-format data: affectlab synth --out data/synth, then dataset.root: data/synth and dataset.split.validationPerClass: 10)`,
     );
   }
   return resolve(root);

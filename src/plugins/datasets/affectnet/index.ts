@@ -15,7 +15,8 @@ export const affectnetDataset = definePlugin({
     AFFECTNET_ROOT:
       'AffectNet is licensed: request it from its authors and point AFFECTNET_ROOT at the folder holding ' +
       'Manually_Annotated_file_lists/ and Manually_Annotated_Images/. To try the experiment on synthetic ' +
-      'AffectNet-format data: affectlab synth --out data/synth && affectlab run {file} --set dataset.root=data/synth',
+      'AffectNet-format data (2,000 images: 10 per class for validation, not the 500 of the real set): ' +
+      'affectlab synth --out data/synth && affectlab run {file} --set dataset.root=data/synth --set dataset.split.validationPerClass=10',
   },
 });
 

@@ -22,6 +22,10 @@ function fraction(value: string): number {
 export function registerSynthCommand(program: Command, runtime: Runtime): void {
   program
     .command('synth')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  $ affectlab synth --out data/synth\n  $ affectlab synth --out data/synth8 --count 4000 --classes affectnet8 --size 96\n',
+    )
     .description(
       'write synthetic AffectNet-format data (file lists + JPEG faces) that the affectnet dataset reads unchanged',
     )

@@ -197,6 +197,10 @@ export function findRunDirs(paths: string[], depth = 2): string[] {
 export function registerSyncCommand(program: Command, runtime: Runtime): void {
   program
     .command('sync')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  $ affectlab sync runs/quickstart/<run-id>\n  $ affectlab sync runs/quickstart/* --tracking-uri http://127.0.0.1:5000 --json\n',
+    )
     .description(
       'upload to MLflow what a run could not deliver while it ran (server down or gone), from its events.jsonl; nothing twice',
     )
