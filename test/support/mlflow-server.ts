@@ -112,7 +112,11 @@ process.on('exit', () => {
 
 /** Start `mlflow server`; resolves once GET /health answers (MLflow starts slowly: ~10 s). */
 export async function startMlflowServer(
-  options: { timeoutMs?: number } = {},
+  options: {
+    timeoutMs?: number;
+    /** A server without the artifact proxy: `--no-serve-artifacts --default-artifact-root <it>`. */
+    defaultArtifactRoot?: string;
+  } = {},
 ): Promise<MlflowServer> {
   const bin = findMlflowBinary();
   if (!bin) throw new Error(`no mlflow executable found; ${INSTALL_HINT}`);
@@ -121,7 +125,12 @@ export async function startMlflowServer(
   const port = await freePort();
   const uri = `http://127.0.0.1:${port}`;
   const logFile = join(dataDir, 'server.log');
-  const timeoutMs = options.timeoutMs ?? 90_000;
+  // a loaded machine may need longer: AFFECTLAB_MLFLOW_START_TIMEOUT_MS
+  const timeoutMs =
+    options.timeoutMs ?? (Number(process.env.AFFECTLAB_MLFLOW_START_TIMEOUT_MS) || 90_000);
+  const artifactArgs = options.defaultArtifactRoot
+    ? ['--no-serve-artifacts', '--default-artifact-root', options.defaultArtifactRoot]
+    : ['--serve-artifacts', '--artifacts-destination', join(dataDir, 'artifacts')];
   let child: ChildProcess | undefined;
 
   const start = async (): Promise<void> => {
@@ -139,9 +148,7 @@ export async function startMlflowServer(
         'server',
         '--backend-store-uri',
         `sqlite:///${join(dataDir, 'mlflow.db')}`,
-        '--serve-artifacts',
-        '--artifacts-destination',
-        join(dataDir, 'artifacts'),
+        ...artifactArgs,
         '--host',
         '127.0.0.1',
         '--port',

@@ -106,6 +106,7 @@ function hasRegression(task: Pick<Task, 'kind'>): boolean {
  */
 export function epochMetricKeys(task: Pick<Task, 'kind' | 'classes'>): string[] {
   const validation = ['loss'];
+  if (task.kind === 'classification') validation.push('cross_entropy');
   if (hasClasses(task)) {
     validation.push(...METRIC_KEYS);
     for (const slug of classSlugs(task.classes.map((c) => c.name)))

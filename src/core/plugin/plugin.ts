@@ -328,6 +328,11 @@ export interface EventRecord {
  */
 export interface ReporterPlugin {
   /**
+   * Before the run starts (before its directory exists): a reporter that cannot do its work
+   * the way it is configured throws a UserError here, and the run does not start.
+   */
+  preflight?(run: { experiment: string }): Promise<void> | void;
+  /**
    * A sweep starts (in the process that launches it): returns tags every combination's run
    * gets (e.g. its parent run's id).
    */

@@ -207,6 +207,7 @@ export async function runExperiment(
   const reporters = runtime
     .reportersFor(config)
     .map((ref) => runtime.instantiate<ReporterPlugin & ProgressReporter>(scope, 'reporter', ref));
+  for (const reporter of reporters) await reporter.preflight?.({ experiment: config.name });
 
   const resuming = options.resume !== undefined;
   const store = resuming

@@ -30,6 +30,12 @@ export function scorePredictions(
       normalized,
     });
     Object.assign(flat, flattenClassificationReport(report));
+    // the unweighted cross-entropy, whatever loss was optimised: comparable across strategies
+    if (task.kind === 'classification' && pred.scores.length > 0)
+      flat.cross_entropy = crossEntropy(
+        pred.scores,
+        pred.indices.map((i) => examples[i].label),
+      );
   }
   if (pred.valenceArousal) {
     const va = pred.valenceArousal;
@@ -42,6 +48,19 @@ export function scorePredictions(
     Object.assign(flat, flattenRegressionReport(regression));
   }
   return { flat, report, regression };
+}
+
+/** Mean of -ln p(true class) over the examples (probabilities floored at 1e-7, as Keras clips). */
+export function crossEntropy(
+  scores: readonly ArrayLike<number>[],
+  labels: readonly number[],
+): number {
+  if (scores.length === 0) return NaN;
+  let sum = 0;
+  scores.forEach((row, i) => {
+    sum -= Math.log(Math.min(1 - 1e-7, Math.max(1e-7, row[labels[i]] ?? 0)));
+  });
+  return sum / scores.length;
 }
 
 export function prefixed(metrics: Record<string, number>, prefix: string): Record<string, number> {

@@ -213,16 +213,56 @@ export function createSweep(
   return { dir, record };
 }
 
-/** `type=weighted,learningRate=0.01`: the swept values, by the last segment of each key. */
+/** A value as a name shows it: a plugin reference as `type(option=value,...)`, never JSON braces. */
+function briefValue(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(briefValue).join(',')}]`;
+  if (value !== null && typeof value === 'object') {
+    const { type, ...rest } = value as Record<string, unknown>;
+    const options = Object.entries(rest).map(([k, v]) => `${k}=${briefValue(v)}`);
+    const head = typeof type === 'string' ? type : '';
+    return options.length > 0 ? `${head}(${options.join(',')})` : head || '()';
+  }
+  return typeof value === 'string' ? value : String(value);
+}
+
+/** A swept value, short: JSON as briefValue, a path by its last segment, at most 60 characters. */
+function shortValue(value: string): string {
+  let text = value;
+  if (/^[[{]/.test(value)) {
+    try {
+      text = briefValue(JSON.parse(value));
+    } catch {
+      text = value;
+    }
+  } else if (value.includes('/')) text = value.split('/').filter(Boolean).pop() ?? value;
+  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
+}
+
+/**
+ * `sampler=weighted(scheme=inverse-frequency),learningRate=0.01`: the swept values, by the last
+ * segment of each key; a plugin reference is its type plus the options the sweep gives it.
+ */
 export function combinationLabel(overrides: string[]): string {
   return overrides
     .map((o) => {
       const eq = o.indexOf('=');
       const key = o.slice(0, eq).split('.').pop() ?? o;
-      const value = o.slice(eq + 1);
-      return `${key}=${value.includes('/') ? (value.split('/').filter(Boolean).pop() ?? value) : value}`;
+      return `${key}=${shortValue(o.slice(eq + 1))}`;
     })
     .join(',');
+}
+
+/** Each combination's label, made unique within the sweep (`#<index>` where two would read alike). */
+function uniqueLabels(record: SweepRecord): Map<number, string> {
+  const labels = record.combinations.map((c) => combinationLabel(c.overrides) || String(c.index));
+  const counts = new Map<string, number>();
+  for (const label of labels) counts.set(label, (counts.get(label) ?? 0) + 1);
+  return new Map(
+    record.combinations.map((c, i) => [
+      c.index,
+      (counts.get(labels[i]) ?? 0) > 1 ? `${labels[i]}#${c.index}` : labels[i],
+    ]),
+  );
 }
 
 /**
@@ -230,12 +270,13 @@ export function combinationLabel(overrides: string[]): string {
  * run by it) and the reporters' own (a parent run's id).
  */
 export function retagCombinations(record: SweepRecord, extra: Record<string, string>): void {
+  const labels = uniqueLabels(record);
   for (const c of record.combinations) {
     const config = parseYaml(readFileSync(c.configFile, 'utf8')) as ExperimentConfig;
     config.tags = {
       ...(config.tags ?? {}),
       'affectlab.sweep': record.sweepId,
-      'affectlab.combination': combinationLabel(c.overrides) || String(c.index),
+      'affectlab.combination': labels.get(c.index) ?? String(c.index),
       'affectlab.trial': String(c.index),
       ...extra,
     };

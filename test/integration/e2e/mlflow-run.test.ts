@@ -101,9 +101,9 @@ reporters:
       srv,
       `metrics/get-history?run_id=${run.info.run_id}&metric_key=val_loss`,
     );
-    assert.deepEqual(history.metrics.map((m) => m.step).sort(), [0, 1]);
+    assert.deepEqual(history.metrics.map((m) => m.step).sort(), [1, 2]);
     const latest = Object.fromEntries((run.data.metrics ?? []).map((m) => [m.key, m.value]));
-    for (const k of ['test_accuracy', 'test_norm_accuracy', 'test_f1_macro', 'test_kappa'])
+    for (const k of ['test/accuracy', 'test_norm/accuracy', 'test/f1_macro', 'test/kappa'])
       assert.equal(typeof latest[k], 'number', k);
     assert.ok((run.inputs?.dataset_inputs ?? []).length >= 1, 'dataset logged as a run input');
     const listed = async (path = ''): Promise<string[]> => {

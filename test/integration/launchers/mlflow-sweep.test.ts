@@ -82,7 +82,14 @@ describe('a sweep in MLflow: a parent run with its combinations as children', { 
     assert.equal(params['sweep.launcher'], 'local');
     const names = children.map((x) => x.info.run_name).sort();
     assert.equal(new Set(names).size, 2, `unique names: ${names.join(', ')}`);
-    for (const n of names) assert.match(n, /^mlflow-sweep-optimizer=/);
+    // a plugin reference reads as its type and the options the sweep gives it, no JSON
+    assert.deepEqual(names, [
+      'mlflow-sweep-optimizer=adam(learningRate=0.001)',
+      'mlflow-sweep-optimizer=adam(learningRate=0.01)',
+    ]);
+    // every run names the experiment file, not the sweep's copy of it (`configs/0.yaml`)
+    for (const run of [parent, ...children])
+      assert.equal(tagsOf(run)['mlflow.source.name'], file, run.info.run_name);
     assert.equal(tagsOf(parent)['affectlab.best.runId'], record.best?.runId);
     assert.match(
       r.stderr,

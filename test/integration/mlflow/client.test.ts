@@ -334,7 +334,13 @@ describe('mlflow reporter without a reachable server', () => {
     logger.warn = (m: string) => void warnings.push(m);
     logger.info = () => undefined;
     const reporter = new MlflowReporter(
-      { trackingUri: `http://127.0.0.1:${port}`, maxRetries: 0, reconnectAfterSeconds: 0 },
+      {
+        trackingUri: `http://127.0.0.1:${port}`,
+        maxRetries: 0,
+        reconnectAfterSeconds: 0,
+        systemMetricsIntervalSeconds: 0,
+        artifacts: 'upload',
+      },
       logger,
     );
     const run = {

@@ -7,6 +7,7 @@
  */
 import 'reflect-metadata';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
@@ -45,6 +46,17 @@ import {
 } from '../../support/mlflow-server.js';
 
 const skip = mlflowSkipReason();
+
+/** The validation cross-entropy of a run's last epoch, as metrics.csv holds it. */
+function readEpochCrossEntropy(runDir: string): number {
+  const epochs = new RunStore(runDir).readEpochs() as { metrics: Record<string, number> }[];
+  return epochs.at(-1)?.metrics.val_cross_entropy ?? NaN;
+}
+
+/** Whether an nvidia-smi answers on this machine (then the system metrics hold GPU figures). */
+function hasNvidiaSmi(): boolean {
+  return spawnSync('nvidia-smi', ['-L'], { timeout: 5000 }).status === 0;
+}
 
 /** Every file under a directory, recursively. */
 function listAll(dir: string): string[] {
@@ -119,9 +131,53 @@ const epochMetrics = (epoch: number) => ({
   timestamp: Date.now() + epoch,
 });
 
+/** A metrics.json as the runner writes it (two classes), from which the evaluation tables come. */
+const METRICS_JSON = JSON.stringify({
+  split: 'test',
+  metrics: { test_accuracy: 0.41 },
+  report: {
+    classNames: ['Neutral', 'Happy'],
+    count: 10,
+    perClass: [
+      {
+        index: 0,
+        name: 'Neutral',
+        support: 6,
+        predicted: 5,
+        precision: 0.6,
+        recall: 0.5,
+        f1: 0.545,
+        aucRoc: 0.7,
+        aucPr: 0.65,
+        normPrecision: 0.5,
+        normF1: 0.5,
+        normAucPr: 0.6,
+      },
+      {
+        index: 1,
+        name: 'Happy',
+        support: 4,
+        predicted: 5,
+        precision: 0.4,
+        recall: 0.5,
+        f1: 0.444,
+        aucRoc: 0.7,
+        aucPr: null,
+        normPrecision: 0.5,
+        normF1: 0.5,
+        normAucPr: null,
+      },
+    ],
+    confusion: [
+      [3, 3],
+      [2, 2],
+    ],
+  },
+});
+
 const ARTIFACTS: Record<string, string> = {
   'config.yaml': 'name: mlflow-it\nseed: 7\n',
-  'metrics.json': '{"test_accuracy":0.41}\n',
+  'metrics.json': METRICS_JSON + '\n',
   'metrics.md': '# metrics\n',
   'model/model.json': '{"format":"layers-model"}\n',
 };
@@ -203,17 +259,35 @@ describe('mlflow reporter against a real MLflow server', { skip }, () => {
     const store = RunStore.create(root, 'mlflow-it');
     const reporter = new MlflowReporter(options(), logger);
     const hub = new ReporterHub([reporter], store, logger);
+    // a run whose sampler weights the loss: the runner logs the weights as params
     const run = runInfo(store, 'mlflow-it');
+    run.params = {
+      ...run.params,
+      'loss.class_weight.neutral': 0.8,
+      'loss.class_weight.happy': 1.4,
+    };
 
     await hub.runStarted(run);
-    for (let epoch = 0; epoch < 3; epoch++) await hub.epochEnded(run, epochMetrics(epoch));
+    for (let epoch = 0; epoch < 3; epoch++) {
+      const e = epochMetrics(epoch);
+      await hub.epochEnded(run, {
+        ...e,
+        metrics: { ...e.metrics, val_cross_entropy: 1.4 - epoch * 0.2, val_recall_happy: 0.5 },
+      });
+    }
     await hub.evaluated(
       run,
       {
+        test_loss: 1.3,
+        test_cross_entropy: 1.1,
         test_accuracy: 0.41,
         test_f1_macro: 0.38,
+        test_norm_f1_macro: 0.3,
+        test_recall_happy: 0.5,
+        test_norm_precision_happy: 0.45,
+        test_auc_roc_happy: 0.7,
         'test_recall[anger]': 0.5,
-        test_ccc_valence: NaN,
+        test_valence_ccc: NaN,
       },
       2,
     );
@@ -244,7 +318,8 @@ describe('mlflow reporter against a real MLflow server', { skip }, () => {
 
     const tags = mlflowRun.tags;
     assert.equal(tags['mlflow.runName'], 'vgg6-weighted');
-    assert.equal(tags['mlflow.source.name'], run.sourceFile);
+    // the experiment file relative to the repository it is in
+    assert.equal(tags['mlflow.source.name'], 'experiments/vgg6-weighted.yaml');
     assert.equal(tags['mlflow.source.type'], 'LOCAL');
     assert.ok(tags['mlflow.user']);
     assert.equal(mlflowRun.info.userId, tags['mlflow.user']);
@@ -259,21 +334,46 @@ describe('mlflow reporter against a real MLflow server', { skip }, () => {
     assert.equal(tags['tag119'], 'value 119');
     assert.equal(tags['affectlab.group'], undefined);
 
-    // metrics per epoch with step = epoch; the test metrics at the last epoch
+    // metrics per epoch with Keras' names, step = the epoch as the console counts it (1-based);
+    // a weighted run's objective is loss_weighted and val_loss the plain cross-entropy
     assert.deepEqual(await history(client, state.runId, 'val_accuracy'), [
-      [0, 0.25],
-      [1, 0.35],
-      [2, 0.45],
+      [1, 0.25],
+      [2, 0.35],
+      [3, 0.45],
     ]);
     assert.deepEqual(
-      (await history(client, state.runId, 'loss')).map(([step]) => step),
-      [0, 1, 2],
+      (await history(client, state.runId, 'loss_weighted')).map(([step]) => step),
+      [1, 2, 3],
     );
-    assert.deepEqual(await history(client, state.runId, 'test_accuracy'), [[2, 0.41]]);
-    assert.deepEqual(await history(client, state.runId, 'test_recall_anger_'), [[2, 0.5]]);
-    const ccc = await history(client, state.runId, 'test_ccc_valence');
+    assert.deepEqual(await history(client, state.runId, 'loss'), []);
+    assert.deepEqual(
+      await history(client, state.runId, 'val_loss'),
+      [0, 1, 2].map((e) => [e + 1, 1.4 - e * 0.2]),
+    );
+    assert.deepEqual(
+      await history(client, state.runId, 'val_loss_weighted'),
+      [0, 1, 2].map((e) => [e + 1, 1.6 - e * 0.2]),
+    );
+    assert.equal((await history(client, state.runId, 'val_class/happy/recall')).length, 3);
+    // the final evaluation in sections of its own, at the last epoch's step
+    assert.deepEqual(await history(client, state.runId, 'test/accuracy'), [[3, 0.41]]);
+    assert.deepEqual(await history(client, state.runId, 'test/loss'), [[3, 1.1]]);
+    assert.deepEqual(await history(client, state.runId, 'test/loss_weighted'), [[3, 1.3]]);
+    assert.deepEqual(await history(client, state.runId, 'test_norm/f1_macro'), [[3, 0.3]]);
+    assert.deepEqual(await history(client, state.runId, 'test_class/happy/recall'), [[3, 0.5]]);
+    assert.deepEqual(await history(client, state.runId, 'test_class/happy/auc_roc'), [[3, 0.7]]);
+    assert.deepEqual(await history(client, state.runId, 'test_class/happy/norm_precision'), [
+      [3, 0.45],
+    ]);
+    assert.deepEqual(await history(client, state.runId, 'test/recall_anger_'), [[3, 0.5]]);
+    const ccc = await history(client, state.runId, 'test/valence_ccc');
     assert.equal(ccc.length, 1);
     assert.ok(Number.isNaN(ccc[0][1]));
+    const keys = mlflowRun.metrics.map((m) => m.key).sort();
+    assert.deepEqual(
+      keys.filter((k) => !k.includes('/')),
+      ['accuracy', 'loss_weighted', 'val_accuracy', 'val_loss', 'val_loss_weighted'],
+    );
 
     // the dataset as a run input
     assert.equal(mlflowRun.datasetInputs.length, 1);
@@ -299,7 +399,43 @@ describe('mlflow reporter against a real MLflow server', { skip }, () => {
       'metrics.md',
       'model/group1-shard1of1.bin',
       'model/model.json',
+      'tables/test_confusion_matrix.json',
+      'tables/test_per_class.json',
     ]);
+    // the evaluation as MLflow tables, listed where MLflow's UI looks for them
+    assert.deepEqual(JSON.parse(tags['mlflow.loggedArtifacts'] ?? '[]'), [
+      { path: 'tables/test_per_class.json', type: 'table' },
+      { path: 'tables/test_confusion_matrix.json', type: 'table' },
+    ]);
+    const perClass = JSON.parse(
+      Buffer.from(
+        await client.downloadArtifact(mlflowRun.info.artifactUri, 'tables/test_per_class.json'),
+      ).toString('utf8'),
+    ) as { columns: string[]; data: unknown[][] };
+    assert.deepEqual(perClass.columns.slice(0, 6), [
+      'class',
+      'support',
+      'predicted',
+      'precision',
+      'recall',
+      'f1',
+    ]);
+    assert.deepEqual(perClass.data[1].slice(0, 8), ['Happy', 4, 5, 0.4, 0.5, 0.444, 0.7, null]);
+    const confusion = JSON.parse(
+      Buffer.from(
+        await client.downloadArtifact(
+          mlflowRun.info.artifactUri,
+          'tables/test_confusion_matrix.json',
+        ),
+      ).toString('utf8'),
+    ) as { columns: string[]; data: unknown[][] };
+    assert.deepEqual(confusion, {
+      columns: ['actual', 'Neutral', 'Happy'],
+      data: [
+        ['Neutral', 3, 3],
+        ['Happy', 2, 2],
+      ],
+    });
     const weights = await client.downloadArtifact(
       mlflowRun.info.artifactUri,
       'model/group1-shard1of1.bin',
@@ -326,9 +462,13 @@ describe('mlflow reporter against a real MLflow server', { skip }, () => {
     assert.equal(repeat.runId, state.runId);
     assert.equal(repeat.delivered, state.syncedEvents);
     assert.deepEqual(warnings, []);
-    assert.equal((await history(client, state.runId, 'test_accuracy')).length, 1);
+    assert.equal((await history(client, state.runId, 'test/accuracy')).length, 1);
     assert.equal((await history(client, state.runId, 'val_accuracy')).length, 3);
-    assert.equal((await history(client, state.runId, 'test_ccc_valence')).length, 1);
+    assert.equal((await history(client, state.runId, 'test/valence_ccc')).length, 1);
+    assert.equal(
+      JSON.parse((await client.getRun(state.runId)).tags['mlflow.loggedArtifacts']).length,
+      2,
+    );
     assert.equal((await client.getRun(state.runId)).info.status, 'FINISHED');
   });
 
@@ -375,11 +515,11 @@ describe('mlflow reporter against a real MLflow server', { skip }, () => {
     for (const key of ['loss', 'accuracy', 'val_loss', 'val_accuracy']) {
       assert.deepEqual(
         (await history(client, runId, key)).map(([step]) => step),
-        [0, 1, 2],
+        [1, 2, 3],
         key,
       );
     }
-    assert.deepEqual(await history(client, runId, 'test_accuracy'), [[2, 0.4]]);
+    assert.deepEqual(await history(client, runId, 'test/accuracy'), [[3, 0.4]]);
     const files = (await client.listArtifactsRecursive(runId)).map((f) => f.path).sort();
     assert.deepEqual(files, [
       'config.yaml',
@@ -387,6 +527,8 @@ describe('mlflow reporter against a real MLflow server', { skip }, () => {
       'metrics.md',
       'model/group1-shard1of1.bin',
       'model/model.json',
+      'tables/test_confusion_matrix.json',
+      'tables/test_per_class.json',
     ]);
     const runs = await client.searchRuns(
       [synced.info.experimentId],
@@ -409,7 +551,7 @@ describe('mlflow reporter against a real MLflow server', { skip }, () => {
     assert.match(out.join(''), /already in sync/);
     assert.deepEqual(
       (await history(client, runId, 'loss')).map(([step]) => step),
-      [0, 1, 2],
+      [1, 2, 3],
     );
   });
 
@@ -449,7 +591,7 @@ describe('mlflow reporter against a real MLflow server', { skip }, () => {
     assert.equal(again.delivered, 5);
     assert.deepEqual(
       (await history(client, first.runId as string, 'val_loss')).map(([step]) => step),
-      [0, 1, 2],
+      [1, 2, 3],
     );
   });
 
@@ -484,7 +626,7 @@ describe('mlflow reporter against a real MLflow server', { skip }, () => {
       assert.equal(readState(store.dir)?.syncedEvents, 5);
       assert.deepEqual(
         (await history(client, runId, 'loss')).map(([step]) => step),
-        [0, 1, 2],
+        [1, 2, 3],
       );
       assert.equal((await client.getRun(runId)).info.status, 'FINISHED');
       assert.equal((await syncRun(store.dir, { logger })).delivered, 0);
@@ -517,7 +659,7 @@ describe('mlflow reporter against a real MLflow server', { skip }, () => {
     assert.equal(readState(store.dir)?.syncedEvents, readEventLines(store.dir).length);
     assert.deepEqual(
       (await history(client, state.runId, 'loss')).map(([step]) => step),
-      [0, 1, 2],
+      [1, 2, 3],
     );
     assert.equal((await client.getRun(state.runId)).info.status, 'FINISHED');
     assert.ok(
@@ -543,7 +685,7 @@ describe('mlflow reporter against a real MLflow server', { skip }, () => {
     await reporter.evaluated(run, { test_accuracy: 0.5 }, 0);
     const runId = reporter.state?.runId as string;
     assert.deepEqual(
-      (await client.getMetricHistory(runId, 'test_accuracy')).map((m) => m.timestamp),
+      (await client.getMetricHistory(runId, 'test/accuracy')).map((m) => m.timestamp),
       [written],
     );
   });
@@ -574,7 +716,7 @@ training:
   optimizer: { type: adam, learningRate: 0.003 }
 reporters:
   - { type: console, progress: none }
-  - { type: mlflow, trackingUri: '${server.uri}', experimentName: affectlab-e2e }
+  - { type: mlflow, trackingUri: '${server.uri}', experimentName: affectlab-e2e, systemMetricsIntervalSeconds: 0.2 }
 `,
     );
     const runtime = testRuntime();
@@ -595,15 +737,71 @@ reporters:
     );
     assert.equal(mlflowRun.params['training.epochs'], '2');
     assert.equal(mlflowRun.params['dataset.imageSize'], '48');
-    assert.deepEqual(
-      (await history(client, state.runId, 'val_loss')).map(([step]) => step),
-      [0, 1],
-    );
+    // a class-balanced sampler weights the loss: the objective is *_weighted, val_loss and
+    // test/loss the plain cross-entropy (a different number), epochs counted from 1
+    for (const key of ['loss_weighted', 'val_loss', 'val_loss_weighted', 'val_accuracy']) {
+      assert.deepEqual(
+        (await history(client, state.runId, key)).map(([step]) => step),
+        [1, 2],
+        key,
+      );
+    }
+    const valLoss = await history(client, state.runId, 'val_loss');
+    const valWeighted = await history(client, state.runId, 'val_loss_weighted');
+    assert.notEqual(valLoss[1][1], valWeighted[1][1]);
+    assert.equal(valLoss[1][1], readEpochCrossEntropy(result.runDir));
     const testMetrics = Object.keys(result.testMetrics ?? {});
     assert.ok(testMetrics.length > 0);
-    for (const key of testMetrics.slice(0, 5)) {
-      assert.equal((await history(client, state.runId, key)).length, 1, key);
+    for (const key of ['test/accuracy', 'test/loss', 'test/loss_weighted', 'test/f1_macro']) {
+      assert.deepEqual(
+        (await history(client, state.runId, key)).map(([step]) => step),
+        [2],
+        key,
+      );
     }
+    // nothing of the final evaluation among the training charts
+    const topLevel = mlflowRun.metrics.map((m) => m.key).filter((k) => !k.includes('/'));
+    assert.deepEqual(topLevel.sort(), [
+      'accuracy',
+      'loss_weighted',
+      'val_accuracy',
+      'val_alpha',
+      'val_auc_pr',
+      'val_auc_roc',
+      'val_f1_macro',
+      'val_f1_weighted',
+      'val_kappa',
+      'val_loss',
+      'val_loss_weighted',
+    ]);
+    assert.ok(mlflowRun.metrics.some((m) => m.key.startsWith('test_class/happy/')));
+    // system metrics under MLflow's names, sampled while the run went on
+    for (const key of [
+      'system/cpu_utilization_percentage',
+      'system/system_memory_usage_megabytes',
+      'system/system_memory_usage_percentage',
+      'system/process_memory_rss_megabytes',
+      'system/disk_usage_megabytes',
+      'system/disk_usage_percentage',
+    ]) {
+      const points = await history(client, state.runId, key);
+      assert.ok(points.length >= 2, `${key}: ${points.length} samples`);
+      assert.deepEqual(
+        points.map(([step]) => step),
+        points.map((_, i) => i),
+        key,
+      );
+      assert.ok(
+        points.every(([, v]) => Number.isFinite(v) && v >= 0),
+        key,
+      );
+    }
+    const rss = await history(client, state.runId, 'system/process_memory_rss_megabytes');
+    assert.ok(rss[0][1] > 50, `a tfjs process holds more than 50 MB: ${rss[0][1]}`);
+    const gpuKeys = mlflowRun.metrics.filter((m) => /^system\/gpu_\d+_/.test(m.key));
+    if (!hasNvidiaSmi()) assert.deepEqual(gpuKeys, []);
+    else assert.ok(gpuKeys.some((m) => m.key === 'system/gpu_0_utilization_percentage'));
+    assert.ok(mlflowRun.tags['mlflow.loggedArtifacts']?.includes('tables/test_per_class.json'));
     assert.equal(mlflowRun.datasetInputs[0]?.dataset.name, 'affectnet');
     const files = (await client.listArtifactsRecursive(state.runId)).map((f) => f.path);
     for (const expected of [
@@ -690,7 +888,7 @@ reporters:
     assert.equal(readState(store.dir)?.runId, runs[0].info.runId);
     assert.deepEqual(
       (await history(client, runs[0].info.runId, 'loss')).map(([step]) => step),
-      [0, 1, 2],
+      [1, 2, 3],
     );
   });
 

@@ -150,7 +150,7 @@ describe('monitored metric names are checked at validation', () => {
     const val = (keys: string[]) => ['loss', ...keys].map((k) => `val_${k}`);
     assert.deepEqual(
       new Set(epochMetricKeys({ kind: 'classification', classes })),
-      new Set(['loss', 'accuracy', ...val(classification)]),
+      new Set(['loss', 'accuracy', ...val(['cross_entropy', ...classification])]),
     );
     assert.deepEqual(
       new Set(epochMetricKeys({ kind: 'valence-arousal', classes: [] })),

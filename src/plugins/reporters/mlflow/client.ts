@@ -268,7 +268,20 @@ export class MlflowClient {
     return out;
   }
 
+  /** The server's MLflow version (`GET /version`). */
+  async serverVersion(): Promise<string> {
+    const response = await this.send('GET', `${this.trackingUri}/version`, 'version', {});
+    return (await response.text()).trim();
+  }
+
   // ---- experiments --------------------------------------------------------------------------
+
+  async getExperiment(experimentId: string): Promise<MlflowExperiment> {
+    const body = await this.call<{ experiment: WireExperiment }>('GET', 'experiments/get', {
+      query: { experiment_id: experimentId },
+    });
+    return toExperiment(body.experiment);
+  }
 
   async getExperimentByName(name: string): Promise<MlflowExperiment | undefined> {
     try {

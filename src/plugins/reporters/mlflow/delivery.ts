@@ -16,7 +16,13 @@ import { join, relative, sep } from 'node:path';
 import { UserError } from '../../../core/errors.js';
 import type { RunEvent, RunInfo, RunStatus } from '../../../core/plugin/plugin.js';
 import type { Logger } from '../../../core/plugin/services.js';
-import { MLFLOW_LIMITS, MlflowError, type MlflowClient, type MlflowKeyValue } from './client.js';
+import {
+  MLFLOW_LIMITS,
+  MlflowError,
+  redactUrl,
+  type MlflowClient,
+  type MlflowKeyValue,
+} from './client.js';
 import {
   currentUser,
   datasetInput,
@@ -28,6 +34,28 @@ import {
   type NamingOptions,
   type SourceFacts,
 } from './mapping.js';
+import {
+  epochMetricName,
+  epochStep,
+  evaluationMetricName,
+  isWeightedLoss,
+} from './metric-names.js';
+import { LOGGED_ARTIFACTS_TAG, evaluationTables, loggedArtifactsTag } from './tables.js';
+import {
+  artifactMode,
+  localArtifactDir,
+  writeLocalArtifact,
+  type ArtifactMode,
+} from './artifact-root.js';
+
+/** How a delivery names the run and whether it sends artifacts at all. */
+export interface DeliveryOptions extends NamingOptions {
+  /** Log params, tags and metrics only: no artifact is sent (the reporter's `artifacts: metrics-only`). */
+  metricsOnly?: boolean;
+}
+
+/** An artifact root that cannot take this run's files, now or later: said once, not retried. */
+class ArtifactStoreError extends Error {}
 
 export const STATE_FILE = 'mlflow.json';
 export const EVENTS_FILE = 'events.jsonl';
@@ -49,6 +77,8 @@ export interface MlflowRunState {
   source?: SourceFacts;
   /** Run name and experiment name as the reporter was configured. */
   runName?: string;
+  /** Whether the run's loss is class-weighted (names its losses; see metric-names.ts). */
+  weightedLoss?: boolean;
   lastError?: string;
   updatedAt: number;
 }
@@ -148,13 +178,14 @@ function mlflowStatus(status: RunStatus): RunStatus {
  */
 export class MlflowDelivery {
   private warnedArtifactStore = false;
+  private readonly modes = new Map<string, ArtifactMode>();
 
   constructor(
     readonly client: MlflowClient,
     readonly runDir: string,
     readonly state: MlflowRunState,
     private readonly logger: Logger,
-    private readonly naming: NamingOptions = {},
+    private readonly naming: DeliveryOptions = {},
   ) {}
 
   save(): void {
@@ -176,14 +207,24 @@ export class MlflowDelivery {
       case 'runStarted':
         await this.startRun(event.run);
         break;
-      case 'epochEnded':
+      case 'epochEnded': {
+        const weighted = this.weightedLoss();
         await this.logMetrics(
-          toMetrics(event.epoch.metrics, event.epoch.epoch, event.epoch.timestamp),
+          toMetrics(event.epoch.metrics, epochStep(event.epoch.epoch), event.epoch.timestamp, (k) =>
+            epochMetricName(k, weighted),
+          ),
         );
         break;
-      case 'evaluated':
-        await this.logMetrics(toMetrics(event.metrics, event.step, event.time));
+      }
+      case 'evaluated': {
+        const weighted = this.weightedLoss();
+        await this.logMetrics(
+          toMetrics(event.metrics, epochStep(event.step), event.time, (k) =>
+            evaluationMetricName(k, weighted),
+          ),
+        );
         break;
+      }
       case 'artifact':
         await this.uploadArtifact(event.artifact.path, event.artifact.absolutePath);
         break;
@@ -212,6 +253,19 @@ export class MlflowDelivery {
     return `${join(this.runDir, EVENTS_FILE)}:${index + 1}`;
   }
 
+  /**
+   * Whether the run's loss is class-weighted: known since its runStarted was delivered, or,
+   * for a state written before this was recorded, read from the runStarted of events.jsonl.
+   */
+  private weightedLoss(): boolean {
+    if (this.state.weightedLoss === undefined) {
+      const started = readEventLines(this.runDir).find((l) => l.event?.event === 'runStarted');
+      const event = started?.event;
+      this.state.weightedLoss = event?.event === 'runStarted' ? isWeightedLoss(event.run) : false;
+    }
+    return this.state.weightedLoss;
+  }
+
   private requireRunId(): string {
     if (!this.state.runId)
       throw new Error('the MLflow run does not exist yet: runStarted was not delivered');
@@ -222,6 +276,7 @@ export class MlflowDelivery {
   private async startRun(run: RunInfo): Promise<void> {
     const source = this.state.source ?? { user: currentUser() };
     this.state.source = source;
+    this.state.weightedLoss = isWeightedLoss(run);
     const naming = { ...this.naming, runName: this.naming.runName ?? this.state.runName };
     if (!this.state.experimentId) {
       const experiment = await this.client.getOrCreateExperiment(this.state.experimentName);
@@ -297,6 +352,7 @@ export class MlflowDelivery {
   /** Upload a file, or every file under a directory, keeping its path relative to the run directory. */
   private async uploadArtifact(path: string, absolutePath: string): Promise<void> {
     const runId = this.requireRunId();
+    if (this.naming.metricsOnly) return;
     const rel = path.split(sep).join('/');
     if (rel === STATE_FILE || rel.endsWith('.tmp')) return; // our own state: it changes after upload
     const inRunDir = join(this.runDir, path);
@@ -318,23 +374,58 @@ export class MlflowDelivery {
           artifactPath: `${rel}/${relative(local, f).split(sep).join('/')}`,
         }))
       : [{ file: local, artifactPath: rel }];
-    for (const { file, artifactPath } of files) {
-      try {
-        await this.client.uploadArtifact(artifactUri, artifactPath, readFileSync(file));
-      } catch (error) {
-        // An artifact root the server does not proxy cannot take uploads now or later: say so once.
-        if (
-          error instanceof MlflowError &&
-          !error.transient &&
-          /not served by the tracking server/.test(error.message)
-        ) {
-          if (!this.warnedArtifactStore) this.logger.warn(`mlflow: ${error.message}`);
-          this.warnedArtifactStore = true;
-          return;
-        }
-        throw error;
-      }
+    try {
+      for (const { file, artifactPath } of files)
+        await this.put(artifactUri, artifactPath, readFileSync(file));
+      if (rel === 'metrics.json')
+        await this.logTables(runId, artifactUri, readFileSync(local, 'utf8'));
+    } catch (error) {
+      // An artifact root that cannot take files cannot take them later either: say so once.
+      if (!(error instanceof ArtifactStoreError)) throw error;
+      if (!this.warnedArtifactStore) this.logger.warn(`mlflow: ${error.message}`);
+      this.warnedArtifactStore = true;
     }
+  }
+
+  /**
+   * One artifact to the run's artifact root: through the server's proxy, or, for a local
+   * `file:` root (a server without --serve-artifacts), written there directly as MLflow's own
+   * client does.
+   */
+  private async put(artifactUri: string, artifactPath: string, data: Uint8Array): Promise<void> {
+    const mode = this.modes.get(artifactUri) ?? artifactMode(artifactUri);
+    this.modes.set(artifactUri, mode);
+    if (mode.kind === 'unusable') {
+      throw new ArtifactStoreError(
+        `the run's artifact root '${redactUrl(artifactUri)}' cannot be used: ${mode.reason}; ` +
+          `the files stay in ${this.runDir}`,
+      );
+    }
+    if (mode.kind === 'local') {
+      writeLocalArtifact(mode.dir, artifactPath, data);
+      return;
+    }
+    try {
+      await this.client.uploadArtifact(artifactUri, artifactPath, data);
+    } catch (error) {
+      if (error instanceof MlflowError && !error.transient && localArtifactDir(artifactUri))
+        throw new ArtifactStoreError(error.message);
+      throw error;
+    }
+  }
+
+  /** The final evaluation's tables (per-class metrics, confusion matrix), listed for MLflow's UI. */
+  private async logTables(runId: string, artifactUri: string, metricsJson: string): Promise<void> {
+    const tables = evaluationTables(metricsJson);
+    if (tables.length === 0) return;
+    for (const { path, table } of tables)
+      await this.put(artifactUri, path, Buffer.from(JSON.stringify(table)));
+    const current = (await this.client.getRun(runId)).tags[LOGGED_ARTIFACTS_TAG];
+    const value = loggedArtifactsTag(
+      current,
+      tables.map((t) => t.path),
+    );
+    await this.client.logBatch(runId, { tags: [{ key: LOGGED_ARTIFACTS_TAG, value }] });
   }
 
   private async endRun(status: RunStatus, endTime: number, error?: string): Promise<void> {

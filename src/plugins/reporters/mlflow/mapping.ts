@@ -6,7 +6,7 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { userInfo } from 'node:os';
-import { basename, dirname, extname } from 'node:path';
+import { basename, dirname, extname, isAbsolute, relative, resolve, sep } from 'node:path';
 import { promisify } from 'node:util';
 import type { RunInfo } from '../../../core/plugin/plugin.js';
 import {
@@ -22,6 +22,8 @@ const execFileAsync = promisify(execFile);
 export interface SourceFacts {
   user: string;
   gitCommit?: string;
+  /** The experiment file relative to the project (its git repository, else the working directory). */
+  sourceName?: string;
 }
 
 /** The user name as Python's getpass.getuser() finds it. */
@@ -49,8 +51,39 @@ export async function gitCommitOf(file: string): Promise<string | undefined> {
   }
 }
 
+/** The top directory of the git repository holding `file`, when there is one. */
+export async function gitRootOf(file: string): Promise<string | undefined> {
+  try {
+    const { stdout } = await execFileAsync('git', ['rev-parse', '--show-toplevel'], {
+      cwd: dirname(file),
+      timeout: 5000,
+    });
+    return stdout.trim() || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * `mlflow.source.name`: the experiment file relative to its project, the git repository it is
+ * in (else the working directory), so the runs table's Source column names the file, not `3.yaml`.
+ */
+export function sourceNameOf(file: string, root: string | undefined, cwd = process.cwd()): string {
+  const abs = resolve(file);
+  for (const base of [root, cwd]) {
+    if (!base) continue;
+    const rel = relative(resolve(base), abs);
+    if (rel && !rel.startsWith('..') && !isAbsolute(rel)) return rel.split(sep).join('/');
+  }
+  return abs;
+}
+
 export async function gatherSourceFacts(run: RunInfo): Promise<SourceFacts> {
-  return { user: currentUser(), gitCommit: await gitCommitOf(run.sourceFile) };
+  const [gitCommit, root] = await Promise.all([
+    gitCommitOf(run.sourceFile),
+    gitRootOf(run.sourceFile),
+  ]);
+  return { user: currentUser(), gitCommit, sourceName: sourceNameOf(run.sourceFile, root) };
 }
 
 /**
@@ -101,13 +134,15 @@ export function toMetrics(
   metrics: Record<string, number | null>,
   step: number,
   timestamp: number,
+  rename: (key: string) => string | undefined = (key) => key,
 ): MlflowMetric[] {
-  return Object.entries(metrics).map(([key, value]) => ({
-    key: mlflowKey(key),
-    value: value === null ? NaN : value,
-    step,
-    timestamp,
-  }));
+  const out: MlflowMetric[] = [];
+  for (const [key, value] of Object.entries(metrics)) {
+    const name = rename(key);
+    if (name === undefined) continue;
+    out.push({ key: mlflowKey(name), value: value === null ? NaN : value, step, timestamp });
+  }
+  return out;
 }
 
 export interface NamingOptions {
@@ -163,7 +198,9 @@ export function runTags(
     for (const [key, value] of Object.entries(userTags)) tags.set(mlflowKey(key), valueText(value));
   }
   tags.set('mlflow.runName', runNameOf(run, options));
-  tags.set('mlflow.source.name', run.sourceFile);
+  // a sweep's child carries its experiment file's name in its tags (it runs from a copy)
+  const sourceName = tags.get('mlflow.source.name') ?? facts.sourceName ?? run.sourceFile;
+  tags.set('mlflow.source.name', sourceName);
   tags.set('mlflow.source.type', 'LOCAL');
   tags.set('mlflow.user', facts.user);
   if (facts.gitCommit) tags.set('mlflow.source.git.commit', facts.gitCommit);

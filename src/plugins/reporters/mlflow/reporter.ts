@@ -14,7 +14,14 @@ import {
 } from '../../../core/plugin/plugin.js';
 import { Options, Type, definePlugin, type Static } from '../../../core/plugin/define.js';
 import { Logger } from '../../../core/plugin/services.js';
-import { MlflowClient, MlflowError, parseTrackingUri, type MlflowClientOptions } from './client.js';
+import {
+  MlflowClient,
+  MlflowError,
+  parseTrackingUri,
+  redactUrl,
+  type MlflowClientOptions,
+} from './client.js';
+import { artifactMode } from './artifact-root.js';
 import {
   MlflowDelivery,
   newState,
@@ -24,7 +31,8 @@ import {
   runUrl,
   type MlflowRunState,
 } from './delivery.js';
-import { gatherSourceFacts } from './mapping.js';
+import { gatherSourceFacts, gitRootOf, sourceNameOf, toMetrics } from './mapping.js';
+import { SystemMetricsSampler } from './system-metrics.js';
 
 const mlflowReporterOptions = Options({
   trackingUri: Type.Optional(
@@ -60,6 +68,18 @@ const mlflowReporterOptions = Options({
       description: 'Per-request timeout. Default: MLFLOW_HTTP_REQUEST_TIMEOUT, else 30.',
     }),
   ),
+  artifacts: Type.Union([Type.Literal('upload'), Type.Literal('metrics-only')], {
+    default: 'upload',
+    description:
+      "upload: the run's files go to the server's artifact store (through the server, or written directly to a local file: root); the run does not start when the store cannot take them. metrics-only: params, tags and metrics only.",
+  }),
+  systemMetricsIntervalSeconds: Type.Number({
+    minimum: 0,
+    maximum: 3600,
+    default: 10,
+    description:
+      "Seconds between samples of CPU, memory, disk and GPU use, logged as MLflow's system/* metrics (its System metrics tab); 0 turns them off.",
+  }),
   reconnectAfterSeconds: Type.Number({
     minimum: 0,
     default: 60,
@@ -98,6 +118,7 @@ export class MlflowReporter implements ReporterPlugin {
   private sweepRun?: { id: string; experimentId: string };
   private warned = false;
   private nextProbeAt = 0;
+  private sampler?: SystemMetricsSampler;
 
   constructor(
     @inject(PLUGIN_OPTIONS) options: MlflowReporterOptions,
@@ -132,6 +153,33 @@ export class MlflowReporter implements ReporterPlugin {
     });
   }
 
+  /**
+   * Before the run: where the server keeps this experiment's artifacts, and whether this machine
+   * can put files there (through the server, or a local `file:` root it can write). When the
+   * server answers and neither works, the run does not start, unless `artifacts: metrics-only`.
+   * An unreachable server is no reason to stop: the run goes on offline (affectlab sync).
+   */
+  async preflight(run: { experiment: string }): Promise<void> {
+    if (this.options.artifacts === 'metrics-only') return;
+    const name = this.options.experimentName ?? run.experiment;
+    let experiment;
+    try {
+      experiment = await this.probeClient.getOrCreateExperiment(name);
+    } catch (error) {
+      if (error instanceof MlflowError && error.transient) return;
+      throw new UserError(`reporter mlflow: ${this.client.redact((error as Error).message)}`);
+    }
+    const mode = artifactMode(experiment.artifactLocation);
+    if (mode.kind !== 'unusable') return;
+    throw new UserError(
+      `reporter mlflow: ${this.trackingUri} keeps the artifacts of experiment '${name}' at ` +
+        `'${redactUrl(experiment.artifactLocation)}', and ${mode.reason}. ` +
+        `Start 'mlflow server' with --serve-artifacts (the default) so files go through the server, ` +
+        `run where that directory is writable, or set 'artifacts: metrics-only' on the mlflow reporter ` +
+        `to log params and metrics without files.`,
+    );
+  }
+
   /** Whether events are waiting for the server to come back. */
   get isOffline(): boolean {
     return this.offline;
@@ -152,12 +200,16 @@ export class MlflowReporter implements ReporterPlugin {
     );
     await markTrainingExperiment(this.client, experiment);
     const name = `${sweep.experiment}-sweep-${sweep.sweepId}`;
+    // the children run from copies under the sweep folder; they name the experiment file
+    const sourceName = sourceNameOf(sweep.sourceFile, await gitRootOf(sweep.sourceFile));
     const parent = await this.client.createRun({
       experimentId: experiment.experimentId,
       runName: name,
       startTime: sweep.startTime,
       tags: [
         { key: 'mlflow.runName', value: name },
+        { key: 'mlflow.source.name', value: sourceName },
+        { key: 'mlflow.source.type', value: 'LOCAL' },
         { key: 'affectlab.sweep', value: sweep.sweepId },
         { key: 'affectlab.sweepDir', value: sweep.sweepDir },
         {
@@ -182,7 +234,7 @@ export class MlflowReporter implements ReporterPlugin {
     this.logger.info(
       `mlflow: sweep ${sweep.sweepId}: ${runUrl(this.trackingUri, experiment.experimentId, parent.runId)}`,
     );
-    return { 'mlflow.parentRunId': parent.runId };
+    return { 'mlflow.parentRunId': parent.runId, 'mlflow.source.name': sourceName };
   }
 
   /** The best child and its metric on the parent; the parent ends with the sweep's status. */
@@ -253,7 +305,27 @@ export class MlflowReporter implements ReporterPlugin {
         event: record?.event ?? { event: 'runStarted', time: Date.now(), run },
       });
       await this.process(pending);
+      this.startSampler(run);
     });
+  }
+
+  /** System metrics in the background, live only (they are not events of the run). */
+  private startSampler(run: RunInfo): void {
+    const seconds = this.options.systemMetricsIntervalSeconds;
+    if (this.sampler || !(seconds > 0)) return;
+    this.sampler = new SystemMetricsSampler({
+      intervalMs: seconds * 1000,
+      diskPath: run.runDir,
+      send: (sample) =>
+        this.enqueue(async () => {
+          const runId = this.delivery?.state.runId;
+          if (this.offline || !runId) return;
+          await this.client.logBatch(runId, {
+            metrics: toMetrics(sample.metrics, sample.step, sample.timestamp),
+          });
+        }),
+    });
+    this.sampler.start();
   }
 
   epochEnded(_run: RunInfo, epoch: EpochMetrics, record?: EventRecord): Promise<void> {
@@ -273,8 +345,17 @@ export class MlflowReporter implements ReporterPlugin {
     return this.push({ event: 'artifact', time: Date.now(), artifact }, record);
   }
 
-  runEnded(run: RunInfo, status: RunStatus, error?: string, record?: EventRecord): Promise<void> {
+  async runEnded(
+    run: RunInfo,
+    status: RunStatus,
+    error?: string,
+    record?: EventRecord,
+  ): Promise<void> {
     const event: RunEvent = { event: 'runEnded', time: Date.now(), status, error };
+    // the last system sample goes out before the run is marked ended
+    const sampler = this.sampler;
+    this.sampler = undefined;
+    await sampler?.stop();
     return this.enqueue(async () => {
       await this.process([this.lineOf(event, record)]);
       // One last try at the end, whatever the reconnect interval.
@@ -348,6 +429,7 @@ export class MlflowReporter implements ReporterPlugin {
     state.source ??= await gatherSourceFacts(run);
     this.delivery = new MlflowDelivery(this.client, run.runDir, state, this.logger, {
       runName: this.options.runName,
+      metricsOnly: this.options.artifacts === 'metrics-only',
     });
     this.delivery.save();
     return this.delivery;

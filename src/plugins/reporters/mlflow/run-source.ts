@@ -7,6 +7,7 @@ import {
 } from '../../../core/reporting/compare.js';
 import { UserError } from '../../../core/errors.js';
 import { MlflowClient } from './client.js';
+import { affectlabEvaluationMetrics } from './metric-names.js';
 
 /**
  * `affectlab compare --from mlflow`: the runs affectlab logged to a tracking server, with the
@@ -34,22 +35,25 @@ export const mlflowRuns: RunSource = async (query) => {
   const out: RunSummary[] = [];
   for (const run of runs) {
     if (!run.tags['affectlab.runId']) continue; // not an affectlab run
-    const latest = Object.fromEntries(run.metrics.map((m) => [m.key, m.value]));
-    const split = Object.keys(latest).some((k) => k.startsWith('test_')) ? 'test' : 'validation';
+    let latest = affectlabEvaluationMetrics(
+      Object.fromEntries(run.metrics.map((m) => [m.key, m.value])),
+    );
     let classNames: string[] | undefined;
     let confusion: number[][] | undefined;
     try {
       const bytes = await client.downloadArtifact(run.info.artifactUri, 'metrics.json');
-      const report = (
-        JSON.parse(new TextDecoder().decode(bytes)) as {
-          report?: { classNames: string[]; confusion: number[][] } | null;
-        }
-      ).report;
-      classNames = report?.classNames;
-      confusion = report?.confusion;
+      const file = JSON.parse(new TextDecoder().decode(bytes)) as {
+        metrics?: Record<string, number> | null;
+        report?: { classNames: string[]; confusion: number[][] } | null;
+      };
+      classNames = file.report?.classNames;
+      confusion = file.report?.confusion;
+      // the metrics as the run store has them, exactly (MLflow's copy is renamed for its charts)
+      if (file.metrics && typeof file.metrics === 'object') latest = file.metrics;
     } catch {
       // a run without the artifact still compares by its metrics
     }
+    const split = Object.keys(latest).some((k) => k.startsWith('test_')) ? 'test' : 'validation';
     out.push({
       runId: run.tags['affectlab.runId'],
       experiment:
