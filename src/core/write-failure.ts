@@ -32,6 +32,7 @@ export class WriteFailure extends UserError {
 /** System calls that only write; an `open` or `access` may have been a read. */
 const WRITING_CALLS = new Set([
   'write',
+  'writev',
   'mkdir',
   'rename',
   'unlink',
