@@ -13,7 +13,13 @@ import {
   type TSchema,
 } from '@sinclair/typebox';
 import type { InjectionToken } from 'tsyringe';
-import type { Constructor, PluginDefinition, PluginKind } from './plugin.js';
+import type {
+  Constructor,
+  FileNote,
+  PluginDefinition,
+  PluginKind,
+  PluginOptions,
+} from './plugin.js';
 
 export { Type, type Static };
 
@@ -107,15 +113,17 @@ export interface PluginSpec<P extends TProperties, C extends Constructor<unknown
   envHints?: Record<string, string>;
   schedule?: string;
   classPresets?: PluginDefinition['classPresets'];
+  fileNotes?(options: Static<TObject<P>>): FileNote[];
 }
 
 /** A plugin definition whose options schema and options type come from `spec.options`. */
 export function definePlugin<P extends TProperties, C extends Constructor<unknown>>(
   spec: PluginSpec<P, C>,
 ): PluginDefinition<InstanceType<C>> & { optionsSchema: TObject<P> } {
-  const { options, implementation, ...rest } = spec;
+  const { options, implementation, fileNotes, ...rest } = spec;
   return {
     ...rest,
+    ...(fileNotes ? { fileNotes: (o: PluginOptions) => fileNotes(o as Static<TObject<P>>) } : {}),
     optionsSchema: options,
     implementation: implementation as Constructor<InstanceType<C>>,
   };

@@ -66,6 +66,27 @@ export interface PluginDefinition<T = unknown> {
    * an experiment (`affectlab metrics`) learn them from the registered datasets.
    */
   classPresets?: ClassPresets;
+  /**
+   * Files these options make the run fetch on first use (`weights: imagenet`), for `validate`
+   * and `run --dry-run` to say whether each is cached. A pure look at the cache: no network,
+   * no file read beyond a stat.
+   */
+  fileNotes?(options: PluginOptions): FileNote[];
+}
+
+/** A file a plugin fetches on first use, as `validate` and `--dry-run` report it. */
+export interface FileNote {
+  /** The option that asks for it: `weights`. */
+  option: string;
+  /** What it is: `Keras' ImageNet weights for resnet50`. */
+  what: string;
+  cached: boolean;
+  /** Where it is kept (or will be). */
+  path: string;
+  /** Where it comes from when not cached. */
+  url: string;
+  /** `md5 …`, `sha256 …` or a note that there is none. */
+  hash: string;
 }
 
 /** A dataset plugin's class vocabulary: codes, their names and named class lists. */

@@ -14,6 +14,7 @@ import { buildTaskModel, headOptionsSchema } from './heads.js';
 import { CaffePreprocessing, freezableBatchNormalization } from './layers.js';
 import { readLegacyH5Weights } from './keras-model/read.js';
 import { loadWeightsByLayerName } from './weights.js';
+import { imagenetWeightsNote, imagenetWeights } from './imagenet-weights.js';
 
 export const RESNET_TOPS = ['task', 'imagenet', 'none'] as const;
 export type ResNetTop = (typeof RESNET_TOPS)[number];
@@ -23,7 +24,10 @@ const resNet50Options = Options({
     minLength: 1,
     default: 'none',
     description:
-      "'none' (random initialisation) or a path, relative to the experiment file, to Keras ImageNet weights: Keras' own " +
+      "'none' (random initialisation); 'imagenet': Keras' ImageNet weights, downloaded once into Keras' cache " +
+      '($KERAS_HOME/models, else ~/.keras/models) and checked against the md5 Keras publishes, as ' +
+      "keras.applications.ResNet50(weights='imagenet') does (AFFECTLAB_WEIGHTS_BASE_URL names a mirror); " +
+      "or a path, relative to the experiment file, to Keras ImageNet weights: Keras' own " +
       'resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5 (any Keras weights .h5, matched by layer name), or weights ' +
       'converted with tensorflowjs_converter (a directory with model.json and its shards, or a weights manifest).',
   }),
@@ -233,8 +237,15 @@ export class ResNet50 implements ArchitecturePlugin {
   }
 
   private async readWeights(): Promise<WeightArtifacts | undefined> {
-    const { weights } = this.options;
+    const { weights, top } = this.options;
     if (weights === 'none') return undefined;
+    if (weights === 'imagenet') {
+      const file = await imagenetWeights('resnet50', {
+        top: top === 'imagenet',
+        logger: this.logger,
+      });
+      return h5WeightArtifacts(file);
+    }
     const path = isAbsolute(weights) ? weights : resolve(this.context.baseDir, weights);
     // Keras' own download (resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5) or any
     // legacy Keras weights/model .h5, read through h5wasm; else tensorflowjs_converter output.
@@ -307,8 +318,12 @@ export const resNet50Plugin = definePlugin({
   implementation: ResNet50,
   envHints: {
     RESNET50_WEIGHTS:
-      "Point RESNET50_WEIGHTS at Keras' resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5 (what " +
-      'keras.applications.ResNet50(include_top=False) downloads to ~/.keras/models/) or at a tensorflowjs_converter folder ' +
+      "Use weights: imagenet (Keras' file, downloaded once into ~/.keras/models), or point RESNET50_WEIGHTS at " +
+      "Keras' resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5 or at a tensorflowjs_converter folder " +
       '(docs/adding-an-architecture.md), or train from scratch with --set architecture.weights=none.',
   },
+  fileNotes: (options) =>
+    options.weights === 'imagenet'
+      ? [imagenetWeightsNote('resnet50', options.top === 'imagenet')]
+      : [],
 });

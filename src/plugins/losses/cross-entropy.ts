@@ -1,8 +1,13 @@
 import * as tf from '@tensorflow/tfjs';
-import { injectable } from 'tsyringe';
+import { inject, injectable } from 'tsyringe';
 import { DType } from '../../core/engine/graph/addon.js';
-import { Options, definePlugin } from '../../core/plugin/define.js';
-import type { GraphLossContext, LossPlugin, TfjsLossFunction } from '../../core/plugin/plugin.js';
+import { Options, Type, definePlugin, type Static } from '../../core/plugin/define.js';
+import {
+  PLUGIN_OPTIONS,
+  type GraphLossContext,
+  type LossPlugin,
+  type TfjsLossFunction,
+} from '../../core/plugin/plugin.js';
 import { LOSS_EPSILON } from '../../core/training/loss.js';
 
 /** One-hot targets, accepting one-hot rows or integer class indices ([batch] or [batch, 1]). */
@@ -23,9 +28,15 @@ function oneHotTargets(yTrue: tf.Tensor, numClasses: number): tf.Tensor {
  * This is the report's Appendix B `weighted_categorical_crossentropy` under Keras' default
  * reduction (the mean over the batch, NOT divided by the sum of the batch's weights), without
  * its renormalisation of the predictions (softmax outputs already sum to 1). Clipping keeps it
- * finite for p = 0 and p = 1. Without weights it is plain cross-entropy.
+ * finite for p = 0 and p = 1. Without weights it is plain cross-entropy. `labelSmoothing` s
+ * replaces the one-hot targets t by t (1 - s) + s / classes first, as Keras'
+ * `CategoricalCrossentropy(label_smoothing=s)` does (class weights then weight each class's
+ * term, as in the report's weighted loss).
  */
-export function crossEntropyLoss(weights?: readonly number[]): TfjsLossFunction {
+export function crossEntropyLoss(
+  weights?: readonly number[],
+  labelSmoothing = 0,
+): TfjsLossFunction {
   if (weights) {
     weights.forEach((w, c) => {
       if (!Number.isFinite(w) || w < 0)
@@ -41,7 +52,12 @@ export function crossEntropyLoss(weights?: readonly number[]): TfjsLossFunction 
           `loss: ${classWeights.length} class weights for a model with ${numClasses} classes`,
         );
       }
-      const targets = oneHotTargets(yTrue, numClasses);
+      const oneHot = oneHotTargets(yTrue, numClasses);
+      // Keras' label_smoothing: t * (1 - s) + s / classes
+      const targets =
+        labelSmoothing > 0
+          ? tf.add(tf.mul(oneHot, 1 - labelSmoothing), labelSmoothing / numClasses)
+          : oneHot;
       const logProbabilities = tf.log(tf.clipByValue(yPred, LOSS_EPSILON, 1 - LOSS_EPSILON));
       let perClass = tf.mul(targets, logProbabilities);
       if (classWeights) perClass = tf.mul(perClass, tf.tensor1d(classWeights));
@@ -49,20 +65,37 @@ export function crossEntropyLoss(weights?: readonly number[]): TfjsLossFunction 
     });
 }
 
+const crossEntropyOptions = Options({
+  labelSmoothing: Type.Number({
+    minimum: 0,
+    maximum: 1,
+    default: 0,
+    description:
+      "Label smoothing s: targets become one-hot x (1 - s) + s / classes (Keras' CategoricalCrossentropy(label_smoothing=s)); 0: none.",
+  }),
+});
+export type CrossEntropyOptions = Static<typeof crossEntropyOptions>;
+
 /** The expression head's loss; weighted by class when the sampler gives weights. */
 @injectable()
 export class CrossEntropy implements LossPlugin {
   readonly target = 'classes' as const;
+  private readonly labelSmoothing: number;
 
-  tfjs(classWeights?: readonly number[]): TfjsLossFunction {
-    return crossEntropyLoss(classWeights);
+  constructor(@inject(PLUGIN_OPTIONS) options: CrossEntropyOptions) {
+    this.labelSmoothing = options.labelSmoothing ?? 0;
   }
 
-  /** The same formula as graph ops: -mean_i sum_c w_c t_ic log clip(p_ic). */
+  tfjs(classWeights?: readonly number[]): TfjsLossFunction {
+    return crossEntropyLoss(classWeights, this.labelSmoothing);
+  }
+
+  /** The same formula as graph ops: -mean_i sum_c w_c t_ic log clip(p_ic), t smoothed. */
   graph({ b, predictions, targets, classes, classWeights }: GraphLossContext): string {
+    const s = this.labelSmoothing;
     const oneHot = b.op(
       'OneHot',
-      [targets, b.constI32(classes), b.constF32(1), b.constF32(0)],
+      [targets, b.constI32(classes), b.constF32(1 - s + s / classes), b.constF32(s / classes)],
       [
         ['T', 'type', DType.float32],
         ['TI', 'type', DType.int32],
@@ -84,6 +117,6 @@ export const crossEntropyPlugin = definePlugin({
   type: 'cross-entropy',
   description:
     'Categorical cross-entropy of the expression head, weighted per class when the sampler gives weights.',
-  options: Options({}),
+  options: crossEntropyOptions,
   implementation: CrossEntropy,
 });

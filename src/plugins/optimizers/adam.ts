@@ -30,43 +30,55 @@ export class Adam implements OptimizerPlugin {
     return tf.train.adam(learningRate, beta1, beta2, epsilon);
   }
 
-  graphUpdate({
-    b,
-    weights,
-    learningRate,
-    control,
-    slotVariables,
-  }: GraphUpdateContext): GraphOptimizerUpdate {
-    const { beta1: b1, beta2: b2 } = this.options;
-    const epsilon = b.constF32(this.options.epsilon);
-    const negLr = b.neg(learningRate);
-    const m = slotVariables('m');
-    const v = slotVariables('v');
-    // the accumulated powers beta^t, kept exactly (see ADAM_POWER_STATE_NAMES)
-    const beta1 = b.variable('optimizer/accBeta1', []);
-    const beta2 = b.variable('optimizer/accBeta2', []);
-    const oneMinusAcc1 = b.sub(b.constF32(1), beta1.read);
-    const oneMinusAcc2 = b.sub(b.constF32(1), beta2.read);
-    const updates: string[] = [];
-    weights.forEach((w, i) => {
-      const nextM = b.add(b.mul(m[i].read, b.constF32(b1)), b.mul(w.gradient, b.constF32(1 - b1)));
-      const nextV = b.add(
-        b.mul(v[i].read, b.constF32(b2)),
-        b.mul(b.square(w.gradient), b.constF32(1 - b2)),
-      );
-      const mHat = b.div(nextM, oneMinusAcc1);
-      const vHat = b.div(nextV, oneMinusAcc2);
-      updates.push(b.assignVariable(m[i].handle, nextM, control));
-      updates.push(b.assignVariable(v[i].handle, nextV, control));
-      const step = b.mul(b.div(mHat, b.add(b.sqrt(vHat), epsilon)), negLr);
-      updates.push(b.assignVariable(w.variable.handle, b.add(step, w.read), control));
-    });
-    // tfjs multiplies the powers after every weight is updated (the reads above see beta^t)
-    const powersAfter = [...updates];
-    updates.push(b.assignVariable(beta1.handle, b.mul(beta1.read, b.constF32(b1)), powersAfter));
-    updates.push(b.assignVariable(beta2.handle, b.mul(beta2.read, b.constF32(b2)), powersAfter));
-    return { slotNames: ['m', 'v'], slots: [m, v], powers: { beta1, beta2, b1, b2 }, updates };
+  graphUpdate(context: GraphUpdateContext): GraphOptimizerUpdate {
+    return adamGraphUpdate(context, this.options);
   }
+}
+
+/**
+ * Adam's update as graph ops, in tfjs' formulas. `weightDecay` > 0 makes it AdamW: each weight
+ * first shrinks by learningRate x weightDecay x itself (Keras' decoupled decay), then takes
+ * the Adam step computed from the gradient alone; `kerasEpsilon` puts epsilon where Keras does.
+ */
+export function adamGraphUpdate(
+  { b, weights, learningRate, control, slotVariables }: GraphUpdateContext,
+  options: { beta1: number; beta2: number; epsilon: number },
+  { weightDecay = 0, kerasEpsilon = false }: { weightDecay?: number; kerasEpsilon?: boolean } = {},
+): GraphOptimizerUpdate {
+  const { beta1: b1, beta2: b2 } = options;
+  const negLr = b.neg(learningRate);
+  const decay = weightDecay > 0 ? b.mul(learningRate, b.constF32(weightDecay)) : undefined;
+  const m = slotVariables('m');
+  const v = slotVariables('v');
+  // the accumulated powers beta^t, kept exactly (see ADAM_POWER_STATE_NAMES)
+  const beta1 = b.variable('optimizer/accBeta1', []);
+  const beta2 = b.variable('optimizer/accBeta2', []);
+  const oneMinusAcc1 = b.sub(b.constF32(1), beta1.read);
+  const oneMinusAcc2 = b.sub(b.constF32(1), beta2.read);
+  // Keras adds epsilon to sqrt(v) before the bias correction: epsilon / sqrt(1 - beta2^t) here
+  const epsilon = kerasEpsilon
+    ? b.div(b.constF32(options.epsilon), b.sqrt(oneMinusAcc2))
+    : b.constF32(options.epsilon);
+  const updates: string[] = [];
+  weights.forEach((w, i) => {
+    const nextM = b.add(b.mul(m[i].read, b.constF32(b1)), b.mul(w.gradient, b.constF32(1 - b1)));
+    const nextV = b.add(
+      b.mul(v[i].read, b.constF32(b2)),
+      b.mul(b.square(w.gradient), b.constF32(1 - b2)),
+    );
+    const mHat = b.div(nextM, oneMinusAcc1);
+    const vHat = b.div(nextV, oneMinusAcc2);
+    updates.push(b.assignVariable(m[i].handle, nextM, control));
+    updates.push(b.assignVariable(v[i].handle, nextV, control));
+    const step = b.mul(b.div(mHat, b.add(b.sqrt(vHat), epsilon)), negLr);
+    const decayed = decay ? b.sub(w.read, b.mul(w.read, decay)) : w.read;
+    updates.push(b.assignVariable(w.variable.handle, b.add(step, decayed), control));
+  });
+  // tfjs multiplies the powers after every weight is updated (the reads above see beta^t)
+  const powersAfter = [...updates];
+  updates.push(b.assignVariable(beta1.handle, b.mul(beta1.read, b.constF32(b1)), powersAfter));
+  updates.push(b.assignVariable(beta2.handle, b.mul(beta2.read, b.constF32(b2)), powersAfter));
+  return { slotNames: ['m', 'v'], slots: [m, v], powers: { beta1, beta2, b1, b2 }, updates };
 }
 
 export const adamOptimizer = definePlugin({

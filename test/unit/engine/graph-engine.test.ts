@@ -17,6 +17,7 @@ import { Logger, Random, RunContext } from '../../../src/core/plugin/services.js
 import { AlexNet } from '../../../src/plugins/architectures/alexnet.js';
 import { ResNet50 } from '../../../src/plugins/architectures/resnet50.js';
 import { VggType } from '../../../src/plugins/architectures/vgg-type.js';
+import { CrossEntropy } from '../../../src/plugins/losses/cross-entropy.js';
 import { activateBackend } from '../../support/helpers.js';
 import { lossSpecOf, optimizerOf } from '../../support/training-plugins.js';
 
@@ -201,6 +202,18 @@ const cases: {
     task: classification,
     loss: lossSpec(),
     optimizer: { type: 'rmsprop', learningRate: 0.002, momentum: 0.5, epsilon: 1e-4 },
+  },
+  {
+    name: 'classification, label-smoothed class-weighted cross-entropy, adamw',
+    task: classification,
+    loss: {
+      ...lossSpec({ classWeights: [0.5, 1.25, 1.25] }),
+      classification: {
+        type: 'cross-entropy',
+        plugin: new CrossEntropy({ labelSmoothing: 0.1 }),
+      },
+    },
+    optimizer: { type: 'adamw', learningRate: 0.01, weightDecay: 0.05 },
   },
   {
     name: 'valence/arousal, 1 - CCC, adam',

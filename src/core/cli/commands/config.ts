@@ -10,6 +10,7 @@ import { formatDiagnostic } from '../../errors.js';
 import type { Runtime } from '../../plugin/runtime.js';
 import { collect, setOption } from '../command.js';
 import { loadPluginModules } from '../../plugin/loader.js';
+import { experimentFileNotes, formatFileNote } from '../../plugin/file-notes.js';
 
 /** `--plugin <module>`: also load a plugin module that no experiment names (repeatable). */
 const pluginOption = (): Option =>
@@ -35,6 +36,8 @@ export function registerConfigCommands(program: Command, runtime: Runtime): void
           const warnings = unresolvedEnvDiagnostics(resolved.composed, runtime.registry.envHints());
           for (const w of warnings) process.stderr.write(`warning: ${formatDiagnostic(w)}\n`);
           process.stdout.write(`${file}: ok\n`);
+          for (const note of experimentFileNotes(runtime.registry, resolved.config))
+            process.stdout.write(`  ${formatFileNote(note)}\n`);
         } catch (error) {
           if (!(error instanceof ConfigError)) throw error;
           failed++;

@@ -7,6 +7,7 @@ import { UserError } from '../../errors.js';
 import type { ResolvedExperiment, Runtime } from '../../plugin/runtime.js';
 import { setOption } from '../command.js';
 import { runExperiment } from '../../runner/experiment-run.js';
+import { experimentFileNotes } from '../../plugin/file-notes.js';
 import { RunStore, newRunId } from '../../reporting/run-store.js';
 import { expandTrials, type SweepTrial } from '../../sweep/sweep.js';
 import {
@@ -56,6 +57,23 @@ function buildAll(
     });
   }
   return built;
+}
+
+/** `files:` for --dry-run: whether downloaded files (`weights: imagenet`) are cached. */
+function fileNotesOf(
+  runtime: Runtime,
+  resolved: ResolvedExperiment,
+): { files?: Record<string, Record<string, string | boolean>> } {
+  const notes = experimentFileNotes(runtime.registry, resolved.config);
+  if (notes.length === 0) return {};
+  return {
+    files: Object.fromEntries(
+      notes.map(({ key, what, cached, path, url, hash }) => [
+        key,
+        { what, cached, path, ...(cached ? {} : { url, hash }) },
+      ]),
+    ),
+  };
 }
 
 /** Relative `plugins:` entries become absolute, so a saved config loads from its run directory. */
@@ -181,6 +199,7 @@ export function registerRunCommand(program: Command, runtime: Runtime): void {
                   : {}),
                 ...(combo.length ? { overrides: combo } : {}),
                 built: buildAll(runtime, resolved, opts.cacheDir),
+                ...fileNotesOf(runtime, resolved),
               }),
             );
             continue;
