@@ -12,6 +12,7 @@ export { Logger, Clock, Random, RunContext, hashSeed } from '../core/plugin/serv
 export type { ExperimentConfig, PluginRef, TrainingConfig } from '../core/config/types.js';
 export { resolveMode, improved, type Mode } from '../core/runner/callbacks.js';
 export { Semaphore } from '../core/pipeline/semaphore.js';
+export { eyeLineAngle, parseLandmarks, alignedBox } from '../core/pipeline/align.js';
 export { Progress } from '../core/pipeline/progress.js';
 export { readLines, splitCsvLine, parseCsvText } from '../core/pipeline/csv.js';
 export type { CsvLine, CsvRecord } from '../core/pipeline/csv.js';

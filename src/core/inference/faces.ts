@@ -8,9 +8,16 @@ import { basename, extname, join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import sharp from 'sharp';
 import { UserError } from '../errors.js';
-import { BadRecordLog, cropRegion, Progress } from '../pipeline/index.js';
+import {
+  alignedBox,
+  alignedToSpec,
+  BadRecordLog,
+  cropRegion,
+  Progress,
+} from '../pipeline/index.js';
 import type {
   BadRecordSummary,
+  CropMode,
   DetectedFace,
   DetectorPlugin,
   Example,
@@ -41,7 +48,8 @@ export async function decodeRgb(path: string, autoOrient = true): Promise<RgbIma
 
 /**
  * One face of a decoded image as the model's input: the box grown by `margin` on each side and
- * clamped to the image (cropRegion, as in training), stretched to the input size with bilinear
+ * clamped to the image (cropRegion, as in training), or with `crop: aligned` and landmarks the
+ * box turned level by the eye line (as the run's aligned training crops), stretched to the input size with bilinear
  * filtering, RGB or luminance, uint8 HWC.
  */
 export async function prepareFace(
@@ -49,7 +57,13 @@ export async function prepareFace(
   face: DetectedFace,
   margin: number,
   spec: ImageSpec,
+  crop: CropMode = 'face-box',
 ): Promise<Uint8Array> {
+  if (crop === 'aligned') {
+    const box = alignedBox(face.box, face.landmarks);
+    if (box.angle !== undefined)
+      return alignedToSpec(image.data, image.width, image.height, box, margin, spec);
+  }
   const region = cropRegion(face.box, margin, image.width, image.height);
   const { data, info } = await sharp(image.data, {
     raw: { width: image.width, height: image.height, channels: 3 },
@@ -225,6 +239,8 @@ export async function predictPhotos(args: PredictPhotosArgs): Promise<PhotoOutco
   const progress = new Progress(args.label ?? 'detecting and predicting', examples.length, logger);
   const used = new Set<string>();
   let pending: Pending[] = [];
+  /** Faces of an aligned run the detector gave no landmarks for (cropped upright). */
+  let unaligned = 0;
   const flush = async (): Promise<void> => {
     const predictions = classify(model, run.task, run.image, pending, args.batchSize);
     outcome.predictions.push(...predictions);
@@ -262,7 +278,10 @@ export async function predictPhotos(args: PredictPhotosArgs): Promise<PhotoOutco
         logger.warn(`${source}: no face found`);
       }
       const inputs: Uint8Array[] = [];
-      for (const face of faces) inputs.push(await prepareFace(image, face, run.margin, run.image));
+      for (const face of faces) {
+        if (run.crop === 'aligned' && !face.landmarks) unaligned++;
+        inputs.push(await prepareFace(image, face, run.margin, run.image, run.crop));
+      }
       if (faces.length > 0 || args.annotateDir) pending.push({ example, image, faces, inputs });
       if (pending.reduce((n, p) => n + p.faces.length, 0) >= args.batchSize) await flush();
       progress.tick(1);
@@ -271,6 +290,10 @@ export async function predictPhotos(args: PredictPhotosArgs): Promise<PhotoOutco
   } finally {
     progress.finish();
   }
+  if (unaligned > 0)
+    logger.warn(
+      `${unaligned} face(s) without landmarks cropped to the upright box, though the run trained on aligned faces`,
+    );
   outcome.badRecords = bad.summary();
   outcome.seconds = (performance.now() - started) / 1000;
   return outcome;

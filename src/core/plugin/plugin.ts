@@ -115,6 +115,11 @@ export interface FaceBox {
   y: number;
   width: number;
   height: number;
+  /**
+   * `crop: aligned`: the angle (radians) of the eye line; the crop is the box turned by it about
+   * its centre, so the eyes come out level. Absent: an upright box.
+   */
+  angle?: number;
 }
 
 /** One labelled image. `label` indexes Task.classes (or -1 when the task has no classes). */
@@ -208,8 +213,16 @@ export interface DatasetPlugin {
     onBadRecord?: 'skip' | 'fail';
     /** Fail the run when more than this fraction of a split's images turn out bad (ImagePipeline). */
     maxBadFraction?: number;
+    /**
+     * How the examples' faces are cropped, so predict prepares detected faces the same way:
+     * `face-box` (default), `aligned` (the box turned level by the eye line, FaceBox.angle) or
+     * `full` (whole images: predict then uses no detector unless asked).
+     */
+    crop?: CropMode;
   };
 }
+
+export type CropMode = 'face-box' | 'aligned' | 'full';
 
 // ---- sampler ---------------------------------------------------------------------------------
 

@@ -117,7 +117,9 @@ export function registerPredictCommand(program: Command, runtime: Runtime): void
       examples.push(...loose.examples);
       if (examples.length === 0)
         throw new UserError('no image to predict: every input was missing or bad');
-      const detector = createDetector(runtime, run, opts.detector, {
+      // a run trained on whole images takes photos whole unless a detector is named
+      const detectorType = opts.detector ?? (run.crop === 'full' ? 'none' : undefined);
+      const detector = createDetector(runtime, run, detectorType, {
         model: opts.detectorModel,
         minScore: opts.minScore,
         minFaceSize: opts.minFaceSize,
@@ -143,7 +145,7 @@ export function registerPredictCommand(program: Command, runtime: Runtime): void
           logger,
           autoOrient: opts.autoOrient,
         });
-        if (detector)
+        if (detector && photos.length > 0)
           photoOutcome = await predictPhotos({
             run,
             model,
