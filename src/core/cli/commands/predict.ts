@@ -16,6 +16,7 @@ import {
 import { openTrainedRun } from '../../inference/trained-run.js';
 import { createDetector } from '../../inference/detector.js';
 import { predictPhotos, type PhotoOutcome } from '../../inference/faces.js';
+import { extractFrames, isVideo, type VideoFrames } from '../../inference/video.js';
 import { formatBadRecordSummary, mergeBadRecordSummaries } from '../../pipeline/index.js';
 import type { BadRecordSummary, Example } from '../../plugin/plugin.js';
 import type { Runtime } from '../../plugin/runtime.js';
@@ -36,6 +37,7 @@ export interface PredictCommandOptions {
   minFaceSize?: string;
   maxFaces?: string;
   annotate?: string;
+  fps: string;
 }
 
 /** A positive integer from a flag, or a UserError naming the flag. */
@@ -86,6 +88,11 @@ export function registerPredictCommand(program: Command, runtime: Runtime): void
     .option('--min-face-size <px>', 'drop faces smaller than this many pixels')
     .option('--max-faces <n>', 'at most this many faces per image')
     .option('--annotate <dir>', 'write each photo here with its face boxes and labels drawn')
+    .option(
+      '--fps <n>',
+      'frames per second sampled from videos (.mp4, .mov, .mkv, .webm, .avi; decoded by ffmpeg): one row per face per frame, with its time',
+      '2',
+    )
     .action(async (inputs: string[], opts: PredictCommandOptions) => {
       const batchSize = positiveInt(opts.batch, '--batch');
       const run = await openTrainedRun(runtime, opts.run, { runsRoot: opts.runs });
@@ -112,8 +119,15 @@ export function registerPredictCommand(program: Command, runtime: Runtime): void
         if (listed.badRecords.total > 0) logger.warn(formatBadRecordSummary(listed.badRecords));
         examples.push(...listed.examples);
       }
-      const loose = imageExamples(imageArgs);
+      const loose = imageExamples(imageArgs.filter((input) => !isVideo(input)));
       for (const m of loose.missing) logger.warn(`skipping ${m.path}: ${m.reason}`);
+      const videos: VideoFrames[] = [];
+      process.once('exit', () => videos.forEach((v) => v.dispose()));
+      for (const video of imageArgs.filter(isVideo)) {
+        const frames = extractFrames(video, Number(opts.fps));
+        videos.push(frames);
+        loose.examples.push(...frames.examples);
+      }
       examples.push(...loose.examples);
       if (examples.length === 0)
         throw new UserError('no image to predict: every input was missing or bad');
@@ -159,7 +173,14 @@ export function registerPredictCommand(program: Command, runtime: Runtime): void
       } finally {
         model.dispose();
       }
+      for (const video of videos) video.dispose();
+      for (const p of outcome.predictions)
+        for (const video of videos)
+          if (video.times.has(p.example)) p.time = video.times.get(p.example);
       if (photoOutcome) {
+        for (const p of photoOutcome.predictions)
+          for (const video of videos)
+            if (video.times.has(p.example)) p.time = video.times.get(p.example);
         outcome.predictions.push(...photoOutcome.predictions);
         outcome.badRecords = mergeBadRecordSummaries(outcome.badRecords, photoOutcome.badRecords);
         outcome.skipped.push(...photoOutcome.skipped);
