@@ -24,6 +24,7 @@ export function createRuntime(): Runtime {
     return addMlflow ? [...listed, { type: 'mlflow' }] : listed;
   };
   runtime.defaultLauncher = { type: 'local' };
+  runtime.defaultDetector = { type: 'face-api' };
   for (const format of builtinExportFormats) runtime.exportFormats.register(format);
   for (const extensions of builtinExtensions) runtime.extend(extensions);
   runtime.callbacksFor = (config) =>

@@ -2,6 +2,7 @@ import type { PluginDefinition } from '../core/plugin/plugin.js';
 import { architecturePlugins } from './architectures/index.js';
 import { callbackPlugins } from './callbacks/index.js';
 import { datasetPlugins } from './datasets/index.js';
+import { detectorPlugins } from './detectors/index.js';
 import { launcherPlugins } from './launchers/index.js';
 import { lossPlugins } from './losses/index.js';
 import { optimizerPlugins } from './optimizers/index.js';
@@ -22,4 +23,5 @@ export const builtinPlugins: PluginDefinition[] = [
   ...callbackPlugins,
   ...optimizerPlugins,
   ...lossPlugins,
+  ...detectorPlugins,
 ];

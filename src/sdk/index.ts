@@ -13,6 +13,7 @@ export type { ExperimentConfig, PluginRef, TrainingConfig } from '../core/config
 export { resolveMode, improved, type Mode } from '../core/runner/callbacks.js';
 export { MonitorTracker, metricOf } from './monitor.js';
 export { Semaphore } from '../core/pipeline/semaphore.js';
+export { eyeLineAngle, parseLandmarks, alignedBox } from '../core/pipeline/align.js';
 export { Progress } from '../core/pipeline/progress.js';
 export { readLines, splitCsvLine, parseCsvText } from '../core/pipeline/csv.js';
 export type { CsvLine, CsvRecord } from '../core/pipeline/csv.js';

@@ -9,7 +9,7 @@ import {
   Progress,
   mergeBadRecordSummaries,
 } from '../pipeline/index.js';
-import type { BadRecordSummary, Example, Task } from '../plugin/plugin.js';
+import type { BadRecordSummary, Example, FaceBox, Task } from '../plugin/plugin.js';
 import type { Logger } from '../plugin/services.js';
 import type { TrainedRun } from './trained-run.js';
 
@@ -32,6 +32,10 @@ export interface Prediction {
   scores?: Float32Array;
   /** [valence, arousal] (tasks with the regression head). */
   valenceArousal?: [number, number];
+  /** The face in a whole photo this row is about (predict with a detector). */
+  face?: { index: number; box: FaceBox; score: number };
+  /** Seconds from the start of a video, for its sampled frames. */
+  time?: number;
 }
 
 export interface PredictOutcome {
@@ -188,9 +192,27 @@ function csvField(value: string): string {
 /** Six decimals past the point are far below any metric's resolution and keep files small. */
 const number = (v: number): string => (Number.isFinite(v) ? String(Number(v.toPrecision(7))) : '');
 
+/** The columns of a detected face: its index in the image, box (pixels) and detector score. */
+export const FACE_COLUMNS = ['face', 'face_x', 'face_y', 'face_width', 'face_height', 'face_score'];
+
+function faceCells(face: Prediction['face']): string[] {
+  if (!face) return FACE_COLUMNS.map(() => '');
+  const { box } = face;
+  const px = (v: number): string => v.toFixed(1);
+  return [
+    String(face.index),
+    px(box.x),
+    px(box.y),
+    px(box.width),
+    px(box.height),
+    face.score.toFixed(4),
+  ];
+}
+
 /**
  * The predictions as the CSV `affectlab metrics` reads: `image`, then `label` (class name) when
- * the examples have labels, `pred` and one probability column per class named by the class; for
+ * the examples have labels (after `time` for video frames and the FACE_COLUMNS for detected
+ * faces), `pred` and one probability column per class named by the class; for
  * regression heads `pred_valence`, `pred_arousal`, with `valence`, `arousal` when known.
  */
 export function predictionsCsv(task: Task, predictions: readonly Prediction[]): string {
@@ -201,7 +223,11 @@ export function predictionsCsv(task: Task, predictions: readonly Prediction[]): 
   const vaKnown =
     hasVa &&
     predictions.some((p) => p.example.valence !== undefined && p.example.arousal !== undefined);
+  const timed = predictions.some((p) => p.time !== undefined);
+  const faces = predictions.some((p) => p.face !== undefined);
   const header = ['image'];
+  if (timed) header.push('time');
+  if (faces) header.push(...FACE_COLUMNS);
   if (labelled) header.push('label');
   if (hasClasses) header.push('pred', ...classes);
   if (vaKnown) header.push('valence', 'arousal');
@@ -209,6 +235,8 @@ export function predictionsCsv(task: Task, predictions: readonly Prediction[]): 
   const lines = [header.map(csvField).join(',')];
   for (const p of predictions) {
     const row = [p.example.id];
+    if (timed) row.push(p.time === undefined ? '' : p.time.toFixed(3));
+    if (faces) row.push(...faceCells(p.face));
     if (labelled) row.push(p.example.label >= 0 ? classes[p.example.label] : '');
     if (hasClasses) {
       const scores = p.scores ?? new Float32Array(classes.length);

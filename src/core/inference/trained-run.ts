@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type * as tf from '@tensorflow/tfjs';
 import { UserError } from '../errors.js';
 import { loadModel, MODEL_JSON } from '../training/model-io.js';
-import type { ClassInfo, DatasetPlugin, ImageSpec, Task } from '../plugin/plugin.js';
+import type { ClassInfo, CropMode, DatasetPlugin, ImageSpec, Task } from '../plugin/plugin.js';
 import type { ResolvedExperiment, Runtime } from '../plugin/runtime.js';
 import { RunStore, type RunRecord } from '../reporting/run-store.js';
 import { BackendService } from '../training/backend.js';
@@ -21,6 +21,8 @@ export interface TrainedRun {
   image: ImageSpec;
   /** The face-box margin the run's image pipeline used. */
   margin: number;
+  /** How the run cropped faces (its dataset's `crop`); predict prepares detected faces so. */
+  crop: CropMode;
   /** The tfjs model directory scored: `model/`, else the best or last checkpoint's. */
   modelDir: string;
   /** Which of those it is, for messages and records. */
@@ -94,6 +96,7 @@ export async function openTrainedRun(
     task: request.task,
     image: { height, width, channels: channels as 1 | 3 },
     margin: dataset.pipeline.margin,
+    crop: dataset.pipeline.crop ?? 'face-box',
     modelDir,
     modelSource,
     dataset,
@@ -163,6 +166,12 @@ export interface ModelDescription {
   preprocessing: {
     /** The face box grown by this fraction of its size on each side, then cropped. */
     faceBoxMargin: number;
+    /**
+     * `face-box`: the upright box; `aligned`: the box turned about its centre by the angle of the
+     * eye line (eye centres = means of landmarks 36-41 and 42-47), so the eyes are level, bilinear
+     * samples at the image's scale; `full`: the whole image.
+     */
+    crop: CropMode;
     /** How the crop (or whole image) becomes the input: stretched to fill, bilinear. */
     resize: 'fill, bilinear';
   };
@@ -196,7 +205,7 @@ export function describeModel(run: TrainedRun): ModelDescription {
       scale: 1 / 255,
       colour: image.channels === 1 ? 'luminance' : 'rgb',
     },
-    preprocessing: { faceBoxMargin: run.margin, resize: 'fill, bilinear' },
+    preprocessing: { faceBoxMargin: run.margin, crop: run.crop, resize: 'fill, bilinear' },
     outputs,
   };
 }

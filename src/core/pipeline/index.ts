@@ -13,7 +13,9 @@ export {
   formatBadRecordSummary,
   type BadRecordPolicy,
 } from './bad-records.js';
+export { eyeLineAngle, parseLandmarks, alignedBox, sampleAligned } from './align.js';
 export {
+  alignedToSpec,
   cropRegion,
   decodeAndCrop,
   BadImageError,

@@ -1,5 +1,6 @@
 import sharp from 'sharp';
 import type { FaceBox, ImageSpec } from '../plugin/plugin.js';
+import { alignedSourceRegion, sampleAligned } from './align.js';
 
 /** Why an image could not be used. Each is a category in the bad-record summary. */
 export type BadImageReason = 'missing image file' | 'corrupt image' | 'face box outside the image';
@@ -141,6 +142,7 @@ export async function decodeAndCrop(
     }
   }
   const region = cropRegion(crop, margin, width, height);
+  if (crop?.angle !== undefined) return decodeAligned(encoded, crop, margin, spec, width, height);
   const whole =
     region.left === 0 && region.top === 0 && region.width === width && region.height === height;
   try {
@@ -188,4 +190,62 @@ export async function decodeAndCrop(
   } catch (error) {
     throw new BadImageError('corrupt image', (error as Error).message);
   }
+}
+
+/**
+ * An aligned crop (`crop.angle` set, see align.ts) resized to the spec: the rotated crop's
+ * bounding region is decoded, the crop sampled from it at the image's scale, then stretched to
+ * the output with the bilinear filter as a face-box crop is.
+ */
+async function decodeAligned(
+  encoded: Buffer,
+  crop: FaceBox,
+  margin: number,
+  spec: ImageSpec,
+  width: number,
+  height: number,
+): Promise<Uint8Array> {
+  const region = alignedSourceRegion(crop, margin, width, height);
+  if (!region)
+    throw new BadImageError('face box outside the image', 'the aligned crop misses the image');
+  try {
+    const { data, info } = await sharp(encoded, { failOn: 'error' })
+      .extract(region)
+      .removeAlpha()
+      .toColourspace('srgb')
+      .raw()
+      .toBuffer({ resolveWithObject: true });
+    const pixels = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+    return await alignedToSpec(pixels, info.width, info.height, crop, margin, spec, region);
+  } catch (error) {
+    throw new BadImageError('corrupt image', (error as Error).message);
+  }
+}
+
+/**
+ * The aligned crop of `crop` from RGB pixels (`offset`: where they sit in the image), resized to
+ * `spec` (fill, bilinear) as uint8 HWC, RGB or luminance.
+ */
+export async function alignedToSpec(
+  rgb: Uint8Array,
+  width: number,
+  height: number,
+  crop: FaceBox,
+  margin: number,
+  spec: ImageSpec,
+  offset: { left: number; top: number } = { left: 0, top: 0 },
+): Promise<Uint8Array> {
+  const face = sampleAligned(rgb, width, height, 3, crop, margin, offset);
+  const { data, info } = await sharp(face.data, {
+    raw: { width: face.width, height: face.height, channels: 3 },
+  })
+    .resize(spec.width, spec.height, { fit: 'fill', kernel: 'linear' })
+    .toColourspace(spec.channels === 1 ? 'b-w' : 'srgb')
+    .raw()
+    .toBuffer({ resolveWithObject: true });
+  if (info.channels !== spec.channels)
+    throw new Error(
+      `aligned face came out with ${info.channels} channels, expected ${spec.channels}`,
+    );
+  return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
 }

@@ -17,6 +17,7 @@ export const PLUGIN_KINDS = [
   'callback',
   'optimizer',
   'loss',
+  'detector',
 ] as const;
 export type PluginKind = (typeof PLUGIN_KINDS)[number];
 
@@ -135,6 +136,11 @@ export interface FaceBox {
   y: number;
   width: number;
   height: number;
+  /**
+   * `crop: aligned`: the angle (radians) of the eye line; the crop is the box turned by it about
+   * its centre, so the eyes come out level. Absent: an upright box.
+   */
+  angle?: number;
 }
 
 /** One labelled image. `label` indexes Task.classes (or -1 when the task has no classes). */
@@ -228,8 +234,16 @@ export interface DatasetPlugin {
     onBadRecord?: 'skip' | 'fail';
     /** Fail the run when more than this fraction of a split's images turn out bad (ImagePipeline). */
     maxBadFraction?: number;
+    /**
+     * How the examples' faces are cropped, so predict prepares detected faces the same way:
+     * `face-box` (default), `aligned` (the box turned level by the eye line, FaceBox.angle) or
+     * `full` (whole images: predict then uses no detector unless asked).
+     */
+    crop?: CropMode;
   };
 }
+
+export type CropMode = 'face-box' | 'aligned' | 'full';
 
 // ---- sampler ---------------------------------------------------------------------------------
 
@@ -576,4 +590,35 @@ export interface LossPlugin {
    */
   tfjs(classWeights?: readonly number[]): TfjsLossFunction;
   graph?(context: GraphLossContext): Output;
+}
+
+// ---- detector --------------------------------------------------------------------------------
+
+/** A decoded, upright image as a detector sees it: RGB uint8, row-major HWC. */
+export interface RgbImage {
+  data: Uint8Array;
+  width: number;
+  height: number;
+}
+
+/** An image point in pixels (x to the right, y down). */
+export type Point = [number, number];
+
+/** One face found in an image. */
+export interface DetectedFace {
+  /** In the image's pixels. */
+  box: FaceBox;
+  /** The detector's confidence, 0..1. */
+  score: number;
+  /** 68 points in the iBUG 300-W order AffectNet uses, in image pixels, when the detector gives them. */
+  landmarks?: Point[];
+}
+
+/**
+ * A face detector (`affectlab predict` on whole photos, the web export). Implementations load
+ * their model once per process and may batch the images of one call.
+ */
+export interface DetectorPlugin {
+  /** The faces of each image, most confident first. */
+  detect(images: readonly RgbImage[]): Promise<DetectedFace[][]>;
 }

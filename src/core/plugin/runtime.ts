@@ -74,6 +74,9 @@ export class Runtime {
   /** The launcher of a sweep whose YAML names none (the composition root sets `local`). */
   defaultLauncher: PluginRef | undefined;
 
+  /** The face detector `predict` uses on whole photos unless told otherwise (main.ts sets it). */
+  defaultDetector: PluginRef | undefined;
+
   constructor(readonly registry: Registry) {
     this.container = globalContainer.createChildContainer();
     this.container.registerInstance(Registry, registry);

@@ -158,7 +158,15 @@ describe('affectlab predict and evaluate on a trained run', () => {
       .toFile(join(images, 'c.png'));
     writeFileSync(join(images, 'broken.jpg'), 'not a jpeg');
     writeFileSync(join(images, 'notes.txt'), 'not an image, not picked from a folder');
-    const r = affectlab(['predict', '--run', runDir, images, join(work, 'nope.jpg')]);
+    const r = affectlab([
+      'predict',
+      '--run',
+      runDir,
+      images,
+      join(work, 'nope.jpg'),
+      '--detector',
+      'none',
+    ]);
     assert.equal(r.code, 0, r.stderr);
     const { header, records: rows } = parseCsv(r.stdout, 'stdout');
     assert.deepEqual(header, ['image', 'pred', ...CLASSES.split(',')]);
@@ -170,7 +178,14 @@ describe('affectlab predict and evaluate on a trained run', () => {
     assert.match(r.stderr, /2 not predicted/);
     assert.match(r.stderr, /not predicted: .*broken\.jpg: corrupt image/);
     assert.match(r.stderr, /not predicted: .*nope\.jpg: missing image file/);
-    const none = affectlab(['predict', '--run', runDir, join(work, 'nope.jpg')]);
+    const none = affectlab([
+      'predict',
+      '--run',
+      runDir,
+      join(work, 'nope.jpg'),
+      '--detector',
+      'none',
+    ]);
     assert.equal(none.code, 1);
     assert.match(none.stderr, /no image to predict/);
   });

@@ -34,14 +34,24 @@ describe('predict on real photographs', () => {
       .toFile(sideways);
   });
 
-  it('predicts every sample whole-image, skipping none', async () => {
+  it('predicts every sample whole-image with --detector none, skipping none', async () => {
     const meta = await Promise.all(samples.map((s) => sharp(s).metadata()));
     assert.ok(
       meta.every((m) => m.format === 'jpeg' && (m.width ?? 0) >= 1920),
       'large JPEGs',
     );
     assert.equal((await sharp(sideways).metadata()).orientation, 6);
-    const r = affectlab(['predict', '--run', runDir, ...samples, sideways, '--batch', '4']);
+    const r = affectlab([
+      'predict',
+      '--run',
+      runDir,
+      ...samples,
+      sideways,
+      '--batch',
+      '4',
+      '--detector',
+      'none',
+    ]);
     assert.equal(r.code, 0, r.stderr);
     const { header, records } = parseCsv(r.stdout, 'stdout');
     assert.deepEqual(header, [

@@ -114,7 +114,7 @@ describe('export --format web in headless Chromium', { skip }, () => {
   }
 
   function predicted(files: string[]): number[][] {
-    const r = affectlab(['predict', '--run', runDir, ...files]);
+    const r = affectlab(['predict', '--run', runDir, ...files, '--detector', 'none']);
     assert.equal(r.code, 0, r.stderr);
     return parseCsv(r.stdout, 'stdout').records.map((row) => row.cells.slice(2).map(Number));
   }
@@ -160,7 +160,7 @@ describe('export --format web in headless Chromium', { skip }, () => {
     );
     const face = join(work, 'face-67.png');
     await sharp(faces[0]).resize(67, 67).png().toFile(face);
-    const r = affectlab(['predict', '--run', alex.runDir, face]);
+    const r = affectlab(['predict', '--run', alex.runDir, face, '--detector', 'none']);
     assert.equal(r.code, 0, r.stderr);
     const expected = parseCsv(r.stdout, 'stdout').records[0].cells.slice(2).map(Number);
     const alexServer = await serveFolder(out);

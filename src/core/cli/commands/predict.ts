@@ -14,6 +14,9 @@ import {
   withMissing,
 } from '../../inference/predict.js';
 import { openTrainedRun } from '../../inference/trained-run.js';
+import { createDetector } from '../../inference/detector.js';
+import { predictPhotos, type PhotoOutcome } from '../../inference/faces.js';
+import { extractFrames, isVideo, type VideoFrames } from '../../inference/video.js';
 import { formatBadRecordSummary, mergeBadRecordSummaries } from '../../pipeline/index.js';
 import type { BadRecordSummary, Example } from '../../plugin/plugin.js';
 import type { Runtime } from '../../plugin/runtime.js';
@@ -28,6 +31,13 @@ export interface PredictCommandOptions {
   images?: string;
   autoOrient: boolean;
   runs: string;
+  detector?: string;
+  detectorModel?: string;
+  minScore?: string;
+  minFaceSize?: string;
+  maxFaces?: string;
+  annotate?: string;
+  fps: string;
 }
 
 /**
@@ -70,6 +80,25 @@ export function registerPredictCommand(program: Command, runtime: Runtime): void
       'do not apply EXIF orientation to whole images (images with a face box never are: boxes are in stored pixels)',
     )
     .option('--runs <dir>', 'root of the local run store', 'runs')
+    .option(
+      '--detector <type>',
+      `face detector for images and folders (lists have face boxes): one row per face; 'none' takes ` +
+        `each image as one face, already cropped (registered: ${runtime.registry.types('detector').join(', ') || 'none'}; ` +
+        `default: ${runtime.defaultDetector?.type ?? 'none'})`,
+    )
+    .option(
+      '--detector-model <name>',
+      "the detector's model (face-api: ssd-mobilenetv1, tiny-face-detector)",
+    )
+    .option('--min-score <p>', 'drop faces the detector scores below this (0..1)')
+    .option('--min-face-size <px>', 'drop faces smaller than this many pixels')
+    .option('--max-faces <n>', 'at most this many faces per image')
+    .option('--annotate <dir>', 'write each photo here with its face boxes and labels drawn')
+    .option(
+      '--fps <n>',
+      'frames per second sampled from videos (.mp4, .mov, .mkv, .webm, .avi; decoded by ffmpeg): one row per face per frame, with its time',
+      '2',
+    )
     .action(async (inputs: string[], opts: PredictCommandOptions) => {
       const batchSize = positiveInt(opts.batch, '--batch');
       const run = await openTrainedRun(runtime, opts.run, { runsRoot: opts.runs });
@@ -96,24 +125,72 @@ export function registerPredictCommand(program: Command, runtime: Runtime): void
         if (listed.badRecords.total > 0) logger.warn(formatBadRecordSummary(listed.badRecords));
         examples.push(...listed.examples);
       }
-      const loose = imageExamples(imageArgs);
+      const loose = imageExamples(imageArgs.filter((input) => !isVideo(input)));
       for (const m of loose.missing) logger.warn(`skipping ${m.path}: ${m.reason}`);
+      const videos: VideoFrames[] = [];
+      process.once('exit', () => videos.forEach((v) => v.dispose()));
+      for (const video of imageArgs.filter(isVideo)) {
+        const frames = extractFrames(video, Number(opts.fps));
+        videos.push(frames);
+        loose.examples.push(...frames.examples);
+      }
       examples.push(...loose.examples);
       if (examples.length === 0)
         throw new UserError('no image to predict: every input was missing or bad');
+      // a run trained on whole images takes photos whole unless a detector is named
+      const detectorType = opts.detector ?? (run.crop === 'full' ? 'none' : undefined);
+      const detector = createDetector(runtime, run, detectorType, {
+        model: opts.detectorModel,
+        minScore: opts.minScore,
+        minFaceSize: opts.minFaceSize,
+        maxFaces: opts.maxFaces,
+      });
+      if (opts.annotate && !detector)
+        throw new UserError(
+          '--annotate draws detected faces: it needs a --detector other than none',
+        );
+      const photos = detector ? loose.examples : [];
+      const listed = detector
+        ? examples.slice(0, examples.length - loose.examples.length)
+        : examples;
       const model = await run.loadModel();
       let outcome;
+      let photoOutcome: PhotoOutcome | undefined;
       try {
         outcome = await predictExamples({
           run,
           model,
-          examples,
+          examples: listed,
           batchSize,
           logger,
           autoOrient: opts.autoOrient,
         });
+        if (detector && photos.length > 0)
+          photoOutcome = await predictPhotos({
+            run,
+            model,
+            detector,
+            examples: photos,
+            batchSize,
+            logger,
+            autoOrient: opts.autoOrient,
+            annotateDir: opts.annotate,
+          });
       } finally {
         model.dispose();
+      }
+      for (const video of videos) video.dispose();
+      for (const p of outcome.predictions)
+        for (const video of videos)
+          if (video.times.has(p.example)) p.time = video.times.get(p.example);
+      if (photoOutcome) {
+        for (const p of photoOutcome.predictions)
+          for (const video of videos)
+            if (video.times.has(p.example)) p.time = video.times.get(p.example);
+        outcome.predictions.push(...photoOutcome.predictions);
+        outcome.badRecords = mergeBadRecordSummaries(outcome.badRecords, photoOutcome.badRecords);
+        outcome.skipped.push(...photoOutcome.skipped);
+        outcome.seconds += photoOutcome.seconds;
       }
       const csv = predictionsCsv(run.task, outcome.predictions);
       if (opts.out) writeFileSync(opts.out, csv);
@@ -123,9 +200,12 @@ export function registerPredictCommand(program: Command, runtime: Runtime): void
         loose.missing,
       );
       const rate = outcome.predictions.length / Math.max(outcome.seconds, 1e-9);
+      const faces = photoOutcome
+        ? ` (${photoOutcome.predictions.length} face(s) in ${photos.length - photoOutcome.skipped.length - photoOutcome.noFace.length} photo(s); ${photoOutcome.noFace.length} photo(s) with no face)`
+        : '';
       process.stderr.write(
-        `predicted ${outcome.predictions.length} of ${examples.length + loose.missing.length} image(s) ` +
-          `in ${outcome.seconds.toFixed(1)} s (${rate.toFixed(1)} images/s, ${backend.name})` +
+        `predicted ${outcome.predictions.length}${photoOutcome ? ' row(s)' : ''} of ${examples.length + loose.missing.length} image(s)${faces} ` +
+          `in ${outcome.seconds.toFixed(1)} s (${rate.toFixed(1)} ${photoOutcome ? 'rows' : 'images'}/s, ${backend.name})` +
           (bad.total > 0 ? `; ${bad.total} not predicted: ${formatBadRecordSummary(bad)}` : '') +
           (opts.out ? `; wrote ${opts.out}` : '') +
           '\n',
@@ -136,6 +216,9 @@ export function registerPredictCommand(program: Command, runtime: Runtime): void
         );
       for (const m of loose.missing)
         process.stderr.write(`  not predicted: ${m.path}: ${m.reason}\n`);
+      for (const e of photoOutcome?.noFace ?? [])
+        process.stderr.write(`  no face found: ${e.source ?? e.imagePath}\n`);
+      if (opts.annotate) process.stderr.write(`annotated photos in ${opts.annotate}\n`);
       if (run.task.classes.length > 0 && examples.some((e) => e.label >= 0) && opts.out)
         process.stderr.write(
           `score it: affectlab metrics --input ${opts.out} --classes ${run.task.classes.map((c) => c.name).join(',')}\n`,

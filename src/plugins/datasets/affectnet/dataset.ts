@@ -28,6 +28,7 @@ import {
   type ListedExamples,
 } from '../../../core/plugin/plugin.js';
 import { Logger, RunContext } from '../../../core/plugin/services.js';
+import { alignedBox, parseLandmarks } from '../../../sdk/index.js';
 import { readFileList } from './list-reader.js';
 import { ensureSyntheticAffectNet } from './synth.js';
 import type { AffectNetOptions } from './options.js';
@@ -46,6 +47,8 @@ export interface FileListCounts {
   notInClasses: Record<string, number>;
   /** Rows left out of a valence-arousal task for a missing (-2) value (out of range: a bad record). */
   noValenceArousal: number;
+  /** `crop: aligned`: kept rows without 68 usable landmarks, cropped to the upright box. */
+  noLandmarks?: number;
 }
 
 /** A row that made it past parsing and filtering; landmarks are not needed for training. */
@@ -91,6 +94,7 @@ export class AffectNetDataset implements DatasetPlugin {
     augment?: AugmentOptions;
     onBadRecord: 'skip' | 'fail';
     maxBadFraction: number;
+    crop: 'face-box' | 'aligned' | 'full';
   };
 
   constructor(
@@ -104,6 +108,7 @@ export class AffectNetDataset implements DatasetPlugin {
       augment: this.options.augment,
       onBadRecord: this.options.onBadRecord,
       maxBadFraction: this.options.maxBadFraction,
+      crop: this.options.crop,
     };
   }
 
@@ -168,6 +173,14 @@ export class AffectNetDataset implements DatasetPlugin {
     const bad = new BadRecordLog(options.onBadRecord);
     const training = await this.readList(trainingCsv, imagesDir, groupOfCode, bad);
     const validation = await this.readList(validationCsv, imagesDir, groupOfCode, bad);
+    for (const [csv, list] of [
+      [trainingCsv, training],
+      [validationCsv, validation],
+    ] as const)
+      if (list.counts.noLandmarks)
+        this.logger.warn(
+          `${csv}: ${list.counts.noLandmarks} row(s) without 68 landmarks: cropped to the upright face box (crop: aligned)`,
+        );
 
     const seed = this.context.seed;
     const groups = classes.map((c) => c.index);
@@ -334,6 +347,10 @@ export class AffectNetDataset implements DatasetPlugin {
       );
     if (counts.noValenceArousal > 0)
       notes.push(`${counts.noValenceArousal} row(s) without valence/arousal left out`);
+    if (counts.noLandmarks)
+      notes.push(
+        `${counts.noLandmarks} row(s) without 68 landmarks cropped to the upright face box`,
+      );
     return {
       examples: kept.map((r) => this.example(r, root, withLabels, undefined)),
       badRecords: bad.summary(),
@@ -367,7 +384,7 @@ export class AffectNetDataset implements DatasetPlugin {
       example.arousal = record.arousal;
     }
     // the record's own box: records are dropped once their examples exist
-    if (this.options.crop === 'face-box') example.crop = record.box;
+    if (this.options.crop !== 'full') example.crop = record.box;
     return example;
   }
 
@@ -396,13 +413,16 @@ export class AffectNetDataset implements DatasetPlugin {
       true,
     );
     const badBefore = bad.count;
+    const aligned = this.options.crop === 'aligned';
+    if (aligned) counts.noLandmarks = 0;
     const keep = (
       line: number,
       path: string,
-      box: FaceBox,
+      upright: FaceBox,
       code: number,
       valence: number,
       arousal: number,
+      landmarks: string,
     ): void => {
       const group = groupOfCode.get(code);
       if (group === undefined) {
@@ -413,6 +433,11 @@ export class AffectNetDataset implements DatasetPlugin {
       if (needsValenceArousal && !(inUnitRange(valence) && inUnitRange(arousal))) {
         counts.noValenceArousal++;
         return;
+      }
+      let box = upright;
+      if (aligned) {
+        box = alignedBox(upright, parseLandmarks(landmarks));
+        if (box.angle === undefined) counts.noLandmarks = (counts.noLandmarks ?? 0) + 1;
       }
       candidates.push({
         path,
@@ -430,6 +455,7 @@ export class AffectNetDataset implements DatasetPlugin {
     await readFileList(
       csvPath,
       {
+        landmarks: aligned,
         header: (text) => {
           const problem = checkHeader(text);
           if (problem) throw new UserError(`${csvPath}:1: ${problem}`);
@@ -443,6 +469,7 @@ export class AffectNetDataset implements DatasetPlugin {
             r.code,
             r.valence,
             r.arousal,
+            r.landmarks,
           );
         },
         text: (line, text) => {
@@ -461,6 +488,7 @@ export class AffectNetDataset implements DatasetPlugin {
             record.code,
             record.valence,
             record.arousal,
+            record.landmarks,
           );
         },
       },

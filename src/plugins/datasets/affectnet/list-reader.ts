@@ -22,9 +22,13 @@ export interface FastRow {
   code: number;
   valence: number;
   arousal: number;
+  /** The facial_landmarks field as text; only read when the visitor asks (`landmarks`), else ''. */
+  landmarks: string;
 }
 
 export interface FileListVisitor {
+  /** Whether rows carry their landmarks field (crop: aligned); the text costs time to make. */
+  landmarks?: boolean;
   /** Line 1, as text (BOM removed). */
   header(text: string): void;
   /** A data line that is a valid row (every check of parseRow passes). */
@@ -115,6 +119,7 @@ export async function readFileList(
       code: 0,
       valence: 0,
       arousal: 0,
+      landmarks: '',
     };
 
     // where the next '"' is (searched once per quote, not once per line: most lists have none);
@@ -181,6 +186,7 @@ export async function readFileList(
       row.code = code;
       row.valence = valence;
       row.arousal = arousal;
+      if (visitor.landmarks) row.landmarks = buf.toString('latin1', commas[4] + 1, commas[5]);
       return true;
     };
 

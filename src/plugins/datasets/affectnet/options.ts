@@ -93,9 +93,12 @@ export const affectnetOptionsSchema = Options({
     description: 'Model input size: one integer (square) or [height, width], in pixels.',
   }),
   channels: Enum([1, 3], { default: 3, description: '3 = RGB, 1 = greyscale.' }),
-  crop: Enum(['face-box', 'full'], {
+  crop: Enum(['face-box', 'aligned', 'full'], {
     default: 'face-box',
-    description: 'face-box: crop to the annotated face box (plus margin); full: the whole image.',
+    description:
+      'face-box: crop to the annotated face box (plus margin); aligned: the box turned about its ' +
+      'centre so the eye centres (from the 68 landmarks) are level, then cropped with the margin ' +
+      '(rows without landmarks keep the upright box, counted); full: the whole image.',
   }),
   // 10% of the box on each side: AffectNet's boxes are tight, so chin and brows stay in
   margin: Type.Number({
