@@ -259,17 +259,9 @@ async function dryRunSweep(
   const sweep = base.config.sweep;
   const total = countTrials(sweep);
   const shown = Math.min(total, opts.first);
+  // the count as a YAML comment: each combination stays one document, as without a sweep
   process.stdout.write(
-    stringify({
-      experiment: base.config.name,
-      sweep: {
-        mode: sweep?.mode ?? 'grid',
-        runs: total,
-        shown,
-        launcher: base.config.launcher ?? runtime.defaultLauncher,
-        ...(sweep?.scheduler ? { scheduler: sweep.scheduler } : {}),
-      },
-    }),
+    `# sweep ${base.config.name}: ${total} runs (${sweep?.mode ?? 'grid'}); the first ${shown}:\n`,
   );
   const signal = { stop: false as boolean, reason: undefined as string | undefined };
   const onSignal = (name: NodeJS.Signals) => {
@@ -297,13 +289,14 @@ async function dryRunSweep(
       });
       i++;
       process.stdout.write(
-        stringify([
-          {
-            combination: `${i} of ${total}`,
-            overrides: trial.overrides,
-            built: buildAll(runtime, resolved, opts.cacheDir),
-          },
-        ]),
+        stringify({
+          experiment: resolved.config.name,
+          combination: `${i} of ${total}`,
+          launcher: resolved.config.launcher ?? runtime.defaultLauncher,
+          ...(sweep?.scheduler ? { scheduler: sweep.scheduler } : {}),
+          overrides: trial.overrides,
+          built: buildAll(runtime, resolved, opts.cacheDir),
+        }),
       );
     }
     if (total > shown)
