@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { allowPluginsOption, setOption, type CommandModule } from '../../core/cli/command.js';
 import { BackendService } from '../../core/training/backend.js';
-import { ConfigError, UserError } from '../../core/errors.js';
+import { ConfigError, UserError, formatDiagnostic } from '../../core/errors.js';
 import { unresolvedEnvDiagnostics } from '../../core/config/compose.js';
 import type { ArchitecturePlugin, DatasetPlugin } from '../../core/plugin/plugin.js';
 import type { Runtime } from '../../core/plugin/runtime.js';
@@ -29,6 +29,7 @@ export async function summarizeExperiment(
     loadPlugins: options.allowPlugins === true,
   });
   const { config } = resolved;
+  for (const note of resolved.unchecked) runtime.logger.warn(formatDiagnostic(note));
   // summary builds the dataset's and architecture's plugins: one an unloaded module provides
   // cannot be built
   const missing = (['dataset', 'architecture'] as const).filter(
