@@ -13,9 +13,47 @@ export const REDACTED = '***';
  */
 const URL_USERINFO = /([a-z][a-z0-9+.-]*:\/\/)[^/\s?#]*@/gi;
 
-/** `text` with the `user:password@` of every URL in it replaced by `***@`. */
+/**
+ * Whether an environment variable's name says it holds a credential: it contains PASSWORD,
+ * PASSWD, TOKEN, SECRET or CREDENTIAL, ends in _KEY (or _KEY_ID), or is one of MLflow's
+ * tracking credentials. A config may not interpolate such a variable, and the values of those
+ * set in the process are scrubbed from everything a run writes or logs.
+ */
+export function isCredentialName(name: string): boolean {
+  const n = name.toUpperCase();
+  return (
+    /PASSWORD|PASSWD|TOKEN|SECRET|CREDENTIAL/.test(n) ||
+    /(^|_)(API_?)?KEY(_ID)?$/.test(n) ||
+    /^MLFLOW_TRACKING_(USERNAME|CLIENT_CERT_PATH|SERVER_CERT_PATH|AUTH)$/.test(n)
+  );
+}
+
+/** Shorter values are not scrubbed: replacing every "ab" in a log would hide nothing. */
+const MIN_SCRUBBED_LENGTH = 4;
+
+/** The values of the credential-looking variables set in `env`, longest first. */
+export function credentialValues(env: NodeJS.ProcessEnv = process.env): string[] {
+  const values = new Set<string>();
+  for (const [name, value] of Object.entries(env)) {
+    if (value !== undefined && value.length >= MIN_SCRUBBED_LENGTH && isCredentialName(name))
+      values.add(value);
+  }
+  return [...values].sort((a, b) => b.length - a.length);
+}
+
+/** `text` with every known credential value (see credentialValues) replaced by `***`. */
+export function scrubSecrets(text: string, env: NodeJS.ProcessEnv = process.env): string {
+  let out = text;
+  for (const value of credentialValues(env)) out = out.replaceAll(value, REDACTED);
+  return out;
+}
+
+/**
+ * `text` with the `user:password@` of every URL in it replaced by `***@`, and every known
+ * credential value (the credential-looking environment variables set) by `***`.
+ */
 export function redactUrlCredentials(text: string): string {
-  return text.replace(URL_USERINFO, `$1${REDACTED}@`);
+  return scrubSecrets(text.replace(URL_USERINFO, `$1${REDACTED}@`));
 }
 
 /**

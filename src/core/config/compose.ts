@@ -1,7 +1,8 @@
-import { dirname, relative, resolve } from 'node:path';
-import { existsSync } from 'node:fs';
+import { delimiter, dirname, join, relative, resolve, sep } from 'node:path';
+import { existsSync, realpathSync } from 'node:fs';
 import { parse as parseYamlScalar } from 'yaml';
 import { ConfigError, UserError, type Diagnostic } from '../errors.js';
+import { isCredentialName } from '../redact.js';
 import { distributionProblem, isDistribution } from './sweep-spec.js';
 import {
   SourceMap,
@@ -55,18 +56,53 @@ export interface ComposeOptions {
 /** Resolve `extends`, apply `--set` overrides and `${env:...}` interpolation. */
 export function composeExperiment(file: string, options: ComposeOptions = {}): ComposedExperiment {
   const files: string[] = [];
-  const { value, sources } = loadWithBases(resolve(file), [], files);
+  const env = options.env ?? process.env;
+  const roots = configRoots(resolve(file), env);
+  const { value, sources } = loadWithBases(resolve(file), [], files, roots);
   let config = value;
   for (const override of options.overrides ?? []) config = applyOverride(config, override, sources);
   const unresolvedEnv: ComposedExperiment['unresolvedEnv'] = [];
-  config = interpolate(
-    config,
-    [],
-    options.env ?? process.env,
-    sources,
-    unresolvedEnv,
-  ) as ConfigObject;
+  const refused: ComposedExperiment['unresolvedEnv'] = [];
+  config = interpolate(config, [], env, sources, unresolvedEnv, refused) as ConfigObject;
+  if (refused.length > 0) throw new ConfigError(secretEnvDiagnostics(refused, sources, file));
   return { file, config, sources, files, unresolvedEnv };
+}
+
+/** The environment variable that lists more folders `extends:` bases may come from. */
+export const CONFIG_ROOTS_ENV = 'AFFECTLAB_CONFIG_ROOTS';
+
+/**
+ * The folders an `extends:` base may be in (real paths): the experiment's project, i.e. the
+ * nearest folder at or above the experiment file that holds package.json or .git (else the
+ * file's own folder), and each folder listed in AFFECTLAB_CONFIG_ROOTS (separated like PATH).
+ */
+export function configRoots(file: string, env: Record<string, string | undefined>): string[] {
+  const real = (p: string): string | undefined => {
+    try {
+      return realpathSync(p);
+    } catch {
+      return undefined;
+    }
+  };
+  const own = dirname(real(file) ?? file);
+  let project = own;
+  for (let dir = own; ; dir = dirname(dir)) {
+    if (existsSync(join(dir, 'package.json')) || existsSync(join(dir, '.git'))) {
+      project = dir;
+      break;
+    }
+    if (dirname(dir) === dir) break;
+  }
+  const extra = (env[CONFIG_ROOTS_ENV] ?? '')
+    .split(delimiter)
+    .filter((p) => p !== '')
+    .map((p) => real(resolve(p)))
+    .filter((p): p is string => p !== undefined);
+  return [project, ...extra];
+}
+
+function isUnder(path: string, root: string): boolean {
+  return path === root || path.startsWith(root.endsWith(sep) ? root : root + sep);
 }
 
 function display(file: string): string {
@@ -78,16 +114,21 @@ function loadWithBases(
   file: string,
   stack: string[],
   files: string[],
+  roots: string[],
 ): { value: ConfigObject; sources: SourceMap } {
   const parsed = readYamlFile(display(file));
   if (!isPlainObject(parsed.value)) {
+    // nothing of a file that is not a mapping is quoted back (a base could be any text)
     throw new ConfigError([
       {
         file: display(file),
         line: 1,
         col: 1,
         path: '$',
-        message: 'an experiment must be a YAML mapping',
+        message:
+          stack.length > 0
+            ? 'an extends base must be a YAML mapping (its content is not shown)'
+            : 'an experiment must be a YAML mapping',
       },
     ]);
   }
@@ -104,11 +145,30 @@ function loadWithBases(
     };
     if (typeof base !== 'string') fail('extends must name a file (or a list of files)');
     const basePath = resolve(dirname(file), base as string);
+    if (!/\.ya?ml$/i.test(basePath))
+      fail(`extends: ${display(basePath)}: a base must be a .yaml or .yml file`);
     if (stack.includes(basePath) || basePath === file) {
       fail(`cycle in extends: ${[...stack, file, basePath].map(display).join(' -> ')}`);
     }
     if (!existsSync(basePath)) fail(`extends: file not found: ${display(basePath)}`);
-    const loaded = loadWithBases(basePath, [...stack, file], files);
+    const real = realpathSync(basePath);
+    if (!roots.some((root) => isUnder(real, root)))
+      fail(
+        `extends: ${display(basePath)} is outside the folders a base may come from ` +
+          `(${roots.map(display).join(', ')}); to allow its folder, add it to ${CONFIG_ROOTS_ENV} ` +
+          `(folders separated by '${delimiter}')`,
+      );
+    let loaded: { value: ConfigObject; sources: SourceMap } = {
+      value: {},
+      sources: new SourceMap(),
+    };
+    try {
+      loaded = loadWithBases(basePath, [...stack, file], files, roots);
+    } catch (error) {
+      // a base that is a FIFO, a device, too large...: one error at the extends line
+      if (error instanceof ConfigError || !(error instanceof UserError)) throw error;
+      fail(error.message);
+    }
     merged = deepMerge(merged, loaded.value) as ConfigObject;
     sources.merge(loaded.sources);
   });
@@ -338,17 +398,20 @@ function interpolate(
   env: Record<string, string | undefined>,
   sources: SourceMap,
   unresolved: ComposedExperiment['unresolvedEnv'],
+  refused: ComposedExperiment['unresolvedEnv'],
 ): unknown {
   // Containers are copied only where something inside was replaced: an unchanged value comes
   // back as the same object, so callers can tell whether anything was interpolated.
   if (Array.isArray(value)) {
-    const out = value.map((v, i) => interpolate(v, [...path, i], env, sources, unresolved));
+    const out = value.map((v, i) =>
+      interpolate(v, [...path, i], env, sources, unresolved, refused),
+    );
     return out.some((v, i) => v !== value[i]) ? out : value;
   }
   if (isPlainObject(value)) {
     const entries = Object.entries(value).map(([k, v]) => {
       if (isForbiddenKey(k)) throw new UserError(forbiddenKeyMessage(k));
-      return [k, interpolate(v, [...path, k], env, sources, unresolved)] as const;
+      return [k, interpolate(v, [...path, k], env, sources, unresolved, refused)] as const;
     });
     return entries.some(([k, v]) => v !== value[k]) ? Object.fromEntries(entries) : value;
   }
@@ -357,6 +420,10 @@ function interpolate(
   const replaced = value.replace(
     ENV_PATTERN,
     (whole, name: string, fallback: string | undefined) => {
+      if (isCredentialName(name)) {
+        refused.push({ path, name });
+        return whole;
+      }
       const v = env[name];
       if (v !== undefined && v !== '') return v;
       if (fallback !== undefined) return fallback;
@@ -393,12 +460,35 @@ export function interpolateFilledDefaults(
   env: Record<string, string | undefined> = process.env,
 ): { config: ConfigObject; changed: boolean } {
   const unresolved: ComposedExperiment['unresolvedEnv'] = [];
-  const out = interpolate(config, [], env, composed.sources, unresolved) as ConfigObject;
+  const refused: ComposedExperiment['unresolvedEnv'] = [];
+  const out = interpolate(config, [], env, composed.sources, unresolved, refused) as ConfigObject;
+  if (refused.length > 0)
+    throw new ConfigError(secretEnvDiagnostics(refused, composed.sources, composed.file));
   const known = new Set(composed.unresolvedEnv.map((u) => u.path.join('\u0000')));
   for (const u of unresolved) {
     if (!known.has(u.path.join('\u0000'))) composed.unresolvedEnv.push(u);
   }
   return { config: out, changed: out !== config };
+}
+
+/**
+ * Diagnostics for `${env:NAME}` references to credential-looking variables: a config value is
+ * written to config.yaml, params.json, events.jsonl and MLflow, so a credential must never be
+ * one. Plugins that need a credential read it from the environment themselves.
+ */
+function secretEnvDiagnostics(
+  refused: ComposedExperiment['unresolvedEnv'],
+  sources: SourceMap,
+  file: string,
+): Diagnostic[] {
+  return refused.map(({ path, name }) => ({
+    ...(sources.locate(path) ?? { file }),
+    path: formatPath(path),
+    message:
+      `\${env:${name}} is refused: ${name} looks like a credential (PASSWORD, TOKEN, SECRET, ` +
+      '*_KEY, MLflow tracking credentials), and config values are saved with the run and sent ' +
+      'to MLflow; a plugin that needs a credential reads it from the environment itself',
+  }));
 }
 
 /** Diagnostics for unresolved `${env:NAME}` references, with a hint how to set them. */

@@ -34,6 +34,12 @@ const BACKEND_PREFERENCES = [
 const EXECUTION_PREFERENCES = ['auto', 'graph', 'eager'] as const;
 const MONITOR_MODES = ['min', 'max', 'auto'] as const;
 
+/** Bounds of the count-like options (see the issue on hostile input: `.inf` epochs trained forever). */
+const MAX_STEPS = 10_000_000;
+export const MAX_NAME_LENGTH = 128;
+/** A seed is any 32-bit integer, signed or not (the generators take it modulo 2^32). */
+const SEED_RANGE = { minimum: -2_147_483_648, maximum: 4_294_967_295 };
+
 const metricName: JsonSchema = {
   type: 'string',
   description: 'A metric key as logged per epoch, e.g. val_loss, val_accuracy, val_f1_macro',
@@ -49,17 +55,22 @@ const metricName: JsonSchema = {
  */
 export const trainingSchema = Options(
   {
-    epochs: Type.Integer({ minimum: 1, default: 5 }),
-    batchSize: Type.Integer({ minimum: 1, default: 64 }),
+    epochs: Type.Integer({ minimum: 1, maximum: 100_000, default: 5 }),
+    batchSize: Type.Integer({ minimum: 1, maximum: 65_536, default: 64 }),
     stepsPerEpoch: Type.Optional(
       Type.Integer({
         minimum: 1,
+        maximum: MAX_STEPS,
         description:
           'Stop each epoch after this many batches (smoke runs); default: the whole epoch.',
       }),
     ),
     validationSteps: Type.Optional(
-      Type.Integer({ minimum: 1, description: 'Batches of validation per epoch; default: all.' }),
+      Type.Integer({
+        minimum: 1,
+        maximum: MAX_STEPS,
+        description: 'Batches of validation per epoch; default: all.',
+      }),
     ),
     backend: Enum(BACKEND_PREFERENCES, {
       default: 'auto',
@@ -84,7 +95,7 @@ export const trainingSchema = Options(
       Options(
         {
           monitor: Type.Unsafe<string>({ ...metricName, default: 'val_loss' }),
-          patience: Type.Integer({ minimum: 0, default: 3 }),
+          patience: Type.Integer({ minimum: 0, maximum: 100_000, default: 3 }),
           mode: Enum(MONITOR_MODES, { default: 'auto' }),
           minDelta: Type.Number({ minimum: 0, default: 0 }),
         },
@@ -128,8 +139,8 @@ export const trainingSchema = Options(
             default: 'mse',
             description: 'Loss of the valence/arousal head.',
           },
-          expressionWeight: { type: 'number', minimum: 0, default: 1 },
-          regressionWeight: { type: 'number', minimum: 0, default: 1 },
+          expressionWeight: { type: 'number', minimum: 0, maximum: 1e6, default: 1 },
+          regressionWeight: { type: 'number', minimum: 0, maximum: 1e6, default: 1 },
         },
       }),
     ),
@@ -187,15 +198,21 @@ export const sweepSchema = Options(
     }),
     group: Type.Optional(Type.String({ description: 'Tag shared by the runs of the sweep.' })),
     trials: Type.Optional(
-      Type.Integer({ minimum: 1, description: 'random mode: how many trials to draw.' }),
+      Type.Integer({
+        minimum: 1,
+        maximum: 1_000_000,
+        description: 'random mode: how many trials to draw.',
+      }),
     ),
     seed: Type.Optional(
       Type.Integer({
+        ...SEED_RANGE,
         description: "random mode: the seed of the draws (default: the experiment's seed).",
       }),
     ),
     repeat: Type.Integer({
       minimum: 1,
+      maximum: 1000,
       default: 1,
       description:
         "Runs per combination, with seeds seed, seed+1, ... (the experiment's seed first); compare --sweep shows mean and sd.",
@@ -286,6 +303,8 @@ export function pluginRefSchema(registry: Registry, kind: PluginKind): JsonSchem
 export const experimentSections = {
   name: Type.String({
     minLength: 1,
+    // a folder name (runs/<name>/) and an MLflow experiment name: well under NAME_MAX (255)
+    maxLength: MAX_NAME_LENGTH,
     pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$',
     description: 'Experiment name (runs/<name>/...).',
   }),
@@ -296,7 +315,7 @@ export const experimentSections = {
       oneOf: [{ type: 'string' }, { type: 'array', items: { type: 'string' } }],
     }),
   ),
-  seed: Type.Integer({ default: 42 }),
+  seed: Type.Integer({ ...SEED_RANGE, default: 42 }),
   plugins: Type.Optional(
     Type.Array(Type.String(), {
       description: 'Extra plugin modules: a path relative to this file, or a package name.',
@@ -318,6 +337,7 @@ export const experimentSections = {
     {
       maxGiB: Type.Number({
         minimum: 0,
+        maximum: 1_000_000,
         default: 64,
         description:
           'Bound on the cache directory (entries already there count). Once reached, the ' +

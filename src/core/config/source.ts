@@ -1,6 +1,6 @@
-import { readFileSync } from 'node:fs';
 import { LineCounter, isAlias, isMap, isScalar, isSeq, parseDocument, type Node } from 'yaml';
-import { ConfigError, UserError, type Diagnostic, type SourceLocation } from '../errors.js';
+import { ConfigError, type Diagnostic, type SourceLocation } from '../errors.js';
+import { MAX_CONFIG_BYTES, readTextFile } from './read-file.js';
 
 export type PathSegment = string | number;
 
@@ -90,16 +90,12 @@ export interface ParsedYaml {
   sources: SourceMap;
 }
 
-/** Parse one YAML file, keeping the line and column of every key and value. */
+/**
+ * Parse one YAML file, keeping the line and column of every key and value. Only a regular file
+ * of at most MAX_CONFIG_BYTES is read (no FIFO or device), and only as valid UTF-8.
+ */
 export function readYamlFile(file: string): ParsedYaml {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    throw new UserError(`${file}: cannot read experiment file (${code ?? String(error)})`);
-  }
-  return parseYamlText(text, file);
+  return parseYamlText(readTextFile(file, 'experiment file', MAX_CONFIG_BYTES), file);
 }
 
 export function parseYamlText(text: string, file: string): ParsedYaml {

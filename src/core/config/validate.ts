@@ -12,6 +12,8 @@ import {
 } from './compose.js';
 import { NESTED_PLUGIN_SLOTS, PLUGIN_SLOTS, composeExperimentSchema } from './schema.js';
 import { formatPath, type PathSegment } from './source.js';
+import type { SweepConfig } from './types.js';
+import { countTrials } from '../sweep/sweep.js';
 
 // ajv-formats is CommonJS; its default export arrives wrapped under NodeNext.
 const addFormats =
@@ -54,8 +56,9 @@ function pointerToPath(pointer: string): PathSegment[] {
 function unknownPluginDiagnostics(
   composed: ComposedExperiment,
   registry: Registry,
+  options: ValidateOptions,
 ): { diagnostics: Diagnostic[]; slots: PathSegment[][] } {
-  const diagnostics: Diagnostic[] = [];
+  const found: Diagnostic[] = [];
   const slots: PathSegment[][] = [];
   for (const slot of PLUGIN_SLOTS) {
     const value = composed.config[slot.key];
@@ -72,7 +75,7 @@ function unknownPluginDiagnostics(
         const typePath = [...path, 'type'];
         const loc = composed.sources.locate(typePath) ?? { file: composed.file };
         const err = new UnknownPluginError(slot.kind, ref.type, registry.types(slot.kind));
-        diagnostics.push({ ...loc, path: formatPath(typePath), message: err.message });
+        found.push({ ...loc, path: formatPath(typePath), message: err.message });
         slots.push(path);
       }
     }
@@ -86,10 +89,64 @@ function unknownPluginDiagnostics(
     const typePath = named ? slot.path : [...slot.path, 'type'];
     const loc = composed.sources.locate(typePath) ?? { file: composed.file };
     const err = new UnknownPluginError(slot.kind, type, registry.types(slot.kind));
-    diagnostics.push({ ...loc, path: formatPath(typePath), message: err.message });
+    found.push({ ...loc, path: formatPath(typePath), message: err.message });
     slots.push(slot.path);
   }
-  return { diagnostics, slots };
+  const notLoaded = options.pluginsNotLoaded ?? [];
+  if (notLoaded.length === 0) return { diagnostics: found, slots };
+  // The type may come from a module that was not imported: its section cannot be checked.
+  options.unchecked?.push(
+    ...found.map((d) => ({
+      ...d,
+      message:
+        `not checked: ${d.message.replace(/\s+Registered .*$/s, '')}; it may come from a plugin ` +
+        `module, and plugin modules were not loaded (${notLoaded.join(', ')}): ` +
+        'pass --allow-plugins to load them and check this section',
+    })),
+  );
+  return { diagnostics: [], slots };
+}
+
+export interface ValidateOptions {
+  /**
+   * The experiment's `plugins:` modules, when they were not imported (validate, config,
+   * summary, run --dry-run without --allow-plugins): a plugin type no registered plugin has is
+   * then noted in `unchecked` instead of being an error.
+   */
+  pluginsNotLoaded?: string[];
+  /** Receives the notes on sections not checked. */
+  unchecked?: Diagnostic[];
+  /** Problems found before validation (e.g. refused plugin specifiers), reported with the rest. */
+  extra?: Diagnostic[];
+  /** The most runs a sweep may make (default DEFAULT_MAX_COMBINATIONS). */
+  maxCombinations?: number;
+}
+
+/** The default bound on a sweep's runs (`--max-combinations`). */
+export const DEFAULT_MAX_COMBINATIONS = 10_000;
+
+/** A sweep larger than the bound, counted without expanding it: one error at its parameters. */
+function sweepSizeDiagnostics(
+  composed: ComposedExperiment,
+  config: ConfigObject,
+  max: number,
+): Diagnostic[] {
+  const sweep = config.sweep as SweepConfig | undefined;
+  if (!isPlainObject(sweep) || !isPlainObject(sweep.parameters)) return [];
+  const count = countTrials(sweep);
+  if (!(count > max)) return [];
+  const shown = count < 1e15 ? count.toLocaleString('en-US') : count.toExponential(2);
+  const at = ['sweep', 'parameters'];
+  const loc = composed.sources.locate(at, true) ?? { file: composed.file };
+  return [
+    {
+      ...loc,
+      path: formatPath(at),
+      message:
+        `the sweep makes ${shown} runs, more than the limit of ${max.toLocaleString('en-US')}; ` +
+        'shorten its lists, or raise the limit with --max-combinations <n>',
+    },
+  ];
 }
 
 function describeAjvError(e: ErrorObject): {
@@ -137,6 +194,32 @@ function describeAjvError(e: ErrorObject): {
 }
 
 /**
+ * Every number of the resolved experiment is finite: JSON Schema's `number` and `integer`
+ * accept Infinity (and `1e309` reads as Infinity) in ajv, and NaN compares false to every
+ * bound, so YAML `.inf`/`.nan` or `--set x=.inf` would otherwise pass to the run (and print as
+ * null in JSON). Sweep values included.
+ */
+function nonFiniteDiagnostics(composed: ComposedExperiment, config: ConfigObject): Diagnostic[] {
+  const out: Diagnostic[] = [];
+  const walk = (value: unknown, path: PathSegment[]): void => {
+    if (typeof value === 'number') {
+      if (!Number.isFinite(value)) {
+        const loc = composed.sources.locate(path) ?? { file: composed.file };
+        out.push({
+          ...loc,
+          path: formatPath(path),
+          message: `must be a finite number (got ${String(value)})`,
+        });
+      }
+    } else if (Array.isArray(value)) value.forEach((v, i) => walk(v, [...path, i]));
+    else if (isPlainObject(value))
+      for (const [k, v] of Object.entries(value)) walk(v, [...path, k]);
+  };
+  walk(config, []);
+  return out;
+}
+
+/**
  * Validate a composed experiment against the schema composed from the registry. Returns the
  * config with schema defaults filled in; throws ConfigError with file:line:col diagnostics.
  */
@@ -144,8 +227,10 @@ export function validateExperiment(
   composed: ComposedExperiment,
   registry: Registry,
   env: Record<string, string | undefined> = process.env,
+  options: ValidateOptions = {},
 ): ConfigObject {
-  const { diagnostics, slots } = unknownPluginDiagnostics(composed, registry);
+  const { diagnostics, slots } = unknownPluginDiagnostics(composed, registry, options);
+  diagnostics.push(...(options.extra ?? []));
   const validate = validatorFor(registry);
   // Pass 1 fills the schema defaults; a default may read the environment
   // (`root: ${env:AFFECTNET_ROOT}`), so interpolate then, and check the result in pass 2 like a
@@ -173,6 +258,15 @@ export function validateExperiment(
       }
     }
   }
+  diagnostics.push(...nonFiniteDiagnostics(composed, config));
+  if (valid)
+    diagnostics.push(
+      ...sweepSizeDiagnostics(
+        composed,
+        config,
+        options.maxCombinations ?? DEFAULT_MAX_COMBINATIONS,
+      ),
+    );
   diagnostics.push(...sweepDiagnostics(composed));
   if (diagnostics.length > 0) {
     diagnostics.sort((a, b) =>

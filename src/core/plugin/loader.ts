@@ -1,8 +1,8 @@
 import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { createRequire, isBuiltin } from 'node:module';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
-import { ConfigError, UserError } from '../errors.js';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { ConfigError, UserError, type Diagnostic } from '../errors.js';
 import { PLUGIN_KINDS, type PluginDefinition } from './plugin.js';
 import type { Registry } from './registry.js';
 import type { ComposedExperiment } from '../config/compose.js';
@@ -27,7 +27,53 @@ export function definitionsOf(mod: Record<string, unknown>): PluginDefinition[] 
   return candidates.filter(isPluginDefinition);
 }
 
+/** An npm package name, optionally with a subpath: `pkg`, `@scope/pkg`, `pkg/sub/path.js`. */
+const PACKAGE_NAME = /^(@[a-z0-9][\w.~-]*\/)?[a-z0-9][\w.~-]*(\/[\w.~@-]+)*$/i;
+
+/**
+ * Why a plugin specifier is not loaded, or undefined when it is one of the three forms a plugin
+ * may take: a file path (`./x.mjs`, `/abs/x.mjs`), a `file:` URL, or a package name. `data:`,
+ * `http(s):`, `node:` and every other scheme, and Node's built-in modules, are refused: a
+ * plugin is code someone can read in a file.
+ */
+export function pluginSpecifierProblem(spec: string): string | undefined {
+  if (spec.startsWith('file:')) {
+    try {
+      fileURLToPath(spec);
+      return undefined;
+    } catch (error) {
+      return `'${spec}' is not a usable file: URL (${(error as Error).message})`;
+    }
+  }
+  if (spec.startsWith('.') || isAbsolute(spec)) return undefined;
+  const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(spec);
+  const forms = 'a plugin is a file path (./plugin.mjs), a file: URL or a package name';
+  if (scheme) return `'${scheme[1]}:' specifiers are never loaded: ${forms}`;
+  if (isBuiltin(spec)) return `'${spec}' is a Node.js built-in module, not a plugin: ${forms}`;
+  if (!PACKAGE_NAME.test(spec)) return `'${spec}' is not a package name: ${forms}`;
+  return undefined;
+}
+
+/** Diagnostics for the `plugins:` entries that would not be loaded (see pluginSpecifierProblem). */
+export function pluginSpecifierDiagnostics(composed: ComposedExperiment): Diagnostic[] {
+  const specs = composed.config.plugins;
+  if (!Array.isArray(specs)) return [];
+  const out: Diagnostic[] = [];
+  specs.forEach((spec, i) => {
+    const problem = typeof spec === 'string' ? pluginSpecifierProblem(spec) : undefined;
+    if (!problem) return;
+    const loc = composed.sources.locate(['plugins', i]) ?? { file: composed.file };
+    out.push({ ...loc, path: formatPath(['plugins', i]), message: problem });
+  });
+  return out;
+}
+
 async function importSpecifier(spec: string, baseDir: string): Promise<Record<string, unknown>> {
+  const problem = pluginSpecifierProblem(spec);
+  if (problem) throw new UserError(problem);
+  if (spec.startsWith('file:')) {
+    return (await import(pathToFileURL(fileURLToPath(spec)).href)) as Record<string, unknown>;
+  }
   if (spec.startsWith('.') || isAbsolute(spec)) {
     return (await import(pathToFileURL(resolve(baseDir, spec)).href)) as Record<string, unknown>;
   }
@@ -56,6 +102,8 @@ async function registerModule(
   fail: (message: string) => never,
 ): Promise<string[]> {
   let mod: Record<string, unknown> = {};
+  const problem = pluginSpecifierProblem(specifier);
+  if (problem) fail(problem);
   try {
     mod = await importSpecifier(specifier, baseDir);
   } catch (error) {

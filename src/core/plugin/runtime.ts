@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import { dirname, resolve } from 'node:path';
 import { container as globalContainer, type DependencyContainer } from 'tsyringe';
 import { BackendService } from '../training/backend.js';
-import { ConfigError, UserError } from '../errors.js';
+import { ConfigError, UserError, type Diagnostic } from '../errors.js';
 import {
   PLUGIN_OPTIONS,
   type DatasetPlugin,
@@ -20,7 +20,7 @@ import {
 import type { ExperimentConfig, PluginRef } from '../config/types.js';
 import { validateExperiment } from '../config/validate.js';
 import { monitorDiagnostics } from '../config/monitors.js';
-import { loadExperimentPlugins } from './loader.js';
+import { loadExperimentPlugins, pluginSpecifierDiagnostics } from './loader.js';
 import type { CommandModule } from '../cli/command.js';
 import type { DoctorSection, PluginExtensions, RunSourceDefinition } from './extensions.js';
 import { withOptionDefaults } from './defaults.js';
@@ -29,6 +29,15 @@ import { ExportFormatRegistry } from '../inference/export-formats.js';
 export interface ResolveOptions extends ComposeOptions {
   /** Accept `${env:X}` references that have no value (validate, config); `run` does not. */
   allowUnresolvedEnv?: boolean;
+  /**
+   * Import the modules of the experiment's `plugins:` list (default true: running an
+   * experiment runs its code). false (validate, config, summary and run --dry-run without
+   * --allow-plugins) imports nothing: every specifier is still checked, and the sections whose
+   * plugin type only an unloaded module could provide are listed in `unchecked`.
+   */
+  loadPlugins?: boolean;
+  /** The most runs a sweep may make (`--max-combinations`; default 10,000). */
+  maxCombinations?: number;
 }
 
 export interface ResolvedExperiment {
@@ -37,6 +46,8 @@ export interface ResolvedExperiment {
   config: ExperimentConfig;
   /** Plugins registered from the experiment's `plugins:` list, as kind:type. */
   externalPlugins: string[];
+  /** Sections not checked because plugin modules were not loaded (see loadPlugins), as notes. */
+  unchecked: Diagnostic[];
 }
 
 /**
@@ -107,17 +118,33 @@ export class Runtime {
   /** Compose, load external plugins, validate. Throws ConfigError with file:line:col. */
   async resolve(file: string, options: ResolveOptions = {}): Promise<ResolvedExperiment> {
     const composed = composeExperiment(file, options);
-    const externalPlugins = await loadExperimentPlugins(composed, this.registry);
-    const config = validateExperiment(
-      composed,
-      this.registry,
-      options.env,
-    ) as unknown as ExperimentConfig;
-    const resolved = { file, composed, config, externalPlugins };
+    const refused = pluginSpecifierDiagnostics(composed);
+    const load = options.loadPlugins ?? true;
+    // a refused specifier stops a run before any module of the list is imported
+    if (load && refused.length > 0) throw new ConfigError(refused);
+    const externalPlugins = load ? await loadExperimentPlugins(composed, this.registry) : [];
+    const listed = Array.isArray(composed.config.plugins) ? composed.config.plugins : [];
+    const unchecked: Diagnostic[] = [];
+    const config = validateExperiment(composed, this.registry, options.env, {
+      pluginsNotLoaded: load ? [] : listed.map(String),
+      unchecked,
+      extra: load ? [] : refused,
+      maxCombinations: options.maxCombinations,
+    }) as unknown as ExperimentConfig;
+    if (!load && listed.length > 0)
+      unchecked.unshift({
+        ...(composed.sources.locate(['plugins']) ?? { file }),
+        path: '$.plugins',
+        message:
+          `not imported: ${listed.join(', ')} (reading a config runs no code from it; ` +
+          '--allow-plugins imports them)',
+      });
+    const resolved = { file, composed, config, externalPlugins, unchecked };
     // Monitored metric names depend on the task, which only the dataset plugin knows.
     let request: ModelRequest | undefined;
     try {
-      request = this.describeTask(resolved);
+      // (a dataset type from a module not loaded cannot describe it: nothing to check then)
+      if (this.registry.has('dataset', config.dataset.type)) request = this.describeTask(resolved);
     } catch (error) {
       // e.g. an unknown class preset: a problem in the dataset's options, so name them.
       if (!(error instanceof UserError) || error instanceof ConfigError) throw error;

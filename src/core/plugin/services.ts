@@ -1,5 +1,6 @@
 import 'reflect-metadata';
 import { singleton } from 'tsyringe';
+import { scrubSecrets } from '../redact.js';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 const LEVELS: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
@@ -12,7 +13,8 @@ export class Logger {
   sink?: (line: string) => void;
 
   private write(level: LogLevel, message: string): void {
-    const line = `[${level}] ${message}`;
+    // no credential value from the environment reaches a log (stderr or the run's log.txt)
+    const line = `[${level}] ${scrubSecrets(message)}`;
     this.sink?.(`${new Date().toISOString()} ${line}`);
     if (LEVELS[level] >= LEVELS[this.level]) process.stderr.write(line + '\n');
   }

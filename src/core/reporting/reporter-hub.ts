@@ -9,6 +9,7 @@ import type {
 } from '../plugin/plugin.js';
 import type { Logger } from '../plugin/services.js';
 import type { RunStore } from './run-store.js';
+import { redactUrlCredentials } from '../redact.js';
 import type { StepProgress } from '../runner/trainer.js';
 
 /** Step-level progress, for reporters that draw progress bars. Not stored: too frequent. */
@@ -136,7 +137,9 @@ export class ReporterHub {
   }
 
   /** The last event; resolves once every reporter delivered, or after drainTimeoutMs. */
-  async runEnded(run: RunInfo, status: RunStatus, error?: string): Promise<void> {
+  async runEnded(run: RunInfo, status: RunStatus, reason?: string): Promise<void> {
+    // an error message may quote a credential (a URL with a password...): none is written
+    const error = reason === undefined ? undefined : redactUrlCredentials(reason);
     const rec = this.record({ event: 'runEnded', time: Date.now(), status, error });
     void this.each('runEnded', (r) => r.runEnded?.(run, status, error, rec));
     await this.drain();

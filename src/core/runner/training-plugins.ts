@@ -25,9 +25,11 @@ export function buildTrainingPlugins(
 ): TrainingPlugins {
   const optimizerRef = training.optimizer;
   const optimizer = runtime.instantiate<OptimizerPlugin>(scope, 'optimizer', optimizerRef);
-  if (!(Number.isFinite(optimizer.learningRate) && optimizer.learningRate > 0))
+  // the bounds of a learning rate are the optimizer's schema's (0 is allowed, as in Keras);
+  // this only guards a plugin whose instance reports no usable number
+  if (!(Number.isFinite(optimizer.learningRate) && optimizer.learningRate >= 0))
     throw new UserError(
-      `optimizer ${optimizerRef.type}: its learning rate is ${optimizer.learningRate}; an optimizer plugin must give a positive learningRate`,
+      `optimizer ${optimizerRef.type}: its learning rate is ${optimizer.learningRate}; an optimizer plugin must give a finite learningRate of 0 or more`,
     );
   const loss = (key: 'classification' | 'regression', target: LossTarget): Named<LossPlugin> => {
     const ref = asRef(training.loss?.[key] ?? (key === 'classification' ? 'cross-entropy' : 'mse'));

@@ -34,16 +34,9 @@ function draw(rng: Random, spec: unknown[] | SweepDistribution): unknown {
   return lo + rng.int(hi - lo + 1);
 }
 
-/**
- * The combinations of a sweep, before `repeat`: `grid` is the cartesian product of the lists,
- * `zip` pairs the i-th values (all lists equally long), `random` draws `trials` times from the
- * distributions (a plain list is a choice) with its own seeded generator, so the same seed
- * gives the same trials.
- */
-function combinations(sweep: SweepConfig, experimentSeed: number): string[][] {
-  const entries = Object.entries(sweep.parameters);
-  // Validation checks the keys with their file location; this guards callers that skip it.
-  for (const [path, spec] of entries) {
+/** Checks of the parameters that validation makes with file locations; guards callers that skip it. */
+function checkParameters(sweep: SweepConfig): void {
+  for (const [path, spec] of Object.entries(sweep.parameters)) {
     try {
       parseOverridePath(path);
     } catch (error) {
@@ -57,52 +50,99 @@ function combinations(sweep: SweepConfig, experimentSeed: number): string[][] {
         `sweep parameter '${path}': a distribution needs sweep.mode random (${sweep.mode} takes a list of values)`,
       );
   }
-  if (sweep.mode === 'random') {
-    if (!sweep.trials || sweep.trials < 1)
-      throw new UserError('sweep.mode random needs sweep.trials (how many trials to draw)');
-    const rng = new Random(sweep.seed ?? experimentSeed);
-    return Array.from({ length: sweep.trials }, () =>
-      entries.map(([path, spec]) => asOverride(path, draw(rng, spec))),
-    );
-  }
-  const lists = entries as [string, unknown[]][];
+  if (sweep.mode === 'random' && (!sweep.trials || sweep.trials < 1))
+    throw new UserError('sweep.mode random needs sweep.trials (how many trials to draw)');
   if (sweep.mode === 'zip') {
+    const lists = Object.entries(sweep.parameters) as [string, unknown[]][];
     const lengths = new Set(lists.map(([, v]) => v.length));
     if (lengths.size > 1) {
       throw new UserError(
         `sweep.mode zip needs lists of one length; got ${lists.map(([k, v]) => `${k}: ${v.length}`).join(', ')}`,
       );
     }
-    const n = lists[0]?.[1].length ?? 0;
-    return Array.from({ length: n }, (_, i) =>
-      lists.map(([path, values]) => asOverride(path, values[i])),
-    );
   }
-  return lists.reduce<string[][]>(
-    (combos, [path, values]) =>
-      combos.flatMap((c) => values.map((v) => [...c, asOverride(path, v)])),
-    [[]],
-  );
 }
 
 /**
- * Every run of a sweep: each combination `repeat` times, replica k with `seed=<seed + k>`
- * (replica 0 keeps the experiment's seed, so repeat 1 changes nothing). No sweep: one run.
+ * How many runs a sweep makes (combinations times `repeat`), computed from the list lengths
+ * without expanding anything: a grid of ten lists of 100 values is 10^20, counted at once.
+ * A count above 2^53 is approximate (it is only compared with a limit).
  */
-export function expandTrials(sweep: SweepConfig | undefined, experimentSeed: number): SweepTrial[] {
-  if (!sweep) return [{ overrides: [], group: 0, replica: 0 }];
+export function countTrials(sweep: SweepConfig | undefined): number {
+  if (!sweep) return 1;
+  const repeat = sweep.repeat ?? 1;
+  const lengths = Object.values(sweep.parameters).map((v) => (Array.isArray(v) ? v.length : 1));
+  if (sweep.mode === 'random') return (sweep.trials ?? 0) * repeat;
+  if (sweep.mode === 'zip') return (lengths[0] ?? 0) * repeat;
+  return lengths.reduce((n, k) => n * k, 1) * repeat;
+}
+
+/**
+ * The combinations of a sweep, before `repeat`, one at a time (nothing is built ahead):
+ * `grid` is the cartesian product of the lists (the last parameter varies fastest), `zip`
+ * pairs the i-th values (all lists equally long), `random` draws `trials` times from the
+ * distributions (a plain list is a choice) with its own seeded generator, so the same seed
+ * gives the same trials.
+ */
+function* combinations(sweep: SweepConfig, experimentSeed: number): Generator<string[]> {
+  checkParameters(sweep);
+  const entries = Object.entries(sweep.parameters);
+  if (sweep.mode === 'random') {
+    const rng = new Random(sweep.seed ?? experimentSeed);
+    for (let t = 0; t < (sweep.trials ?? 0); t++)
+      yield entries.map(([path, spec]) => asOverride(path, draw(rng, spec)));
+    return;
+  }
+  const lists = entries as [string, unknown[]][];
+  if (sweep.mode === 'zip') {
+    const n = lists[0]?.[1].length ?? 0;
+    for (let i = 0; i < n; i++) yield lists.map(([path, values]) => asOverride(path, values[i]));
+    return;
+  }
+  if (lists.some(([, values]) => values.length === 0)) return;
+  // an odometer over the lists' indices
+  const index = lists.map(() => 0);
+  for (;;) {
+    yield lists.map(([path, values], k) => asOverride(path, values[index[k]]));
+    let k = lists.length - 1;
+    while (k >= 0 && ++index[k] === lists[k][1].length) index[k--] = 0;
+    if (k < 0) return;
+  }
+}
+
+/**
+ * Every run of a sweep, lazily: each combination `repeat` times, replica k with
+ * `seed=<seed + k>` (replica 0 keeps the experiment's seed, so repeat 1 changes nothing).
+ * No sweep: one run.
+ */
+export function* iterateTrials(
+  sweep: SweepConfig | undefined,
+  experimentSeed: number,
+): Generator<SweepTrial> {
+  if (!sweep) {
+    yield { overrides: [], group: 0, replica: 0 };
+    return;
+  }
   const repeat = sweep.repeat ?? 1;
   if (repeat > 1 && 'seed' in sweep.parameters)
     throw new UserError(
       'sweep.repeat sets each run\'s seed; drop "seed" from sweep.parameters (or repeat: 1)',
     );
-  return combinations(sweep, experimentSeed).flatMap((overrides, group) =>
-    Array.from({ length: repeat }, (_, replica) => ({
-      overrides: repeat > 1 ? [...overrides, `seed=${experimentSeed + replica}`] : overrides,
-      group,
-      replica,
-    })),
-  );
+  let group = 0;
+  for (const overrides of combinations(sweep, experimentSeed)) {
+    for (let replica = 0; replica < repeat; replica++)
+      yield {
+        overrides: repeat > 1 ? [...overrides, `seed=${experimentSeed + replica}`] : overrides,
+        group,
+        replica,
+      };
+    group++;
+  }
+}
+
+/** Every run of a sweep as a list (see iterateTrials; validation bounds the count). */
+export function expandTrials(sweep: SweepConfig | undefined, experimentSeed: number): SweepTrial[] {
+  return [...iterateTrials(sweep, experimentSeed)];
 }
 
 /** The `--set` lists of a sweep's runs (see expandTrials). */

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
-import { setOption, type CommandModule } from '../../core/cli/command.js';
+import { allowPluginsOption, setOption, type CommandModule } from '../../core/cli/command.js';
 import { BackendService } from '../../core/training/backend.js';
-import { ConfigError, UserError } from '../../core/errors.js';
+import { ConfigError, UserError, formatDiagnostic } from '../../core/errors.js';
 import { unresolvedEnvDiagnostics } from '../../core/config/compose.js';
 import type { ArchitecturePlugin, DatasetPlugin } from '../../core/plugin/plugin.js';
 import type { Runtime } from '../../core/plugin/runtime.js';
@@ -11,6 +11,7 @@ export interface SummaryCommandOptions {
   set?: string[];
   json?: boolean;
   cacheDir: string;
+  allowPlugins?: boolean;
 }
 
 /**
@@ -20,13 +21,26 @@ export interface SummaryCommandOptions {
 export async function summarizeExperiment(
   runtime: Runtime,
   file: string,
-  options: { set?: string[]; cacheDir: string },
+  options: { set?: string[]; cacheDir: string; allowPlugins?: boolean },
 ): Promise<ModelSummary> {
   const resolved = await runtime.resolve(file, {
     overrides: options.set,
     allowUnresolvedEnv: true,
+    loadPlugins: options.allowPlugins === true,
   });
   const { config } = resolved;
+  for (const note of resolved.unchecked) runtime.logger.warn(formatDiagnostic(note));
+  // summary builds the dataset's and architecture's plugins: one an unloaded module provides
+  // cannot be built
+  const missing = (['dataset', 'architecture'] as const).filter(
+    (kind) => !runtime.registry.has(kind, config[kind].type),
+  );
+  if (missing.length > 0)
+    throw new ConfigError(
+      resolved.unchecked
+        .filter((d) => missing.some((kind) => d.path.startsWith(`$.${kind}`)))
+        .map((d) => ({ ...d, message: d.message.replace(/^not checked: /, 'cannot build: ') })),
+    );
   // Shapes and parameter counts do not depend on pretrained weights, so summary never reads
   // them (they may be large, or not converted yet): an architecture's `weights` option is
   // built as 'none'.
@@ -83,6 +97,7 @@ function registerSummaryCommand(program: Command, runtime: Runtime): void {
     )
     .argument('<file>', 'experiment YAML file')
     .addOption(setOption())
+    .addOption(allowPluginsOption())
     .option(
       '--json',
       'print JSON: {layers: [{name, className, outputShape, params, trainable}], totalParams, ...}',

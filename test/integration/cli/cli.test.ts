@@ -37,7 +37,10 @@ describe('affectlab CLI', () => {
           (_m, p: string) => `extends: ${join(repoRoot, 'experiments', p.trim())}`,
         ),
       );
-      const r = affectlab(['validate', broken]);
+      // a base outside the experiment's project is read only from a configured root
+      const r = affectlab(['validate', broken], {
+        env: { AFFECTLAB_CONFIG_ROOTS: join(repoRoot, 'experiments') },
+      });
       assert.equal(r.code, 1, `${f}: ${r.stdout}${r.stderr}`);
       assert.ok(r.stdout.startsWith(`${broken}:`), r.stdout);
       assert.match(r.stdout, /:\d+:\d+: \$\.epochz: unknown key 'epochz'/);
@@ -51,7 +54,9 @@ describe('affectlab CLI', () => {
       file,
       `extends: ${join(repoRoot, 'experiments/vgg6-weighted.yaml')}\narchitecture:\n  type: vgg-typ\n`,
     );
-    const r = affectlab(['validate', file]);
+    const r = affectlab(['validate', file], {
+      env: { AFFECTLAB_CONFIG_ROOTS: join(repoRoot, 'experiments') },
+    });
     assert.equal(r.code, 1);
     assert.match(
       r.stdout,

@@ -1,14 +1,21 @@
 import { writeFileSync } from 'node:fs';
 import { Option, type Command } from 'commander';
 import { stringify } from 'yaml';
-import { ConfigError, type Diagnostic } from '../../errors.js';
+import { ConfigError, UserError, type Diagnostic } from '../../errors.js';
 import { composeExperimentSchema } from '../../config/schema.js';
 import { schemaMarkdown } from '../../config/schema-markdown.js';
 import { partialExperimentSchema } from '../../config/schema-partial.js';
 import { unresolvedEnvDiagnostics } from '../../config/compose.js';
 import { formatDiagnostic } from '../../errors.js';
 import type { Runtime } from '../../plugin/runtime.js';
-import { collect, setOption } from '../command.js';
+import { allowPluginsOption, collect, maxCombinationsOption, setOption } from '../command.js';
+import {
+  VALIDATE_FORMATS,
+  printReports,
+  reportedProblem,
+  type FileReport,
+  type ValidateFormat,
+} from '../validate-report.js';
 import { loadPluginModules } from '../../plugin/loader.js';
 import { experimentFileNotes, formatFileNote } from '../../plugin/file-notes.js';
 
@@ -19,35 +26,93 @@ const pluginOption = (): Option =>
     'also load a plugin module: a path or a package name (repeatable)',
   ).argParser(collect);
 
+interface ConfigCommandOptions {
+  set?: string[];
+  json?: boolean;
+  allowPlugins?: boolean;
+  maxCombinations?: number;
+}
+
+interface ValidateCommandOptions extends ConfigCommandOptions {
+  format: ValidateFormat;
+}
+
+/**
+ * One file's result. A file that cannot be read (missing, a FIFO, too large...) is an error of
+ * that file; the other files are still checked.
+ */
+async function validateOne(
+  runtime: Runtime,
+  file: string,
+  opts: ValidateCommandOptions,
+): Promise<FileReport> {
+  try {
+    const resolved = await runtime.resolve(file, {
+      overrides: opts.set,
+      allowUnresolvedEnv: true,
+      loadPlugins: opts.allowPlugins === true,
+      maxCombinations: opts.maxCombinations,
+    });
+    const warnings = [
+      ...unresolvedEnvDiagnostics(resolved.composed, runtime.registry.envHints()),
+      ...resolved.unchecked,
+    ];
+    return {
+      file,
+      ok: true,
+      errors: [],
+      warnings: warnings.map(reportedProblem),
+      unchecked: resolved.unchecked.filter((d) => d.path !== '$.plugins').length,
+      notes: experimentFileNotes(runtime.registry, resolved.config).map(formatFileNote),
+    };
+  } catch (error) {
+    if (!(error instanceof UserError)) throw error;
+    // a file that cannot be read: its message starts with the file's name, said once
+    const message = error.message.startsWith(`${file}: `)
+      ? error.message.slice(file.length + 2)
+      : error.message;
+    const diagnostics: Diagnostic[] =
+      error instanceof ConfigError ? error.diagnostics : [{ file, path: '$', message }];
+    return {
+      file,
+      ok: false,
+      errors: diagnostics.map(reportedProblem),
+      warnings: [],
+      unchecked: 0,
+      notes: [],
+    };
+  }
+}
+
 export function registerConfigCommands(program: Command, runtime: Runtime): void {
   program
     .command('validate')
-    .description('validate experiment files; prints file:line:col: path: message for each error')
+    .description(
+      'validate experiment files (no code of theirs runs: plugins: modules are not imported ' +
+        'unless --allow-plugins); prints file:line:col: path: message for each error',
+    )
     .argument('<file...>', 'experiment YAML files')
     .addOption(setOption())
-    .action(async (files: string[], opts: { set?: string[] }) => {
-      let failed = 0;
-      for (const file of files) {
-        try {
-          const resolved = await runtime.resolve(file, {
-            overrides: opts.set,
-            allowUnresolvedEnv: true,
-          });
-          const warnings = unresolvedEnvDiagnostics(resolved.composed, runtime.registry.envHints());
-          for (const w of warnings) process.stderr.write(`warning: ${formatDiagnostic(w)}\n`);
-          process.stdout.write(`${file}: ok\n`);
-          for (const note of experimentFileNotes(runtime.registry, resolved.config))
-            process.stdout.write(`  ${formatFileNote(note)}\n`);
-        } catch (error) {
-          if (!(error instanceof ConfigError)) throw error;
-          failed++;
-          process.stdout.write(
-            error.diagnostics.map((d: Diagnostic) => formatDiagnostic(d)).join('\n') + '\n',
-          );
-        }
-      }
+    .addOption(allowPluginsOption())
+    .addOption(maxCombinationsOption())
+    .addOption(
+      new Option('--format <format>', 'text, json (an array of per-file results) or github')
+        .choices(VALIDATE_FORMATS)
+        .default('text'),
+    )
+    .action(async (files: string[], opts: ValidateCommandOptions) => {
+      const reports: FileReport[] = [];
+      for (const file of files) reports.push(await validateOne(runtime, file, opts));
+      printReports(
+        reports,
+        opts.format,
+        (t) => process.stdout.write(t),
+        (t) => process.stderr.write(t),
+      );
+      const failed = reports.filter((r) => !r.ok).length;
       if (failed > 0) {
-        process.stderr.write(`${failed} of ${files.length} experiment file(s) invalid\n`);
+        if (opts.format !== 'json')
+          process.stderr.write(`${failed} of ${files.length} experiment file(s) invalid\n`);
         process.exitCode = 1;
       }
     });
@@ -55,17 +120,25 @@ export function registerConfigCommands(program: Command, runtime: Runtime): void
   program
     .command('config')
     .description(
-      'print the fully resolved experiment (extends, --set overrides, ${env:...}, defaults)',
+      'print the fully resolved experiment (extends, --set overrides, ${env:...}, defaults); ' +
+        'plugins: modules are not imported unless --allow-plugins',
     )
     .argument('<file>', 'experiment YAML file')
     .addOption(setOption())
+    .addOption(allowPluginsOption())
+    .addOption(maxCombinationsOption())
     .option('--json', 'print JSON instead of YAML')
-    .action(async (file: string, opts: { set?: string[]; json?: boolean }) => {
+    .action(async (file: string, opts: ConfigCommandOptions) => {
       const resolved = await runtime.resolve(file, {
         overrides: opts.set,
         allowUnresolvedEnv: true,
+        loadPlugins: opts.allowPlugins === true,
+        maxCombinations: opts.maxCombinations,
       });
-      for (const w of unresolvedEnvDiagnostics(resolved.composed, runtime.registry.envHints()))
+      for (const w of [
+        ...unresolvedEnvDiagnostics(resolved.composed, runtime.registry.envHints()),
+        ...resolved.unchecked,
+      ])
         process.stderr.write(`warning: ${formatDiagnostic(w)}\n`);
       process.stdout.write(
         opts.json ? JSON.stringify(resolved.config, null, 2) + '\n' : stringify(resolved.config),

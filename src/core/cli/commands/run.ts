@@ -1,15 +1,15 @@
 import { isAbsolute, resolve, dirname } from 'node:path';
-import { Option, type Command } from 'commander';
+import { InvalidArgumentError, Option, type Command } from 'commander';
 import { stringify } from 'yaml';
 import { PLUGIN_SLOTS } from '../../config/schema.js';
 import type { ExperimentConfig, PluginRef } from '../../config/types.js';
-import { UserError } from '../../errors.js';
+import { UserError, formatDiagnostic } from '../../errors.js';
 import type { ResolvedExperiment, Runtime } from '../../plugin/runtime.js';
-import { setOption } from '../command.js';
+import { allowPluginsOption, maxCombinationsOption, setOption } from '../command.js';
 import { runExperiment } from '../../runner/experiment-run.js';
 import { experimentFileNotes } from '../../plugin/file-notes.js';
 import { RunStore, newRunId } from '../../reporting/run-store.js';
-import { expandTrials, type SweepTrial } from '../../sweep/sweep.js';
+import { countTrials, expandTrials, iterateTrials, type SweepTrial } from '../../sweep/sweep.js';
 import {
   createSweep,
   findSweep,
@@ -28,6 +28,9 @@ export interface RunCommandOptions {
   launcher?: string;
   runId?: string;
   group?: string;
+  allowPlugins?: boolean;
+  maxCombinations?: number;
+  first: number;
 }
 
 /** Build every plugin of the experiment without reading data; returns `slot -> description`. */
@@ -51,6 +54,12 @@ function buildAll(
             ? value
             : [value];
     refs.forEach((ref, i) => {
+      if (!runtime.registry.has(slot.kind, ref.type)) {
+        // a type from a plugin module that --dry-run did not import (no --allow-plugins)
+        built[slot.list ? `${slot.key}[${i}]` : slot.key] =
+          `${ref.type} (not built: plugin modules not loaded; --allow-plugins loads them)`;
+        return;
+      }
       const instance = runtime.instantiate<object>(scope, slot.kind, ref);
       built[slot.list ? `${slot.key}[${i}]` : slot.key] =
         `${ref.type} (${instance.constructor.name})`;
@@ -117,7 +126,23 @@ export function registerRunCommand(program: Command, runtime: Runtime): void {
     )
     .argument('[file]', 'experiment YAML file (omit with --resume)')
     .addOption(setOption())
-    .option('--dry-run', 'stop after building every plugin and print what was built')
+    .option(
+      '--dry-run',
+      'stop after building every plugin and print what was built (a sweep: its run count and ' +
+        'first combinations); imports no plugins: module unless --allow-plugins',
+    )
+    .addOption(allowPluginsOption())
+    .addOption(maxCombinationsOption())
+    .addOption(
+      new Option('--first <n>', 'with --dry-run: how many combinations of a sweep to print')
+        .argParser((v: string) => {
+          const n = Number(v);
+          if (!Number.isSafeInteger(n) || n < 0)
+            throw new InvalidArgumentError('give a whole number');
+          return n;
+        })
+        .default(10),
+    )
     .option(
       '--resume <run>',
       'continue a run (its directory, or its id under the runs root) from its last completed epoch; ' +
@@ -148,8 +173,14 @@ export function registerRunCommand(program: Command, runtime: Runtime): void {
       if (!file) throw new UserError('give an experiment file, or --resume <run or sweep>');
       // --launcher picks the plugin (before --set, so --set launcher.x applies to it); the
       // YAML's launcher options stay only when it names the same one
+      // a dry run imports the plugins: modules only when allowed; a run always does
+      const limits = {
+        loadPlugins: !opts.dryRun || opts.allowPlugins === true,
+        maxCombinations: opts.maxCombinations,
+      };
       const yamlLauncher = opts.launcher
-        ? (await runtime.resolve(file, { allowUnresolvedEnv: true })).config.launcher?.type
+        ? (await runtime.resolve(file, { allowUnresolvedEnv: true, ...limits })).config.launcher
+            ?.type
         : undefined;
       const launcherSet =
         opts.launcher && yamlLauncher !== opts.launcher
@@ -158,14 +189,20 @@ export function registerRunCommand(program: Command, runtime: Runtime): void {
       const base = await runtime.resolve(file, {
         overrides: [...launcherSet, ...(opts.set ?? [])],
         allowUnresolvedEnv: opts.dryRun,
+        ...limits,
       });
+      for (const note of base.unchecked) runtime.logger.warn(formatDiagnostic(note));
+      const group = base.config.sweep
+        ? (base.config.sweep.group ?? `${base.config.name}-${newRunId()}`)
+        : opts.group;
+      if (opts.dryRun && base.config.sweep) {
+        await dryRunSweep(runtime, base, file, [...launcherSet, ...(opts.set ?? [])], opts);
+        return;
+      }
       const trials = opts.resume
         ? expandTrials(undefined, 0)
         : expandTrials(base.config.sweep, base.config.seed);
       const combos = trials.map((t) => t.overrides);
-      const group = base.config.sweep
-        ? (base.config.sweep.group ?? `${base.config.name}-${newRunId()}`)
-        : opts.group;
       if (base.config.sweep && !opts.dryRun && !opts.resume) {
         await launchSweep(runtime, base, file, trials, group as string, launcherSet, opts);
         return;
@@ -227,6 +264,68 @@ export function registerRunCommand(program: Command, runtime: Runtime): void {
     });
 }
 
+/**
+ * `run --dry-run` of a sweep: its run count (counted, not expanded), then the first `--first`
+ * combinations, built one at a time from a lazy expansion; SIGINT/SIGTERM stop it between two.
+ */
+async function dryRunSweep(
+  runtime: Runtime,
+  base: ResolvedExperiment,
+  file: string,
+  overrides: string[],
+  opts: RunCommandOptions,
+): Promise<void> {
+  const sweep = base.config.sweep;
+  const total = countTrials(sweep);
+  const shown = Math.min(total, opts.first);
+  // the count as a YAML comment: each combination stays one document, as without a sweep
+  process.stdout.write(
+    `# sweep ${base.config.name}: ${total} runs (${sweep?.mode ?? 'grid'}); the first ${shown}:\n`,
+  );
+  const signal = { stop: false as boolean, reason: undefined as string | undefined };
+  const onSignal = (name: NodeJS.Signals) => {
+    signal.stop = true;
+    signal.reason = name;
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    let i = 0;
+    for (const trial of iterateTrials(sweep, base.config.seed)) {
+      if (i >= shown) break;
+      // let a pending signal be handled between two combinations
+      await new Promise((done) => setImmediate(done));
+      if (signal.stop) {
+        process.stderr.write(`\n${signal.reason}: dry run stopped after ${i} of ${shown}\n`);
+        process.exitCode = signal.reason === 'SIGTERM' ? 143 : 130;
+        return;
+      }
+      const resolved = await runtime.resolve(file, {
+        overrides: [...overrides, ...trial.overrides],
+        allowUnresolvedEnv: true,
+        loadPlugins: opts.allowPlugins === true,
+        maxCombinations: opts.maxCombinations,
+      });
+      i++;
+      process.stdout.write(
+        stringify({
+          experiment: resolved.config.name,
+          combination: `${i} of ${total}`,
+          launcher: resolved.config.launcher ?? runtime.defaultLauncher,
+          ...(sweep?.scheduler ? { scheduler: sweep.scheduler } : {}),
+          overrides: trial.overrides,
+          built: buildAll(runtime, resolved, opts.cacheDir),
+        }),
+      );
+    }
+    if (total > shown)
+      process.stdout.write(`# ... and ${total - shown} more (--first <n> prints more)\n`);
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
 function launcherOf(
   runtime: Runtime,
   resolved: ResolvedExperiment,
@@ -286,6 +385,7 @@ async function launchSweep(
   for (const trial of trials) {
     const resolved = await runtime.resolve(file, {
       overrides: [...launcherSet, ...(opts.set ?? []), ...trial.overrides],
+      maxCombinations: opts.maxCombinations,
     });
     const {
       sweep: _sweep,

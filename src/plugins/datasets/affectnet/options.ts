@@ -11,8 +11,12 @@ import {
 const TASKS = ['classification', 'valence-arousal', 'expression+valence-arousal'] as const;
 const SPLIT_POLICIES = ['report-table3', 'official'] as const;
 
-const positiveInteger = (options: { description?: string; default?: number } = {}) =>
-  Type.Integer({ minimum: 1, ...options });
+const positiveInteger = (
+  options: { description?: string; default?: number; maximum?: number } = {},
+) => Type.Integer({ minimum: 1, ...options });
+
+/** The largest model input side: 4096 took 54 s and 4.4 GB for `summary` alone. */
+const MAX_IMAGE_SIZE = 1024;
 
 const splitOptions = Options(
   {
@@ -88,10 +92,16 @@ export const affectnetOptionsSchema = Options({
     description:
       'What the model predicts. Valence-arousal tasks leave out records whose valence/arousal is -2 (none); a value outside [-1, 1] other than -2 makes the row a bad record in every task.',
   }),
-  imageSize: OneOf([positiveInteger(), FixedArray<[number, number]>(positiveInteger(), 2)], {
-    default: 256,
-    description: 'Model input size: one integer (square) or [height, width], in pixels.',
-  }),
+  imageSize: OneOf(
+    [
+      positiveInteger({ maximum: MAX_IMAGE_SIZE }),
+      FixedArray<[number, number]>(positiveInteger({ maximum: MAX_IMAGE_SIZE }), 2),
+    ],
+    {
+      default: 256,
+      description: 'Model input size: one integer (square) or [height, width], in pixels.',
+    },
+  ),
   channels: Enum([1, 3], { default: 3, description: '3 = RGB, 1 = greyscale.' }),
   crop: Enum(['face-box', 'aligned', 'full'], {
     default: 'face-box',
@@ -113,9 +123,14 @@ export const affectnetOptionsSchema = Options({
   synthetic: Type.Optional(
     Options(
       {
-        count: positiveInteger({ default: 4000, description: 'Rows of training.csv.' }),
+        count: positiveInteger({
+          default: 4000,
+          maximum: 1_000_000,
+          description: 'Rows of training.csv.',
+        }),
         size: positiveInteger({
           default: 96,
+          maximum: MAX_IMAGE_SIZE,
           description: 'Side of the generated images in pixels.',
         }),
         seed: Type.Integer({ default: 42 }),
