@@ -18,6 +18,7 @@ import { dirname, join, relative, resolve } from 'node:path';
 import { stringify } from 'yaml';
 import type { EpochMetrics, RunEvent, RunStatus } from '../plugin/plugin.js';
 import { UserError } from '../errors.js';
+import { redactCredentials } from '../redact.js';
 import { WriteFailure, asWriteFailure, guardWrite } from '../write-failure.js';
 
 /** `20261128-021853-3fa9c1`: sortable by start time, unique enough for one machine. */
@@ -172,7 +173,8 @@ export class RunStore {
       // a line cut by a full disk or a crash stays a line of its own, not the start of the next
       if (text.length > 0 && !text.endsWith('\n')) this.append('events.jsonl', '\n');
     }
-    this.append('events.jsonl', JSON.stringify(event) + '\n');
+    // a failure's message or a plugin's text may quote a credential: never onto the disk
+    this.append('events.jsonl', JSON.stringify(redactCredentials(event)) + '\n');
     return this.eventLines++;
   }
 
@@ -199,7 +201,7 @@ export class RunStore {
    * existing file is overwritten in place, which needs no new block: a failed run still says so.
    */
   writeRecord(record: RunRecord): void {
-    const text = JSON.stringify(record, null, 2) + '\n';
+    const text = JSON.stringify(redactCredentials(record), null, 2) + '\n';
     try {
       this.writeFile('run.json', text);
     } catch (error) {
