@@ -188,9 +188,9 @@ registerGraphLayer('CaffePreprocessing', {
 
 export interface KerasNormalizationArgs extends LayerArgs {
   /** Initial per-channel mean (the last axis); zeros when left out, as Keras' unadapted layer. */
-  mean?: readonly number[];
+  mean?: readonly number[] | null;
   /** Initial per-channel variance; ones when left out. */
-  variance?: readonly number[];
+  variance?: readonly number[] | null;
 }
 
 /**
@@ -213,8 +213,9 @@ export class KerasNormalization extends tf.layers.Layer {
 
   constructor(args: KerasNormalizationArgs = {}) {
     super(args);
-    this.initialMean = args.mean;
-    this.initialVariance = args.variance;
+    // a saved config has null for both (the values travel with the weights)
+    this.initialMean = args.mean ?? undefined;
+    this.initialVariance = args.variance ?? undefined;
   }
 
   override build(inputShape: tf.Shape | tf.Shape[]): void {
