@@ -19,15 +19,14 @@ import { lossSpecOf, optimizerOf } from '../../support/training-plugins.js';
 
 /**
  * MobileNetV2 and EfficientNet-B0 compiled by the graph engine against the eager engine (tfjs'
- * own layers, the reference): same initial weights, 20 SGD steps on 32 px noise, then the
+ * own layers, the reference): same initial weights, 20 SGD steps on noise (batch 8), then the
  * weights and predictions. As in the residual net's test (graph-engine.test.ts), later steps
  * are held to what rounding alone does: eager against itself from weights one rounding step
  * apart. Dropout is off (its masks come from other generators in the two engines); the lower
  * half of each base is frozen, so frozen batch normalisation runs in both modes.
  */
 
-const SIZE = 32;
-const BATCH = 16;
+const BATCH = 8;
 const STEPS = 20;
 const classes = [0, 1, 2].map((i) => ({ index: i, code: i, name: `c${i}` }));
 const task: Task = { kind: 'classification', classes };
@@ -37,13 +36,15 @@ const context = new RunContext('test', 'test.yaml', 1, '/nonexistent', '/nonexis
 const options = {
   task,
   loss: lossSpecOf(),
-  optimizer: optimizerOf({ type: 'sgd', learningRate: 0.01, momentum: 0.9 }),
+  optimizer: optimizerOf({ type: 'sgd', learningRate: 0.002, momentum: 0.5 }),
   seed: 3,
 };
 
-const backbones: { name: string; build: () => Promise<tf.LayersModel> }[] = [
+const backbones: { name: string; size: number; build: () => Promise<tf.LayersModel> }[] = [
   {
     name: 'mobilenet-v2',
+    // at 32 px its last maps are 1x1, and batch statistics over 8 values make the run chaotic
+    size: 64,
     build: () =>
       new MobileNetV2(
         {
@@ -57,10 +58,11 @@ const backbones: { name: string; build: () => Promise<tf.LayersModel> }[] = [
         },
         logger,
         context,
-      ).build({ inputShape: [SIZE, SIZE, 3], task }),
+      ).build({ inputShape: [64, 64, 3], task }),
   },
   {
     name: 'efficientnet-b0',
+    size: 32,
     build: () =>
       new EfficientNetB0(
         {
@@ -74,27 +76,30 @@ const backbones: { name: string; build: () => Promise<tf.LayersModel> }[] = [
         },
         logger,
         context,
-      ).build({ inputShape: [SIZE, SIZE, 3], task }),
+      ).build({ inputShape: [32, 32, 3], task }),
   },
 ];
 
-function batch(step: number): {
+function batch(
+  step: number,
+  size: number,
+): {
   x: Float32Array;
   shape: [number, number, number, number];
   targets: StepTargets;
 } {
   const random = new Random(300 + step);
   return {
-    x: Float32Array.from({ length: BATCH * SIZE * SIZE * 3 }, () => random.next()),
-    shape: [BATCH, SIZE, SIZE, 3],
+    x: Float32Array.from({ length: BATCH * size * size * 3 }, () => random.next()),
+    shape: [BATCH, size, size, 3],
     targets: { classes: Int32Array.from({ length: BATCH }, (_, i) => (i + step) % 3) },
   };
 }
 
-async function train(engine: TrainingEngine): Promise<number[]> {
+async function train(engine: TrainingEngine, size: number): Promise<number[]> {
   const losses: number[] = [];
   for (let s = 0; s < STEPS; s++) {
-    const b = batch(s);
+    const b = batch(s, size);
     losses.push((await engine.trainStep({ x: b.x, shape: b.shape }, b.targets, 1000 + s)).loss);
   }
   return losses;
@@ -180,16 +185,20 @@ describe('graph engine on the Keras Applications backbones', () => {
       const nudged = new EagerEngine({ ...options, model: nudgedModel });
       const compiled = await graph.createGraphEngine({ ...options, model: graphModel });
       try {
-        const eagerLosses = await train(eager);
-        const graphLosses = await train(compiled);
-        const nudgedLosses = await train(nudged);
+        const eagerLosses = await train(eager, backbone.size);
+        const graphLosses = await train(compiled, backbone.size);
+        const nudgedLosses = await train(nudged, backbone.size);
         const scale = Math.max(...eagerLosses.map(Math.abs));
         const floorUpTo = (s: number) =>
           Math.max(...nudgedLosses.slice(0, s + 1).map((l, i) => Math.abs(l - eagerLosses[i]))) /
           scale;
+        // a run that rounding alone sends elsewhere would prove nothing: the floor stays small
+        assert.ok(floorUpTo(STEPS - 1) < 0.02, `rounding floor ${floorUpTo(STEPS - 1)}: chaotic`);
         graphLosses.forEach((g, s) => {
           const d = Math.abs(g - eagerLosses[s]) / scale;
-          const bound = Math.max(1e-4, 10 * floorUpTo(s));
+          // (deep batch-normalised nets part by 1e-5..1e-4 in the first forward pass already:
+          // FusedBatchNormV3's variance against tfjs' moments)
+          const bound = Math.max(1e-3, 10 * floorUpTo(s));
           assert.ok(
             d < bound,
             `step ${s}: ${d} > ${bound}\ngraph ${graphLosses}\neager ${eagerLosses}`,
@@ -211,7 +220,8 @@ describe('graph engine on the Keras Applications backbones', () => {
         ctx.diagnostic(
           `weights: relative distance ${relative.toExponential(2)} (rounding floor ${floor.toExponential(2)})`,
         );
-        assert.ok(relative < Math.max(1e-4, 10 * floor), `weights differ by ${relative}`);
+        assert.ok(floor < 0.02, `weights rounding floor ${floor}: chaotic`);
+        assert.ok(relative < Math.max(1e-3, 10 * floor), `weights differ by ${relative}`);
         // frozen layers stay as they were in both engines; trained ones moved
         let moved = 0;
         graphModel.weights.forEach((w, i) => {
@@ -222,7 +232,7 @@ describe('graph engine on the Keras Applications backbones', () => {
         });
         assert.ok(moved > 10, `${moved} weights moved`);
 
-        const x = batch(99);
+        const x = batch(99, backbone.size);
         const [pe, pg, pn] = [
           await eager.predict(x),
           await compiled.predict(x),
