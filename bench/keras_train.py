@@ -1,4 +1,5 @@
-"""Python side of `npm run bench:train`: the report's Appendix C model in Keras, and the PIL and
+"""Python side of `npm run bench:train`: the report's Appendix C model (or, with --architecture, a
+Keras Applications backbone) in Keras, and the PIL and
 tf.data image pipelines, each as a worker process that bench/train.ts drives.
 
 Protocol (JSON lines): the worker sets up and warms up, prints {"ready": true, ...} on stdout,
@@ -75,12 +76,27 @@ def crop_region(box: list[float], margin: float, width: int, height: int) -> tup
 # ---- Keras and tf.data -------------------------------------------------------------------------
 
 
-def build_model(size: int, run_eagerly: bool = False):  # -> keras.Model
-    """Appendix C of the report, layer for layer (channels-last)."""
+def build_backbone(size: int, architecture: str):  # -> keras.Model
+    """A Keras Applications backbone with affectlab's defaults for it: average pooling, (for
+    EfficientNet) dropout 0.2, and a softmax Dense head; random weights, everything trainable."""
     import keras
     from keras import layers
 
-    model = keras.Sequential(
+    if architecture == "mobilenet-v2":
+        base = keras.applications.MobileNetV2(include_top=False, weights=None, input_shape=(size, size, 3), pooling="avg")
+        x = base.output
+    else:
+        base = keras.applications.EfficientNetB0(include_top=False, weights=None, input_shape=(size, size, 3), pooling="avg")
+        x = layers.Dropout(0.2)(base.output)
+    return keras.Model(base.input, layers.Dense(CLASSES, activation="softmax")(x))
+
+
+def build_model(size: int, run_eagerly: bool = False, architecture: str = "vgg-type"):  # -> keras.Model
+    """Appendix C of the report, layer for layer (channels-last), or a backbone (build_backbone)."""
+    import keras
+    from keras import layers
+
+    model = build_backbone(size, architecture) if architecture != "vgg-type" else keras.Sequential(
         [
             keras.Input((size, size, 3)),
             layers.Conv2D(64, (3, 3)),
@@ -166,7 +182,9 @@ class KerasStep:
 
         self.steps = args.steps
         self.batch = args.batch
-        self.model = build_model(args.size, run_eagerly=getattr(args, "run_eagerly", False))
+        self.model = build_model(
+            args.size, run_eagerly=getattr(args, "run_eagerly", False), architecture=args.architecture
+        )
         rng = np.random.default_rng(1)
         self.x = tf.constant(rng.random((args.batch, args.size, args.size, 3), dtype=np.float32))
         self.y = tf.one_hot(rng.integers(0, CLASSES, args.batch), CLASSES)
@@ -302,6 +320,12 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--margin", type=float, default=0.1)
     parser.add_argument("--run-eagerly", action="store_true", help="keras-step: compile with run_eagerly=True")
+    parser.add_argument(
+        "--architecture",
+        choices=["vgg-type", "mobilenet-v2", "efficientnet-b0"],
+        default="vgg-type",
+        help="keras-step: the model (vgg-type: Appendix C; the others: Keras Applications backbones)",
+    )
     parser.add_argument("--list", help="image list JSON written by bench/train.ts")
     args = parser.parse_args()
     MODE = args.mode

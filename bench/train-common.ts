@@ -52,10 +52,13 @@ export interface BenchExperimentOptions {
   gate: boolean;
   /** training.execution of the run (the runner's engine choice). */
   execution?: 'auto' | 'graph' | 'eager';
+  /** The architecture type with its defaults (vgg-type unless given). */
+  architecture?: string;
 }
 
 /**
- * The benchmark as an affectlab experiment: the report's VGG-type net (Appendix C defaults) on
+ * The benchmark as an affectlab experiment: the report's VGG-type net (Appendix C defaults), or
+ * another architecture with its defaults (the backbone rows), on
  * the synthetic set, Adam 0.001 and plain cross-entropy (no sampler: the weighted loss costs the
  * same), on the native backend. Augmentation is off because the Keras pipeline has none; the
  * validation and test splits are tiny so the untimed work between epochs stays short.
@@ -72,7 +75,7 @@ dataset:
   imageSize: ${o.size}
   split: { policy: report-table3, validationPerClass: 1, limit: { test: 8 } }
   augment: { flip: false, shift: 0, rotate: 0, brightness: 0, contrast: 0 }
-architecture: { type: vgg-type }
+architecture: { type: ${o.architecture ?? 'vgg-type'} }
 training:
   epochs: ${o.epochs}
   batchSize: ${o.batch}

@@ -5,9 +5,13 @@
  *   npm run bench:train -- [--sizes 64,128,256] [--eager-sizes 64,128] [--batch 64,256:16]
  *                          [--steps 3,128:2,256:2]
  *                          [--reps 3] [--pipeline-sizes 224,256] [--pipeline-images 640]
+ *                          [--backbones efficientnet-b0,mobilenet-v2] [--backbone-size 224]
+ *                          [--backbone-batch 32] [--backbone-steps 2]
  *                          [--skip-train] [--skip-pipeline] [--verbose]
  *
- * `--batch` and `--steps` take a default and `size:value` overrides. Every figure comes from
+ * `--batch` and `--steps` take a default and `size:value` overrides. `--backbones` adds step rows
+ * for those architectures (their defaults, 6 classes) at `--backbone-size` px against the same
+ * Keras Applications model in Keras graph mode (`--backbones ''` leaves them out). Every figure comes from
  * worker processes (bench/train-worker.ts, bench/keras_train.py), one per measurement kind, so
  * each reports its own peak RSS; each worker warms up first, then the orchestrator asks the
  * affectlab and the Python workers for one repetition at a time, alternating (A B B A ...), so
@@ -57,6 +61,10 @@ const { values } = parseArgs({
     'pipeline-images': { type: 'string', default: '640' },
     'synth-count': { type: 'string', default: '1000' },
     'synth-size': { type: 'string', default: '320' },
+    backbones: { type: 'string', default: 'efficientnet-b0,mobilenet-v2' },
+    'backbone-size': { type: 'string', default: '224' },
+    'backbone-batch': { type: 'string', default: '32' },
+    'backbone-steps': { type: 'string', default: '2' },
     'skip-train': { type: 'boolean', default: false },
     'skip-pipeline': { type: 'boolean', default: false },
     verbose: { type: 'boolean', default: false },
@@ -98,6 +106,14 @@ const eagerSizes = list(values['eager-sizes'], '--eager-sizes');
 const batchFor = perSize(values.batch, '--batch');
 const stepsFor = perSize(values.steps, '--steps');
 const reps = positiveInteger(values.reps, '--reps');
+const BACKBONES = ['efficientnet-b0', 'mobilenet-v2'];
+const backbones = values.backbones.split(',').filter(Boolean);
+for (const b of backbones)
+  if (!BACKBONES.includes(b))
+    throw new UserError(`--backbones: '${b}' is not one of ${BACKBONES.join(', ')}`);
+const backboneSize = positiveInteger(values['backbone-size'], '--backbone-size');
+const backboneBatch = positiveInteger(values['backbone-batch'], '--backbone-batch');
+const backboneSteps = positiveInteger(values['backbone-steps'], '--backbone-steps');
 const pipelineSizes = list(values['pipeline-sizes'], '--pipeline-sizes');
 const pipelineImages = positiveInteger(values['pipeline-images'], '--pipeline-images');
 const synthCount = positiveInteger(values['synth-count'], '--synth-count');
@@ -420,6 +436,8 @@ function packageVersion(name: string): string {
 // ---- the benchmark ----------------------------------------------------------------------------
 
 interface TrainingFigure {
+  /** The architecture type (vgg-type: the report's Appendix C net). */
+  model: string;
   size: number;
   batch: number;
   stepsPerRepetition: number;
@@ -514,6 +532,7 @@ async function trainingFigures(
         : {}),
     });
     figures.push({
+      model: 'vgg-type',
       size,
       batch,
       stepsPerRepetition: steps,
@@ -549,6 +568,7 @@ async function trainingFigures(
         ]),
     });
     figures.push({
+      model: 'vgg-type',
       size,
       batch,
       stepsPerRepetition: steps,
@@ -556,6 +576,62 @@ async function trainingFigures(
       affectlab: e2e.affectlab,
       keras: e2e.keras,
       ratio: ratio(e2e.affectlab, e2e.keras),
+    });
+  }
+  return figures;
+}
+
+/**
+ * The backbone rows: one training step of each Keras Applications backbone (its affectlab
+ * defaults, 6 classes) in the compiled graph against the same model in Keras graph mode
+ * (train_on_batch), alternating.
+ */
+async function backboneFigures(root: string, work: string): Promise<TrainingFigure[]> {
+  const figures: TrainingFigure[] = [];
+  const [size, batch, steps] = [backboneSize, backboneBatch, backboneSteps];
+  for (const architecture of backbones) {
+    const name = `bench-${architecture}-${size}`;
+    const file = join(work, `${name}.yaml`);
+    writeFileSync(
+      file,
+      benchExperimentYaml({
+        name,
+        root,
+        size,
+        batch,
+        stepsPerEpoch: steps,
+        epochs: 1,
+        runsRoot: join(work, 'runs'),
+        gate: false,
+        architecture,
+      }),
+    );
+    const common = ['--size', String(size), '--batch', String(batch), '--steps', String(steps)];
+    const label = `${architecture} ${size} px step`;
+    const step = await interleaved(label, {
+      graph: () =>
+        nodeWorker(`affectlab graph ${label}`, [
+          'affectlab-step',
+          ...common,
+          '--experiment',
+          file,
+          '--work',
+          work,
+          '--execution',
+          'graph',
+        ]),
+      keras: () =>
+        pythonWorker(`keras ${label}`, ['keras-step', ...common, '--architecture', architecture]),
+    });
+    figures.push({
+      model: architecture,
+      size,
+      batch,
+      stepsPerRepetition: steps,
+      figure: 'step',
+      affectlab: step.graph,
+      keras: step.keras,
+      ratio: ratio(step.graph, step.keras),
     });
   }
   return figures;
@@ -624,17 +700,17 @@ function markdown(report: {
   if (report.training.length) {
     lines.push(
       '',
-      '### Training throughput (images/s), VGG-type net (Appendix C), native CPU backend',
+      "### Training throughput (images/s), native CPU backend (vgg-type: the report's Appendix C net)",
       '',
     );
     lines.push(
-      '| input | batch | figure | affectlab graph | affectlab eager | Keras graph | Keras eager | affectlab graph / Keras graph | affectlab eager / Keras graph | peak RSS affectlab graph / eager / Keras graph (MiB) |',
+      '| model | input | batch | figure | affectlab graph | affectlab eager | Keras graph | Keras eager | affectlab graph / Keras graph | affectlab eager / Keras graph | peak RSS affectlab graph / eager / Keras graph (MiB) |',
     );
-    lines.push('|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|');
+    lines.push('|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|');
     for (const t of report.training) {
       const dash = (side?: Side): string => (side ? triple(side.spread) : '-');
       lines.push(
-        `| ${t.size} px | ${t.batch} | ${t.figure === 'step' ? `step only (${t.stepsPerRepetition} steps)` : `end to end (${t.stepsPerRepetition} steps)`} | ${triple(t.affectlab.spread)} | ${dash(t.eager)} | ${triple(t.keras.spread)} | ${dash(t.kerasEager)} | ${triple(t.ratio.spread)} | ${t.eagerRatio ? triple(t.eagerRatio.spread) : '-'} | ${mib(t.affectlab.peakRssMiB)} / ${t.eager ? mib(t.eager.peakRssMiB) : '-'} / ${mib(t.keras.peakRssMiB)} |`,
+        `| ${t.model} | ${t.size} px | ${t.batch} | ${t.figure === 'step' ? `step only (${t.stepsPerRepetition} steps)` : `end to end (${t.stepsPerRepetition} steps)`} | ${triple(t.affectlab.spread)} | ${dash(t.eager)} | ${triple(t.keras.spread)} | ${dash(t.kerasEager)} | ${triple(t.ratio.spread)} | ${t.eagerRatio ? triple(t.eagerRatio.spread) : '-'} | ${mib(t.affectlab.peakRssMiB)} / ${t.eager ? mib(t.eager.peakRssMiB) : '-'} / ${mib(t.keras.peakRssMiB)} |`,
       );
     }
   }
@@ -688,7 +764,9 @@ async function main(): Promise<void> {
     const images = await writeImageList(root, work, listFile);
     log(`${images.length} training images listed`);
     const pipeline = values['skip-pipeline'] ? [] : await pipelineFigures(listFile);
-    const training = values['skip-train'] ? [] : await trainingFigures(root, listFile, work);
+    const training = values['skip-train']
+      ? []
+      : [...(await trainingFigures(root, listFile, work)), ...(await backboneFigures(root, work))];
 
     const cores = availableParallelism();
     const machine = `${cores} x ${cpuModel()}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM, Linux ${release()}`;

@@ -1,6 +1,8 @@
 import type { PluginDefinition } from '../../core/plugin/plugin.js';
 import { alexNetPlugin } from './alexnet.js';
+import { efficientNetB0Plugin } from './efficientnet-b0.js';
 import { kerasModelPlugin } from './keras-model/index.js';
+import { mobileNetV2Plugin } from './mobilenet-v2.js';
 import { resNet50Plugin } from './resnet50.js';
 import { vggTypePlugin } from './vgg-type.js';
 
@@ -9,6 +11,8 @@ export const architecturePlugins: PluginDefinition[] = [
   vggTypePlugin,
   resNet50Plugin,
   alexNetPlugin,
+  mobileNetV2Plugin,
+  efficientNetB0Plugin,
   kerasModelPlugin,
 ];
 
@@ -24,6 +28,10 @@ export {
   type HeadOptions,
   type RegressionActivation,
 } from './heads.js';
-export { LocalResponseNormalization, FreezableBatchNormalization } from './layers.js';
+export {
+  LocalResponseNormalization,
+  FreezableBatchNormalization,
+  KerasNormalization,
+} from './layers.js';
 export { loadWeightsByLayerName, type WeightLoadReport } from './weights.js';
 export { summarizeModel, formatSummary, type ModelSummary, type LayerSummary } from './summary.js';

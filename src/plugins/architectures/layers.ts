@@ -6,6 +6,7 @@ import {
   knownInputDims,
   registerGraphLayer,
 } from '../../core/engine/graph/layers.js';
+import { markPretrained } from '../../core/training/seeding.js';
 
 /**
  * Layers tfjs lacks, registered with tfjs' serialization so models that use them save and load
@@ -182,5 +183,96 @@ registerGraphLayer('CaffePreprocessing', {
       ],
     );
     return [b.sub(b.mul(bgr, b.constF32(255)), b.constF32(CaffePreprocessing.MEAN_BGR))];
+  },
+});
+
+export interface KerasNormalizationArgs extends LayerArgs {
+  /** Initial per-channel mean (the last axis); zeros when left out, as Keras' unadapted layer. */
+  mean?: readonly number[] | null;
+  /** Initial per-channel variance; ones when left out. */
+  variance?: readonly number[] | null;
+}
+
+/**
+ * Keras' `Normalization` layer over the last axis, as EfficientNet's stem has it:
+ * `(x - mean) / max(sqrt(variance), 1e-7)`, with Keras' three non-trainable weights `mean`,
+ * `variance` and `count` (count is unused, kept so the parameter count and the weight list are
+ * Keras' and Keras' `.h5` files load by name). tfjs has no such layer. Its weights are statistics,
+ * never drawn at random: they start at `mean`/`variance` (or Keras' zeros/ones) and are marked
+ * as set, so run seeding leaves them as they are. The config leaves mean and variance out, as
+ * Keras' does for an adapted layer: the values travel with the weights.
+ */
+export class KerasNormalization extends tf.layers.Layer {
+  static readonly className = 'Normalization';
+  /** Keras' `backend.epsilon()`, the floor of the standard deviation. */
+  static readonly EPSILON = 1e-7;
+  private readonly initialMean?: readonly number[];
+  private readonly initialVariance?: readonly number[];
+  private meanWeight?: tf.LayerVariable;
+  private varianceWeight?: tf.LayerVariable;
+
+  constructor(args: KerasNormalizationArgs = {}) {
+    super(args);
+    // a saved config has null for both (the values travel with the weights)
+    this.initialMean = args.mean ?? undefined;
+    this.initialVariance = args.variance ?? undefined;
+  }
+
+  override build(inputShape: tf.Shape | tf.Shape[]): void {
+    const shape = (Array.isArray(inputShape[0]) ? inputShape[0] : inputShape) as tf.Shape;
+    const channels = shape[shape.length - 1];
+    if (typeof channels !== 'number')
+      throw new Error(`${this.name}: Normalization needs a known last axis`);
+    const statistic = (name: string, values: readonly number[] | undefined, fill: number) => {
+      if (values !== undefined && values.length !== channels)
+        throw new Error(`${this.name}: ${values.length} ${name} values for ${channels} channels`);
+      const weight = this.addWeight(
+        name,
+        [channels],
+        'float32',
+        fill === 0 ? tf.initializers.zeros() : tf.initializers.ones(),
+        undefined,
+        false,
+      );
+      if (values !== undefined) weight.write(tf.tensor1d(values as number[]));
+      return weight;
+    };
+    this.meanWeight = statistic('mean', this.initialMean, 0);
+    this.varianceWeight = statistic('variance', this.initialVariance, 1);
+    this.addWeight('count', [], 'float32', tf.initializers.zeros(), undefined, false);
+    markPretrained(this.weights);
+    this.built = true;
+  }
+
+  override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
+    return tf.tidy(() => {
+      const x = Array.isArray(inputs) ? inputs[0] : inputs;
+      const mean = (this.meanWeight as tf.LayerVariable).read();
+      const deviation = tf.maximum(
+        tf.sqrt((this.varianceWeight as tf.LayerVariable).read()),
+        KerasNormalization.EPSILON,
+      );
+      return x.sub(mean).div(deviation);
+    });
+  }
+
+  override getConfig(): tf.serialization.ConfigDict {
+    return { ...super.getConfig(), axis: -1, invert: false, mean: null, variance: null };
+  }
+}
+tf.serialization.registerClass(KerasNormalization);
+
+export function kerasNormalization(args?: KerasNormalizationArgs): KerasNormalization {
+  return new KerasNormalization(args);
+}
+
+registerGraphLayer('Normalization', {
+  check: (_c, layer) =>
+    inputShapeOf(layer).length >= 2 && knownInputDims(layer)
+      ? undefined
+      : 'an input with unknown dimensions',
+  emit(_layer, [x], { b, weight }) {
+    const deviation = b.maximum(b.sqrt(weight(1)), b.constF32(KerasNormalization.EPSILON));
+    return [b.div(b.sub(x, weight(0)), deviation)];
   },
 });

@@ -275,7 +275,7 @@ export class ResNet50 implements ArchitecturePlugin {
  * A legacy Keras weights `.h5` as the `layer/weight` manifest loadWeightsByLayerName matches
  * by name (so a missing or misshapen layer gets the same error as converted weights).
  */
-async function h5WeightArtifacts(path: string): Promise<WeightArtifacts> {
+export async function h5WeightArtifacts(path: string): Promise<WeightArtifacts> {
   const layers = await readLegacyH5Weights(path);
   const specs: tf.io.WeightsManifestEntry[] = [];
   const parts: Float32Array[] = [];

@@ -21,6 +21,20 @@ export interface WeightLoadReport {
   unused: string[];
 }
 
+/** Weights Keras 3 names differently from Keras 2 and tfjs (a DepthwiseConv2D's `kernel`). */
+const KERAS3_WEIGHT_NAMES: Record<string, string> = { depthwise_kernel: 'kernel' };
+
+/** The file's name for a model weight `layer/weight`: as named, else Keras 3's name for it. */
+function fileWeightName(byKey: Map<string, string>, key: string): string | undefined {
+  const direct = byKey.get(key);
+  if (direct !== undefined) return direct;
+  const [layer, weight] = key.split('/');
+  const renamed = Object.hasOwn(KERAS3_WEIGHT_NAMES, weight)
+    ? KERAS3_WEIGHT_NAMES[weight]
+    : undefined;
+  return renamed === undefined ? undefined : byKey.get(`${layer}/${renamed}`);
+}
+
 /** `conv1_conv/kernel:0`, `resnet50/conv1_conv/kernel` → `conv1_conv/kernel`: layer and weight. */
 function layerWeightKey(name: string): string {
   return name.replace(/:\d+$/, '').split('/').slice(-2).join('/');
@@ -58,7 +72,7 @@ export function loadWeightsByLayerName(
       const values: tf.Tensor[] = [];
       for (const variable of layer.weights) {
         const key = layerWeightKey(variable.originalName);
-        const fileName = byKey.get(key);
+        const fileName = fileWeightName(byKey, key);
         if (fileName === undefined) {
           missing.push(key);
           continue;

@@ -90,7 +90,32 @@ export const APP_JS = `'use strict';
       });
     }
   }
-  for (const layer of [LocalResponseNormalization, FreezableBatchNormalization, CaffePreprocessing])
+  // Keras' Normalization (EfficientNet's stem): (x - mean) / max(sqrt(variance), 1e-7)
+  class Normalization extends tf.layers.Layer {
+    static className = 'Normalization';
+    build(inputShape) {
+      const channels = inputShape[inputShape.length - 1];
+      const add = (name, shape, init) =>
+        this.addWeight(name, shape, 'float32', init, undefined, false);
+      this.mean = add('mean', [channels], tf.initializers.zeros());
+      this.variance = add('variance', [channels], tf.initializers.ones());
+      add('count', [], tf.initializers.zeros());
+      this.built = true;
+    }
+    call(inputs) {
+      return tf.tidy(() => {
+        const x = Array.isArray(inputs) ? inputs[0] : inputs;
+        const deviation = tf.maximum(tf.sqrt(this.variance.read()), 1e-7);
+        return x.sub(this.mean.read()).div(deviation);
+      });
+    }
+  }
+  for (const layer of [
+    LocalResponseNormalization,
+    FreezableBatchNormalization,
+    CaffePreprocessing,
+    Normalization,
+  ])
     tf.serialization.registerClass(layer);
   try {
     if (params.get('backend')) await tf.setBackend(params.get('backend'));

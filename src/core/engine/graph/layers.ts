@@ -120,14 +120,27 @@ const ACTIVATIONS: Record<string, string | null> = {
   softplus: 'Softplus',
 };
 
+/** Activations written as more than one op, with tfjs' formula. */
+const COMPOSITE_ACTIVATIONS: Record<string, (b: GraphBuilder, x: Output) => Output> = {
+  // tfjs: x * sigmoid(x) (Keras' swish, EfficientNet's activation)
+  swish: (b, x) => b.mul(x, b.op('Sigmoid', [x], [['T', 'type', F32]])),
+};
+
 const activationCheck = (config: LayerConfig): string | undefined => {
   const a = config.activation;
-  return a === undefined || (typeof a === 'string' && a in ACTIVATIONS)
+  return a === undefined ||
+    (typeof a === 'string' &&
+      (Object.hasOwn(ACTIVATIONS, a) || Object.hasOwn(COMPOSITE_ACTIVATIONS, a)))
     ? undefined
-    : `activation ${JSON.stringify(a)} (supported: ${Object.keys(ACTIVATIONS).join(', ')})`;
+    : `activation ${JSON.stringify(a)} (supported: ${[...Object.keys(ACTIVATIONS), ...Object.keys(COMPOSITE_ACTIVATIONS)].join(', ')})`;
 };
 
 export function emitActivation(b: GraphBuilder, x: Output, activation: unknown): Output {
+  const composite =
+    typeof activation === 'string' && Object.hasOwn(COMPOSITE_ACTIVATIONS, activation)
+      ? COMPOSITE_ACTIVATIONS[activation]
+      : undefined;
+  if (composite) return composite(b, x);
   const op = ACTIVATIONS[typeof activation === 'string' ? activation : 'linear'];
   if (op === undefined) throw new Error(`graph: activation ${String(activation)} is not supported`);
   return op === null ? x : b.op(op, [x], [['T', 'type', F32]]);
@@ -151,6 +164,37 @@ registerGraphLayer('Conv2D', {
     const [dh, dw] = pair(c.dilationRate ?? 1);
     let y = b.op(
       'Conv2D',
+      [x, weight(0)],
+      [
+        ['T', 'type', F32],
+        ['strides', 'ints', [1, sh, sw, 1]],
+        ['padding', 'string', padding(c)],
+        ['dilations', 'ints', [1, dh, dw, 1]],
+        ['data_format', 'string', 'NHWC'],
+      ],
+    );
+    if (c.useBias !== false)
+      y = b.op(
+        'BiasAdd',
+        [y, weight(1)],
+        [
+          ['T', 'type', F32],
+          ['data_format', 'string', 'NHWC'],
+        ],
+      );
+    return [emitActivation(b, y, c.activation)];
+  },
+});
+
+/** Depthwise convolution (MobileNet, EfficientNet): a [kh, kw, in, multiplier] kernel. */
+registerGraphLayer('DepthwiseConv2D', {
+  check: (c) => all(channelsLast(c), paddingCheck(c), activationCheck(c)),
+  emit(layer, [x], { b, weight }) {
+    const c = layer.getConfig() as LayerConfig;
+    const [sh, sw] = pair(c.strides ?? 1);
+    const [dh, dw] = pair(c.dilationRate ?? 1);
+    let y = b.op(
+      'DepthwiseConv2dNative',
       [x, weight(0)],
       [
         ['T', 'type', F32],
@@ -200,6 +244,22 @@ registerGraphLayer('Dense', {
 registerGraphLayer('Activation', {
   check: activationCheck,
   emit: (layer, [x], { b }) => [emitActivation(b, x, layer.getConfig().activation)],
+});
+
+/** tfjs' ReLU layer: relu, then clipped to maxValue when one is set (Keras' ReLU(6.0)). */
+registerGraphLayer('ReLU', {
+  check: (c) =>
+    c.maxValue === undefined ||
+    c.maxValue === null ||
+    (typeof c.maxValue === 'number' && c.maxValue >= 0)
+      ? undefined
+      : `maxValue ${JSON.stringify(c.maxValue)}`,
+  emit(layer, [x], { b }) {
+    const max = layer.getConfig().maxValue as number | null | undefined;
+    if (max === 6) return [b.op('Relu6', [x], [['T', 'type', F32]])];
+    const relu = b.op('Relu', [x], [['T', 'type', F32]]);
+    return [max === undefined || max === null ? relu : b.minimum(relu, b.constF32(max))];
+  },
 });
 
 const pooling = (type: 'MaxPool' | 'AvgPool'): GraphLayerEmitter => ({
@@ -266,6 +326,37 @@ registerGraphLayer('Add', {
   emit: (_layer, inputs, { b }) => [inputs.slice(1).reduce((sum, x) => b.add(sum, x), inputs[0])],
 });
 
+/** Element-wise product with broadcasting ([n, h, w, c] x [n, 1, 1, c]: squeeze-and-excitation). */
+registerGraphLayer('Multiply', {
+  emit: (_layer, inputs, { b }) => [inputs.slice(1).reduce((p, x) => b.mul(p, x), inputs[0])],
+});
+
+registerGraphLayer('Reshape', {
+  check: (c) =>
+    Array.isArray(c.targetShape) &&
+    c.targetShape.every((d) => typeof d === 'number' && Number.isInteger(d) && d > 0)
+      ? undefined
+      : `targetShape ${JSON.stringify(c.targetShape)} (known positive sizes are supported)`,
+  emit: (layer, [x], { b }) => [b.reshape(x, [-1, ...(layer.getConfig().targetShape as number[])])],
+});
+
+/** tfjs' Rescaling, `x * scale + offset`; the scale may be per channel (one per last-axis entry). */
+registerGraphLayer('Rescaling', {
+  check: (c) =>
+    (typeof c.scale === 'number' ||
+      (Array.isArray(c.scale) && c.scale.every((v) => typeof v === 'number'))) &&
+    typeof (c.offset ?? 0) === 'number'
+      ? undefined
+      : `scale ${JSON.stringify(c.scale)} and offset ${JSON.stringify(c.offset)} (numbers are supported)`,
+  emit(layer, [x], { b }) {
+    const c = layer.getConfig();
+    const scale = c.scale as number | number[];
+    const offset = (c.offset ?? 0) as number;
+    const scaled = scale === 1 ? x : b.mul(x, b.constF32(scale));
+    return [offset === 0 ? scaled : b.add(scaled, b.constF32(offset))];
+  },
+});
+
 registerGraphLayer('Concatenate', {
   emit(layer, inputs, { b }) {
     const rank = inputShapeOf(layer).length;
@@ -289,17 +380,27 @@ registerGraphLayer('Concatenate', {
  * stateless generator seeded per layer and step, so a step's masks are a function of its seed.
  */
 registerGraphLayer('Dropout', {
-  check: (c, layer) =>
-    c.noiseShape
-      ? 'a noiseShape'
-      : knownInputDims(layer)
-        ? undefined
-        : 'an input with unknown dimensions',
+  check: (c, layer) => {
+    if (!knownInputDims(layer)) return 'an input with unknown dimensions';
+    const noise = c.noiseShape as unknown;
+    if (noise === undefined || noise === null) return undefined;
+    return Array.isArray(noise) &&
+      noise.length === inputShapeOf(layer).length &&
+      noise.every((d, i) => d === null || (i > 0 && typeof d === 'number' && d >= 1))
+      ? undefined
+      : `noiseShape ${JSON.stringify(noise)} (one entry per input axis, the batch's null)`;
+  },
   emit(layer, [x], { b, training, seed, batchSize }) {
-    const rate = layer.getConfig().rate as number;
+    const c = layer.getConfig();
+    const rate = c.rate as number;
     if (!training || !(rate > 0 && rate < 1)) return [x];
     const keep = b.constF32(1 - rate);
-    const dims = (inputShapeOf(layer) as number[]).slice(1);
+    // the mask's shape: the input's, or the noise shape (null: the input's size on that axis),
+    // broadcast over the axes where it is 1 (EfficientNet's drop-connect: [null, 1, 1, 1])
+    const noise = c.noiseShape as (number | null)[] | null | undefined;
+    const dims = (inputShapeOf(layer) as number[])
+      .slice(1)
+      .map((d, i) => (noise ? (noise[i + 1] ?? d) : d));
     const shape = b.op(
       'ConcatV2',
       [[batchSize(), b.constI32(dims)], b.constI32(0)],

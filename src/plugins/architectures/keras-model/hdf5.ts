@@ -60,6 +60,10 @@ export function readFloats(
   if (raw instanceof Float32Array) return { values: raw, shape };
   if (raw instanceof Float64Array) return { values: Float32Array.from(raw), shape };
   if (typeof raw === 'number') return { values: Float32Array.of(raw), shape };
+  // integer weights (Keras' Normalization keeps an int64 `count`) are stored as float32 too
+  if (typeof raw === 'bigint') return { values: Float32Array.of(Number(raw)), shape };
+  if (raw instanceof BigInt64Array || raw instanceof Int32Array)
+    return { values: Float32Array.from(raw, Number), shape };
   throw new UserError(
     `${label}: dataset ${dataset.path} is ${JSON.stringify(dataset.dtype)}, not float32/float64`,
   );
