@@ -3,6 +3,7 @@ import * as tf from '@tensorflow/tfjs';
 import { Enum, Type, readWeightArtifacts, type Logger } from '../../sdk/index.js';
 import { RESNET_TOPS, freezeLowerLayers, h5WeightArtifacts } from './resnet50.js';
 import { loadWeightsByLayerName } from './weights.js';
+import { imagenetWeights } from './imagenet-weights.js';
 
 /**
  * What the Keras Applications backbones (mobilenet-v2, efficientnet-b0) share with resnet50:
@@ -34,7 +35,8 @@ export const weightsOption = (file: string) =>
     minLength: 1,
     default: 'none',
     description:
-      `'none' (random initialisation) or a path, relative to the experiment file, to Keras weights: Keras' own ${file} ` +
+      `'none' (random initialisation), 'imagenet' (Keras' own ${file}, downloaded once into the Keras cache and ` +
+      'checked by its hash; see docs/pretrained-weights.md), or a path, relative to the experiment file, to Keras weights ' +
       '(any Keras weights .h5 of this architecture, matched by layer name), or weights converted with ' +
       'tensorflowjs_converter (a directory with model.json and its shards, or a weights manifest).',
   });
@@ -63,13 +65,19 @@ export const topOption = Enum(RESNET_TOPS, {
 /**
  * The pretrained weights an architecture's `weights` option names, read before the model is
  * built so a wrong path fails at once: a Keras weights `.h5` (Keras Applications' downloads,
- * read through h5wasm) or tensorflowjs_converter output. `undefined` for 'none'.
+ * read through h5wasm) or tensorflowjs_converter output; 'imagenet' is Keras' own file for the
+ * backbone, downloaded on first use. `undefined` for 'none'.
  */
 export async function readBackboneWeights(
   weights: string,
   baseDir: string,
+  imagenet: { backbone: string; top: boolean; logger?: Logger },
 ): Promise<WeightArtifacts | undefined> {
   if (weights === 'none') return undefined;
+  if (weights === 'imagenet') {
+    const file = await imagenetWeights(imagenet.backbone, imagenet);
+    return h5WeightArtifacts(file);
+  }
   const path = isAbsolute(weights) ? weights : resolve(baseDir, weights);
   if (/\.(h5|hdf5)$/i.test(path)) return h5WeightArtifacts(path);
   return readWeightArtifacts(path);

@@ -25,6 +25,7 @@ import {
   type Backbone,
   type WeightArtifacts,
 } from './backbone.js';
+import { imagenetWeightsNote } from './imagenet-weights.js';
 import { buildTaskModel, headOptionsSchema, requireInputSide } from './heads.js';
 import { freezableBatchNormalization, kerasNormalization } from './layers.js';
 
@@ -291,7 +292,11 @@ export class EfficientNetB0 implements ArchitecturePlugin {
     requireInputSide('efficientnet-b0', inputShape, 32);
     const { top, pooling, dropout } = this.options;
     // Read the weight files before building, so a wrong path fails at once.
-    const pretrained = await readBackboneWeights(this.options.weights, this.context.baseDir);
+    const pretrained = await readBackboneWeights(this.options.weights, this.context.baseDir, {
+      backbone: 'efficientnet-b0',
+      top: this.options.top === 'imagenet',
+      logger: this.logger,
+    });
     const imagenetVarianceFix = pretrained !== undefined && hasImagenetStddevAsVariance(pretrained);
     if (imagenetVarianceFix)
       this.logger.info(
@@ -356,4 +361,8 @@ export const efficientNetB0Plugin = definePlugin({
     "Keras' EfficientNet-B0 (optionally its ImageNet weights) with the task's head: 4.05 M parameters in the base",
   options: efficientNetB0Options,
   implementation: EfficientNetB0,
+  fileNotes: (options) =>
+    options.weights === 'imagenet'
+      ? [imagenetWeightsNote('efficientnet-b0', options.top === 'imagenet')]
+      : [],
 });

@@ -8,6 +8,7 @@ import {
   PLUGIN_OPTIONS,
   RunContext,
   Type,
+  UserError,
   definePlugin,
   type ArchitecturePlugin,
   type ModelRequest,
@@ -24,6 +25,7 @@ import {
   trainableFractionOption,
   weightsOption,
 } from './backbone.js';
+import { imagenetWeightsNote } from './imagenet-weights.js';
 import { buildTaskModel, headOptionsSchema, requireInputSide } from './heads.js';
 import { freezableBatchNormalization } from './layers.js';
 
@@ -241,7 +243,16 @@ export class MobileNetV2 implements ArchitecturePlugin {
   }
 
   private readWeights() {
-    return readBackboneWeights(this.options.weights, this.context.baseDir);
+    if (this.options.weights === 'imagenet' && this.options.alpha !== 1)
+      throw new UserError(
+        `mobilenet-v2: weights: imagenet is listed for alpha 1.0 only (got alpha ${this.options.alpha}); ` +
+          "pass the path of Keras' file for that width instead",
+      );
+    return readBackboneWeights(this.options.weights, this.context.baseDir, {
+      backbone: 'mobilenet-v2',
+      top: this.options.top === 'imagenet',
+      logger: this.logger,
+    });
   }
 }
 
@@ -252,4 +263,8 @@ export const mobileNetV2Plugin = definePlugin({
     "Keras' MobileNetV2 (optionally its ImageNet weights) with the task's head: 2.26 M parameters in the base",
   options: mobileNetV2Options,
   implementation: MobileNetV2,
+  fileNotes: (options) =>
+    options.weights === 'imagenet' && options.alpha === 1
+      ? [imagenetWeightsNote('mobilenet-v2', options.top === 'imagenet')]
+      : [],
 });

@@ -11,6 +11,10 @@ import { UserError } from '../../../src/core/errors.js';
 import { Logger, RunContext } from '../../../src/core/plugin/services.js';
 import { readLegacyH5Weights } from '../../../src/plugins/architectures/keras-model/read.js';
 import { ResNet50, type ResNet50Options } from '../../../src/plugins/architectures/resnet50.js';
+import {
+  MobileNetV2,
+  type MobileNetV2Options,
+} from '../../../src/plugins/architectures/mobilenet-v2.js';
 import { affectlab } from '../../support/cli.js';
 import { tempDir } from '../../support/helpers.js';
 import { closedPort, serveWeights, writeLegacyWeightsH5 } from '../../support/weights-server.js';
@@ -292,3 +296,53 @@ describe('resnet50 weights: imagenet', () => {
     });
   });
 });
+
+describe('the Keras Applications backbones: weights: imagenet', () => {
+  it("validate names Keras' file, URL and hash for mobilenet-v2 and efficientnet-b0", () => {
+    const home = tempDir();
+    const cli = { env: { AFFECTNET_ROOT: '/nonexistent', KERAS_HOME: home } };
+    const r = affectlab(
+      [
+        'validate',
+        'experiments/efficientnet-b0-affectnet8.yaml',
+        'experiments/mobilenet-v2-affectnet7.yaml',
+      ],
+      cli,
+    );
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.ok(
+      r.stdout.includes(
+        "architecture.weights: Keras' ImageNet weights for efficientnet-b0 not cached: the run downloads " +
+          'https://storage.googleapis.com/keras-applications/efficientnetb0_notop.h5 ' +
+          `(md5 50bc09e76180e00e4465e1a485ddc09d) to ${join(home, 'models', 'efficientnetb0_notop.h5')}`,
+      ),
+      r.stdout,
+    );
+    assert.match(
+      r.stdout,
+      /architecture\.weights: Keras' ImageNet weights for mobilenet-v2 not cached: the run downloads https:\/\/storage\.googleapis\.com\/tensorflow\/keras-applications\/mobilenet_v2\/mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1\.0_224_no_top\.h5/,
+    );
+  });
+
+  it('mobilenet-v2 refuses weights: imagenet for a width Keras lists no file for', async () => {
+    const options = { ...mobileNetV2Defaults, weights: 'imagenet', alpha: 0.5 };
+    const plugin = new MobileNetV2(
+      options as MobileNetV2Options,
+      new QuietLogger(),
+      new RunContext('t', join(work, 'x.yaml'), 1, work, work),
+    );
+    await assert.rejects(
+      Promise.resolve(plugin.build({ inputShape: [96, 96, 3], task: twoClasses })),
+      /weights: imagenet is listed for alpha 1\.0 only \(got alpha 0\.5\)/,
+    );
+  });
+});
+
+const twoClasses = {
+  kind: 'classification' as const,
+  classes: [
+    { index: 0, code: 0, name: 'a' },
+    { index: 1, code: 1, name: 'b' },
+  ],
+};
+const mobileNetV2Defaults = { trainableFraction: 1, pooling: 'avg', top: 'task', preprocess: 'tf' };
