@@ -14,13 +14,11 @@ function kindOf(stats: Stats): string {
 }
 
 /**
- * The bytes of a regular file of at most `maxBytes`. A FIFO, device, socket or directory is
- * refused before a byte is read (it is opened non-blocking, so a FIFO with no writer cannot
- * hang the open), and a file is never read past `maxBytes` (files such as those under /proc
- * report size 0, so the limit is enforced while reading too). `what` names the file's role in
- * errors ("experiment file", "list file").
+ * An open descriptor of a regular file, with its stats: a FIFO, device, socket or directory is
+ * refused before a byte is read (opened non-blocking, so a FIFO with no writer cannot hang the
+ * open). The caller closes the descriptor.
  */
-export function readRegularFile(file: string, what: string, maxBytes: number): Buffer {
+export function openRegularFile(file: string, what: string): { fd: number; stats: Stats } {
   let fd: number;
   try {
     fd = openSync(file, constants.O_RDONLY | constants.O_NONBLOCK);
@@ -28,10 +26,24 @@ export function readRegularFile(file: string, what: string, maxBytes: number): B
     const code = (error as NodeJS.ErrnoException).code;
     throw new UserError(`${file}: cannot read ${what} (${code ?? String(error)})`);
   }
+  const stats = fstatSync(fd);
+  if (!stats.isFile()) {
+    closeSync(fd);
+    throw new UserError(`${file}: cannot read ${what}: it is ${kindOf(stats)}, not a file`);
+  }
+  return { fd, stats };
+}
+
+/**
+ * The bytes of a regular file of at most `maxBytes`. A FIFO, device, socket or directory is
+ * refused before a byte is read (it is opened non-blocking, so a FIFO with no writer cannot
+ * hang the open), and a file is never read past `maxBytes` (files such as those under /proc
+ * report size 0, so the limit is enforced while reading too). `what` names the file's role in
+ * errors ("experiment file", "list file").
+ */
+export function readRegularFile(file: string, what: string, maxBytes: number): Buffer {
+  const { fd, stats } = openRegularFile(file, what);
   try {
-    const stats = fstatSync(fd);
-    if (!stats.isFile())
-      throw new UserError(`${file}: cannot read ${what}: it is ${kindOf(stats)}, not a file`);
     const tooLarge = () =>
       new UserError(
         `${file}: ${what} is larger than ${maxBytes} bytes (the limit for ${what}s); ` +

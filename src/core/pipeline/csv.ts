@@ -8,6 +8,7 @@
 import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { UserError } from '../errors.js';
+import { openRegularFile } from '../config/read-file.js';
 
 export interface CsvLine {
   /** 1-based physical line number, the header being line 1. */
@@ -15,10 +16,14 @@ export interface CsvLine {
   text: string;
 }
 
-/** The lines of a text file, streamed (a 290k-row file list never sits in memory whole). */
-export async function* readLines(path: string): AsyncGenerator<CsvLine> {
+/**
+ * The lines of a text file, streamed (a 290k-row file list never sits in memory whole). Only a
+ * regular file is read: a FIFO or a device named as a list is an error before a byte is read.
+ */
+export async function* readLines(path: string, what = 'list file'): AsyncGenerator<CsvLine> {
+  const { fd } = openRegularFile(path, what);
   const lines = createInterface({
-    input: createReadStream(path, { encoding: 'utf8' }),
+    input: createReadStream('', { fd, encoding: 'utf8' }),
     crlfDelay: Infinity,
   });
   let line = 0;

@@ -1,8 +1,11 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { readLines } from '../../../src/core/pipeline/csv.js';
+import { scorePredictionsFile } from '../../../src/core/cli/commands/metrics.js';
+import { affectnetClassPresets } from '../../../src/plugins/datasets/affectnet/constants.js';
 import { readFileList } from '../../../src/plugins/datasets/affectnet/list-reader.js';
 import { parseRow } from '../../../src/plugins/datasets/affectnet/records.js';
 import { tempDir } from '../../support/helpers.js';
@@ -150,4 +153,23 @@ test('lines across chunk boundaries and a line longer than the read buffer', asy
   assert.equal(out.length, 12_002);
   assert.deepEqual(out, expected);
   assert.equal(fast, 12_001);
+});
+
+test('a FIFO or a device named as a list is refused before a byte is read (no hang)', async () => {
+  const fifo = join(tempDir(), 'training.csv');
+  execFileSync('mkfifo', [fifo]);
+  const visitor = { header: () => undefined, row: () => undefined, text: () => undefined };
+  await assert.rejects(
+    readFileList(fifo, visitor),
+    /training\.csv: cannot read the file list: it is not a regular file/,
+  );
+  await assert.rejects(readFileList('/dev/zero', visitor), /it is not a regular file/);
+  await assert.rejects(async () => {
+    for await (const line of readLines(fifo)) void line;
+  }, /training\.csv: cannot read list file: it is a FIFO \(named pipe\), not a file/);
+  assert.throws(
+    () =>
+      scorePredictionsFile('/dev/zero', { classPresets: affectnetClassPresets, normalized: true }),
+    /\/dev\/zero: cannot read predictions file: it is a character device, not a file/,
+  );
 });

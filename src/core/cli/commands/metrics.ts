@@ -2,7 +2,6 @@
  * `affectlab metrics`: score predictions made anywhere (a CSV file) with the same metric
  * definitions the runner uses, so models trained elsewhere compare digit for digit.
  */
-import { readFileSync } from 'node:fs';
 import { Option, type Command } from 'commander';
 import { UserError, didYouMean } from '../../errors.js';
 import {
@@ -19,6 +18,7 @@ import {
   type TableFormat,
 } from '../../metrics/index.js';
 import { parseCsvText, type CsvRecord } from '../../pipeline/csv.js';
+import { readTextFile } from '../../config/read-file.js';
 import type { ClassInfo, ClassPresets } from '../../plugin/plugin.js';
 import type { Registry } from '../../plugin/registry.js';
 import type { Runtime } from '../../plugin/runtime.js';
@@ -59,17 +59,16 @@ export interface ScorePredictionsOptions {
 /** A score row may differ from a probability distribution by this much in its sum. */
 export const PROBABILITY_SUM_TOLERANCE = 1e-3;
 
+/** The largest predictions CSV read whole: far above a prediction per AffectNet image. */
+const MAX_PREDICTIONS_BYTES = 1024 * 1024 * 1024;
+
 /** Score a predictions CSV: `label` + score columns and/or `pred`; and/or the regression columns. */
 export function scorePredictionsFile(
   file: string,
   options: ScorePredictionsOptions,
 ): PredictionScores {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (error) {
-    throw new UserError(`cannot read ${file}: ${(error as Error).message}`);
-  }
+  // a regular file only (a FIFO or device cannot hang or flood it), strict UTF-8
+  const text = readTextFile(file, 'predictions file', MAX_PREDICTIONS_BYTES);
   const { header, records } = parseCsvText(text, file);
   if (records.length === 0) throw new UserError(`${file}: no rows after the header`);
   const column = new Map<string, number>();

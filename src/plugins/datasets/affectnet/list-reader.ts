@@ -8,7 +8,9 @@
  * to be parsed by `parseRow` exactly as before: the fast path only ever accepts rows that
  * `parseRow` accepts, with the same values.
  */
+import { constants } from 'node:fs';
 import { open } from 'node:fs/promises';
+import { UserError } from '../../../sdk/index.js';
 import { AFFECTNET_CSV_COLUMNS, AFFECTNET_MAX_CODE } from './constants.js';
 import { isValenceArousalValue } from './records.js';
 
@@ -103,8 +105,12 @@ export async function readFileList(
   visitor: FileListVisitor,
   onBytes?: (bytes: number) => void,
 ): Promise<void> {
-  const handle = await open(csvPath, 'r');
+  // non-blocking: a FIFO named as a list cannot hang the open; only a regular file is read
+  const handle = await open(csvPath, constants.O_RDONLY | constants.O_NONBLOCK);
   try {
+    const stats = await handle.stat();
+    if (!stats.isFile())
+      throw new UserError(`${csvPath}: cannot read the file list: it is not a regular file`);
     let buf = Buffer.allocUnsafe(CHUNK);
     let filled = 0;
     let line = 0;
