@@ -57,7 +57,9 @@ describe('affectlab summary of mobilenet-v2 and efficientnet-b0', () => {
         ...(await Promise.all(
           runs
             .slice(i, i + 2)
-            .map(([file, set]) => affectlabAsync(['summary', file, '--json', ...set])),
+            .map(([file, set]) =>
+              affectlabAsync(['summary', file, '--allow-plugins', '--json', ...set]),
+            ),
         )),
       );
     for (const r of results) assert.equal(r.code, 0, r.stderr);
@@ -96,7 +98,7 @@ describe('affectlab summary of mobilenet-v2 and efficientnet-b0', () => {
       '{ type: shape-only, imageSize: 96, classes: 7 }',
       '{ type: efficientnet-b0, top: none }',
     );
-    const r = await affectlabAsync(['summary', file]);
+    const r = await affectlabAsync(['summary', file, '--allow-plugins']);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /^Model: "efficientnet-b0"/);
     assert.match(r.stdout, /block2b_se_excite \(Multiply\) +\(None, 24, 24, 144\) +0\n/);

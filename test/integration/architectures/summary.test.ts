@@ -78,11 +78,35 @@ describe('affectlab summary', () => {
     );
     const runs = await inParallel(
       [
-        () => affectlab(['summary', vgg, '--json']),
-        () => affectlab(['summary', resnet, '--json', '--set', 'architecture.top=none']),
-        () => affectlab(['summary', resnet, '--json', '--set', 'architecture.top=imagenet']),
-        () => affectlab(['summary', alexnet, '--json']),
-        () => affectlab(['summary', alexnet, '--json', '--set', 'dataset.classes=1000']),
+        () => affectlab(['summary', vgg, '--allow-plugins', '--json']),
+        () =>
+          affectlab([
+            'summary',
+            resnet,
+            '--allow-plugins',
+            '--json',
+            '--set',
+            'architecture.top=none',
+          ]),
+        () =>
+          affectlab([
+            'summary',
+            resnet,
+            '--allow-plugins',
+            '--json',
+            '--set',
+            'architecture.top=imagenet',
+          ]),
+        () => affectlab(['summary', alexnet, '--allow-plugins', '--json']),
+        () =>
+          affectlab([
+            'summary',
+            alexnet,
+            '--allow-plugins',
+            '--json',
+            '--set',
+            'dataset.classes=1000',
+          ]),
       ],
       2,
     );
@@ -137,7 +161,7 @@ describe('affectlab summary', () => {
       '{ type: shape-only, imageSize: 48, classes: 7, task: expression+valence-arousal }',
       '{ type: vgg-type, filters: [8, 8, 16, 16], dense: [16, 8] }',
     );
-    const r = await affectlab(['summary', file]);
+    const r = await affectlab(['summary', file, '--allow-plugins']);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /^Model: "vgg-type"/);
     assert.match(r.stdout, /Layer \(type\) +Output Shape +Param #/);
@@ -158,8 +182,8 @@ describe('affectlab summary', () => {
       '{ type: vgg-type }',
     );
     const [a, b] = await Promise.all([
-      affectlab(['summary', opaque]),
-      affectlab(['summary', small]),
+      affectlab(['summary', opaque, '--allow-plugins']),
+      affectlab(['summary', small, '--allow-plugins']),
     ]);
     assert.equal(a.code, 1);
     assert.match(

@@ -106,10 +106,10 @@ sweep:
 `,
     );
     const ids = [1, 2].map(() => {
-      const r = affectlab(['run', file, '--dry-run'], { env: { AFFECTLAB_LOG_LEVEL: 'info' } });
+      const r = affectlab(['run', file, '--dry-run']);
       assert.equal(r.code, 0, r.stderr);
-      const m = /sweep (grid-\d{8}-\d{6}-[0-9a-f]{6}): run 1 of 2/.exec(r.stderr);
-      assert.ok(m, r.stderr);
+      const m = /^# sweep (grid-\d{8}-\d{6}-[0-9a-f]{6}): 2 runs \(grid\)/m.exec(r.stdout);
+      assert.ok(m, r.stdout);
       return m[1];
     });
     assert.notEqual(ids[0], ids[1]);

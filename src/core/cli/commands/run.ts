@@ -196,7 +196,10 @@ export function registerRunCommand(program: Command, runtime: Runtime): void {
         ? (base.config.sweep.group ?? `${base.config.name}-${newRunId()}`)
         : opts.group;
       if (opts.dryRun && base.config.sweep) {
-        await dryRunSweep(runtime, base, file, [...launcherSet, ...(opts.set ?? [])], opts);
+        await dryRunSweep(runtime, base, file, [...launcherSet, ...(opts.set ?? [])], {
+          ...opts,
+          group: group as string,
+        });
         return;
       }
       const trials = opts.resume
@@ -273,14 +276,14 @@ async function dryRunSweep(
   base: ResolvedExperiment,
   file: string,
   overrides: string[],
-  opts: RunCommandOptions,
+  opts: RunCommandOptions & { group: string },
 ): Promise<void> {
   const sweep = base.config.sweep;
   const total = countTrials(sweep);
   const shown = Math.min(total, opts.first);
   // the count as a YAML comment: each combination stays one document, as without a sweep
   process.stdout.write(
-    `# sweep ${base.config.name}: ${total} runs (${sweep?.mode ?? 'grid'}); the first ${shown}:\n`,
+    `# sweep ${opts.group}: ${total} runs (${sweep?.mode ?? 'grid'}); the first ${shown}:\n`,
   );
   const signal = { stop: false as boolean, reason: undefined as string | undefined };
   const onSignal = (name: NodeJS.Signals) => {
