@@ -18,6 +18,8 @@ const SMALL: Record<string, string[]> = {
   'vgg-type': ['dataset.imageSize=48'],
   alexnet: ['dataset.imageSize=67', 'architecture.fcUnits=32'],
   resnet50: ['dataset.imageSize=32', 'architecture.weights=none'],
+  'mobilenet-v2': ['dataset.imageSize=32', 'architecture.weights=none'],
+  'efficientnet-b0': ['dataset.imageSize=32', 'architecture.weights=none'],
 };
 
 function architectureOf(file: string): string {
@@ -41,7 +43,9 @@ describe('every experiment file', () => {
         env: { AFFECTNET_ROOT: synth },
       });
       assert.equal(r.code, 0, r.stderr);
-      const built = parse(r.stdout.split(/^(?=experiment:)/m)[0]) as {
+      // the first combination's document (a sweep's dry run starts with a `# sweep ...` line)
+      const first = r.stdout.split(/^(?=experiment:)/m).find((d) => d.startsWith('experiment:'));
+      const built = parse(first ?? '') as {
         built: Record<string, string>;
       };
       for (const slot of ['dataset', 'architecture', 'reporters[0]'])
