@@ -483,13 +483,20 @@ export interface TrainingControl {
   keepAsBest(): void;
 }
 
+/** What a callback may do before the first epoch: set its learning rate. */
+export type TrainBeginControl = Pick<TrainingControl, 'learningRate' | 'setLearningRate'>;
+
 /**
  * A reaction to the training loop (Keras callbacks, Lightning's Callback). Hooks are optional;
  * `getState`/`setState` carry what the callback remembers (best value, wait counter) through
  * checkpoints, so a resumed run decides as the uninterrupted one would have.
  */
 export interface TrainingCallback {
-  onTrainBegin?(info: TrainBeginInfo): void;
+  /**
+   * `control` may set the learning rate of the run's first epoch (a warm-up); it is used only
+   * when the run starts from epoch 0 (a resumed run keeps its checkpoint's rate).
+   */
+  onTrainBegin?(info: TrainBeginInfo, control: TrainBeginControl): void;
   onEpochEnd?(epoch: EpochEndInfo, control: TrainingControl): void;
   onTrainEnd?(info: { lastEpoch: number; status: RunStatus }): void;
   /** Plain JSON data. */
