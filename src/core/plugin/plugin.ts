@@ -203,6 +203,21 @@ export interface AugmentOptions {
   rotate?: number;
   brightness?: number;
   contrast?: number;
+  /** Random erasing (Zhong et al. 2017), applied last; absent or probability 0: off. */
+  erasing?: ErasingOptions;
+}
+
+/** Random erasing as torchvision's RandomErasing defines it (scale = area, ratio = aspect). */
+export interface ErasingOptions {
+  probability?: number;
+  /** Erased area as a fraction of the image, drawn uniformly in [areaMin, areaMax]. */
+  areaMin?: number;
+  areaMax?: number;
+  /** Aspect ratio (height / width), drawn log-uniformly in [aspectMin, aspectMax]. */
+  aspectMin?: number;
+  aspectMax?: number;
+  /** The fill in [0,1] units, or `random`: each value uniform in [0,1). */
+  value?: number | 'random';
 }
 
 /** A file list in a dataset's own format, read for `affectlab predict` and `evaluate --list`. */
