@@ -1,5 +1,6 @@
 import 'reflect-metadata';
 import assert from 'node:assert/strict';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import {
   augmentExample,
@@ -9,6 +10,7 @@ import {
   toUnitFloat,
 } from '../../../src/core/pipeline/augment.js';
 import { Random } from '../../../src/core/plugin/services.js';
+import { tempDir, testRuntime, writeFiles } from '../../support/helpers.js';
 
 const W = 120;
 const H = 90;
@@ -142,5 +144,30 @@ describe("random erasing follows torchvision's RandomErasing definition", () => 
         ),
         undefined,
       );
+  });
+});
+
+describe('dataset.augment.erasing in a config', () => {
+  it('bounds out of order are refused at validation, naming the option', async () => {
+    const dir = tempDir();
+    const yaml = (erasing: string) => `name: erasing
+dataset: { type: affectnet, root: ${join(dir, 'none')}, augment: { erasing: ${erasing} } }
+architecture: { type: vgg-type }
+training: { epochs: 1, batchSize: 8 }
+`;
+    writeFiles(dir, {
+      'area.yaml': yaml('{ areaMin: 0.5, areaMax: 0.2 }'),
+      'aspect.yaml': yaml('{ aspectMin: 3, aspectMax: 2 }'),
+      'good.yaml': yaml('{ probability: 0.25, value: random }'),
+    });
+    await assert.rejects(
+      testRuntime().resolve(join(dir, 'area.yaml')),
+      /dataset\.augment\.erasing: areaMin 0\.5 is greater than areaMax 0\.2/,
+    );
+    await assert.rejects(
+      testRuntime().resolve(join(dir, 'aspect.yaml')),
+      /dataset\.augment\.erasing: aspectMin 3 is greater than aspectMax 2/,
+    );
+    await testRuntime().resolve(join(dir, 'good.yaml'));
   });
 });
