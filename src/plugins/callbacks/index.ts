@@ -57,7 +57,8 @@ export function expandCallbacks(config: ExperimentConfig): PluginRef[] {
     });
   const lr = t.learningRate;
   const schedule = lr && lr.schedule !== 'constant' ? SCHEDULES.get(lr.schedule) : undefined;
-  if (lr?.warmupEpochs !== undefined && !hasOption(schedule, 'warmupEpochs'))
+  // schema defaults fill warmupEpochs: 0 in whatever the schedule: only a real warm-up is refused
+  if (lr && (lr.warmupEpochs ?? 0) !== 0 && !hasOption(schedule, 'warmupEpochs'))
     throw new UserError(
       `${config.name}: training.learningRate.warmupEpochs needs a schedule that takes it ` +
         `(${[...SCHEDULES.values()]

@@ -410,6 +410,17 @@ describe('linear warm-up before a schedule', () => {
       expandCallbacks(config({ learningRate: { schedule: 'cosine', warmupEpochs: 2 } }))[1],
       { type: 'cosine-decay', warmupEpochs: 2 },
     );
+    // the schema's default (0) is filled in whatever the schedule: that is no warm-up
+    assert.equal(
+      expandCallbacks(config({ learningRate: { schedule: 'constant', warmupEpochs: 0 } })).length,
+      1,
+    );
+    assert.deepEqual(
+      expandCallbacks(
+        config({ learningRate: { schedule: 'reduce-on-plateau', warmupEpochs: 0 } }),
+      )[1],
+      { type: 'reduce-lr-on-plateau' },
+    );
     for (const schedule of ['constant', 'reduce-on-plateau'])
       assert.throws(
         () => expandCallbacks(config({ learningRate: { schedule, warmupEpochs: 2 } })),
