@@ -1,4 +1,4 @@
-import type { AugmentOptions } from '../plugin/plugin.js';
+import type { AugmentOptions, ErasingOptions } from '../plugin/plugin.js';
 import { Random } from '../plugin/services.js';
 
 /** The random draw of one augmentation, so tests and logs can see what was applied. */
@@ -13,6 +13,78 @@ export interface AugmentDraw {
   brightness: number;
   /** Multiplies the distance from the image mean. */
   contrast: number;
+  /** The rectangle random erasing fills, if it fired (output pixel coordinates). */
+  erase?: EraseBox;
+}
+
+/** One random-erasing rectangle: rows top..top+height-1, columns left..left+width-1. */
+export interface EraseBox {
+  top: number;
+  left: number;
+  height: number;
+  width: number;
+  /** The fill in [0,1], or the seed of the per-value uniform fill (`value: random`). */
+  value: number;
+  randomSeed?: number;
+}
+
+/** torchvision's RandomErasing defaults (Zhong et al. 2017: s in [0.02, 0.4], r1 = 0.3). */
+export const ERASING_DEFAULTS = {
+  probability: 0.5,
+  areaMin: 0.02,
+  areaMax: 0.33,
+  aspectMin: 0.3,
+  aspectMax: 3.3,
+  value: 0,
+} as const;
+
+/** torchvision tries 10 rectangles before giving up on an image. */
+const ERASING_ATTEMPTS = 10;
+
+/**
+ * Random erasing as torchvision's RandomErasing: with `probability`, up to 10 attempts each
+ * draw an area fraction uniform in [areaMin, areaMax] and an aspect ratio (height / width)
+ * log-uniform in [aspectMin, aspectMax]; h = round(sqrt(area x aspect)), w = round(sqrt(area /
+ * aspect)); the first with h < height and w < width is placed uniformly. None fits: no erasing.
+ */
+export function drawErasing(
+  options: ErasingOptions,
+  width: number,
+  height: number,
+  rng: Random,
+): EraseBox | undefined {
+  const o = { ...ERASING_DEFAULTS, ...options };
+  if (!(o.probability > 0) || rng.next() >= o.probability) return undefined;
+  const area = width * height;
+  const logMin = Math.log(o.aspectMin);
+  const logMax = Math.log(o.aspectMax);
+  for (let attempt = 0; attempt < ERASING_ATTEMPTS; attempt++) {
+    const target = area * rng.uniform(o.areaMin, o.areaMax);
+    const aspect = Math.exp(rng.uniform(logMin, logMax));
+    const h = Math.round(Math.sqrt(target * aspect));
+    const w = Math.round(Math.sqrt(target / aspect));
+    if (!(h < height && w < width) || h < 1 || w < 1) continue;
+    const top = rng.int(height - h + 1);
+    const left = rng.int(width - w + 1);
+    if (o.value === 'random')
+      return { top, left, height: h, width: w, value: 0, randomSeed: rng.nextUint32() };
+    return { top, left, height: h, width: w, value: o.value };
+  }
+  return undefined;
+}
+
+/** Fill the erased rectangle of a float HWC image in place. */
+export function applyErasing(
+  out: Float32Array,
+  width: number,
+  channels: number,
+  box: EraseBox,
+): void {
+  const fill = box.randomSeed === undefined ? undefined : new Random(box.randomSeed);
+  for (let y = box.top; y < box.top + box.height; y++) {
+    const row = (y * width + box.left) * channels;
+    for (let i = row; i < row + box.width * channels; i++) out[i] = fill ? fill.next() : box.value;
+  }
 }
 
 export function isAugmentActive(options: AugmentOptions | undefined): boolean {
@@ -22,11 +94,16 @@ export function isAugmentActive(options: AugmentOptions | undefined): boolean {
       (options.shift ?? 0) > 0 ||
       (options.rotate ?? 0) > 0 ||
       (options.brightness ?? 0) > 0 ||
-      (options.contrast ?? 0) > 0),
+      (options.contrast ?? 0) > 0 ||
+      (options.erasing !== undefined &&
+        (options.erasing.probability ?? ERASING_DEFAULTS.probability) > 0)),
   );
 }
 
-/** Draw one augmentation: flip with p=0.5, the others uniform within their bounds. */
+/**
+ * Draw one augmentation: flip with p=0.5, the others uniform within their bounds, erasing
+ * last (so a config without it draws exactly what it drew before erasing existed).
+ */
 export function drawAugment(
   options: AugmentOptions,
   width: number,
@@ -37,7 +114,7 @@ export function drawAugment(
   const rotate = options.rotate ?? 0;
   const brightness = options.brightness ?? 0;
   const contrast = options.contrast ?? 0;
-  return {
+  const draw = {
     flip: options.flip ? rng.next() < 0.5 : false,
     shiftX: shift > 0 ? rng.uniform(-shift, shift) * width : 0,
     shiftY: shift > 0 ? rng.uniform(-shift, shift) * height : 0,
@@ -45,6 +122,8 @@ export function drawAugment(
     brightness: brightness > 0 ? rng.uniform(-brightness, brightness) : 0,
     contrast: contrast > 0 ? rng.uniform(1 - contrast, 1 + contrast) : 1,
   };
+  const erase = options.erasing && drawErasing(options.erasing, width, height, rng);
+  return erase ? { ...draw, erase } : draw;
 }
 
 /** v / 255 for every byte value: a table lookup is ~1.3x faster than the division, same bits. */
@@ -64,7 +143,7 @@ export function toUnitFloat(
  * the batch, so no per-image buffer is allocated). Geometry (flip, shift,
  * rotation about the centre) maps each output pixel back into the source and samples it
  * bilinearly, replicating the border; then contrast (about the image mean) and brightness,
- * clamped to [0,1].
+ * clamped to [0,1]; then random erasing fills its rectangle.
  */
 export function augmentToFloat(
   pixels: Uint8Array,
@@ -129,6 +208,7 @@ export function augmentToFloat(
       out[i] = v < 0 ? 0 : v > 1 ? 1 : v;
     }
   }
+  if (draw.erase) applyErasing(out, width, channels, draw.erase);
   return out;
 }
 

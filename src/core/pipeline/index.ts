@@ -26,9 +26,13 @@ export {
   augmentToFloat,
   augmentExample,
   drawAugment,
+  drawErasing,
+  applyErasing,
+  ERASING_DEFAULTS,
   toUnitFloat,
   isAugmentActive,
   type AugmentDraw,
+  type EraseBox,
 } from './augment.js';
 export { PreprocessedCache } from './cache.js';
 export { runLoadJob, type LoadJob, type LoadResult } from './load.js';

@@ -203,6 +203,21 @@ export interface AugmentOptions {
   rotate?: number;
   brightness?: number;
   contrast?: number;
+  /** Random erasing (Zhong et al. 2017), applied last; absent or probability 0: off. */
+  erasing?: ErasingOptions;
+}
+
+/** Random erasing as torchvision's RandomErasing defines it (scale = area, ratio = aspect). */
+export interface ErasingOptions {
+  probability?: number;
+  /** Erased area as a fraction of the image, drawn uniformly in [areaMin, areaMax]. */
+  areaMin?: number;
+  areaMax?: number;
+  /** Aspect ratio (height / width), drawn log-uniformly in [aspectMin, aspectMax]. */
+  aspectMin?: number;
+  aspectMax?: number;
+  /** The fill in [0,1] units, or `random`: each value uniform in [0,1). */
+  value?: number | 'random';
 }
 
 /** A file list in a dataset's own format, read for `affectlab predict` and `evaluate --list`. */
@@ -483,13 +498,20 @@ export interface TrainingControl {
   keepAsBest(): void;
 }
 
+/** What a callback may do before the first epoch: set its learning rate. */
+export type TrainBeginControl = Pick<TrainingControl, 'learningRate' | 'setLearningRate'>;
+
 /**
  * A reaction to the training loop (Keras callbacks, Lightning's Callback). Hooks are optional;
  * `getState`/`setState` carry what the callback remembers (best value, wait counter) through
  * checkpoints, so a resumed run decides as the uninterrupted one would have.
  */
 export interface TrainingCallback {
-  onTrainBegin?(info: TrainBeginInfo): void;
+  /**
+   * `control` may set the learning rate of the run's first epoch (a warm-up); it is used only
+   * when the run starts from epoch 0 (a resumed run keeps its checkpoint's rate).
+   */
+  onTrainBegin?(info: TrainBeginInfo, control: TrainBeginControl): void;
   onEpochEnd?(epoch: EpochEndInfo, control: TrainingControl): void;
   onTrainEnd?(info: { lastEpoch: number; status: RunStatus }): void;
   /** Plain JSON data. */

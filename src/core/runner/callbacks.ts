@@ -62,8 +62,11 @@ export class CallbackList {
     return `${i}:${this.entries[i].ref.type}`;
   }
 
-  trainBegin(info: TrainBeginInfo): void {
-    for (const { callback } of this.entries) callback.onTrainBegin?.(info);
+  /** The learning rate the callbacks chose for the first epoch (the base rate if none did). */
+  trainBegin(info: TrainBeginInfo): number {
+    const control = new EpochControl(info.baseLearningRate);
+    for (const { callback } of this.entries) callback.onTrainBegin?.(info, control);
+    return control.learningRate;
   }
 
   epochEnd(epoch: EpochEndInfo): EpochDecision {

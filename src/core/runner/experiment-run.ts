@@ -373,11 +373,13 @@ export async function runExperiment(
     }
     void hub.runStarted(runInfo);
     started = true;
-    callbacks.trainBegin({
+    const firstRate = callbacks.trainBegin({
       epochs: training.epochs,
       baseLearningRate: trainingPlugins.optimizer.plugin.learningRate,
       startEpoch,
     });
+    // a warm-up sets epoch 0's rate; a resumed run goes on with its checkpoint's rate
+    if (!resuming && firstRate !== engine.learningRate) engine.setLearningRate(firstRate);
 
     pipeline = new ImagePipeline({
       image: splits.image,

@@ -23,6 +23,11 @@ const SCHEDULES = new Map(
   callbackPlugins.flatMap((d) => (d.schedule ? [[d.schedule, d] as const] : [])),
 );
 
+function hasOption(d: PluginDefinition | undefined, key: string): boolean {
+  const props = d?.optionsSchema.properties as object | undefined;
+  return props !== undefined && Object.hasOwn(props, key);
+}
+
 /**
  * The callbacks of a run: the `training.checkpoint`, `earlyStopping` and `learningRate`
  * shorthands expanded first (in that order), then the `callbacks:` list. Without either
@@ -52,6 +57,16 @@ export function expandCallbacks(config: ExperimentConfig): PluginRef[] {
     });
   const lr = t.learningRate;
   const schedule = lr && lr.schedule !== 'constant' ? SCHEDULES.get(lr.schedule) : undefined;
+  // schema defaults fill warmupEpochs: 0 in whatever the schedule: only a real warm-up is refused
+  if (lr && (lr.warmupEpochs ?? 0) !== 0 && !hasOption(schedule, 'warmupEpochs'))
+    throw new UserError(
+      `${config.name}: training.learningRate.warmupEpochs needs a schedule that takes it ` +
+        `(${[...SCHEDULES.values()]
+          .filter((d) => hasOption(d, 'warmupEpochs'))
+          .map((d) => d.schedule)
+          .join(', ')}), not ${lr.schedule}; for a constant rate after the warm-up use ` +
+        'schedule: step with gamma: 1',
+    );
   if (lr && schedule) {
     // the shorthand's keys that are this callback's options (the others belong to other schedules)
     const ref: PluginRef = { type: schedule.type };

@@ -3,6 +3,7 @@ import { Options, Type, definePlugin, type Static } from '../../core/plugin/defi
 import {
   PLUGIN_OPTIONS,
   type EpochEndInfo,
+  type TrainBeginControl,
   type TrainBeginInfo,
   type TrainingCallback,
   type TrainingControl,
@@ -10,20 +11,51 @@ import {
 import { modeOption, monitorOption } from './common.js';
 import { MonitorTracker } from '../../sdk/index.js';
 
-/** The learning rate of epoch `next` as a function of the epoch alone (stateless schedules). */
+/** The most warm-up epochs a schedule accepts. */
+export const MAX_WARMUP_EPOCHS = 1000;
+
+const warmupEpochs = Type.Optional(
+  Type.Integer({
+    minimum: 0,
+    maximum: MAX_WARMUP_EPOCHS,
+    default: 0,
+    description:
+      'linear warm-up epochs before the schedule: epoch e < warmupEpochs trains at ' +
+      'base x (e + 1) / (warmupEpochs + 1); the schedule then runs over the remaining epochs',
+  }),
+);
+
+/**
+ * The learning rate of epoch `next` as a function of the epoch alone (stateless schedules),
+ * after an optional linear warm-up of `warmupEpochs` epochs (per epoch, not per step): epoch
+ * e < W trains at base x (e + 1) / (W + 1); epoch e >= W at the schedule's rate for epoch e - W
+ * of a run of max(1, epochs - W) epochs.
+ */
 abstract class EpochSchedule implements TrainingCallback {
   protected base = 0;
+  /** The epochs the schedule itself spans (after the warm-up). */
   protected epochs = 1;
 
-  onTrainBegin(info: TrainBeginInfo): void {
+  constructor(private readonly warmup: number) {}
+
+  onTrainBegin(info: TrainBeginInfo, control: TrainBeginControl): void {
     this.base = info.baseLearningRate;
-    this.epochs = info.epochs;
+    this.epochs = Math.max(1, info.epochs - this.warmup);
+    // without a warm-up epoch 0 keeps the optimizer's rate, as it always has
+    if (this.warmup > 0) control.setLearningRate(this.at(0));
   }
 
-  abstract rate(next: number): number;
+  /** The schedule's rate at `epoch` epochs after the warm-up. */
+  abstract rate(epoch: number): number;
+
+  /** The rate of epoch `epoch` of the run, warm-up included. */
+  at(epoch: number): number {
+    if (epoch < this.warmup) return (this.base * (epoch + 1)) / (this.warmup + 1);
+    return this.rate(epoch - this.warmup);
+  }
 
   onEpochEnd(e: EpochEndInfo, control: TrainingControl): void {
-    control.setLearningRate(this.rate(e.epoch + 1));
+    control.setLearningRate(this.at(e.epoch + 1));
   }
 }
 
@@ -37,17 +69,18 @@ const stepDecayOptions = Options({
     Type.Number({ exclusiveMinimum: 0, default: 0.1, description: 'decay factor' }),
   ),
   minLearningRate,
+  warmupEpochs,
 });
 export type StepDecayOptions = Static<typeof stepDecayOptions>;
 
-/** base x gamma^floor(epoch / stepSize), never below minLearningRate. */
+/** base x gamma^floor(epoch / stepSize), never below minLearningRate (epochs after warm-up). */
 @injectable()
 export class StepDecay extends EpochSchedule {
   private readonly stepSize: number;
   private readonly gamma: number;
   private readonly min: number;
   constructor(@inject(PLUGIN_OPTIONS) options: StepDecayOptions) {
-    super();
+    super(options.warmupEpochs ?? 0);
     this.stepSize = options.stepSize ?? 1;
     this.gamma = options.gamma ?? 0.1;
     this.min = options.minLearningRate ?? 0;
@@ -57,15 +90,18 @@ export class StepDecay extends EpochSchedule {
   }
 }
 
-const cosineDecayOptions = Options({ minLearningRate });
+const cosineDecayOptions = Options({ minLearningRate, warmupEpochs });
 export type CosineDecayOptions = Static<typeof cosineDecayOptions>;
 
-/** Half a cosine from the base rate at epoch 0 to minLearningRate at the last epoch. */
+/**
+ * Half a cosine from the base rate at epoch 0 (the first after warm-up) towards minLearningRate
+ * at the end of the run.
+ */
 @injectable()
 export class CosineDecay extends EpochSchedule {
   private readonly min: number;
   constructor(@inject(PLUGIN_OPTIONS) options: CosineDecayOptions) {
-    super();
+    super(options.warmupEpochs ?? 0);
     this.min = options.minLearningRate ?? 0;
   }
   rate(next: number): number {

@@ -339,3 +339,96 @@ describe('callbacks: in the YAML', () => {
     );
   });
 });
+
+/** The rate of every epoch of a run from its start, as the runner feeds it (trainBegin first). */
+function ratesFrom(schedule: () => TrainingCallback, epochs: number, startEpoch = 0): number[] {
+  const list = new CallbackList([{ ref: { type: 's' }, callback: schedule() }]);
+  const first = list.trainBegin({ epochs, baseLearningRate: BASE_LR, startEpoch });
+  const rates = startEpoch === 0 ? [first] : [];
+  for (let epoch = startEpoch; epoch < epochs - 1; epoch++)
+    rates.push(
+      list.epochEnd({ epoch, epochs, metrics: { val_loss: 1 }, learningRate: 0 }).learningRate,
+    );
+  return rates;
+}
+
+function assertClose(actual: number[], expected: number[]): void {
+  assert.equal(actual.length, expected.length);
+  actual.forEach((v, i) =>
+    assert.ok(Math.abs(v - expected[i]) < 1e-12, `epoch ${i}: ${v} vs ${expected[i]}`),
+  );
+}
+
+describe('linear warm-up before a schedule', () => {
+  it('warm-up + cosine: base x (e+1)/(W+1) for e < W, then cosine over the remaining epochs', () => {
+    const W = 3;
+    const E = 10;
+    const min = 0.001;
+    const expected = Array.from({ length: E }, (_, e) =>
+      e < W
+        ? (BASE_LR * (e + 1)) / (W + 1)
+        : min + 0.5 * (BASE_LR - min) * (1 + Math.cos((Math.PI * (e - W)) / (E - W))),
+    );
+    const rates = ratesFrom(() => new CosineDecay({ minLearningRate: min, warmupEpochs: W }), E);
+    assertClose(rates, expected);
+    // the ramp: 0.025, 0.05, 0.075, then the full base rate at the first cosine epoch
+    assertClose(rates.slice(0, 4), [0.025, 0.05, 0.075, 0.1]);
+  });
+
+  it('warm-up + step decay: the decay counts epochs from the end of the warm-up', () => {
+    const rates = ratesFrom(() => new StepDecay({ stepSize: 2, gamma: 0.5, warmupEpochs: 1 }), 6);
+    assertClose(rates, [0.05, 0.1, 0.1, 0.05, 0.05, 0.025]);
+  });
+
+  it('warmupEpochs 0 (the default) leaves the schedules as they were', () => {
+    assertClose(
+      ratesFrom(() => new CosineDecay({ warmupEpochs: 0 }), 5),
+      ratesFrom(() => new CosineDecay({}), 5),
+    );
+    assertClose(
+      ratesFrom(() => new StepDecay({ gamma: 0.5 }), 3),
+      [0.1, 0.05, 0.025],
+    );
+  });
+
+  it('a resumed run (a fresh callback from startEpoch) gets the rates of the uninterrupted one', () => {
+    const make = (): TrainingCallback => new CosineDecay({ warmupEpochs: 4 });
+    const whole = ratesFrom(make, 12);
+    for (const start of [1, 3, 4, 7])
+      assertClose(ratesFrom(make, 12, start), whole.slice(start + 1));
+  });
+
+  it('more warm-up epochs than the run has: every epoch is on the ramp', () => {
+    assertClose(
+      ratesFrom(() => new CosineDecay({ warmupEpochs: 5 }), 3),
+      [1, 2, 3].map((k) => (BASE_LR * k) / 6),
+    );
+  });
+
+  it('the shorthand passes warmupEpochs on, and refuses it where no schedule would use it', () => {
+    assert.deepEqual(
+      expandCallbacks(config({ learningRate: { schedule: 'cosine', warmupEpochs: 2 } }))[1],
+      { type: 'cosine-decay', warmupEpochs: 2 },
+    );
+    // the schema's default (0) is filled in whatever the schedule: that is no warm-up
+    assert.equal(
+      expandCallbacks(config({ learningRate: { schedule: 'constant', warmupEpochs: 0 } })).length,
+      1,
+    );
+    assert.deepEqual(
+      expandCallbacks(
+        config({ learningRate: { schedule: 'reduce-on-plateau', warmupEpochs: 0 } }),
+      )[1],
+      { type: 'reduce-lr-on-plateau' },
+    );
+    for (const schedule of ['constant', 'reduce-on-plateau'])
+      assert.throws(
+        () => expandCallbacks(config({ learningRate: { schedule, warmupEpochs: 2 } })),
+        (e: unknown) =>
+          e instanceof UserError &&
+          /training\.learningRate\.warmupEpochs needs a schedule that takes it \(step, cosine\), not /.test(
+            e.message,
+          ),
+      );
+  });
+});

@@ -80,6 +80,20 @@ export function resolveRoot(root: string): string {
   return resolve(root);
 }
 
+/** The erasing bounds must be ordered (each alone is bounded by the schema). */
+function checkErasingBounds(erasing: AffectNetOptions['augment']['erasing']): void {
+  if (!erasing) return;
+  const path = 'dataset.augment.erasing';
+  if (erasing.areaMin > erasing.areaMax)
+    throw new UserError(
+      `${path}: areaMin ${erasing.areaMin} is greater than areaMax ${erasing.areaMax}`,
+    );
+  if (erasing.aspectMin > erasing.aspectMax)
+    throw new UserError(
+      `${path}: aspectMin ${erasing.aspectMin} is greater than aspectMax ${erasing.aspectMax}`,
+    );
+}
+
 /**
  * AffectNet as distributed: the manually annotated file lists and images. Reads both CSVs
  * (streamed), drops rows of codes outside the chosen classes, counts bad rows with their
@@ -103,6 +117,7 @@ export class AffectNetDataset implements DatasetPlugin {
     private readonly context: RunContext,
   ) {
     this.options = options;
+    checkErasingBounds(options.augment.erasing);
     this.pipeline = {
       margin: this.options.margin,
       augment: this.options.augment,

@@ -7,6 +7,7 @@ import {
   Type,
   type Static,
 } from '../../../core/plugin/define.js';
+import { ERASING_DEFAULTS } from '../../../core/pipeline/augment.js';
 
 const TASKS = ['classification', 'valence-arousal', 'expression+valence-arousal'] as const;
 const SPLIT_POLICIES = ['report-table3', 'official'] as const;
@@ -63,6 +64,52 @@ const splitOptions = Options(
  * The `affectnet` dataset's options: the schema ajv checks the YAML against, whose defaults
  * are the only place they are written, and (as `AffectNetOptions`) the type the plugin gets.
  */
+/** Random erasing (Zhong et al. 2017) with torchvision RandomErasing's definition and defaults. */
+const erasingOptions = Options(
+  {
+    probability: Type.Number({
+      minimum: 0,
+      maximum: 1,
+      default: ERASING_DEFAULTS.probability,
+      description: 'Probability that an image gets a rectangle erased.',
+    }),
+    areaMin: Type.Number({
+      exclusiveMinimum: 0,
+      maximum: 1,
+      default: ERASING_DEFAULTS.areaMin,
+      description: 'Smallest erased area, fraction of the image (torchvision scale[0]).',
+    }),
+    areaMax: Type.Number({
+      exclusiveMinimum: 0,
+      maximum: 1,
+      default: ERASING_DEFAULTS.areaMax,
+      description: 'Largest erased area, fraction of the image (torchvision scale[1]).',
+    }),
+    aspectMin: Type.Number({
+      minimum: 0.01,
+      maximum: 100,
+      default: ERASING_DEFAULTS.aspectMin,
+      description:
+        'Smallest aspect ratio height/width, drawn log-uniformly (torchvision ratio[0]).',
+    }),
+    aspectMax: Type.Number({
+      minimum: 0.01,
+      maximum: 100,
+      default: ERASING_DEFAULTS.aspectMax,
+      description: 'Largest aspect ratio height/width (torchvision ratio[1]).',
+    }),
+    value: Type.Union([Type.Number({ minimum: 0, maximum: 1 }), Type.Literal('random')], {
+      default: ERASING_DEFAULTS.value,
+      description: 'Fill in [0,1] units, or random: each value uniform in [0,1).',
+    }),
+  },
+  {
+    description:
+      'Random erasing, applied after the other augmentations: with probability, a rectangle of ' +
+      'area and aspect drawn in the bounds (up to 10 tries, as torchvision) is filled.',
+  },
+);
+
 export const affectnetOptionsSchema = Options({
   root: Type.String({
     minLength: 1,
@@ -188,6 +235,7 @@ export const affectnetOptionsSchema = Options({
         default: 0.1,
         description: 'Max relative contrast change.',
       }),
+      erasing: Type.Optional(erasingOptions),
     },
     { default: {}, description: 'Training-only augmentation, seeded per epoch.' },
   ),
