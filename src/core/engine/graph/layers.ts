@@ -150,6 +150,36 @@ const all = (...checks: (string | undefined)[]): string | undefined => checks.fi
 
 // --- the tfjs layers ---
 
+/** A 2-D convolution op (NHWC; strides, padding, dilation), its bias and its activation. */
+function convolution(op: 'Conv2D' | 'DepthwiseConv2dNative'): GraphLayerEmitter['emit'] {
+  return (layer, [x], { b, weight }) => {
+    const c = layer.getConfig() as LayerConfig;
+    const [sh, sw] = pair(c.strides ?? 1);
+    const [dh, dw] = pair(c.dilationRate ?? 1);
+    let y = b.op(
+      op,
+      [x, weight(0)],
+      [
+        ['T', 'type', F32],
+        ['strides', 'ints', [1, sh, sw, 1]],
+        ['padding', 'string', padding(c)],
+        ['dilations', 'ints', [1, dh, dw, 1]],
+        ['data_format', 'string', 'NHWC'],
+      ],
+    );
+    if (c.useBias !== false)
+      y = b.op(
+        'BiasAdd',
+        [y, weight(1)],
+        [
+          ['T', 'type', F32],
+          ['data_format', 'string', 'NHWC'],
+        ],
+      );
+    return [emitActivation(b, y, c.activation)];
+  };
+}
+
 registerGraphLayer('Conv2D', {
   check: (c) =>
     all(
@@ -158,63 +188,13 @@ registerGraphLayer('Conv2D', {
       activationCheck(c),
       (c.groups ?? 1) !== 1 ? 'grouped convolution' : undefined,
     ),
-  emit(layer, [x], { b, weight }) {
-    const c = layer.getConfig() as LayerConfig;
-    const [sh, sw] = pair(c.strides ?? 1);
-    const [dh, dw] = pair(c.dilationRate ?? 1);
-    let y = b.op(
-      'Conv2D',
-      [x, weight(0)],
-      [
-        ['T', 'type', F32],
-        ['strides', 'ints', [1, sh, sw, 1]],
-        ['padding', 'string', padding(c)],
-        ['dilations', 'ints', [1, dh, dw, 1]],
-        ['data_format', 'string', 'NHWC'],
-      ],
-    );
-    if (c.useBias !== false)
-      y = b.op(
-        'BiasAdd',
-        [y, weight(1)],
-        [
-          ['T', 'type', F32],
-          ['data_format', 'string', 'NHWC'],
-        ],
-      );
-    return [emitActivation(b, y, c.activation)];
-  },
+  emit: convolution('Conv2D'),
 });
 
 /** Depthwise convolution (MobileNet, EfficientNet): a [kh, kw, in, multiplier] kernel. */
 registerGraphLayer('DepthwiseConv2D', {
   check: (c) => all(channelsLast(c), paddingCheck(c), activationCheck(c)),
-  emit(layer, [x], { b, weight }) {
-    const c = layer.getConfig() as LayerConfig;
-    const [sh, sw] = pair(c.strides ?? 1);
-    const [dh, dw] = pair(c.dilationRate ?? 1);
-    let y = b.op(
-      'DepthwiseConv2dNative',
-      [x, weight(0)],
-      [
-        ['T', 'type', F32],
-        ['strides', 'ints', [1, sh, sw, 1]],
-        ['padding', 'string', padding(c)],
-        ['dilations', 'ints', [1, dh, dw, 1]],
-        ['data_format', 'string', 'NHWC'],
-      ],
-    );
-    if (c.useBias !== false)
-      y = b.op(
-        'BiasAdd',
-        [y, weight(1)],
-        [
-          ['T', 'type', F32],
-          ['data_format', 'string', 'NHWC'],
-        ],
-      );
-    return [emitActivation(b, y, c.activation)];
-  },
+  emit: convolution('DepthwiseConv2dNative'),
 });
 
 registerGraphLayer('Dense', {
