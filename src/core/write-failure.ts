@@ -3,6 +3,8 @@
  * names the path. Node's own error for a full disk during `write` carries no path
  * (`ENOSPC: no space left on device, write`), so writers wrap their calls in `guardWrite`.
  */
+import { existsSync, mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { UserError } from './errors.js';
 
 /** The error codes of a write the user can fix (free space, permissions, remount), explained. */
@@ -87,4 +89,23 @@ export async function guardWriteAsync<T>(path: string, write: () => Promise<T>):
 /** Whether a failure is one freeing space or fixing permissions cures (so a resume can go on). */
 export function isWriteFailure(error: unknown): error is WriteFailure {
   return error instanceof WriteFailure;
+}
+
+/**
+ * `mkdir -p` of `dir` as a guarded write. Node's recursive mkdir reports the leaf's ENOENT when a
+ * missing parent cannot be made (a file system turned read-only, say); creating the missing
+ * folders one by one, outermost first, surfaces the real reason (EROFS, ENOSPC, EACCES).
+ */
+export function makeDirectory(dir: string): void {
+  const missing: string[] = [];
+  for (let d = dir; !existsSync(d) && dirname(d) !== d; d = dirname(d)) missing.unshift(d);
+  guardWrite(dir, () => {
+    for (const d of missing) {
+      try {
+        mkdirSync(d);
+      } catch (error) {
+        if (errnoCode(error) !== 'EEXIST') throw error;
+      }
+    }
+  });
 }

@@ -1,9 +1,9 @@
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import type { TrainingEngine } from '../engine/engine.js';
 import { loadModel, saveModel } from '../training/model-io.js';
-import { guardWrite } from '../write-failure.js';
+import { guardWrite, makeDirectory } from '../write-failure.js';
 
 /**
  * How far into an epoch an interrupted run got: the steps done, the position in the epoch's
@@ -77,7 +77,7 @@ async function writeCheckpoint(
   engine: TrainingEngine,
   state: TrainingState,
 ): Promise<void> {
-  guardWrite(tmp, () => mkdirSync(tmp, { recursive: true }));
+  makeDirectory(tmp);
   await engine.syncToModel();
   await saveModel(model, join(tmp, 'model'));
   const weights = await engine.getOptimizerState();

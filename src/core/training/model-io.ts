@@ -1,16 +1,8 @@
-import {
-  existsSync,
-  mkdirSync,
-  readFileSync,
-  renameSync,
-  rmSync,
-  statSync,
-  writeFileSync,
-} from 'node:fs';
+import { existsSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { UserError } from '../errors.js';
-import { guardWrite } from '../write-failure.js';
+import { guardWrite, makeDirectory } from '../write-failure.js';
 
 /**
  * Saving and loading tfjs layers models in a local directory through node:fs, so it works on
@@ -80,7 +72,7 @@ export function fileSystemHandler(dir: string): tf.io.IOHandler {
       if (artifacts.modelTopology instanceof ArrayBuffer) {
         throw new Error('saveModel writes layers models (JSON topology), not binary graph models');
       }
-      guardWrite(dir, () => mkdirSync(dir, { recursive: true }));
+      makeDirectory(dir);
       const weightData =
         artifacts.weightData === undefined
           ? new ArrayBuffer(0)

@@ -142,7 +142,7 @@ describe('the runner on synthetic AffectNet data', () => {
     assert.equal(params['evaluation.split'], 'test');
     assert.match(
       readFileSync(store.path('metrics.md'), 'utf8'),
-      /test split \(validation\.csv, \d+ images\)/,
+      /test split \(validation\.csv, \d+ images scored\)/,
     );
     assert.equal(store.readRecord().status, 'FINISHED');
     const classes = store.readJson<{ code: number; name: string }[]>('class_map.json');

@@ -123,7 +123,7 @@ describe('optimizer and loss plugin kinds', () => {
 
   it('registers the built-in optimizers and losses; the experiment schema lists them', () => {
     const runtime = testRuntime();
-    assert.deepEqual(runtime.registry.types('optimizer'), ['adam', 'rmsprop', 'sgd']);
+    assert.deepEqual(runtime.registry.types('optimizer'), ['adam', 'adamw', 'rmsprop', 'sgd']);
     assert.deepEqual(runtime.registry.types('loss'), ['ccc', 'cross-entropy', 'mse']);
   });
 
@@ -140,7 +140,7 @@ describe('optimizer and loss plugin kinds', () => {
     assert.ok(error instanceof ConfigError, String(error));
     assert.match(
       error.message,
-      /bad\.yaml:\d+:\d+: \$\.training\.optimizer\.type: unknown optimizer 'adamm'; did you mean 'adam'\? Registered optimizer plugins: adam, rmsprop, sgd/,
+      /bad\.yaml:\d+:\d+: \$\.training\.optimizer\.type: unknown optimizer 'adamm'; did you mean 'adam'\? Registered optimizer plugins: adam, adamw, rmsprop, sgd/,
     );
     assert.match(
       error.message,
