@@ -108,7 +108,9 @@ sweep:
     const ids = [1, 2].map(() => {
       const r = affectlab(['run', file, '--dry-run']);
       assert.equal(r.code, 0, r.stderr);
-      const m = /^# sweep (grid-\d{8}-\d{6}-[0-9a-f]{6}): 2 runs \(grid\)/m.exec(r.stdout);
+      const m = /^# sweep grid: 2 runs \(grid\).*\n# group: (grid-\d{8}-\d{6}-[0-9a-f]{6})$/m.exec(
+        r.stdout,
+      );
       assert.ok(m, r.stdout);
       return m[1];
     });

@@ -202,65 +202,38 @@ export function registerRunCommand(program: Command, runtime: Runtime): void {
         });
         return;
       }
-      const trials = opts.resume
-        ? expandTrials(undefined, 0)
-        : expandTrials(base.config.sweep, base.config.seed);
-      const combos = trials.map((t) => t.overrides);
-      if (base.config.sweep && !opts.dryRun && !opts.resume) {
+      if (base.config.sweep && !opts.resume) {
+        const trials = expandTrials(base.config.sweep, base.config.seed);
         await launchSweep(runtime, base, file, trials, group as string, launcherSet, opts);
+        return;
+      }
+      // one experiment (a sweep's children run through launchSweep, a sweep's dry run above)
+      if (opts.dryRun) {
+        process.stdout.write(
+          stringify({
+            experiment: base.config.name,
+            built: buildAll(runtime, base, opts.cacheDir),
+            ...fileNotesOf(runtime, base),
+          }),
+        );
         return;
       }
       const signal = { stop: false as boolean, reason: undefined as string | undefined };
       const uninstall = installStopHandlers(signal);
       try {
-        for (const [i, combo] of combos.entries()) {
-          const resolved = combo.length
-            ? await runtime.resolve(file, {
-                overrides: [...launcherSet, ...(opts.set ?? []), ...combo],
-                allowUnresolvedEnv: opts.dryRun,
-              })
-            : base;
-          if (combos.length > 1)
-            runtime.logger.info(
-              `sweep ${group}: run ${i + 1} of ${combos.length}: ${combo.join(' ')}`,
-            );
-          if (opts.dryRun) {
-            process.stdout.write(
-              stringify({
-                experiment: resolved.config.name,
-                ...(combos.length > 1
-                  ? {
-                      combination: `${i + 1} of ${combos.length}`,
-                      launcher: resolved.config.launcher ?? runtime.defaultLauncher,
-                      ...(base.config.sweep?.scheduler
-                        ? { scheduler: base.config.sweep.scheduler }
-                        : {}),
-                    }
-                  : {}),
-                ...(combo.length ? { overrides: combo } : {}),
-                built: buildAll(runtime, resolved, opts.cacheDir),
-                ...fileNotesOf(runtime, resolved),
-              }),
-            );
-            continue;
-          }
-          const { sweep: _sweep, ...config } = absolutePlugins(resolved.config, file);
-          const result = await runExperiment(
-            runtime,
-            { ...resolved, config: config as ExperimentConfig },
-            {
-              cacheDir: opts.cacheDir,
-              resume: opts.resume,
-              runId: opts.runId,
-              group,
-              stopSignal: signal,
-            },
-          );
-          if (result.status === 'KILLED') {
-            process.exitCode = signal.reason === 'SIGTERM' ? 143 : 130;
-            return;
-          }
-        }
+        const { sweep: _sweep, ...config } = absolutePlugins(base.config, file);
+        const result = await runExperiment(
+          runtime,
+          { ...base, config: config as ExperimentConfig },
+          {
+            cacheDir: opts.cacheDir,
+            resume: opts.resume,
+            runId: opts.runId,
+            group,
+            stopSignal: signal,
+          },
+        );
+        if (result.status === 'KILLED') process.exitCode = signal.reason === 'SIGTERM' ? 143 : 130;
       } finally {
         uninstall();
       }
@@ -283,7 +256,8 @@ async function dryRunSweep(
   const shown = Math.min(total, opts.first);
   // the count as a YAML comment: each combination stays one document, as without a sweep
   process.stdout.write(
-    `# sweep ${opts.group}: ${total} runs (${sweep?.mode ?? 'grid'}); the first ${shown}:\n`,
+    `# sweep ${base.config.name}: ${total} runs (${sweep?.mode ?? 'grid'}); the first ${shown}:\n` +
+      `# group: ${opts.group}\n`,
   );
   const signal = { stop: false as boolean, reason: undefined as string | undefined };
   const onSignal = (name: NodeJS.Signals) => {
