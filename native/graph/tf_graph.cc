@@ -16,12 +16,17 @@
 //       results: { dtype, shape, data: ArrayBuffer } whose memory is the TF tensor's own
 //       (external, freed with the ArrayBuffer): no copy on the way out.
 //   closeSession(session)
+//   startupNoticesSpent()                        -> whether TensorFlow's absl notices were spent at load
 // The step runs on a libuv worker thread, so the event loop (signals, reporters) stays live
 // while TensorFlow computes.
+#include <fcntl.h>
+#include <unistd.h>
 #include <node_api.h>
 #include <tensorflow/c/c_api.h>
 
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -745,7 +750,76 @@ napi_value Version(napi_env env, napi_callback_info) {
   return out;
 }
 
+// TensorFlow 2.18 logs two notices through absl the first time a session runs a graph
+// (`WARNING: All log messages before absl::InitializeLog() ...` and `I0000 ...
+// mlir_graph_optimization_pass.cc:401] MLIR V1 optimization pass is not enabled`).
+// TF_CPP_MIN_LOG_LEVEL does not reach that logger, and libtensorflow_cc's copy of absl exports
+// no switch. The notice is logged once per process, so when TF_CPP_MIN_LOG_LEVEL asks for less
+// than INFO, the addon runs one trivial graph at load with fd 2 pointed at /dev/null: the
+// notice is spent there. Nothing else writes to stderr meanwhile (Node is inside this call).
+bool g_quieted = false;
+
+void RunTrivialGraph() {
+  TF_Status* status = TF_NewStatus();
+  TF_Graph* graph = TF_NewGraph();
+  TF_Tensor* value = TF_AllocateTensor(TF_FLOAT, nullptr, 0, sizeof(float));
+  *static_cast<float*>(TF_TensorData(value)) = 0.0f;
+  TF_OperationDescription* c = TF_NewOperation(graph, "Const", "affectlab_quiet_c");
+  TF_SetAttrTensor(c, "value", value, status);
+  TF_SetAttrType(c, "dtype", TF_FLOAT);
+  TF_Operation* constant = TF_FinishOperation(c, status);
+  TF_DeleteTensor(value);
+  if (TF_GetCode(status) == TF_OK) {
+    TF_OperationDescription* d = TF_NewOperation(graph, "Identity", "affectlab_quiet_i");
+    TF_AddInput(d, TF_Output{constant, 0});
+    TF_Operation* identity = TF_FinishOperation(d, status);
+    TF_SessionOptions* options = TF_NewSessionOptions();
+    TF_Session* session =
+        TF_GetCode(status) == TF_OK ? TF_NewSession(graph, options, status) : nullptr;
+    TF_DeleteSessionOptions(options);
+    if (session != nullptr && TF_GetCode(status) == TF_OK) {
+      TF_Output fetch{identity, 0};
+      TF_Tensor* out = nullptr;
+      TF_SessionRun(session, nullptr, nullptr, nullptr, 0, &fetch, &out, 1, nullptr, 0, nullptr,
+                    status);
+      if (out != nullptr) TF_DeleteTensor(out);
+    }
+    if (session != nullptr) {
+      TF_CloseSession(session, status);
+      TF_DeleteSession(session, status);
+    }
+  }
+  TF_DeleteGraph(graph);
+  TF_DeleteStatus(status);
+}
+
+void SpendStartupNotices() {
+  const char* level = std::getenv("TF_CPP_MIN_LOG_LEVEL");
+  if (level == nullptr || level[0] < '1' || level[0] > '3' || level[1] != '\0') return;
+  std::fflush(stderr);
+  int saved = dup(2);
+  int sink = open("/dev/null", O_WRONLY | O_CLOEXEC);
+  if (saved < 0 || sink < 0 || dup2(sink, 2) < 0) {
+    if (saved >= 0) close(saved);
+    if (sink >= 0) close(sink);
+    return;
+  }
+  RunTrivialGraph();
+  std::fflush(stderr);
+  dup2(saved, 2);
+  close(saved);
+  close(sink);
+  g_quieted = true;
+}
+
+napi_value Quieted(napi_env env, napi_callback_info) {
+  napi_value out;
+  napi_get_boolean(env, g_quieted, &out);
+  return out;
+}
+
 napi_value Init(napi_env env, napi_value exports) {
+  SpendStartupNotices();
   napi_property_descriptor props[] = {
       {"newGraph", nullptr, NewGraph, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"addOperation", nullptr, AddOperation, nullptr, nullptr, nullptr, napi_default, nullptr},
@@ -756,6 +830,7 @@ napi_value Init(napi_env env, napi_value exports) {
       {"closeSession", nullptr, CloseSession, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"runSession", nullptr, RunSession, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"tfVersion", nullptr, Version, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"startupNoticesSpent", nullptr, Quieted, nullptr, nullptr, nullptr, napi_default, nullptr},
   };
   napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);
   return exports;
