@@ -258,6 +258,11 @@ export class RunStore {
     return this.readJson<RunRecord>('run.json');
   }
 
+  /** run.json with `patch` over what it holds. */
+  updateRecord(patch: Partial<RunRecord>): void {
+    this.writeRecord({ ...this.readRecord(), ...patch });
+  }
+
   appendLog(line: string): void {
     this.append('log.txt', line + '\n');
   }

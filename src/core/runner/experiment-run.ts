@@ -1,5 +1,5 @@
-import { cpSync, rmSync } from 'node:fs';
-import * as tf from '@tensorflow/tfjs';
+import { cpSync } from 'node:fs';
+import type * as tf from '@tensorflow/tfjs';
 import type { DependencyContainer } from 'tsyringe';
 import { BackendService } from '../training/backend.js';
 import {
@@ -13,13 +13,8 @@ import {
 } from '../engine/index.js';
 import { UserError } from '../errors.js';
 import { asWriteFailure, guardWrite } from '../write-failure.js';
-import { NonFiniteLossError } from '../training/loss.js';
 import type { MetricReport } from '../metrics/classification.js';
-import {
-  formatConfusionMatrix,
-  formatMetricTable,
-  formatRegressionTable,
-} from '../metrics/format.js';
+import type { RegressionReport } from '../metrics/regression.js';
 import {
   ImagePipeline,
   formatBadRecordSummary,
@@ -37,21 +32,23 @@ import type {
 } from '../plugin/plugin.js';
 import { redactCredentials } from '../redact.js';
 import type { ResolvedExperiment, Runtime } from '../plugin/runtime.js';
-import { Logger, Random } from '../plugin/services.js';
-import { writeCurves, writeFinalArtifacts } from './artifacts.js';
+import { Logger } from '../plugin/services.js';
+import { writeFinalArtifacts } from './artifacts.js';
 import { buildTrainingPlugins } from './training-plugins.js';
 import {
   hasCheckpoint,
   readTrainingState,
   restoreCheckpoint,
-  saveCheckpoint,
   type PartialEpoch,
 } from './checkpoint.js';
 import { CallbackList } from './callbacks.js';
+import { FitLoop } from './fit-loop.js';
+import { CheckpointListener, ReporterListener, RunRecordListener } from './run-listeners.js';
+import { planSampling, type Sampling } from './sampling.js';
 import { ReporterHub, type ProgressReporter } from '../reporting/reporter-hub.js';
-import { RunStore, type EpochRecord } from '../reporting/run-store.js';
+import { RunStore } from '../reporting/run-store.js';
 import { prefixed, scorePredictions } from './scoring.js';
-import { predictSplit, seedModel, trainEpoch } from './trainer.js';
+import { predictSplit, seedModel } from './trainer.js';
 
 export interface RunOptions {
   cacheDir: string;
@@ -70,6 +67,8 @@ export interface RunOptions {
    * paths, which must give the same run).
    */
   floatBatches?: boolean;
+  /** Called with the final evaluation before the run's end (the CLI prints its tables). */
+  onEvaluated?: (evaluation: Evaluation) => void;
 }
 
 export interface RunResult {
@@ -78,6 +77,7 @@ export interface RunResult {
   status: RunStatus;
   testMetrics?: Record<string, number>;
   report?: MetricReport;
+  regression?: RegressionReport;
 }
 
 /** Dotted keys of every leaf in the resolved config: MLflow params and params.json. */
@@ -93,38 +93,6 @@ export function flattenParams(
     out[prefix] = value;
   }
   return out;
-}
-
-/**
- * What a sampler balances: the classes, or for a task without classes its strata (the
- * expression categories of valence-arousal), or nothing.
- */
-function samplingGroups(
-  splits: DatasetSplits,
-): { names: string[]; labels: number[]; strata?: (number | undefined)[] } | undefined {
-  const { task } = splits;
-  const strata = splits.train.some((e) => e.stratum !== undefined)
-    ? splits.train.map((e) => e.stratum)
-    : undefined;
-  if (task.classes.length > 0)
-    return {
-      names: task.classes.map((c) => c.name),
-      labels: splits.train.map((e) => e.label),
-      strata,
-    };
-  if (task.strata && task.strata.length > 0)
-    return {
-      names: task.strata.map((c) => c.name),
-      labels: splits.train.map((e) => e.stratum ?? -1),
-      strata,
-    };
-  return undefined;
-}
-
-function groupCounts(groups: { names: string[]; labels: number[] }): number[] {
-  const counts = new Array<number>(groups.names.length).fill(0);
-  for (const label of groups.labels) if (label >= 0) counts[label]++;
-  return counts;
 }
 
 /**
@@ -144,85 +112,90 @@ export function warnIfValidationIsTest(splits: DatasetSplits, logger: Logger): v
     );
 }
 
-/**
- * The checkpoint a resumed run continues from: `interrupted` (Ctrl-C mid-epoch) when it is
- * newer than `last` (the last completed epoch), else `last`.
- */
-function resumeCheckpoint(store: RunStore): string {
-  const last = store.path('checkpoints/last');
-  const interrupted = store.path('checkpoints/interrupted');
-  const hasLast = hasCheckpoint(last);
-  if (hasCheckpoint(interrupted)) {
-    if (!hasLast || readTrainingState(interrupted).savedAt >= readTrainingState(last).savedAt)
-      return interrupted;
-  }
-  if (!hasLast)
-    throw new UserError(
-      `${store.dir} has nothing to resume from (no checkpoints/last or checkpoints/interrupted)`,
-    );
-  return last;
+/** The plugins one run is made of, built from the config through the run's container. */
+interface RunPlugins {
+  dataset: DatasetPlugin;
+  sampler?: SamplerPlugin;
+  architecture: ArchitecturePlugin;
+  callbacks: CallbackList;
+  training: ReturnType<typeof buildTrainingPlugins>;
+  reporters: (ReporterPlugin & ProgressReporter)[];
+}
+
+function buildRunPlugins(
+  runtime: Runtime,
+  resolved: ResolvedExperiment,
+  cacheDir: string,
+): RunPlugins {
+  const config = resolved.config;
+  const scope: DependencyContainer = runtime.createRunContainer(resolved, cacheDir);
+  return {
+    dataset: runtime.instantiate<DatasetPlugin>(scope, 'dataset', config.dataset),
+    sampler: config.sampler
+      ? runtime.instantiate<SamplerPlugin>(scope, 'sampler', config.sampler)
+      : undefined,
+    architecture: runtime.instantiate<ArchitecturePlugin>(
+      scope,
+      'architecture',
+      config.architecture,
+    ),
+    callbacks: new CallbackList(
+      runtime.callbacksFor(config).map((ref) => ({
+        ref,
+        callback: runtime.instantiate<TrainingCallback>(scope, 'callback', ref),
+      })),
+    ),
+    training: buildTrainingPlugins(runtime, scope, config.training),
+    reporters: runtime
+      .reportersFor(config)
+      .map((ref) => runtime.instantiate<ReporterPlugin & ProgressReporter>(scope, 'reporter', ref)),
+  };
+}
+
+/** A run in progress: what it was built from, and what its end must close and record. */
+interface ExperimentRun {
+  config: ResolvedExperiment['config'];
+  options: RunOptions;
+  logger: Logger;
+  plugins: RunPlugins;
+  store: RunStore;
+  hub: ReporterHub;
+  runInfo: RunInfo;
+  resuming: boolean;
+  stopSignal: { stop: boolean; reason?: string };
+  started: boolean;
+  status: RunStatus;
+  failure?: string;
+  splits?: DatasetSplits;
+  pipeline?: ImagePipeline;
+  model?: tf.LayersModel;
+  engine?: TrainingEngine;
 }
 
 /**
- * One run of an experiment, start to end: data, model, epochs with validation, checkpoints,
- * the final test evaluation, and every artifact in the run store and the reporters. Once the
- * run directory exists, any failure leaves run.json FAILED with the error, config.yaml, and a
- * runEnded event for every reporter.
+ * The run directory (new, or the one resumed), its log, the reporters' hub, config.yaml and
+ * run.json RUNNING. What is written and sent has URL credentials redacted.
  */
-export async function runExperiment(
-  runtime: Runtime,
+function openRun(
   resolved: ResolvedExperiment,
   options: RunOptions,
-): Promise<RunResult> {
+  backend: { name: string; devices: string[] },
+  plugins: RunPlugins,
+  logger: Logger,
+): ExperimentRun {
   const config = resolved.config;
-  const training = config.training;
-  const logger = runtime.container.resolve(Logger);
-  const scope: DependencyContainer = runtime.createRunContainer(resolved, options.cacheDir);
-  const stopSignal = options.stopSignal ?? { stop: false };
-
-  // Backend and plugins first: a missing native backend or a bad option fails before a run
-  // directory exists.
-  const backend = await runtime.container.resolve(BackendService).activate(training.backend);
-  logger.info(
-    `backend: ${backend.name} on ${backend.devices.join(', ')} (${Object.entries(backend.versions)
-      .map(([k, v]) => `${k} ${v}`)
-      .join(', ')})`,
-  );
-  const dataset = runtime.instantiate<DatasetPlugin>(scope, 'dataset', config.dataset);
-  const sampler = config.sampler
-    ? runtime.instantiate<SamplerPlugin>(scope, 'sampler', config.sampler)
-    : undefined;
-  const architecture = runtime.instantiate<ArchitecturePlugin>(
-    scope,
-    'architecture',
-    config.architecture,
-  );
-  const callbacks = new CallbackList(
-    runtime.callbacksFor(config).map((ref) => ({
-      ref,
-      callback: runtime.instantiate<TrainingCallback>(scope, 'callback', ref),
-    })),
-  );
-  const trainingPlugins = buildTrainingPlugins(runtime, scope, training);
-  const reporters = runtime
-    .reportersFor(config)
-    .map((ref) => runtime.instantiate<ReporterPlugin & ProgressReporter>(scope, 'reporter', ref));
-  for (const reporter of reporters) await reporter.preflight?.({ experiment: config.name });
-
   const resuming = options.resume !== undefined;
   const store = resuming
     ? RunStore.open(options.resume as string, config.runs?.root ?? 'runs')
     : RunStore.create(config.runs?.root ?? 'runs', config.name, options.runId);
   logger.sink = logSink(store, logger);
-  const hub = new ReporterHub(reporters, store, logger, {
+  const hub = new ReporterHub(plugins.reporters, store, logger, {
     drainTimeoutMs: options.reporterDrainTimeoutMs,
   });
   logger.info(`run directory: ${store.dir}`);
-  // what is written and sent has URL credentials (user:password@) redacted; the plugins were
-  // built from `config` and keep the real ones
+  // the plugins were built from `config` and keep the real credentials
   const persistedConfig = redactCredentials(config);
   if (!resuming) store.writeYaml('config.yaml', persistedConfig);
-
   const runInfo: RunInfo = {
     runId: store.runId,
     experiment: config.name,
@@ -244,330 +217,312 @@ export async function runExperiment(
     backend: runInfo.backend,
     group: options.group,
   });
+  return {
+    config,
+    options,
+    logger,
+    plugins,
+    store,
+    hub,
+    runInfo,
+    resuming,
+    stopSignal: options.stopSignal ?? { stop: false },
+    started: false,
+    status: 'FINISHED',
+  };
+}
 
-  let started = false;
-  let status: RunStatus = 'FINISHED';
-  let failure: string | undefined;
-  let result: RunResult = { runDir: store.dir, runId: store.runId, status };
-  let splits: DatasetSplits | undefined;
-  let pipeline: ImagePipeline | undefined;
-  let model: tf.LayersModel | undefined;
-  let engine: TrainingEngine | undefined;
-  try {
-    splits = await dataset.prepare();
-    const { task } = splits;
-    if (splits.badRecords.total > 0) logger.warn(formatBadRecordSummary(splits.badRecords));
-    if (splits.train.length === 0)
-      throw new UserError(`the training split of ${config.dataset.type} is empty`);
-    if (training.batchSize > splits.train.length)
-      logger.warn(
-        `training.batchSize ${training.batchSize} is larger than the training split (${splits.train.length} images): ` +
-          'every step trains on a smaller batch than configured; lower training.batchSize',
-      );
-    warnIfValidationIsTest(splits, logger);
-    store.writeJson('class_map.json', task.classes);
-    store.writeJson('bad_records.json', splits.badRecords);
-    const groups = samplingGroups(splits);
-    const counts = groups ? groupCounts(groups) : [];
-    if (sampler && !groups)
-      logger.warn(
-        `sampler ${config.sampler?.type} ignored: ${config.dataset.type} gives no classes or strata to balance`,
-      );
-    // class weights scale the cross-entropy; pure regression has none to scale
-    const classWeights = groups ? sampler?.lossWeighting?.classWeights(counts) : undefined;
-    if (classWeights && task.kind === 'valence-arousal')
-      logger.warn(
-        `sampler ${config.sampler?.type}: class weights do not apply to the valence/arousal loss; ` +
-          'pick a sampler that balances the expression categories by drawing instead',
-      );
-    const weights = task.kind === 'valence-arousal' ? undefined : classWeights;
-    if (weights)
-      logger.info(
-        `class weights: ${task.classes.map((c, i) => `${c.name} ${weights[i].toFixed(4)}`).join(', ')}`,
-      );
+/** The dataset's splits, checked and recorded, and how the training split is sampled. */
+async function prepareData(
+  run: ExperimentRun,
+): Promise<{ splits: DatasetSplits; sampling: Sampling }> {
+  const { config, logger, store } = run;
+  const splits = await run.plugins.dataset.prepare();
+  run.splits = splits;
+  if (splits.badRecords.total > 0) logger.warn(formatBadRecordSummary(splits.badRecords));
+  if (splits.train.length === 0)
+    throw new UserError(`the training split of ${config.dataset.type} is empty`);
+  if (config.training.batchSize > splits.train.length)
+    logger.warn(
+      `training.batchSize ${config.training.batchSize} is larger than the training split (${splits.train.length} images): ` +
+        'every step trains on a smaller batch than configured; lower training.batchSize',
+    );
+  warnIfValidationIsTest(splits, logger);
+  store.writeJson('class_map.json', splits.task.classes);
+  store.writeJson('bad_records.json', splits.badRecords);
+  const sampling = planSampling({
+    splits,
+    sampler: run.plugins.sampler,
+    samplerType: config.sampler?.type,
+    datasetType: config.dataset.type,
+    seed: config.seed,
+    logger,
+  });
+  return { splits, sampling };
+}
 
-    model = await architecture.build({
-      inputShape: [splits.image.height, splits.image.width, splits.image.channels],
-      task,
-    });
-    seedModel(model, config.seed, logger);
-    const lossSpec: LossSpec = {
-      classWeights: weights,
-      classification: trainingPlugins.classification,
-      regression: trainingPlugins.regression,
-      expressionWeight: training.loss?.expressionWeight ?? 1,
-      regressionWeight: training.loss?.regressionWeight ?? 1,
-    };
-    const decision = await decideEngine(training.execution ?? 'auto', backend.name, model, task, {
-      optimizer: trainingPlugins.optimizer,
+/** The model, the engine that trains it, and the run's params and dataset profile. */
+async function buildModelAndEngine(
+  run: ExperimentRun,
+  splits: DatasetSplits,
+  sampling: Sampling,
+  backendName: string,
+): Promise<{ model: tf.LayersModel; engine: TrainingEngine; lossFn: TaskLoss }> {
+  const { config, logger, plugins } = run;
+  const { task } = splits;
+  const model = await plugins.architecture.build({
+    inputShape: [splits.image.height, splits.image.width, splits.image.channels],
+    task,
+  });
+  run.model = model;
+  seedModel(model, config.seed, logger);
+  const lossSpec: LossSpec = {
+    classWeights: sampling.classWeights,
+    classification: plugins.training.classification,
+    regression: plugins.training.regression,
+    expressionWeight: config.training.loss?.expressionWeight ?? 1,
+    regressionWeight: config.training.loss?.regressionWeight ?? 1,
+  };
+  const decision = await decideEngine(
+    config.training.execution ?? 'auto',
+    backendName,
+    model,
+    task,
+    {
+      optimizer: plugins.training.optimizer,
       losses: headLossPlugins(task, lossSpec),
-    });
-    logger.info(`execution: ${decision.reason}`);
-    engine = await createEngine(decision, {
-      model,
-      task,
-      loss: lossSpec,
-      optimizer: trainingPlugins.optimizer,
-      seed: config.seed,
-    });
-    const lossFn: TaskLoss = taskLoss(task, lossSpec);
+    },
+  );
+  logger.info(`execution: ${decision.reason}`);
+  const engine = await createEngine(decision, {
+    model,
+    task,
+    loss: lossSpec,
+    optimizer: plugins.training.optimizer,
+    seed: config.seed,
+  });
+  run.engine = engine;
+  describeRun(run, splits, sampling, engine.kind);
+  return { model, engine, lossFn: taskLoss(task, lossSpec) };
+}
 
-    Object.assign(runInfo.params, {
-      'data.train_count': splits.train.length,
-      'data.validation_count': splits.validation.length,
-      'data.test_count': splits.test.length,
-      // which split scored what: val_* (and checkpoint selection) vs the final evaluation
-      'data.validation_source': splits.sources?.validation ?? 'unknown',
-      'data.test_source': splits.sources?.test ?? 'unknown',
-      'evaluation.split': config.evaluation?.split ?? 'test',
-      ...(weights
-        ? Object.fromEntries(
-            task.classes.map((c, i) => [`loss.class_weight.${c.name}`, weights[i]]),
-          )
-        : {}),
-      'training.engine': engine.kind,
-    });
-    runInfo.dataset = {
-      ...splits.description,
-      classes: task.classes,
-      ...(task.strata ? { strata: task.strata } : {}),
-      // per class (or per stratum when the task has no classes), as the sampler sees them
-      trainCounts: counts,
-      badRecords: splits.badRecords.total,
-    };
+/** The run's params (data counts, sources, class weights, engine) and its dataset profile. */
+function describeRun(
+  run: ExperimentRun,
+  splits: DatasetSplits,
+  sampling: Sampling,
+  engineKind: string,
+): void {
+  const { task } = splits;
+  const weights = sampling.classWeights;
+  Object.assign(run.runInfo.params, {
+    'data.train_count': splits.train.length,
+    'data.validation_count': splits.validation.length,
+    'data.test_count': splits.test.length,
+    // which split scored what: val_* (and checkpoint selection) vs the final evaluation
+    'data.validation_source': splits.sources?.validation ?? 'unknown',
+    'data.test_source': splits.sources?.test ?? 'unknown',
+    'evaluation.split': run.config.evaluation?.split ?? 'test',
+    ...(weights
+      ? Object.fromEntries(task.classes.map((c, i) => [`loss.class_weight.${c.name}`, weights[i]]))
+      : {}),
+    'training.engine': engineKind,
+  });
+  run.runInfo.dataset = {
+    ...splits.description,
+    classes: task.classes,
+    ...(task.strata ? { strata: task.strata } : {}),
+    // per class (or per stratum when the task has no classes), as the sampler sees them
+    trainCounts: sampling.counts,
+    badRecords: splits.badRecords.total,
+  };
+}
 
-    let learningRate = trainingPlugins.optimizer.plugin.learningRate;
-    let bestEpoch: number | undefined;
-    let startEpoch = 0;
-    let partial: PartialEpoch | undefined;
-    const lastDir = store.path('checkpoints/last');
-    const bestDir = store.path('checkpoints/best');
-    const interruptedDir = store.path('checkpoints/interrupted');
-    if (resuming) {
-      const from = resumeCheckpoint(store);
-      const state = await restoreCheckpoint(from, model, engine);
-      startEpoch = state.epoch + 1;
-      partial = state.partial?.epoch === startEpoch ? state.partial : undefined;
-      learningRate = state.learningRate;
-      bestEpoch = state.bestEpoch;
-      if (store.readRecord().stopped) {
-        // a callback had ended training (early stopping): the resume only evaluates
-        startEpoch = training.epochs;
-        partial = undefined;
-      }
-      const dropped = callbacks.restore(state.callbacks ?? {});
-      if (dropped.length > 0)
-        logger.warn(
-          `resume: saved state of callbacks no longer configured is ignored: ${dropped.join(', ')}`,
-        );
-      engine.setLearningRate(learningRate);
-      store.truncateEpochs(startEpoch);
-      logger.info(
-        partial
-          ? `resuming ${store.runId} in epoch ${startEpoch + 1} of ${training.epochs}, after step ${partial.steps}`
-          : `resuming ${store.runId} after epoch ${state.epoch + 1} of ${training.epochs}`,
+/**
+ * Where training starts: epoch 0 of a new run, or a resumed run's checkpoint (model, optimizer,
+ * callbacks, learning rate), in the epoch it was cut from. Then the reporters hear the start
+ * and the callbacks choose the first epoch's learning rate.
+ */
+async function startTraining(
+  run: ExperimentRun,
+  checkpoints: CheckpointListener,
+  engine: TrainingEngine,
+): Promise<{ startEpoch: number; partial?: PartialEpoch }> {
+  const { config, store, logger, plugins } = run;
+  const epochs = config.training.epochs;
+  let startEpoch = 0;
+  let partial: PartialEpoch | undefined;
+  if (run.resuming) {
+    const state = await checkpoints.restore();
+    startEpoch = state.epoch + 1;
+    partial = state.partial?.epoch === startEpoch ? state.partial : undefined;
+    if (store.readRecord().stopped) {
+      // a callback had ended training (early stopping): the resume only evaluates
+      startEpoch = epochs;
+      partial = undefined;
+    }
+    const dropped = plugins.callbacks.restore(state.callbacks ?? {});
+    if (dropped.length > 0)
+      logger.warn(
+        `resume: saved state of callbacks no longer configured is ignored: ${dropped.join(', ')}`,
       );
-    } else {
-      store.writeJson('dataset.json', runInfo.dataset);
-      store.writeJson('params.json', runInfo.params);
-    }
-    void hub.runStarted(runInfo);
-    started = true;
-    const firstRate = callbacks.trainBegin({
-      epochs: training.epochs,
-      baseLearningRate: trainingPlugins.optimizer.plugin.learningRate,
-      startEpoch,
-    });
-    // a warm-up sets epoch 0's rate; a resumed run goes on with its checkpoint's rate
-    if (!resuming && firstRate !== engine.learningRate) engine.setLearningRate(firstRate);
+    engine.setLearningRate(state.learningRate);
+    store.truncateEpochs(startEpoch);
+    logger.info(
+      partial
+        ? `resuming ${store.runId} in epoch ${startEpoch + 1} of ${epochs}, after step ${partial.steps}`
+        : `resuming ${store.runId} after epoch ${state.epoch + 1} of ${epochs}`,
+    );
+  } else {
+    store.writeJson('dataset.json', run.runInfo.dataset);
+    store.writeJson('params.json', run.runInfo.params);
+  }
+  void run.hub.runStarted(run.runInfo);
+  run.started = true;
+  const firstRate = plugins.callbacks.trainBegin({
+    epochs,
+    baseLearningRate: plugins.training.optimizer.plugin.learningRate,
+    startEpoch,
+  });
+  // a warm-up sets epoch 0's rate; a resumed run goes on with its checkpoint's rate
+  if (!run.resuming && firstRate !== engine.learningRate) engine.setLearningRate(firstRate);
+  return { startEpoch, partial };
+}
 
-    pipeline = new ImagePipeline({
-      image: splits.image,
-      margin: dataset.pipeline.margin,
-      ...imageCacheOptions(config.imageCache?.maxGiB ?? 64, `${options.cacheDir}/images`),
-      onBadRecord: dataset.pipeline.onBadRecord,
-      maxBadFraction: dataset.pipeline.maxBadFraction,
-      splits: { train: splits.train, validation: splits.validation, test: splits.test },
-      logger,
-    });
-    for (let epoch = startEpoch; epoch < training.epochs; epoch++) {
-      const order =
-        !sampler || !groups
-          ? Random.fork(config.seed, 'order', epoch).shuffle(splits.train.map((_, i) => i))
-          : sampler.epochPlan({
-              labels: groups.labels,
-              numClasses: groups.names.length,
-              strata: groups.strata,
-              epoch,
-              seed: config.seed,
-            });
-      const trained = await trainEpoch({
-        engine,
-        task,
-        examples: splits.train,
-        order,
-        source: pipeline,
-        training,
-        epoch,
-        seed: config.seed,
-        augment: dataset.pipeline.augment,
-        resumeFrom: epoch === startEpoch ? partial : undefined,
-        floatBatches: options.floatBatches,
-        shouldStop: () => stopSignal.stop,
-        onStep: (p) => hub.stepEnded(runInfo, p),
-      });
-      if (trained.interrupted || stopSignal.stop) {
-        await saveCheckpoint(interruptedDir, model, engine, {
-          epoch: epoch - 1,
-          learningRate: engine.learningRate,
-          bestEpoch,
-          callbacks: callbacks.state(),
-          savedAt: Date.now(),
-          partial: trained.partial,
-        });
-        status = 'KILLED';
-        failure =
-          `stopped by ${stopSignal.reason ?? 'signal'} in epoch ${epoch + 1} after step ` +
-          `${trained.steps}; resume with affectlab run --resume ${store.dir}`;
-        logger.warn(failure);
-        break;
-      }
-      const val = await predictSplit({
-        engine,
-        task,
-        examples: splits.validation,
-        source: pipeline,
-        batchSize: training.batchSize,
-        maxSteps: training.validationSteps,
-        lossFn,
-        floatBatches: options.floatBatches,
-      });
-      if (splits.validation.length > 0 && !Number.isFinite(val.loss))
-        throw new NonFiniteLossError(
-          val.loss,
-          `the validation after epoch ${epoch + 1} (training loss ${trained.loss})`,
-          'an update late in the epoch made the weights non-finite (the weights diverged)',
-        );
-      const valScores = scorePredictions(task, splits.validation, val, false).flat;
-      const metrics: Record<string, number> = {
-        loss: trained.loss,
-        ...(trained.accuracy !== undefined ? { accuracy: trained.accuracy } : {}),
-        ...prefixed(valScores, 'val_'),
-      };
-      const decisionAfter = callbacks.epochEnd({
-        epoch,
-        epochs: training.epochs,
-        metrics,
-        learningRate: engine.learningRate,
-      });
-      if (decisionAfter.keepAsBest) bestEpoch = epoch;
-      const record: EpochRecord = {
-        epoch,
-        metrics,
-        timestamp: Date.now(),
-        learningRate: engine.learningRate,
-        images: trained.images,
-        seconds: trained.seconds,
-        imagesPerSecond: trained.images / Math.max(trained.seconds, 1e-9),
-        liveTensors: tf.memory().numTensors,
-      };
-      await saveCheckpoint(lastDir, model, engine, {
-        epoch,
-        learningRate: decisionAfter.learningRate,
-        bestEpoch,
-        callbacks: callbacks.state(),
-        savedAt: Date.now(),
-      });
-      // the epoch an interrupted checkpoint was cut from is complete now
-      rmSync(interruptedDir, { recursive: true, force: true });
-      if (decisionAfter.keepAsBest) {
-        rmSync(bestDir, { recursive: true, force: true });
-        guardWrite(bestDir, () => cpSync(lastDir, bestDir, { recursive: true }));
-      }
-      store.appendEpoch(record);
-      store.writeRecord({
-        ...store.readRecord(),
-        lastCompletedEpoch: epoch,
-        bestEpoch,
-      });
-      void hub.epochEnded(runInfo, { epoch, metrics, timestamp: record.timestamp });
-      await writeCurves(store);
-      engine.setLearningRate(decisionAfter.learningRate);
-      if (decisionAfter.stop) {
-        logger.info(`stopping after epoch ${epoch + 1}: ${decisionAfter.stop}`);
-        store.writeRecord({
-          ...store.readRecord(),
-          stopped: { epoch, reason: decisionAfter.stop },
-        });
-        break;
-      }
-    }
-    callbacks.trainEnd(store.readEpochs().at(-1)?.epoch ?? -1, status);
+/** Data, model and engine; the fit loop with its listeners; the final evaluation. */
+async function trainAndEvaluate(run: ExperimentRun, backendName: string): Promise<RunResult> {
+  const { config, store, logger, plugins } = run;
+  const { splits, sampling } = await prepareData(run);
+  const { model, engine, lossFn } = await buildModelAndEngine(run, splits, sampling, backendName);
+  const checkpoints = new CheckpointListener(store, model, engine, plugins.callbacks);
+  const { startEpoch, partial } = await startTraining(run, checkpoints, engine);
+  const pipeline = new ImagePipeline({
+    image: splits.image,
+    margin: plugins.dataset.pipeline.margin,
+    ...imageCacheOptions(config.imageCache?.maxGiB ?? 64, `${run.options.cacheDir}/images`),
+    onBadRecord: plugins.dataset.pipeline.onBadRecord,
+    maxBadFraction: plugins.dataset.pipeline.maxBadFraction,
+    splits: { train: splits.train, validation: splits.validation, test: splits.test },
+    logger,
+  });
+  run.pipeline = pipeline;
+  const fitted = await new FitLoop({
+    engine,
+    splits,
+    source: pipeline,
+    training: config.training,
+    seed: config.seed,
+    order: sampling.order,
+    augment: plugins.dataset.pipeline.augment,
+    floatBatches: run.options.floatBatches,
+    callbacks: plugins.callbacks,
+    lossFn,
+    stopSignal: run.stopSignal,
+    onStep: (p) => run.hub.stepEnded(run.runInfo, p),
+    listeners: [
+      checkpoints,
+      new RunRecordListener(store, () => checkpoints.bestEpoch),
+      new ReporterListener(run.hub, run.runInfo),
+    ],
+    logger,
+  }).fit(startEpoch, partial);
+  if (fitted.status === 'KILLED') {
+    run.status = 'KILLED';
+    run.failure = `${fitted.failure}; resume with affectlab run --resume ${store.dir}`;
+    logger.warn(run.failure);
+  }
+  plugins.callbacks.trainEnd(store.readEpochs().at(-1)?.epoch ?? -1, run.status);
+  if (run.status !== 'FINISHED')
+    return { runDir: store.dir, runId: store.runId, status: run.status };
+  const evaluated = await finalEvaluation({ run, engine, model, splits, pipeline, lossFn });
+  if (evaluated.stopped) {
+    run.status = 'KILLED';
+    run.failure = evaluated.stopped;
+    logger.warn(run.failure);
+    return { runDir: store.dir, runId: store.runId, status: run.status };
+  }
+  run.options.onEvaluated?.(evaluated);
+  void run.hub.evaluated(run.runInfo, evaluated.testMetrics, evaluated.lastEpoch);
+  return {
+    runDir: store.dir,
+    runId: store.runId,
+    status: run.status,
+    testMetrics: evaluated.testMetrics,
+    report: evaluated.report,
+    regression: evaluated.regression,
+  };
+}
 
-    if (status === 'FINISHED') {
-      const evaluated = await finalEvaluation({
-        store,
-        engine,
-        model,
-        task,
-        splits,
-        pipeline,
-        config,
-        lossFn,
-        floatBatches: options.floatBatches,
-        stopSignal,
-        logger,
-      });
-      if (evaluated.stopped) {
-        status = 'KILLED';
-        failure = evaluated.stopped;
-        logger.warn(failure);
-      } else {
-        void hub.evaluated(runInfo, evaluated.testMetrics, evaluated.lastEpoch);
-        result = {
-          runDir: store.dir,
-          runId: store.runId,
-          status,
-          testMetrics: evaluated.testMetrics,
-          report: evaluated.report,
-        };
-      }
-    }
+/**
+ * The run's end, whatever happened: the pipeline closed, temporary files removed, bad records
+ * and run.json's final status written, every artifact and the end sent to the reporters. Each
+ * step runs even when one before it failed (a full disk).
+ */
+async function finishRun(run: ExperimentRun): Promise<void> {
+  const { store, hub, runInfo, logger, splits, pipeline } = run;
+  await safelyAsync(async () => pipeline?.close());
+  // the half-written files of a failed write hold the space the run's end (and a resume) needs
+  safely(() => store.removeTemporaryFiles());
+  if (splits) {
+    const bad = pipeline
+      ? mergeBadRecordSummaries(splits.badRecords, pipeline.badRecords)
+      : splits.badRecords;
+    safely(() => store.writeJson('bad_records.json', bad));
+  }
+  if (pipeline && pipeline.badRecords.total > 0)
+    logger.warn(`images skipped during the run: ${formatBadRecordSummary(pipeline.badRecords)}`);
+  // the final record first, so the run.json reporters upload says how the run ended
+  recordEnd(store, run.status, run.failure);
+  // a run that failed before it started is still a run every reporter hears of
+  if (!run.started) safely(() => void hub.runStarted(runInfo));
+  for (const rel of safely(() => store.files()) ?? []) {
+    if (rel.startsWith('checkpoints/') || rel.includes('.tmp') || rel === 'events.jsonl') continue;
+    safely(() => void hub.artifact(runInfo, { path: rel, absolutePath: store.path(rel) }));
+  }
+  await safelyAsync(() => hub.runEnded(runInfo, run.status, run.failure));
+  logger.sink = undefined;
+  run.engine?.dispose();
+  run.model?.dispose();
+  logger.info(`run ${run.status.toLowerCase()}; results in ${store.dir}`);
+}
+
+/**
+ * One run of an experiment, start to end: data, model, epochs with validation, checkpoints,
+ * the final test evaluation, and every artifact in the run store and the reporters. Once the
+ * run directory exists, any failure leaves run.json FAILED with the error, config.yaml, and a
+ * runEnded event for every reporter.
+ */
+export async function runExperiment(
+  runtime: Runtime,
+  resolved: ResolvedExperiment,
+  options: RunOptions,
+): Promise<RunResult> {
+  const logger = runtime.container.resolve(Logger);
+  // backend and plugins first: a missing native backend or a bad option fails before a run
+  // directory exists
+  const training = resolved.config.training;
+  const backend = await runtime.container.resolve(BackendService).activate(training.backend);
+  logger.info(
+    `backend: ${backend.name} on ${backend.devices.join(', ')} (${Object.entries(backend.versions)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ')})`,
+  );
+  const plugins = buildRunPlugins(runtime, resolved, options.cacheDir);
+  for (const reporter of plugins.reporters)
+    await reporter.preflight?.({ experiment: resolved.config.name });
+  const run = openRun(resolved, options, backend, plugins, logger);
+  try {
+    return await trainAndEvaluate(run, backend.name);
   } catch (error) {
-    status = 'FAILED';
-    const explained = explainFailure(error, store);
-    failure = explained.message;
+    run.status = 'FAILED';
+    const explained = explainFailure(error, run.store);
+    run.failure = explained.message;
     // the CLI prints the error; log.txt keeps it with the run
-    safely(() => store.appendLog(`run failed: ${failure}`));
+    safely(() => run.store.appendLog(`run failed: ${run.failure}`));
     throw explained;
   } finally {
-    await safelyAsync(async () => pipeline?.close());
-    // the half-written files of a failed write hold the space the run's end (and a resume) needs
-    safely(() => store.removeTemporaryFiles());
-    if (splits) {
-      const bad = pipeline
-        ? mergeBadRecordSummaries(splits.badRecords, pipeline.badRecords)
-        : splits.badRecords;
-      safely(() => store.writeJson('bad_records.json', bad));
-    }
-    if (pipeline && pipeline.badRecords.total > 0)
-      logger.warn(`images skipped during the run: ${formatBadRecordSummary(pipeline.badRecords)}`);
-    // the final record first, so the run.json reporters upload says how the run ended
-    recordEnd(store, status, failure);
-    // a run that failed before it started is still a run every reporter hears of
-    if (!started) safely(() => void hub.runStarted(runInfo));
-    for (const rel of safely(() => store.files()) ?? []) {
-      if (rel.startsWith('checkpoints/') || rel.includes('.tmp') || rel === 'events.jsonl')
-        continue;
-      safely(() => void hub.artifact(runInfo, { path: rel, absolutePath: store.path(rel) }));
-    }
-    await safelyAsync(() => hub.runEnded(runInfo, status, failure));
-    logger.sink = undefined;
-    engine?.dispose();
-    model?.dispose();
-    logger.info(`run ${status.toLowerCase()}; results in ${store.dir}`);
+    await finishRun(run);
   }
-  return { ...result, status };
 }
 
 /** The pipeline's cache settings for `imageCache.maxGiB` (0 = no cache). */
@@ -651,30 +606,30 @@ function recordEnd(store: RunStore, status: RunStatus, failure: string | undefin
   }
 }
 
+/** What the final evaluation scored (the CLI prints its tables). */
+export interface Evaluation {
+  testMetrics: Record<string, number>;
+  report?: MetricReport;
+  regression?: RegressionReport;
+  lastEpoch: number;
+}
+
 /**
  * The final evaluation: the best checkpoint (when one was kept) on the evaluation split, its
  * artifacts and the model. Ctrl-C stops it between batches: `stopped` then says why, and the
  * trained model is kept (a resume evaluates again).
  */
 async function finalEvaluation(args: {
-  store: RunStore;
+  run: ExperimentRun;
   engine: TrainingEngine;
   model: tf.LayersModel;
-  task: DatasetSplits['task'];
   splits: DatasetSplits;
   pipeline: ImagePipeline;
-  config: ResolvedExperiment['config'];
   lossFn: TaskLoss;
-  floatBatches?: boolean;
-  stopSignal: { stop: boolean; reason?: string };
-  logger: Logger;
-}): Promise<{
-  stopped?: string;
-  testMetrics: Record<string, number>;
-  report?: MetricReport;
-  lastEpoch: number;
-}> {
-  const { store, engine, model, task, splits, config, logger } = args;
+}): Promise<Evaluation & { stopped?: string }> {
+  const { run, engine, model, splits } = args;
+  const { store, config, logger } = run;
+  const task = splits.task;
   const bestDir = store.path('checkpoints/best');
   // checkpoints/best exists only when a callback (model-checkpoint) kept one
   if (hasCheckpoint(bestDir)) {
@@ -695,15 +650,15 @@ async function finalEvaluation(args: {
     source: args.pipeline,
     batchSize: config.training.batchSize,
     lossFn: args.lossFn,
-    floatBatches: args.floatBatches,
-    shouldStop: () => args.stopSignal.stop,
+    floatBatches: run.options.floatBatches,
+    shouldStop: () => run.stopSignal.stop,
   });
   const lastEpoch = Math.max(0, store.readEpochs().at(-1)?.epoch ?? 0);
   if (pred.interrupted) {
     keepModel();
     return {
       stopped:
-        `stopped by ${args.stopSignal.reason ?? 'signal'} during the final evaluation ` +
+        `stopped by ${run.stopSignal.reason ?? 'signal'} during the final evaluation ` +
         `(${pred.indices.length} of ${evalExamples.length} ${splitName} images scored); training is ` +
         `complete and kept: evaluate with affectlab run --resume ${store.dir}`,
       testMetrics: {},
@@ -723,13 +678,6 @@ async function finalEvaluation(args: {
     splits.sources,
     evalExamples.length - pred.indices.length,
   );
-  if (scored.report) {
-    process.stdout.write(
-      `\n${formatMetricTable(scored.report, 'table')}\n\n${formatConfusionMatrix(scored.report.confusion, scored.report.classNames, 'table')}\n`,
-    );
-  }
-  if (scored.regression)
-    process.stdout.write(`\n${formatRegressionTable(scored.regression, 'table')}\n`);
   keepModel();
-  return { testMetrics, report: scored.report, lastEpoch };
+  return { testMetrics, report: scored.report, regression: scored.regression, lastEpoch };
 }

@@ -6,7 +6,12 @@ import type { ExperimentConfig, PluginRef } from '../../config/types.js';
 import { UserError, formatDiagnostic } from '../../errors.js';
 import type { ResolvedExperiment, Runtime } from '../../plugin/runtime.js';
 import { allowPluginsOption, maxCombinationsOption, setOption } from '../command.js';
-import { runExperiment } from '../../runner/experiment-run.js';
+import { runExperiment, type Evaluation } from '../../runner/experiment-run.js';
+import {
+  formatConfusionMatrix,
+  formatMetricTable,
+  formatRegressionTable,
+} from '../../metrics/format.js';
 import { experimentFileNotes } from '../../plugin/file-notes.js';
 import { RunStore, newRunId } from '../../reporting/run-store.js';
 import { countTrials, expandTrials, iterateTrials, type SweepTrial } from '../../sweep/sweep.js';
@@ -231,6 +236,7 @@ export function registerRunCommand(program: Command, runtime: Runtime): void {
             runId: opts.runId,
             group,
             stopSignal: signal,
+            onEvaluated: printEvaluation,
           },
         );
         if (result.status === 'KILLED') process.exitCode = signal.reason === 'SIGTERM' ? 143 : 130;
@@ -238,6 +244,15 @@ export function registerRunCommand(program: Command, runtime: Runtime): void {
         uninstall();
       }
     });
+}
+
+/** The final evaluation's tables on stdout: per-class scores and the confusion matrix. */
+function printEvaluation({ report, regression }: Evaluation): void {
+  if (report)
+    process.stdout.write(
+      `\n${formatMetricTable(report, 'table')}\n\n${formatConfusionMatrix(report.confusion, report.classNames, 'table')}\n`,
+    );
+  if (regression) process.stdout.write(`\n${formatRegressionTable(regression, 'table')}\n`);
 }
 
 /**

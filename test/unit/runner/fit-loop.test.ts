@@ -1,0 +1,150 @@
+import assert from 'node:assert/strict';
+import { before, describe, it } from 'node:test';
+import * as tf from '@tensorflow/tfjs';
+import { EagerEngine, taskLoss } from '../../../src/core/engine/index.js';
+import type {
+  DatasetSplits,
+  Example,
+  TrainingCallback,
+  TrainingControl,
+  EpochEndInfo,
+} from '../../../src/core/plugin/plugin.js';
+import { Logger } from '../../../src/core/plugin/services.js';
+import { CallbackList } from '../../../src/core/runner/callbacks.js';
+import type { PartialEpoch } from '../../../src/core/runner/checkpoint.js';
+import { FitLoop, type FitListener } from '../../../src/core/runner/fit-loop.js';
+import type { BatchSource, ImageBatch } from '../../../src/core/runner/trainer.js';
+import { activateBackend } from '../../support/helpers.js';
+import { lossSpecOf, optimizerOf } from '../../support/training-plugins.js';
+
+/**
+ * The fit loop on its own: a real eager engine and a two-layer net on 4x4 images held in
+ * memory, listeners that write down what they hear.
+ */
+
+const classes = [0, 1].map((i) => ({ index: i, code: i, name: `c${i}` }));
+const task = { kind: 'classification' as const, classes };
+const examples = (n: number, prefix: string): Example[] =>
+  Array.from({ length: n }, (_, i) => ({
+    id: `${prefix}${i}`,
+    imagePath: `${prefix}${i}`,
+    label: i % 2,
+  }));
+
+const splits: DatasetSplits = {
+  task,
+  image: { height: 4, width: 4, channels: 1 },
+  train: examples(24, 't'),
+  validation: examples(8, 'v'),
+  test: [],
+  badRecords: { total: 0, byReason: {}, examples: [] },
+  description: {},
+};
+
+/** Each example's pixels: its label's brightness, so there is something to learn. */
+const source: BatchSource = {
+  async *batches(list, order, batchSize, _augment, from = 0): AsyncIterable<ImageBatch> {
+    for (let start = from; start < order.length; start += batchSize) {
+      const indices = order.slice(start, start + batchSize);
+      const x = new Float32Array(indices.length * 16);
+      indices.forEach((e, k) => x.fill(list[e].label === 1 ? 0.8 : 0.2, k * 16, k * 16 + 16));
+      yield { x, shape: [indices.length, 4, 4, 1], indices, end: start + indices.length };
+    }
+  },
+};
+
+function model(): tf.LayersModel {
+  const input = tf.input({ shape: [4, 4, 1] });
+  const flat = tf.layers.flatten().apply(input) as tf.SymbolicTensor;
+  const out = tf.layers.dense({ units: 2, activation: 'softmax' }).apply(flat);
+  return tf.model({ inputs: input, outputs: out as tf.SymbolicTensor });
+}
+
+/** Keeps epoch 0 as best, stops training after `stopAfter`. */
+function callbacks(stopAfter: number): CallbackList {
+  const callback: TrainingCallback = {
+    onEpochEnd(info: EpochEndInfo, control: TrainingControl) {
+      if (info.epoch === 0) control.keepAsBest();
+      if (info.epoch === stopAfter) control.stopTraining('enough');
+    },
+  };
+  return new CallbackList([{ ref: { type: 'test' }, callback }]);
+}
+
+function recorder(name: string, heard: string[]): FitListener {
+  return {
+    epochEnded: ({ epoch, metrics, decision }) => {
+      heard.push(`${name}.end ${epoch} best=${decision.keepAsBest}`);
+      assert.deepEqual(Object.keys(metrics).slice(0, 2), ['loss', 'accuracy']);
+      assert.ok('val_loss' in metrics && 'val_accuracy' in metrics, Object.keys(metrics).join());
+    },
+    interrupted: (epoch: number, partial: PartialEpoch) =>
+      void heard.push(`${name}.interrupted ${epoch} after ${partial.steps}`),
+    stopped: (epoch, reason) => void heard.push(`${name}.stopped ${epoch} ${reason}`),
+  };
+}
+
+function loop(
+  listeners: FitListener[],
+  stopAfter: number,
+  stopSignal: { stop: boolean; reason?: string },
+  onStep: (step: number) => void = () => {},
+): FitLoop {
+  const lossSpec = lossSpecOf();
+  const engine = new EagerEngine({
+    model: model(),
+    task,
+    loss: lossSpec,
+    optimizer: optimizerOf({ type: 'adam', learningRate: 0.05 }),
+    seed: 1,
+  });
+  const logger = new Logger();
+  logger.level = 'error';
+  return new FitLoop({
+    engine,
+    splits,
+    source,
+    training: { epochs: 4, batchSize: 8 } as never,
+    seed: 1,
+    order: () => splits.train.map((_, i) => i),
+    callbacks: callbacks(stopAfter),
+    lossFn: taskLoss(task, lossSpec),
+    stopSignal,
+    onStep: (p) => onStep(p.step),
+    listeners,
+    logger,
+  });
+}
+
+describe('fit loop', () => {
+  before(async () => {
+    await activateBackend();
+  });
+
+  it('calls its listeners in order after each epoch, and once more when a callback stops it', async () => {
+    const heard: string[] = [];
+    const result = await loop([recorder('a', heard), recorder('b', heard)], 1, {
+      stop: false,
+    }).fit(0);
+    assert.deepEqual(result, { status: 'FINISHED' });
+    assert.deepEqual(heard, [
+      'a.end 0 best=true',
+      'b.end 0 best=true',
+      'a.end 1 best=false',
+      'b.end 1 best=false',
+      'a.stopped 1 enough',
+      'b.stopped 1 enough',
+    ]);
+  });
+
+  it('a stop signal mid-epoch ends the loop KILLED; listeners hear where it was cut', async () => {
+    const heard: string[] = [];
+    const signal = { stop: false as boolean, reason: undefined as string | undefined };
+    const result = await loop([recorder('a', heard)], 9, signal, (step) => {
+      if (step === 2) Object.assign(signal, { stop: true, reason: 'SIGINT' });
+    }).fit(1);
+    assert.equal(result.status, 'KILLED');
+    assert.equal(result.failure, 'stopped by SIGINT in epoch 2 after step 2');
+    assert.deepEqual(heard, ['a.interrupted 1 after 2']);
+  });
+});
