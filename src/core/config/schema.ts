@@ -1,9 +1,8 @@
 import type { TSchema } from '@sinclair/typebox';
-import type { JsonSchema, PluginKind } from '../plugin/plugin.js';
+import type { JsonSchema, PluginKind, PluginRef } from '../plugin/plugin.js';
 import type { Registry } from '../plugin/registry.js';
 import { Enum, FixedArray, Options, Removed, Type, type Static } from '../plugin/define.js';
 import type { BackendPreference } from '../training/backend.js';
-import type { LossConfig, PluginRef, SweepDistribution, TrainingConfig } from './types.js';
 
 /**
  * Plugin references inside a section (not top-level keys): the training's optimizer and the
@@ -45,6 +44,14 @@ const metricName: JsonSchema = {
   description: 'A metric key as logged per epoch, e.g. val_loss, val_accuracy, val_f1_macro',
   pattern: '^[a-z][a-z0-9_]*$',
 };
+
+/** `training.loss`: the loss of each head, a registered loss plugin's name or `{ type, ...options }`. */
+export interface LossConfig {
+  classification: string | PluginRef;
+  regression: string | PluginRef;
+  expressionWeight: number;
+  regressionWeight: number;
+}
 
 /**
  * The runner's options: owned by core, since the runner is core. One TypeBox definition gives
@@ -148,6 +155,16 @@ export const trainingSchema = Options(
   { description: 'How the model is trained.' },
 );
 
+/**
+ * `training:`, schema defaults filled in. `optimizer` is a registered optimizer plugin and its
+ * hyperparameters; `learningRate` is the shorthand for an LR-schedule callback (`schedule` its
+ * registered schedule name, or `constant`; the other keys its options), whose schema is made
+ * per registry.
+ */
+export type TrainingConfig = Static<typeof trainingSchema> & {
+  learningRate?: { schedule: string; monitor?: string; [option: string]: unknown };
+};
+
 export const evaluationSchema = Options(
   {
     split: Enum(['test', 'validation'], { default: 'test' }),
@@ -163,6 +180,13 @@ const bounds = (description: string, item: TSchema = Type.Number()) =>
   Type.Optional(FixedArray<[number, number]>(item, 2, { description }));
 
 /** One parameter of a random sweep: exactly one of the four distributions. */
+/** A random sweep's distribution of one parameter (bounds inclusive for `int`). */
+export type SweepDistribution =
+  | { choice: unknown[] }
+  | { uniform: [number, number] }
+  | { loguniform: [number, number] }
+  | { int: [number, number] };
+
 export const sweepDistributionSchema = Type.Unsafe<SweepDistribution>(
   Options(
     {

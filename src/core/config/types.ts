@@ -1,48 +1,20 @@
 /**
  * The types of a validated experiment. The core sections' types come from their TypeBox
- * definitions in schema.ts (one definition for the JSON Schema and the type); what stays
- * written here is the plugin reference and the learning-rate and loss settings, whose
- * sub-schemas are plain JSON Schema (learningRate made per registry).
+ * definitions in schema.ts (one definition for the JSON Schema and the type, the training's
+ * learning-rate and loss settings included); the plugin reference lives with the plugin
+ * contracts (plugin/plugin.ts), so config/ and plugin/ do not import each other.
  */
-import type { Static } from '@sinclair/typebox';
+import type { Static, TObject } from '@sinclair/typebox';
+import type { PluginRef } from '../plugin/plugin.js';
 import type {
   evaluationSchema,
   experimentSections,
   sweepSchema,
-  trainingSchema,
+  TrainingConfig,
 } from './schema.js';
-import type { TObject } from '@sinclair/typebox';
 
-/** `{ type: <registered name>, ...options }` */
-export interface PluginRef {
-  type: string;
-  [option: string]: unknown;
-}
-
-/** `training.loss`: the loss of each head, a registered loss plugin's name or `{ type, ...options }`. */
-export interface LossConfig {
-  classification: string | PluginRef;
-  regression: string | PluginRef;
-  expressionWeight: number;
-  regressionWeight: number;
-}
-
-/** A random sweep's distribution of one parameter (bounds inclusive for `int`). */
-export type SweepDistribution =
-  | { choice: unknown[] }
-  | { uniform: [number, number] }
-  | { loguniform: [number, number] }
-  | { int: [number, number] };
-
-/**
- * `training:`, schema defaults filled in. `optimizer` is a registered optimizer plugin and its
- * hyperparameters; `learningRate` is the shorthand for an LR-schedule callback (`schedule` its
- * registered schedule name, or `constant`; the other keys its options), whose schema is made
- * per registry.
- */
-export type TrainingConfig = Static<typeof trainingSchema> & {
-  learningRate?: { schedule: string; monitor?: string; [option: string]: unknown };
-};
+export type { PluginRef } from '../plugin/plugin.js';
+export type { LossConfig, SweepDistribution, TrainingConfig } from './schema.js';
 
 /** `training.execution`: the engine a run asks for (engine/ decides what `auto` gives). */
 export type ExecutionPreference = TrainingConfig['execution'];

@@ -1,7 +1,12 @@
 import type * as tf from '@tensorflow/tfjs';
 import type { InjectionToken } from 'tsyringe';
-import type { PluginRef } from '../config/types.js';
 import type { GraphBuilder, GraphVariable, Output } from '../engine/graph/builder.js';
+
+/** `{ type: <registered name>, ...options }` */
+export interface PluginRef {
+  type: string;
+  [option: string]: unknown;
+}
 
 /** A class whose instances tsyringe can build. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- constructor parameters are resolved by the container

@@ -161,3 +161,21 @@ test('src/core imports nothing from src/plugins (core names no plugin)', () => {
     );
   assert.deepEqual(offending, []);
 });
+
+test('with type imports counted too, the only cycle left is the runtime holding CLI extensions', () => {
+  const cycles = importCycles(importGraph(sourceFiles(srcRoot), true)).map((c) =>
+    c.map((f) => relative(srcRoot, f)).sort(),
+  );
+  // config/ and plugin/ no longer import each other (PluginRef lives with the contracts). The
+  // runtime still carries the CLI's commands, doctor sections, run sources and export formats,
+  // whose types name the runtime: moving them to the CLI is what remains of this cycle.
+  assert.deepEqual(cycles, [
+    [
+      'core/cli/command.ts',
+      'core/inference/export-formats.ts',
+      'core/inference/trained-run.ts',
+      'core/plugin/extensions.ts',
+      'core/plugin/runtime.ts',
+    ],
+  ]);
+});
