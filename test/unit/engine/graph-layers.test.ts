@@ -5,6 +5,7 @@ import { DType, loadAddon, type GraphAddon } from '../../../src/core/engine/grap
 import { GraphBuilder } from '../../../src/core/engine/graph/builder.js';
 import {
   graphLayerEmitter,
+  registerGraphLayer,
   unsupportedLayer,
   type LayerEmitContext,
 } from '../../../src/core/engine/graph/layers.js';
@@ -101,6 +102,16 @@ describe('graph forms of the MobileNetV2 / EfficientNet layers', () => {
   before(async () => {
     await activateBackend();
     addon = loadAddon('tensorflow');
+  });
+
+  it('a layer class has one graph form: registering a second one is refused', () => {
+    const dense = graphLayerEmitter('Dense');
+    assert.ok(dense);
+    assert.throws(
+      () => registerGraphLayer('Dense', dense),
+      /graph form for layer class 'Dense' is already registered/,
+    );
+    assert.equal(graphLayerEmitter('Dense'), dense);
   });
 
   it('DepthwiseConv2D: same and valid padding, strides, bias, activation', async () => {

@@ -44,8 +44,15 @@ export interface GraphLayerEmitter {
 
 const emitters = new Map<string, GraphLayerEmitter>();
 
-/** Register the graph form of a layer class (by its tfjs class name). */
+/**
+ * Register the graph form of a layer class (by its tfjs class name). A class has one form: a
+ * second registration is refused, not a silent replacement of the first.
+ */
 export function registerGraphLayer(className: string, emitter: GraphLayerEmitter): void {
+  if (emitters.has(className))
+    throw new Error(
+      `a graph form for layer class '${className}' is already registered; a layer class has one`,
+    );
   emitters.set(className, emitter);
 }
 
