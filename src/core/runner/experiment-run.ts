@@ -52,6 +52,7 @@ import { ReporterHub, type ProgressReporter } from '../reporting/reporter-hub.js
 import { RunStore, type EpochRecord } from '../reporting/run-store.js';
 import { prefixed, scorePredictions } from './scoring.js';
 import { predictSplit, seedModel, trainEpoch } from './trainer.js';
+import { isMixActive } from '../pipeline/mix.js';
 
 export interface RunOptions {
   cacheDir: string;
@@ -309,6 +310,7 @@ export async function runExperiment(
       loss: lossSpec,
       optimizer: trainingPlugins.optimizer,
       seed: config.seed,
+      mixing: isMixActive(dataset.pipeline.augment),
     });
     const lossFn: TaskLoss = taskLoss(task, lossSpec);
 
