@@ -4,6 +4,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { evaluateRun } from '../../../src/core/cli/commands/evaluate.js';
+import { RunStore } from '../../../src/core/reporting/run-store.js';
 import { runExperiment } from '../../../src/core/runner/experiment-run.js';
 import { activateBackend, tempDir, testRuntime } from '../../support/helpers.js';
 import { smallSyntheticSet } from '../../support/synth.js';
@@ -20,7 +21,7 @@ interface Run {
 }
 
 /** A short run on the synthetic set with only the given augmentation, on the given engine. */
-async function run(name: string, execution: string, mix: string, epochs = 2): Promise<Run> {
+function experiment(name: string, execution: string, mix: string, epochs: number): string {
   const file = join(work, `${name}.yaml`);
   writeFileSync(
     file,
@@ -44,6 +45,11 @@ training:
 reporters: [{ type: console, progress: none }]
 `,
   );
+  return file;
+}
+
+async function run(name: string, execution: string, mix: string, epochs = 2): Promise<Run> {
+  const file = experiment(name, execution, mix, epochs);
   const runtime = testRuntime();
   const result = await runExperiment(runtime, await runtime.resolve(file), {
     cacheDir: join(work, 'cache'),
@@ -127,5 +133,38 @@ describe('mixup and CutMix in a run', () => {
       'val_',
       'validation_',
     );
+  });
+
+  it('a mixing run stopped mid-epoch and resumed trains as the whole run', async () => {
+    const mix = ', mixup: { alpha: 0.4, probability: 0.5 }, cutmix: { probability: 0.5 }';
+    const start = async (name: string, options: Partial<Parameters<typeof runExperiment>[2]>) => {
+      const runtime = testRuntime();
+      const file = options.resume
+        ? join(options.resume, 'config.yaml')
+        : experiment(name, 'auto', mix, 2);
+      return runExperiment(runtime, await runtime.resolve(file), {
+        cacheDir: join(work, 'cache'),
+        ...options,
+      });
+    };
+    const whole = await start('mix-whole', {});
+    // the stop flag is read before an epoch's first step, after each of its 3 steps and by the
+    // runner after the epoch: the 7th read is after step 1 of epoch 2
+    let reads = 0;
+    const stopSignal = {
+      reason: 'SIGINT',
+      get stop(): boolean {
+        reads++;
+        return reads >= 7;
+      },
+    };
+    const killed = await start('mix-parted', { stopSignal });
+    assert.equal(killed.status, 'KILLED');
+    const resumed = await start('', { resume: killed.runDir });
+    assert.equal(resumed.status, 'FINISHED');
+    const records = (dir: string) =>
+      new RunStore(dir).readEpochs().map((e) => [e.epoch, e.learningRate, e.metrics]);
+    assert.equal(records(whole.runDir).length, 2);
+    assert.deepEqual(records(killed.runDir), records(whole.runDir));
   });
 });
