@@ -1,5 +1,5 @@
 import type { TSchema } from '@sinclair/typebox';
-import type { JsonSchema, PluginKind, PluginRef } from '../plugin/plugin.js';
+import type { JsonSchema, PluginDefinition, PluginKind, PluginRef } from '../plugin/plugin.js';
 import type { Registry } from '../plugin/registry.js';
 import { Enum, FixedArray, Options, Removed, Type, type Static } from '../plugin/define.js';
 import type { BackendPreference } from '../training/backend.js';
@@ -285,7 +285,47 @@ export function learningRateShorthandSchema(registry: Registry): JsonSchema {
       schedule: { enum: ['constant', ...schedules.map((d) => d.schedule)] },
       ...properties,
     },
+    ...offOnlyRules(schedules, properties),
   };
+}
+
+/**
+ * A shorthand key whose schema names its `x-off` value (warm-up epochs: 0) is refused at its
+ * line with any other value under a schedule that does not take it (`constant` takes none), so
+ * `validate` (and an editor) catches what the run would otherwise only find when it expands
+ * the shorthand; `x-off-hint` is added to the message.
+ */
+function offOnlyRules(
+  schedules: PluginDefinition[],
+  properties: Record<string, unknown>,
+): { allOf?: JsonSchema[] } {
+  const rules: JsonSchema[] = [];
+  for (const [key, schema] of Object.entries(properties)) {
+    const { 'x-off': off, 'x-off-hint': hint } = schema as {
+      'x-off'?: unknown;
+      'x-off-hint'?: string;
+    };
+    if (off === undefined) continue;
+    const takes = (d: PluginDefinition) =>
+      Object.hasOwn((d.optionsSchema as { properties?: object }).properties ?? {}, key);
+    const takers = schedules.filter(takes).map((d) => d.schedule);
+    const others = ['constant', ...schedules.filter((d) => !takes(d)).map((d) => d.schedule)];
+    rules.push({
+      if: { required: ['schedule'], properties: { schedule: { enum: others } } },
+      then: {
+        properties: {
+          [key]: {
+            const: off,
+            'x-message':
+              `${key} needs a schedule that takes it (schedule: ${takers.join(' or ')}); ` +
+              `${others.join(', ')} take${others.length === 1 ? 's' : ''} none` +
+              (hint ? `; ${hint}` : ''),
+          },
+        },
+      },
+    });
+  }
+  return rules.length > 0 ? { allOf: rules } : {};
 }
 
 /** The schema of one plugin slot: a `type` discriminator over the registered plugins. */

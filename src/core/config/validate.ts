@@ -188,8 +188,12 @@ function describeAjvError(e: ErrorObject): {
         atKey: false,
         message: `missing required key '${(e.params as { missingProperty: string }).missingProperty}'`,
       };
-    default:
-      return { path, atKey: false, message: e.message ?? e.keyword };
+    default: {
+      // a schema may say in words what its rule means (schema.ts: offOnlyRules)
+      const own = (e.parentSchema as { 'x-message'?: unknown } | undefined)?.['x-message'];
+      const message = typeof own === 'string' ? own : (e.message ?? e.keyword);
+      return { path, atKey: false, message };
+    }
   }
 }
 

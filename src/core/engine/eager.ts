@@ -34,11 +34,16 @@ export type TaskLoss = (
  * cross-entropy and the regression loss, each scaled by its weight (tfjs' compile has no
  * lossWeights, so the weights go into the per-output losses).
  */
-export function headLosses(task: Task, loss: LossSpec): TfjsLossFunction[] {
+export function headLosses(
+  task: Task,
+  loss: LossSpec,
+  wrap?: (fn: TfjsLossFunction, head: number) => TfjsLossFunction,
+): TfjsLossFunction[] {
   // the class weights belong to the classification loss; a regression loss never sees them
-  const [first, second] = headLossPlugins(task, loss).map(({ plugin }) =>
-    plugin.tfjs(plugin.target === 'classes' ? loss.classWeights : undefined),
-  );
+  const [first, second] = headLossPlugins(task, loss).map(({ plugin }, head) => {
+    const fn = plugin.tfjs(plugin.target === 'classes' ? loss.classWeights : undefined);
+    return wrap ? wrap(fn, head) : fn;
+  });
   if (task.kind !== 'expression+valence-arousal') return [first];
   const weighted =
     (fn: TfjsLossFunction, w: number) =>
@@ -80,6 +85,37 @@ export function targetTensors(
   return [classes(), va()];
 }
 
+/** The partner targets and lambda of the step being trained (mixed batches only). */
+interface StepMix {
+  lambda: tf.Scalar;
+  oneMinusLambda: tf.Scalar;
+  /** One tensor per head, in model output order. */
+  partner: tf.Tensor[];
+}
+
+/**
+ * A head's loss under mixing: lambda x L(own targets) + (1 - lambda) x L(partner targets) while
+ * `current()` gives a mix, the plain loss otherwise. The same float32 operations as the graph
+ * engine's form (compiler.ts).
+ */
+export function mixedHeadLoss(
+  fn: TfjsLossFunction,
+  head: number,
+  current: () => StepMix | undefined,
+): TfjsLossFunction {
+  return (yTrue, yPred) => {
+    const mix = current();
+    if (!mix) return fn(yTrue, yPred);
+    return tf.tidy(
+      () =>
+        tf.add(
+          tf.mul(fn(yTrue, yPred), mix.lambda),
+          tf.mul(fn(mix.partner[head], yPred), mix.oneMinusLambda),
+        ) as tf.Scalar,
+    );
+  };
+}
+
 interface AdamInternals {
   accBeta1: tf.Variable;
   accBeta2: tf.Variable;
@@ -93,13 +129,21 @@ export class EagerEngine implements TrainingEngine {
   private readonly task: Task;
   private readonly optimizer: tf.Optimizer;
   private readonly dropout: DropoutSeeds;
+  private readonly mixing: boolean;
+  /** Set for the duration of a mixed step's trainOnBatch; the compiled losses read it. */
+  private mix: StepMix | undefined;
 
   constructor(options: EngineOptions) {
     this.model = options.model;
     this.dropout = new DropoutSeeds(options.model);
     this.task = options.task;
     this.optimizer = options.optimizer.plugin.createTfjsOptimizer();
-    const heads = headLosses(this.task, options.loss);
+    this.mixing = options.mixing === true;
+    const heads = headLosses(
+      this.task,
+      options.loss,
+      this.mixing ? (fn, head) => mixedHeadLoss(fn, head, () => this.mix) : undefined,
+    );
     this.model.compile({
       optimizer: this.optimizer,
       loss: heads.length === 1 ? heads[0] : heads,
@@ -124,6 +168,7 @@ export class EagerEngine implements TrainingEngine {
     const n = inputs.shape[0];
     const xs = tf.tensor4d(unitPixels(inputs.x), inputs.shape);
     const ys = targetTensors(this.task, targets, n);
+    this.mix = this.stepMix(targets, n);
     // dropout masks from the step's seed, so every step is repeatable and a run resumed
     // mid-epoch draws the masks an uninterrupted one would
     const restore = this.dropout.forStep(stepSeed);
@@ -134,12 +179,31 @@ export class EagerEngine implements TrainingEngine {
       restore();
       xs.dispose();
       tf.dispose(ys);
+      if (this.mix) tf.dispose([this.mix.lambda, this.mix.oneMinusLambda, ...this.mix.partner]);
+      this.mix = undefined;
     }
     const values = Array.isArray(out) ? out : [out];
     return {
       loss: values[0],
       accuracy: this.task.kind === 'classification' && values.length > 1 ? values[1] : undefined,
     };
+  }
+
+  /** The tensors of a mixed batch's second half, or undefined for an unmixed one. */
+  private stepMix(targets: StepTargets, n: number): StepMix | undefined {
+    if (!targets.mix) return undefined;
+    if (!this.mixing)
+      throw new Error('eager engine: a mixed batch for an engine built without mixing');
+    const { lambda, partner } = targets.mix;
+    const ys = targetTensors(this.task, partner, n);
+    return tf.tidy(() => {
+      const l = tf.scalar(lambda, 'float32');
+      return {
+        lambda: l,
+        oneMinusLambda: tf.sub(tf.scalar(1, 'float32'), l) as tf.Scalar,
+        partner: Array.isArray(ys) ? ys : [ys],
+      };
+    });
   }
 
   async predict(inputs: StepInputs): Promise<Float32Array[]> {

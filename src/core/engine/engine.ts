@@ -18,6 +18,19 @@ export interface StepTargets {
   classes?: Int32Array;
   /** [valence, arousal] per row, length 2n (valence-arousal and multi-task). */
   valenceArousal?: Float32Array;
+  /**
+   * A mixed batch (mixup, CutMix): the loss is lambda x L(these targets) + (1 - lambda) x
+   * L(partner), per head. Only for an engine built with `mixing`.
+   */
+  mix?: MixedTargets;
+}
+
+/** The second half of a mixed batch's targets. */
+export interface MixedTargets {
+  /** The weight of the batch's own targets, a float32 value in [0, 1]. */
+  lambda: number;
+  /** Each row's partner's targets (same layout, no `mix`). */
+  partner: StepTargets;
 }
 
 /**
@@ -69,6 +82,11 @@ export interface EngineOptions {
   optimizer: Named<OptimizerPlugin>;
   /** The run's seed: dropout masks are drawn from (seed, step seed) so runs repeat exactly. */
   seed: number;
+  /**
+   * The run mixes batches (mixup, CutMix): the training loss takes partner targets and lambda
+   * per step (StepTargets.mix). Without it an engine refuses mixed targets.
+   */
+  mixing?: boolean;
 }
 
 /** A named tensor of optimizer state, saved in checkpoints (optimizer.bin / optimizer.json). */

@@ -34,6 +34,18 @@ export {
   type AugmentDraw,
   type EraseBox,
 } from './augment.js';
+export {
+  drawMix,
+  mixBatch,
+  mixRandom,
+  partnerTargets,
+  betaSample,
+  isMixActive,
+  MIXUP_DEFAULTS,
+  CUTMIX_DEFAULTS,
+  type MixDraw,
+  type MixBox,
+} from './mix.js';
 export { PreprocessedCache } from './cache.js';
 export { runLoadJob, type LoadJob, type LoadResult } from './load.js';
 export { Progress } from './progress.js';

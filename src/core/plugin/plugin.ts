@@ -210,6 +210,20 @@ export interface AugmentOptions {
   contrast?: number;
   /** Random erasing (Zhong et al. 2017), applied last; absent or probability 0: off. */
   erasing?: ErasingOptions;
+  /**
+   * Batch mixing, applied by the trainer to whole training batches after the per-image
+   * augmentations (src/core/pipeline/mix.ts); the loss weighs each image's own and its
+   * partner's targets. Absent or probability 0: off.
+   */
+  mixup?: MixOptions;
+  cutmix?: MixOptions;
+}
+
+/** Mixup (Zhang et al. 2018) or CutMix (Yun et al. 2019): lambda ~ Beta(alpha, alpha). */
+export interface MixOptions {
+  alpha?: number;
+  /** The probability that a batch is mixed this way (mixup and CutMix never share a batch). */
+  probability?: number;
 }
 
 /** Random erasing as torchvision's RandomErasing defines it (scale = area, ratio = aspect). */

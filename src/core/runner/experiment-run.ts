@@ -49,6 +49,7 @@ import { ReporterHub, type ProgressReporter } from '../reporting/reporter-hub.js
 import { RunStore } from '../reporting/run-store.js';
 import { prefixed, scorePredictions } from './scoring.js';
 import { predictSplit, seedModel } from './trainer.js';
+import { isMixActive } from '../pipeline/mix.js';
 
 export interface RunOptions {
   cacheDir: string;
@@ -300,6 +301,7 @@ async function buildModelAndEngine(
     loss: lossSpec,
     optimizer: plugins.training.optimizer,
     seed: config.seed,
+    mixing: isMixActive(plugins.dataset.pipeline.augment),
   });
   run.engine = engine;
   describeRun(run, splits, sampling, engine.kind);

@@ -1,13 +1,14 @@
 import * as tf from '@tensorflow/tfjs';
 import type { TrainingConfig } from '../config/types.js';
 import type { AugmentOptions, Example, Task } from '../plugin/plugin.js';
-import type { StepTargets, TrainingEngine } from '../engine/engine.js';
+import type { StepInputs, StepTargets, TrainingEngine } from '../engine/engine.js';
 import { targetTensors, type TaskLoss } from '../engine/eager.js';
 import { NonFiniteLossError } from '../training/loss.js';
 import { hashSeed, type Logger } from '../plugin/services.js';
 import { seedInitialWeights, unseededNoiseLayers } from '../training/seeding.js';
 import type { PartialEpoch } from './checkpoint.js';
 import { isAugmentActive } from '../pipeline/augment.js';
+import { isMixActive, mixStep } from '../pipeline/mix.js';
 
 /**
  * One batch from the image pipeline: NHWC pixels (float32 in [0,1], or uint8 0-255 from
@@ -174,6 +175,8 @@ export async function trainEpoch(args: {
   const augment = args.augment
     ? { options: args.augment, seed: hashSeed(args.seed, 'augment', epoch) }
     : undefined;
+  // mixing needs float pixels, and draws its pairs and lambda from each step's seed
+  const mixing = args.augment && isMixActive(args.augment) ? args.augment : undefined;
   const partial = (): PartialEpoch => ({
     epoch,
     steps: step,
@@ -193,14 +196,14 @@ export async function trainEpoch(args: {
       batchSize,
       augment,
       position,
-      args.floatBatches,
+      args.floatBatches || mixing !== undefined,
     );
     for await (const batch of batches) {
-      const result = await engine.trainStep(
-        { x: batch.x, shape: batch.shape },
-        targetsOf(task, examples, batch.indices),
-        stepSeed(args.seed, epoch, step),
-      );
+      const seedOfStep = stepSeed(args.seed, epoch, step);
+      let inputs: StepInputs = { x: batch.x, shape: batch.shape };
+      let targets = targetsOf(task, examples, batch.indices);
+      if (mixing) ({ inputs, targets } = mixStep(mixing, inputs, targets, seedOfStep));
+      const result = await engine.trainStep(inputs, targets, seedOfStep);
       if (!Number.isFinite(result.loss)) {
         throw new NonFiniteLossError(
           result.loss,

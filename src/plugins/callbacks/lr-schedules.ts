@@ -22,6 +22,9 @@ const warmupEpochs = Type.Optional(
     description:
       'linear warm-up epochs before the schedule: epoch e < warmupEpochs trains at ' +
       'base x (e + 1) / (warmupEpochs + 1); the schedule then runs over the remaining epochs',
+    // the shorthand refuses a warm-up under a schedule without one (constant, plateau) at validation
+    'x-off': 0,
+    'x-off-hint': 'for a constant rate after the warm-up use schedule: step with gamma: 1',
   }),
 );
 

@@ -431,4 +431,47 @@ describe('linear warm-up before a schedule', () => {
           ),
       );
   });
+
+  it('validate refuses a warm-up under a schedule without one at its line, not only the run', async () => {
+    const dir = tempDir();
+    const yaml = (schedule: string, warmup: number) =>
+      [
+        'name: warm',
+        'dataset: { type: affectnet, root: /nonexistent, classes: report6 }',
+        'architecture: { type: vgg-type }',
+        'training:',
+        '  epochs: 4',
+        '  learningRate:',
+        `    schedule: ${schedule}`,
+        `    warmupEpochs: ${warmup}`,
+        '',
+      ].join('\n');
+    for (const schedule of ['constant', 'reduce-on-plateau']) {
+      writeFiles(dir, { [`${schedule}.yaml`]: yaml(schedule, 2) });
+      const file = join(dir, `${schedule}.yaml`);
+      try {
+        await testRuntime().resolve(file, { allowUnresolvedEnv: true });
+        assert.fail(`${schedule} with a warm-up validated`);
+      } catch (error) {
+        assert.ok(error instanceof ConfigError, String(error));
+        const d = error.diagnostics;
+        assert.equal(d.length, 1, JSON.stringify(d));
+        assert.deepEqual(
+          [d[0].file, d[0].line, d[0].path],
+          [file, 8, '$.training.learningRate.warmupEpochs'],
+        );
+        assert.match(
+          d[0].message,
+          /warmupEpochs needs a schedule that takes it \(schedule: cosine or step\); constant, reduce-on-plateau take none; .*step with gamma: 1/,
+        );
+      }
+      // no warm-up (0, the default) under the same schedule is fine
+      writeFiles(dir, { [`${schedule}-0.yaml`]: yaml(schedule, 0) });
+      await testRuntime().resolve(join(dir, `${schedule}-0.yaml`), { allowUnresolvedEnv: true });
+    }
+    for (const schedule of ['cosine', 'step']) {
+      writeFiles(dir, { [`${schedule}.yaml`]: yaml(schedule, 2) });
+      await testRuntime().resolve(join(dir, `${schedule}.yaml`), { allowUnresolvedEnv: true });
+    }
+  });
 });

@@ -4,14 +4,19 @@ import { decideEngine } from '../../engine/index.js';
 import type { JsonValue } from '../../plugin/extensions.js';
 import type { Runtime } from '../../plugin/runtime.js';
 import { gpuSection, gpuSectionLines } from '../doctor-gpu.js';
+import { architectureEngineLines, architectureEngines } from '../doctor-architectures.js';
 
 export function registerDoctorCommand(program: Command, runtime: Runtime): void {
   program
     .command('doctor')
     .description(
-      "show Node, tfjs and backend versions, the active backend and its devices, the execution engine runs get, the GPU setup (devices TensorFlow sees, CUDA libraries, driver), and each plugin's section (e.g. MLflow settings)",
+      "show Node, tfjs and backend versions, the active backend and its devices, the execution engine runs get (and each architecture's engine), the GPU setup (devices TensorFlow sees, CUDA libraries, driver), and each plugin's section (e.g. MLflow settings)",
     )
     .option('--json', 'print JSON')
+    .option(
+      '--no-architectures',
+      'skip building each registered architecture to name its engine (the slow part: seconds)',
+    )
     .option(
       '--backend <name>',
       'backend to activate (auto, tensorflow-gpu, tensorflow, cpu)',
@@ -20,6 +25,7 @@ export function registerDoctorCommand(program: Command, runtime: Runtime): void 
     .action(
       async (opts: {
         json?: boolean;
+        architectures: boolean;
         backend: 'auto' | 'tensorflow-gpu' | 'tensorflow' | 'cpu';
       }) => {
         const backends = runtime.container.resolve(BackendService);
@@ -40,6 +46,8 @@ export function registerDoctorCommand(program: Command, runtime: Runtime): void 
           kind: 'eager' as const,
           reason: error.message,
         }));
+        // and which engine each registered architecture's layers compile to
+        const engines = opts.architectures ? await architectureEngines(runtime, activeName) : [];
         const report = {
           node: process.version,
           platform: `${process.platform}-${process.arch}`,
@@ -47,6 +55,7 @@ export function registerDoctorCommand(program: Command, runtime: Runtime): void 
           active: active ?? null,
           activeError,
           execution,
+          engines,
           nativeInstall: nativeInstallStatus() ?? null,
           // scripts/graph-addon.mjs's record: the compiled step's addon per native package
           graphAddon: nativeInstallStatus('.affectlab-graph.json') ?? null,
@@ -87,6 +96,7 @@ export function registerDoctorCommand(program: Command, runtime: Runtime): void 
           ),
           `active      ${active ? JSON.stringify(active) : `none: ${activeError}`}`,
           `execution   ${execution.kind} (${execution.reason})`,
+          ...architectureEngineLines(engines),
           `native      ${report.nativeInstall ? JSON.stringify(report.nativeInstall) : 'no install record (scripts/native-backend.mjs has not run)'}`,
           `graph addon ${report.graphAddon ? JSON.stringify(report.graphAddon) : 'no install record (scripts/graph-addon.mjs has not run)'}`,
           ...gpuSectionLines(report.gpu),

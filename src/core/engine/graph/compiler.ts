@@ -14,7 +14,7 @@
 import type * as tf from '@tensorflow/tfjs';
 import type { GraphOptimizerUpdate, GraphWeight, Task } from '../../plugin/plugin.js';
 import type { EngineOptions } from '../engine.js';
-import { DType, type GraphAddon } from './addon.js';
+import { DType, type DTypeCode, type GraphAddon } from './addon.js';
 import { GraphBuilder, type GraphVariable, type Output } from './builder.js';
 import { graphLayerEmitter, type LayerEmitContext } from './layers.js';
 
@@ -51,6 +51,10 @@ export interface CompiledStep {
     seed: Output;
     labels?: Output;
     valenceArousal?: Output;
+    /** Mixing engines only: lambda (default 1) and the partners' targets (default: own). */
+    mixLambda?: Output;
+    partnerLabels?: Output;
+    partnerValenceArousal?: Output;
   };
   loss: Output;
   accuracy?: Output;
@@ -192,6 +196,78 @@ function emitLoss(
   });
 }
 
+/** A placeholder that reads `fallback` when it is not fed. */
+function withDefault(
+  b: GraphBuilder,
+  fallback: Output,
+  dtype: DTypeCode,
+  shape: readonly number[],
+  name: string,
+): Output {
+  return b.op(
+    'PlaceholderWithDefault',
+    [fallback],
+    [
+      ['dtype', 'type', dtype],
+      ['shape', 'shape', shape],
+    ],
+    { name },
+  );
+}
+
+/**
+ * The run's training loss over the heads: each head's loss from its plugin (the multi-task sum
+ * weighted per head). Under `options.mixing` each head's loss is lambda x L(targets) +
+ * (1 - lambda) x L(partner targets), with lambda and the partners' targets as feeds that
+ * default to 1 and the batch's own targets (an unmixed step of a mixing run).
+ */
+function emitTaskLoss(
+  b: GraphBuilder,
+  options: EngineOptions,
+  outputs: Output[],
+  feeds: CompiledStep['feeds'],
+): Output {
+  const { task, loss } = options;
+  const classes = task.classes.length;
+  // one head's loss of the batch's own targets, or under mixing of both halves
+  let mixed = (one: (targets: Output) => Output, own: Output, _partner?: Output): Output =>
+    one(own);
+  if (options.mixing) {
+    const lambda = withDefault(b, b.constF32(1), F32, [], 'mix_lambda');
+    const rest = b.sub(b.constF32(1), lambda);
+    feeds.mixLambda = lambda;
+    if (feeds.labels)
+      feeds.partnerLabels = withDefault(b, feeds.labels, I32, [-1], 'partner_labels');
+    if (feeds.valenceArousal)
+      feeds.partnerValenceArousal = withDefault(
+        b,
+        feeds.valenceArousal,
+        F32,
+        [-1, 2],
+        'partner_valence_arousal',
+      );
+    mixed = (one, own, partner) => b.add(b.mul(one(own), lambda), b.mul(one(partner!), rest));
+  }
+  const classification = (predictions: Output): Output =>
+    mixed(
+      (t) => emitLoss(b, loss, loss.classification, predictions, t, classes),
+      feeds.labels!,
+      feeds.partnerLabels,
+    );
+  const regression = (predictions: Output): Output =>
+    mixed(
+      (t) => emitLoss(b, loss, loss.regression, predictions, t, 0),
+      feeds.valenceArousal!,
+      feeds.partnerValenceArousal,
+    );
+  if (task.kind === 'classification') return classification(outputs[0]);
+  if (task.kind === 'valence-arousal') return regression(outputs[0]);
+  return b.add(
+    b.mul(classification(outputs[0]), b.constF32(loss.expressionWeight)),
+    b.mul(regression(outputs[1]), b.constF32(loss.regressionWeight)),
+  );
+}
+
 /** Compile the training step and the inference pass of `options.model`. */
 export function compileStep(addon: GraphAddon, options: EngineOptions): CompiledStep {
   const { model, task } = options;
@@ -275,53 +351,12 @@ export function compileStep(addon: GraphAddon, options: EngineOptions): Compiled
   const feeds: CompiledStep['feeds'] = { x, pixels, learningRate, seed };
   let loss: Output;
   let accuracy: Output | undefined;
-  const classes = task.classes.length;
   b.scoped('loss', () => {
-    if (task.kind === 'classification') {
-      feeds.labels = b.placeholder('labels', I32, [-1]);
-      loss = emitLoss(
-        b,
-        options.loss,
-        options.loss.classification,
-        train.outputs[0],
-        feeds.labels,
-        classes,
-      );
-      accuracy = accuracyOf(b, train.outputs[0], feeds.labels);
-    } else if (task.kind === 'valence-arousal') {
+    if (task.kind !== 'valence-arousal') feeds.labels = b.placeholder('labels', I32, [-1]);
+    if (task.kind !== 'classification')
       feeds.valenceArousal = b.placeholder('valence_arousal', F32, [-1, 2]);
-      loss = emitLoss(
-        b,
-        options.loss,
-        options.loss.regression,
-        train.outputs[0],
-        feeds.valenceArousal,
-        0,
-      );
-    } else {
-      feeds.labels = b.placeholder('labels', I32, [-1]);
-      feeds.valenceArousal = b.placeholder('valence_arousal', F32, [-1, 2]);
-      const ce = emitLoss(
-        b,
-        options.loss,
-        options.loss.classification,
-        train.outputs[0],
-        feeds.labels,
-        classes,
-      );
-      const reg = emitLoss(
-        b,
-        options.loss,
-        options.loss.regression,
-        train.outputs[1],
-        feeds.valenceArousal,
-        0,
-      );
-      loss = b.add(
-        b.mul(ce, b.constF32(options.loss.expressionWeight)),
-        b.mul(reg, b.constF32(options.loss.regressionWeight)),
-      );
-    }
+    loss = emitTaskLoss(b, options, train.outputs, feeds);
+    if (task.kind === 'classification') accuracy = accuracyOf(b, train.outputs[0], feeds.labels!);
   });
   loss = loss!;
 

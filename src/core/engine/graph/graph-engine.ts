@@ -95,6 +95,7 @@ export class GraphEngine implements TrainingEngine {
       names.push(feeds.valenceArousal);
       values.push(f32([n, 2], targets.valenceArousal));
     }
+    this.mixFeeds(targets, n, names, values);
     const fetches = accuracy ? [loss, accuracy] : [loss];
     const out = await this.addon.runSession(this.live, names, values, fetches, [trainTarget]);
     this.iterations++;
@@ -102,6 +103,28 @@ export class GraphEngine implements TrainingEngine {
       loss: new Float32Array(out[0].data)[0],
       accuracy: out[1] ? new Float32Array(out[1].data)[0] : undefined,
     };
+  }
+
+  /** A mixed batch's lambda and partner targets, appended to the step's feeds. */
+  private mixFeeds(targets: StepTargets, n: number, names: string[], values: FeedTensor[]): void {
+    if (!targets.mix) return;
+    const { mixLambda, partnerLabels, partnerValenceArousal } = this.step.feeds;
+    if (!mixLambda)
+      throw new Error('graph engine: a mixed batch for an engine built without mixing');
+    const { lambda, partner } = targets.mix;
+    names.push(mixLambda);
+    values.push(f32([], Float32Array.of(lambda)));
+    if (partnerLabels) {
+      if (!partner.classes) throw new Error('a mixed classification batch needs partner classes');
+      names.push(partnerLabels);
+      values.push({ dtype: DType.int32, shape: [n], data: partner.classes });
+    }
+    if (partnerValenceArousal) {
+      if (!partner.valenceArousal)
+        throw new Error('a mixed regression batch needs partner valence/arousal targets');
+      names.push(partnerValenceArousal);
+      values.push(f32([n, 2], partner.valenceArousal));
+    }
   }
 
   async predict(inputs: StepInputs): Promise<Float32Array[]> {

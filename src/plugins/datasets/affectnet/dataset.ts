@@ -94,6 +94,18 @@ function checkErasingBounds(erasing: AffectNetOptions['augment']['erasing']): vo
     );
 }
 
+/** Mixup and CutMix share batches by probability: together they cannot exceed 1. */
+function checkMixProbabilities(augment: AffectNetOptions['augment']): void {
+  const { mixup, cutmix } = augment;
+  if (!mixup || !cutmix) return;
+  if (mixup.probability + cutmix.probability > 1 + 1e-9)
+    throw new UserError(
+      `dataset.augment: mixup.probability ${mixup.probability} + cutmix.probability ` +
+        `${cutmix.probability} is more than 1 (a batch is mixed one way or the other; ` +
+        `e.g. 0.5 each mixes every batch, half of them each way)`,
+    );
+}
+
 /**
  * AffectNet as distributed: the manually annotated file lists and images. Reads both CSVs
  * (streamed), drops rows of codes outside the chosen classes, counts bad rows with their
@@ -118,6 +130,7 @@ export class AffectNetDataset implements DatasetPlugin {
   ) {
     this.options = options;
     checkErasingBounds(options.augment.erasing);
+    checkMixProbabilities(options.augment);
     this.pipeline = {
       margin: this.options.margin,
       augment: this.options.augment,

@@ -8,6 +8,7 @@ import {
   type Static,
 } from '../../../core/plugin/define.js';
 import { ERASING_DEFAULTS } from '../../../core/pipeline/augment.js';
+import { CUTMIX_DEFAULTS, MIXUP_DEFAULTS } from '../../../core/pipeline/mix.js';
 
 const TASKS = ['classification', 'valence-arousal', 'expression+valence-arousal'] as const;
 const SPLIT_POLICIES = ['report-table3', 'official'] as const;
@@ -108,6 +109,42 @@ const erasingOptions = Options(
       'Random erasing, applied after the other augmentations: with probability, a rectangle of ' +
       'area and aspect drawn in the bounds (up to 10 tries, as torchvision) is filled.',
   },
+);
+
+/** Mixup or CutMix: lambda ~ Beta(alpha, alpha), with a probability per batch. */
+const mixOptions = (defaults: { alpha: number; probability: number }, description: string) =>
+  Options(
+    {
+      alpha: Type.Number({
+        minimum: 0.05,
+        maximum: 100,
+        default: defaults.alpha,
+        description: 'lambda ~ Beta(alpha, alpha): small alpha keeps lambda near 0 or 1.',
+      }),
+      probability: Type.Number({
+        minimum: 0,
+        maximum: 1,
+        default: defaults.probability,
+        description:
+          'Probability that a training batch is mixed this way; with both mixup and cutmix, ' +
+          'their sum is at most 1 (one method per batch).',
+      }),
+    },
+    { description },
+  );
+
+const mixupOptions = mixOptions(
+  MIXUP_DEFAULTS,
+  'Mixup (Zhang et al. 2018) of whole training batches: each image becomes lambda x itself + ' +
+    '(1 - lambda) x a partner from a seeded permutation of the batch, and the loss lambda x ' +
+    'L(own targets) + (1 - lambda) x L(partner targets). Validation and test never mix.',
+);
+
+const cutmixOptions = mixOptions(
+  CUTMIX_DEFAULTS,
+  'CutMix (Yun et al. 2019): a box of area (1 - lambda) of a partner image (seeded permutation ' +
+    'of the batch) is pasted into each image, lambda corrected to the area left, and the loss ' +
+    'weighs the two targets by it. Validation and test never mix.',
 );
 
 export const affectnetOptionsSchema = Options({
@@ -236,6 +273,8 @@ export const affectnetOptionsSchema = Options({
         description: 'Max relative contrast change.',
       }),
       erasing: Type.Optional(erasingOptions),
+      mixup: Type.Optional(mixupOptions),
+      cutmix: Type.Optional(cutmixOptions),
     },
     { default: {}, description: 'Training-only augmentation, seeded per epoch.' },
   ),
