@@ -17,6 +17,7 @@ import { MlflowClient } from './client.js';
 import { TENSORFLOW_VERSION } from '../../../sdk/index.js';
 import { readState } from './delivery.js';
 import { RunStore } from '../../../core/reporting/run-store.js';
+import { KERAS_LAYERS_MODULE } from '../../../core/inference/keras-layers.js';
 
 /** The versions the exported environment names: the project's pinned Python stack. */
 export const MLFLOW_MODEL_ENV = {
@@ -36,6 +37,32 @@ const tensorSpec = (shape: number[], name?: string): Record<string, unknown> => 
   'tensor-spec': { dtype: 'float32', shape },
 });
 
+/** The model's `code_paths` folder and the pyfunc loader module in it. */
+const CODE_DIR = 'code';
+const LOADER_MODULE = 'affectlab_mlflow_loader';
+
+/**
+ * mlflow.keras' pyfunc loader, after importing the Keras classes of layers Keras lacks (when the
+ * model has any), so `mlflow.pyfunc.load_model` needs nothing but the model folder.
+ */
+const loaderSource = (layers: boolean): string => `"""pyfunc loader of an affectlab MLflow model (written by affectlab export).
+
+Registers the Keras classes of the model's custom layers (${KERAS_LAYERS_MODULE}, beside this
+file) and loads the model as mlflow.keras does. With mlflow.keras.load_model, import
+${KERAS_LAYERS_MODULE} from this folder first."""
+${layers ? `import ${KERAS_LAYERS_MODULE}  # noqa: F401  (registers the classes)\n` : ''}from mlflow.keras.load import _load_pyfunc  # noqa: F401
+`;
+
+/** Write `code/`: the loader and, if given, the layers module; returns the layer classes shipped. */
+function writeCode(outDir: string, layersModule: string | undefined): { layers?: string } {
+  const dir = join(outDir, CODE_DIR);
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, `${LOADER_MODULE}.py`), loaderSource(layersModule !== undefined));
+  if (!layersModule) return {};
+  copyFileSync(layersModule, join(dir, `${KERAS_LAYERS_MODULE}.py`));
+  return { layers: `${CODE_DIR}/${KERAS_LAYERS_MODULE}.py` };
+}
+
 async function writeMlflowModel(
   context: ExportContext,
 ): Promise<{ files: string[]; route: string }> {
@@ -47,6 +74,7 @@ async function writeMlflowModel(
   mkdirSync(dataDir, { recursive: true });
   // mlflow.keras loads data/model.keras (flavor option data: data)
   copyFileSync(keras.path, join(dataDir, 'model.keras'));
+  const code = writeCode(outDir, keras.layersModule);
   // the keras format's own folder is not part of the MLflow model
   rmSync(kerasOut, { recursive: true, force: true });
   writeFileSync(join(dataDir, 'keras_module.txt'), 'keras');
@@ -105,10 +133,12 @@ async function writeMlflowModel(
         keras_version: MLFLOW_MODEL_ENV.keras,
         save_exported_model: false,
       },
-      // no `data` here: mlflow.keras's loader is given the model's root (as mlflow.keras.save_model writes it)
+      // no `data` here: the loader is given the model's root (as mlflow.keras.save_model writes
+      // it); MLflow puts `code` on sys.path and imports the loader from it
       python_function: {
+        code: CODE_DIR,
         env: { conda: 'conda.yaml', virtualenv: 'python_env.yaml' },
-        loader_module: 'mlflow.keras',
+        loader_module: LOADER_MODULE,
         python_version: MLFLOW_MODEL_ENV.python,
       },
     },
@@ -116,6 +146,7 @@ async function writeMlflowModel(
       affectlab_run_id: run.runId,
       affectlab_experiment: run.experiment,
       task: description.task,
+      ...(code.layers ? { custom_keras_layers: code.layers } : {}),
       classes: description.classes.map((cls) => cls.name),
       output_columns: columns,
       preprocessing: `NHWC float32, pixel / 255, ${description.input.colour}, ${h}x${w}; face box + ${description.preprocessing.faceBoxMargin} margin, ${description.preprocessing.resize}`,
