@@ -11,10 +11,7 @@ import { describeModel } from '../../core/inference/trained-run.js';
 import type { JsonObject } from '../architectures/keras-model/config.js';
 import { KERAS_FORMAT_VERSION, writeKerasArchive } from '../architectures/keras-model/write.js';
 import { DESCRIPTION_FILE } from './tfjs.js';
-import {
-  KERAS_LAYERS_MODULE,
-  kerasLayersModuleSource,
-} from '../../core/inference/keras-layers.js';
+import { KERAS_LAYERS_MODULE, kerasLayersModuleSource } from '../../core/inference/keras-layers.js';
 
 export const kerasExportFormat: ExportFormat = {
   name: 'keras',

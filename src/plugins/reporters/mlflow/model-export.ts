@@ -9,11 +9,13 @@
 import { randomUUID } from 'node:crypto';
 import { copyFileSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { stringify } from 'yaml';
+import { parse, stringify } from 'yaml';
+import { UserError } from '../../../core/errors.js';
+import { artifactMode, writeLocalArtifact } from './artifact-root.js';
 import type { ExportContext, ExportFormat } from '../../../core/inference/export-formats.js';
 import { describeModel } from '../../../core/inference/trained-run.js';
 import { kerasFile } from '../../exporters/keras-file.js';
-import { MlflowClient } from './client.js';
+import { MlflowClient, redactUrl, type MlflowMetric } from './client.js';
 import { TENSORFLOW_VERSION } from '../../../sdk/index.js';
 import { readState } from './delivery.js';
 import { RunStore } from '../../../core/reporting/run-store.js';
@@ -45,7 +47,9 @@ const LOADER_MODULE = 'affectlab_mlflow_loader';
  * mlflow.keras' pyfunc loader, after importing the Keras classes of layers Keras lacks (when the
  * model has any), so `mlflow.pyfunc.load_model` needs nothing but the model folder.
  */
-const loaderSource = (layers: boolean): string => `"""pyfunc loader of an affectlab MLflow model (written by affectlab export).
+const loaderSource = (
+  layers: boolean,
+): string => `"""pyfunc loader of an affectlab MLflow model (written by affectlab export).
 
 Registers the Keras classes of the model's custom layers (${KERAS_LAYERS_MODULE}, beside this
 file) and loads the model as mlflow.keras does. With mlflow.keras.load_model, import
@@ -171,25 +175,79 @@ async function writeMlflowModel(
   return { files: new RunStore(outDir).files(), route: keras.route };
 }
 
-/** Upload the model folder to the MLflow run the affectlab run reported to, if any. */
+/** One file to an artifact location: through the server's proxy, or written to a local root. */
+async function putArtifact(
+  client: MlflowClient,
+  artifactUri: string,
+  path: string,
+  data: Uint8Array,
+): Promise<void> {
+  const mode = artifactMode(artifactUri);
+  if (mode.kind === 'unusable')
+    throw new UserError(
+      `the MLflow model's artifact location '${redactUrl(artifactUri)}' cannot be used: ${mode.reason}`,
+    );
+  if (mode.kind === 'local') writeLocalArtifact(mode.dir, path, data);
+  else await client.uploadArtifact(artifactUri, path, data);
+}
+
+/** The run's final-evaluation metrics (MLflow's `test/…` sections), to link to its model. */
+const evaluationMetrics = (metrics: MlflowMetric[], modelId: string): MlflowMetric[] =>
+  metrics
+    .filter((m) => /^(test|validation)(_norm|_class)?\//.test(m.key))
+    .map((m) => ({ ...m, modelId }));
+
+/**
+ * Log the model folder as an MLflow 3 LoggedModel of the MLflow run the affectlab run reported
+ * to, if any: created (PENDING) with the run as its source, the files uploaded under its own
+ * artifact location, finalised READY, the run's evaluation metrics linked to it and the model
+ * recorded as the run's output. Returns the run and model ids.
+ */
 async function logToMlflowRun(
   context: ExportContext,
   files: string[],
-): Promise<string | undefined> {
+): Promise<{ runId: string; modelId: string } | undefined> {
   const state = readState(context.run.runDir);
   if (!state?.runId) return undefined;
   const client = new MlflowClient({ trackingUri: state.trackingUri });
-  const artifactUri = state.artifactUri ?? (await client.getRun(state.runId)).info.artifactUri;
-  for (const file of files)
-    await client.uploadArtifact(
-      artifactUri,
-      `${MLFLOW_MODEL_PATH}/${file}`,
-      readFileSync(join(context.outDir, file)),
-    );
-  await client.logBatch(state.runId, {
-    tags: [{ key: 'affectlab.mlflow_model', value: `runs:/${state.runId}/${MLFLOW_MODEL_PATH}` }],
+  const run = await client.getRun(state.runId);
+  const mlmodelPath = join(context.outDir, 'MLmodel');
+  const mlmodel = parse(readFileSync(mlmodelPath, 'utf8')) as Record<string, unknown>;
+  const metadata = mlmodel.metadata as Record<string, unknown>;
+  const model = await client.createLoggedModel({
+    experimentId: run.info.experimentId,
+    name: MLFLOW_MODEL_PATH,
+    sourceRunId: state.runId,
+    modelType: 'keras',
+    params: [
+      { key: 'architecture', value: String(context.run.resolved.config.architecture.type) },
+      { key: 'model_source', value: context.run.modelSource },
+    ],
+    tags: [
+      { key: 'affectlab.run', value: context.run.runId },
+      { key: 'affectlab.task', value: String(metadata.task) },
+      { key: 'affectlab.classes', value: JSON.stringify(metadata.classes) },
+      { key: 'affectlab.preprocessing', value: String(metadata.preprocessing) },
+    ],
   });
-  return state.runId;
+  // the MLmodel names the LoggedModel, as MLflow's own log_model writes it
+  writeFileSync(mlmodelPath, stringify({ ...mlmodel, model_id: model.modelId }));
+  try {
+    for (const file of files)
+      await putArtifact(client, model.artifactUri, file, readFileSync(join(context.outDir, file)));
+  } catch (error) {
+    await client.finalizeLoggedModel(model.modelId, 'LOGGED_MODEL_UPLOAD_FAILED').catch(() => {});
+    throw error;
+  }
+  await client.finalizeLoggedModel(model.modelId, 'LOGGED_MODEL_READY');
+  const metrics = evaluationMetrics(run.metrics, model.modelId);
+  const step = Math.max(0, ...metrics.map((m) => m.step));
+  await client.logBatch(state.runId, {
+    metrics,
+    tags: [{ key: 'affectlab.mlflow_model', value: `models:/${model.modelId}` }],
+  });
+  await client.logOutputs(state.runId, [{ modelId: model.modelId, step }]);
+  return { runId: state.runId, modelId: model.modelId };
 }
 
 export const mlflowModelExportFormat: ExportFormat = {
@@ -202,11 +260,12 @@ export const mlflowModelExportFormat: ExportFormat = {
       `MLflow model of ${context.run.runId} (Keras file from ${route}): mlflow.pyfunc.load_model('${context.outDir}') in a Python with ` +
         `mlflow, keras ${MLFLOW_MODEL_ENV.keras} and tensorflow (requirements.txt)`,
     ];
-    const mlflowRun = await logToMlflowRun(context, files);
-    if (mlflowRun)
+    const logged = await logToMlflowRun(context, files);
+    if (logged)
       notes.push(
-        `logged to MLflow run ${mlflowRun}: mlflow.pyfunc.load_model('runs:/${mlflowRun}/${MLFLOW_MODEL_PATH}'); ` +
-          `register it with mlflow.register_model('runs:/${mlflowRun}/${MLFLOW_MODEL_PATH}', '<name>')`,
+        `logged to MLflow run ${logged.runId} as model ${logged.modelId}: ` +
+          `mlflow.pyfunc.load_model('models:/${logged.modelId}') (or 'runs:/${logged.runId}/${MLFLOW_MODEL_PATH}'); ` +
+          `register it with mlflow.register_model('models:/${logged.modelId}', '<name>')`,
       );
     else notes.push(`${basename(context.run.runDir)} did not report to MLflow: nothing logged`);
     return { path: context.outDir, files, notes };
