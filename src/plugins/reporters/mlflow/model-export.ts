@@ -1,10 +1,11 @@
 /**
  * `export --format mlflow`: the run's model as an MLflow model, in MLflow's `keras` flavor
  * (with `python_function`), so `mlflow.pyfunc.load_model` and `mlflow.keras.load_model` load it
- * in Python and it can be registered. The Keras file itself comes from the `keras` export
- * format, or Python Keras' conversion of the tfjs model (keras-file.ts); this writes what MLflow reads around it (MLmodel with a signature, an input example,
- * the environment files) and, when the run reported to MLflow, logs the whole folder to that
- * MLflow run under `model/` (next to the tfjs files the run already uploaded there).
+ * in Python and it can be registered. The Keras file comes from the `keras` export format
+ * (keras-file.ts, no Python); this writes what MLflow reads around it (MLmodel with a signature,
+ * an input example, the environment files, `code/` with the pyfunc loader and the Keras classes
+ * of layers Keras lacks) and, when the run reported to MLflow, logs the folder to that MLflow
+ * run as an MLflow 3 LoggedModel. The mlflow reporter runs this at the end of every finished run.
  */
 import { randomUUID } from 'node:crypto';
 import { copyFileSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
