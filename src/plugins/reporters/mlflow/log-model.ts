@@ -1,11 +1,15 @@
 /**
  * A finished run's model as an MLflow 3 LoggedModel: `affectlab export --run <dir> --format
  * mlflow` (model-export.ts, the one code path for MLflow models) in a child process, which
- * writes `<run>/export/mlflow` and logs it to the MLflow run of the run's mlflow.json. No Python
+ * writes it in a temporary folder (removed after; the run's own export/ stays the user's) and
+ * logs it to the MLflow run of the run's mlflow.json. No Python
  * is needed to write it (the .keras file and the MLmodel are written here); loading it needs
  * MLflow, Keras and TensorFlow in Python.
  */
 import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { CLI_ENTRY } from '../../../core/sweep/launch.js';
 import type { Logger } from '../../../core/plugin/services.js';
 
@@ -14,10 +18,16 @@ export function logRunModel(
   runDir: string,
   logger: Logger,
 ): Promise<{ ok: boolean; output: string }> {
-  return new Promise((resolve) => {
+  const tmp = mkdtempSync(join(tmpdir(), 'affectlab-mlflow-model-'));
+  const done = (result: { ok: boolean; output: string }) => {
+    rmSync(tmp, { recursive: true, force: true });
+    return result;
+  };
+  return new Promise<{ ok: boolean; output: string }>((resolve) => {
+    const out = join(tmp, 'mlflow');
     const child = spawn(
       process.execPath,
-      [CLI_ENTRY, 'export', '--run', runDir, '--format', 'mlflow', '--force'],
+      [CLI_ENTRY, 'export', '--run', runDir, '--format', 'mlflow', '--out', out],
       { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TF_CPP_MIN_LOG_LEVEL: '2' } },
     );
     let output = '';
@@ -39,5 +49,5 @@ export function logRunModel(
         );
       resolve({ ok: code === 0, output });
     });
-  });
+  }).then(done);
 }
