@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs-node';
@@ -9,7 +9,9 @@ import { ImagePipeline } from '../../../src/core/pipeline/index.js';
 import { loadModel } from '../../../src/core/training/model-io.js';
 import { MlflowClient } from '../../../src/plugins/reporters/mlflow/client.js';
 import { kerasPython } from '../../../src/plugins/exporters/python.js';
+import { affectlabAsync } from '../../support/cli.js';
 import { tempDir } from '../../support/helpers.js';
+import { smallSyntheticSet } from '../../support/synth.js';
 import {
   disposeMlflowServer,
   mlflowSkipReason,
@@ -167,5 +169,95 @@ describe('every run reported to MLflow logs its model as an MLflow 3 LoggedModel
     };
     const client = new MlflowClient({ trackingUri: srv.uri, credentials: {} });
     assert.deepEqual(await client.searchLoggedModels([state.experimentId]), []);
+  });
+});
+
+/** Every folder under `dir` (depth 3) holding an mlflow.json: MLflow run id -> run folder. */
+function reportedRuns(dir: string, depth = 3): Map<string, string> {
+  const found = new Map<string, string>();
+  const state = join(dir, 'mlflow.json');
+  if (existsSync(state))
+    found.set((JSON.parse(readFileSync(state, 'utf8')) as { runId: string }).runId, dir);
+  if (depth > 0)
+    for (const name of readdirSync(dir))
+      if (statSync(join(dir, name)).isDirectory())
+        for (const [k, v] of reportedRuns(join(dir, name), depth - 1)) found.set(k, v);
+  return found;
+}
+
+const SWEEP_SCRIPT = `
+import json, sys
+import numpy as np
+import mlflow
+spec = json.load(open(sys.argv[1]))
+x = np.array(spec["x"], dtype=np.float32).reshape(spec["shape"])
+out = {uri: np.asarray(mlflow.pyfunc.load_model(uri).predict(x)).tolist() for uri in sys.argv[3:]}
+json.dump(out, open(sys.argv[2], "w"))
+`;
+
+describe('the README strategy sweep (AlexNet, tiny): a LoggedModel per run', { skip }, () => {
+  let server: MlflowServer | undefined;
+  before(async () => {
+    server = await startMlflowServer();
+  });
+  after(async () => disposeMlflowServer(server));
+
+  it('four children, four READY LoggedModels in the experiment, each loading in pyfunc and predicting as its run to 1e-5', async () => {
+    const srv = server as MlflowServer;
+    const synth = await smallSyntheticSet();
+    const root = join(work, 'sweep-runs');
+    const set = (kv: string) => ['--set', kv];
+    const r = await affectlabAsync(
+      [
+        'run',
+        'experiments/affectnet-alexnet-strategies.yaml',
+        ...set(`dataset.root=${synth}`),
+        ...set('dataset.classes=report6'),
+        ...set(`dataset.imageSize=${SIZE}`),
+        ...set('dataset.split.validationPerClass=4'),
+        ...set('architecture.fcUnits=16'),
+        ...set('training.epochs=1'),
+        ...set('training.stepsPerEpoch=1'),
+        ...set('training.batchSize=8'),
+        ...set(`runs.root=${root}`),
+        '--cache-dir',
+        join(work, 'cache'),
+      ],
+      { env: { MLFLOW_TRACKING_URI: srv.uri }, timeoutMs: 900_000 },
+    );
+    assert.equal(r.code, 0, r.stderr);
+    const client = new MlflowClient({ trackingUri: srv.uri, credentials: {} });
+    const experiment = await client.getExperimentByName('affectnet-alexnet-strategies');
+    assert.ok(experiment);
+    const models = await client.searchLoggedModels([experiment.experimentId]);
+    const runs = reportedRuns(root);
+    assert.equal(runs.size, 4, [...runs.values()].join(', '));
+    assert.deepEqual(
+      models.map((m) => m.sourceRunId).sort(),
+      [...runs.keys()].sort(),
+      'one LoggedModel per child run',
+    );
+    for (const m of models) assert.equal(m.status, 'LOGGED_MODEL_READY');
+
+    const shape = [2, SIZE, SIZE, 3] as [number, number, number, number];
+    const x = tf.randomUniform(shape, 0, 1, 'float32', 9);
+    const inputs = join(work, 'sweep-inputs.json');
+    writeFileSync(inputs, JSON.stringify({ x: Array.from(x.dataSync()), shape }));
+    const out = join(work, 'sweep-pyfunc.json');
+    const uris = models.map((m) => `models:/${m.modelId}`);
+    const py = spawnSync(kerasPython() as string, ['-c', SWEEP_SCRIPT, inputs, out, ...uris], {
+      encoding: 'utf8',
+      env: { ...process.env, TF_CPP_MIN_LOG_LEVEL: '2', MLFLOW_TRACKING_URI: srv.uri },
+    });
+    assert.equal(py.status, 0, py.stderr);
+    const predicted = JSON.parse(readFileSync(out, 'utf8')) as Record<string, number[][]>;
+    for (const m of models) {
+      const tfjsModel = await loadModel(join(runs.get(m.sourceRunId as string) as string, 'model'));
+      const want = (tfjsModel.predict(x) as tf.Tensor).arraySync() as number[][];
+      tfjsModel.dispose();
+      const d = maxDiff(predicted[`models:/${m.modelId}`], want);
+      process.stdout.write(`# sweep child ${m.sourceRunId}: pyfunc vs tfjs max difference ${d}\n`);
+      assert.ok(d < TOLERANCE, `${m.modelId}: max diff ${d}`);
+    }
   });
 });
