@@ -36,5 +36,6 @@ export {
   readModelArtifacts,
   readWeightArtifacts,
 } from '../core/training/model-io.js';
+export { registerKerasLayerClass, type KerasLayerClass } from '../core/inference/keras-layers.js';
 export { markPretrained } from '../core/training/seeding.js';
 export { TENSORFLOW_VERSION } from '../core/training/gpu.js';

@@ -7,6 +7,7 @@ import {
   registerGraphLayer,
 } from '../../core/engine/graph/layers.js';
 import { markPretrained } from '../../core/training/seeding.js';
+import { registerKerasLayerClass } from '../../core/inference/keras-layers.js';
 
 /**
  * Layers tfjs lacks, registered with tfjs' serialization so models that use them save and load
@@ -73,6 +74,44 @@ export class LocalResponseNormalization extends tf.layers.Layer {
 }
 tf.serialization.registerClass(LocalResponseNormalization);
 
+// Keras has no LRN layer: exports ship this class (TensorFlow's LRN op, as tfjs-node runs it)
+registerKerasLayerClass(LocalResponseNormalization.className, {
+  className: 'LocalResponseNormalization',
+  python: `
+import keras
+import tensorflow as tf
+
+
+class LocalResponseNormalization(keras.layers.Layer):
+    """Across-channel local response normalisation (affectlab's layer, tf.nn's formula):
+    x / (bias + alpha * sum(x^2 over 2 * depth_radius + 1 channels)) ** beta."""
+
+    def __init__(self, depth_radius=2, bias=1.0, alpha=1e-4 / 5, beta=0.75, **kwargs):
+        super().__init__(**kwargs)
+        self.depth_radius = int(depth_radius)
+        self.bias = float(bias)
+        self.alpha = float(alpha)
+        self.beta = float(beta)
+
+    def call(self, inputs):
+        return tf.nn.local_response_normalization(
+            inputs, depth_radius=self.depth_radius, bias=self.bias, alpha=self.alpha, beta=self.beta
+        )
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "depth_radius": self.depth_radius,
+            "bias": self.bias,
+            "alpha": self.alpha,
+            "beta": self.beta,
+        }
+`,
+});
+
 /** tfjs' BatchNormalization class, which tfjs does not export by name. */
 const BatchNormalizationBase = tf.layers.batchNormalization().constructor as (new (
   args?: BatchNormalizationArgs,
@@ -127,6 +166,28 @@ export class CaffePreprocessing extends tf.layers.Layer {
   }
 }
 tf.serialization.registerClass(CaffePreprocessing);
+
+// Keras applies preprocess_input outside the model; a model with it inside ships this class
+registerKerasLayerClass(CaffePreprocessing.className, {
+  className: 'CaffePreprocessing',
+  python: `
+import keras
+
+
+class CaffePreprocessing(keras.layers.Layer):
+    """keras.applications.resnet50.preprocess_input ("caffe") as a layer (affectlab's):
+    [0, 1] RGB to [0, 255] BGR minus the ImageNet channel means."""
+
+    MEAN_BGR = (${CaffePreprocessing.MEAN_BGR.join(', ')})
+
+    def call(self, inputs):
+        bgr = keras.ops.flip(inputs, axis=-1) * 255.0
+        return bgr - keras.ops.convert_to_tensor(self.MEAN_BGR, dtype=bgr.dtype)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+`,
+});
 
 // --- graph forms of these layers, for the compiled training step (training.execution) ---
 

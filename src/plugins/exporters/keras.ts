@@ -1,7 +1,8 @@
 /**
  * `export --format keras`: the run's model as a Keras 3 `.keras` archive, written here without
  * Python (config.json, model.weights.h5 through h5wasm, metadata.json with the run's
- * description); `keras.saving.load_model` reads it. The savedmodel and mlflow formats wrap it.
+ * description); `keras.saving.load_model` reads it. Layers Keras has no class for come as
+ * Python classes in affectlab_keras_layers.py beside it. The savedmodel and mlflow formats wrap it.
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -10,6 +11,7 @@ import { describeModel } from '../../core/inference/trained-run.js';
 import type { JsonObject } from '../architectures/keras-model/config.js';
 import { KERAS_FORMAT_VERSION, writeKerasArchive } from '../architectures/keras-model/write.js';
 import { DESCRIPTION_FILE } from './tfjs.js';
+import { KERAS_LAYERS_MODULE, kerasLayersModuleSource } from '../../core/inference/keras-layers.js';
 
 export const kerasExportFormat: ExportFormat = {
   name: 'keras',
@@ -19,8 +21,9 @@ export const kerasExportFormat: ExportFormat = {
     const model = await run.loadModel();
     const description = describeModel(run);
     const path = join(outDir, 'model.keras');
+    let customLayers: string[];
     try {
-      await writeKerasArchive(model, path, {
+      customLayers = await writeKerasArchive(model, path, {
         run: run.runId,
         experiment: run.experiment,
         model: run.modelSource,
@@ -30,13 +33,21 @@ export const kerasExportFormat: ExportFormat = {
       model.dispose();
     }
     writeFileSync(join(outDir, DESCRIPTION_FILE), JSON.stringify(description, null, 2) + '\n');
-    return {
-      path,
-      files: ['model.keras', DESCRIPTION_FILE],
-      notes: [
-        `Keras model of ${run.runId} (${run.modelSource}): keras.saving.load_model('${path}'); ` +
-          `input and classes in metadata.json inside the archive (and in ${DESCRIPTION_FILE} of a folder export)`,
-      ],
-    };
+    const files = ['model.keras', DESCRIPTION_FILE];
+    const notes = [
+      `Keras model of ${run.runId} (${run.modelSource}): keras.saving.load_model('${path}'); ` +
+        `input and classes in metadata.json inside the archive (and in ${DESCRIPTION_FILE} of a folder export)`,
+    ];
+    if (customLayers.length > 0) {
+      // layers Keras has no class for travel as Python classes, registered on import
+      const module = `${KERAS_LAYERS_MODULE}.py`;
+      writeFileSync(join(outDir, module), kerasLayersModuleSource(customLayers));
+      files.push(module);
+      notes.push(
+        `its ${customLayers.join(', ')} layers are classes Keras lacks, in ${join(outDir, module)}: ` +
+          `import ${KERAS_LAYERS_MODULE} (with ${outDir} on sys.path) before keras.saving.load_model`,
+      );
+    }
+    return { path, files, notes };
   },
 };

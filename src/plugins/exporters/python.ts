@@ -1,8 +1,9 @@
 /** The Python with Keras and TensorFlow that formats needing Python's TensorFlow run. */
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { delimiter, dirname, join } from 'node:path';
 import { UserError } from '../../core/errors.js';
+import { KERAS_LAYERS_MODULE } from '../../core/inference/keras-layers.js';
 
 /** The package root (dist/src/plugins/exporters/ is four levels below it). */
 const packageRoot = new URL('../../../../', import.meta.url).pathname;
@@ -18,8 +19,17 @@ export function kerasPython(): string | undefined {
   return existsSync(venv) ? venv : undefined;
 }
 
-/** Run a Python script with the Keras Python; a failure is a UserError with its stderr. */
-export function runKerasPython(what: string, script: string, args: string[]): string {
+/**
+ * Run a Python script with the Keras Python; a failure is a UserError with its stderr.
+ * `layersModule`: the exported model's affectlab_keras_layers.py, imported first so Keras finds
+ * the classes of layers it has none of.
+ */
+export function runKerasPython(
+  what: string,
+  script: string,
+  args: string[],
+  layersModule?: string,
+): string {
   const python = kerasPython();
   if (!python)
     throw new UserError(
@@ -27,9 +37,17 @@ export function runKerasPython(what: string, script: string, args: string[]): st
         'run bash scripts/setup-keras.sh (a .venv-keras with the pinned tensorflow-cpu and keras), ' +
         'or set AFFECTLAB_KERAS_PYTHON to a Python that has them',
     );
-  const result = spawnSync(python, ['-c', script, ...args], {
+  const prelude = layersModule ? `import ${KERAS_LAYERS_MODULE}\n` : '';
+  const pythonPath = [layersModule && dirname(layersModule), process.env.PYTHONPATH]
+    .filter(Boolean)
+    .join(delimiter);
+  const result = spawnSync(python, ['-c', prelude + script, ...args], {
     encoding: 'utf8',
-    env: { ...process.env, TF_CPP_MIN_LOG_LEVEL: '2' },
+    env: {
+      ...process.env,
+      TF_CPP_MIN_LOG_LEVEL: '2',
+      ...(pythonPath ? { PYTHONPATH: pythonPath } : {}),
+    },
     maxBuffer: 64 * 1024 * 1024,
   });
   if (result.error) throw new UserError(`${what}: cannot run ${python}: ${result.error.message}`);

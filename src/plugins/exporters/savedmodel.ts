@@ -29,10 +29,12 @@ export const savedModelExportFormat: ExportFormat = {
     // model.export writes the SavedModel folder itself and refuses one that is not empty
     rmSync(join(outDir, 'saved_model'), { recursive: true, force: true });
     const savedModel = join(outDir, 'saved_model');
-    const version = runKerasPython('export --format savedmodel', EXPORT_SCRIPT, [
-      keras.path,
-      savedModel,
-    ]).trim();
+    const version = runKerasPython(
+      'export --format savedmodel',
+      EXPORT_SCRIPT,
+      [keras.path, savedModel],
+      keras.layersModule,
+    ).trim();
     rmSync(kerasDir, { recursive: true, force: true });
     return {
       path: savedModel,

@@ -340,6 +340,7 @@ describe('mlflow reporter without a reachable server', () => {
         reconnectAfterSeconds: 0,
         systemMetricsIntervalSeconds: 0,
         artifacts: 'upload',
+        logModel: false,
       },
       logger,
     );

@@ -7,6 +7,12 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { UserError } from '../../../core/errors.js';
+import {
+  KERAS_LAYERS_MODULE,
+  kerasLayerClass,
+  kerasRegisteredName,
+  tfjsClassOfKeras,
+} from '../../../core/inference/keras-layers.js';
 
 export type JsonValue = string | number | boolean | null | JsonValue[] | JsonObject;
 export interface JsonObject {
@@ -86,7 +92,7 @@ function layerEntry(layer: JsonObject, label: string): JsonObject {
     delete config.batch_shape;
   }
   delete config.optional;
-  const tfjsClass = TO_TFJS_CLASS[className] ?? className;
+  const tfjsClass = TO_TFJS_CLASS[className] ?? tfjsClassOfKeras(className) ?? className;
   const known = tf.serialization.SerializationMap.getMap().classNameMap;
   if (!Object.prototype.hasOwnProperty.call(known, tfjsClass))
     throw new UserError(
@@ -177,11 +183,7 @@ const dtypePolicy = (name: JsonValue): JsonObject => ({
  * One tfjs layer config as Keras 3 writes it. `layer` gives the output shapes for the
  * `__keras_tensor__` references of the nodes that read it.
  */
-function toKeras3Layer(
-  entry: JsonObject,
-  shapes: Map<string, JsonValue>,
-  modelName: string,
-): JsonObject {
+function toKeras3Layer(entry: JsonObject, shapes: Map<string, JsonValue>): JsonObject {
   const tfjsClass = String(entry.class_name);
   const className = TO_KERAS_CLASS[tfjsClass] ?? tfjsClass;
   const config = { ...(entry.config as JsonObject) };
@@ -216,16 +218,13 @@ function toKeras3Layer(
     // Merge layers (Add, Concatenate) take a list; the others one tensor.
     return { args: tensors.length === 1 ? [tensors[0]] : [tensors], kwargs: {} };
   });
-  if (className === 'LocalResponseNormalization' || className === 'CaffePreprocessing')
-    throw new UserError(
-      `layer '${name}' of model ${modelName} is affectlab's ${className}, which Keras has no class for: ` +
-        'this model cannot be exported as a .keras file',
-    );
+  // a layer Keras has no class for travels as the Python class its plugin declared
+  const custom = kerasLayerClass(tfjsClass);
   return {
-    module: 'keras.layers',
-    class_name: className,
+    module: custom ? KERAS_LAYERS_MODULE : 'keras.layers',
+    class_name: custom ? custom.className : className,
     config,
-    registered_name: null,
+    registered_name: custom ? kerasRegisteredName(custom) : null,
     name,
     inbound_nodes: inboundNodes,
   };
@@ -258,7 +257,7 @@ export function toKeras3Config(model: tf.LayersModel): JsonObject {
     config: {
       name: model.name,
       trainable: true,
-      layers: rawLayers.map((layer) => toKeras3Layer(layer, shapes, model.name)),
+      layers: rawLayers.map((layer) => toKeras3Layer(layer, shapes)),
       input_layers: single(config.input_layers),
       output_layers: single(config.output_layers),
     },

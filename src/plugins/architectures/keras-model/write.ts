@@ -10,6 +10,7 @@ import type * as tf from '@tensorflow/tfjs';
 import { zipSync } from 'fflate';
 import { hdf5 } from './hdf5.js';
 import { toKeras3Config, type JsonObject } from './config.js';
+import { kerasLayerClass } from '../../../core/inference/keras-layers.js';
 
 /** The Keras version whose format this writer follows (and the tests load it with). */
 export const KERAS_FORMAT_VERSION = '3.15.1';
@@ -61,12 +62,16 @@ async function writeWeightsH5(
   }
 }
 
-/** Write `model` to `path` as a `.keras` archive; `extra` goes into metadata.json under `affectlab`. */
+/**
+ * Write `model` to `path` as a `.keras` archive; `extra` goes into metadata.json under
+ * `affectlab`. Returns the tfjs classes of its layers that travel as declared Python classes
+ * (core/inference/keras-layers.ts): a reader imports their module before loading.
+ */
 export async function writeKerasArchive(
   model: tf.LayersModel,
   path: string,
   extra: JsonObject = {},
-): Promise<void> {
+): Promise<string[]> {
   const config = toKeras3Config(model);
   const classes = new Map<string, string>();
   for (const layer of (config.config as JsonObject).layers as JsonObject[])
@@ -91,6 +96,9 @@ export async function writeKerasArchive(
       { level: 0 },
     );
     writeFileSync(path, zipped);
+    return [...new Set(model.layers.map((layer) => layer.getClassName()))].filter(
+      (name) => kerasLayerClass(name) !== undefined,
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

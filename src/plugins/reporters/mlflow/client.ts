@@ -31,6 +31,8 @@ export interface MlflowMetric {
   /** Milliseconds since the epoch. */
   timestamp: number;
   step: number;
+  /** The MLflow 3 LoggedModel the value describes (its Models tab shows it), if any. */
+  modelId?: string;
 }
 
 export interface MlflowKeyValue {
@@ -420,6 +422,7 @@ export class MlflowClient {
             value: encodeMetricValue(m.value),
             timestamp: Math.round(m.timestamp),
             step: Math.round(m.step),
+            ...(m.modelId ? { model_id: m.modelId } : {}),
           })),
           params: chunk.params,
           tags: chunk.tags,
@@ -444,6 +447,61 @@ export class MlflowClient {
           },
         })),
       },
+    });
+  }
+
+  // ---- MLflow 3 logged models ---------------------------------------------------------------
+
+  /** Create a LoggedModel (status PENDING) with its own artifact location. */
+  async createLoggedModel(request: {
+    experimentId: string;
+    name: string;
+    sourceRunId?: string;
+    modelType?: string;
+    params?: MlflowKeyValue[];
+    tags?: MlflowKeyValue[];
+  }): Promise<MlflowLoggedModel> {
+    const body = await this.call<{ model: WireLoggedModel }>('POST', 'logged-models', {
+      body: {
+        experiment_id: request.experimentId,
+        name: request.name,
+        source_run_id: request.sourceRunId,
+        model_type: request.modelType,
+        params: request.params ?? [],
+        tags: request.tags ?? [],
+      },
+    });
+    return toLoggedModel(body.model);
+  }
+
+  /** Mark a LoggedModel's upload done (READY) or failed. */
+  async finalizeLoggedModel(
+    modelId: string,
+    status: 'LOGGED_MODEL_READY' | 'LOGGED_MODEL_UPLOAD_FAILED',
+  ): Promise<MlflowLoggedModel> {
+    const body = await this.call<{ model: WireLoggedModel }>(
+      'PATCH',
+      `logged-models/${encodeURIComponent(modelId)}`,
+      { body: { model_id: modelId, status } },
+    );
+    return toLoggedModel(body.model);
+  }
+
+  /** The LoggedModels of experiments (first `maxResults`), newest first. */
+  async searchLoggedModels(
+    experimentIds: string[],
+    maxResults = 100,
+  ): Promise<MlflowLoggedModel[]> {
+    const body = await this.call<{ models?: WireLoggedModel[] }>('POST', 'logged-models/search', {
+      body: { experiment_ids: experimentIds, max_results: maxResults },
+    });
+    return (body.models ?? []).map(toLoggedModel);
+  }
+
+  /** Record models as outputs of a run (the run's page lists them under Logged models). */
+  async logOutputs(runId: string, models: { modelId: string; step: number }[]): Promise<void> {
+    await this.call('POST', 'runs/outputs', {
+      body: { run_id: runId, models: models.map((m) => ({ model_id: m.modelId, step: m.step })) },
     });
   }
 
@@ -553,7 +611,7 @@ export class MlflowClient {
 
   /** Call an endpoint under /api/2.0/mlflow/ and parse its JSON answer. */
   private async call<T = unknown>(
-    method: 'GET' | 'POST',
+    method: 'GET' | 'POST' | 'PATCH',
     endpoint: string,
     options: { query?: Record<string, string | undefined>; body?: unknown },
   ): Promise<T> {
@@ -578,7 +636,7 @@ export class MlflowClient {
 
   /** One HTTP exchange with retries for network errors, timeouts, 429 and 5xx. */
   private async send(
-    method: 'GET' | 'POST' | 'PUT',
+    method: 'GET' | 'POST' | 'PUT' | 'PATCH',
     url: string,
     what: string,
     options: { body?: string | Uint8Array; contentType?: string; timeoutMs?: number },
@@ -683,6 +741,41 @@ interface WireRunInfo {
   end_time?: number | string;
   artifact_uri?: string;
   lifecycle_stage?: string;
+}
+
+/** An MLflow 3 LoggedModel, as far as affectlab uses it. */
+export interface MlflowLoggedModel {
+  modelId: string;
+  experimentId: string;
+  name: string;
+  artifactUri: string;
+  status: string;
+  sourceRunId?: string;
+  metrics: MlflowMetric[];
+}
+
+interface WireLoggedModel {
+  info: {
+    model_id: string;
+    experiment_id: string;
+    name: string;
+    artifact_uri: string;
+    status?: string;
+    source_run_id?: string;
+  };
+  data?: { metrics?: WireMetric[] };
+}
+
+function toLoggedModel(wire: WireLoggedModel): MlflowLoggedModel {
+  return {
+    modelId: wire.info.model_id,
+    experimentId: wire.info.experiment_id,
+    name: wire.info.name,
+    artifactUri: wire.info.artifact_uri,
+    status: wire.info.status ?? 'LOGGED_MODEL_STATUS_UNSPECIFIED',
+    ...(wire.info.source_run_id ? { sourceRunId: wire.info.source_run_id } : {}),
+    metrics: (wire.data?.metrics ?? []).map(toMetric),
+  };
 }
 
 interface WireMetric {

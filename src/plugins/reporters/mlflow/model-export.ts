@@ -1,22 +1,26 @@
 /**
  * `export --format mlflow`: the run's model as an MLflow model, in MLflow's `keras` flavor
  * (with `python_function`), so `mlflow.pyfunc.load_model` and `mlflow.keras.load_model` load it
- * in Python and it can be registered. The Keras file itself comes from the `keras` export
- * format, or Python Keras' conversion of the tfjs model (keras-file.ts); this writes what MLflow reads around it (MLmodel with a signature, an input example,
- * the environment files) and, when the run reported to MLflow, logs the whole folder to that
- * MLflow run under `model/` (next to the tfjs files the run already uploaded there).
+ * in Python and it can be registered. The Keras file comes from the `keras` export format
+ * (keras-file.ts, no Python); this writes what MLflow reads around it (MLmodel with a signature,
+ * an input example, the environment files, `code/` with the pyfunc loader and the Keras classes
+ * of layers Keras lacks) and, when the run reported to MLflow, logs the folder to that MLflow
+ * run as an MLflow 3 LoggedModel. The mlflow reporter runs this at the end of every finished run.
  */
 import { randomUUID } from 'node:crypto';
 import { copyFileSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { stringify } from 'yaml';
+import { parse, stringify } from 'yaml';
+import { UserError } from '../../../core/errors.js';
+import { artifactMode, writeLocalArtifact } from './artifact-root.js';
 import type { ExportContext, ExportFormat } from '../../../core/inference/export-formats.js';
 import { describeModel } from '../../../core/inference/trained-run.js';
 import { kerasFile } from '../../exporters/keras-file.js';
-import { MlflowClient } from './client.js';
+import { MlflowClient, redactUrl, type MlflowMetric } from './client.js';
 import { TENSORFLOW_VERSION } from '../../../sdk/index.js';
 import { readState } from './delivery.js';
 import { RunStore } from '../../../core/reporting/run-store.js';
+import { KERAS_LAYERS_MODULE } from '../../../core/inference/keras-layers.js';
 
 /** The versions the exported environment names: the project's pinned Python stack. */
 export const MLFLOW_MODEL_ENV = {
@@ -36,6 +40,34 @@ const tensorSpec = (shape: number[], name?: string): Record<string, unknown> => 
   'tensor-spec': { dtype: 'float32', shape },
 });
 
+/** The model's `code_paths` folder and the pyfunc loader module in it. */
+const CODE_DIR = 'code';
+const LOADER_MODULE = 'affectlab_mlflow_loader';
+
+/**
+ * mlflow.keras' pyfunc loader, after importing the Keras classes of layers Keras lacks (when the
+ * model has any), so `mlflow.pyfunc.load_model` needs nothing but the model folder.
+ */
+const loaderSource = (
+  layers: boolean,
+): string => `"""pyfunc loader of an affectlab MLflow model (written by affectlab export).
+
+Registers the Keras classes of the model's custom layers (${KERAS_LAYERS_MODULE}, beside this
+file) and loads the model as mlflow.keras does. With mlflow.keras.load_model, import
+${KERAS_LAYERS_MODULE} from this folder first."""
+${layers ? `import ${KERAS_LAYERS_MODULE}  # noqa: F401  (registers the classes)\n` : ''}from mlflow.keras.load import _load_pyfunc  # noqa: F401
+`;
+
+/** Write `code/`: the loader and, if given, the layers module; returns the layer classes shipped. */
+function writeCode(outDir: string, layersModule: string | undefined): { layers?: string } {
+  const dir = join(outDir, CODE_DIR);
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, `${LOADER_MODULE}.py`), loaderSource(layersModule !== undefined));
+  if (!layersModule) return {};
+  copyFileSync(layersModule, join(dir, `${KERAS_LAYERS_MODULE}.py`));
+  return { layers: `${CODE_DIR}/${KERAS_LAYERS_MODULE}.py` };
+}
+
 async function writeMlflowModel(
   context: ExportContext,
 ): Promise<{ files: string[]; route: string }> {
@@ -47,6 +79,7 @@ async function writeMlflowModel(
   mkdirSync(dataDir, { recursive: true });
   // mlflow.keras loads data/model.keras (flavor option data: data)
   copyFileSync(keras.path, join(dataDir, 'model.keras'));
+  const code = writeCode(outDir, keras.layersModule);
   // the keras format's own folder is not part of the MLflow model
   rmSync(kerasOut, { recursive: true, force: true });
   writeFileSync(join(dataDir, 'keras_module.txt'), 'keras');
@@ -105,10 +138,12 @@ async function writeMlflowModel(
         keras_version: MLFLOW_MODEL_ENV.keras,
         save_exported_model: false,
       },
-      // no `data` here: mlflow.keras's loader is given the model's root (as mlflow.keras.save_model writes it)
+      // no `data` here: the loader is given the model's root (as mlflow.keras.save_model writes
+      // it); MLflow puts `code` on sys.path and imports the loader from it
       python_function: {
+        code: CODE_DIR,
         env: { conda: 'conda.yaml', virtualenv: 'python_env.yaml' },
-        loader_module: 'mlflow.keras',
+        loader_module: LOADER_MODULE,
         python_version: MLFLOW_MODEL_ENV.python,
       },
     },
@@ -116,6 +151,7 @@ async function writeMlflowModel(
       affectlab_run_id: run.runId,
       affectlab_experiment: run.experiment,
       task: description.task,
+      ...(code.layers ? { custom_keras_layers: code.layers } : {}),
       classes: description.classes.map((cls) => cls.name),
       output_columns: columns,
       preprocessing: `NHWC float32, pixel / 255, ${description.input.colour}, ${h}x${w}; face box + ${description.preprocessing.faceBoxMargin} margin, ${description.preprocessing.resize}`,
@@ -140,25 +176,79 @@ async function writeMlflowModel(
   return { files: new RunStore(outDir).files(), route: keras.route };
 }
 
-/** Upload the model folder to the MLflow run the affectlab run reported to, if any. */
+/** One file to an artifact location: through the server's proxy, or written to a local root. */
+async function putArtifact(
+  client: MlflowClient,
+  artifactUri: string,
+  path: string,
+  data: Uint8Array,
+): Promise<void> {
+  const mode = artifactMode(artifactUri);
+  if (mode.kind === 'unusable')
+    throw new UserError(
+      `the MLflow model's artifact location '${redactUrl(artifactUri)}' cannot be used: ${mode.reason}`,
+    );
+  if (mode.kind === 'local') writeLocalArtifact(mode.dir, path, data);
+  else await client.uploadArtifact(artifactUri, path, data);
+}
+
+/** The run's final-evaluation metrics (MLflow's `test/…` sections), to link to its model. */
+const evaluationMetrics = (metrics: MlflowMetric[], modelId: string): MlflowMetric[] =>
+  metrics
+    .filter((m) => /^(test|validation)(_norm|_class)?\//.test(m.key))
+    .map((m) => ({ ...m, modelId }));
+
+/**
+ * Log the model folder as an MLflow 3 LoggedModel of the MLflow run the affectlab run reported
+ * to, if any: created (PENDING) with the run as its source, the files uploaded under its own
+ * artifact location, finalised READY, the run's evaluation metrics linked to it and the model
+ * recorded as the run's output. Returns the run and model ids.
+ */
 async function logToMlflowRun(
   context: ExportContext,
   files: string[],
-): Promise<string | undefined> {
+): Promise<{ runId: string; modelId: string } | undefined> {
   const state = readState(context.run.runDir);
   if (!state?.runId) return undefined;
   const client = new MlflowClient({ trackingUri: state.trackingUri });
-  const artifactUri = state.artifactUri ?? (await client.getRun(state.runId)).info.artifactUri;
-  for (const file of files)
-    await client.uploadArtifact(
-      artifactUri,
-      `${MLFLOW_MODEL_PATH}/${file}`,
-      readFileSync(join(context.outDir, file)),
-    );
-  await client.logBatch(state.runId, {
-    tags: [{ key: 'affectlab.mlflow_model', value: `runs:/${state.runId}/${MLFLOW_MODEL_PATH}` }],
+  const run = await client.getRun(state.runId);
+  const mlmodelPath = join(context.outDir, 'MLmodel');
+  const mlmodel = parse(readFileSync(mlmodelPath, 'utf8')) as Record<string, unknown>;
+  const metadata = mlmodel.metadata as Record<string, unknown>;
+  const model = await client.createLoggedModel({
+    experimentId: run.info.experimentId,
+    name: MLFLOW_MODEL_PATH,
+    sourceRunId: state.runId,
+    modelType: 'keras',
+    params: [
+      { key: 'architecture', value: String(context.run.resolved.config.architecture.type) },
+      { key: 'model_source', value: context.run.modelSource },
+    ],
+    tags: [
+      { key: 'affectlab.run', value: context.run.runId },
+      { key: 'affectlab.task', value: String(metadata.task) },
+      { key: 'affectlab.classes', value: JSON.stringify(metadata.classes) },
+      { key: 'affectlab.preprocessing', value: String(metadata.preprocessing) },
+    ],
   });
-  return state.runId;
+  // the MLmodel names the LoggedModel, as MLflow's own log_model writes it
+  writeFileSync(mlmodelPath, stringify({ ...mlmodel, model_id: model.modelId }));
+  try {
+    for (const file of files)
+      await putArtifact(client, model.artifactUri, file, readFileSync(join(context.outDir, file)));
+  } catch (error) {
+    await client.finalizeLoggedModel(model.modelId, 'LOGGED_MODEL_UPLOAD_FAILED').catch(() => {});
+    throw error;
+  }
+  await client.finalizeLoggedModel(model.modelId, 'LOGGED_MODEL_READY');
+  const metrics = evaluationMetrics(run.metrics, model.modelId);
+  const step = Math.max(0, ...metrics.map((m) => m.step));
+  await client.logBatch(state.runId, {
+    metrics,
+    tags: [{ key: 'affectlab.mlflow_model', value: `models:/${model.modelId}` }],
+  });
+  await client.logOutputs(state.runId, [{ modelId: model.modelId, step }]);
+  return { runId: state.runId, modelId: model.modelId };
 }
 
 export const mlflowModelExportFormat: ExportFormat = {
@@ -171,11 +261,12 @@ export const mlflowModelExportFormat: ExportFormat = {
       `MLflow model of ${context.run.runId} (Keras file from ${route}): mlflow.pyfunc.load_model('${context.outDir}') in a Python with ` +
         `mlflow, keras ${MLFLOW_MODEL_ENV.keras} and tensorflow (requirements.txt)`,
     ];
-    const mlflowRun = await logToMlflowRun(context, files);
-    if (mlflowRun)
+    const logged = await logToMlflowRun(context, files);
+    if (logged)
       notes.push(
-        `logged to MLflow run ${mlflowRun}: mlflow.pyfunc.load_model('runs:/${mlflowRun}/${MLFLOW_MODEL_PATH}'); ` +
-          `register it with mlflow.register_model('runs:/${mlflowRun}/${MLFLOW_MODEL_PATH}', '<name>')`,
+        `logged to MLflow run ${logged.runId} as model ${logged.modelId}: ` +
+          `mlflow.pyfunc.load_model('models:/${logged.modelId}') (or 'runs:/${logged.runId}/${MLFLOW_MODEL_PATH}'); ` +
+          `register it with mlflow.register_model('models:/${logged.modelId}', '<name>')`,
       );
     else notes.push(`${basename(context.run.runDir)} did not report to MLflow: nothing logged`);
     return { path: context.outDir, files, notes };

@@ -33,6 +33,7 @@ import {
 } from './delivery.js';
 import { gatherSourceFacts, gitRootOf, sourceNameOf, toMetrics } from './mapping.js';
 import { SystemMetricsSampler } from './system-metrics.js';
+import { logRunModel } from './log-model.js';
 
 const mlflowReporterOptions = Options({
   trackingUri: Type.Optional(
@@ -79,6 +80,11 @@ const mlflowReporterOptions = Options({
     default: 10,
     description:
       "Seconds between samples of CPU, memory, disk and GPU use, logged as MLflow's system/* metrics (its System metrics tab); 0 turns them off.",
+  }),
+  logModel: Type.Boolean({
+    default: true,
+    description:
+      "Log a finished run's model (its best checkpoint) as an MLflow 3 LoggedModel of the run: keras flavor with python_function, signature, input example, classes, preprocessing and the evaluation's metrics, loadable as models:/<model_id> (what `affectlab export --format mlflow` writes; no Python needed to write it). false: only the tfjs files as artifacts.",
   }),
   reconnectAfterSeconds: Type.Number({
     minimum: 0,
@@ -357,6 +363,8 @@ export class MlflowReporter implements ReporterPlugin {
     this.sampler = undefined;
     await sampler?.stop();
     return this.enqueue(async () => {
+      // the model goes to the run while it is still running, after its evaluation's metrics
+      if (this.shouldLogModel(status)) await logRunModel(run.runDir, this.logger);
       await this.process([this.lineOf(event, record)]);
       // One last try at the end, whatever the reconnect interval.
       if (this.offline) await this.reconnect();
@@ -367,6 +375,18 @@ export class MlflowReporter implements ReporterPlugin {
         );
       }
     });
+  }
+
+  /** A finished run that reached the server, with artifacts and logModel on. */
+  private shouldLogModel(status: RunStatus): boolean {
+    return (
+      status === 'FINISHED' &&
+      this.options.logModel &&
+      this.options.artifacts !== 'metrics-only' &&
+      !this.offline &&
+      this.backlog.length === 0 &&
+      this.delivery?.state.runId !== undefined
+    );
   }
 
   /** Queue one event; the queue keeps the order in which events were reported, and so their lines. */
