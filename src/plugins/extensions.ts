@@ -1,4 +1,4 @@
-import type { PluginExtensions } from '../core/plugin/extensions.js';
+import type { PluginExtensions } from '../sdk/index.js';
 import { architectureCommands } from './architectures/commands.js';
 import { datasetCommands } from './datasets/commands.js';
 import { mlflowExtensions } from './reporters/mlflow/extensions.js';

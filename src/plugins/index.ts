@@ -1,4 +1,4 @@
-import type { PluginDefinition } from '../core/plugin/plugin.js';
+import type { PluginDefinition } from '../sdk/index.js';
 import { architecturePlugins } from './architectures/index.js';
 import { callbackPlugins } from './callbacks/index.js';
 import { datasetPlugins } from './datasets/index.js';

@@ -2,12 +2,20 @@
  * The plugin author's front door (`import … from 'affectlab'`): everything a plugin may use.
  * Plugins under src/plugins, bench/ and examples/ import from here (or from plugins of their
  * own kind folder), never from src/core directly. This first cut re-exports the contracts,
- * definePlugin and its TypeBox helpers, services, errors and the small utilities plugins use;
- * moving the definitions themselves here from src/core is the rest of issue 25.
+ * definePlugin and its TypeBox helpers, services, errors, the small utilities plugins use, and
+ * what plugin modules add to the CLI; the definitions themselves still live in src/core.
  */
 export * from '../core/plugin/plugin.js';
 export * from '../core/errors.js';
-export { definePlugin, Options, Type, Enum, type Static } from '../core/plugin/define.js';
+export {
+  definePlugin,
+  Options,
+  Type,
+  Enum,
+  OneOf,
+  FixedArray,
+  type Static,
+} from '../core/plugin/define.js';
 export { Logger, Clock, Random, RunContext, hashSeed } from '../core/plugin/services.js';
 export type { ExperimentConfig, PluginRef, TrainingConfig } from '../core/config/types.js';
 export { resolveMode, improved, type Mode } from '../core/runner/callbacks.js';
@@ -25,6 +33,7 @@ export {
   inputShapeOf,
   knownInputDims,
   emitActivation,
+  batchNormalizationEmitter,
   type GraphLayerEmitter,
   type LayerEmitContext,
   type LayerConfig,
@@ -35,7 +44,52 @@ export {
   fileSystemHandler,
   readModelArtifacts,
   readWeightArtifacts,
+  type WeightArtifacts,
 } from '../core/training/model-io.js';
-export { registerKerasLayerClass, type KerasLayerClass } from '../core/inference/keras-layers.js';
+export {
+  registerKerasLayerClass,
+  kerasLayerClass,
+  kerasLayersModuleSource,
+  kerasRegisteredName,
+  tfjsClassOfKeras,
+  KERAS_LAYERS_MODULE,
+  type KerasLayerClass,
+} from '../core/inference/keras-layers.js';
 export { markPretrained } from '../core/training/seeding.js';
 export { TENSORFLOW_VERSION } from '../core/training/gpu.js';
+export { LOSS_EPSILON } from '../core/training/loss.js';
+export { BackendService } from '../core/training/backend.js';
+
+// the data pipeline's pieces a dataset plugin reuses
+export { BadRecordLog, checkBadFraction } from '../core/pipeline/bad-records.js';
+export { ERASING_DEFAULTS } from '../core/pipeline/augment.js';
+export { MIXUP_DEFAULTS, CUTMIX_DEFAULTS } from '../core/pipeline/mix.js';
+export { envReferences, unresolvedEnvDiagnostics } from '../core/config/compose.js';
+
+// files downloaded on demand (pretrained weights), as Keras' get_file
+export { fetchFile, cacheStatus, type RemoteFile } from '../core/download.js';
+
+// what a reporter plugin reads and writes: the run store, training progress
+export { RunStore } from '../core/reporting/run-store.js';
+export type { ProgressReporter } from '../core/reporting/reporter-hub.js';
+export type { StepProgress } from '../core/runner/trainer.js';
+
+// what a plugin module may add to the CLI: commands, doctor sections, run sources for
+// `compare --from`, export formats; the runtime they are handed
+export type { Runtime } from '../core/plugin/runtime.js';
+export type { CommandModule } from '../core/cli/command.js';
+export { setOption, allowPluginsOption } from '../core/cli/command.js';
+export type {
+  DoctorSection,
+  PluginExtensions,
+  RunSourceDefinition,
+} from '../core/plugin/extensions.js';
+export {
+  globToRegExp,
+  unprefixMetrics,
+  type RunSource,
+  type RunSummary,
+} from '../core/reporting/compare.js';
+export type { ExportContext, ExportFormat } from '../core/inference/export-formats.js';
+export { describeModel } from '../core/inference/trained-run.js';
+export { CLI_ENTRY } from '../core/sweep/launch.js';

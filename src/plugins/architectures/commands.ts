@@ -1,10 +1,17 @@
 import type { Command } from 'commander';
-import { allowPluginsOption, setOption, type CommandModule } from '../../core/cli/command.js';
-import { BackendService } from '../../core/training/backend.js';
-import { ConfigError, UserError, formatDiagnostic } from '../../core/errors.js';
-import { unresolvedEnvDiagnostics } from '../../core/config/compose.js';
-import type { ArchitecturePlugin, DatasetPlugin } from '../../core/plugin/plugin.js';
-import type { Runtime } from '../../core/plugin/runtime.js';
+import {
+  allowPluginsOption,
+  setOption,
+  type CommandModule,
+  BackendService,
+  ConfigError,
+  UserError,
+  formatDiagnostic,
+  unresolvedEnvDiagnostics,
+  type ArchitecturePlugin,
+  type DatasetPlugin,
+  type Runtime,
+} from '../../sdk/index.js';
 import { formatSummary, summarizeModel, type ModelSummary } from './summary.js';
 
 export interface SummaryCommandOptions {

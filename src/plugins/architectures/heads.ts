@@ -1,8 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
-import { UserError } from '../../core/errors.js';
+import { UserError, Enum, type Static, type ModelRequest, type Task } from '../../sdk/index.js';
 import type { TObject } from '@sinclair/typebox';
-import { Enum, type Static } from '../../core/plugin/define.js';
-import type { ModelRequest, Task } from '../../core/plugin/plugin.js';
 
 /**
  * The task heads every architecture ends in, built in one place so every backbone (built-in or

@@ -1,7 +1,11 @@
-import { cacheStatus, fetchFile, type RemoteFile } from '../../core/download.js';
-import { UserError } from '../../core/errors.js';
-import type { FileNote } from '../../core/plugin/plugin.js';
-import type { Logger } from '../../core/plugin/services.js';
+import {
+  cacheStatus,
+  fetchFile,
+  type RemoteFile,
+  UserError,
+  type FileNote,
+  type Logger,
+} from '../../sdk/index.js';
 
 /**
  * Keras Applications' ImageNet weight files, by backbone: the file name, the URL and the hash

@@ -1,4 +1,4 @@
-import type { PluginDefinition } from '../../core/plugin/plugin.js';
+import type { PluginDefinition } from '../../sdk/index.js';
 import { alexNetPlugin } from './alexnet.js';
 import { efficientNetB0Plugin } from './efficientnet-b0.js';
 import { kerasModelPlugin } from './keras-model/index.js';

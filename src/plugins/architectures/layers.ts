@@ -1,13 +1,13 @@
 import * as tf from '@tensorflow/tfjs';
-import { DType } from '../../core/engine/graph/addon.js';
 import {
+  DType,
   batchNormalizationEmitter,
   inputShapeOf,
   knownInputDims,
   registerGraphLayer,
-} from '../../core/engine/graph/layers.js';
-import { markPretrained } from '../../core/training/seeding.js';
-import { registerKerasLayerClass } from '../../core/inference/keras-layers.js';
+  markPretrained,
+  registerKerasLayerClass,
+} from '../../sdk/index.js';
 
 /**
  * Layers tfjs lacks, registered with tfjs' serialization so models that use them save and load

@@ -2,14 +2,20 @@ import 'reflect-metadata';
 import { isAbsolute, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { inject, injectable } from 'tsyringe';
-import { Enum, Options, Type, definePlugin, type Static } from '../../core/plugin/define.js';
 import {
+  Enum,
+  Options,
+  Type,
+  definePlugin,
+  type Static,
   PLUGIN_OPTIONS,
   type ArchitecturePlugin,
   type ModelRequest,
-} from '../../core/plugin/plugin.js';
-import { readWeightArtifacts, type WeightArtifacts } from '../../core/training/model-io.js';
-import { Logger, RunContext } from '../../core/plugin/services.js';
+  readWeightArtifacts,
+  type WeightArtifacts,
+  Logger,
+  RunContext,
+} from '../../sdk/index.js';
 import { buildTaskModel, headOptionsSchema } from './heads.js';
 import { CaffePreprocessing, freezableBatchNormalization } from './layers.js';
 import { readLegacyH5Weights } from './keras-model/read.js';

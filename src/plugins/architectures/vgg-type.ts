@@ -1,12 +1,15 @@
 import 'reflect-metadata';
 import * as tf from '@tensorflow/tfjs';
 import { inject, injectable } from 'tsyringe';
-import { Options, Type, definePlugin, type Static } from '../../core/plugin/define.js';
 import {
+  Options,
+  Type,
+  definePlugin,
+  type Static,
   PLUGIN_OPTIONS,
   type ArchitecturePlugin,
   type ModelRequest,
-} from '../../core/plugin/plugin.js';
+} from '../../sdk/index.js';
 import { LayerNames, buildTaskModel, headOptionsSchema, requireInputSide } from './heads.js';
 
 /**

@@ -1,7 +1,10 @@
 import * as tf from '@tensorflow/tfjs';
-import { UserError } from '../../core/errors.js';
-import { readWeightArtifacts, type WeightArtifacts } from '../../core/training/model-io.js';
-import { markPretrained } from '../../core/training/seeding.js';
+import {
+  UserError,
+  readWeightArtifacts,
+  type WeightArtifacts,
+  markPretrained,
+} from '../../sdk/index.js';
 
 /**
  * Loading pretrained weights into layers by name: the way Keras-converted weights (for example

@@ -12,19 +12,20 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { inject, injectable } from 'tsyringe';
-import { UserError } from '../../core/errors.js';
 import {
+  UserError,
   PLUGIN_OPTIONS,
   type EpochEndInfo,
   type PluginDefinition,
   type TrainBeginInfo,
   type TrainingCallback,
   type TrainingControl,
-} from '../../core/plugin/plugin.js';
-import { resolveMode, type Mode } from '../../core/runner/callbacks.js';
-import { RunContext } from '../../core/plugin/services.js';
+  resolveMode,
+  type Mode,
+  RunContext,
+  metricOf,
+} from '../../sdk/index.js';
 import { metricName, modeSchema } from './common.js';
-import { metricOf } from '../../sdk/index.js';
 
 export interface AshaOptions {
   monitor?: string;

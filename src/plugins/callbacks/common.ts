@@ -1,5 +1,4 @@
-import { Enum, Type } from '../../core/plugin/define.js';
-import type { JsonSchema } from '../../core/plugin/plugin.js';
+import { Enum, Type, type JsonSchema } from '../../sdk/index.js';
 
 /** A monitored metric key, optional with a default (the class also applies it when built directly). */
 export const monitorOption = Type.Optional(

@@ -1,13 +1,16 @@
 import { inject, injectable } from 'tsyringe';
-import { Options, Type, definePlugin, type Static } from '../../core/plugin/define.js';
 import {
+  Options,
+  Type,
+  definePlugin,
+  type Static,
   PLUGIN_OPTIONS,
   type EpochEndInfo,
   type TrainingCallback,
   type TrainingControl,
-} from '../../core/plugin/plugin.js';
+  MonitorTracker,
+} from '../../sdk/index.js';
 import { modeOption, monitorOption } from './common.js';
-import { MonitorTracker } from '../../sdk/index.js';
 
 const earlyStoppingOptions = Options({
   monitor: monitorOption,

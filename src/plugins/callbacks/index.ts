@@ -1,6 +1,9 @@
-import type { ExperimentConfig, PluginRef } from '../../core/config/types.js';
-import { UserError } from '../../core/errors.js';
-import type { PluginDefinition } from '../../core/plugin/plugin.js';
+import {
+  type ExperimentConfig,
+  type PluginRef,
+  UserError,
+  type PluginDefinition,
+} from '../../sdk/index.js';
 import { ashaCallback } from './asha.js';
 import { earlyStoppingCallback } from './early-stopping.js';
 import { cosineDecayCallback, reduceOnPlateauCallback, stepDecayCallback } from './lr-schedules.js';

@@ -1,15 +1,18 @@
 import { inject, injectable } from 'tsyringe';
-import { Options, Type, definePlugin, type Static } from '../../core/plugin/define.js';
 import {
+  Options,
+  Type,
+  definePlugin,
+  type Static,
   PLUGIN_OPTIONS,
   type EpochEndInfo,
   type TrainBeginControl,
   type TrainBeginInfo,
   type TrainingCallback,
   type TrainingControl,
-} from '../../core/plugin/plugin.js';
+  MonitorTracker,
+} from '../../sdk/index.js';
 import { modeOption, monitorOption } from './common.js';
-import { MonitorTracker } from '../../sdk/index.js';
 
 /** The most warm-up epochs a schedule accepts. */
 export const MAX_WARMUP_EPOCHS = 1000;

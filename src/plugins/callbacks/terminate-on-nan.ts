@@ -1,6 +1,11 @@
 import { injectable } from 'tsyringe';
-import { Options, definePlugin } from '../../core/plugin/define.js';
-import type { EpochEndInfo, TrainingCallback, TrainingControl } from '../../core/plugin/plugin.js';
+import {
+  Options,
+  definePlugin,
+  type EpochEndInfo,
+  type TrainingCallback,
+  type TrainingControl,
+} from '../../sdk/index.js';
 
 /**
  * Keras' TerminateOnNaN at epoch granularity: stop when any epoch metric is NaN or infinite

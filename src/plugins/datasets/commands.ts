@@ -1,4 +1,4 @@
-import type { CommandModule } from '../../core/cli/command.js';
+import type { CommandModule } from '../../sdk/index.js';
 import { registerSynthCommand } from './affectnet/synth-command.js';
 
 /** CLI commands contributed by the dataset plugins. */

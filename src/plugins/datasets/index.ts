@@ -1,4 +1,4 @@
-import type { PluginDefinition } from '../../core/plugin/plugin.js';
+import type { PluginDefinition } from '../../sdk/index.js';
 import { affectnetDataset } from './affectnet/index.js';
 
 /** Built-in dataset plugins, registered explicitly. */

@@ -1,4 +1,4 @@
-import type { ExportFormat } from '../../core/inference/export-formats.js';
+import type { ExportFormat } from '../../sdk/index.js';
 import { kerasExportFormat } from './keras.js';
 import { tfjsExportFormat } from './tfjs.js';
 import { webExportFormat } from './web.js';

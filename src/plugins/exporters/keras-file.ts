@@ -5,9 +5,7 @@
  */
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { UserError } from '../../core/errors.js';
-import { KERAS_LAYERS_MODULE } from '../../core/inference/keras-layers.js';
-import type { ExportContext } from '../../core/inference/export-formats.js';
+import { UserError, KERAS_LAYERS_MODULE, type ExportContext } from '../../sdk/index.js';
 import * as tf from '@tensorflow/tfjs';
 
 /**

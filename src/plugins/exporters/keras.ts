@@ -6,12 +6,15 @@
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { ExportFormat } from '../../core/inference/export-formats.js';
-import { describeModel } from '../../core/inference/trained-run.js';
+import {
+  type ExportFormat,
+  describeModel,
+  KERAS_LAYERS_MODULE,
+  kerasLayersModuleSource,
+} from '../../sdk/index.js';
 import type { JsonObject } from '../architectures/keras-model/config.js';
 import { KERAS_FORMAT_VERSION, writeKerasArchive } from '../architectures/keras-model/write.js';
 import { DESCRIPTION_FILE } from './tfjs.js';
-import { KERAS_LAYERS_MODULE, kerasLayersModuleSource } from '../../core/inference/keras-layers.js';
 
 export const kerasExportFormat: ExportFormat = {
   name: 'keras',

@@ -2,8 +2,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { delimiter, dirname, join } from 'node:path';
-import { UserError } from '../../core/errors.js';
-import { KERAS_LAYERS_MODULE } from '../../core/inference/keras-layers.js';
+import { UserError, KERAS_LAYERS_MODULE } from '../../sdk/index.js';
 
 /** The package root (dist/src/plugins/exporters/ is four levels below it). */
 const packageRoot = new URL('../../../../', import.meta.url).pathname;

@@ -5,8 +5,7 @@
  */
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import type { ExportFormat } from '../../core/inference/export-formats.js';
-import { RunStore } from '../../core/reporting/run-store.js';
+import { type ExportFormat, RunStore } from '../../sdk/index.js';
 import { kerasFile } from './keras-file.js';
 import { runKerasPython } from './python.js';
 

@@ -1,8 +1,7 @@
 /** `export --format tfjs`: the run's tfjs layers model as it is, with a description of its input. */
 import { cpSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { ExportFormat } from '../../core/inference/export-formats.js';
-import { describeModel } from '../../core/inference/trained-run.js';
+import { type ExportFormat, describeModel } from '../../sdk/index.js';
 
 /** The description written next to every exported model (input, preprocessing, classes). */
 export const DESCRIPTION_FILE = 'affectlab-model.json';

@@ -1,4 +1,4 @@
-import type { PluginDefinition } from '../../core/plugin/plugin.js';
+import type { PluginDefinition } from '../../sdk/index.js';
 import { localLauncher } from './local.js';
 import { rayLauncher } from './ray.js';
 import { slurmLauncher } from './slurm.js';

@@ -1,14 +1,17 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { openSync, closeSync } from 'node:fs';
 import { inject, injectable } from 'tsyringe';
-import { Options, Type, definePlugin, type Static } from '../../core/plugin/define.js';
 import {
+  Options,
+  Type,
+  definePlugin,
+  type Static,
   PLUGIN_OPTIONS,
   type LaunchContext,
   type LaunchOutcome,
   type LaunchTask,
   type LauncherPlugin,
-} from '../../core/plugin/plugin.js';
+} from '../../sdk/index.js';
 
 const localLauncherOptions = Options({
   parallel: Type.Integer({

@@ -2,15 +2,18 @@ import { writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { inject, injectable } from 'tsyringe';
-import { UserError } from '../../core/errors.js';
-import { Options, Type, definePlugin, type Static } from '../../core/plugin/define.js';
 import {
+  UserError,
+  Options,
+  Type,
+  definePlugin,
+  type Static,
   PLUGIN_OPTIONS,
   type LaunchContext,
   type LaunchOutcome,
   type LaunchTask,
   type LauncherPlugin,
-} from '../../core/plugin/plugin.js';
+} from '../../sdk/index.js';
 
 const rayLauncherOptions = Options({
   // unset: RAY_ADDRESS, else http://127.0.0.1:8265

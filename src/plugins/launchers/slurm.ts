@@ -3,15 +3,18 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { inject, injectable } from 'tsyringe';
-import { UserError } from '../../core/errors.js';
-import { Options, Type, definePlugin, type Static } from '../../core/plugin/define.js';
 import {
+  UserError,
+  Options,
+  Type,
+  definePlugin,
+  type Static,
   PLUGIN_OPTIONS,
   type LaunchContext,
   type LaunchOutcome,
   type LaunchTask,
   type LauncherPlugin,
-} from '../../core/plugin/plugin.js';
+} from '../../sdk/index.js';
 
 const run = promisify(execFile);
 

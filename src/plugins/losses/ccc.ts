@@ -1,8 +1,13 @@
 import * as tf from '@tensorflow/tfjs';
 import { injectable } from 'tsyringe';
-import { Options, definePlugin } from '../../core/plugin/define.js';
-import type { GraphLossContext, LossPlugin, TfjsLossFunction } from '../../core/plugin/plugin.js';
-import { LOSS_EPSILON } from '../../core/training/loss.js';
+import {
+  Options,
+  definePlugin,
+  type GraphLossContext,
+  type LossPlugin,
+  type TfjsLossFunction,
+  LOSS_EPSILON,
+} from '../../sdk/index.js';
 
 /**
  * 1 - Lin's concordance correlation per output (population moments over the batch), averaged

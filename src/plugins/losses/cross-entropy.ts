@@ -1,14 +1,17 @@
 import * as tf from '@tensorflow/tfjs';
 import { inject, injectable } from 'tsyringe';
-import { DType } from '../../core/engine/graph/addon.js';
-import { Options, Type, definePlugin, type Static } from '../../core/plugin/define.js';
 import {
+  DType,
+  Options,
+  Type,
+  definePlugin,
+  type Static,
   PLUGIN_OPTIONS,
   type GraphLossContext,
   type LossPlugin,
   type TfjsLossFunction,
-} from '../../core/plugin/plugin.js';
-import { LOSS_EPSILON } from '../../core/training/loss.js';
+  LOSS_EPSILON,
+} from '../../sdk/index.js';
 
 /** One-hot targets, accepting one-hot rows or integer class indices ([batch] or [batch, 1]). */
 function oneHotTargets(yTrue: tf.Tensor, numClasses: number): tf.Tensor {

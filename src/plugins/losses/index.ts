@@ -1,4 +1,4 @@
-import type { PluginDefinition } from '../../core/plugin/plugin.js';
+import type { PluginDefinition } from '../../sdk/index.js';
 import { cccPlugin } from './ccc.js';
 import { crossEntropyPlugin } from './cross-entropy.js';
 import { msePlugin } from './mse.js';

@@ -1,7 +1,12 @@
 import * as tf from '@tensorflow/tfjs';
 import { injectable } from 'tsyringe';
-import { Options, definePlugin } from '../../core/plugin/define.js';
-import type { GraphLossContext, LossPlugin, TfjsLossFunction } from '../../core/plugin/plugin.js';
+import {
+  Options,
+  definePlugin,
+  type GraphLossContext,
+  type LossPlugin,
+  type TfjsLossFunction,
+} from '../../sdk/index.js';
 
 /** Mean squared error over valence and arousal. */
 @injectable()

@@ -1,4 +1,4 @@
-import { Type } from '../../core/plugin/define.js';
+import { Type } from '../../sdk/index.js';
 
 /** The learning rate every optimizer takes: the first epoch's, and LR schedules' base. */
 // 0 is allowed, as in Keras: a step that only updates batch-norm statistics (and tests that

@@ -1,4 +1,4 @@
-import type { PluginDefinition } from '../../core/plugin/plugin.js';
+import type { PluginDefinition } from '../../sdk/index.js';
 import { adamOptimizer } from './adam.js';
 import { adamwOptimizer } from './adamw.js';
 import { rmspropOptimizer } from './rmsprop.js';

@@ -1,12 +1,15 @@
 import * as tf from '@tensorflow/tfjs';
 import { inject, injectable } from 'tsyringe';
-import { Options, Type, definePlugin, type Static } from '../../core/plugin/define.js';
 import {
+  Options,
+  Type,
+  definePlugin,
+  type Static,
   PLUGIN_OPTIONS,
   type GraphOptimizerUpdate,
   type GraphUpdateContext,
   type OptimizerPlugin,
-} from '../../core/plugin/plugin.js';
+} from '../../sdk/index.js';
 import { learningRateOption } from './common.js';
 
 const sgdOptions = Options({

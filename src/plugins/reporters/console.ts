@@ -1,8 +1,16 @@
 import { inject, injectable } from 'tsyringe';
-import { Enum, Options, Type, definePlugin, type Static } from '../../core/plugin/define.js';
-import { PLUGIN_OPTIONS, type EpochMetrics, type RunInfo } from '../../core/plugin/plugin.js';
-import type { ProgressReporter } from '../../core/reporting/reporter-hub.js';
-import type { StepProgress } from '../../core/runner/trainer.js';
+import {
+  Enum,
+  Options,
+  Type,
+  definePlugin,
+  type Static,
+  PLUGIN_OPTIONS,
+  type EpochMetrics,
+  type RunInfo,
+  type ProgressReporter,
+  type StepProgress,
+} from '../../sdk/index.js';
 
 const consoleReporterOptions = Options({
   // auto picks bar on a terminal, lines otherwise

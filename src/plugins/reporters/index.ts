@@ -1,4 +1,4 @@
-import type { PluginDefinition } from '../../core/plugin/plugin.js';
+import type { PluginDefinition } from '../../sdk/index.js';
 import { consoleReporter } from './console.js';
 import { mlflowReporter } from './mlflow/reporter.js';
 

@@ -1,4 +1,4 @@
-import type { CommandModule } from '../../core/cli/command.js';
+import type { CommandModule } from '../../sdk/index.js';
 
 /** CLI commands contributed by the sampler plugins. */
 export const samplerCommands: CommandModule[] = [];

@@ -1,5 +1,5 @@
 /** Helpers shared by the sampler plugins. */
-import { Random } from '../../core/plugin/services.js';
+import { Random } from '../../sdk/index.js';
 
 /**
  * The generator for one epoch: a pure function of (seed, epoch), so a resumed run replays the

@@ -1,6 +1,10 @@
 import { injectable } from 'tsyringe';
-import { Options, definePlugin } from '../../core/plugin/define.js';
-import type { SamplerPlugin, SamplingContext } from '../../core/plugin/plugin.js';
+import {
+  Options,
+  definePlugin,
+  type SamplerPlugin,
+  type SamplingContext,
+} from '../../sdk/index.js';
 import { everyExampleOnce } from './common.js';
 
 /** Every training example once per epoch, shuffled with the seed; the unweighted loss. */

@@ -1,4 +1,4 @@
-import type { PluginDefinition } from '../../core/plugin/plugin.js';
+import type { PluginDefinition } from '../../sdk/index.js';
 import { downSampleSampler } from './down-sample.js';
 import { imbalancedSampler } from './imbalanced.js';
 import { upSampleSampler } from './up-sample.js';

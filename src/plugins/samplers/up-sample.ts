@@ -1,11 +1,14 @@
 import { inject, injectable } from 'tsyringe';
-import { Options, Type, definePlugin, type Static } from '../../core/plugin/define.js';
 import {
+  Options,
+  Type,
+  definePlugin,
+  type Static,
   PLUGIN_OPTIONS,
   type SamplerPlugin,
   type SamplingContext,
-} from '../../core/plugin/plugin.js';
-import { Logger } from '../../core/plugin/services.js';
+  Logger,
+} from '../../sdk/index.js';
 import { emptyClasses, epochRandom, indicesByClass, largestClassSize } from './common.js';
 
 const upSampleOptions = Options({

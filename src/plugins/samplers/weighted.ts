@@ -1,13 +1,17 @@
 import { inject, injectable } from 'tsyringe';
-import { UserError } from '../../core/errors.js';
-import { Enum, Options, Type, definePlugin, type Static } from '../../core/plugin/define.js';
 import {
+  UserError,
+  Enum,
+  Options,
+  Type,
+  definePlugin,
+  type Static,
   PLUGIN_OPTIONS,
   type LossWeighting,
   type SamplerPlugin,
   type SamplingContext,
-} from '../../core/plugin/plugin.js';
-import { Logger } from '../../core/plugin/services.js';
+  Logger,
+} from '../../sdk/index.js';
 import { everyExampleOnce } from './common.js';
 
 export const WEIGHT_SCHEMES = ['inverse-frequency', 'class-balanced'] as const;

@@ -179,3 +179,17 @@ test('with type imports counted too, the only cycle left is the runtime holding 
     ],
   ]);
 });
+
+test('plugins and examples import src/core only through the SDK (type imports too)', () => {
+  const core = join(srcRoot, 'core');
+  const dirs = [join(srcRoot, 'plugins'), join(repoRoot, 'examples')];
+  const files = dirs.flatMap((d) => sourceFiles(d));
+  assert.ok(files.length > 60, `${files.length} files`);
+  const offending = files.flatMap((file) =>
+    allImports(file)
+      .map((spec) => resolve(dirname(file), spec.replace(/\.js$/, '.ts')))
+      .filter((target) => target.startsWith(core + '/'))
+      .map((target) => `${relative(repoRoot, file)} -> ${relative(repoRoot, target)}`),
+  );
+  assert.deepEqual(offending, []);
+});

@@ -6,13 +6,13 @@
  * references. These functions map one onto the other.
  */
 import * as tf from '@tensorflow/tfjs';
-import { UserError } from '../../../core/errors.js';
 import {
+  UserError,
   KERAS_LAYERS_MODULE,
   kerasLayerClass,
   kerasRegisteredName,
   tfjsClassOfKeras,
-} from '../../../core/inference/keras-layers.js';
+} from '../../../sdk/index.js';
 
 export type JsonValue = string | number | boolean | null | JsonValue[] | JsonObject;
 export interface JsonObject {

@@ -3,7 +3,7 @@
  * build): the weight files of Keras' `.keras` archives and legacy `.h5` models, read and written.
  */
 import h5wasm, { type Dataset, type File as H5File, type Group } from 'h5wasm/node';
-import { UserError } from '../../../core/errors.js';
+import { UserError } from '../../../sdk/index.js';
 
 /** The h5wasm module, initialised once. */
 export async function hdf5(): Promise<typeof h5wasm> {

@@ -2,14 +2,19 @@ import 'reflect-metadata';
 import { isAbsolute, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { inject, injectable } from 'tsyringe';
-import { UserError } from '../../../core/errors.js';
-import { Enum, Options, Type, definePlugin, type Static } from '../../../core/plugin/define.js';
 import {
+  UserError,
+  Enum,
+  Options,
+  Type,
+  definePlugin,
+  type Static,
   PLUGIN_OPTIONS,
   type ArchitecturePlugin,
   type ModelRequest,
-} from '../../../core/plugin/plugin.js';
-import { Logger, RunContext } from '../../../core/plugin/services.js';
+  Logger,
+  RunContext,
+} from '../../../sdk/index.js';
 import { buildTaskHeads, headOptionsSchema, taskOutputNames } from '../heads.js';
 // Registers FreezableBatchNormalization, which imported BatchNormalization layers become.
 import '../layers.js';

@@ -10,8 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { unzipSync } from 'fflate';
-import { UserError } from '../../../core/errors.js';
-import { markPretrained } from '../../../core/training/seeding.js';
+import { UserError, markPretrained } from '../../../sdk/index.js';
 import {
   isDataset,
   isGroup,

@@ -10,7 +10,7 @@ import type * as tf from '@tensorflow/tfjs';
 import { zipSync } from 'fflate';
 import { hdf5 } from './hdf5.js';
 import { toKeras3Config, type JsonObject } from './config.js';
-import { kerasLayerClass } from '../../../core/inference/keras-layers.js';
+import { kerasLayerClass } from '../../../sdk/index.js';
 
 /** The Keras version whose format this writer follows (and the tests load it with). */
 export const KERAS_FORMAT_VERSION = '3.15.1';

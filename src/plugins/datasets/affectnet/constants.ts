@@ -3,8 +3,7 @@
  * counts of the manually annotated set (the report's Table 1) and the class presets (which the
  * plugin definition hands to core as `classPresets`, for `affectlab metrics --classes`).
  */
-import { UserError, didYouMean } from '../../../core/errors.js';
-import type { ClassInfo, ClassPresets } from '../../../core/plugin/plugin.js';
+import { UserError, didYouMean, type ClassInfo, type ClassPresets } from '../../../sdk/index.js';
 
 /** Expression names indexed by AffectNet code (0..10). */
 export const AFFECTNET_EXPRESSIONS = [

@@ -10,12 +10,13 @@ import {
   presetNameOf,
   resolveClassPreset,
 } from './constants.js';
-import { envReferences } from '../../../core/config/compose.js';
-import { UserError } from '../../../core/errors.js';
-import { BadRecordLog, checkBadFraction } from '../../../core/pipeline/bad-records.js';
-import { Semaphore } from '../../../core/pipeline/semaphore.js';
-import { Progress } from '../../../core/pipeline/progress.js';
 import {
+  envReferences,
+  UserError,
+  BadRecordLog,
+  checkBadFraction,
+  Semaphore,
+  Progress,
   PLUGIN_OPTIONS,
   type AugmentOptions,
   type FaceBox,
@@ -26,9 +27,11 @@ import {
   type ModelRequest,
   type ImageSpec,
   type ListedExamples,
-} from '../../../core/plugin/plugin.js';
-import { Logger, RunContext } from '../../../core/plugin/services.js';
-import { alignedBox, parseLandmarks } from '../../../sdk/index.js';
+  Logger,
+  RunContext,
+  alignedBox,
+  parseLandmarks,
+} from '../../../sdk/index.js';
 import { readFileList } from './list-reader.js';
 import { ensureSyntheticAffectNet } from './synth.js';
 import type { AffectNetOptions } from './options.js';

@@ -1,4 +1,4 @@
-import { definePlugin } from '../../../core/plugin/define.js';
+import { definePlugin } from '../../../sdk/index.js';
 import { affectnetClassPresets } from './constants.js';
 import { AffectNetDataset } from './dataset.js';
 import { affectnetOptionsSchema } from './options.js';
@@ -30,7 +30,7 @@ export {
   BAD_ROW,
   type AffectNetRecord,
 } from './records.js';
-export { readLines, splitCsvLine } from '../../../core/pipeline/csv.js';
+export { readLines, splitCsvLine } from '../../../sdk/index.js';
 export { balancedSplit, limitSubset } from './split.js';
 export {
   generateSyntheticAffectNet,

@@ -6,9 +6,10 @@ import {
   Options,
   Type,
   type Static,
-} from '../../../core/plugin/define.js';
-import { ERASING_DEFAULTS } from '../../../core/pipeline/augment.js';
-import { CUTMIX_DEFAULTS, MIXUP_DEFAULTS } from '../../../core/pipeline/mix.js';
+  ERASING_DEFAULTS,
+  CUTMIX_DEFAULTS,
+  MIXUP_DEFAULTS,
+} from '../../../sdk/index.js';
 
 const TASKS = ['classification', 'valence-arousal', 'expression+valence-arousal'] as const;
 const SPLIT_POLICIES = ['report-table3', 'official'] as const;

@@ -5,8 +5,7 @@ import {
   AFFECTNET_MIN_CODE,
   AFFECTNET_MISSING_VALENCE_AROUSAL,
 } from './constants.js';
-import type { FaceBox } from '../../../core/plugin/plugin.js';
-import { splitCsvLine } from '../../../core/pipeline/csv.js';
+import { type FaceBox, splitCsvLine } from '../../../sdk/index.js';
 
 /** One valid row of an AffectNet file list. */
 export interface AffectNetRecord {

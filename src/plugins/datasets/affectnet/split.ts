@@ -1,4 +1,4 @@
-import { Random } from '../../../core/plugin/services.js';
+import { Random } from '../../../sdk/index.js';
 import type { SplitLimits } from './options.js';
 
 /** What the split needs of a record: its group (class) and a stable order key (CSV line). */

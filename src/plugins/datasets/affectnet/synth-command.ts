@@ -1,7 +1,6 @@
 import { resolve } from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
-import { Progress } from '../../../core/pipeline/progress.js';
-import type { Runtime } from '../../../core/plugin/runtime.js';
+import { Progress, type Runtime } from '../../../sdk/index.js';
 import { generateSyntheticAffectNet, SYNTH_DEFAULTS } from './synth.js';
 
 function integer(name: string): (value: string) => number {

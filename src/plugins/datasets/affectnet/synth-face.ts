@@ -5,8 +5,7 @@
  * sets the parameters' means; intensity, per-parameter noise and nuisance factors (pose, scale,
  * skin tone, lighting, clutter, occlusion, glasses, hair) vary independently of it.
  */
-import type { FaceBox } from '../../../core/plugin/plugin.js';
-import type { Random } from '../../../core/plugin/services.js';
+import type { FaceBox, Random } from '../../../sdk/index.js';
 
 export interface Point {
   x: number;

@@ -22,9 +22,7 @@ import {
   expressionName,
   resolveClassPreset,
 } from './constants.js';
-import { UserError } from '../../../core/errors.js';
-import { Semaphore } from '../../../core/pipeline/semaphore.js';
-import { Random } from '../../../core/plugin/services.js';
+import { UserError, Semaphore, Random } from '../../../sdk/index.js';
 import { clamp, drawImage, type DrawnImage } from './synth-face.js';
 
 /** Bump when the images or rows a seed produces change. */

@@ -13,9 +13,13 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { join, relative, sep } from 'node:path';
-import { UserError } from '../../../core/errors.js';
-import type { RunEvent, RunInfo, RunStatus } from '../../../core/plugin/plugin.js';
-import type { Logger } from '../../../core/plugin/services.js';
+import {
+  UserError,
+  type RunEvent,
+  type RunInfo,
+  type RunStatus,
+  type Logger,
+} from '../../../sdk/index.js';
 import {
   MLFLOW_LIMITS,
   MlflowError,

@@ -1,4 +1,4 @@
-import type { DoctorSection } from '../../../core/plugin/extensions.js';
+import type { DoctorSection } from '../../../sdk/index.js';
 import { artifactMode } from './artifact-root.js';
 import { MlflowClient, redactUrl } from './client.js';
 

@@ -1,4 +1,4 @@
-import type { PluginExtensions } from '../../../core/plugin/extensions.js';
+import type { PluginExtensions } from '../../../sdk/index.js';
 import { mlflowDoctorSection } from './doctor.js';
 import { mlflowRunSource } from './run-source.js';
 import { registerSyncCommand } from './sync.js';

@@ -10,8 +10,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CLI_ENTRY } from '../../../core/sweep/launch.js';
-import type { Logger } from '../../../core/plugin/services.js';
+import { CLI_ENTRY, type Logger } from '../../../sdk/index.js';
 
 /** What the export said (its notes) or why it failed; never rejects. */
 export function logRunModel(

@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { userInfo } from 'node:os';
 import { basename, dirname, extname, isAbsolute, relative, resolve, sep } from 'node:path';
 import { promisify } from 'node:util';
-import type { RunInfo } from '../../../core/plugin/plugin.js';
+import type { RunInfo } from '../../../sdk/index.js';
 import {
   MLFLOW_LIMITS,
   type MlflowDatasetInput,

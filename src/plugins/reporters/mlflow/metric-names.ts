@@ -15,7 +15,7 @@
  *   default loss). The training loss of a weighted run exists only as `loss_weighted`: the
  *   training step computes the objective alone.
  */
-import type { RunInfo } from '../../../core/plugin/plugin.js';
+import type { RunInfo } from '../../../sdk/index.js';
 
 const GLOBAL_KEYS = new Set([
   'loss',

@@ -11,16 +11,19 @@ import { randomUUID } from 'node:crypto';
 import { copyFileSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { parse, stringify } from 'yaml';
-import { UserError } from '../../../core/errors.js';
+import {
+  UserError,
+  type ExportContext,
+  type ExportFormat,
+  describeModel,
+  RunStore,
+  KERAS_LAYERS_MODULE,
+  TENSORFLOW_VERSION,
+} from '../../../sdk/index.js';
 import { artifactMode, writeLocalArtifact } from './artifact-root.js';
-import type { ExportContext, ExportFormat } from '../../../core/inference/export-formats.js';
-import { describeModel } from '../../../core/inference/trained-run.js';
 import { kerasFile } from '../../exporters/keras-file.js';
 import { MlflowClient, redactUrl, type MlflowMetric } from './client.js';
-import { TENSORFLOW_VERSION } from '../../../sdk/index.js';
 import { readState } from './delivery.js';
-import { RunStore } from '../../../core/reporting/run-store.js';
-import { KERAS_LAYERS_MODULE } from '../../../core/inference/keras-layers.js';
 
 /** The versions the exported environment names: the project's pinned Python stack. */
 export const MLFLOW_MODEL_ENV = {

@@ -1,6 +1,6 @@
 import { inject, injectable } from 'tsyringe';
-import { UserError } from '../../../core/errors.js';
 import {
+  UserError,
   PLUGIN_OPTIONS,
   type ArtifactInfo,
   type EpochMetrics,
@@ -11,9 +11,12 @@ import {
   type RunStatus,
   type SweepEnd,
   type SweepInfo,
-} from '../../../core/plugin/plugin.js';
-import { Options, Type, definePlugin, type Static } from '../../../core/plugin/define.js';
-import { Logger } from '../../../core/plugin/services.js';
+  Options,
+  Type,
+  definePlugin,
+  type Static,
+  Logger,
+} from '../../../sdk/index.js';
 import {
   MlflowClient,
   MlflowError,

@@ -1,11 +1,11 @@
-import type { RunSourceDefinition } from '../../../core/plugin/extensions.js';
 import {
+  type RunSourceDefinition,
   globToRegExp,
   unprefixMetrics,
   type RunSource,
   type RunSummary,
-} from '../../../core/reporting/compare.js';
-import { UserError } from '../../../core/errors.js';
+  UserError,
+} from '../../../sdk/index.js';
 import { MlflowClient } from './client.js';
 import { affectlabEvaluationMetrics } from './metric-names.js';
 

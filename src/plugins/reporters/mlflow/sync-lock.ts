@@ -5,7 +5,7 @@
  */
 import { closeSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { UserError } from '../../../core/errors.js';
+import { UserError } from '../../../sdk/index.js';
 
 export const SYNC_LOCK = 'mlflow-sync.lock';
 

@@ -6,10 +6,7 @@
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
-import { UserError } from '../../../core/errors.js';
-import type { RunInfo } from '../../../core/plugin/plugin.js';
-import type { Runtime } from '../../../core/plugin/runtime.js';
-import type { Logger } from '../../../core/plugin/services.js';
+import { UserError, type RunInfo, type Runtime, type Logger } from '../../../sdk/index.js';
 import { MlflowClient, MlflowError, parseTrackingUri, type MlflowClientOptions } from './client.js';
 import { acquireSyncLock } from './sync-lock.js';
 import {
