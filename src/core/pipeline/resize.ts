@@ -4,8 +4,10 @@
  * shrink by an integer factor (when the factor is at least 4), then a triangle filter as wide as
  * the remaining factor, both in libvips' fixed-point arithmetic; an axis that grows is
  * interpolated bilinearly with libvips' sampling offsets. It lets a browser prepare faces with the
- * pixels `affectlab predict` gets from sharp (test/unit/pipeline/resize.test.ts compares the two
- * on random and real images). No imports: the web export serves this file to the page as it is.
+ * pixels `affectlab predict` gets from sharp (test/unit/data/face-input.test.ts compares the two
+ * on random and real images: identical but for rare values 1 apart, where libvips restarts its
+ * running sample position at a region's edge). No imports: the web export serves this file to
+ * the page as it is. A sharp upgrade that changes libvips' resampling fails that test.
  */
 
 /** An 8-bit image, `channels` values per pixel, rows top to bottom. */
@@ -147,7 +149,7 @@ function enlarge(image: Pixels, xScale: number, yScale: number): Pixels {
     const y = iy * v + 0.5;
     const y0 = Math.trunc(y);
     const fy = Math.trunc((y - y0) * ONE);
-    let x = ix * 0 + 0.5;
+    let x = 0.5;
     for (let u = 0; u < outWidth; u++, x += ix) {
       const x0 = Math.trunc(x);
       const fx = Math.trunc((x - x0) * ONE);

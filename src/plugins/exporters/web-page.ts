@@ -341,7 +341,8 @@ async function main() {
       button.textContent = 'Stop the webcam';
       while (live) {
         if (video.videoWidth > 0) await classify(video, video.videoWidth, video.videoHeight, 'webcam');
-        await new Promise((resolve) => requestAnimationFrame(resolve));
+        // a macrotask between frames: clicks (stop) and the page's other work get their turn
+        await new Promise((resolve) => setTimeout(resolve, 0));
       }
     } catch (error) {
       stopWebcam();
