@@ -65,8 +65,11 @@ function detectorSettings(crop: string): FaceApiDetectSettings {
   return { ...defaults, landmarks: crop === 'aligned' };
 }
 
-/** face-api's browser build (tfjs not bundled: the page maps its imports to tfjs' ES module). */
-function copyFaceApi(outDir: string, settings: FaceApiDetectSettings): string[] {
+/**
+ * face-api's browser build (tfjs not bundled: the page maps its imports to tfjs' ES module) and
+ * the weights of the nets `settings` uses.
+ */
+function copyFaceApi(outDir: string, settings: FaceApiDetectSettings): void {
   const faceApiDir = dirname(require.resolve('@vladmandic/face-api/package.json'));
   copyFileSync(
     join(faceApiDir, 'dist', 'face-api.esm-nobundle.js'),
@@ -74,14 +77,12 @@ function copyFaceApi(outDir: string, settings: FaceApiDetectSettings): string[] 
   );
   const weights = join(outDir, 'face-api-model');
   mkdirSync(weights);
-  const nets = netsFor({ ...settings, landmarks: true });
-  for (const net of nets)
+  for (const net of netsFor(settings))
     for (const suffix of ['-weights_manifest.json', '.bin'])
       copyFileSync(
         join(faceApiModelDir(), NET_FILES[net] + suffix),
         join(weights, NET_FILES[net] + suffix),
       );
-  return nets;
 }
 
 export const webExportFormat: ExportFormat = {
