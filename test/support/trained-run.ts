@@ -21,6 +21,8 @@ export async function tinyTrainedRun(
     architecture?: string;
     /** The reporters: list, YAML (default: the console without progress). */
     reporters?: string;
+    /** `dataset.crop` (default: the dataset's, face-box). */
+    crop?: 'face-box' | 'aligned' | 'full';
   } = {},
 ): Promise<{ runDir: string; synth: string; file: string; testMetrics: Record<string, number> }> {
   const synth = await smallSyntheticSet();
@@ -37,7 +39,7 @@ dataset:
   classes: report6
   task: ${options.task ?? 'classification'}
   imageSize: ${options.imageSize ?? 48}
-  channels: ${options.channels ?? 3}
+  channels: ${options.channels ?? 3}${options.crop ? `\n  crop: ${options.crop}` : ''}
   split: { validationPerClass: 4, limit: { test: 36 } }
 architecture: ${options.architecture ?? '{ type: vgg-type, filters: [4, 4, 8, 8], dense: [8, 8] }'}
 training:

@@ -16,10 +16,10 @@ import {
   definePlugin,
   type DetectedFace,
   type DetectorPlugin,
-  type Point,
   type RgbImage,
   type Static,
 } from '../../sdk/index.js';
+import { detectFaces, netsFor, type FaceApiNets } from './face-api-detect.js';
 
 const require = createRequire(import.meta.url);
 
@@ -56,34 +56,18 @@ export type FaceApiDetectorOptions = Static<typeof FaceApiDetectorOptions>;
 
 // ---- the part of face-api this plugin uses ---------------------------------------------------
 
-interface FaceApiDetection {
-  score: number;
-  box: { x: number; y: number; width: number; height: number };
-}
-interface FaceApiLandmarks {
-  shiftBy(x: number, y: number): FaceApiLandmarks;
-  positions: { x: number; y: number }[];
-}
 interface FaceApiNet {
   isLoaded: boolean;
   loadFromDisk(dir: string): Promise<void>;
 }
-interface FaceApiDetectorNet extends FaceApiNet {
-  locateFaces(input: tf.Tensor3D, options: unknown): Promise<FaceApiDetection[]>;
-}
 /** The module's surface used here (and by the tests that compare with detectAllFaces). */
-export interface FaceApi {
+export interface FaceApi extends FaceApiNets {
   tf: { engine(): unknown };
-  nets: {
-    ssdMobilenetv1: FaceApiDetectorNet;
-    tinyFaceDetector: FaceApiDetectorNet;
-    faceLandmark68Net: FaceApiNet & {
-      detectLandmarks(input: tf.Tensor3D[]): Promise<FaceApiLandmarks | FaceApiLandmarks[]>;
-    };
+  nets: FaceApiNets['nets'] & {
+    ssdMobilenetv1: FaceApiNet;
+    tinyFaceDetector: FaceApiNet;
+    faceLandmark68Net: FaceApiNet;
   };
-  SsdMobilenetv1Options: new (o: { minConfidence: number; maxResults: number }) => unknown;
-  TinyFaceDetectorOptions: new (o: { inputSize: number; scoreThreshold: number }) => unknown;
-  extractFaceTensors(image: tf.Tensor3D, detections: FaceApiDetection[]): Promise<tf.Tensor3D[]>;
 }
 
 /** Where the npm package keeps the weights (and its browser build, for the web export). */
@@ -136,63 +120,10 @@ export class FaceApiDetector implements DetectorPlugin {
 
   async detect(images: readonly RgbImage[]): Promise<DetectedFace[][]> {
     const api = loadFaceApi();
-    const ssd = this.options.model === 'ssd-mobilenetv1';
-    await loadNet(api, ssd ? 'ssdMobilenetv1' : 'tinyFaceDetector');
-    if (this.options.landmarks) await loadNet(api, 'faceLandmark68Net');
+    for (const net of netsFor(this.options)) await loadNet(api, net);
     const out: DetectedFace[][] = [];
-    for (const image of images) out.push(await this.detectOne(api, image, ssd));
+    for (const image of images) out.push(await detectFaces(api, tf, image, this.options));
     return out;
-  }
-
-  private async detectOne(api: FaceApi, image: RgbImage, ssd: boolean): Promise<DetectedFace[]> {
-    const { minScore, maxFaces, minFaceSize } = this.options;
-    const input = tf.tensor3d(image.data, [image.height, image.width, 3], 'int32');
-    try {
-      const found = ssd
-        ? await api.nets.ssdMobilenetv1.locateFaces(
-            input,
-            new api.SsdMobilenetv1Options({ minConfidence: minScore, maxResults: maxFaces }),
-          )
-        : await api.nets.tinyFaceDetector.locateFaces(
-            input,
-            new api.TinyFaceDetectorOptions({ inputSize: 416, scoreThreshold: minScore }),
-          );
-      const detections = found
-        .filter((d) => d.box.width >= minFaceSize && d.box.height >= minFaceSize)
-        .sort((a, b) => b.score - a.score)
-        .slice(0, maxFaces);
-      const faces: DetectedFace[] = detections.map((d) => ({
-        box: { x: d.box.x, y: d.box.y, width: d.box.width, height: d.box.height },
-        score: d.score,
-      }));
-      if (this.options.landmarks && detections.length > 0) {
-        const landmarks = await this.landmarks(api, input, detections);
-        faces.forEach((face, i) => (face.landmarks = landmarks[i]));
-      }
-      return faces;
-    } finally {
-      input.dispose();
-    }
-  }
-
-  /** The 68 points of every detection, the faces of one image in one batch. */
-  private async landmarks(
-    api: FaceApi,
-    input: tf.Tensor3D,
-    detections: FaceApiDetection[],
-  ): Promise<Point[][]> {
-    const crops = await api.extractFaceTensors(input, detections);
-    try {
-      const result = await api.nets.faceLandmark68Net.detectLandmarks(crops);
-      const list = Array.isArray(result) ? result : [result];
-      return list.map((lm, i) =>
-        lm
-          .shiftBy(detections[i].box.x, detections[i].box.y)
-          .positions.map((p): Point => [p.x, p.y]),
-      );
-    } finally {
-      for (const crop of crops) crop.dispose();
-    }
   }
 }
 
