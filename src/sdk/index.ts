@@ -58,6 +58,7 @@ export {
 export { markPretrained } from '../core/training/seeding.js';
 export { TENSORFLOW_VERSION } from '../core/training/gpu.js';
 export { LOSS_EPSILON } from '../core/training/loss.js';
+export { withOptionDefaults } from '../core/plugin/defaults.js';
 export { BackendService } from '../core/training/backend.js';
 
 // the data pipeline's pieces a dataset plugin reuses
