@@ -1,5 +1,5 @@
 import 'reflect-metadata';
-import type { CommandModule } from './core/cli/command.js';
+import { CliExtensions, type CommandModule } from './core/cli/extensions.js';
 import { main } from './core/cli/program.js';
 import { Registry } from './core/plugin/registry.js';
 import { Runtime } from './core/plugin/runtime.js';
@@ -26,7 +26,6 @@ export function createRuntime(): Runtime {
   runtime.defaultLauncher = { type: 'local' };
   runtime.defaultDetector = { type: 'face-api' };
   for (const format of builtinExportFormats) runtime.exportFormats.register(format);
-  for (const extensions of builtinExtensions) runtime.extend(extensions);
   runtime.callbacksFor = (config) =>
     registry.has('callback', 'model-checkpoint')
       ? expandCallbacks(config)
@@ -34,7 +33,14 @@ export function createRuntime(): Runtime {
   return runtime;
 }
 
-/** `extra`: commands beyond core's and the plugins' (runtime.commands), for embedders. */
+/** What the built-in plugins add to the CLI: commands, doctor sections, run sources. */
+export function createCliExtensions(): CliExtensions {
+  const cli = new CliExtensions();
+  for (const extensions of builtinExtensions) cli.extend(extensions);
+  return cli;
+}
+
+/** `extra`: commands beyond core's and the plugins', for embedders. */
 export async function runCli(argv: string[], extra: CommandModule[] = []): Promise<number> {
-  return main(createRuntime(), argv, extra);
+  return main(createRuntime(), argv, extra, createCliExtensions());
 }

@@ -6,7 +6,7 @@ import { samplerCommands } from './samplers/commands.js';
 
 /**
  * What the built-in plugins add to the CLI (synth, summary, sync; doctor's mlflow section;
- * compare --from mlflow), handed to Runtime.extend by the composition root.
+ * compare --from mlflow), handed to CliExtensions.extend by the composition root (createCliExtensions in main.ts).
  */
 export const builtinExtensions: PluginExtensions[] = [
   { commands: datasetCommands },

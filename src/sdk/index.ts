@@ -84,7 +84,7 @@ export type {
   DoctorSection,
   PluginExtensions,
   RunSourceDefinition,
-} from '../core/plugin/extensions.js';
+} from '../core/cli/extensions.js';
 export {
   globToRegExp,
   unprefixMetrics,

@@ -1,11 +1,6 @@
-import { InvalidArgumentError, Option, type Command } from 'commander';
-import type { Runtime } from '../plugin/runtime.js';
+import { InvalidArgumentError, Option } from 'commander';
 
-/**
- * Something that adds subcommands to the CLI. Core's commands and plugins' commands are both
- * this shape; the program (program.ts) imports the commands, never the other way round.
- */
-export type CommandModule = (program: Command, runtime: Runtime) => void;
+export type { CommandModule } from './extensions.js';
 
 /** Commander argument parser for repeatable options. */
 export function collect(value: string, previous: string[] = []): string[] {

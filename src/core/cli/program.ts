@@ -2,7 +2,7 @@ import { Command } from 'commander';
 import { ConfigError, UserError } from '../errors.js';
 import { asWriteFailure } from '../write-failure.js';
 import type { Runtime } from '../plugin/runtime.js';
-import type { CommandModule } from './command.js';
+import { CliExtensions, type CommandModule } from './extensions.js';
 import { registerConfigCommands } from './commands/config.js';
 import { registerDoctorCommand } from './commands/doctor.js';
 import { registerMetricsCommand } from './commands/metrics.js';
@@ -14,7 +14,15 @@ import { registerExportCommand } from './commands/export.js';
 import { registerSetupCommand } from './commands/setup.js';
 import { finishHelp } from './help.js';
 
-export function createCli(runtime: Runtime, extraCommands: CommandModule[] = []): Command {
+/**
+ * The program: core's commands, then those the plugins added (`cli`), then `extraCommands`.
+ * `cli` holds what the plugin modules contributed (the composition root fills it).
+ */
+export function createCli(
+  runtime: Runtime,
+  extraCommands: CommandModule[] = [],
+  cli: CliExtensions = new CliExtensions(),
+): Command {
   const program = new Command('affectlab')
     .description('Facial-expression experiments on AffectNet as YAML files')
     .version('0.1.0')
@@ -30,11 +38,11 @@ export function createCli(runtime: Runtime, extraCommands: CommandModule[] = [])
     registerPredictCommand,
     registerEvaluateCommand,
     registerExportCommand,
-    ...runtime.commands,
+    ...cli.commands,
     registerSetupCommand,
     ...extraCommands,
   ]) {
-    register(program, runtime);
+    register(program, runtime, cli);
   }
   finishHelp(program);
   return program;
@@ -45,8 +53,9 @@ export async function main(
   runtime: Runtime,
   argv: string[],
   extraCommands: CommandModule[] = [],
+  cli: CliExtensions = new CliExtensions(),
 ): Promise<number> {
-  const program = createCli(runtime, extraCommands);
+  const program = createCli(runtime, extraCommands, cli);
   program.exitOverride();
   const debug = argv.includes('--debug');
   if (argv.includes('--verbose')) runtime.logger.level = 'debug';

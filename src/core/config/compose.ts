@@ -4,6 +4,7 @@ import { parse as parseYamlScalar } from 'yaml';
 import { ConfigError, UserError, type Diagnostic } from '../errors.js';
 import { isCredentialName } from '../redact.js';
 import { distributionProblem, isDistribution } from './sweep-spec.js';
+import type { ExperimentConfig } from './types.js';
 import {
   SourceMap,
   forbiddenKeyMessage,
@@ -46,6 +47,17 @@ export interface ComposedExperiment {
   files: string[];
   /** `${env:NAME}` references with no value and no default, left as written. */
   unresolvedEnv: { path: PathSegment[]; name: string }[];
+}
+
+/** An experiment file composed, its plugins loaded (when allowed) and validated. */
+export interface ResolvedExperiment {
+  file: string;
+  composed: ComposedExperiment;
+  config: ExperimentConfig;
+  /** Plugins registered from the experiment's `plugins:` list, as kind:type. */
+  externalPlugins: string[];
+  /** Sections not checked because plugin modules were not loaded (see loadPlugins), as notes. */
+  unchecked: Diagnostic[];
 }
 
 export interface ComposeOptions {

@@ -15,16 +15,16 @@ import {
   composeExperiment,
   unresolvedEnvDiagnostics,
   type ComposeOptions,
-  type ComposedExperiment,
+  type ResolvedExperiment,
 } from '../config/compose.js';
 import type { ExperimentConfig, PluginRef } from '../config/types.js';
 import { validateExperiment } from '../config/validate.js';
 import { monitorDiagnostics } from '../config/monitors.js';
 import { loadExperimentPlugins, pluginSpecifierDiagnostics } from './loader.js';
-import type { CommandModule } from '../cli/command.js';
-import type { DoctorSection, PluginExtensions, RunSourceDefinition } from './extensions.js';
 import { withOptionDefaults } from './defaults.js';
 import { ExportFormatRegistry } from '../inference/export-formats.js';
+
+export type { ResolvedExperiment } from '../config/compose.js';
 
 export interface ResolveOptions extends ComposeOptions {
   /** Accept `${env:X}` references that have no value (validate, config); `run` does not. */
@@ -40,16 +40,6 @@ export interface ResolveOptions extends ComposeOptions {
   maxCombinations?: number;
 }
 
-export interface ResolvedExperiment {
-  file: string;
-  composed: ComposedExperiment;
-  config: ExperimentConfig;
-  /** Plugins registered from the experiment's `plugins:` list, as kind:type. */
-  externalPlugins: string[];
-  /** Sections not checked because plugin modules were not loaded (see loadPlugins), as notes. */
-  unchecked: Diagnostic[];
-}
-
 /**
  * The application's root: a registry of plugins and a tsyringe container holding the core
  * services. Each run gets a child container; each plugin instance a grandchild holding its
@@ -62,15 +52,6 @@ export class Runtime {
    * replaces it (console by default, MLflow when MLFLOW_TRACKING_URI is set), so core names
    * no plugin.
    */
-  /** Sources of finished runs for `affectlab compare --from` (`local`; plugins add others). */
-  readonly runSources = new Map<string, RunSourceDefinition>();
-
-  /** Sections of `affectlab doctor` after core's (backends, engine), in registration order. */
-  readonly doctorSections: DoctorSection[] = [];
-
-  /** CLI commands plugins contribute (the program adds them after core's). */
-  readonly commands: CommandModule[] = [];
-
   /** Formats of `affectlab export` (the composition root registers tfjs, web, keras, mlflow...). */
   readonly exportFormats = new ExportFormatRegistry();
 
@@ -94,21 +75,6 @@ export class Runtime {
     this.container.registerSingleton(Logger);
     this.container.registerSingleton(Clock);
     this.container.registerSingleton(BackendService);
-  }
-
-  /** Take a plugin module's commands, doctor sections and run sources; names must be new. */
-  extend(extensions: PluginExtensions): void {
-    for (const section of extensions.doctorSections ?? []) {
-      if (this.doctorSections.some((s) => s.name === section.name))
-        throw new UserError(`a doctor section named '${section.name}' is already registered`);
-      this.doctorSections.push(section);
-    }
-    for (const source of extensions.runSources ?? []) {
-      if (this.runSources.has(source.name))
-        throw new UserError(`a run source named '${source.name}' is already registered`);
-      this.runSources.set(source.name, source);
-    }
-    this.commands.push(...(extensions.commands ?? []));
   }
 
   get logger(): Logger {

@@ -18,7 +18,7 @@ import { RunStore } from '../../../src/core/reporting/run-store.js';
 import type { RunInfo } from '../../../src/core/plugin/plugin.js';
 import { Logger } from '../../../src/core/plugin/services.js';
 import { main } from '../../../src/core/cli/program.js';
-import { createRuntime } from '../../../src/main.js';
+import { createCliExtensions, createRuntime } from '../../../src/main.js';
 import { MlflowClient } from '../../../src/plugins/reporters/mlflow/client.js';
 import { readEventLines, readState } from '../../../src/plugins/reporters/mlflow/delivery.js';
 import {
@@ -545,7 +545,7 @@ describe('mlflow reporter against a real MLflow server', { skip }, () => {
       out.push(String(chunk)) > 0) as typeof process.stdout.write;
     let code: number;
     try {
-      code = await main(createRuntime(), ['sync', store.dir]);
+      code = await main(createRuntime(), ['sync', store.dir], [], createCliExtensions());
     } finally {
       process.stdout.write = write;
     }

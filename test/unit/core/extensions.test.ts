@@ -4,11 +4,12 @@ import { describe, it } from 'node:test';
 import { createCli } from '../../../src/core/cli/program.js';
 import type { RunQuery } from '../../../src/core/reporting/compare.js';
 import type { Runtime } from '../../../src/core/plugin/runtime.js';
-import type { DoctorSection } from '../../../src/core/plugin/extensions.js';
+import type { CliExtensions, DoctorSection } from '../../../src/core/cli/extensions.js';
+import { createCliExtensions } from '../../../src/main.js';
 import { testRuntime } from '../../support/helpers.js';
 
-/** Run the CLI in-process on `runtime`, capturing stdout. */
-async function cli(runtime: Runtime, args: string[]): Promise<string> {
+/** Run the CLI in-process on `runtime` and the plugins' extensions, capturing stdout. */
+async function cli(runtime: Runtime, extensions: CliExtensions, args: string[]): Promise<string> {
   const chunks: string[] = [];
   const write = process.stdout.write.bind(process.stdout);
   process.stdout.write = ((chunk: string | Uint8Array) => {
@@ -18,7 +19,7 @@ async function cli(runtime: Runtime, args: string[]): Promise<string> {
     return true;
   }) as typeof process.stdout.write;
   try {
-    const program = createCli(runtime);
+    const program = createCli(runtime, [], extensions);
     program.exitOverride();
     await program.parseAsync(args, { from: 'user' });
   } finally {
@@ -33,26 +34,27 @@ const probe: DoctorSection<{ answers: number; device: string }> = {
   format: (v) => [`${v.answers} answers`, `on ${v.device}`],
 };
 
-describe('plugin extension points', () => {
+describe('plugin extension points of the CLI (held apart from the runtime)', () => {
   it('the built-in plugins contribute the sync command, the mlflow doctor section and run source', () => {
     const runtime = testRuntime();
-    assert.ok(runtime.doctorSections.some((s) => s.name === 'mlflow'));
-    assert.deepEqual([...runtime.runSources.keys()], ['mlflow']);
-    const program = createCli(runtime);
+    const extensions = createCliExtensions();
+    assert.ok(extensions.doctorSections.some((s) => s.name === 'mlflow'));
+    assert.deepEqual([...extensions.runSources.keys()], ['mlflow']);
+    const program = createCli(runtime, [], extensions);
     const names = program.commands.map((c) => c.name());
     for (const name of ['sync', 'synth', 'summary', 'doctor', 'compare'])
       assert.ok(names.includes(name), name);
   });
 
   it('refuses a second doctor section or run source of the same name', () => {
-    const runtime = testRuntime();
+    const extensions = createCliExtensions();
     assert.throws(
-      () => runtime.extend({ doctorSections: [{ ...probe, name: 'mlflow' } as DoctorSection] }),
+      () => extensions.extend({ doctorSections: [{ ...probe, name: 'mlflow' } as DoctorSection] }),
       /doctor section named 'mlflow' is already registered/,
     );
     assert.throws(
       () =>
-        runtime.extend({
+        extensions.extend({
           runSources: [{ name: 'mlflow', description: 'again', source: async () => [] }],
         }),
       /run source named 'mlflow' is already registered/,
@@ -61,7 +63,8 @@ describe('plugin extension points', () => {
 
   it('doctor prints every section: --json under its name (core keys kept), text labelled', async () => {
     const runtime = testRuntime();
-    runtime.extend({
+    const extensions = createCliExtensions();
+    extensions.extend({
       doctorSections: [
         probe as unknown as DoctorSection,
         {
@@ -73,16 +76,15 @@ describe('plugin extension points', () => {
         },
       ],
     });
-    const json = JSON.parse(await cli(runtime, ['doctor', '--json', '--backend', 'cpu'])) as Record<
-      string,
-      unknown
-    >;
+    const json = JSON.parse(
+      await cli(runtime, extensions, ['doctor', '--json', '--backend', 'cpu']),
+    ) as Record<string, unknown>;
     for (const key of ['backends', 'active', 'execution', 'nativeInstall', 'graphAddon', 'mlflow'])
       assert.ok(key in json, key);
     assert.deepEqual(json.probe, { answers: 42, device: 'probe:0' });
     assert.deepEqual(json.broken, { error: 'no such device' });
     assert.equal((json.active as { name: string }).name, 'cpu');
-    const text = await cli(runtime, ['doctor', '--backend', 'cpu']);
+    const text = await cli(runtime, extensions, ['doctor', '--backend', 'cpu']);
     assert.match(text, /^probe {7}42 answers\n {12}on probe:0$/m);
     assert.match(text, /^broken {6}failed: no such device$/m);
     assert.match(text, /^mlflow {6}/m);
@@ -90,8 +92,9 @@ describe('plugin extension points', () => {
 
   it('compare --from lists the registered sources, passes each its own options, and suggests on a typo', async () => {
     const runtime = testRuntime();
+    const extensions = createCliExtensions();
     const seen: RunQuery[] = [];
-    runtime.extend({
+    extensions.extend({
       runSources: [
         {
           name: 'archive',
@@ -113,7 +116,7 @@ describe('plugin extension points', () => {
       ],
     });
     const help =
-      createCli(runtime)
+      createCli(runtime, [], extensions)
         .commands.find((c) => c.name() === 'compare')
         ?.helpInformation() ?? '';
     assert.match(
@@ -121,7 +124,7 @@ describe('plugin extension points', () => {
       /local \(the local run store \(--runs\)\), mlflow \(.*\), archive \(runs kept in an archive\)/,
     );
     assert.match(help, /--archive-path <dir>/);
-    const out = await cli(runtime, [
+    const out = await cli(runtime, extensions, [
       'compare',
       '--from',
       'archive',
@@ -133,7 +136,7 @@ describe('plugin extension points', () => {
     assert.equal(seen[0].options.archivePath, '/srv/a');
     assert.match(out, /archived-exp/);
     await assert.rejects(
-      cli(runtime, ['compare', '--from', 'archiv']),
+      cli(runtime, extensions, ['compare', '--from', 'archiv']),
       /unknown --from 'archiv'; did you mean 'archive'\? Registered run sources: local, mlflow, archive/,
     );
   });

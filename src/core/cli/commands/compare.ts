@@ -2,6 +2,7 @@ import { writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { compareTable, formatCompare, localRuns, splitLabel } from '../../reporting/compare.js';
 import { UserError, didYouMean } from '../../errors.js';
+import type { CliExtensions } from '../extensions.js';
 import type { Runtime } from '../../plugin/runtime.js';
 import { findSweep, readSweep } from '../../sweep/launch.js';
 import { formatSweepCompare } from '../../sweep/compare.js';
@@ -24,15 +25,19 @@ const camelCase = (flags: string): string =>
     c.toUpperCase(),
   );
 
-export function registerCompareCommand(program: Command, runtime: Runtime): void {
-  if (!runtime.runSources.has('local'))
-    runtime.runSources.set('local', {
+export function registerCompareCommand(
+  program: Command,
+  runtime: Runtime,
+  cli: CliExtensions,
+): void {
+  if (!cli.runSources.has('local'))
+    cli.runSources.set('local', {
       name: 'local',
       description: 'the local run store (--runs)',
       source: localRuns,
     });
   // local first, then the plugins' in registration order
-  const sources = [...runtime.runSources.values()].sort(
+  const sources = [...cli.runSources.values()].sort(
     (a, b) => Number(b.name === 'local') - Number(a.name === 'local'),
   );
   const command = program
@@ -77,7 +82,7 @@ export function registerCompareCommand(program: Command, runtime: Runtime): void
         process.stdout.write(formatSweepCompare(readSweep(dir), opts.format) + '\n');
         return;
       }
-      const source = runtime.runSources.get(opts.from);
+      const source = cli.runSources.get(opts.from);
       if (!source) {
         const known = sources.map((s) => s.name);
         const hint = didYouMean(opts.from, known);

@@ -1,12 +1,16 @@
 import type { Command } from 'commander';
 import { BackendService, nativeInstallStatus } from '../../training/backend.js';
 import { decideEngine } from '../../engine/index.js';
-import type { JsonValue } from '../../plugin/extensions.js';
+import type { CliExtensions, JsonValue } from '../extensions.js';
 import type { Runtime } from '../../plugin/runtime.js';
 import { gpuSection, gpuSectionLines } from '../doctor-gpu.js';
 import { architectureEngineLines, architectureEngines } from '../doctor-architectures.js';
 
-export function registerDoctorCommand(program: Command, runtime: Runtime): void {
+export function registerDoctorCommand(
+  program: Command,
+  runtime: Runtime,
+  cli: CliExtensions,
+): void {
   program
     .command('doctor')
     .description(
@@ -65,7 +69,7 @@ export function registerDoctorCommand(program: Command, runtime: Runtime): void 
         // the plugins' sections, each under its name; one that fails says why instead
         const sections: { name: string; lines: string[] }[] = [];
         const contributed: Record<string, JsonValue> = {};
-        for (const section of runtime.doctorSections) {
+        for (const section of cli.doctorSections) {
           if (section.name in report) {
             sections.push({
               name: section.name,

@@ -10,7 +10,8 @@ import { BackendService, type BackendPreference } from '../../training/backend.j
 import { collect } from '../command.js';
 import { UserError } from '../../errors.js';
 import { predictExamples, predictionsCsv, type Prediction } from '../../inference/predict.js';
-import { openTrainedRun, type TrainedRun } from '../../inference/trained-run.js';
+import { openTrainedRun } from '../../inference/open-trained-run.js';
+import type { TrainedRun } from '../../inference/trained-run.js';
 import {
   formatConfusionMatrix,
   formatMetricTable,

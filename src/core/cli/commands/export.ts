@@ -13,7 +13,7 @@ import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 import type { Command } from 'commander';
 import { UserError } from '../../errors.js';
 import type { ExportFormat, ExportResult } from '../../inference/export-formats.js';
-import { openTrainedRun } from '../../inference/trained-run.js';
+import { openTrainedRun } from '../../inference/open-trained-run.js';
 import type { Runtime } from '../../plugin/runtime.js';
 import { guardWrite } from '../../write-failure.js';
 

@@ -13,7 +13,7 @@ import {
   predictionsCsv,
   withMissing,
 } from '../../inference/predict.js';
-import { openTrainedRun } from '../../inference/trained-run.js';
+import { openTrainedRun } from '../../inference/open-trained-run.js';
 import { createDetector } from '../../inference/detector.js';
 import { predictPhotos, type PhotoOutcome } from '../../inference/faces.js';
 import { extractFrames, isVideo, type VideoFrames } from '../../inference/video.js';
