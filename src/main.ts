@@ -12,6 +12,10 @@ import { builtinExportFormats } from './plugins/exporters/index.js';
 export function createRuntime(): Runtime {
   const registry = new Registry();
   registry.registerAll(builtinPlugins);
+  // what an experiment that names none gets (Keras' defaults: Adam at 1e-3, cross-entropy)
+  registry.setDefault('optimizer', { type: 'adam', learningRate: 0.001 });
+  registry.setDefault('classification-loss', { type: 'cross-entropy' });
+  registry.setDefault('regression-loss', { type: 'mse' });
   const runtime = new Runtime(registry);
   // An experiment without `reporters:` gets the console; MLflow joins whenever the environment
   // names a tracking server (as with the MLflow Python client).

@@ -78,6 +78,8 @@ export const fixturePlugins: PluginDefinition[] = [
 export function fixtureRuntime(): Runtime {
   const registry = new Registry();
   registry.registerAll(fixturePlugins);
+  // as the composition root does (main.ts): the optimizer an experiment that names none gets
+  registry.setDefault('optimizer', { type: 'adam', learningRate: 0.001 });
   const runtime = new Runtime(registry);
   runtime.logger.level = 'error';
   return runtime;

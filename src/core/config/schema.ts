@@ -93,9 +93,9 @@ export const trainingSchema = Options(
         'backend is active, the graph addon is built and every layer is supported, else eager ' +
         'with a notice naming the reason (affectlab doctor shows it).',
     }),
+    // its default is the composition root's (Registry.setDefault), set by composeExperimentSchema
     optimizer: Type.Unsafe<PluginRef>({
       $ref: '#/definitions/optimizer',
-      default: { type: 'adam', learningRate: 0.001 },
       description: 'The optimizer: a registered optimizer plugin and its hyperparameters.',
     }),
     earlyStopping: Type.Optional(
@@ -137,13 +137,11 @@ export const trainingSchema = Options(
         properties: {
           classification: {
             $ref: '#/definitions/lossChoice',
-            default: 'cross-entropy',
             description:
               'Loss of the expression head (weighted per class when the sampler gives weights).',
           },
           regression: {
             $ref: '#/definitions/lossChoice',
-            default: 'mse',
             description: 'Loss of the valence/arousal head.',
           },
           expressionWeight: { type: 'number', minimum: 0, maximum: 1e6, default: 1 },
@@ -427,17 +425,53 @@ export const experimentSections = {
   sweep: Type.Optional(Type.Unsafe<Static<typeof sweepSchema>>({ $ref: '#/definitions/sweep' })),
 };
 
+/** `{ ...schema, default }`, or the schema as it is when there is no default. */
+const withDefault = (schema: object, value: unknown): JsonSchema =>
+  (value === undefined ? { ...schema } : { ...schema, default: value }) as JsonSchema;
+
+/**
+ * `training:` with the learning-rate shorthand of the registered schedules and the plugin
+ * defaults the composition root chose (`Registry.setDefault`).
+ */
+function trainingWithDefaults(registry: Registry): JsonSchema {
+  const properties = trainingSchema.properties as Record<string, JsonSchema>;
+  const loss = properties.loss as JsonSchema & { properties: Record<string, JsonSchema> };
+  const optimizer = registry.defaultFor('optimizer');
+  const asName = (ref: PluginRef | undefined) =>
+    ref && Object.keys(ref).length === 1 ? ref.type : ref;
+  // optional either way: a default fills it in, or the run says none was given
+  const required: string[] = (trainingSchema.required ?? []).filter((k) => k !== 'optimizer');
+  const { required: _static, ...rest } = trainingSchema;
+  return {
+    ...rest,
+    ...(required.length > 0 ? { required } : {}),
+    properties: {
+      ...properties,
+      optimizer: withDefault(properties.optimizer, optimizer),
+      loss: {
+        ...loss,
+        properties: {
+          ...loss.properties,
+          classification: withDefault(
+            loss.properties.classification,
+            asName(registry.defaultFor('classification-loss')),
+          ),
+          regression: withDefault(
+            loss.properties.regression,
+            asName(registry.defaultFor('regression-loss')),
+          ),
+        },
+      },
+      learningRate: learningRateShorthandSchema(registry),
+    },
+  } as JsonSchema;
+}
+
 /** The whole experiment schema, composed from core sections and each plugin's options. */
 export function composeExperimentSchema(registry: Registry): JsonSchema {
   const definitions: Record<string, JsonSchema> = {};
   const properties: Record<string, JsonSchema> = { ...experimentSections };
-  definitions.training = {
-    ...trainingSchema,
-    properties: {
-      ...(trainingSchema.properties as Record<string, unknown>),
-      learningRate: learningRateShorthandSchema(registry),
-    },
-  };
+  definitions.training = trainingWithDefaults(registry);
   definitions.evaluation = evaluationSchema;
   definitions.sweep = sweepSchema;
   definitions.optimizer = pluginRefSchema(registry, 'optimizer');

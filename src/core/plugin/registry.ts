@@ -4,6 +4,7 @@ import {
   type ClassPresets,
   type PluginDefinition,
   type PluginKind,
+  type PluginRef,
 } from './plugin.js';
 
 export class UnknownPluginError extends UserError {
@@ -23,7 +24,11 @@ export class UnknownPluginError extends UserError {
 }
 
 /** Plugin definitions by kind and type. Registration is explicit; lookups fail loudly. */
+/** Slots whose plugin the composition root picks when an experiment names none. */
+export type DefaultSlot = 'optimizer' | 'classification-loss' | 'regression-loss';
+
 export class Registry {
+  private readonly defaults = new Map<DefaultSlot, PluginRef>();
   private readonly entries = new Map<PluginKind, Map<string, PluginDefinition>>(
     PLUGIN_KINDS.map((k) => [k, new Map()]),
   );
@@ -60,6 +65,19 @@ export class Registry {
   /** Registered type names of one kind, sorted. */
   types(kind: PluginKind): string[] {
     return [...(this.entries.get(kind)?.keys() ?? [])].sort();
+  }
+
+  /**
+   * The plugin a slot gets when an experiment names none (`training.optimizer`, each head's
+   * loss). The composition root chooses them, so core names no plugin; the composed schema
+   * carries them as the slots' defaults.
+   */
+  setDefault(slot: DefaultSlot, ref: PluginRef): void {
+    this.defaults.set(slot, ref);
+  }
+
+  defaultFor(slot: DefaultSlot): PluginRef | undefined {
+    return this.defaults.get(slot);
   }
 
   /** Hints of every plugin for unset environment variables, by variable name. */

@@ -23,7 +23,12 @@ export function buildTrainingPlugins(
   scope: DependencyContainer,
   training: TrainingConfig,
 ): TrainingPlugins {
-  const optimizerRef = training.optimizer;
+  // absent only where the composition root registered no default optimizer
+  const optimizerRef = training.optimizer as PluginRef | undefined;
+  if (!optimizerRef)
+    throw new UserError(
+      'training.optimizer: none given and none is registered as the default; name one',
+    );
   const optimizer = runtime.instantiate<OptimizerPlugin>(scope, 'optimizer', optimizerRef);
   // the bounds of a learning rate are the optimizer's schema's (0 is allowed, as in Keras);
   // this only guards a plugin whose instance reports no usable number
@@ -32,7 +37,12 @@ export function buildTrainingPlugins(
       `optimizer ${optimizerRef.type}: its learning rate is ${optimizer.learningRate}; an optimizer plugin must give a finite learningRate of 0 or more`,
     );
   const loss = (key: 'classification' | 'regression', target: LossTarget): Named<LossPlugin> => {
-    const ref = asRef(training.loss?.[key] ?? (key === 'classification' ? 'cross-entropy' : 'mse'));
+    const given = training.loss?.[key] ?? runtime.registry.defaultFor(`${key}-loss`);
+    if (given === undefined)
+      throw new UserError(
+        `training.loss.${key}: no loss given and none is registered as the default; name one`,
+      );
+    const ref = asRef(given);
     const plugin = runtime.instantiate<LossPlugin>(scope, 'loss', ref);
     if (plugin.target !== target)
       throw new UserError(

@@ -48,7 +48,7 @@ describe('experiment composition', () => {
     assert.equal(r.config.training.batchSize, 16);
     assert.deepEqual(r.config.architecture, { type: 'small-cnn', filters: [32] });
     assert.equal(r.config.training.backend, 'auto', 'default from the schema');
-    assert.equal(r.config.training.optimizer.learningRate, 0.001);
+    assert.equal(r.config.training.optimizer.learningRate, 0.001, "the registry's default");
     assert.deepEqual(
       r.composed.files.map((f) => f.split('/').pop()),
       ['base.yaml', 'mid.yaml', 'top.yaml'],

@@ -2,12 +2,31 @@ import 'reflect-metadata';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { composeExperimentSchema } from '../../../src/core/config/schema.js';
 import { Registry, UnknownPluginError } from '../../../src/core/plugin/registry.js';
 import { Logger, Random, RunContext } from '../../../src/core/plugin/services.js';
 import { ProbePlugin, fixturePlugins, fixtureRuntime } from '../../support/fixture-plugins.js';
 import { tempDir, writeFiles } from '../../support/helpers.js';
 
 describe('Registry', () => {
+  it("the defaults of training.optimizer and the losses are the composition root's, not core's", () => {
+    type Node = { default?: unknown; properties?: Record<string, Node> };
+    const training = (registry: Registry) =>
+      (composeExperimentSchema(registry) as { definitions: { training: Node } }).definitions
+        .training.properties as Record<string, Node>;
+    const bare = training(new Registry());
+    assert.equal(bare.optimizer.default, undefined, 'core names no optimizer');
+    assert.equal(bare.loss.properties?.classification.default, undefined);
+    const registry = new Registry();
+    registry.setDefault('optimizer', { type: 'sgd', learningRate: 0.1 });
+    registry.setDefault('classification-loss', { type: 'focal' });
+    registry.setDefault('regression-loss', { type: 'ccc', weight: 2 });
+    const set = training(registry);
+    assert.deepEqual(set.optimizer.default, { type: 'sgd', learningRate: 0.1 });
+    assert.equal(set.loss.properties?.classification.default, 'focal');
+    assert.deepEqual(set.loss.properties?.regression.default, { type: 'ccc', weight: 2 });
+  });
+
   it('registers explicitly, lists by kind, and fails with known names and a did-you-mean', () => {
     const registry = new Registry();
     registry.registerAll(fixturePlugins);

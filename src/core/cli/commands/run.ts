@@ -391,8 +391,9 @@ async function launchSweep(
     if (scheduler) config.callbacks = [...(config.callbacks ?? []), scheduler];
     configs.push({ ...trial, config: config as ExperimentConfig });
   }
-  const launcherRef = base.config.launcher ?? runtime.defaultLauncher ?? { type: 'local' };
+  // launcherOf fails when neither the YAML nor the composition root names one
   const launcher = launcherOf(runtime, base, opts.cacheDir);
+  const launcherRef = (base.config.launcher ?? runtime.defaultLauncher) as PluginRef;
   const reporters = sweepReporters(runtime, base, opts.cacheDir);
   const { dir, record } = createSweep(group, file, base.config, configs, launcherRef);
   const info = sweepInfo(record, dir);
