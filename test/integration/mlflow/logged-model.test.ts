@@ -1,10 +1,11 @@
 import 'reflect-metadata';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs-node';
+import puppeteer from 'puppeteer-core';
 import { ImagePipeline } from '../../../src/core/pipeline/index.js';
 import { loadModel } from '../../../src/core/training/model-io.js';
 import { MlflowClient } from '../../../src/plugins/reporters/mlflow/client.js';
@@ -259,5 +260,72 @@ describe('the README strategy sweep (AlexNet, tiny): a LoggedModel per run', { s
       process.stdout.write(`# sweep child ${m.sourceRunId}: pyfunc vs tfjs max difference ${d}\n`);
       assert.ok(d < TOLERANCE, `${m.modelId}: max diff ${d}`);
     }
+    await screenshots(srv.uri, experiment.experimentId, [...runs.keys()]);
   });
 });
+
+const chromium = process.env.AFFECTLAB_CHROMIUM ?? '/usr/bin/chromium';
+
+/**
+ * MLflow's own UI in headless Chromium, as a user sees the sweep: the Models tab lists the four
+ * READY models with their source runs; a run's metrics page puts the evaluation under its own
+ * `test` sections; the compare view takes the four runs. Each page is saved as a PNG (under
+ * $AFFECTLAB_SCREENSHOTS when set, else the test's folder) to be looked at.
+ */
+async function screenshots(uri: string, experimentId: string, runIds: string[]): Promise<void> {
+  assert.ok(existsSync(chromium), `no Chromium at ${chromium} (.ci/run installs it)`);
+  const dir = process.env.AFFECTLAB_SCREENSHOTS ?? join(work, 'screenshots');
+  mkdirSync(dir, { recursive: true });
+  const browser = await puppeteer.launch({
+    executablePath: chromium,
+    headless: true,
+    args: ['--no-sandbox'],
+  });
+  try {
+    const page = await browser.newPage();
+    await page.setViewport({ width: 1600, height: 1000 });
+    const open = async (name: string, hash: string): Promise<string> => {
+      await page.goto(`${uri}/#${hash}`, { waitUntil: 'networkidle0', timeout: 120_000 });
+      // MLflow 3.17 opens on its GenAI view whatever the experiment's kind: the switch is the
+      // browser's (a user clicks "Model training" once)
+      const switched = (await page.evaluate(`(() => {
+        const toggle = [...document.querySelectorAll('button, label, span')].find(
+          (e) => e.textContent.trim() === 'Model training');
+        if (toggle) toggle.click();
+        return toggle !== undefined;
+      })()`)) as boolean;
+      if (switched) await page.goto(`${uri}/#${hash}`, { waitUntil: 'networkidle0' });
+      await page.waitForFunction('document.body.innerText.length > 500', { timeout: 60_000 });
+      await new Promise((done) => setTimeout(done, 2000));
+      await page.screenshot({ path: join(dir, `${name}.png`) });
+      return (await page.evaluate('document.body.innerText')) as string;
+    };
+    const runList = await open('run-list', `/experiments/${experimentId}/runs`);
+    assert.match(runList, /affectnet-alexnet-strategies/);
+    const models = await open('models-tab', `/experiments/${experimentId}/models`);
+    assert.equal(models.match(/^Ready$/gm)?.length, 4, models);
+    for (const name of [
+      'imbalanced',
+      'down-sample',
+      'up-sample',
+      'weighted(scheme=inverse-frequency)',
+    ])
+      assert.ok(models.includes(`affectnet-alexnet-strategies-sampler=${name}`), name);
+    const metrics = await open(
+      'run-metrics',
+      `/experiments/${experimentId}/runs/${runIds[0]}/model-metrics`,
+    );
+    // the evaluation in its own sections, the per-epoch metrics in the main one
+    assert.match(metrics, /^test\n\(\d+\)$/m);
+    assert.match(metrics, /^test_norm\n\(\d+\)$/m);
+    assert.match(metrics, /^Model metrics\n\(\d+\)$/m);
+    const compare = await open(
+      'compare',
+      `/compare-runs?runs=${JSON.stringify(runIds)}&experiments=${JSON.stringify([experimentId])}`,
+    );
+    assert.match(compare, /Comparing 4 Runs/);
+    process.stdout.write(`# MLflow UI screenshots: ${dir}\n`);
+  } finally {
+    await browser.close();
+  }
+}
