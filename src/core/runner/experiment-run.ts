@@ -594,12 +594,7 @@ function explainFailure(error: unknown, store: RunStore): Error {
 /** run.json's final status; when even that cannot be written, stderr says so. */
 function recordEnd(store: RunStore, status: RunStatus, failure: string | undefined): void {
   try {
-    store.writeRecord({
-      ...store.readRecord(),
-      status,
-      endTime: Date.now(),
-      ...(failure ? { error: failure } : {}),
-    });
+    store.updateRecord({ status, endTime: Date.now(), ...(failure ? { error: failure } : {}) });
   } catch (error) {
     process.stderr.write(
       `affectlab: could not record the run's end (${status}) in ${store.path('run.json')}: ` +
