@@ -21,6 +21,8 @@ export interface ReadyReply {
   ready: true;
   warmUpSeconds: number;
   versions?: Record<string, string>;
+  /** Floating-point operations of one training step per image (the PyTorch step worker). */
+  flopsPerImage?: number;
 }
 
 /** One timed repetition. */
@@ -54,13 +56,16 @@ export interface BenchExperimentOptions {
   execution?: 'auto' | 'graph' | 'eager';
   /** The architecture type with its defaults (vgg-type unless given). */
   architecture?: string;
+  /** Keep the affectnet dataset's default augmentation (else none, as the Python sides). */
+  augment?: boolean;
 }
 
 /**
  * The benchmark as an affectlab experiment: the report's VGG-type net (Appendix C defaults), or
  * another architecture with its defaults (the backbone rows), on
  * the synthetic set, Adam 0.001 and plain cross-entropy (no sampler: the weighted loss costs the
- * same), on the native backend. Augmentation is off because the Keras pipeline has none; the
+ * same), on the native backend. Augmentation is off because the Keras pipeline has none, unless
+ * `augment` asks for the dataset's default (the end-to-end rows: is augmenting free?); the
  * validation and test splits are tiny so the untimed work between epochs stays short.
  */
 export function benchExperimentYaml(o: BenchExperimentOptions): string {
@@ -74,8 +79,7 @@ dataset:
   classes: report6
   imageSize: ${o.size}
   split: { policy: report-table3, validationPerClass: 1, limit: { test: 8 } }
-  augment: { flip: false, shift: 0, rotate: 0, brightness: 0, contrast: 0 }
-architecture: { type: ${o.architecture ?? 'vgg-type'} }
+${o.augment ? '' : '  augment: { flip: false, shift: 0, rotate: 0, brightness: 0, contrast: 0 }\n'}architecture: { type: ${o.architecture ?? 'vgg-type'} }
 training:
   epochs: ${o.epochs}
   batchSize: ${o.batch}

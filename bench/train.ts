@@ -7,19 +7,25 @@
  *                          [--reps 3] [--pipeline-sizes 224,256] [--pipeline-images 640]
  *                          [--backbones efficientnet-b0,mobilenet-v2] [--backbone-size 224]
  *                          [--backbone-batch 32] [--backbone-steps 2]
+ *                          [--e2e-augment | --no-e2e-augment] [--skip-torch]
  *                          [--skip-train] [--skip-pipeline] [--verbose]
  *
  * `--batch` and `--steps` take a default and `size:value` overrides. `--backbones` adds step rows
  * for those architectures (their defaults, 6 classes) at `--backbone-size` px against the same
- * Keras Applications model in Keras graph mode (`--backbones ''` leaves them out). Every figure comes from
- * worker processes (bench/train-worker.ts, bench/keras_train.py), one per measurement kind, so
+ * Keras Applications model in Keras graph mode (`--backbones ''` leaves them out). The VGG-type rows
+ * also run the same net in PyTorch (CPU, channels_last, threads = cores; `--skip-torch` leaves it
+ * out), and a 4096 x 4096 sgemm gives the cores' multiply ceiling: each step row prints the
+ * step's GFLOP/s (PyTorch's FLOP count of a forward + backward) and its share of that ceiling.
+ * affectlab's end-to-end rows keep the affectnet dataset's default augmentation (the Python
+ * sides have none; `--no-e2e-augment` turns it off). Every figure comes from
+ * worker processes (bench/train-worker.ts, bench/keras_train.py, bench/torch_train.py), one per measurement kind, so
  * each reports its own peak RSS; each worker warms up first, then the orchestrator asks the
  * affectlab and the Python workers for one repetition at a time, alternating (A B B A ...), so
  * load from other processes falls on both alike. Ratios are taken per repetition pair.
  *
  * Creates on first use: the synthetic AffectNet set (.cache/affectlab/bench-synth-<px>) and the
- * Python virtual environment with the pinned TensorFlow (bench/.venv-keras, from
- * bench/requirements-keras.txt). Writes bench/results/train.json and bench/results/train.md.
+ * Python virtual environments with the pinned TensorFlow (bench/.venv-keras, from
+ * bench/requirements-keras.txt) and PyTorch (bench/.venv-torch, bench/requirements-torch.txt). Writes bench/results/train.json and bench/results/train.md.
  */
 import 'reflect-metadata';
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
@@ -49,6 +55,7 @@ const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const benchDir = join(repoRoot, 'bench');
 
 const { values } = parseArgs({
+  allowNegative: true,
   options: {
     sizes: { type: 'string', default: '64,128,256' },
     /** Sizes with the eager columns (affectlab eager, Keras eager): eager at 256 px, batch 64 needs > 23 GB. */
@@ -65,6 +72,8 @@ const { values } = parseArgs({
     'backbone-size': { type: 'string', default: '224' },
     'backbone-batch': { type: 'string', default: '32' },
     'backbone-steps': { type: 'string', default: '2' },
+    'e2e-augment': { type: 'boolean', default: true },
+    'skip-torch': { type: 'boolean', default: false },
     'skip-train': { type: 'boolean', default: false },
     'skip-pipeline': { type: 'boolean', default: false },
     verbose: { type: 'boolean', default: false },
@@ -114,6 +123,7 @@ for (const b of backbones)
 const backboneSize = positiveInteger(values['backbone-size'], '--backbone-size');
 const backboneBatch = positiveInteger(values['backbone-batch'], '--backbone-batch');
 const backboneSteps = positiveInteger(values['backbone-steps'], '--backbone-steps');
+const withTorch = !values['skip-torch'];
 const pipelineSizes = list(values['pipeline-sizes'], '--pipeline-sizes');
 const pipelineImages = positiveInteger(values['pipeline-images'], '--pipeline-images');
 const synthCount = positiveInteger(values['synth-count'], '--synth-count');
@@ -237,6 +247,10 @@ let python = '';
 const pythonWorker = (label: string, args: string[]): WorkerProcess =>
   new WorkerProcess(label, python, [join(benchDir, 'keras_train.py'), ...args]);
 
+let torchPython = '';
+const torchWorker = (label: string, args: string[]): WorkerProcess =>
+  new WorkerProcess(label, torchPython, [join(benchDir, 'torch_train.py'), ...args]);
+
 /** What one framework measured for one figure. */
 interface Side {
   imagesPerSecond: number[];
@@ -245,6 +259,8 @@ interface Side {
   images: number;
   warmUpSeconds: number;
   peakRssMiB: number;
+  /** FLOPs of one training step per image, where the worker counts them (PyTorch). */
+  flopsPerImage?: number;
 }
 
 /**
@@ -271,6 +287,7 @@ async function interleaved(
         images: 0,
         warmUpSeconds: ready.warmUpSeconds,
         peakRssMiB: 0,
+        ...(ready.flopsPerImage ? { flopsPerImage: ready.flopsPerImage } : {}),
       };
       log(`${title}: ${name} ready (set-up and warm-up ${ready.warmUpSeconds.toFixed(1)} s)`);
     }
@@ -310,8 +327,8 @@ function ratio(a: Side, b: Side): { values: number[]; spread: Spread } {
 
 const pythonVersions: Record<string, string> = {};
 
-function requirementPins(): Map<string, string> {
-  const text = readFileSync(join(benchDir, 'requirements-keras.txt'), 'utf8');
+function requirementPins(file: string): Map<string, string> {
+  const text = readFileSync(join(benchDir, file), 'utf8');
   const pins = new Map<string, string>();
   for (const line of text.split('\n')) {
     const match = /^\s*([A-Za-z0-9_.-]+)==([^\s#]+)/.exec(line);
@@ -334,43 +351,44 @@ function installedPins(
   return JSON.parse(probe.stdout) as Record<string, string | null>;
 }
 
-/** bench/.venv-keras with the pinned TensorFlow, Keras and Pillow; created or fixed as needed. */
-function ensureKerasVenv(): string {
-  const venv = join(benchDir, '.venv-keras');
+/** A pin `==2.13.0` is met by 2.13.0 and by a local build of it (2.13.0+cpu), as pip says. */
+const meetsPin = (found: string | null, pin: string): boolean =>
+  found === pin || (found?.startsWith(`${pin}+`) ?? false);
+
+/**
+ * bench/.venv-<name> with the pins of bench/requirements-<name>.txt (keras: the pinned
+ * TensorFlow, Keras and Pillow; torch: PyTorch); created or fixed as needed. Its python.
+ */
+function ensureVenv(name: 'keras' | 'torch'): string {
+  const venv = join(benchDir, `.venv-${name}`);
+  const requirements = `requirements-${name}.txt`;
   const venvPython = join(venv, 'bin', 'python');
-  const pins = requirementPins();
+  const pins = requirementPins(requirements);
   if (!existsSync(venvPython)) {
     const base = process.env.AFFECTLAB_PYTHON ?? 'python3';
     log(`creating ${venv} with ${base}`);
     const made = spawnSync(base, ['-m', 'venv', venv], { stdio: ['ignore', 2, 2] });
     if (made.status !== 0) {
       throw new UserError(
-        `could not create the Keras virtual environment with '${base} -m venv ${venv}' ` +
+        `could not create the ${name} virtual environment with '${base} -m venv ${venv}' ` +
           '(Debian: apt-get install python3-venv; or set AFFECTLAB_PYTHON to a Python >= 3.9)',
       );
     }
   }
   const matches = (): boolean => {
     const found = installedPins(venvPython, [...pins.keys()]);
-    return found !== undefined && [...pins].every(([name, version]) => found[name] === version);
+    return found !== undefined && [...pins].every(([pkg, pin]) => meetsPin(found[pkg], pin));
   };
   if (!matches()) {
     log(`installing ${[...pins].map(([n, v]) => `${n}==${v}`).join(' ')} into ${venv} (once)`);
     const pip = spawnSync(
       venvPython,
-      [
-        '-m',
-        'pip',
-        'install',
-        '--disable-pip-version-check',
-        '-r',
-        join(benchDir, 'requirements-keras.txt'),
-      ],
+      ['-m', 'pip', 'install', '--disable-pip-version-check', '-r', join(benchDir, requirements)],
       { stdio: ['ignore', 2, 2] },
     );
     if (pip.status !== 0 || !matches()) {
       throw new UserError(
-        `pip could not install bench/requirements-keras.txt into ${venv}; see pip's output above`,
+        `pip could not install bench/${requirements} into ${venv}; see pip's output above`,
       );
     }
   }
@@ -450,6 +468,14 @@ interface TrainingFigure {
   keras: Side;
   /** Keras with run_eagerly=True; step figures only. */
   kerasEager?: Side;
+  /** PyTorch eager (CPU, channels_last), the VGG-type rows. */
+  torch?: Side;
+  /** affectlab (graph) / PyTorch. */
+  torchRatio?: { values: number[]; spread: Spread };
+  /** affectlab's end-to-end run kept the dataset's default augmentation. */
+  augmented?: boolean;
+  /** FLOPs of one training step per image (PyTorch's count of the same net), when measured. */
+  flopsPerImage?: number;
   /** affectlab (graph) / Keras graph. */
   ratio: { values: number[]; spread: Spread };
   /** affectlab eager / Keras graph. */
@@ -487,6 +513,7 @@ async function trainingFigures(
       epochs: number,
       gate: boolean,
       execution?: 'graph' | 'eager',
+      augment = false,
     ): string => {
       const file = join(work, `${name}.yaml`);
       const runsRoot = join(work, 'runs');
@@ -502,12 +529,15 @@ async function trainingFigures(
           runsRoot,
           gate,
           execution,
+          augment,
         }),
       );
       return file;
     };
     const common = ['--size', String(size), '--batch', String(batch), '--steps', String(steps)];
     const stepFile = experiment(`bench-step-${size}`, 1, false);
+    const torch = (mode: string, extra: string[] = []): Record<string, () => WorkerProcess> =>
+      withTorch ? { torch: () => torchWorker(`${mode} ${size}`, [mode, ...common, ...extra]) } : {};
     const affectlabStep = (execution: 'graph' | 'eager') => () =>
       nodeWorker(`affectlab ${execution} step ${size}`, [
         'affectlab-step',
@@ -523,6 +553,7 @@ async function trainingFigures(
     const step = await interleaved(`${size} px step`, {
       graph: affectlabStep('graph'),
       keras: () => pythonWorker(`keras step ${size}`, ['keras-step', ...common]),
+      ...torch('torch-step'),
       ...(withEager
         ? {
             eager: affectlabStep('eager'),
@@ -541,11 +572,20 @@ async function trainingFigures(
       eager: step.eager,
       keras: step.keras,
       kerasEager: step.kerasEager,
+      torch: step.torch,
       ratio: ratio(step.graph, step.keras),
       eagerRatio: step.eager ? ratio(step.eager, step.keras) : undefined,
+      torchRatio: step.torch ? ratio(step.graph, step.torch) : undefined,
+      flopsPerImage: step.torch?.flopsPerImage,
     });
     // epoch 0 warms up; each repetition measures one epoch and runs one more (train-worker.ts)
-    const e2eFile = experiment(`bench-e2e-${size}`, 2 * reps + 2, true, 'graph');
+    const e2eFile = experiment(
+      `bench-e2e-${size}`,
+      2 * reps + 2,
+      true,
+      'graph',
+      values['e2e-augment'],
+    );
     const cacheDir = mkdtempSync(join(work, 'cache-'));
     const e2e = await interleaved(`${size} px end-to-end`, {
       affectlab: () =>
@@ -566,6 +606,7 @@ async function trainingFigures(
           '--margin',
           String(MARGIN),
         ]),
+      ...torch('torch-e2e', ['--list', listFile, '--margin', String(MARGIN)]),
     });
     figures.push({
       model: 'vgg-type',
@@ -575,7 +616,11 @@ async function trainingFigures(
       figure: 'end-to-end',
       affectlab: e2e.affectlab,
       keras: e2e.keras,
+      torch: e2e.torch,
       ratio: ratio(e2e.affectlab, e2e.keras),
+      torchRatio: e2e.torch ? ratio(e2e.affectlab, e2e.torch) : undefined,
+      augmented: values['e2e-augment'],
+      flopsPerImage: step.torch?.flopsPerImage,
     });
   }
   return figures;
@@ -637,6 +682,15 @@ async function backboneFigures(root: string, work: string): Promise<TrainingFigu
   return figures;
 }
 
+/** The cores' float32 multiply ceiling: a 4096 x 4096 sgemm in PyTorch (GFLOP/s per repetition). */
+async function sgemmCeiling(): Promise<Spread> {
+  const n = 4096;
+  const side = (
+    await interleaved('sgemm', { sgemm: () => torchWorker('sgemm', ['sgemm', '--steps', '2']) })
+  ).sgemm;
+  return spread(side.imagesPerSecond.map((products) => (products * 2 * n ** 3) / 1e9));
+}
+
 async function pipelineFigures(listFile: string): Promise<PipelineFigure[]> {
   const figures: PipelineFigure[] = [];
   for (const size of pipelineSizes) {
@@ -680,10 +734,31 @@ const triple = (s: Spread, digits = 2): string =>
   `${f(s.min, digits)} / **${f(s.median, digits)}** / ${f(s.max, digits)}`;
 const mib = (x: number): string => x.toFixed(0);
 
+function figureName(t: TrainingFigure): string {
+  const steps = `${t.stepsPerRepetition} steps`;
+  if (t.figure === 'step') return `step only (${steps})`;
+  return `end to end (${steps}${t.augmented ? ', affectlab with the default augmentation' : ''})`;
+}
+
+function trainingRow(t: TrainingFigure, ceiling: number | undefined): string {
+  const dash = (side?: Side): string => (side ? triple(side.spread) : '-');
+  const ratioText = (r?: { spread: Spread }): string => (r ? triple(r.spread) : '-');
+  const gflops = (side?: Side): string => {
+    if (!side || !t.flopsPerImage) return '-';
+    const rate = (side.spread.median * t.flopsPerImage) / 1e9;
+    return `${f(rate, 1)}${ceiling ? ` (${f((100 * rate) / ceiling, 0)} %)` : ''}`;
+  };
+  const rss = [t.affectlab, t.eager, t.keras, t.torch]
+    .map((side) => (side ? mib(side.peakRssMiB) : '-'))
+    .join(' / ');
+  return `| ${t.model} | ${t.size} px | ${t.batch} | ${figureName(t)} | ${triple(t.affectlab.spread)} | ${dash(t.eager)} | ${triple(t.keras.spread)} | ${dash(t.kerasEager)} | ${dash(t.torch)} | ${triple(t.ratio.spread)} | ${ratioText(t.eagerRatio)} | ${ratioText(t.torchRatio)} | ${gflops(t.affectlab)} / ${gflops(t.torch)} | ${rss} |`;
+}
+
 function markdown(report: {
   machine: string;
   load: { before: number; during: Spread };
   training: TrainingFigure[];
+  sgemmGflops?: Spread;
   pipeline: PipelineFigure[];
   command: string;
   versions: string;
@@ -698,21 +773,22 @@ function markdown(report: {
     `repetitions: ${reps} per figure, affectlab and the reference alternating (A B, B A, ...); values are min / **median** / max`,
   );
   if (report.training.length) {
+    const ceiling = report.sgemmGflops;
     lines.push(
       '',
       "### Training throughput (images/s), native CPU backend (vgg-type: the report's Appendix C net)",
       '',
     );
-    lines.push(
-      '| model | input | batch | figure | affectlab graph | affectlab eager | Keras graph | Keras eager | affectlab graph / Keras graph | affectlab eager / Keras graph | peak RSS affectlab graph / eager / Keras graph (MiB) |',
-    );
-    lines.push('|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|');
-    for (const t of report.training) {
-      const dash = (side?: Side): string => (side ? triple(side.spread) : '-');
+    if (ceiling)
       lines.push(
-        `| ${t.model} | ${t.size} px | ${t.batch} | ${t.figure === 'step' ? `step only (${t.stepsPerRepetition} steps)` : `end to end (${t.stepsPerRepetition} steps)`} | ${triple(t.affectlab.spread)} | ${dash(t.eager)} | ${triple(t.keras.spread)} | ${dash(t.kerasEager)} | ${triple(t.ratio.spread)} | ${t.eagerRatio ? triple(t.eagerRatio.spread) : '-'} | ${mib(t.affectlab.peakRssMiB)} / ${t.eager ? mib(t.eager.peakRssMiB) : '-'} / ${mib(t.keras.peakRssMiB)} |`,
+        `sgemm ceiling (4096 x 4096 float32, PyTorch, all cores): ${triple(ceiling, 1)} GFLOP/s; a row's GFLOP/s is its median images/s x PyTorch's FLOP count of one forward + backward of the same net (optimizer not counted), its share of the median ceiling in brackets.`,
+        '',
       );
-    }
+    lines.push(
+      '| model | input | batch | figure | affectlab graph | affectlab eager | Keras graph | Keras eager | PyTorch | affectlab graph / Keras graph | affectlab eager / Keras graph | affectlab graph / PyTorch | GFLOP/s affectlab graph / PyTorch | peak RSS affectlab graph / eager / Keras graph / PyTorch (MiB) |',
+    );
+    lines.push('|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+    for (const t of report.training) lines.push(trainingRow(t, ceiling?.median));
   }
   if (report.pipeline.length) {
     const names = Object.keys(PIPELINES) as PipelineName[];
@@ -743,7 +819,8 @@ async function main(): Promise<void> {
       'dist/bench/train-worker.js is missing: run `npm run build` first (npm run bench:train does)',
     );
   }
-  python = ensureKerasVenv();
+  python = ensureVenv('keras');
+  if (withTorch) torchPython = ensureVenv('torch');
 
   const root = join(repoRoot, '.cache', 'affectlab', `bench-synth-${synthSize}`);
   const synth = await ensureSyntheticAffectNet({
@@ -764,6 +841,7 @@ async function main(): Promise<void> {
     const images = await writeImageList(root, work, listFile);
     log(`${images.length} training images listed`);
     const pipeline = values['skip-pipeline'] ? [] : await pipelineFigures(listFile);
+    const sgemmGflops = withTorch && !values['skip-train'] ? await sgemmCeiling() : undefined;
     const training = values['skip-train']
       ? []
       : [...(await trainingFigures(root, listFile, work)), ...(await backboneFigures(root, work))];
@@ -780,7 +858,7 @@ async function main(): Promise<void> {
       before: loadBefore,
       during: spread(loadSamples.length ? loadSamples : [loadBefore]),
     };
-    const report = { machine, versions, load, training, pipeline, command };
+    const report = { machine, versions, load, training, sgemmGflops, pipeline, command };
     const table = markdown(report);
     process.stdout.write('\n' + table);
     const out = resolve(values.out);
@@ -813,6 +891,7 @@ async function main(): Promise<void> {
             pipelineImages,
             pipelineBatch: PIPELINE_BATCH,
           },
+          sgemmGflops,
           training,
           pipeline,
           seconds: (performance.now() - started) / 1000,

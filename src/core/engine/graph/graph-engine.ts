@@ -17,6 +17,7 @@ import {
 import { DType, type FeedTensor, type GraphAddon, type SessionHandle } from './addon.js';
 import type { GraphVariable } from './builder.js';
 import { compileStep, type CompiledStep } from './compiler.js';
+import { sessionConfigProto, sessionSettingsFromEnv } from './session-config.js';
 
 const f32 = (shape: readonly number[], data: Float32Array): FeedTensor => ({
   dtype: DType.float32,
@@ -43,7 +44,10 @@ export class GraphEngine implements TrainingEngine {
     private readonly options: EngineOptions,
   ) {
     this.step = compileStep(addon, options);
-    this.session = addon.newSession(this.step.builder.graph, null);
+    this.session = addon.newSession(
+      this.step.builder.graph,
+      sessionConfigProto(sessionSettingsFromEnv()),
+    );
     this.lr = options.optimizer.plugin.learningRate;
   }
 
