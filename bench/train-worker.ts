@@ -17,18 +17,10 @@ import { readFileSync, readSync, readdirSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
-import * as tf from '@tensorflow/tfjs';
 import { BackendService } from '../src/core/training/backend.js';
-import { createEngine, decideEngine, headLossPlugins } from '../src/core/engine/index.js';
 import { ImagePipeline } from '../src/core/pipeline/index.js';
-import type {
-  ArchitecturePlugin,
-  DatasetPlugin,
-  Example,
-  ModelRequest,
-} from '../src/core/plugin/plugin.js';
+import type { Example } from '../src/core/plugin/plugin.js';
 import { runExperiment } from '../src/core/runner/experiment-run.js';
-import { buildTrainingPlugins } from '../src/core/runner/training-plugins.js';
 import { RunStore } from '../src/core/reporting/run-store.js';
 import type { Runtime } from '../src/core/plugin/runtime.js';
 import { createRuntime } from '../src/main.js';
@@ -41,6 +33,7 @@ import {
   type ReadyReply,
   type WorkerCommand,
 } from './train-common.js';
+import { buildStepEngine } from './step-engine.js';
 
 /** One image of the list bench/train.ts writes (shared with the Python workers). */
 export interface ListedImage {
@@ -141,43 +134,12 @@ async function serve(measure: () => Promise<Omit<MeasureReply, 'peakRssMiB'>>): 
 /** The model step alone, built and compiled exactly as the runner does it. */
 async function stepWorker(runtime: Runtime): Promise<void> {
   const started = performance.now();
-  const resolved = await runtime.resolve(required('experiment'));
-  const { config } = resolved;
-  const scope = runtime.createRunContainer(resolved, required('work'));
-  const dataset = runtime.instantiate<DatasetPlugin>(scope, 'dataset', config.dataset);
-  const architecture = runtime.instantiate<ArchitecturePlugin>(
-    scope,
-    'architecture',
-    config.architecture,
+  const { engine, batch, shape, x, labels } = await buildStepEngine(
+    runtime,
+    required('experiment'),
+    required('work'),
+    (values.execution ?? 'eager') as 'eager' | 'graph',
   );
-  // the model request exactly as the runner makes it: from the prepared splits
-  const { image, task } = await dataset.prepare();
-  const request: ModelRequest = {
-    inputShape: [image.height, image.width, image.channels],
-    task,
-  };
-  const model = await architecture.build(request);
-  // the runner's engine, chosen as `training.execution` would choose it (eager or graph)
-  const preference = (values.execution ?? 'eager') as 'eager' | 'graph';
-  const plugins = buildTrainingPlugins(runtime, scope, config.training);
-  const loss = {
-    classification: plugins.classification,
-    regression: plugins.regression,
-    expressionWeight: 1,
-    regressionWeight: 1,
-  };
-  const engine = await createEngine(
-    await decideEngine(preference, 'tensorflow', model, request.task, {
-      optimizer: plugins.optimizer,
-      losses: headLossPlugins(request.task, loss),
-    }),
-    { model, task: request.task, loss, optimizer: plugins.optimizer, seed: 1 },
-  );
-  const batch = config.training.batchSize;
-  const classes = request.task.classes.length;
-  const shape = [batch, ...request.inputShape] as [number, number, number, number];
-  const x = tf.randomUniform(shape, 0, 1, 'float32', 1).dataSync() as Float32Array;
-  const labels = tf.randomUniform([batch], 0, classes, 'int32', 2).dataSync() as Int32Array;
   const steps = Number(required('steps'));
   const train = async (count: number): Promise<Omit<MeasureReply, 'peakRssMiB'>> => {
     const t0 = performance.now();

@@ -635,6 +635,10 @@ struct RunWork {
   std::vector<TF_Output> outputs;
   std::vector<TF_Tensor*> output_values;
   std::vector<TF_Operation*> targets;
+  // serialised RunOptions (e.g. trace_level FULL_TRACE); empty: none. With it, the run's
+  // RunMetadata comes back as the result array's `runMetadata` Buffer.
+  std::string run_options;
+  std::string run_metadata;
   TF_Code code;
   std::string message;
 };
@@ -642,10 +646,21 @@ struct RunWork {
 void ExecuteRun(napi_env, void* data) {
   auto* w = static_cast<RunWork*>(data);
   TF_Status* status = TF_NewStatus();
-  TF_SessionRun(w->session->session, nullptr, w->inputs.data(), w->input_values.data(),
+  TF_Buffer* options = nullptr;
+  TF_Buffer* metadata = nullptr;
+  if (!w->run_options.empty()) {
+    options = TF_NewBufferFromString(w->run_options.data(), w->run_options.size());
+    metadata = TF_NewBuffer();
+  }
+  TF_SessionRun(w->session->session, options, w->inputs.data(), w->input_values.data(),
                 static_cast<int>(w->inputs.size()), w->outputs.data(), w->output_values.data(),
                 static_cast<int>(w->outputs.size()), w->targets.data(),
-                static_cast<int>(w->targets.size()), nullptr, status);
+                static_cast<int>(w->targets.size()), metadata, status);
+  if (metadata) {
+    w->run_metadata.assign(static_cast<const char*>(metadata->data), metadata->length);
+    TF_DeleteBuffer(metadata);
+  }
+  if (options) TF_DeleteBuffer(options);
   w->code = TF_GetCode(status);
   if (w->code != TF_OK) w->message = TF_Message(status);
   TF_DeleteStatus(status);
@@ -670,6 +685,12 @@ void CompleteRun(napi_env env, napi_status, void* data) {
     napi_create_array_with_length(env, w->output_values.size(), &arr);
     for (size_t i = 0; i < w->output_values.size(); i++)
       napi_set_element(env, arr, i, TensorToJs(env, w->output_values[i]));
+    if (!w->run_options.empty()) {
+      napi_value meta;
+      void* copy;
+      napi_create_buffer_copy(env, w->run_metadata.size(), w->run_metadata.data(), &copy, &meta);
+      napi_set_named_property(env, arr, "runMetadata", meta);
+    }
     napi_resolve_deferred(env, w->deferred, arr);
   }
   napi_delete_async_work(env, w->work);
@@ -677,10 +698,10 @@ void CompleteRun(napi_env env, napi_status, void* data) {
   delete w;
 }
 
-// runSession(session, feedNames, feeds, fetchNames, targetNames) -> Promise<tensor[]>
+// runSession(session, feedNames, feeds, fetchNames, targetNames[, runOptions]) -> Promise<tensor[]>
 napi_value RunSession(napi_env env, napi_callback_info info) {
-  size_t argc = 5;
-  napi_value argv[5];
+  size_t argc = 6;
+  napi_value argv[6];
   CHECK_NAPI(env, napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr));
   if (argc < 5) return Throw(env, "tf_graph.runSession needs 5 arguments");
   auto* s = Unwrap<SessionHandle>(env, argv[0], "session");
@@ -731,6 +752,17 @@ napi_value RunSession(napi_env env, napi_callback_info info) {
       return Throw(env, "runSession target: no operation named '" + name + "'");
     }
     w->targets.push_back(op);
+  }
+  bool has_options = false;
+  if (argc >= 6) napi_is_typedarray(env, argv[5], &has_options);
+  if (has_options) {
+    napi_typedarray_type t;
+    size_t length, offset;
+    void* data;
+    napi_value ab;
+    napi_get_typedarray_info(env, argv[5], &t, &length, &data, &ab, &offset);
+    if (length == 0) has_options = false;
+    else w->run_options.assign(static_cast<const char*>(data), length);
   }
   napi_value promise, resource_name;
   CHECK_NAPI(env, napi_create_promise(env, &w->deferred, &promise));

@@ -77,7 +77,9 @@ export interface GraphAddon {
     feeds: readonly FeedTensor[],
     fetchNames: readonly string[],
     targetNames: readonly string[],
-  ): Promise<FetchedTensor[]>;
+    /** Serialised RunOptions; with it, the result carries the run's RunMetadata bytes. */
+    runOptions?: Uint8Array,
+  ): Promise<FetchedTensor[] & { runMetadata?: Buffer }>;
 }
 
 /** The npm package whose libtensorflow each native backend uses. */
@@ -143,5 +145,36 @@ export function graphAddonStatus(backend = 'tensorflow'): AddonStatus {
 export function loadAddon(backend = 'tensorflow'): GraphAddon {
   const addon = load(backend);
   if (addon instanceof Error) throw addon;
-  return addon;
+  return tracer ? traced(addon, tracer) : addon;
+}
+
+/** Receives each traced session run: what it fetched and its serialised RunMetadata. */
+export type RunTracer = (fetchNames: readonly string[], runMetadata: Buffer) => void;
+
+/** RunOptions { trace_level: FULL_TRACE (3) }. */
+const FULL_TRACE = Uint8Array.of(0x08, 0x03);
+let tracer: RunTracer | undefined;
+
+/**
+ * Trace every session run of addons loaded from now on (bench/profile-step.ts: TensorFlow's
+ * step stats); undefined stops. Tracing costs time: never on in a run.
+ */
+export function setRunTracer(next: RunTracer | undefined): void {
+  tracer = next;
+}
+
+function traced(addon: GraphAddon, sink: RunTracer): GraphAddon {
+  const runSession: GraphAddon['runSession'] = async (
+    session,
+    feeds,
+    tensors,
+    fetches,
+    targets,
+  ) => {
+    const out = await addon.runSession(session, feeds, tensors, fetches, targets, FULL_TRACE);
+    if (out.runMetadata) sink(fetches, out.runMetadata);
+    return out;
+  };
+  // the native module's exports are frozen: a new object over it, with its own runSession
+  return Object.create(addon, { runSession: { value: runSession } }) as GraphAddon;
 }
