@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { before, describe, it } from 'node:test';
 import sharp from 'sharp';
-import { dctScale, jpegAddon, scaledBox } from '../../../src/core/pipeline/jpeg.js';
+import { PreprocessedCache } from '../../../src/core/pipeline/cache.js';
+import { dctScale, jpegAddon, jpegDecodeRule, scaledBox } from '../../../src/core/pipeline/jpeg.js';
 import { BadImageError, cropRegion, decodeAndCrop } from '../../../src/core/pipeline/preprocess.js';
 import type { FaceBox } from '../../../src/core/plugin/plugin.js';
 
@@ -123,5 +125,39 @@ describe('JPEG DCT-scaled decode from 2x (the JPEG addon)', () => {
           decodeAndCrop(broken, box, 0.1, spec, false, shrink),
           (error: unknown) => error instanceof BadImageError && error.reason === 'corrupt image',
         );
+  });
+
+  it('keys cache entries by the decode rule: entries of the 3x rule are not read as new', () => {
+    assert.equal(jpegDecodeRule(), 'jpeg-dct-2x-v1');
+    const parts = {
+      imagePath: '/data/a.jpg',
+      mtimeMs: 1700000000000,
+      size: 12345,
+      crop: { x: 1, y: 2, width: 300, height: 300 },
+      margin: 0.1,
+      image: spec,
+    };
+    // the key as it was computed before the rule joined it (cache format 3)
+    const before = (...extra: string[]): string =>
+      createHash('sha1')
+        .update(
+          JSON.stringify([
+            3,
+            '/data/a.jpg',
+            1700000000000,
+            12345,
+            parts.crop,
+            0.1,
+            40,
+            48,
+            3,
+            ...extra,
+          ]),
+        )
+        .digest('hex');
+    const cache = new PreprocessedCache('/nonexistent');
+    assert.notEqual(cache.key(parts), before());
+    // the exact path's pixels did not change, nor did its key
+    assert.equal(cache.key({ ...parts, exactResize: true }), before('exactResize'));
   });
 });
