@@ -5,6 +5,7 @@
  */
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ImageSpec } from '../plugin/plugin.js';
 import type { Region } from './region.js';
@@ -44,11 +45,14 @@ interface JpegAddon {
   jpegLibVersion(): number;
 }
 
-/** Where scripts/jpeg-addon.mjs puts the addon (from dist/src/core/pipeline/ or src/core/pipeline/). */
+/**
+ * Where scripts/jpeg-addon.mjs puts the addon: native/jpeg/build/ of the package root, the first
+ * folder above this module (src/core/pipeline/ or dist/src/core/pipeline/) with a package.json.
+ */
 export function jpegAddonPath(): string {
-  const here = fileURLToPath(new URL('.', import.meta.url));
-  const up = here.includes('/dist/') ? '../../../../' : '../../../';
-  return fileURLToPath(new URL(`${up}native/jpeg/build/affectlab_jpeg.node`, import.meta.url));
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, 'package.json')) && dirname(dir) !== dir) dir = dirname(dir);
+  return join(dir, 'native', 'jpeg', 'build', 'affectlab_jpeg.node');
 }
 
 let loaded: { addon?: JpegAddon; error?: string } | undefined;

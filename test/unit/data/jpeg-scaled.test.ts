@@ -1,8 +1,13 @@
+import 'reflect-metadata';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import sharp from 'sharp';
 import { PreprocessedCache } from '../../../src/core/pipeline/cache.js';
+import { ImagePipeline } from '../../../src/core/pipeline/pipeline.js';
 import { dctScale, jpegAddon, jpegDecodeRule, scaledBox } from '../../../src/core/pipeline/jpeg.js';
 import { BadImageError, cropRegion, decodeAndCrop } from '../../../src/core/pipeline/preprocess.js';
 import type { FaceBox } from '../../../src/core/plugin/plugin.js';
@@ -159,5 +164,26 @@ describe('JPEG DCT-scaled decode from 2x (the JPEG addon)', () => {
     assert.notEqual(cache.key(parts), before());
     // the exact path's pixels did not change, nor did its key
     assert.equal(cache.key({ ...parts, exactResize: true }), before('exactResize'));
+  });
+
+  it('decodes the same pixels in a worker thread as in-process', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'affectlab-jpeg-'));
+    try {
+      const imagePath = join(dir, 'a.jpg');
+      writeFileSync(imagePath, jpeg);
+      const crop: FaceBox = { x: 201.5, y: 90.2, width: 333, height: 301 };
+      const expected = await decodeAndCrop(jpeg, crop, 0.1, spec, false, true);
+      for (const workers of [0, 1]) {
+        const pipeline = new ImagePipeline({ image: spec, margin: 0.1, workers });
+        try {
+          const got = await pipeline.loadOne({ id: 'a', imagePath, crop, label: 0 });
+          assert.deepEqual(new Uint8Array(got), expected, `workers: ${workers}`);
+        } finally {
+          await pipeline.close();
+        }
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
