@@ -186,4 +186,26 @@ describe('JPEG DCT-scaled decode from 2x (the JPEG addon)', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  it('takes progressive and greyscale JPEGs, and leaves CMYK ones to sharp', async () => {
+    const addon = jpegAddon().addon;
+    assert.ok(addon, jpegAddon().error);
+    const box: FaceBox = { x: 150, y: 120, width: 420, height: 400 };
+    const region = cropRegion(box, 0, WIDTH, HEIGHT);
+    const scale = dctScale(region, spec);
+    for (const encoded of [
+      await sharp(jpeg).jpeg({ progressive: true }).toBuffer(),
+      await sharp(jpeg).greyscale().jpeg().toBuffer(),
+    ]) {
+      const ours = await decodeAndCrop(encoded, box, 0, spec, false, true);
+      const direct = await addon.decode(encoded, scale, scaledBox(region, scale), 48, 40);
+      assert.deepEqual(ours, new Uint8Array(direct));
+      assert.ok(meanAbs(ours, await decodeAndCrop(encoded, box, 0, spec, false, false)) < 1);
+    }
+    const cmyk = await sharp(jpeg).toColourspace('cmyk').jpeg().toBuffer();
+    await assert.rejects(addon.decode(cmyk, scale, scaledBox(region, scale), 48, 40), {
+      code: 'EUNSUPPORTED',
+    });
+    assert.equal((await decodeAndCrop(cmyk, box, 0, spec, false, true)).length, 48 * 40 * 3);
+  });
 });
