@@ -6,11 +6,14 @@
  * pool and on one process per core (bench/pil_pipeline.py, in bench/.venv-pil), with the mean
  * pixel difference between the two. Input: a synthetic AffectNet-format set.
  *
- * affectlab decodes with JPEG shrink-on-load when a crop is at least 3x the output (see
- * decodeAndCrop; the "exact resize" rows turn it off), PIL with Image.draft when it is at least
- * 2x (the "PIL draft" rows; plain PIL decodes at full size). Shrink-on-load only matters for
- * sources well above the output size: real AffectNet images are mostly 300-1000+ px, so pass e.g.
- * `--source-size 1024` (the default 256 px source never triggers it at 224-256 px output).
+ * affectlab decodes a JPEG crop at least 2x the output with DCT scaling (the JPEG addon; 3x
+ * through sharp where it is not built; see decodeAndCrop; the "exact resize" rows turn it off),
+ * PIL with Image.draft when it is at least 2x (the "PIL draft" rows; plain PIL decodes at full
+ * size). Loaders: in-process, 1 worker thread, --workers threads; PIL: a thread pool and one
+ * process per worker, --workers of each, and one process (per-core rate). DCT scaling only
+ * matters for sources well above the output size: real AffectNet images are mostly 300-1000+
+ * px, so pass e.g. `--source-size 1024` (the default 256 px source never triggers it at 224-256
+ * px output).
  *
  *   npm run bench:pipeline -- [--count 2000] [--source-size 256] [--sizes 224,256] [--workers N]
  *                             [--augment] [--skip-pil] [--skip-cache]
@@ -24,7 +27,7 @@ import { parseArgs } from 'node:util';
 import sharp from 'sharp';
 import { scanCacheBytes } from '../src/core/pipeline/cache.js';
 import { ImagePipeline } from '../src/core/pipeline/pipeline.js';
-import { SHRINK_ON_LOAD_FROM, decodeAndCrop } from '../src/core/pipeline/preprocess.js';
+import { decodeAndCrop, shrinkOnLoadFrom } from '../src/core/pipeline/preprocess.js';
 import { Logger, RunContext } from '../src/core/plugin/services.js';
 import { withOptionDefaults } from '../src/core/plugin/defaults.js';
 import { AffectNetDataset } from '../src/plugins/datasets/affectnet/dataset.js';
@@ -238,6 +241,7 @@ async function main(): Promise<void> {
   const python = values['skip-pil'] ? undefined : ensurePilVenv();
   const loaders = [
     { name: 'in-process', workers: 0, shrinkOnLoad: true },
+    ...(workerCount > 1 ? [{ name: '1 worker', workers: 1, shrinkOnLoad: true }] : []),
     { name: `${workerCount} workers`, workers: workerCount, shrinkOnLoad: true },
     { name: `${workerCount} workers, exact resize`, workers: workerCount, shrinkOnLoad: false },
   ];
@@ -252,20 +256,25 @@ async function main(): Promise<void> {
     const h =
       Math.min(meta.height, box.y + box.height * (1 + MARGIN)) -
       Math.max(0, box.y - MARGIN * box.height);
-    if (Math.min(w, h) >= SHRINK_ON_LOAD_FROM * Math.max(...sizes)) shrinkable++;
+    if (Math.min(w, h) >= shrinkOnLoadFrom() * Math.max(...sizes)) shrinkable++;
   }
   for (const size of sizes) {
     if (python) {
       const dumps: Record<string, Uint8Array> = {};
       for (const draft of [false, true]) {
         const dump = join(tmpdir(), `affectlab-bench-pil-${process.pid}.raw`);
-        for (const mode of ['threads', 'processes']) {
+        const runs: [string, number][] = [
+          ['threads', workerCount],
+          ['processes', workerCount],
+          ...(workerCount > 1 ? [['processes', 1] as [string, number]] : []),
+        ];
+        for (const [mode, workers] of runs) {
           const args = ['--list', listFile, '--size', String(size), '--margin', String(MARGIN)];
-          args.push('--batch', String(batchSize), '--workers', String(workerCount), '--mode', mode);
+          args.push('--batch', String(batchSize), '--workers', String(workers), '--mode', mode);
           if (draft) args.push('--draft');
           if (mode === 'threads') args.push('--dump', dump);
           const r = runPil(python, args);
-          const name = `PIL${draft ? ' draft' : ''}, ${workerCount} ${mode}`;
+          const name = `PIL${draft ? ' draft' : ''}, ${workers} ${workers === 1 ? 'process' : mode}`;
           pilRows.push({ size, mode: name, ...r });
           process.stderr.write(
             `${size} px ${name.padEnd(24)} ${r.imagesPerSecond.toFixed(0)} images/s\n`,
@@ -341,7 +350,7 @@ async function main(): Promise<void> {
   const command = `npm run bench:pipeline${args ? ` -- ${args}` : ''}`;
   const machine = `${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}, node ${process.version}, sharp ${sharp.versions.sharp} (libvips ${sharp.versions.vips}), sharp.concurrency ${sharp.concurrency()}, UV_THREADPOOL_SIZE ${process.env.UV_THREADPOOL_SIZE ?? '4 (default)'}, load average ${loadavg()[0].toFixed(1)} at the end (other processes share these cores)`;
   let table = `\nimage pipeline: decode + crop (face box, margin 0.1) + resize -> float32 [0,1]${values.augment ? ' + augmentation' : ''}\n`;
-  table += `input: ${list.length} synthetic JPEGs at ${sourceSize} px (${shrinkable} with a crop >= ${SHRINK_ON_LOAD_FROM}x the largest output, where shrink-on-load applies); batch ${batchSize}\n`;
+  table += `input: ${list.length} synthetic JPEGs at ${sourceSize} px (${shrinkable} with a crop >= ${shrinkOnLoadFrom()}x the largest output, where DCT scaling applies); batch ${batchSize}\n`;
   table += `machine: ${machine}\n\n`;
   table += `| size | loader | pass | images/s | ms/image |\n|---:|---|---|---:|---:|\n`;
   for (const r of rows) {
@@ -377,6 +386,29 @@ async function main(): Promise<void> {
         ] as const)
           table += `| ${size} | ${ours} | ${theirs} | ${(best(exact) / bestPil(draft)).toFixed(2)} |\n`;
     }
+    // affectlab decodes on libuv's thread pool (sharp and the JPEG addon), shared by the main
+    // thread and the workers, so every affectlab row may use all the cores
+    const cores = cpus().length;
+    const workersOf = (name: string): number => Number(/(\d+) (process|thread)/.exec(name)?.[1]);
+    const perCore = [
+      ...rows
+        .filter((r) => r.pass === 'cold')
+        .map((r) => ({
+          size: r.size,
+          name: `affectlab ${r.loader}`,
+          rate: r.imagesPerSecond,
+          cores,
+        })),
+      ...pilRows.map((r) => ({
+        size: r.size,
+        name: r.mode,
+        rate: r.imagesPerSecond,
+        cores: Math.min(cores, workersOf(r.mode)),
+      })),
+    ];
+    table += `\nper core, cold (images/s / the cores the row may use; affectlab decodes on libuv's pool, all cores; "x16": on 16 cores if it scaled linearly):\n\n| size | row | cores | images/s per core | x16 |\n|---:|---|---:|---:|---:|\n`;
+    for (const r of perCore)
+      table += `| ${r.size} | ${r.name} | ${r.cores} | ${(r.rate / r.cores).toFixed(0)} | ${((16 * r.rate) / r.cores).toFixed(0)} |\n`;
     table += `\npixel difference (uint8 levels, all channels, first images of the list):\n\n| size | pair | images | mean abs | max abs | share > 8 |\n|---:|---|---:|---:|---:|---:|\n`;
     for (const d of diffs)
       table += `| ${d.size} | ${d.pair} | ${d.images} | ${d.mean.toFixed(3)} | ${d.max} | ${(d.over8 * 100).toFixed(3)}% |\n`;

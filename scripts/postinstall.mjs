@@ -1,6 +1,7 @@
 #!/usr/bin/env node
-// npm's postinstall: the native TensorFlow binding, the graph addon and (where an NVIDIA driver
-// is present) the GPU package, then, in a source checkout only, the TypeScript build of src/.
+// npm's postinstall: the native TensorFlow binding, the graph addon, the JPEG addon and (where an
+// NVIDIA driver is present) the GPU package, then, in a source checkout only, the TypeScript
+// build of src/.
 // A published package ships dist/src already built (`prepack`) and no tsconfig.json, so an
 // install from the registry needs neither TypeScript nor the tests' sources.
 import { spawnSync } from 'node:child_process';
@@ -19,6 +20,7 @@ function step(command, args) {
 
 step(process.execPath, ['scripts/native-backend.mjs']);
 step(process.execPath, ['scripts/graph-addon.mjs']);
+step(process.execPath, ['scripts/jpeg-addon.mjs']);
 step(process.execPath, ['scripts/gpu-backend.mjs', '--postinstall']);
 
 if (existsSync(path.join(root, 'tsconfig.json')) && existsSync(path.join(root, 'src'))) {

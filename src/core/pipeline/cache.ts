@@ -3,6 +3,7 @@ import { closeSync, existsSync, openSync, readdirSync, readvSync, unlinkSync } f
 import { mkdir, open, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { FaceBox, ImageSpec } from '../plugin/plugin.js';
+import { jpegDecodeRule } from './jpeg.js';
 
 /** Bump when the preprocessing or the entry layout changes, so stale entries are never read. */
 const CACHE_FORMAT = 3;
@@ -98,6 +99,9 @@ export class PreprocessedCache {
 
   key(parts: CacheKeyParts): string {
     const { imagePath, mtimeMs, size, crop, margin, image } = parts;
+    // the JPEG decode rule (DCT scaling from 2x by the addon): entries of sharp's 3x rule, made
+    // before it or where the addon is not built, are not read as its
+    const rule = parts.exactResize ? undefined : jpegDecodeRule();
     const text = JSON.stringify([
       CACHE_FORMAT,
       imagePath,
@@ -111,6 +115,7 @@ export class PreprocessedCache {
       // appended only when set, so entries without it keep their key
       ...(parts.autoOrient ? ['autoOrient'] : []),
       ...(parts.exactResize ? ['exactResize'] : []),
+      ...(rule ? [rule] : []),
     ]);
     return createHash('sha1').update(text).digest('hex');
   }

@@ -1,7 +1,9 @@
 import sharp from 'sharp';
 import type { FaceBox, ImageSpec } from '../plugin/plugin.js';
 import { alignedSourceRegion, sampleAligned } from './align.js';
-import { BadImageError, cropRegion } from './region.js';
+import { luminance } from './face-input.js';
+import { dctScale, isUnsupported, jpegAddon, scaledBox } from './jpeg.js';
+import { BadImageError, cropRegion, type Region } from './region.js';
 
 // face-box geometry lives in region.ts (free of sharp, so the web export's page runs it too)
 export { BadImageError, cropRegion, type BadImageReason, type Region } from './region.js';
@@ -42,8 +44,16 @@ export function headerSize(encoded: Buffer): { width: number; height: number } |
   return undefined;
 }
 
-/** The smallest crop / output factor decoded with shrink-on-load (see decodeAndCrop). */
+/**
+ * The smallest crop / output factor sharp decodes with shrink-on-load (see decodeAndCrop): the
+ * rule when the JPEG addon is not built, and for the JPEGs the addon leaves to sharp.
+ */
 export const SHRINK_ON_LOAD_FROM = 3;
+
+/** The smallest crop / output factor decoded with DCT scaling, with or without the addon. */
+export function shrinkOnLoadFrom(): number {
+  return jpegAddon().addon ? 2 : SHRINK_ON_LOAD_FROM;
+}
 
 function isJpeg(encoded: Buffer): boolean {
   return encoded.length > 3 && encoded[0] === 0xff && encoded[1] === 0xd8;
@@ -57,16 +67,17 @@ function isJpeg(encoded: Buffer): boolean {
  * default: AffectNet's face boxes are in the stored pixel coordinates. `autoOrient` turns a
  * whole image (no box) upright first, as a photo viewer or a browser shows it (predict).
  *
- * `shrinkOnLoad` (default on): a JPEG whose crop is at least three times the output on both
- * axes is decoded at 1/2 or 1/4 scale in the DCT domain (libjpeg's scaled IDCT, via sharp's
- * shrink-on-load) and only the remaining factor (1.5-2.5x) goes through the bilinear filter.
- * Three, not two: sharp 0.34 lowers the load shrink whenever the integer part of the factor
- * equals it (a guard against libjpeg rounding), so factors in [2, 3) would get no DCT scaling
- * and only the costs below. Sharp only shrinks on load when the crop comes after the resize, so
- * the whole image is resized by the crop's scale and the crop then taken from it: libvips
- * computes only the cropped part, but its corners land on whole output pixels, up to half an
- * output pixel from the exact crop. bench/pipeline.ts measures the difference to the exact path
- * and to PIL's.
+ * `shrinkOnLoad` (default on): a JPEG crop at least twice the output on both axes is decoded
+ * at 1/2, 1/4 or 1/8 scale in the DCT domain (libjpeg-turbo's scaled IDCT), the largest scale at
+ * which the scaled crop is still at least the output, by affectlab's JPEG addon (jpeg.ts,
+ * native/jpeg/jpeg_scaled.cc): it decodes only the rows and iMCU columns the crop needs, maps
+ * the crop box into the scaled image sub-pixel exactly (region / scale) and resizes that box with
+ * the antialiased bilinear (triangle) filter, as PIL's `Image.draft` + `resize(box=...)`. A CMYK
+ * or ICC-tagged JPEG, or any JPEG when the addon is not built, goes through sharp instead, which
+ * shrinks on load only from 3x (sharp 0.34 lowers its load shrink whenever the integer part of
+ * the factor equals it) by resizing the whole image at the crop's scale and then cropping, the
+ * crop's corners on whole output pixels. `shrinkOnLoad: false`: sharp's extract + resize always
+ * (the exact path). bench/pipeline.ts measures the difference to the exact path and to PIL's.
  */
 export async function decodeAndCrop(
   encoded: Buffer,
@@ -95,6 +106,10 @@ export async function decodeAndCrop(
   if (crop?.angle !== undefined) return decodeAligned(encoded, crop, margin, spec, width, height);
   const whole =
     region.left === 0 && region.top === 0 && region.width === width && region.height === height;
+  if (shrinkOnLoad && isJpeg(encoded) && !(autoOrient && !crop)) {
+    const pixels = await decodeScaled(encoded, region, spec);
+    if (pixels) return pixels;
+  }
   try {
     let image = sharp(encoded, { failOn: 'error' });
     const shrink = Math.min(region.width / spec.width, region.height / spec.height);
@@ -140,6 +155,29 @@ export async function decodeAndCrop(
   } catch (error) {
     throw new BadImageError('corrupt image', (error as Error).message);
   }
+}
+
+/**
+ * The crop decoded by the JPEG addon with DCT scaling (see decodeAndCrop), or undefined when
+ * the crop is under 2x the output, the addon is not built, or it leaves this JPEG to sharp.
+ */
+async function decodeScaled(
+  encoded: Buffer,
+  region: Region,
+  spec: ImageSpec,
+): Promise<Uint8Array | undefined> {
+  const scale = dctScale(region, spec);
+  const { addon } = jpegAddon();
+  if (scale === 1 || !addon) return undefined;
+  let rgb: Buffer;
+  try {
+    rgb = await addon.decode(encoded, scale, scaledBox(region, scale), spec.width, spec.height);
+  } catch (error) {
+    if (isUnsupported(error)) return undefined;
+    throw new BadImageError('corrupt image', (error as Error).message);
+  }
+  const pixels = new Uint8Array(rgb.buffer, rgb.byteOffset, rgb.byteLength);
+  return spec.channels === 1 ? luminance(pixels) : pixels;
 }
 
 /**

@@ -406,7 +406,7 @@ test('an abandoned epoch leaves nothing behind', async () => {
   );
 });
 
-test('JPEG shrink-on-load (crops >= 3x the output) stays within a pixel-difference bound of the exact path', async () => {
+test('JPEG shrink-on-load (DCT scaling, crops >= 2x the output) stays within a pixel-difference bound of the exact path', async () => {
   const large = join(dir, 'large');
   await generateSyntheticAffectNet({
     out: large,
@@ -443,7 +443,7 @@ test('JPEG shrink-on-load (crops >= 3x the output) stays within a pixel-differen
       await decodeAndCrop(png, e.crop, 0.1, spec, false, false),
     );
   }
-  // every crop of a 768 px image (>= 387 px) at 96 px output is >= 3x: each takes the shrink path
+  // every crop of a 768 px image (>= 387 px) at 96 px output is >= 2x: each takes the DCT path
   assert.equal(changed, examples.length);
   // bench/pipeline.ts measured 0.3-0.4 levels at 256 px from 768-1024 px sources
   assert.ok(sum / values < 1.5, `mean abs difference ${(sum / values).toFixed(3)} levels`);
