@@ -337,6 +337,11 @@ def main() -> None:
     warm_up = time.perf_counter() - started
     log(f"ready after {warm_up:.1f} s")
     reply({"ready": True, "warmUpSeconds": warm_up, "versions": versions(args.mode)})
+    serve(worker)
+
+
+def serve(worker: Any) -> None:
+    """Answer the orchestrator's commands on stdin until quit (bench/torch_train.py's too)."""
     for line in sys.stdin:
         command = json.loads(line)
         if command.get("op") == "measure":

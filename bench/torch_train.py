@@ -20,30 +20,19 @@ multiply-add), so the orchestrator can print GFLOP/s and the share of the sgemm 
 from __future__ import annotations
 
 import argparse
-import json
-import math
 import os
-import resource
 import sys
 import time
 from typing import Any, Callable
 
-CLASSES = 6
-REPLY_MARKER = "@@bench "
+# the protocol and the crop rule are keras_train's (it imports TensorFlow only where it uses it)
+from keras_train import CLASSES, crop_region, read_list, reply, serve
+
 MODE = "torch"
 
 
 def log(message: str) -> None:
     print(f"[{MODE}] {message}", file=sys.stderr, flush=True)
-
-
-def reply(payload: dict[str, Any]) -> None:
-    sys.stdout.write(REPLY_MARKER + json.dumps(payload) + "\n")
-    sys.stdout.flush()
-
-
-def peak_rss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def build_model(size: int):  # -> torch.nn.Module
@@ -145,16 +134,6 @@ class TorchStep:
         return {"images": self.steps * self.batch, "seconds": time.perf_counter() - started, "loss": loss}
 
 
-def crop_region(box: list[float], margin: float, width: int, height: int) -> tuple[int, int, int, int]:
-    """affectlab's cropRegion: the box grown by `margin` per side, clamped; (left, top, right, bottom)."""
-    x, y, w, h = box
-    left = max(0, math.floor(x - margin * w))
-    top = max(0, math.floor(y - margin * h))
-    right = min(width, math.ceil(x + w * (1 + margin)))
-    bottom = min(height, math.ceil(y + h * (1 + margin)))
-    return left, top, max(left + 1, right), max(top + 1, bottom)
-
-
 class FaceImages:
     """The listed JPEGs as a map-style dataset: (float32 CHW in [0,1], label)."""
 
@@ -187,8 +166,7 @@ class TorchFit:
         import torch
         from torch.utils.data import DataLoader
 
-        with open(args.list, encoding="utf8") as handle:
-            items = json.load(handle)
+        items = read_list(args.list)
         self.steps = args.steps
         self.batch = args.batch
         self.trainer = Trainer(args.size)
@@ -281,15 +259,7 @@ def main() -> None:
     if isinstance(worker, TorchStep):
         ready["flopsPerImage"] = worker.flops
     reply(ready)
-    for line in sys.stdin:
-        command = json.loads(line)
-        if command.get("op") == "measure":
-            reply({**worker.measure(), "peakRssMiB": peak_rss_mib()})
-        elif command.get("op") == "quit":
-            break
-        else:
-            raise SystemExit(f"unknown command {line.strip()}")
-    reply({"done": True, "peakRssMiB": peak_rss_mib()})
+    serve(worker)
 
 
 if __name__ == "__main__":

@@ -572,6 +572,20 @@ napi_value GraphDef(napi_env env, napi_callback_info info) {
   return out;
 }
 
+// The bytes of a typed-array argument (a serialised proto); false when it is not one.
+bool TypedArrayBytes(napi_env env, napi_value value, std::string* out) {
+  bool is_typed = false;
+  napi_is_typedarray(env, value, &is_typed);
+  if (!is_typed) return false;
+  napi_typedarray_type type;
+  size_t length, offset;
+  void* data;
+  napi_value buffer;
+  napi_get_typedarray_info(env, value, &type, &length, &data, &buffer, &offset);
+  out->assign(static_cast<const char*>(data), length);
+  return true;
+}
+
 // newSession(graph, configProto: Uint8Array | null)
 napi_value NewSession(napi_env env, napi_callback_info info) {
   size_t argc = 2;
@@ -581,16 +595,10 @@ napi_value NewSession(napi_env env, napi_callback_info info) {
   if (!g) return nullptr;
   TF_SessionOptions* opts = TF_NewSessionOptions();
   TF_Status* status = TF_NewStatus();
+  std::string config;
   if (argc >= 2) {
-    bool is_typed = false;
-    napi_is_typedarray(env, argv[1], &is_typed);
-    if (is_typed) {
-      napi_typedarray_type t;
-      size_t length, offset;
-      void* data;
-      napi_value ab;
-      napi_get_typedarray_info(env, argv[1], &t, &length, &data, &ab, &offset);
-      TF_SetConfig(opts, data, length, status);
+    if (TypedArrayBytes(env, argv[1], &config)) {
+      TF_SetConfig(opts, config.data(), config.size(), status);
       if (TF_GetCode(status) != TF_OK) {
         std::string msg = std::string("newSession: bad ConfigProto: ") + TF_Message(status);
         TF_DeleteStatus(status);
@@ -753,17 +761,7 @@ napi_value RunSession(napi_env env, napi_callback_info info) {
     }
     w->targets.push_back(op);
   }
-  bool has_options = false;
-  if (argc >= 6) napi_is_typedarray(env, argv[5], &has_options);
-  if (has_options) {
-    napi_typedarray_type t;
-    size_t length, offset;
-    void* data;
-    napi_value ab;
-    napi_get_typedarray_info(env, argv[5], &t, &length, &data, &ab, &offset);
-    if (length == 0) has_options = false;
-    else w->run_options.assign(static_cast<const char*>(data), length);
-  }
+  if (argc >= 6) TypedArrayBytes(env, argv[5], &w->run_options);
   napi_value promise, resource_name;
   CHECK_NAPI(env, napi_create_promise(env, &w->deferred, &promise));
   napi_create_string_utf8(env, "affectlab.tf_graph.run", NAPI_AUTO_LENGTH, &resource_name);
