@@ -499,24 +499,38 @@ interface PipelineFigure {
   ratioToTfData: { values: number[]; spread: Spread };
 }
 
-async function trainingFigures(
-  root: string,
-  listFile: string,
-  work: string,
-): Promise<TrainingFigure[]> {
-  const figures: TrainingFigure[] = [];
-  for (const size of sizes) {
-    const batch = batchFor(size);
-    const steps = stepsFor(size);
-    const experiment = (
-      name: string,
-      epochs: number,
-      gate: boolean,
-      execution?: 'graph' | 'eager',
-      augment = false,
-    ): string => {
+/** What the figures of one input size share: its batch, steps, worker arguments, files. */
+interface SizeSetup {
+  size: number;
+  batch: number;
+  steps: number;
+  /** The workers' --size/--batch/--steps arguments. */
+  common: string[];
+  work: string;
+  /** Write the bench experiment for this size; its path. */
+  experiment: (
+    name: string,
+    epochs: number,
+    gate: boolean,
+    execution?: 'graph' | 'eager',
+    augment?: boolean,
+  ) => string;
+  /** The PyTorch worker of a mode, as a starts entry (none with --skip-torch). */
+  torch: (mode: string, extra?: string[]) => Record<string, () => WorkerProcess>;
+}
+
+function sizeSetup(root: string, work: string, size: number): SizeSetup {
+  const batch = batchFor(size);
+  const steps = stepsFor(size);
+  const common = ['--size', String(size), '--batch', String(batch), '--steps', String(steps)];
+  return {
+    size,
+    batch,
+    steps,
+    common,
+    work,
+    experiment: (name, epochs, gate, execution, augment = false) => {
       const file = join(work, `${name}.yaml`);
-      const runsRoot = join(work, 'runs');
       writeFileSync(
         file,
         benchExperimentYaml({
@@ -526,102 +540,128 @@ async function trainingFigures(
           batch,
           stepsPerEpoch: steps,
           epochs,
-          runsRoot,
+          runsRoot: join(work, 'runs'),
           gate,
           execution,
           augment,
         }),
       );
       return file;
-    };
-    const common = ['--size', String(size), '--batch', String(batch), '--steps', String(steps)];
-    const stepFile = experiment(`bench-step-${size}`, 1, false);
-    const torch = (mode: string, extra: string[] = []): Record<string, () => WorkerProcess> =>
-      withTorch ? { torch: () => torchWorker(`${mode} ${size}`, [mode, ...common, ...extra]) } : {};
-    const affectlabStep = (execution: 'graph' | 'eager') => () =>
-      nodeWorker(`affectlab ${execution} step ${size}`, [
-        'affectlab-step',
+    },
+    torch: (mode, extra = []): Record<string, () => WorkerProcess> =>
+      withTorch ? { torch: () => torchWorker(`${mode} ${size}`, [mode, ...common, ...extra]) } : {},
+  };
+}
+
+/** The step-only row of one size: affectlab graph (and eager), Keras graph (and eager), PyTorch. */
+async function stepFigure(setup: SizeSetup): Promise<TrainingFigure> {
+  const { size, batch, steps, common, work, torch } = setup;
+  const stepFile = setup.experiment(`bench-step-${size}`, 1, false);
+  const affectlabStep = (execution: 'graph' | 'eager') => () =>
+    nodeWorker(`affectlab ${execution} step ${size}`, [
+      'affectlab-step',
+      ...common,
+      '--experiment',
+      stepFile,
+      '--work',
+      work,
+      '--execution',
+      execution,
+    ]);
+  const withEager = eagerSizes.includes(size);
+  const step = await interleaved(`${size} px step`, {
+    graph: affectlabStep('graph'),
+    keras: () => pythonWorker(`keras step ${size}`, ['keras-step', ...common]),
+    ...torch('torch-step'),
+    ...(withEager
+      ? {
+          eager: affectlabStep('eager'),
+          kerasEager: () =>
+            pythonWorker(`keras eager step ${size}`, ['keras-step', ...common, '--run-eagerly']),
+        }
+      : {}),
+  });
+  return {
+    model: 'vgg-type',
+    size,
+    batch,
+    stepsPerRepetition: steps,
+    figure: 'step',
+    affectlab: step.graph,
+    eager: step.eager,
+    keras: step.keras,
+    kerasEager: step.kerasEager,
+    torch: step.torch,
+    ratio: ratio(step.graph, step.keras),
+    eagerRatio: step.eager ? ratio(step.eager, step.keras) : undefined,
+    torchRatio: step.torch ? ratio(step.graph, step.torch) : undefined,
+    flopsPerImage: step.torch?.flopsPerImage,
+  };
+}
+
+/** The end-to-end row of one size: JPEG files to weights, alternating. */
+async function endToEndFigure(
+  setup: SizeSetup,
+  listFile: string,
+  flopsPerImage: number | undefined,
+): Promise<TrainingFigure> {
+  const { size, batch, steps, common, work, torch } = setup;
+  // epoch 0 warms up; each repetition measures one epoch and runs one more (train-worker.ts)
+  const e2eFile = setup.experiment(
+    `bench-e2e-${size}`,
+    2 * reps + 2,
+    true,
+    'graph',
+    values['e2e-augment'],
+  );
+  const cacheDir = mkdtempSync(join(work, 'cache-'));
+  const e2e = await interleaved(`${size} px end-to-end`, {
+    affectlab: () =>
+      nodeWorker(`affectlab e2e ${size}`, [
+        'affectlab-e2e',
         ...common,
         '--experiment',
-        stepFile,
+        e2eFile,
         '--work',
-        work,
-        '--execution',
-        execution,
-      ]);
-    const withEager = eagerSizes.includes(size);
-    const step = await interleaved(`${size} px step`, {
-      graph: affectlabStep('graph'),
-      keras: () => pythonWorker(`keras step ${size}`, ['keras-step', ...common]),
-      ...torch('torch-step'),
-      ...(withEager
-        ? {
-            eager: affectlabStep('eager'),
-            kerasEager: () =>
-              pythonWorker(`keras eager step ${size}`, ['keras-step', ...common, '--run-eagerly']),
-          }
-        : {}),
-    });
-    figures.push({
-      model: 'vgg-type',
-      size,
-      batch,
-      stepsPerRepetition: steps,
-      figure: 'step',
-      affectlab: step.graph,
-      eager: step.eager,
-      keras: step.keras,
-      kerasEager: step.kerasEager,
-      torch: step.torch,
-      ratio: ratio(step.graph, step.keras),
-      eagerRatio: step.eager ? ratio(step.eager, step.keras) : undefined,
-      torchRatio: step.torch ? ratio(step.graph, step.torch) : undefined,
-      flopsPerImage: step.torch?.flopsPerImage,
-    });
-    // epoch 0 warms up; each repetition measures one epoch and runs one more (train-worker.ts)
-    const e2eFile = experiment(
-      `bench-e2e-${size}`,
-      2 * reps + 2,
-      true,
-      'graph',
-      values['e2e-augment'],
-    );
-    const cacheDir = mkdtempSync(join(work, 'cache-'));
-    const e2e = await interleaved(`${size} px end-to-end`, {
-      affectlab: () =>
-        nodeWorker(`affectlab e2e ${size}`, [
-          'affectlab-e2e',
-          ...common,
-          '--experiment',
-          e2eFile,
-          '--work',
-          cacheDir,
-        ]),
-      keras: () =>
-        pythonWorker(`keras e2e ${size}`, [
-          'keras-e2e',
-          ...common,
-          '--list',
-          listFile,
-          '--margin',
-          String(MARGIN),
-        ]),
-      ...torch('torch-e2e', ['--list', listFile, '--margin', String(MARGIN)]),
-    });
-    figures.push({
-      model: 'vgg-type',
-      size,
-      batch,
-      stepsPerRepetition: steps,
-      figure: 'end-to-end',
-      affectlab: e2e.affectlab,
-      keras: e2e.keras,
-      torch: e2e.torch,
-      ratio: ratio(e2e.affectlab, e2e.keras),
-      torchRatio: e2e.torch ? ratio(e2e.affectlab, e2e.torch) : undefined,
-      augmented: values['e2e-augment'],
-      flopsPerImage: step.torch?.flopsPerImage,
-    });
+        cacheDir,
+      ]),
+    keras: () =>
+      pythonWorker(`keras e2e ${size}`, [
+        'keras-e2e',
+        ...common,
+        '--list',
+        listFile,
+        '--margin',
+        String(MARGIN),
+      ]),
+    ...torch('torch-e2e', ['--list', listFile, '--margin', String(MARGIN)]),
+  });
+  return {
+    model: 'vgg-type',
+    size,
+    batch,
+    stepsPerRepetition: steps,
+    figure: 'end-to-end',
+    affectlab: e2e.affectlab,
+    keras: e2e.keras,
+    torch: e2e.torch,
+    ratio: ratio(e2e.affectlab, e2e.keras),
+    torchRatio: e2e.torch ? ratio(e2e.affectlab, e2e.torch) : undefined,
+    augmented: values['e2e-augment'],
+    flopsPerImage,
+  };
+}
+
+async function trainingFigures(
+  root: string,
+  listFile: string,
+  work: string,
+): Promise<TrainingFigure[]> {
+  const figures: TrainingFigure[] = [];
+  for (const size of sizes) {
+    const setup = sizeSetup(root, work, size);
+    const step = await stepFigure(setup);
+    figures.push(step, await endToEndFigure(setup, listFile, step.flopsPerImage));
   }
   return figures;
 }
