@@ -189,24 +189,16 @@ async function runCommand(
     file = store.path('config.yaml');
   }
   if (!file) throw new UserError('give an experiment file, or --resume <run or sweep>');
-  // --launcher picks the plugin (before --set, so --set launcher.x applies to it); the
-  // YAML's launcher options stay only when it names the same one
-  // a dry run imports the plugins: modules only when allowed; a run always does
-  const limits = {
-    loadPlugins: !opts.dryRun || opts.allowPlugins === true,
-    maxCombinations: opts.maxCombinations,
-  };
-  const yamlLauncher = opts.launcher
-    ? (await runtime.resolve(file, { allowUnresolvedEnv: true, ...limits })).config.launcher?.type
-    : undefined;
-  const launcherSet =
-    opts.launcher && yamlLauncher !== opts.launcher
-      ? [`launcher={type: ${JSON.stringify(opts.launcher)}}`]
-      : [];
+  // --launcher picks the plugin (before --set, so --set launcher.x applies to it). As an
+  // override of launcher.type it keeps the YAML's launcher options when the YAML names the same
+  // one and drops them when it names another (applyOverride), so the file is resolved once.
+  const launcherSet = opts.launcher ? [`launcher.type=${JSON.stringify(opts.launcher)}`] : [];
   const base = await runtime.resolve(file, {
     overrides: [...launcherSet, ...(opts.set ?? [])],
     allowUnresolvedEnv: opts.dryRun,
-    ...limits,
+    // a dry run imports the plugins: modules only when allowed; a run always does
+    loadPlugins: !opts.dryRun || opts.allowPlugins === true,
+    maxCombinations: opts.maxCombinations,
   });
   for (const note of base.unchecked) runtime.logger.warn(formatDiagnostic(note));
   const group = base.config.sweep
