@@ -1,4 +1,3 @@
-import { cpSync } from 'node:fs';
 import type * as tf from '@tensorflow/tfjs';
 import type { DependencyContainer } from 'tsyringe';
 import { BackendService } from '../training/backend.js';
@@ -12,7 +11,7 @@ import {
   type TrainingEngine,
 } from '../engine/index.js';
 import { UserError } from '../errors.js';
-import { asWriteFailure, guardWrite } from '../write-failure.js';
+import { asWriteFailure } from '../write-failure.js';
 import type { MetricReport } from '../metrics/classification.js';
 import type { RegressionReport } from '../metrics/regression.js';
 import {
@@ -35,12 +34,7 @@ import type { ResolvedExperiment, Runtime } from '../plugin/runtime.js';
 import { Logger } from '../plugin/services.js';
 import { writeFinalArtifacts } from './artifacts.js';
 import { buildTrainingPlugins } from './training-plugins.js';
-import {
-  hasCheckpoint,
-  readTrainingState,
-  restoreCheckpoint,
-  type PartialEpoch,
-} from './checkpoint.js';
+import { hasCheckpoint, type PartialEpoch } from './checkpoint.js';
 import { CallbackList } from './callbacks.js';
 import { FitLoop } from './fit-loop.js';
 import { CheckpointListener, ReporterListener, RunRecordListener } from './run-listeners.js';
