@@ -32,12 +32,15 @@ import {
   StepError,
   TENSORFLOW_VERSION,
   buildBinding,
+  extractWheels,
+  failureText,
   findPython,
   layOutDeps,
   napiBuildVersion,
   nativeCacheRoot,
+  printFailure,
   run,
-  tail,
+  statusWriter,
 } from './native-common.mjs';
 
 const TF_VERSION = TENSORFLOW_VERSION;
@@ -46,7 +49,6 @@ const PACKAGE = '@tensorflow/tfjs-node-gpu';
 const PACKAGE_VERSION = '4.22.0';
 const TAG = '[affectlab gpu]';
 
-const started = Date.now();
 const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const requirementsFile = path.join(projectRoot, 'scripts', 'gpu-requirements.txt');
 const statusFile = path.join(projectRoot, 'node_modules', '.affectlab-gpu.json');
@@ -139,43 +141,6 @@ function downloadWheels(python, dir, pins) {
   return found;
 }
 
-// Extracts from the tensorflow wheel the two libraries and the C headers the binding includes,
-// and from the CUDA wheels their shared libraries plus ptxas and libdevice (XLA compiles PTX).
-const EXTRACT_PY = `
-import sys, zipfile, os, shutil, json
-dest, tf_whl, cuda = sys.argv[1], sys.argv[2], sys.argv[3:]
-libs = {'tensorflow/libtensorflow_cc.so.2', 'tensorflow/libtensorflow_framework.so.2'}
-inc = 'tensorflow/include/'
-keep = ('tensorflow/c/', 'tensorflow/core/platform/ctstring', 'tsl/platform/ctstring', 'tsl/c/', 'xla/tsl/c/')
-def copy(z, info, out):
-    os.makedirs(os.path.dirname(out), exist_ok=True)
-    with z.open(info) as src, open(out, 'wb') as dst:
-        shutil.copyfileobj(src, dst, 16 << 20)
-    if info.external_attr >> 16 & 0o111:
-        os.chmod(out, 0o755)
-n = 0
-with zipfile.ZipFile(tf_whl) as z:
-    for info in z.infolist():
-        name = info.filename
-        if name in libs:
-            copy(z, info, os.path.join(dest, name)); n += 1
-        elif name.startswith(inc) and name[len(inc):].startswith(keep) and not name.endswith('/'):
-            copy(z, info, os.path.join(dest, 'tensorflow', 'include', name[len(inc):])); n += 1
-for whl in cuda:
-    with zipfile.ZipFile(whl) as z:
-        for info in z.infolist():
-            name = info.filename
-            parts = name.split('/')
-            if not name.startswith('nvidia/') or name.endswith('/') or name.endswith('.py'):
-                continue
-            if ('/lib/' in name and '.so' in parts[-1]) or '/bin/' in name or '/nvvm/' in name:
-                copy(z, info, os.path.join(dest, name)); n += 1
-missing = [l for l in libs if not os.path.exists(os.path.join(dest, l))]
-if missing:
-    sys.exit('wheel lacks ' + ', '.join(missing))
-print('extracted', n, 'files')
-`;
-
 function dirBytes(dir) {
   let total = 0;
   for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
@@ -194,7 +159,14 @@ function extractAll(python, wheels, tfPin, dest) {
     .filter(([pin]) => pin !== tfPin)
     .map(([, f]) => f);
   log(`extracting libtensorflow (CUDA build), headers and ${cuda.length} CUDA wheels ...`);
-  const r = run(python, ['-c', EXTRACT_PY, tmp, wheels[tfPin], ...cuda], { timeout: 1_800_000 });
+  // libtensorflow beside nvidia/, as in site-packages (the libraries' RUNPATH expects it)
+  const r = extractWheels(python, tmp, {
+    tfWheel: wheels[tfPin],
+    cudaWheels: cuda,
+    libDir: 'tensorflow',
+    includeDir: 'tensorflow/include',
+    timeout: 1_800_000,
+  });
   if (!r.ok) {
     fs.rmSync(tmp, { recursive: true, force: true });
     throw new StepError('extract', 'could not extract the wheels', {
@@ -310,23 +282,79 @@ function rememberProject(cacheRoot) {
   fs.writeFileSync(enabledFile(cacheRoot), JSON.stringify({ projects }, null, 2) + '\n');
 }
 
-function writeStatus(fields) {
-  const status = {
-    ok: false,
-    package: PACKAGE,
-    version: PACKAGE_VERSION,
-    tensorflowWheel: TF_WHEEL_SPEC,
-    ...fields,
-    builtAt: new Date().toISOString(),
-    seconds: Math.round((Date.now() - started) / 100) / 10,
-  };
-  try {
-    fs.mkdirSync(path.dirname(statusFile), { recursive: true });
-    fs.writeFileSync(statusFile, JSON.stringify(status, null, 2) + '\n');
-  } catch (err) {
-    log(`could not write ${statusFile}: ${err.message}`);
+const writeStatus = statusWriter(
+  statusFile,
+  { ok: false, package: PACKAGE, version: PACKAGE_VERSION, tensorflowWheel: TF_WHEEL_SPEC },
+  log,
+);
+
+/**
+ * libtensorflow (CUDA build) and the CUDA libraries under `cacheDir`, extracted once from the
+ * wheels (downloaded with pip unless AFFECTLAB_GPU_WHEELS names them); `libs.json` records the
+ * wheels and sizes, and says the extraction is done.
+ */
+function extractedLibs({ cacheRoot, cacheDir, pins, force, steps }) {
+  const libsRecord = path.join(cacheDir, 'libs.json');
+  if (!force && fs.existsSync(libsRecord)) {
+    steps.push('cached-libs');
+    return JSON.parse(fs.readFileSync(libsRecord, 'utf8'));
   }
-  return status;
+  const python = findPython();
+  if (!python) {
+    throw new StepError('python', 'python3 with pip is needed to download and unpack the wheels', {
+      fix: 'apt-get install -y python3 python3-pip, or set AFFECTLAB_PYTHON',
+    });
+  }
+  const wheelDir = process.env.AFFECTLAB_GPU_WHEELS || path.join(cacheRoot, 'gpu', 'wheels');
+  let wheels = findWheels(wheelDir, pins);
+  const toFetch = pins.filter((p) => !wheels[p]);
+  if (toFetch.length) {
+    if (process.env.AFFECTLAB_GPU_WHEELS)
+      throw new StepError('wheels', `AFFECTLAB_GPU_WHEELS=${wheelDir} lacks ${toFetch.join(', ')}`);
+    const t = Date.now();
+    wheels = { ...wheels, ...downloadWheels(python, wheelDir, toFetch) };
+    steps.push(`pip-download ${Math.round((Date.now() - t) / 1000)}s`);
+  }
+  const wheelBytes = Object.values(wheels).reduce((s, f) => s + fs.statSync(f).size, 0);
+  const t = Date.now();
+  extractAll(python, wheels, TF_WHEEL_SPEC, cacheDir);
+  steps.push(`extract ${Math.round((Date.now() - t) / 1000)}s`);
+  const libs = {
+    wheels: Object.fromEntries(Object.entries(wheels).map(([p, f]) => [p, path.basename(f)])),
+    wheelBytes,
+    extractedBytes:
+      dirBytes(path.join(cacheDir, 'tensorflow')) + dirBytes(path.join(cacheDir, 'nvidia')),
+  };
+  fs.writeFileSync(libsRecord, JSON.stringify(libs, null, 2) + '\n');
+  // the extracted files are what is kept; the wheels go unless the user supplied them
+  if (!process.env.AFFECTLAB_GPU_WHEELS && process.env.AFFECTLAB_NATIVE_KEEP_WHEEL !== '1')
+    fs.rmSync(wheelDir, { recursive: true, force: true });
+  return libs;
+}
+
+/**
+ * The graph addon for the -gpu package: scripts/graph-addon.mjs builds it for every native
+ * package present (cached per package version and source hash); true when the -gpu one built.
+ */
+function buildGraphAddon() {
+  const g = run(process.execPath, [path.join(projectRoot, 'scripts', 'graph-addon.mjs')], {
+    cwd: projectRoot,
+  });
+  process.stdout.write(
+    g.output
+      .split('\n')
+      .filter((l) => l.includes('tfjs-node-gpu'))
+      .map((l) => `${l}\n`)
+      .join(''),
+  );
+  try {
+    const graph = JSON.parse(
+      fs.readFileSync(path.join(projectRoot, 'node_modules', '.affectlab-graph.json'), 'utf8'),
+    );
+    return Boolean(graph.builds?.find((b) => b.package === PACKAGE)?.ok);
+  } catch {
+    return false; // no record
+  }
 }
 
 function setup() {
@@ -340,7 +368,6 @@ function setup() {
   const pins = [TF_WHEEL_SPEC, ...cudaPins()];
   const key = cacheKey(pins.slice(1));
   const cacheDir = path.join(cacheRoot, 'gpu', key);
-  const libsRecord = path.join(cacheDir, 'libs.json');
   const force = process.env.AFFECTLAB_GPU_FORCE === '1';
   const steps = [];
 
@@ -350,49 +377,7 @@ function setup() {
   const pkg = installPackage(pristine);
 
   // 2. libtensorflow (CUDA build) + CUDA libraries, extracted once into the cache.
-  let libs;
-  if (!force && fs.existsSync(libsRecord)) {
-    libs = JSON.parse(fs.readFileSync(libsRecord, 'utf8'));
-    steps.push('cached-libs');
-  } else {
-    const python = findPython();
-    if (!python) {
-      throw new StepError(
-        'python',
-        'python3 with pip is needed to download and unpack the wheels',
-        {
-          fix: 'apt-get install -y python3 python3-pip, or set AFFECTLAB_PYTHON',
-        },
-      );
-    }
-    const wheelDir = process.env.AFFECTLAB_GPU_WHEELS || path.join(cacheRoot, 'gpu', 'wheels');
-    let wheels = findWheels(wheelDir, pins);
-    const toFetch = pins.filter((p) => !wheels[p]);
-    if (toFetch.length) {
-      if (process.env.AFFECTLAB_GPU_WHEELS)
-        throw new StepError(
-          'wheels',
-          `AFFECTLAB_GPU_WHEELS=${wheelDir} lacks ${toFetch.join(', ')}`,
-        );
-      const t = Date.now();
-      wheels = { ...wheels, ...downloadWheels(python, wheelDir, toFetch) };
-      steps.push(`pip-download ${Math.round((Date.now() - t) / 1000)}s`);
-    }
-    const wheelBytes = Object.values(wheels).reduce((s, f) => s + fs.statSync(f).size, 0);
-    const t = Date.now();
-    extractAll(python, wheels, TF_WHEEL_SPEC, cacheDir);
-    steps.push(`extract ${Math.round((Date.now() - t) / 1000)}s`);
-    libs = {
-      wheels: Object.fromEntries(Object.entries(wheels).map(([p, f]) => [p, path.basename(f)])),
-      wheelBytes,
-      extractedBytes:
-        dirBytes(path.join(cacheDir, 'tensorflow')) + dirBytes(path.join(cacheDir, 'nvidia')),
-    };
-    fs.writeFileSync(libsRecord, JSON.stringify(libs, null, 2) + '\n');
-    // the extracted files are what is kept; the wheels go unless the user supplied them
-    if (!process.env.AFFECTLAB_GPU_WHEELS && process.env.AFFECTLAB_NATIVE_KEEP_WHEEL !== '1')
-      fs.rmSync(wheelDir, { recursive: true, force: true });
-  }
+  const libs = extractedLibs({ cacheRoot, cacheDir, pins, force, steps });
 
   // 3. deps/ layout: symlinks into the cache; deps/nvidia beside deps/lib for $ORIGIN/../nvidia.
   const tfDir = path.join(cacheDir, 'tensorflow');
@@ -431,27 +416,8 @@ function setup() {
     });
   }
 
-  // 6. The graph addon for the -gpu package (scripts/graph-addon.mjs builds it for every native
-  // package present; cached per package version and source hash).
-  const g = run(process.execPath, [path.join(projectRoot, 'scripts', 'graph-addon.mjs')], {
-    cwd: projectRoot,
-  });
-  process.stdout.write(
-    g.output
-      .split('\n')
-      .filter((l) => l.includes('tfjs-node-gpu'))
-      .map((l) => `${l}\n`)
-      .join(''),
-  );
-  let graphAddon = false;
-  try {
-    const graph = JSON.parse(
-      fs.readFileSync(path.join(projectRoot, 'node_modules', '.affectlab-graph.json'), 'utf8'),
-    );
-    graphAddon = Boolean(graph.builds?.find((b) => b.package === PACKAGE)?.ok);
-  } catch {
-    /* no record: reported as false */
-  }
+  // 6. The graph addon for the -gpu package.
+  const graphAddon = buildGraphAddon();
 
   rememberProject(cacheRoot);
   const status = writeStatus({
@@ -478,28 +444,19 @@ function setup() {
   return status;
 }
 
-function printFailure(err) {
-  const lines = [
-    `${TAG} GPU backend setup failed at ${err.step ?? 'an unexpected step'}: ${err.message}`,
-  ];
-  if (err.command) lines.push(`${TAG} Command: ${err.command.slice(0, 400)}`);
-  if (err.output)
-    lines.push(
-      ...tail(err.output, 20)
-        .split('\n')
-        .map((l) => `${TAG}   ${l}`),
-    );
-  if (!err.step && err.stack)
-    lines.push(
-      ...tail(err.stack, 8)
-        .split('\n')
-        .map((l) => `${TAG}   ${l}`),
-    );
-  if (err.fix) lines.push(`${TAG} Fix: ${err.fix}`);
-  lines.push(
-    `${TAG} Retry with: npx affectlab setup gpu   (status: node_modules/.affectlab-gpu.json)`,
-  );
-  console.log(lines.join('\n'));
+/** Where the GPU setup failed, and how to retry. */
+function printGpuFailure(err) {
+  printFailure(err, {
+    tag: TAG,
+    head: [
+      `${TAG} GPU backend setup failed at ${err.step ?? 'an unexpected step'}: ${err.message}`,
+    ],
+    outputLines: 20,
+    commandChars: 400,
+    footer: [
+      `${TAG} Retry with: npx affectlab setup gpu   (status: node_modules/.affectlab-gpu.json)`,
+    ],
+  });
 }
 
 const postinstall = process.argv.includes('--postinstall');
@@ -518,10 +475,10 @@ if (postinstall) {
 try {
   setup();
 } catch (err) {
-  printFailure(err);
+  printGpuFailure(err);
   writeStatus({
     ok: false,
-    error: `${err.step ?? 'unexpected'}: ${err.message}${err.output ? `\n${tail(err.output, 15)}` : ''}`,
+    error: failureText(err),
     fix: err.fix,
   });
   if (!postinstall) process.exitCode = 1;

@@ -26,13 +26,17 @@ import { fileURLToPath } from 'node:url';
 import {
   StepError,
   TENSORFLOW_VERSION,
+  TF_LIBRARIES,
   buildBinding,
+  extractWheels,
+  failureText,
   findPython,
   layOutDeps,
   napiBuildVersion,
   nativeCacheRoot,
+  printFailure,
   run,
-  tail,
+  statusWriter,
 } from './native-common.mjs';
 
 const TF_WHEEL_VERSION = TENSORFLOW_VERSION;
@@ -42,30 +46,16 @@ const VERIFIED_TFJS_NODE = ['4.22.0'];
 const LAYOUT_MARKER = '.affectlab-native.json';
 const TAG = '[affectlab native]';
 
-const started = Date.now();
 const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const statusFile = path.join(projectRoot, 'node_modules', '.affectlab-native.json');
 
 const log = (msg) => console.log(`${TAG} ${msg}`);
 
-function writeStatus(fields) {
-  const status = {
-    ok: false,
-    route: 'none',
-    tensorflowWheel: TF_WHEEL_SPEC,
-    tfjsNode: null,
-    ...fields,
-    builtAt: new Date().toISOString(),
-    seconds: Math.round((Date.now() - started) / 100) / 10,
-  };
-  try {
-    fs.mkdirSync(path.dirname(statusFile), { recursive: true });
-    fs.writeFileSync(statusFile, JSON.stringify(status, null, 2) + '\n');
-  } catch (err) {
-    console.log(`${TAG} could not write ${statusFile}: ${err.message}`);
-  }
-  return status;
-}
+const writeStatus = statusWriter(
+  statusFile,
+  { ok: false, route: 'none', tensorflowWheel: TF_WHEEL_SPEC, tfjsNode: null },
+  log,
+);
 
 /** Loads tfjs-node in a child process and runs a matMul; returns {ok, tfVersion, output}. */
 function probeBinding() {
@@ -135,44 +125,14 @@ function downloadWheel(python, wheelsDir) {
   return wheel;
 }
 
-// Extracts the two shared libraries into <dest>/lib and the C headers the binding includes
-// (closure computed with g++ -MM against the full include tree) into <dest>/include.
-const EXTRACT_PY = `
-import sys, zipfile, os, shutil
-whl, dest = sys.argv[1], sys.argv[2]
-libs = {'tensorflow/libtensorflow_cc.so.2', 'tensorflow/libtensorflow_framework.so.2'}
-inc = 'tensorflow/include/'
-keep = ('tensorflow/c/', 'tensorflow/core/platform/ctstring', 'tsl/platform/ctstring', 'tsl/c/', 'xla/tsl/c/')
-n = 0
-with zipfile.ZipFile(whl) as z:
-    for info in z.infolist():
-        name = info.filename
-        if name.endswith('/'):
-            continue
-        if name in libs:
-            out = os.path.join(dest, 'lib', os.path.basename(name))
-        elif name.startswith(inc) and name[len(inc):].startswith(keep):
-            out = os.path.join(dest, 'include', name[len(inc):])
-        else:
-            continue
-        os.makedirs(os.path.dirname(out), exist_ok=True)
-        with z.open(info) as src, open(out, 'wb') as dst:
-            shutil.copyfileobj(src, dst, 16 << 20)
-        n += 1
-missing = [l for l in libs if not os.path.exists(os.path.join(dest, 'lib', os.path.basename(l)))]
-if missing:
-    sys.exit('wheel lacks ' + ', '.join(missing))
-print('extracted', n, 'files')
-`;
-
 function extractWheel(python, wheel, dest) {
   const tmp = `${dest}.tmp-${process.pid}`;
   fs.rmSync(tmp, { recursive: true, force: true });
   fs.mkdirSync(tmp, { recursive: true });
-  log(`extracting libtensorflow_cc.so.2, libtensorflow_framework.so.2 and C headers ...`);
+  log(`extracting ${TF_LIBRARIES.join(', ')} and C headers ...`);
   let r;
   if (python) {
-    r = run(python, ['-c', EXTRACT_PY, wheel, tmp], { timeout: 600_000 });
+    r = extractWheels(python, tmp, { tfWheel: wheel, libDir: 'lib', includeDir: 'include' });
   } else {
     r = run(
       'unzip',
@@ -180,8 +140,7 @@ function extractWheel(python, wheel, dest) {
         '-q',
         '-o',
         wheel,
-        'tensorflow/libtensorflow_cc.so.2',
-        'tensorflow/libtensorflow_framework.so.2',
+        ...TF_LIBRARIES.map((l) => `tensorflow/${l}`),
         'tensorflow/include/tensorflow/c/*',
         'tensorflow/include/tensorflow/core/platform/ctstring*',
         'tensorflow/include/tsl/platform/ctstring*',
@@ -193,7 +152,7 @@ function extractWheel(python, wheel, dest) {
     );
     if (r.ok) {
       fs.mkdirSync(path.join(tmp, 'lib'));
-      for (const l of ['libtensorflow_cc.so.2', 'libtensorflow_framework.so.2']) {
+      for (const l of TF_LIBRARIES) {
         fs.renameSync(path.join(tmp, 'raw/tensorflow', l), path.join(tmp, 'lib', l));
       }
       fs.renameSync(path.join(tmp, 'raw/tensorflow/include'), path.join(tmp, 'include'));
@@ -212,36 +171,107 @@ function extractWheel(python, wheel, dest) {
   fs.renameSync(tmp, dest);
 }
 
-function printFailure(err) {
-  const lines = [
-    '',
-    `${TAG} ------------------------------------------------------------------`,
-    `${TAG} The native TensorFlow backend (@tensorflow/tfjs-node) is NOT available.`,
-    `${TAG} Training still works on the pure-JS 'cpu' backend, ~100x slower.`,
-    `${TAG} Failed step: ${err.step ?? 'unexpected'}: ${err.message}`,
-  ];
-  if (err.command) lines.push(`${TAG} Command: ${err.command}`);
-  if (err.output)
-    lines.push(
-      `${TAG} Output (last lines):`,
-      ...tail(err.output)
-        .split('\n')
-        .map((l) => `${TAG}   ${l}`),
+/** Why the native backend is not available, and how to retry. */
+function printNativeFailure(err) {
+  printFailure(err, {
+    tag: TAG,
+    head: [
+      '',
+      `${TAG} ------------------------------------------------------------------`,
+      `${TAG} The native TensorFlow backend (@tensorflow/tfjs-node) is NOT available.`,
+      `${TAG} Training still works on the pure-JS 'cpu' backend, ~100x slower.`,
+      `${TAG} Failed step: ${err.step ?? 'unexpected'}: ${err.message}`,
+    ],
+    outputHeading: 'Output (last lines):',
+    footer: [
+      `${TAG} Retry with: node scripts/native-backend.mjs   (AFFECTLAB_SKIP_NATIVE=1 skips this step)`,
+      `${TAG} Details: docs/native-backend.md; status written to node_modules/.affectlab-native.json`,
+      `${TAG} ------------------------------------------------------------------`,
+      '',
+    ],
+  });
+}
+
+/** libtensorflow and its C headers under `extracted`: from the cache, else from the wheel. */
+function ensureExtracted(cacheRoot, extracted, steps) {
+  const extractedOk = () =>
+    [...TF_LIBRARIES.map((l) => `lib/${l}`), 'include/tensorflow/c/eager/c_api.h'].every((f) =>
+      fs.existsSync(path.join(extracted, f)),
     );
-  if (!err.step && err.stack)
-    lines.push(
-      ...tail(err.stack, 8)
-        .split('\n')
-        .map((l) => `${TAG}   ${l}`),
-    );
-  if (err.fix) lines.push(`${TAG} Fix: ${err.fix}`);
-  lines.push(
-    `${TAG} Retry with: node scripts/native-backend.mjs   (AFFECTLAB_SKIP_NATIVE=1 skips this step)`,
-    `${TAG} Details: docs/native-backend.md; status written to node_modules/.affectlab-native.json`,
-    `${TAG} ------------------------------------------------------------------`,
-    '',
-  );
-  console.log(lines.join('\n'));
+  if (extractedOk()) {
+    steps.push('cached-libs');
+    return;
+  }
+  const python = findPython();
+  let wheel = process.env.AFFECTLAB_TF_WHEEL || findWheel(path.join(cacheRoot, 'wheels'));
+  if (!wheel) {
+    if (!python) {
+      throw new StepError(
+        'python',
+        'python3 (with pip) is needed to download the tensorflow-cpu wheel',
+        {
+          fix: 'apt-get install -y python3 python3-pip, or set AFFECTLAB_PYTHON, or set AFFECTLAB_TF_WHEEL to a downloaded wheel.',
+        },
+      );
+    }
+    wheel = downloadWheel(python, path.join(cacheRoot, 'wheels'));
+    steps.push('pip-download');
+  }
+  extractWheel(python, wheel, extracted);
+  steps.push('extract');
+  // The extracted files are what we keep; drop the downloaded wheel (~230 MB) unless user-provided.
+  if (!process.env.AFFECTLAB_TF_WHEEL && process.env.AFFECTLAB_NATIVE_KEEP_WHEEL !== '1') {
+    fs.rmSync(wheel, { force: true });
+  }
+}
+
+/**
+ * The binding in tfjs-node's lib/: the cached .node (relocatable: RUNPATH is
+ * $ORIGIN/../../deps/lib), else built; then verified in a child process, a stale cached binding
+ * getting one rebuild. A binding built here is cached. Returns the probe.
+ */
+function installBinding({ tfjsNodeDir, napi, bindingCache, cacheRoot, steps }) {
+  const bindingDest = path.join(tfjsNodeDir, `lib/napi-v${napi}/tfjs_binding.node`);
+  let usedCachedBinding = false;
+  if (fs.existsSync(bindingCache)) {
+    fs.mkdirSync(path.dirname(bindingDest), { recursive: true });
+    fs.copyFileSync(bindingCache, bindingDest);
+    usedCachedBinding = true;
+  } else {
+    buildBinding(tfjsNodeDir, napi, log);
+    steps.push('build');
+  }
+
+  let probe = probeBinding();
+  if (!probe.ok && usedCachedBinding) {
+    log('cached binding did not load; rebuilding ...');
+    fs.rmSync(bindingCache, { force: true });
+    buildBinding(tfjsNodeDir, napi, log);
+    steps.push('rebuild');
+    usedCachedBinding = false;
+    probe = probeBinding();
+  }
+  if (!probe.ok) {
+    throw new StepError('verify', 'the built binding does not load or compute correctly', {
+      command: probe.command
+        ? `${process.execPath} -e "require('@tensorflow/tfjs-node') ..."`
+        : undefined,
+      output: probe.output,
+      fix: `Inspect with: ldd ${bindingDest}; remove the cache ${cacheRoot} and re-run node scripts/native-backend.mjs`,
+    });
+  }
+  if (usedCachedBinding) steps.push('cached-binding');
+  else {
+    try {
+      fs.mkdirSync(path.dirname(bindingCache), { recursive: true });
+      fs.copyFileSync(bindingDest, `${bindingCache}.tmp`);
+      fs.renameSync(`${bindingCache}.tmp`, bindingCache);
+    } catch (err) {
+      log(`note: could not cache the binding: ${err.message}`);
+    }
+  }
+
+  return probe;
 }
 
 function main() {
@@ -308,82 +338,13 @@ function main() {
   const steps = [];
 
   // 1. Extracted libtensorflow + headers (from cache, else from the wheel).
-  const extractedOk = () =>
-    [
-      'lib/libtensorflow_cc.so.2',
-      'lib/libtensorflow_framework.so.2',
-      'include/tensorflow/c/eager/c_api.h',
-    ].every((f) => fs.existsSync(path.join(extracted, f)));
-  if (!extractedOk()) {
-    const python = findPython();
-    let wheel = process.env.AFFECTLAB_TF_WHEEL || findWheel(path.join(cacheRoot, 'wheels'));
-    if (!wheel) {
-      if (!python) {
-        throw new StepError(
-          'python',
-          'python3 (with pip) is needed to download the tensorflow-cpu wheel',
-          {
-            fix: 'apt-get install -y python3 python3-pip, or set AFFECTLAB_PYTHON, or set AFFECTLAB_TF_WHEEL to a downloaded wheel.',
-          },
-        );
-      }
-      wheel = downloadWheel(python, path.join(cacheRoot, 'wheels'));
-      steps.push('pip-download');
-    }
-    extractWheel(python, wheel, extracted);
-    steps.push('extract');
-    // The extracted files are what we keep; drop the downloaded wheel (~230 MB) unless user-provided.
-    if (!process.env.AFFECTLAB_TF_WHEEL && process.env.AFFECTLAB_NATIVE_KEEP_WHEEL !== '1') {
-      fs.rmSync(wheel, { force: true });
-    }
-  } else {
-    steps.push('cached-libs');
-  }
+  ensureExtracted(cacheRoot, extracted, steps);
 
   // 2. deps/ layout inside tfjs-node.
   layOutDeps(path.join(extracted, 'lib'), path.join(extracted, 'include'), tfjsNodeDir);
 
-  // 3. Binding: cached .node (relocatable: RUNPATH is $ORIGIN/../../deps/lib), else build.
-  const bindingDest = path.join(tfjsNodeDir, `lib/napi-v${napi}/tfjs_binding.node`);
-  let usedCachedBinding = false;
-  if (fs.existsSync(bindingCache)) {
-    fs.mkdirSync(path.dirname(bindingDest), { recursive: true });
-    fs.copyFileSync(bindingCache, bindingDest);
-    usedCachedBinding = true;
-  } else {
-    buildBinding(tfjsNodeDir, napi, log);
-    steps.push('build');
-  }
-
-  // 4. Verify in a child process; a stale cached binding gets one rebuild.
-  let probe = probeBinding();
-  if (!probe.ok && usedCachedBinding) {
-    log('cached binding did not load; rebuilding ...');
-    fs.rmSync(bindingCache, { force: true });
-    buildBinding(tfjsNodeDir, napi, log);
-    steps.push('rebuild');
-    usedCachedBinding = false;
-    probe = probeBinding();
-  }
-  if (!probe.ok) {
-    throw new StepError('verify', 'the built binding does not load or compute correctly', {
-      command: probe.command
-        ? `${process.execPath} -e "require('@tensorflow/tfjs-node') ..."`
-        : undefined,
-      output: probe.output,
-      fix: `Inspect with: ldd ${bindingDest}; remove the cache ${cacheRoot} and re-run node scripts/native-backend.mjs`,
-    });
-  }
-  if (usedCachedBinding) steps.push('cached-binding');
-  else {
-    try {
-      fs.mkdirSync(path.dirname(bindingCache), { recursive: true });
-      fs.copyFileSync(bindingDest, `${bindingCache}.tmp`);
-      fs.renameSync(`${bindingCache}.tmp`, bindingCache);
-    } catch (err) {
-      log(`note: could not cache the binding: ${err.message}`);
-    }
-  }
+  // 3. and 4. The binding, verified.
+  const probe = installBinding({ tfjsNodeDir, napi, bindingCache, cacheRoot, steps });
 
   const info = {
     route: 'wheel',
@@ -404,7 +365,7 @@ function main() {
 try {
   main();
 } catch (err) {
-  printFailure(err);
+  printNativeFailure(err);
   let tfjsNode = null;
   try {
     tfjsNode = createRequire(path.join(projectRoot, 'package.json'))(
@@ -417,7 +378,7 @@ try {
     ok: false,
     route: 'wheel',
     tfjsNode,
-    error: `${err.step ?? 'unexpected'}: ${err.message}${err.output ? `\n${tail(err.output, 15)}` : ''}`,
+    error: failureText(err),
     command: err.command,
   });
 }

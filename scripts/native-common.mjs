@@ -193,3 +193,116 @@ export function layOutDeps(libDir, includeDir, tfjsNodeDir, { symlink = false } 
   for (const [name, target] of Object.entries(links)) fs.symlinkSync(target, path.join(lib, name));
   fs.cpSync(includeDir, path.join(deps, 'include'), { recursive: true, force: true });
 }
+
+/** The two shared libraries of the TensorFlow wheels that export the C API the bindings call. */
+export const TF_LIBRARIES = ['libtensorflow_cc.so.2', 'libtensorflow_framework.so.2'];
+
+// Extracts from a tensorflow(-cpu) wheel the two libraries (into <dest>/<lib_dir>) and the C
+// headers the binding includes (closure computed with g++ -MM against the full include tree;
+// into <dest>/<include_dir>), and from any CUDA wheels after it their shared libraries plus
+// ptxas and libdevice (XLA compiles PTX), kept at their nvidia/... paths. Executable bits stay.
+const EXTRACT_PY = `
+import sys, zipfile, os, shutil
+dest, lib_dir, inc_dir, tf_whl, cuda = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5:]
+libs = ${JSON.stringify(TF_LIBRARIES.map((l) => `tensorflow/${l}`))}
+inc = 'tensorflow/include/'
+keep = ('tensorflow/c/', 'tensorflow/core/platform/ctstring', 'tsl/platform/ctstring', 'tsl/c/', 'xla/tsl/c/')
+def copy(z, info, out):
+    os.makedirs(os.path.dirname(out), exist_ok=True)
+    with z.open(info) as src, open(out, 'wb') as dst:
+        shutil.copyfileobj(src, dst, 16 << 20)
+    if info.external_attr >> 16 & 0o111:
+        os.chmod(out, 0o755)
+n = 0
+with zipfile.ZipFile(tf_whl) as z:
+    for info in z.infolist():
+        name = info.filename
+        if name.endswith('/'):
+            continue
+        if name in libs:
+            copy(z, info, os.path.join(dest, lib_dir, os.path.basename(name))); n += 1
+        elif name.startswith(inc) and name[len(inc):].startswith(keep):
+            copy(z, info, os.path.join(dest, inc_dir, name[len(inc):])); n += 1
+for whl in cuda:
+    with zipfile.ZipFile(whl) as z:
+        for info in z.infolist():
+            name = info.filename
+            parts = name.split('/')
+            if not name.startswith('nvidia/') or name.endswith('/') or name.endswith('.py'):
+                continue
+            if ('/lib/' in name and '.so' in parts[-1]) or '/bin/' in name or '/nvvm/' in name:
+                copy(z, info, os.path.join(dest, name)); n += 1
+missing = [l for l in libs if not os.path.exists(os.path.join(dest, lib_dir, os.path.basename(l)))]
+if missing:
+    sys.exit('wheel lacks ' + ', '.join(missing))
+print('extracted', n, 'files')
+`;
+
+/**
+ * Runs the extraction with `python` (zipfile only, no TensorFlow import): the libraries into
+ * `<dest>/<libDir>`, the headers into `<dest>/<includeDir>`, the CUDA wheels' files under
+ * `<dest>/nvidia`. Returns run()'s result.
+ */
+export function extractWheels(
+  python,
+  dest,
+  { tfWheel, cudaWheels = [], libDir, includeDir, timeout = 600_000 },
+) {
+  return run(python, ['-c', EXTRACT_PY, dest, libDir, includeDir, tfWheel, ...cudaWheels], {
+    timeout,
+  });
+}
+
+/**
+ * A writer of the install record (`node_modules/.affectlab-*.json`, read by `affectlab
+ * doctor`): `defaults`, then the fields given, then when it was written and how long the
+ * script had run. A failed write is logged, never thrown.
+ */
+export function statusWriter(statusFile, defaults, log) {
+  const started = Date.now();
+  return (fields) => {
+    const status = {
+      ...defaults,
+      ...fields,
+      builtAt: new Date().toISOString(),
+      seconds: Math.round((Date.now() - started) / 100) / 10,
+    };
+    try {
+      fs.mkdirSync(path.dirname(statusFile), { recursive: true });
+      fs.writeFileSync(statusFile, JSON.stringify(status, null, 2) + '\n');
+    } catch (err) {
+      log(`could not write ${statusFile}: ${err.message}`);
+    }
+    return status;
+  };
+}
+
+/**
+ * A failed setup on stdout: `head` lines, then the failing command, the output's last lines,
+ * the stack of an unexpected error and the fix, each line tagged, then `footer`.
+ */
+export function printFailure(
+  err,
+  { tag, head, footer, outputLines = 25, outputHeading, commandChars = Infinity },
+) {
+  const indented = (text, lines) =>
+    tail(text, lines)
+      .split('\n')
+      .map((l) => `${tag}   ${l}`);
+  const lines = [...head];
+  if (err.command) lines.push(`${tag} Command: ${err.command.slice(0, commandChars)}`);
+  if (err.output)
+    lines.push(
+      ...(outputHeading ? [`${tag} ${outputHeading}`] : []),
+      ...indented(err.output, outputLines),
+    );
+  if (!err.step && err.stack) lines.push(...indented(err.stack, 8));
+  if (err.fix) lines.push(`${tag} Fix: ${err.fix}`);
+  lines.push(...footer);
+  console.log(lines.join('\n'));
+}
+
+/** The install record's `error` for a failure: the step, the message, the output's tail. */
+export function failureText(err) {
+  return `${err.step ?? 'unexpected'}: ${err.message}${err.output ? `\n${tail(err.output, 15)}` : ''}`;
+}

@@ -1,4 +1,3 @@
-import { cpSync } from 'node:fs';
 import type * as tf from '@tensorflow/tfjs';
 import type { DependencyContainer } from 'tsyringe';
 import { BackendService } from '../training/backend.js';
@@ -12,7 +11,7 @@ import {
   type TrainingEngine,
 } from '../engine/index.js';
 import { UserError } from '../errors.js';
-import { asWriteFailure, guardWrite } from '../write-failure.js';
+import { asWriteFailure } from '../write-failure.js';
 import type { MetricReport } from '../metrics/classification.js';
 import type { RegressionReport } from '../metrics/regression.js';
 import {
@@ -35,12 +34,7 @@ import type { ResolvedExperiment, Runtime } from '../plugin/runtime.js';
 import { Logger } from '../plugin/services.js';
 import { writeFinalArtifacts } from './artifacts.js';
 import { buildTrainingPlugins } from './training-plugins.js';
-import {
-  hasCheckpoint,
-  readTrainingState,
-  restoreCheckpoint,
-  type PartialEpoch,
-} from './checkpoint.js';
+import { hasCheckpoint, type PartialEpoch } from './checkpoint.js';
 import { CallbackList } from './callbacks.js';
 import { FitLoop } from './fit-loop.js';
 import { CheckpointListener, ReporterListener, RunRecordListener } from './run-listeners.js';
@@ -436,7 +430,7 @@ async function trainAndEvaluate(run: ExperimentRun, backendName: string): Promis
   plugins.callbacks.trainEnd(store.readEpochs().at(-1)?.epoch ?? -1, run.status);
   if (run.status !== 'FINISHED')
     return { runDir: store.dir, runId: store.runId, status: run.status };
-  const evaluated = await finalEvaluation({ run, engine, model, splits, pipeline, lossFn });
+  const evaluated = await finalEvaluation({ run, engine, checkpoints, splits, pipeline, lossFn });
   if (evaluated.stopped) {
     run.status = 'KILLED';
     run.failure = evaluated.stopped;
@@ -619,25 +613,18 @@ export interface Evaluation {
 async function finalEvaluation(args: {
   run: ExperimentRun;
   engine: TrainingEngine;
-  model: tf.LayersModel;
+  checkpoints: CheckpointListener;
   splits: DatasetSplits;
   pipeline: ImagePipeline;
   lossFn: TaskLoss;
 }): Promise<Evaluation & { stopped?: string }> {
-  const { run, engine, model, splits } = args;
+  const { run, engine, checkpoints, splits } = args;
   const { store, config, logger } = run;
   const task = splits.task;
-  const bestDir = store.path('checkpoints/best');
-  // checkpoints/best exists only when a callback (model-checkpoint) kept one
-  if (hasCheckpoint(bestDir)) {
-    const best = readTrainingState(bestDir);
-    await restoreCheckpoint(bestDir, model, engine);
-    logger.info(`evaluating the best checkpoint (epoch ${best.epoch + 1})`);
-  }
-  const keepModel = (): void => {
-    const from = `${hasCheckpoint(bestDir) ? bestDir : store.path('checkpoints/last')}/model`;
-    guardWrite(store.path('model'), () => cpSync(from, store.path('model'), { recursive: true }));
-  };
+  const bestEpoch = await checkpoints.restoreForEvaluation();
+  if (bestEpoch !== undefined)
+    logger.info(`evaluating the best checkpoint (epoch ${bestEpoch + 1})`);
+  const keepModel = (): void => checkpoints.copyEvaluatedModel(store.path('model'));
   const splitName = config.evaluation?.split ?? 'test';
   const evalExamples = splitName === 'test' ? splits.test : splits.validation;
   const pred = await predictSplit({

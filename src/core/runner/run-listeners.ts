@@ -22,7 +22,7 @@ import type { EpochOutcome, FitListener } from './fit-loop.js';
  * The run's checkpoints, as Lightning's ModelCheckpoint or mmengine's CheckpointHook:
  * `checkpoints/last` after every epoch, a copy in `checkpoints/best` when the callbacks keep
  * the epoch as best, `checkpoints/interrupted` when a signal cuts an epoch short. It keeps
- * which epoch is the best one.
+ * which epoch is the best one, and restores it for the final evaluation.
  */
 export class CheckpointListener implements FitListener {
   bestEpoch: number | undefined;
@@ -40,6 +40,29 @@ export class CheckpointListener implements FitListener {
 
   private get interruptedDir(): string {
     return this.store.path('checkpoints/interrupted');
+  }
+
+  private get bestDir(): string {
+    return this.store.path('checkpoints/best');
+  }
+
+  /**
+   * The weights to evaluate: the best epoch's, restored from `checkpoints/best` when the
+   * callbacks kept one (model-checkpoint), else the last epoch's, which the model holds already
+   * after training (or after `restore` on a resumed run). Returns the epoch evaluated when it
+   * was restored from the best checkpoint.
+   */
+  async restoreForEvaluation(): Promise<number | undefined> {
+    if (!hasCheckpoint(this.bestDir)) return undefined;
+    const best = readTrainingState(this.bestDir);
+    await restoreCheckpoint(this.bestDir, this.model, this.engine);
+    return best.epoch;
+  }
+
+  /** The evaluated model (the best checkpoint's, else the last's) copied to `to`. */
+  copyEvaluatedModel(to: string): void {
+    const from = `${hasCheckpoint(this.bestDir) ? this.bestDir : this.lastDir}/model`;
+    guardWrite(to, () => cpSync(from, to, { recursive: true }));
   }
 
   /**
@@ -78,7 +101,7 @@ export class CheckpointListener implements FitListener {
     // the epoch an interrupted checkpoint was cut from is complete now
     rmSync(this.interruptedDir, { recursive: true, force: true });
     if (decision.keepAsBest) {
-      const bestDir = this.store.path('checkpoints/best');
+      const { bestDir } = this;
       rmSync(bestDir, { recursive: true, force: true });
       guardWrite(bestDir, () => cpSync(this.lastDir, bestDir, { recursive: true }));
     }

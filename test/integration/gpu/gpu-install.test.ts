@@ -3,7 +3,11 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import type { GpuSection } from '../../../src/core/cli/doctor-gpu.js';
-import { findDriverLibrary, type GpuInstallRecord } from '../../../src/core/training/gpu.js';
+import {
+  TENSORFLOW_VERSION,
+  findDriverLibrary,
+  type GpuInstallRecord,
+} from '../../../src/core/training/gpu.js';
 import { affectlab } from '../../support/cli.js';
 import { repoRoot, tempDir } from '../../support/helpers.js';
 
@@ -18,12 +22,17 @@ describe('GPU backend install (AFFECTLAB_TEST_GPU_INSTALL=1)', { skip: !enabled 
   it('affectlab setup gpu installs @tensorflow/tfjs-node-gpu on the CUDA libtensorflow', () => {
     const r = affectlab(['setup', 'gpu'], { timeoutMs: 3_600_000 });
     assert.equal(r.code, 0, r.stdout + r.stderr);
-    assert.match(r.stdout, /@tensorflow\/tfjs-node-gpu 4\.22\.0 ready on libtensorflow 2\.18\.1/);
+    assert.match(
+      r.stdout,
+      new RegExp(
+        `@tensorflow/tfjs-node-gpu 4\\.22\\.0 ready on libtensorflow ${TENSORFLOW_VERSION.replaceAll('.', '\\.')}`,
+      ),
+    );
     const record = JSON.parse(
       readFileSync(join(repoRoot, 'node_modules/.affectlab-gpu.json'), 'utf8'),
     ) as GpuInstallRecord;
     assert.equal(record.ok, true);
-    assert.equal(record.libtensorflow, '2.18.1');
+    assert.equal(record.libtensorflow, TENSORFLOW_VERSION);
     assert.equal(record.graphAddon, true);
     if (noDriver) assert.equal(record.gpuDevice, false);
     // a second run takes everything from the cache
@@ -40,7 +49,7 @@ describe('GPU backend install (AFFECTLAB_TEST_GPU_INSTALL=1)', { skip: !enabled 
     assert.deepEqual(gpu.libraries?.cuda.missing, []);
     assert.deepEqual(gpu.libraries?.libtensorflow.missing, []);
     assert.equal(gpu.tensorflow?.loaded, true);
-    assert.equal(gpu.tensorflow?.libtensorflow, '2.18.1');
+    assert.equal(gpu.tensorflow?.libtensorflow, TENSORFLOW_VERSION);
     if (noDriver) {
       assert.equal(gpu.tensorflow?.usingGpu, false);
       assert.match(

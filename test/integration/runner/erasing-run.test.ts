@@ -1,40 +1,32 @@
 import 'reflect-metadata';
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { runExperiment } from '../../../src/core/runner/experiment-run.js';
 import { activateBackend, tempDir, testRuntime } from '../../support/helpers.js';
 import { smallSyntheticSet } from '../../support/synth.js';
+import { TINY_VGG, writeTinyExperiment } from '../../support/tiny-experiment.js';
 
 let synth = '';
 const work = tempDir();
 
 /** A 2-epoch run with only the given augmentation (no flip/shift/rotate/colour). */
 async function losses(name: string, erasing: string): Promise<number[]> {
-  const file = join(work, `${name}.yaml`);
-  writeFileSync(
-    file,
-    `name: ${name}
-seed: 8
-runs: { root: ${join(work, 'runs')} }
-dataset:
-  type: affectnet
-  root: ${synth}
-  classes: report6
-  imageSize: 48
-  split: { validationPerClass: 4, limit: { test: 16 } }
-  augment: { flip: false, shift: 0, rotate: 0, brightness: 0, contrast: 0${erasing} }
-architecture: { type: vgg-type, filters: [4, 4, 8, 8], dense: [8, 8], convDropout: 0, denseDropout: 0 }
-training:
-  epochs: 2
+  const file = writeTinyExperiment(work, {
+    name,
+    synth,
+    runsRoot: join(work, 'runs'),
+    seed: 8,
+    testLimit: 16,
+    dataset: `  augment: { flip: false, shift: 0, rotate: 0, brightness: 0, contrast: 0${erasing} }`,
+    architecture: TINY_VGG,
+    training: `  epochs: 2
   batchSize: 8
   stepsPerEpoch: 2
   validationSteps: 1
-  optimizer: { type: sgd, learningRate: 0.05 }
-reporters: [{ type: console, progress: none }]
-`,
-  );
+  optimizer: { type: sgd, learningRate: 0.05 }`,
+  });
   const runtime = testRuntime();
   const result = await runExperiment(runtime, await runtime.resolve(file), {
     cacheDir: join(work, 'cache'),

@@ -11,6 +11,7 @@ import type { Runtime } from '../../../src/core/plugin/runtime.js';
 import { affectlab } from '../../support/cli.js';
 import { activateBackend, repoRoot, tempDir, testRuntime } from '../../support/helpers.js';
 import { smallSyntheticSet } from '../../support/synth.js';
+import { tinyExperimentYaml } from '../../support/tiny-experiment.js';
 
 /**
  * Faults a long run meets: Ctrl-C in the middle of a long epoch, kill -9 and --resume (with
@@ -21,21 +22,16 @@ let synth = '';
 const work = tempDir();
 
 function experimentYaml(name: string, training: string, extra = ''): string {
-  return `name: ${name}
-seed: 5
-runs: { root: ${join(work, 'runs')} }
-dataset:
-  type: affectnet
-  root: ${synth}
-  classes: report6
-  imageSize: 48
-  split: { validationPerClass: 4, limit: { test: 24 } }
-sampler: { type: weighted, scheme: class-balanced, beta: 0.999 }
-architecture: { type: vgg-type, filters: [8, 8, 16, 16], dense: [16, 8] }
-training:
-${training}
-reporters: [{ type: console, progress: lines, everySteps: 1 }]
-${extra}`;
+  return tinyExperimentYaml({
+    name,
+    synth,
+    runsRoot: join(work, 'runs'),
+    sampler: '{ type: weighted, scheme: class-balanced, beta: 0.999 }',
+    architecture: '{ type: vgg-type, filters: [8, 8, 16, 16], dense: [16, 8] }',
+    training,
+    reporters: '[{ type: console, progress: lines, everySteps: 1 }]',
+    extra,
+  });
 }
 
 function write(name: string, training: string, extra = ''): string {

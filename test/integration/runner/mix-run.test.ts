@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { evaluateRun } from '../../../src/core/cli/commands/evaluate.js';
@@ -8,6 +8,7 @@ import { RunStore } from '../../../src/core/reporting/run-store.js';
 import { runExperiment } from '../../../src/core/runner/experiment-run.js';
 import { activateBackend, tempDir, testRuntime } from '../../support/helpers.js';
 import { smallSyntheticSet } from '../../support/synth.js';
+import { TINY_VGG, writeTinyExperiment } from '../../support/tiny-experiment.js';
 
 let synth = '';
 const work = tempDir();
@@ -22,30 +23,19 @@ interface Run {
 
 /** A short run on the synthetic set with only the given augmentation, on the given engine. */
 function experiment(name: string, execution: string, mix: string, epochs: number): string {
-  const file = join(work, `${name}.yaml`);
-  writeFileSync(
-    file,
-    `name: ${name}
-seed: 8
-runs: { root: ${join(work, 'runs')} }
-dataset:
-  type: affectnet
-  root: ${synth}
-  classes: report6
-  imageSize: 48
-  split: { validationPerClass: 4, limit: { test: 24 } }
-  augment: { flip: false, shift: 0, rotate: 0, brightness: 0, contrast: 0${mix} }
-architecture: { type: vgg-type, filters: [4, 4, 8, 8], dense: [8, 8], convDropout: 0, denseDropout: 0 }
-training:
-  epochs: ${epochs}
+  return writeTinyExperiment(work, {
+    name,
+    synth,
+    runsRoot: join(work, 'runs'),
+    seed: 8,
+    dataset: `  augment: { flip: false, shift: 0, rotate: 0, brightness: 0, contrast: 0${mix} }`,
+    architecture: TINY_VGG,
+    training: `  epochs: ${epochs}
   batchSize: 8
   stepsPerEpoch: 3
   execution: ${execution}
-  optimizer: { type: adam, learningRate: 0.003 }
-reporters: [{ type: console, progress: none }]
-`,
-  );
-  return file;
+  optimizer: { type: adam, learningRate: 0.003 }`,
+  });
 }
 
 async function run(name: string, execution: string, mix: string, epochs = 2): Promise<Run> {

@@ -1,6 +1,5 @@
 import 'reflect-metadata';
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -8,6 +7,7 @@ import { runExperiment } from '../../../src/core/runner/experiment-run.js';
 import { RunStore } from '../../../src/core/reporting/run-store.js';
 import { activateBackend, tempDir, testRuntime } from '../../support/helpers.js';
 import { smallSyntheticSet } from '../../support/synth.js';
+import { writeTinyExperiment } from '../../support/tiny-experiment.js';
 
 const REQUEST_TIMEOUT_S = 30;
 const DRAIN_MS = 1500;
@@ -37,28 +37,22 @@ describe('reporters run off the training loop', () => {
   });
 
   it('a server that never answers neither stalls training nor holds the run end past its bound', async () => {
-    const file = join(work, 'hung.yaml');
-    writeFileSync(
-      file,
-      `name: hung
-seed: 3
-runs: { root: ${join(work, 'runs')} }
-dataset:
-  type: affectnet
-  root: ${synth}
-  classes: report6
-  imageSize: 48
-  split: { validationPerClass: 6, limit: { test: 48 } }
-architecture: { type: vgg-type, filters: [8, 8, 16, 16], dense: [16, 8] }
-training: { epochs: 3, batchSize: 8, stepsPerEpoch: 2 }
-reporters:
+    const file = writeTinyExperiment(work, {
+      name: 'hung',
+      synth,
+      runsRoot: join(work, 'runs'),
+      seed: 3,
+      validationPerClass: 6,
+      testLimit: 48,
+      architecture: '{ type: vgg-type, filters: [8, 8, 16, 16], dense: [16, 8] }',
+      training: '  epochs: 3\n  batchSize: 8\n  stepsPerEpoch: 2',
+      reporters: `
   - { type: console, progress: none }
   - type: mlflow
     trackingUri: http://127.0.0.1:${port}
     requestTimeoutSeconds: ${REQUEST_TIMEOUT_S}
-    maxRetries: 0
-`,
-    );
+    maxRetries: 0`,
+    });
     const runtime = testRuntime();
     const resolved = await runtime.resolve(file);
     const t0 = Date.now();

@@ -24,6 +24,7 @@ import { generateSyntheticAffectNet } from '../../../src/plugins/datasets/affect
 import { affectlab } from '../../support/cli.js';
 import { activateBackend, repoRoot, tempDir, testRuntime } from '../../support/helpers.js';
 import { smallSyntheticSet } from '../../support/synth.js';
+import { writeTinyExperiment } from '../../support/tiny-experiment.js';
 import { tinyTrainedRun } from '../../support/trained-run.js';
 
 /**
@@ -35,25 +36,14 @@ const work = tempDir('affectlab-run-faults-');
 let synth = '';
 
 function experiment(name: string, root: string, training: string, extra = ''): string {
-  const file = join(work, `${name}.yaml`);
-  writeFileSync(
-    file,
-    `name: ${name}
-seed: 5
-runs: { root: ${root} }
-dataset:
-  type: affectnet
-  root: ${synth}
-  classes: report6
-  imageSize: 48
-  split: { validationPerClass: 2, limit: { test: 24 } }
-architecture: { type: vgg-type, filters: [4, 4, 8, 8], dense: [8, 8] }
-training:
-${training}
-reporters: [{ type: console, progress: none }]
-${extra}`,
-  );
-  return file;
+  return writeTinyExperiment(work, {
+    name,
+    synth,
+    runsRoot: root,
+    validationPerClass: 2,
+    training,
+    extra,
+  });
 }
 
 /** `affectlab <args>` in a child process, with stderr collected and its exit awaited. */

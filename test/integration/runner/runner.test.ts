@@ -13,31 +13,29 @@ import type { Runtime } from '../../../src/core/plugin/runtime.js';
 import { affectlab } from '../../support/cli.js';
 import { activateBackend, repoRoot, tempDir, testRuntime } from '../../support/helpers.js';
 import { smallSyntheticSet } from '../../support/synth.js';
+import { tinyExperimentYaml } from '../../support/tiny-experiment.js';
 
 let synth = '';
 const work = tempDir();
 
 /** A tiny VGG-type experiment on the synthetic set: 48 px, a few steps per epoch. */
 function experimentYaml(name: string, extra = ''): string {
-  return `name: ${name}
-seed: 3
-runs: { root: ${join(work, 'runs')} }
-dataset:
-  type: affectnet
-  root: ${synth}
-  classes: report6
-  imageSize: 48
-  split: { validationPerClass: 6, limit: { test: 48 } }
-sampler: { type: weighted, scheme: class-balanced, beta: 0.999 }
-architecture: { type: vgg-type, filters: [8, 8, 16, 16], dense: [16, 8] }
-training:
-  epochs: 3
+  return tinyExperimentYaml({
+    name,
+    synth,
+    runsRoot: join(work, 'runs'),
+    seed: 3,
+    validationPerClass: 6,
+    testLimit: 48,
+    sampler: '{ type: weighted, scheme: class-balanced, beta: 0.999 }',
+    architecture: '{ type: vgg-type, filters: [8, 8, 16, 16], dense: [16, 8] }',
+    training: `  epochs: 3
   batchSize: 8
   stepsPerEpoch: 3
   optimizer: { type: adam, learningRate: 0.003 }
-  checkpoint: { monitor: val_loss }
-reporters: [{ type: console, progress: none }]
-${extra}`;
+  checkpoint: { monitor: val_loss }`,
+    extra,
+  });
 }
 
 function writeExperiment(name: string, extra = ''): string {

@@ -10,6 +10,7 @@ import { runExperiment } from '../../../src/core/runner/experiment-run.js';
 import type { Runtime } from '../../../src/core/plugin/runtime.js';
 import { activateBackend, tempDir, testRuntime } from '../../support/helpers.js';
 import { smallSyntheticSet } from '../../support/synth.js';
+import { writeTinyExperiment } from '../../support/tiny-experiment.js';
 
 let synth = '';
 let backend = '';
@@ -76,30 +77,18 @@ function experiment(
   plugins: string[] = [],
   dropout = 0.25,
 ): string {
-  const file = join(work, `${name}.yaml`);
-  writeFileSync(
-    file,
-    `name: ${name}
-seed: 5
-runs: { root: ${join(work, 'runs')} }
-${plugins.length ? `plugins: [${plugins.join(', ')}]\n` : ''}dataset:
-  type: affectnet
-  root: ${synth}
-  classes: report6
-  imageSize: 48
-  split: { validationPerClass: 4, limit: { test: 24 } }
-architecture:
-  { type: vgg-type, filters: [4, 4, 8, 8], dense: [8, 8], convDropout: ${dropout}, denseDropout: ${dropout} }
-training:
-  epochs: 1
+  return writeTinyExperiment(work, {
+    name,
+    synth,
+    runsRoot: join(work, 'runs'),
+    plugins: plugins.length ? `[${plugins.join(', ')}]` : undefined,
+    architecture: `{ type: vgg-type, filters: [4, 4, 8, 8], dense: [8, 8], convDropout: ${dropout}, denseDropout: ${dropout} }`,
+    training: `  epochs: 1
   batchSize: 8
   stepsPerEpoch: 2
   validationSteps: 1
-${training}
-reporters: [{ type: console, progress: none }]
-`,
-  );
-  return file;
+${training}`,
+  });
 }
 
 async function train(runtime: Runtime, file: string) {

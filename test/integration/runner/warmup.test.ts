@@ -1,12 +1,13 @@
 import 'reflect-metadata';
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { RunStore } from '../../../src/core/reporting/run-store.js';
 import { runExperiment } from '../../../src/core/runner/experiment-run.js';
 import { activateBackend, tempDir, testRuntime } from '../../support/helpers.js';
 import { smallSyntheticSet } from '../../support/synth.js';
+import { writeTinyExperiment } from '../../support/tiny-experiment.js';
 
 let synth = '';
 const work = tempDir();
@@ -15,31 +16,20 @@ const EPOCHS = 5;
 const WARMUP = 2;
 
 function experiment(execution: string, name = `warmup-${execution}`): string {
-  const file = join(work, `${name}.yaml`);
-  writeFileSync(
-    file,
-    `name: ${name}
-seed: 3
-runs: { root: ${join(work, 'runs')} }
-dataset:
-  type: affectnet
-  root: ${synth}
-  classes: report6
-  imageSize: 48
-  split: { validationPerClass: 4, limit: { test: 16 } }
-architecture: { type: vgg-type, filters: [4, 4, 8, 8], dense: [8, 8] }
-training:
-  epochs: ${EPOCHS}
+  return writeTinyExperiment(work, {
+    name,
+    synth,
+    runsRoot: join(work, 'runs'),
+    seed: 3,
+    testLimit: 16,
+    training: `  epochs: ${EPOCHS}
   batchSize: 8
   stepsPerEpoch: 2
   validationSteps: 1
   execution: ${execution}
   optimizer: { type: sgd, learningRate: ${BASE} }
-  learningRate: { schedule: cosine, warmupEpochs: ${WARMUP}, minLearningRate: 0.001 }
-reporters: [{ type: console, progress: none }]
-`,
-  );
-  return file;
+  learningRate: { schedule: cosine, warmupEpochs: ${WARMUP}, minLearningRate: 0.001 }`,
+  });
 }
 
 /** The documented definition: the ramp, then the cosine over the remaining epochs. */

@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { EagerEngine, taskLoss } from '../../../src/core/engine/index.js';
@@ -14,7 +16,9 @@ import { CallbackList } from '../../../src/core/runner/callbacks.js';
 import type { PartialEpoch } from '../../../src/core/runner/checkpoint.js';
 import { FitLoop, type FitListener } from '../../../src/core/runner/fit-loop.js';
 import type { BatchSource, ImageBatch } from '../../../src/core/runner/trainer.js';
-import { activateBackend } from '../../support/helpers.js';
+import { RunStore } from '../../../src/core/reporting/run-store.js';
+import { CheckpointListener } from '../../../src/core/runner/run-listeners.js';
+import { activateBackend, tempDir } from '../../support/helpers.js';
 import { lossSpecOf, optimizerOf } from '../../support/training-plugins.js';
 
 /**
@@ -84,20 +88,24 @@ function recorder(name: string, heard: string[]): FitListener {
   };
 }
 
+function eagerEngine(net: tf.LayersModel = model()): EagerEngine {
+  return new EagerEngine({
+    model: net,
+    task,
+    loss: lossSpecOf(),
+    optimizer: optimizerOf({ type: 'adam', learningRate: 0.05 }),
+    seed: 1,
+  });
+}
+
 function loop(
   listeners: FitListener[],
   stopAfter: number,
   stopSignal: { stop: boolean; reason?: string },
   onStep: (step: number) => void = () => {},
+  engine: EagerEngine = eagerEngine(),
 ): FitLoop {
   const lossSpec = lossSpecOf();
-  const engine = new EagerEngine({
-    model: model(),
-    task,
-    loss: lossSpec,
-    optimizer: optimizerOf({ type: 'adam', learningRate: 0.05 }),
-    seed: 1,
-  });
   const logger = new Logger();
   logger.level = 'error';
   return new FitLoop({
@@ -146,5 +154,45 @@ describe('fit loop', () => {
     assert.equal(result.status, 'KILLED');
     assert.equal(result.failure, 'stopped by SIGINT in epoch 2 after step 2');
     assert.deepEqual(heard, ['a.interrupted 1 after 2']);
+  });
+
+  it("the checkpoint listener restores the best epoch's weights for evaluation, and copies its model", async () => {
+    const net = model();
+    const engine = eagerEngine(net);
+    const store = new RunStore(tempDir());
+    const checkpoints = new CheckpointListener(store, net, engine, callbacks(9));
+    const weights = (): number[] => net.getWeights().flatMap((w) => [...w.dataSync()]);
+    let atBest: number[] = [];
+    const snapshot: FitListener = {
+      epochEnded: ({ epoch }) => void (epoch === 0 && (atBest = weights())),
+    };
+    // epoch 0 kept as best, training goes on to epoch 2
+    await loop([checkpoints, snapshot], 2, { stop: false }, () => {}, engine).fit(0);
+    assert.equal(checkpoints.bestEpoch, 0);
+    const trained = weights();
+    assert.notDeepEqual(trained, atBest, 'training moved the weights after the best epoch');
+    assert.equal(await checkpoints.restoreForEvaluation(), 0);
+    assert.deepEqual(weights(), atBest);
+    const modelFiles = (dir: string): Buffer[] =>
+      readdirSync(dir)
+        .sort()
+        .map((f) => readFileSync(join(dir, f)));
+    checkpoints.copyEvaluatedModel(store.path('model'));
+    assert.deepEqual(
+      modelFiles(store.path('model')),
+      modelFiles(store.path('checkpoints/best/model')),
+    );
+
+    // no best checkpoint (no model-checkpoint callback): the weights in hand are evaluated, the
+    // last checkpoint's model kept
+    rmSync(store.path('checkpoints/best'), { recursive: true });
+    rmSync(store.path('model'), { recursive: true });
+    assert.equal(await checkpoints.restoreForEvaluation(), undefined);
+    assert.deepEqual(weights(), atBest);
+    checkpoints.copyEvaluatedModel(store.path('model'));
+    assert.deepEqual(
+      modelFiles(store.path('model')),
+      modelFiles(store.path('checkpoints/last/model')),
+    );
   });
 });

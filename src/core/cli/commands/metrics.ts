@@ -117,11 +117,81 @@ function scoreClassificationColumns(
   const vocabulary = options.classPresets;
   const classSpec = options.classes ?? vocabulary.defaultPreset;
   const classes = vocabulary.resolve(classSpec.includes(',') ? classSpec.split(',') : classSpec);
-  const maxCode = vocabulary.names.length - 1;
   const classNames = classes.map((c) => c.name);
-  const numClasses = classes.length;
+  const scoreColumns = findScoreColumns(file, header, column, vocabulary, classes, classSpec);
+  const predColumn = column.get('pred');
+  if (scoreColumns === undefined && predColumn === undefined) {
+    throw new UserError(
+      `${file}:1: classification needs a 'pred' column or one score column per class (${classNames.join(', ')} or score_0..score_${classes.length - 1})`,
+    );
+  }
 
-  // One score column per class, named by the class or score_<index>; all or none.
+  const numericLabels = options.numericLabels ?? 'codes';
+  const parser = new ClassParser(file, vocabulary, classes, classSpec, numericLabels);
+  const labelColumn = column.get('label') as number;
+  const labels = records.map((r) => parser.parse(r.cells[labelColumn], r, 'label'));
+  const predictions =
+    predColumn === undefined
+      ? undefined
+      : records.map((r) => parser.parse(r.cells[predColumn], r, 'pred'));
+  const scores =
+    scoreColumns === undefined
+      ? undefined
+      : records.map((record) =>
+          scoreColumns.map((col, c) => {
+            const text = record.cells[col].trim();
+            const value = Number(text);
+            if (text === '' || !Number.isFinite(value)) {
+              throw new UserError(
+                `${file}:${record.line}: score of ${classNames[c]} is '${text}', not a finite number`,
+              );
+            }
+            return value;
+          }),
+        );
+  if (parser.numericSeen) {
+    out.notes.push(
+      numericLabels === 'codes'
+        ? `numeric labels read as ${vocabulary.codeName}s: ${classes.map((c) => `${c.code} = ${c.name} (index ${c.index})`).join(', ')}; --numeric-labels indices reads them as model indices`
+        : `numeric labels read as model indices: ${classes.map((c) => `${c.index} = ${c.name}`).join(', ')}`,
+    );
+  }
+  if (scores) {
+    const problem = notProbabilities(scores);
+    if (problem.rows > 0) {
+      const first = problem.examples
+        .map(({ row, why }) => `line ${records[row].line}: ${why}`)
+        .join('; ');
+      out.warnings.push(
+        `${file}: ${problem.rows} of ${scores.length} score rows are not probabilities (${first}); ` +
+          'the metrics use the scores as given: write softmax outputs for the AUCs to mean what they say',
+      );
+    }
+  }
+  const report = scoreClassification({
+    labels,
+    predictions,
+    scores,
+    classNames,
+    normalized: options.normalized,
+  });
+  return { report, metrics: flattenClassificationReport(report) };
+}
+
+/**
+ * The score column of each class, named by the class or score_<index>: all or none (undefined).
+ * A class with two, a column of a class outside `--classes`, a score_<k> beyond the classes and
+ * a partial set are refused.
+ */
+function findScoreColumns(
+  file: string,
+  header: readonly string[],
+  column: ReadonlyMap<string, number>,
+  vocabulary: ClassPresets,
+  classes: readonly ClassInfo[],
+  classSpec: string,
+): number[] | undefined {
+  const numClasses = classes.length;
   const scoreColumns = classes.map((cls) => {
     const byName = header.findIndex((h) => normalizeName(h) === normalizeName(cls.name));
     const byIndex = column.get(`score_${cls.index}`);
@@ -150,104 +220,76 @@ function scoreClassificationColumns(
       `${file}:1: score columns are missing for ${missing.join(', ')}; give one score column per class`,
     );
   }
-  const predColumn = column.get('pred');
-  if (withScores === 0 && predColumn === undefined) {
-    throw new UserError(
-      `${file}:1: classification needs a 'pred' column or one score column per class (${classNames.join(', ')} or score_0..score_${numClasses - 1})`,
-    );
+  return withScores === 0 ? undefined : (scoreColumns as number[]);
+}
+
+/**
+ * A label or prediction cell as a class index: a class name, or a number read as a dataset code
+ * (`--numeric-labels codes`, the default) or a model index; anything else names its line.
+ */
+class ClassParser {
+  /** Whether any cell was numeric (worth a note on how numbers were read). */
+  numericSeen = false;
+  private readonly classByName: Map<string, number>;
+  private readonly classOfCode: Map<number, number>;
+  private readonly classNames: string[];
+
+  constructor(
+    private readonly file: string,
+    private readonly vocabulary: ClassPresets,
+    private readonly classes: readonly ClassInfo[],
+    private readonly classSpec: string,
+    private readonly numericLabels: 'codes' | 'indices',
+  ) {
+    this.classByName = new Map(classes.map((c) => [normalizeName(c.name), c.index]));
+    this.classOfCode = new Map(classes.map((c) => [c.code, c.index]));
+    this.classNames = classes.map((c) => c.name);
   }
 
-  const classByName = new Map(classes.map((c) => [normalizeName(c.name), c.index]));
-  const classOfCode = new Map(classes.map((c) => [c.code, c.index]));
-  const numericLabels = options.numericLabels ?? 'codes';
-  const codeList = classes.map((c) => `${c.code} ${c.name}`).join(', ');
-  let numericSeen = false;
-  const parseClass = (value: string, record: CsvRecord, what: string): number => {
+  parse(value: string, record: CsvRecord, what: string): number {
     const trimmed = value.trim();
     if (/^-?\d+$/.test(trimmed)) {
-      numericSeen = true;
-      const number = Number(trimmed);
-      if (numericLabels === 'indices') {
-        if (number < 0 || number >= numClasses) {
-          throw new UserError(
-            `${file}:${record.line}: ${what} ${number} is not a class index in 0..${numClasses - 1} (${classNames.join(', ')})`,
-          );
-        }
-        return number;
-      }
-      if (number < 0 || number > maxCode) {
-        throw new UserError(
-          `${file}:${record.line}: ${what} ${number} is not an ${vocabulary.codeName} (0..${maxCode}); ` +
-            `pass --numeric-labels indices if the file holds model indices 0..${numClasses - 1}`,
-        );
-      }
-      const index = classOfCode.get(number);
-      if (index === undefined) {
-        throw new UserError(
-          `${file}:${record.line}: ${what} ${number} is ${vocabulary.codeName} ${number} (${vocabulary.names[number]}), ` +
-            `not one of the classes of '${classSpec}' (codes ${codeList}); drop such rows or widen --classes, ` +
-            `or pass --numeric-labels indices if the file holds model indices 0..${numClasses - 1}`,
-        );
-      }
-      return index;
+      this.numericSeen = true;
+      return this.parseNumber(Number(trimmed), record, what);
     }
-    const index = classByName.get(normalizeName(trimmed));
+    const index = this.classByName.get(normalizeName(trimmed));
     if (index === undefined) {
       throw new UserError(
-        `${file}:${record.line}: ${what} '${trimmed}' is not one of the classes ${classNames.join(', ')} (nor a number)`,
+        `${this.file}:${record.line}: ${what} '${trimmed}' is not one of the classes ${this.classNames.join(', ')} (nor a number)`,
       );
     }
     return index;
-  };
-
-  const labelColumn = column.get('label') as number;
-  const labels = records.map((r) => parseClass(r.cells[labelColumn], r, 'label'));
-  const predictions =
-    predColumn === undefined
-      ? undefined
-      : records.map((r) => parseClass(r.cells[predColumn], r, 'pred'));
-  const scores =
-    withScores === 0
-      ? undefined
-      : records.map((record) =>
-          scoreColumns.map((col, c) => {
-            const text = record.cells[col as number].trim();
-            const value = Number(text);
-            if (text === '' || !Number.isFinite(value)) {
-              throw new UserError(
-                `${file}:${record.line}: score of ${classNames[c]} is '${text}', not a finite number`,
-              );
-            }
-            return value;
-          }),
-        );
-  if (numericSeen) {
-    out.notes.push(
-      numericLabels === 'codes'
-        ? `numeric labels read as ${vocabulary.codeName}s: ${classes.map((c) => `${c.code} = ${c.name} (index ${c.index})`).join(', ')}; --numeric-labels indices reads them as model indices`
-        : `numeric labels read as model indices: ${classes.map((c) => `${c.index} = ${c.name}`).join(', ')}`,
-    );
   }
-  if (scores) {
-    const problem = notProbabilities(scores);
-    if (problem.rows > 0) {
-      const first = problem.examples
-        .map(({ row, why }) => `line ${records[row].line}: ${why}`)
-        .join('; ');
-      out.warnings.push(
-        `${file}: ${problem.rows} of ${scores.length} score rows are not probabilities (${first}); ` +
-          'the metrics use the scores as given: write softmax outputs for the AUCs to mean what they say',
+
+  private parseNumber(number: number, record: CsvRecord, what: string): number {
+    const { file, vocabulary, classes } = this;
+    const numClasses = classes.length;
+    const maxCode = vocabulary.names.length - 1;
+    if (this.numericLabels === 'indices') {
+      if (number < 0 || number >= numClasses) {
+        throw new UserError(
+          `${file}:${record.line}: ${what} ${number} is not a class index in 0..${numClasses - 1} (${this.classNames.join(', ')})`,
+        );
+      }
+      return number;
+    }
+    if (number < 0 || number > maxCode) {
+      throw new UserError(
+        `${file}:${record.line}: ${what} ${number} is not an ${vocabulary.codeName} (0..${maxCode}); ` +
+          `pass --numeric-labels indices if the file holds model indices 0..${numClasses - 1}`,
       );
     }
+    const index = this.classOfCode.get(number);
+    if (index === undefined) {
+      const codeList = classes.map((c) => `${c.code} ${c.name}`).join(', ');
+      throw new UserError(
+        `${file}:${record.line}: ${what} ${number} is ${vocabulary.codeName} ${number} (${vocabulary.names[number]}), ` +
+          `not one of the classes of '${this.classSpec}' (codes ${codeList}); drop such rows or widen --classes, ` +
+          `or pass --numeric-labels indices if the file holds model indices 0..${numClasses - 1}`,
+      );
+    }
+    return index;
   }
-  const report = scoreClassification({
-    labels,
-    predictions,
-    scores,
-    classNames,
-    normalized: options.normalized,
-  });
-  return { report, metrics: flattenClassificationReport(report) };
 }
 
 /**

@@ -124,11 +124,18 @@ function installStopHandlers(signal: { stop: boolean; reason?: string }): () => 
 }
 
 export function registerRunCommand(program: Command, runtime: Runtime): void {
-  program
+  const command = program
     .command('run')
     .description(
       'resolve an experiment, build its plugins, train, evaluate and report (a sweep runs each combination)',
-    )
+    );
+  addRunOptions(command).action((file: string | undefined, opts: RunCommandOptions) =>
+    runCommand(runtime, file, opts),
+  );
+}
+
+function addRunOptions(command: Command): Command {
+  return command
     .argument('[file]', 'experiment YAML file (omit with --resume)')
     .addOption(setOption())
     .option(
@@ -164,86 +171,93 @@ export function registerRunCommand(program: Command, runtime: Runtime): void {
       '--cache-dir <dir>',
       'cache for synthetic data and preprocessed images',
       process.env.AFFECTLAB_CACHE ?? '.cache/affectlab',
-    )
-    .action(async (file: string | undefined, opts: RunCommandOptions) => {
-      const sweepDir = opts.resume ? findSweep(opts.resume) : undefined;
-      if (sweepDir) {
-        await resumeSweep(runtime, sweepDir, opts);
-        return;
-      }
-      if (opts.resume) {
-        const store = RunStore.open(opts.resume);
-        file = store.path('config.yaml');
-      }
-      if (!file) throw new UserError('give an experiment file, or --resume <run or sweep>');
-      // --launcher picks the plugin (before --set, so --set launcher.x applies to it); the
-      // YAML's launcher options stay only when it names the same one
-      // a dry run imports the plugins: modules only when allowed; a run always does
-      const limits = {
-        loadPlugins: !opts.dryRun || opts.allowPlugins === true,
-        maxCombinations: opts.maxCombinations,
-      };
-      const yamlLauncher = opts.launcher
-        ? (await runtime.resolve(file, { allowUnresolvedEnv: true, ...limits })).config.launcher
-            ?.type
-        : undefined;
-      const launcherSet =
-        opts.launcher && yamlLauncher !== opts.launcher
-          ? [`launcher={type: ${JSON.stringify(opts.launcher)}}`]
-          : [];
-      const base = await runtime.resolve(file, {
-        overrides: [...launcherSet, ...(opts.set ?? [])],
-        allowUnresolvedEnv: opts.dryRun,
-        ...limits,
-      });
-      for (const note of base.unchecked) runtime.logger.warn(formatDiagnostic(note));
-      const group = base.config.sweep
-        ? (base.config.sweep.group ?? `${base.config.name}-${newRunId()}`)
-        : opts.group;
-      if (opts.dryRun && base.config.sweep) {
-        await dryRunSweep(runtime, base, file, [...launcherSet, ...(opts.set ?? [])], {
-          ...opts,
-          group: group as string,
-        });
-        return;
-      }
-      if (base.config.sweep && !opts.resume) {
-        const trials = expandTrials(base.config.sweep, base.config.seed);
-        await launchSweep(runtime, base, file, trials, group as string, launcherSet, opts);
-        return;
-      }
-      // one experiment (a sweep's children run through launchSweep, a sweep's dry run above)
-      if (opts.dryRun) {
-        process.stdout.write(
-          stringify({
-            experiment: base.config.name,
-            built: buildAll(runtime, base, opts.cacheDir),
-            ...fileNotesOf(runtime, base),
-          }),
-        );
-        return;
-      }
-      const signal = { stop: false as boolean, reason: undefined as string | undefined };
-      const uninstall = installStopHandlers(signal);
-      try {
-        const { sweep: _sweep, ...config } = absolutePlugins(base.config, file);
-        const result = await runExperiment(
-          runtime,
-          { ...base, config: config as ExperimentConfig },
-          {
-            cacheDir: opts.cacheDir,
-            resume: opts.resume,
-            runId: opts.runId,
-            group,
-            stopSignal: signal,
-            onEvaluated: printEvaluation,
-          },
-        );
-        if (result.status === 'KILLED') process.exitCode = signal.reason === 'SIGTERM' ? 143 : 130;
-      } finally {
-        uninstall();
-      }
+    );
+}
+
+async function runCommand(
+  runtime: Runtime,
+  file: string | undefined,
+  opts: RunCommandOptions,
+): Promise<void> {
+  const sweepDir = opts.resume ? findSweep(opts.resume) : undefined;
+  if (sweepDir) {
+    await resumeSweep(runtime, sweepDir, opts);
+    return;
+  }
+  if (opts.resume) {
+    const store = RunStore.open(opts.resume);
+    file = store.path('config.yaml');
+  }
+  if (!file) throw new UserError('give an experiment file, or --resume <run or sweep>');
+  // --launcher picks the plugin (before --set, so --set launcher.x applies to it). As an
+  // override of launcher.type it keeps the YAML's launcher options when the YAML names the same
+  // one and drops them when it names another (applyOverride), so the file is resolved once.
+  const launcherSet = opts.launcher ? [`launcher.type=${JSON.stringify(opts.launcher)}`] : [];
+  const base = await runtime.resolve(file, {
+    overrides: [...launcherSet, ...(opts.set ?? [])],
+    allowUnresolvedEnv: opts.dryRun,
+    // a dry run imports the plugins: modules only when allowed; a run always does
+    loadPlugins: !opts.dryRun || opts.allowPlugins === true,
+    maxCombinations: opts.maxCombinations,
+  });
+  for (const note of base.unchecked) runtime.logger.warn(formatDiagnostic(note));
+  const group = base.config.sweep
+    ? (base.config.sweep.group ?? `${base.config.name}-${newRunId()}`)
+    : opts.group;
+  if (opts.dryRun && base.config.sweep) {
+    await dryRunSweep(runtime, base, file, [...launcherSet, ...(opts.set ?? [])], {
+      ...opts,
+      group: group as string,
     });
+    return;
+  }
+  if (base.config.sweep && !opts.resume) {
+    const trials = expandTrials(base.config.sweep, base.config.seed);
+    await launchSweep(runtime, base, file, trials, group as string, launcherSet, opts);
+    return;
+  }
+  // one experiment (a sweep's children run through launchSweep, a sweep's dry run above)
+  if (opts.dryRun) {
+    process.stdout.write(
+      stringify({
+        experiment: base.config.name,
+        built: buildAll(runtime, base, opts.cacheDir),
+        ...fileNotesOf(runtime, base),
+      }),
+    );
+    return;
+  }
+  await runOne(runtime, base, file, group, opts);
+}
+
+/** One experiment, trained and evaluated here; Ctrl-C/SIGTERM stop it after a checkpoint. */
+async function runOne(
+  runtime: Runtime,
+  base: ResolvedExperiment,
+  file: string,
+  group: string | undefined,
+  opts: RunCommandOptions,
+): Promise<void> {
+  const signal = { stop: false as boolean, reason: undefined as string | undefined };
+  const uninstall = installStopHandlers(signal);
+  try {
+    const { sweep: _sweep, ...config } = absolutePlugins(base.config, file);
+    const result = await runExperiment(
+      runtime,
+      { ...base, config: config as ExperimentConfig },
+      {
+        cacheDir: opts.cacheDir,
+        resume: opts.resume,
+        runId: opts.runId,
+        group,
+        stopSignal: signal,
+        onEvaluated: printEvaluation,
+      },
+    );
+    if (result.status === 'KILLED') process.exitCode = signal.reason === 'SIGTERM' ? 143 : 130;
+  } finally {
+    uninstall();
+  }
 }
 
 /** The final evaluation's tables on stdout: per-class scores and the confusion matrix. */

@@ -54,6 +54,21 @@ export interface FileListCounts {
   noLandmarks?: number;
 }
 
+/** The files of an AffectNet root, each checked to exist. */
+interface AffectNetFiles {
+  root: string;
+  imagesDir: string;
+  trainingCsv: string;
+  validationCsv: string;
+}
+
+/** A class with too few training images to hold out `validationPerClass`. */
+interface ShortClass {
+  class: string;
+  available: number;
+  taken: number;
+}
+
 /** A row that made it past parsing and filtering; landmarks are not needed for training. */
 interface KeptRecord extends Omit<AffectNetRecord, 'landmarks'> {
   group: number;
@@ -164,41 +179,8 @@ export class AffectNetDataset implements DatasetPlugin {
 
   async prepare(): Promise<DatasetSplits> {
     const { options } = this;
-    const root = resolveRoot(options.root);
-    if (
-      options.synthetic &&
-      !(await isFile(join(root, AFFECTNET_FILE_LISTS_DIR, AFFECTNET_TRAINING_CSV)))
-    ) {
-      const { count, size, seed } = options.synthetic;
-      this.logger.info(
-        `no AffectNet file lists under ${root}: generating a synthetic AffectNet-format set there ` +
-          `(${count} training images at ${size} px, seed ${seed}; once, later runs reuse it)`,
-      );
-      const result = await ensureSyntheticAffectNet({ out: root, count, size, seed });
-      this.logger.info(
-        `synthetic set ready: ${result.images} images in ${result.seconds.toFixed(1)} s`,
-      );
-    }
-    const listsDir = join(root, AFFECTNET_FILE_LISTS_DIR);
-    const imagesDir = join(root, AFFECTNET_IMAGES_DIR);
-    const trainingCsv = join(listsDir, AFFECTNET_TRAINING_CSV);
-    const validationCsv = join(listsDir, AFFECTNET_VALIDATION_CSV);
-    if (!(await isFile(trainingCsv))) {
-      throw new UserError(
-        `no ${AFFECTNET_TRAINING_CSV} under ${root}; set AFFECTNET_ROOT or dataset.root (looked for ${trainingCsv})`,
-      );
-    }
-    if (!(await isFile(validationCsv))) {
-      throw new UserError(
-        `no ${AFFECTNET_VALIDATION_CSV} under ${root}; set AFFECTNET_ROOT or dataset.root (looked for ${validationCsv})`,
-      );
-    }
-    if (!(await isDirectory(imagesDir))) {
-      throw new UserError(
-        `no ${AFFECTNET_IMAGES_DIR} folder under ${root}; set AFFECTNET_ROOT or dataset.root`,
-      );
-    }
-
+    const files = await this.locateFiles();
+    const { trainingCsv, validationCsv, imagesDir } = files;
     const classes = resolveClassPreset(options.classes);
     const groupOfCode = new Map(classes.map((c) => [c.code, c.index]));
     const bad = new BadRecordLog(options.onBadRecord);
@@ -213,54 +195,12 @@ export class AffectNetDataset implements DatasetPlugin {
           `${csv}: ${list.counts.noLandmarks} row(s) without 68 landmarks: cropped to the upright face box (crop: aligned)`,
         );
 
-    const seed = this.context.seed;
-    const groups = classes.map((c) => c.index);
-    let train: KeptRecord[];
-    let val: KeptRecord[];
-    let shortClasses: { class: string; available: number; taken: number }[] = [];
-    if (options.split.policy === 'report-table3') {
-      const split = balancedSplit(
-        training.kept,
-        groups,
-        options.split.validationPerClass,
-        seed,
-        options.split.maxTrainPerClass,
-      );
-      train = split.train;
-      val = split.validation;
-      shortClasses = split.shortGroups.map((s) => ({
-        class: classes[s.group].name,
-        available: s.available,
-        taken: s.taken,
-      }));
-      for (const s of shortClasses) {
-        // a regression task drops whole classes AffectNet gives no valence/arousal (None,
-        // Uncertain, Non-Face); those are counted under noValenceArousal, not worth a warning
-        if (s.available === 0 && options.task === 'valence-arousal') continue;
-        this.logger.warn(
-          `class ${s.class} has ${s.available} training image(s), fewer than validationPerClass + 1 = ${options.split.validationPerClass + 1}: ${s.taken} go to validation`,
-        );
-      }
-    } else {
-      // validation.csv is the test set, so validation is a stratified, seeded hold-out of
-      // training.csv: choosing the best epoch on the test set would make its score optimistic
-      const fraction = options.split.validationFraction;
-      const split = balancedSplit(
-        training.kept,
-        groups,
-        (available) => heldOutCount(available, fraction),
-        seed,
-        options.split.maxTrainPerClass,
-      );
-      train = split.train;
-      val = split.validation;
-    }
+    const held = this.holdOutValidation(training.kept, classes);
     const limited = applyLimits(
-      { train, validation: val, test: validation.kept },
+      { train: held.train, validation: held.validation, test: validation.kept },
       options.split.limit,
-      seed,
+      this.context.seed,
     );
-
     const counts = {
       train: countByClass(limited.train, classes),
       validation: countByClass(limited.validation, classes),
@@ -284,7 +224,7 @@ export class AffectNetDataset implements DatasetPlugin {
     const preset =
       typeof options.classes === 'string' ? options.classes : (presetNameOf(classes) ?? null);
     this.logger.info(
-      `affectnet ${root}: ${preset ?? classes.map((c) => c.name).join('/')}, ` +
+      `affectnet ${files.root}: ${preset ?? classes.map((c) => c.name).join('/')}, ` +
         `train ${splits.train.length}, validation ${splits.validation.length}, test ${splits.test.length}` +
         (badRecords.total ? `, ${badRecords.total} bad record(s) skipped` : ''),
     );
@@ -297,47 +237,161 @@ export class AffectNetDataset implements DatasetPlugin {
       image: this.imageSpec,
       ...splits,
       badRecords,
-      sources: {
-        train: `${AFFECTNET_TRAINING_CSV}: the rest`,
-        validation:
-          options.split.policy === 'report-table3'
-            ? `${AFFECTNET_TRAINING_CSV}: ${options.split.validationPerClass} per class held out`
-            : `${AFFECTNET_TRAINING_CSV}: ${options.split.validationFraction} of each class held out`,
-        test: AFFECTNET_VALIDATION_CSV,
-      },
-      description: {
-        dataset: 'affectnet',
-        root,
-        fileLists: { training: trainingCsv, validation: validationCsv },
-        imagesDir,
-        classPreset: preset,
-        classes: classes.map((c) => ({ ...c })),
-        task: options.task,
-        crop: options.crop,
-        margin: options.margin,
-        image: this.imageSpec,
-        split: {
-          policy: options.split.policy,
-          validationPerClass: options.split.validationPerClass,
-          validationFraction: options.split.validationFraction,
-          maxTrainPerClass: options.split.maxTrainPerClass ?? null,
-          limit: options.split.limit ?? null,
-          seed,
-          testSource: AFFECTNET_VALIDATION_CSV,
-          // both policies hold validation out of training.csv: the test set is never scored
-          // while training (checkpoint selection, early stopping)
-          validationSource: AFFECTNET_TRAINING_CSV,
-          shortClasses,
-        },
+      sources: this.splitSources(),
+      description: this.describePrepared({
+        files,
+        preset,
+        classes,
+        shortClasses: held.shortClasses,
         counts,
-        totals: {
-          train: splits.train.length,
-          validation: splits.validation.length,
-          test: splits.test.length,
-        },
+        splits,
         fileListCounts: { training: training.counts, validation: validation.counts },
         badRecords: badRecords.total,
+      }),
+    };
+  }
+
+  /**
+   * The root's file lists and image folder, each checked to exist; a synthetic set is generated
+   * there first when `synthetic` is set and the root has no file lists yet.
+   */
+  private async locateFiles(): Promise<AffectNetFiles> {
+    const root = resolveRoot(this.options.root);
+    const listsDir = join(root, AFFECTNET_FILE_LISTS_DIR);
+    const imagesDir = join(root, AFFECTNET_IMAGES_DIR);
+    const trainingCsv = join(listsDir, AFFECTNET_TRAINING_CSV);
+    const validationCsv = join(listsDir, AFFECTNET_VALIDATION_CSV);
+    if (this.options.synthetic && !(await isFile(trainingCsv))) {
+      const { count, size, seed } = this.options.synthetic;
+      this.logger.info(
+        `no AffectNet file lists under ${root}: generating a synthetic AffectNet-format set there ` +
+          `(${count} training images at ${size} px, seed ${seed}; once, later runs reuse it)`,
+      );
+      const result = await ensureSyntheticAffectNet({ out: root, count, size, seed });
+      this.logger.info(
+        `synthetic set ready: ${result.images} images in ${result.seconds.toFixed(1)} s`,
+      );
+    }
+    for (const [name, csv] of [
+      [AFFECTNET_TRAINING_CSV, trainingCsv],
+      [AFFECTNET_VALIDATION_CSV, validationCsv],
+    ] as const)
+      if (!(await isFile(csv)))
+        throw new UserError(
+          `no ${name} under ${root}; set AFFECTNET_ROOT or dataset.root (looked for ${csv})`,
+        );
+    if (!(await isDirectory(imagesDir))) {
+      throw new UserError(
+        `no ${AFFECTNET_IMAGES_DIR} folder under ${root}; set AFFECTNET_ROOT or dataset.root`,
+      );
+    }
+    return { root, imagesDir, trainingCsv, validationCsv };
+  }
+
+  /**
+   * Training and validation from training.csv per the split policy: `report-table3` holds out
+   * `validationPerClass` images of each class (warning for classes too short to give them),
+   * otherwise a stratified, seeded `validationFraction` of each class. validation.csv is the
+   * test set, so choosing the best epoch on it would make its score optimistic.
+   */
+  private holdOutValidation(
+    kept: KeptRecord[],
+    classes: readonly ClassInfo[],
+  ): { train: KeptRecord[]; validation: KeptRecord[]; shortClasses: ShortClass[] } {
+    const { split: policy, task } = this.options;
+    const groups = classes.map((c) => c.index);
+    if (policy.policy !== 'report-table3') {
+      const fraction = policy.validationFraction;
+      const split = balancedSplit(
+        kept,
+        groups,
+        (available) => heldOutCount(available, fraction),
+        this.context.seed,
+        policy.maxTrainPerClass,
+      );
+      return { train: split.train, validation: split.validation, shortClasses: [] };
+    }
+    const split = balancedSplit(
+      kept,
+      groups,
+      policy.validationPerClass,
+      this.context.seed,
+      policy.maxTrainPerClass,
+    );
+    const shortClasses = split.shortGroups.map((s) => ({
+      class: classes[s.group].name,
+      available: s.available,
+      taken: s.taken,
+    }));
+    for (const s of shortClasses) {
+      // a regression task drops whole classes AffectNet gives no valence/arousal (None,
+      // Uncertain, Non-Face); those are counted under noValenceArousal, not worth a warning
+      if (s.available === 0 && task === 'valence-arousal') continue;
+      this.logger.warn(
+        `class ${s.class} has ${s.available} training image(s), fewer than validationPerClass + 1 = ${policy.validationPerClass + 1}: ${s.taken} go to validation`,
+      );
+    }
+    return { train: split.train, validation: split.validation, shortClasses };
+  }
+
+  /** Where each split comes from, in words. */
+  private splitSources(): NonNullable<DatasetSplits['sources']> {
+    const { split } = this.options;
+    return {
+      train: `${AFFECTNET_TRAINING_CSV}: the rest`,
+      validation:
+        split.policy === 'report-table3'
+          ? `${AFFECTNET_TRAINING_CSV}: ${split.validationPerClass} per class held out`
+          : `${AFFECTNET_TRAINING_CSV}: ${split.validationFraction} of each class held out`,
+      test: AFFECTNET_VALIDATION_CSV,
+    };
+  }
+
+  /** The run record's description of the prepared data (files, options, split, counts). */
+  private describePrepared(facts: {
+    files: AffectNetFiles;
+    preset: string | null;
+    classes: readonly ClassInfo[];
+    shortClasses: ShortClass[];
+    counts: Record<'train' | 'validation' | 'test', Record<string, number>>;
+    splits: Record<'train' | 'validation' | 'test', Example[]>;
+    fileListCounts: { training: FileListCounts; validation: FileListCounts };
+    badRecords: number;
+  }): Record<string, unknown> {
+    const { options } = this;
+    const { files, splits } = facts;
+    return {
+      dataset: 'affectnet',
+      root: files.root,
+      fileLists: { training: files.trainingCsv, validation: files.validationCsv },
+      imagesDir: files.imagesDir,
+      classPreset: facts.preset,
+      classes: facts.classes.map((c) => ({ ...c })),
+      task: options.task,
+      crop: options.crop,
+      margin: options.margin,
+      image: this.imageSpec,
+      split: {
+        policy: options.split.policy,
+        validationPerClass: options.split.validationPerClass,
+        validationFraction: options.split.validationFraction,
+        maxTrainPerClass: options.split.maxTrainPerClass ?? null,
+        limit: options.split.limit ?? null,
+        seed: this.context.seed,
+        testSource: AFFECTNET_VALIDATION_CSV,
+        // both policies hold validation out of training.csv: the test set is never scored
+        // while training (checkpoint selection, early stopping)
+        validationSource: AFFECTNET_TRAINING_CSV,
+        shortClasses: facts.shortClasses,
       },
+      counts: facts.counts,
+      totals: {
+        train: splits.train.length,
+        validation: splits.validation.length,
+        test: splits.test.length,
+      },
+      fileListCounts: facts.fileListCounts,
+      badRecords: facts.badRecords,
     };
   }
 
@@ -568,9 +622,6 @@ export class AffectNetDataset implements DatasetPlugin {
       }
       return found;
     };
-    type Verdict = { kind: 'ok' } | { kind: 'missing' } | { kind: 'escapes'; target: string };
-    const OK: Verdict = { kind: 'ok' };
-    const MISSING: Verdict = { kind: 'missing' };
     // each folder listed once (readdir), not each file stat'ed: 400k fs calls and promises took
     // longer than the rest of prepare; a name's entry type is what lstat would say
     interface Listing {
@@ -590,7 +641,6 @@ export class AffectNetDataset implements DatasetPlugin {
       }
       listings.set(dir, listing);
     };
-    const imagesPrefix = imagesDir.endsWith(sep) ? imagesDir : imagesDir + sep;
     /** The verdict from the listings, or undefined when it needs the file system (a link). */
     const quick = (folder: string, name: string): Verdict | undefined => {
       const dir = realDirOf.get(folder);
@@ -601,39 +651,8 @@ export class AffectNetDataset implements DatasetPlugin {
       if (listing.files.has(name)) return OK;
       return listing.links.has(name) ? undefined : MISSING;
     };
-    // A plain relative path (no '.', '..' or empty segment) resolves to imagesDir/path: its
-    // folder and name come from slicing, without path.resolve's normalisation on every record
-    // (a third of prepare's time at 280k records). Anything else goes through resolve().
-    const plainImagesDir = sep === '/' && resolve(imagesDir) === imagesDir && imagesDir !== '/';
-    const folders = new Map<string, string>();
-    const locate = (rel: string): { folder: string; name: string } | { escapes: string } => {
-      if (plainImagesDir && !NOT_PLAIN.test(rel)) {
-        const slash = rel.lastIndexOf('/');
-        if (slash < 0) return { folder: imagesDir, name: rel };
-        const relFolder = rel.slice(0, slash);
-        let folder = folders.get(relFolder);
-        if (folder === undefined) {
-          folder = `${imagesDir}/${relFolder}`;
-          folders.set(relFolder, folder);
-        }
-        return { folder, name: rel.slice(slash + 1) };
-      }
-      const path = resolve(imagesDir, rel);
-      // parseRow refuses '..' and absolute paths; this also catches anything resolve() normalises away
-      if (!path.startsWith(imagesPrefix)) return { escapes: path };
-      return { folder: dirname(path), name: basename(path) };
-    };
-    const slow = async (dir: string, name: string): Promise<Verdict> => {
-      const real = join(dir, name);
-      const info = await lstat(real).catch(() => undefined);
-      if (!info) return MISSING;
-      if (!info.isSymbolicLink()) return info.isFile() ? OK : MISSING;
-      const target = await realpath(real).catch(() => undefined);
-      if (target === undefined) return MISSING;
-      if (!inside(target)) return { kind: 'escapes', target };
-      return (await isFile(target)) ? OK : MISSING;
-    };
     // the folders first (real path, then listing), a few at a time
+    const locate = imageLocator(imagesDir);
     const located = records.map((r) => locate(r.path));
     const realDirOf = new Map<string, string | undefined>();
     for (const at of located) if ('folder' in at) realDirOf.set(at.folder, undefined);
@@ -658,7 +677,7 @@ export class AffectNetDataset implements DatasetPlugin {
         else
           pending.push(
             semaphore.run(async () => {
-              found[i] = await slow(realDirOf.get(at.folder) as string, at.name);
+              found[i] = await linkVerdict(realDirOf.get(at.folder) as string, at.name, inside);
             }),
           );
       }
@@ -684,6 +703,57 @@ export class AffectNetDataset implements DatasetPlugin {
 
 /** A path that path.join would leave as it is: no '.', '..' or empty segment, relative. */
 const NOT_PLAIN = /(?:^|\/)\.\.?(?:\/|$)|\/\/|^\/|\/$/;
+
+type Verdict = { kind: 'ok' } | { kind: 'missing' } | { kind: 'escapes'; target: string };
+const OK: Verdict = { kind: 'ok' };
+const MISSING: Verdict = { kind: 'missing' };
+
+/**
+ * Where an image path of a file list lies: its folder and name, or the path it escapes to.
+ * A plain relative path (no '.', '..' or empty segment) resolves to imagesDir/path: its folder
+ * and name come from slicing, without path.resolve's normalisation on every record (a third of
+ * prepare's time at 280k records). Anything else goes through resolve().
+ */
+function imageLocator(
+  imagesDir: string,
+): (rel: string) => { folder: string; name: string } | { escapes: string } {
+  const imagesPrefix = imagesDir.endsWith(sep) ? imagesDir : imagesDir + sep;
+  const plainImagesDir = sep === '/' && resolve(imagesDir) === imagesDir && imagesDir !== '/';
+  const folders = new Map<string, string>();
+  return (rel) => {
+    if (plainImagesDir && !NOT_PLAIN.test(rel)) {
+      const slash = rel.lastIndexOf('/');
+      if (slash < 0) return { folder: imagesDir, name: rel };
+      const relFolder = rel.slice(0, slash);
+      let folder = folders.get(relFolder);
+      if (folder === undefined) {
+        folder = `${imagesDir}/${relFolder}`;
+        folders.set(relFolder, folder);
+      }
+      return { folder, name: rel.slice(slash + 1) };
+    }
+    const path = resolve(imagesDir, rel);
+    // parseRow refuses '..' and absolute paths; this also catches anything resolve() normalises away
+    if (!path.startsWith(imagesPrefix)) return { escapes: path };
+    return { folder: dirname(path), name: basename(path) };
+  };
+}
+
+/** The verdict on a name the folder listing could not settle (a symbolic link), from lstat/realpath. */
+async function linkVerdict(
+  dir: string,
+  name: string,
+  inside: (path: string) => boolean,
+): Promise<Verdict> {
+  const real = join(dir, name);
+  const info = await lstat(real).catch(() => undefined);
+  if (!info) return MISSING;
+  if (!info.isSymbolicLink()) return info.isFile() ? OK : MISSING;
+  const target = await realpath(real).catch(() => undefined);
+  if (target === undefined) return MISSING;
+  if (!inside(target)) return { kind: 'escapes', target };
+  return (await isFile(target)) ? OK : MISSING;
+}
 
 /**
  * join(imagesDir, path), without join's normalisation for the common plain path: then the
