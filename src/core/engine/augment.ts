@@ -64,7 +64,11 @@ function ensureNativeTransform(): void {
               type: native.binding.TF_ATTR_STRING,
               value: interpolation.toUpperCase(),
             },
-            { name: 'fill_mode', type: native.binding.TF_ATTR_STRING, value: fillMode.toUpperCase() },
+            {
+              name: 'fill_mode',
+              type: native.binding.TF_ATTR_STRING,
+              value: fillMode.toUpperCase(),
+            },
           ],
           [image, transforms, size, fill],
         );
@@ -96,24 +100,20 @@ function transformImages(x: tf.Tensor4D, transforms: tf.Tensor2D): tf.Tensor4D {
 }
 
 /** A 0/1 mask [n, H, W, 1] of the rows [top, bottom) x columns [left, right) of each row. */
-export function boxMask(
-  edges: tf.Tensor2D,
-  height: number,
-  width: number,
-): tf.Tensor4D {
+export function boxMask(edges: tf.Tensor2D, height: number, width: number): tf.Tensor4D {
   return tf.tidy(() => {
     const n = edges.shape[0];
     const col = (k: number) => edges.slice([0, k], [n, 1]).reshape([n, 1, 1, 1]);
-    const rows = tf.tensor4d(Float32Array.from({ length: height }, (_, i) => i), [1, height, 1, 1]);
-    const cols = tf.tensor4d(Float32Array.from({ length: width }, (_, i) => i), [1, 1, width, 1]);
-    const inRows = tf.mul(
-      tf.greaterEqual(rows, col(0)).toFloat(),
-      tf.less(rows, col(2)).toFloat(),
+    const rows = tf.tensor4d(
+      Float32Array.from({ length: height }, (_, i) => i),
+      [1, height, 1, 1],
     );
-    const inCols = tf.mul(
-      tf.greaterEqual(cols, col(1)).toFloat(),
-      tf.less(cols, col(3)).toFloat(),
+    const cols = tf.tensor4d(
+      Float32Array.from({ length: width }, (_, i) => i),
+      [1, 1, width, 1],
     );
+    const inRows = tf.mul(tf.greaterEqual(rows, col(0)).toFloat(), tf.less(rows, col(2)).toFloat());
+    const inCols = tf.mul(tf.greaterEqual(cols, col(1)).toFloat(), tf.less(cols, col(3)).toFloat());
     return tf.mul(inRows, inCols) as tf.Tensor4D;
   });
 }
@@ -197,7 +197,12 @@ export class EagerAugment {
 }
 
 /** The mixed batch (a new tensor): x a + x[partner] (1 - a), a per pixel from the mix. */
-export function mixImages(x: tf.Tensor4D, mix: PixelMix, height: number, width: number): tf.Tensor4D {
+export function mixImages(
+  x: tf.Tensor4D,
+  mix: PixelMix,
+  height: number,
+  width: number,
+): tf.Tensor4D {
   return tf.tidy(() => {
     const partner = tf.gather(x, tf.tensor1d(mix.partner, 'int32'), 0);
     const [inside, outside] = mixWeights(mix);

@@ -10,9 +10,10 @@ import {
   augmentStages,
   erasingNoise,
 } from '../../pipeline/augment.js';
-import type { ImageSize } from '../augment.js';
-import { DType } from './addon.js';
-import type { GraphBuilder, Output } from './builder.js';
+import { mixWeights, type ImageSize } from '../augment.js';
+import type { PixelMix } from '../engine.js';
+import { DType, type FeedTensor, type GraphAddon } from './addon.js';
+import { GraphBuilder, type Output } from './builder.js';
 
 const F32 = DType.float32;
 const I32 = DType.int32;
@@ -47,20 +48,21 @@ export function emitBoxMask(b: GraphBuilder, edges: Output, height: number, widt
     Array.from({ length: width }, (_, i) => i),
     [1, 1, width, 1],
   );
-  const inRows = b.mul(compare(b, 'GreaterEqual', rows, edge(0)), compare(b, 'Less', rows, edge(2)));
-  const inCols = b.mul(compare(b, 'GreaterEqual', cols, edge(1)), compare(b, 'Less', cols, edge(3)));
+  const inRows = b.mul(
+    compare(b, 'GreaterEqual', rows, edge(0)),
+    compare(b, 'Less', rows, edge(2)),
+  );
+  const inCols = b.mul(
+    compare(b, 'GreaterEqual', cols, edge(1)),
+    compare(b, 'Less', cols, edge(3)),
+  );
   return b.mul(inRows, inCols);
 }
 
 function emitTransform(b: GraphBuilder, x: Output, params: Output, image: ImageSize): Output {
   return b.op(
     'ImageProjectiveTransformV3',
-    [
-      x,
-      columns(b, params, P.transform, 8),
-      b.constI32([image.height, image.width]),
-      b.constF32(0),
-    ],
+    [x, columns(b, params, P.transform, 8), b.constI32([image.height, image.width]), b.constF32(0)],
     [
       ['dtype', 'type', F32],
       ['interpolation', 'string', 'BILINEAR'],
@@ -225,4 +227,59 @@ export function emitMix(
     const output = b.add(b.mul(x, a), b.mul(other, b.sub(b.constF32(1), a)));
     return { output, partner, weights, box };
   });
+}
+
+/**
+ * Run just the step's augmentation (and mixing) in a graph of its own: unit pixels [n, H, W, C]
+ * and parameter rows in, the batch the training pass would read out. For tests and previews.
+ */
+export async function augmentInGraph(
+  addon: GraphAddon,
+  x: Float32Array,
+  shape: [number, number, number, number],
+  params: Float32Array,
+  options: AugmentOptions,
+  seed: number,
+  mix?: PixelMix,
+): Promise<Float32Array> {
+  const b = new GraphBuilder(addon);
+  const [n, height, width, channels] = shape;
+  const image = { height, width, channels };
+  const input = b.placeholder('x', F32, [-1, height, width, channels]);
+  const augmented = emitAugment(b, input, options, image, seed);
+  const names = [input];
+  const values: FeedTensor[] = [{ dtype: F32, shape, data: x }];
+  if (augmented) {
+    names.push(augmented.params);
+    values.push({ dtype: F32, shape: [n, AUGMENT_PARAMS], data: params });
+  }
+  let output = augmented?.output ?? input;
+  if (mix) {
+    const batchSize = () =>
+      b.op(
+        'StridedSlice',
+        [b.shape(input), b.constI32([0]), b.constI32([1]), b.constI32([1])],
+        [
+          ['T', 'type', I32],
+          ['Index', 'type', I32],
+        ],
+      );
+    const mixed = emitMix(b, output, image, batchSize);
+    const [inside, outside] = mixWeights(mix);
+    names.push(mixed.partner, mixed.weights, mixed.box);
+    values.push(
+      { dtype: I32, shape: [n], data: mix.partner },
+      { dtype: F32, shape: [2], data: Float32Array.of(inside, outside) },
+      { dtype: F32, shape: [1, 4], data: Float32Array.from(mix.box ?? [0, 0, 0, 0]) },
+    );
+    output = mixed.output;
+  }
+  if (output === input) output = b.identity(input);
+  const session = addon.newSession(b.graph, null);
+  try {
+    const [out] = await addon.runSession(session, names, values, [output], []);
+    return new Float32Array(out.data).slice();
+  } finally {
+    addon.closeSession(session);
+  }
 }
