@@ -248,7 +248,9 @@ export function augmentStages(options: AugmentOptions | undefined): {
     options?.erasing !== undefined &&
     (options.erasing.probability ?? ERASING_DEFAULTS.probability) > 0;
   return {
-    geometry: Boolean(options && (options.flip || (options.shift ?? 0) > 0 || (options.rotate ?? 0) > 0)),
+    geometry: Boolean(
+      options && (options.flip || (options.shift ?? 0) > 0 || (options.rotate ?? 0) > 0),
+    ),
     colour: Boolean(options && ((options.brightness ?? 0) > 0 || (options.contrast ?? 0) > 0)),
     erasing,
     randomFill: erasing && options?.erasing?.value === 'random',

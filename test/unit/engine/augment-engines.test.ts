@@ -323,6 +323,18 @@ describe('training steps with augmentation on', () => {
     }
   });
 
+  it('an augmented, mixed eager step leaves no tensor behind', async () => {
+    const eager = new EagerEngine(engineOptions());
+    try {
+      await train(eager, 0, 1);
+      const before = tf.memory().numTensors;
+      await train(eager, 1, 4);
+      assert.equal(tf.memory().numTensors, before);
+    } finally {
+      eager.dispose();
+    }
+  });
+
   for (const kind of ['graph', 'eager'] as const) {
     it(`resumes exactly with augmentation on (${kind}): 6 steps, state restored, 6 more = 12 uninterrupted`, async () => {
       const create = async (model: tf.LayersModel) =>

@@ -424,9 +424,7 @@ export function compileStep(addon: GraphAddon, options: EngineOptions): Compiled
     return {
       loss: emitTaskLoss(b, options, train.outputs, feeds),
       accuracy:
-        task.kind === 'classification'
-          ? accuracyOf(b, train.outputs[0], feeds.labels!)
-          : undefined,
+        task.kind === 'classification' ? accuracyOf(b, train.outputs[0], feeds.labels!) : undefined,
     };
   });
   const { optimizer, trainTarget } = emitUpdates(

@@ -116,9 +116,7 @@ export class GraphEngine implements TrainingEngine {
       throw new Error('graph engine: augmentation parameters for an engine built without augment');
     if (augment) {
       names.push(augment);
-      values.push(
-        f32([n, AUGMENT_PARAMS], inputs.augment ?? identityAugmentParams(n)),
-      );
+      values.push(f32([n, AUGMENT_PARAMS], inputs.augment ?? identityAugmentParams(n)));
     }
     if (!inputs.mix) return;
     if (!mixPartner || !mixWeights || !mixBox)
