@@ -202,6 +202,22 @@ describe('augmentation inside the training step', () => {
     );
   });
 
+  it("the eager form on tfjs' CPU backend (one image at a time) equals the native one", async () => {
+    const shape: [number, number, number, number] = [6, 12, 10, 3];
+    const x = unitBatch(3, shape);
+    const params = batchAugmentParams(FULL, 42, [0, 1, 2, 3, 4, 5], 10, 12);
+    const native = eagerAugment(x, shape, params, FULL, 5);
+    const backend = tf.getBackend();
+    await tf.setBackend('cpu');
+    try {
+      const cpu = eagerAugment(x, shape, params, FULL, 5);
+      const difference = maxAbsDifference(cpu, native);
+      assert.ok(difference < 1e-5, `cpu vs tensorflow backend: ${difference}`);
+    } finally {
+      await tf.setBackend(backend);
+    }
+  });
+
   it('an identity draw changes nothing, bit for bit (an image the draws leave alone)', async () => {
     const shape: [number, number, number, number] = [3, 9, 7, 3];
     const x = unitBatch(2, shape);
