@@ -76,17 +76,10 @@ export function drawErasing(
   return undefined;
 }
 
+/** Whether these options change any image (then the pipeline draws parameter rows). */
 export function isAugmentActive(options: AugmentOptions | undefined): boolean {
-  return Boolean(
-    options &&
-    (options.flip ||
-      (options.shift ?? 0) > 0 ||
-      (options.rotate ?? 0) > 0 ||
-      (options.brightness ?? 0) > 0 ||
-      (options.contrast ?? 0) > 0 ||
-      (options.erasing !== undefined &&
-        (options.erasing.probability ?? ERASING_DEFAULTS.probability) > 0)),
-  );
+  const { geometry, colour, erasing } = augmentStages(options);
+  return geometry || colour || erasing;
 }
 
 /**
