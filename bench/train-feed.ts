@@ -3,7 +3,9 @@
  * graph engine with a model so small (global average pooling + one dense layer) that the step is
  * mostly feeding, fed uint8 batches (the engine's in-graph /255) or float32 batches (the
  * pipeline's /255 in JavaScript, `floatBatches`), alternating in every repetition so machine
- * load hits both alike. Also the step alone on one batch held in memory, uint8 vs float32 feed.
+ * load hits both alike, and uint8 batches with the affectnet dataset's default augmentation, which
+ * the step applies itself (a second engine compiled with it). Also the step alone on one batch
+ * held in memory, for each of the three.
  *
  * Input: a synthetic AffectNet-format set of `--count` 512 px JPEGs under `--data` (made on first
  * use).
@@ -18,9 +20,9 @@ import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
 import type { TrainingConfig } from '../src/core/config/types.js';
 import { loadGraphModule } from '../src/core/engine/index.js';
-import { toUnitFloat } from '../src/core/pipeline/augment.js';
+import { batchAugmentParams, toUnitFloat } from '../src/core/pipeline/augment.js';
 import { ImagePipeline } from '../src/core/pipeline/pipeline.js';
-import type { Example, ImageSpec, Task } from '../src/core/plugin/plugin.js';
+import type { AugmentOptions, Example, ImageSpec, Task } from '../src/core/plugin/plugin.js';
 import { Logger, RunContext } from '../src/core/plugin/services.js';
 import { trainEpoch } from '../src/core/runner/trainer.js';
 import { withOptionDefaults } from '../src/core/plugin/defaults.js';
@@ -44,7 +46,7 @@ const batchSize = Number(values.batch);
 const reps = Number(values.reps);
 const image: ImageSpec = { height: size, width: size, channels: 3 };
 
-async function examples(root: string): Promise<Example[]> {
+async function examples(root: string): Promise<{ list: Example[]; augment: AugmentOptions }> {
   const logger = new Logger();
   logger.level = 'warn';
   const dataset = new AffectNetDataset(
@@ -56,8 +58,13 @@ async function examples(root: string): Promise<Example[]> {
     logger,
     new RunContext('bench', 'bench', 1, tmpdir(), process.cwd()),
   );
-  return (await dataset.prepare()).train;
+  const augment = dataset.pipeline.augment;
+  if (!augment) throw new Error('the affectnet dataset has no default augmentation');
+  return { list: (await dataset.prepare()).train, augment };
 }
+
+const FEEDS = ['uint8', 'uint8 + augmentation', 'float32'] as const;
+type Feed = (typeof FEEDS)[number];
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
@@ -73,19 +80,22 @@ async function main(): Promise<void> {
     size: 512,
     seed: 1,
   });
-  const list = await examples(root);
+  const { list, augment } = await examples(root);
   const classes = Array.from({ length: 11 }, (_, i) => ({ index: i, code: i, name: `c${i}` }));
   const task: Task = { kind: 'classification', classes };
   const input = tf.input({ shape: [size, size, 3] });
   const pooled = tf.layers.globalAveragePooling2d({}).apply(input) as tf.SymbolicTensor;
   const out = tf.layers.dense({ units: 11, activation: 'softmax' }).apply(pooled);
-  const engine = await graph.createGraphEngine({
-    model: tf.model({ inputs: input, outputs: out as tf.SymbolicTensor }),
+  const model = tf.model({ inputs: input, outputs: out as tf.SymbolicTensor });
+  const options = {
+    model,
     task,
     loss: lossSpecOf(),
     optimizer: optimizerOf({ type: 'sgd', learningRate: 0.01 }),
     seed: 1,
-  });
+  };
+  const engine = await graph.createGraphEngine(options);
+  const augmenting = await graph.createGraphEngine({ ...options, augment });
   const cacheDir = join(tmpdir(), `affectlab-train-feed-${process.pid}`);
   rmSync(cacheDir, { recursive: true, force: true });
   mkdirSync(cacheDir, { recursive: true });
@@ -93,9 +103,11 @@ async function main(): Promise<void> {
   const order = list.map((_, i) => i);
   for await (const b of pipeline.uint8Batches(list, order, batchSize)) void b;
   const training = { batchSize, epochs: 1 } as TrainingConfig;
-  const epoch = async (floatBatches: boolean, e: number): Promise<number> => {
+  const epoch = async (kind: Feed, e: number): Promise<number> => {
+    const floatBatches = kind === 'float32';
     const r = await trainEpoch({
-      engine,
+      engine: kind === 'uint8 + augmentation' ? augmenting : engine,
+      ...(kind === 'uint8 + augmentation' ? { augment } : {}),
       task,
       examples: list,
       order,
@@ -108,11 +120,10 @@ async function main(): Promise<void> {
     });
     return r.images / r.seconds;
   };
-  const rates: Record<string, number[]> = { uint8: [], float32: [] };
+  const rates: Record<Feed, number[]> = { uint8: [], 'uint8 + augmentation': [], float32: [] };
   const loads: number[] = [loadavg()[0]];
   for (let rep = 0; rep < reps; rep++) {
-    rates.uint8.push(await epoch(false, 2 * rep));
-    rates.float32.push(await epoch(true, 2 * rep + 1));
+    for (const [k, kind] of FEEDS.entries()) rates[kind].push(await epoch(kind, 3 * rep + k));
     loads.push(loadavg()[0]);
   }
 
@@ -125,26 +136,30 @@ async function main(): Promise<void> {
   const unit = toUnitFloat(pixels);
   const shape: [number, number, number, number] = [batchSize, size, size, 3];
   const targets = { classes: Int32Array.from({ length: batchSize }, (_, i) => i % 11) };
-  const stepMs: Record<string, number[]> = { uint8: [], float32: [] };
+  const stepMs: Record<Feed, number[]> = { uint8: [], 'uint8 + augmentation': [], float32: [] };
+  const positions = Array.from({ length: batchSize }, (_, i) => i);
   for (let rep = 0; rep < 5 * reps; rep++) {
-    for (const [name, x] of [
-      ['uint8', pixels],
-      ['float32', unit],
-    ] as const) {
+    for (const name of FEEDS) {
       const started = performance.now();
-      await engine.trainStep({ x, shape }, targets, rep);
+      if (name === 'uint8 + augmentation') {
+        // the parameter draws are part of the step's cost here, as in the pipeline
+        const params = batchAugmentParams(augment, rep, positions, size, size);
+        await augmenting.trainStep({ x: pixels, shape, augment: params }, targets, rep);
+      } else await engine.trainStep({ x: name === 'uint8' ? pixels : unit, shape }, targets, rep);
       stepMs[name].push(performance.now() - started);
     }
   }
   loads.push(loadavg()[0]);
   await pipeline.close();
   engine.dispose();
+  augmenting.dispose();
   rmSync(cacheDir, { recursive: true, force: true });
 
   let text = `\ntraining loop from the warm cache: ${list.length} images at ${size} px, batch ${batchSize}, graph engine, GAP + dense model, ${reps} repetitions alternating, load average ${Math.min(...loads).toFixed(1)}-${Math.max(...loads).toFixed(1)}\n\n`;
+  text += `augmentation (affectnet default): ${JSON.stringify(augment)}\n\n`;
   text +=
     '| batches | epoch, min / **median** / max images/s | one step on a batch in memory, median ms |\n|---|---:|---:|\n';
-  for (const name of ['uint8', 'float32']) {
+  for (const name of FEEDS) {
     const r = rates[name];
     text += `| ${name} | ${Math.min(...r).toFixed(0)} / **${median(r).toFixed(0)}** / ${Math.max(...r).toFixed(0)} | ${median(stepMs[name]).toFixed(1)} |\n`;
   }

@@ -6,7 +6,8 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Task, TfjsLossFunction } from '../plugin/plugin.js';
 import { DropoutSeeds } from '../training/seeding.js';
-import { toUnitFloat } from '../pipeline/augment.js';
+import { identityAugmentParams, toUnitFloat } from '../pipeline/augment.js';
+import { EagerAugment, mixImages } from './augment.js';
 import {
   ADAM_POWER_STATE_NAMES as ADAM_POWERS,
   headLossPlugins,
@@ -130,6 +131,7 @@ export class EagerEngine implements TrainingEngine {
   private readonly optimizer: tf.Optimizer;
   private readonly dropout: DropoutSeeds;
   private readonly mixing: boolean;
+  private readonly augment: EagerAugment;
   /** Set for the duration of a mixed step's trainOnBatch; the compiled losses read it. */
   private mix: StepMix | undefined;
 
@@ -139,6 +141,8 @@ export class EagerEngine implements TrainingEngine {
     this.task = options.task;
     this.optimizer = options.optimizer.plugin.createTfjsOptimizer();
     this.mixing = options.mixing === true;
+    const [, height, width, channels] = options.model.inputs[0].shape as number[];
+    this.augment = new EagerAugment(options.augment, { height, width, channels }, options.seed);
     const heads = headLosses(
       this.task,
       options.loss,
@@ -164,9 +168,30 @@ export class EagerEngine implements TrainingEngine {
     else o.learningRate = lr;
   }
 
+  /**
+   * The batch the training pass reads: unit pixels, augmented per image and mixed as the inputs
+   * say (the compiled step's arithmetic: ./augment.ts).
+   */
+  trainingBatch(inputs: StepInputs): tf.Tensor4D {
+    const [n, height, width] = inputs.shape;
+    if (inputs.augment && !this.augment.active)
+      throw new Error('eager engine: augmentation parameters for an engine built without augment');
+    if (inputs.mix && !this.mixing)
+      throw new Error('eager engine: a mixed batch for an engine built without mixing');
+    let xs = tf.tensor4d(unitPixels(inputs.x), inputs.shape);
+    const replace = (next: tf.Tensor4D) => {
+      xs.dispose();
+      xs = next;
+    };
+    if (this.augment.active)
+      replace(this.augment.apply(xs, inputs.augment ?? identityAugmentParams(n)));
+    if (inputs.mix) replace(mixImages(xs, inputs.mix, height, width));
+    return xs;
+  }
+
   async trainStep(inputs: StepInputs, targets: StepTargets, stepSeed: number): Promise<StepResult> {
     const n = inputs.shape[0];
-    const xs = tf.tensor4d(unitPixels(inputs.x), inputs.shape);
+    const xs = this.trainingBatch(inputs);
     const ys = targetTensors(this.task, targets, n);
     this.mix = this.stepMix(targets, n);
     // dropout masks from the step's seed, so every step is repeatable and a run resumed
@@ -259,6 +284,7 @@ export class EagerEngine implements TrainingEngine {
   }
 
   dispose(): void {
+    this.augment.dispose();
     this.optimizer.dispose();
   }
 }

@@ -7,7 +7,7 @@
  */
 import type * as tf from '@tensorflow/tfjs';
 import type { ExecutionPreference } from '../config/types.js';
-import type { LossPlugin, OptimizerPlugin, Task } from '../plugin/plugin.js';
+import type { AugmentOptions, LossPlugin, OptimizerPlugin, Task } from '../plugin/plugin.js';
 
 export type { ExecutionPreference };
 export type ExecutionKind = Exclude<ExecutionPreference, 'auto'>;
@@ -40,6 +40,24 @@ export interface MixedTargets {
 export interface StepInputs {
   x: Float32Array | Uint8Array;
   shape: [number, number, number, number];
+  /**
+   * Training only, for an engine built with `augment`: the per-image augmentation, one row of
+   * AUGMENT_PARAMS float32 values per image (src/core/pipeline/augment.ts). Absent: unaugmented.
+   */
+  augment?: Float32Array;
+  /** Training only, for an engine built with `mixing`: how the (augmented) batch is mixed. */
+  mix?: PixelMix;
+}
+
+/**
+ * How a batch's pixels are mixed (src/core/pipeline/mix.ts draws it): row r with row
+ * partner[r]; mixup weighs every pixel lambda : 1 - lambda, CutMix takes the partner's pixels
+ * inside `box` ([top, left, bottom, right), rows and columns) and its own outside.
+ */
+export interface PixelMix {
+  lambda: number;
+  partner: Int32Array;
+  box?: [number, number, number, number];
 }
 
 export interface StepResult {
@@ -87,6 +105,11 @@ export interface EngineOptions {
    * per step (StepTargets.mix). Without it an engine refuses mixed targets.
    */
   mixing?: boolean;
+  /**
+   * The run's per-image augmentation (flip, shift, rotation, brightness, contrast, erasing):
+   * the engine compiles the stages these options can change and applies StepInputs.augment.
+   */
+  augment?: AugmentOptions;
 }
 
 /** A named tensor of optimizer state, saved in checkpoints (optimizer.bin / optimizer.json). */

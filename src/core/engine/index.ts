@@ -4,11 +4,12 @@
  */
 import type * as tf from '@tensorflow/tfjs';
 import { UserError } from '../errors.js';
-import type { Task } from '../plugin/plugin.js';
+import type { AugmentOptions, Task } from '../plugin/plugin.js';
 import { EagerEngine } from './eager.js';
 import type { LossPlugin, OptimizerPlugin } from '../plugin/plugin.js';
 import type {
   EngineOptions,
+  PixelMix,
   ExecutionKind,
   ExecutionPreference,
   Named,
@@ -27,6 +28,15 @@ export interface GraphEngineModule {
   ): { supported: true } | { supported: false; layer: string; reason: string };
   /** `backend`: whose libtensorflow (and addon) the session runs on. */
   createGraphEngine(options: EngineOptions, backend?: string): Promise<TrainingEngine>;
+  /** Just the compiled step's augmentation and mixing, for tests and previews. */
+  augmentInGraph(
+    x: Float32Array,
+    shape: [number, number, number, number],
+    params: Float32Array,
+    options: AugmentOptions,
+    seed: number,
+    mix?: PixelMix,
+  ): Promise<Float32Array>;
 }
 
 let graphModule: Promise<GraphEngineModule | Error> | undefined;

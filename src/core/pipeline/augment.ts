@@ -1,5 +1,5 @@
 import type { AugmentOptions, ErasingOptions } from '../plugin/plugin.js';
-import { Random } from '../plugin/services.js';
+import { Random, hashSeed } from '../plugin/services.js';
 
 /** The random draw of one augmentation, so tests and logs can see what was applied. */
 export interface AugmentDraw {
@@ -23,7 +23,10 @@ export interface EraseBox {
   left: number;
   height: number;
   width: number;
-  /** The fill in [0,1], or the seed of the per-value uniform fill (`value: random`). */
+  /**
+   * The fill in [0,1], or for `value: random` the draw that places the image's window in the
+   * run's noise table (see erasingNoise).
+   */
   value: number;
   randomSeed?: number;
 }
@@ -73,31 +76,10 @@ export function drawErasing(
   return undefined;
 }
 
-/** Fill the erased rectangle of a float HWC image in place. */
-export function applyErasing(
-  out: Float32Array,
-  width: number,
-  channels: number,
-  box: EraseBox,
-): void {
-  const fill = box.randomSeed === undefined ? undefined : new Random(box.randomSeed);
-  for (let y = box.top; y < box.top + box.height; y++) {
-    const row = (y * width + box.left) * channels;
-    for (let i = row; i < row + box.width * channels; i++) out[i] = fill ? fill.next() : box.value;
-  }
-}
-
+/** Whether these options change any image (then the pipeline draws parameter rows). */
 export function isAugmentActive(options: AugmentOptions | undefined): boolean {
-  return Boolean(
-    options &&
-    (options.flip ||
-      (options.shift ?? 0) > 0 ||
-      (options.rotate ?? 0) > 0 ||
-      (options.brightness ?? 0) > 0 ||
-      (options.contrast ?? 0) > 0 ||
-      (options.erasing !== undefined &&
-        (options.erasing.probability ?? ERASING_DEFAULTS.probability) > 0)),
-  );
+  const { geometry, colour, erasing } = augmentStages(options);
+  return geometry || colour || erasing;
 }
 
 /**
@@ -139,93 +121,131 @@ export function toUnitFloat(
 }
 
 /**
- * Apply one augmentation to uint8 HWC pixels and write float32 in [0,1] to `out` (a slice of
- * the batch, so no per-image buffer is allocated). Geometry (flip, shift,
- * rotation about the centre) maps each output pixel back into the source and samples it
- * bilinearly, replicating the border; then contrast (about the image mean) and brightness,
- * clamped to [0,1]; then random erasing fills its rectangle.
+ * The per-image parameters the training step augments with: one float32 row of
+ * AUGMENT_PARAMS values per image (the engines apply them: src/core/engine/augment.ts for eager,
+ * graph/augment.ts for the compiled step).
  */
-export function augmentToFloat(
-  pixels: Uint8Array,
-  height: number,
-  width: number,
-  channels: number,
+export const AUGMENT_PARAMS = 18;
+/** Columns of a parameter row. */
+export const AugmentParam = {
+  /** 8 coefficients of ImageProjectiveTransform's output -> input map: a0 a1 a2 b0 b1 b2 c0 c1. */
+  transform: 0,
+  contrast: 8,
+  brightness: 9,
+  /** The erased rectangle, rows [top, bottom) and columns [left, right); empty when none. */
+  eraseTop: 10,
+  eraseLeft: 11,
+  eraseBottom: 12,
+  eraseRight: 13,
+  eraseValue: 14,
+  /** 1 for `value: random` (the fill is the noise window), else 0. */
+  eraseRandom: 15,
+  /** The noise window's offset in the [2H, 2W, C] noise table. */
+  noiseRow: 16,
+  noiseCol: 17,
+} as const;
+
+/**
+ * One image's parameter row from its draw, written at `out[offset...]`. The geometry (flip,
+ * shift, rotation about the centre) is the inverse map of the output pixel (x, y) into the
+ * source, source = F(R^-1 (p - s - c) + c) with F the horizontal flip, as one affine map.
+ */
+export function augmentParams(
   draw: AugmentDraw,
-  out: Float32Array = new Float32Array(height * width * channels),
+  width: number,
+  height: number,
+  out: Float32Array = new Float32Array(AUGMENT_PARAMS),
+  offset = 0,
 ): Float32Array {
-  const geometric = draw.flip || draw.shiftX !== 0 || draw.shiftY !== 0 || draw.angle !== 0;
-  if (!geometric) {
-    toUnitFloat(pixels, out);
-  } else {
-    const cx = (width - 1) / 2;
-    const cy = (height - 1) / 2;
-    const cos = Math.cos(draw.angle);
-    const sin = Math.sin(draw.angle);
-    const maxX = width - 1;
-    const maxY = height - 1;
-    for (let y = 0; y < height; y++) {
-      for (let x = 0; x < width; x++) {
-        // inverse map: undo the shift, then the rotation, then the flip
-        const ux = x - draw.shiftX - cx;
-        const uy = y - draw.shiftY - cy;
-        let sx = cos * ux - sin * uy + cx;
-        const sy = sin * ux + cos * uy + cy;
-        if (draw.flip) sx = maxX - sx;
-        const fx = Math.min(maxX, Math.max(0, sx));
-        const fy = Math.min(maxY, Math.max(0, sy));
-        const x0 = Math.floor(fx);
-        const y0 = Math.floor(fy);
-        const x1 = Math.min(maxX, x0 + 1);
-        const y1 = Math.min(maxY, y0 + 1);
-        const ax = fx - x0;
-        const ay = fy - y0;
-        const w00 = (1 - ax) * (1 - ay);
-        const w01 = ax * (1 - ay);
-        const w10 = (1 - ax) * ay;
-        const w11 = ax * ay;
-        const i00 = (y0 * width + x0) * channels;
-        const i01 = (y0 * width + x1) * channels;
-        const i10 = (y1 * width + x0) * channels;
-        const i11 = (y1 * width + x1) * channels;
-        const o = (y * width + x) * channels;
-        for (let c = 0; c < channels; c++) {
-          out[o + c] =
-            (w00 * pixels[i00 + c] +
-              w01 * pixels[i01 + c] +
-              w10 * pixels[i10 + c] +
-              w11 * pixels[i11 + c]) /
-            255;
-        }
-      }
-    }
-  }
-  if (draw.contrast !== 1 || draw.brightness !== 0) {
-    let sum = 0;
-    for (let i = 0; i < out.length; i++) sum += out[i];
-    const mean = sum / out.length;
-    for (let i = 0; i < out.length; i++) {
-      const v = (out[i] - mean) * draw.contrast + mean + draw.brightness;
-      out[i] = v < 0 ? 0 : v > 1 ? 1 : v;
-    }
-  }
-  if (draw.erase) applyErasing(out, width, channels, draw.erase);
+  const cx = (width - 1) / 2;
+  const cy = (height - 1) / 2;
+  const cos = Math.cos(draw.angle);
+  const sin = Math.sin(draw.angle);
+  const f = draw.flip ? -1 : 1;
+  const ux = draw.shiftX + cx;
+  const uy = draw.shiftY + cy;
+  const row = [
+    f * cos,
+    -f * sin,
+    f * (cx - cos * ux + sin * uy) + (draw.flip ? width - 1 : 0),
+    sin,
+    cos,
+    cy - sin * ux - cos * uy,
+    0,
+    0,
+    draw.contrast,
+    draw.brightness,
+  ];
+  const e = draw.erase;
+  if (e) {
+    const random = e.randomSeed !== undefined;
+    const seed = e.randomSeed ?? 0;
+    row.push(e.top, e.left, e.top + e.height, e.left + e.width, e.value, random ? 1 : 0);
+    row.push(seed % height, Math.floor(seed / height) % width);
+  } else row.push(0, 0, 0, 0, 0, 0, 0, 0);
+  out.set(row, offset);
   return out;
 }
 
 /**
- * The augmentation of the `position`-th image of an epoch: seeded by (seed, position) alone, so
- * the result does not depend on which worker decoded it or when.
+ * The parameter rows of a batch: image r is the `positions[r]`-th image of the epoch, drawn
+ * from (seed, position) alone, so the result does not depend on which worker decoded it or
+ * when, and a resumed epoch draws what an uninterrupted one drew.
  */
-export function augmentExample(
-  pixels: Uint8Array,
+export function batchAugmentParams(
+  options: AugmentOptions,
+  seed: number,
+  positions: readonly number[],
+  width: number,
+  height: number,
+): Float32Array {
+  const out = new Float32Array(positions.length * AUGMENT_PARAMS);
+  positions.forEach((position, r) => {
+    const draw = drawAugment(options, width, height, Random.fork(seed, 'augment', position));
+    augmentParams(draw, width, height, out, r * AUGMENT_PARAMS);
+  });
+  return out;
+}
+
+/** The parameter rows that change nothing (an unaugmented batch through an augmenting step). */
+export function identityAugmentParams(n: number): Float32Array {
+  const out = new Float32Array(n * AUGMENT_PARAMS);
+  const identity = { flip: false, shiftX: 0, shiftY: 0, angle: 0, brightness: 0, contrast: 1 };
+  for (let r = 0; r < n; r++) augmentParams(identity, 1, 1, out, r * AUGMENT_PARAMS);
+  return out;
+}
+
+/**
+ * The run's noise table for random erasing's `value: random`: [2H, 2W, C] values uniform in
+ * [0,1) from the run's seed. An image's fill is the H x W window at its (noiseRow, noiseCol),
+ * so both engines fill from the same numbers without a random op of their own.
+ */
+export function erasingNoise(
+  seed: number,
   height: number,
   width: number,
   channels: number,
-  options: AugmentOptions,
-  seed: number,
-  position: number,
-  out?: Float32Array,
 ): Float32Array {
-  const draw = drawAugment(options, width, height, Random.fork(seed, 'augment', position));
-  return augmentToFloat(pixels, height, width, channels, draw, out);
+  const rng = new Random(hashSeed(seed, 'erasing-noise'));
+  return Float32Array.from({ length: 4 * height * width * channels }, () => rng.next());
+}
+
+/** Which stages an augmentation config can change (the engines compile only those). */
+export function augmentStages(options: AugmentOptions | undefined): {
+  geometry: boolean;
+  colour: boolean;
+  erasing: boolean;
+  randomFill: boolean;
+} {
+  const erasing =
+    options?.erasing !== undefined &&
+    (options.erasing.probability ?? ERASING_DEFAULTS.probability) > 0;
+  return {
+    geometry: Boolean(
+      options && (options.flip || (options.shift ?? 0) > 0 || (options.rotate ?? 0) > 0),
+    ),
+    colour: Boolean(options && ((options.brightness ?? 0) > 0 || (options.contrast ?? 0) > 0)),
+    erasing,
+    randomFill: erasing && options?.erasing?.value === 'random',
+  };
 }

@@ -23,11 +23,13 @@ export {
   type Region,
 } from './preprocess.js';
 export {
-  augmentToFloat,
-  augmentExample,
+  AUGMENT_PARAMS,
+  AugmentParam,
+  augmentParams,
+  batchAugmentParams,
   drawAugment,
   drawErasing,
-  applyErasing,
+  erasingNoise,
   ERASING_DEFAULTS,
   toUnitFloat,
   isAugmentActive,
@@ -36,7 +38,7 @@ export {
 } from './augment.js';
 export {
   drawMix,
-  mixBatch,
+  pixelMix,
   mixRandom,
   partnerTargets,
   betaSample,

@@ -1,6 +1,6 @@
 import { readFile, stat } from 'node:fs/promises';
-import type { AugmentOptions, FaceBox, ImageSpec } from '../plugin/plugin.js';
-import { augmentExample, toUnitFloat } from './augment.js';
+import type { FaceBox, ImageSpec } from '../plugin/plugin.js';
+import { toUnitFloat } from './augment.js';
 import { CacheBudget, PreprocessedCache } from './cache.js';
 import { BadImageError, decodeAndCrop, type BadImageReason } from './preprocess.js';
 
@@ -11,9 +11,11 @@ export interface LoadJob {
   margin: number;
   image: ImageSpec;
   cacheDir?: string;
-  /** uint8: the preprocessed pixels (cacheable form); float32: normalised, maybe augmented. */
+  /**
+   * uint8: the preprocessed pixels (cacheable form); float32: normalised to [0,1]. (Training
+   * augmentation happens in the training step, from parameters the pipeline draws.)
+   */
   output: 'uint8' | 'float32';
-  augment?: { options: AugmentOptions; seed: number; position: number };
   /** Apply EXIF orientation to whole images (no crop); see decodeAndCrop. */
   autoOrient?: boolean;
   /** false: no JPEG shrink-on-load (see decodeAndCrop); absent = on. */
@@ -138,19 +140,7 @@ export async function runLoadJob(job: LoadJob): Promise<LoadResult> {
     const { pixels, cacheHit, cacheError, cacheWritten, cacheCorrupt } = await preprocessed(job);
     const notes = { cacheHit, cacheError, cacheWritten, cacheCorrupt };
     if (job.output === 'uint8') return { ok: true, pixels, ...notes };
-    const { height, width, channels } = job.image;
-    const floats = job.augment
-      ? augmentExample(
-          pixels,
-          height,
-          width,
-          channels,
-          job.augment.options,
-          job.augment.seed,
-          job.augment.position,
-        )
-      : toUnitFloat(pixels);
-    return { ok: true, pixels: floats, ...notes };
+    return { ok: true, pixels: toUnitFloat(pixels), ...notes };
   } catch (error) {
     if (error instanceof BadImageError)
       return { ok: false, reason: error.reason, message: error.message };

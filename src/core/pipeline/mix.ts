@@ -1,14 +1,13 @@
 /**
- * Batch mixing: mixup (Zhang et al. 2018) and CutMix (Yun et al. 2019). The one place where a
- * training batch's images are mixed with a permutation of themselves; the engines only weigh
- * the loss, lambda x L(own targets) + (1 - lambda) x L(partner targets), from the draw this
- * module makes. Everything here is a function of (options, batch size, image size, step seed),
+ * Batch mixing: mixup (Zhang et al. 2018) and CutMix (Yun et al. 2019). This module draws how a
+ * training batch's images are mixed with a permutation of themselves; the engines mix the
+ * (augmented) pixels inside the training step (src/core/engine/augment.ts, graph/augment.ts)
+ * and weigh the loss, lambda x L(own targets) + (1 - lambda) x L(partner targets). Everything here is a function of (options, batch size, image size, step seed),
  * so a resumed run mixes exactly as an uninterrupted one.
  */
 import type { AugmentOptions, MixOptions } from '../plugin/plugin.js';
-import type { StepInputs, StepTargets } from '../engine/engine.js';
+import type { PixelMix, StepInputs, StepTargets } from '../engine/engine.js';
 import { Random, hashSeed } from '../plugin/services.js';
-import { toUnitFloat } from './augment.js';
 
 /** Zhang et al.'s ImageNet setting (alpha 0.2), applied to every batch. */
 export const MIXUP_DEFAULTS = { alpha: 0.2, probability: 1 } as const;
@@ -136,45 +135,6 @@ export function drawMix(
   return { kind, lambda: Math.fround(lambda), partner, box };
 }
 
-/**
- * The mixed batch (NHWC float32, a new array): mixup x_r = lambda x_r + (1 - lambda)
- * x_partner(r) per value; CutMix x_r with the box's pixels taken from x_partner(r).
- */
-export function mixBatch(
-  x: Float32Array,
-  shape: readonly [number, number, number, number],
-  draw: MixDraw,
-): Float32Array {
-  const [n, height, width, channels] = shape;
-  const per = height * width * channels;
-  if (x.length !== n * per || draw.partner.length !== n)
-    throw new Error(`mix: a batch of ${x.length} values is not [${shape}] for ${n} partners`);
-  if (draw.kind === 'mixup') {
-    const out = new Float32Array(x.length);
-    const a = draw.lambda;
-    const b = 1 - draw.lambda;
-    for (let r = 0; r < n; r++) {
-      const own = r * per;
-      const other = draw.partner[r] * per;
-      for (let k = 0; k < per; k++) out[own + k] = a * x[own + k] + b * x[other + k];
-    }
-    return out;
-  }
-  const out = Float32Array.from(x);
-  const box = draw.box;
-  if (!box) throw new Error('mix: a CutMix draw without its box');
-  const rowValues = box.width * channels;
-  for (let r = 0; r < n; r++) {
-    const own = r * per;
-    const other = draw.partner[r] * per;
-    for (let y = box.top; y < box.top + box.height; y++) {
-      const at = (y * width + box.left) * channels;
-      out.set(x.subarray(other + at, other + at + rowValues), own + at);
-    }
-  }
-  return out;
-}
-
 /** The targets of each row's partner (row r gets the targets of row partner[r]). */
 export function partnerTargets(targets: StepTargets, partner: readonly number[]): StepTargets {
   const out: StepTargets = {};
@@ -191,10 +151,21 @@ export function partnerTargets(targets: StepTargets, partner: readonly number[])
   return out;
 }
 
+/** The step input that mixes a batch's pixels as `draw` says. */
+export function pixelMix(draw: MixDraw): PixelMix {
+  const { lambda, partner, box } = draw;
+  return {
+    lambda,
+    partner: Int32Array.from(partner),
+    ...(box ? { box: [box.top, box.left, box.top + box.height, box.left + box.width] } : {}),
+  };
+}
+
 /**
- * One training step's batch and targets after mixing, drawn from the step's seed: the batch
- * unchanged when the draw says no mix, else the mixed pixels and the targets with their `mix`
- * half (lambda and the partners' targets) for the engine's loss.
+ * One training step's inputs and targets with its mix, drawn from the step's seed: unchanged
+ * when the draw says no mix, else the inputs with how to mix the pixels (`mix`, applied by the
+ * engine after augmentation) and the targets with their `mix` half (lambda and the partners'
+ * targets) for the engine's loss.
  */
 export function mixStep(
   options: AugmentOptions,
@@ -205,9 +176,8 @@ export function mixStep(
   const [n, height, width] = inputs.shape;
   const draw = drawMix(options, n, height, width, mixRandom(stepSeed));
   if (!draw) return { inputs, targets };
-  const pixels = inputs.x instanceof Uint8Array ? toUnitFloat(inputs.x) : inputs.x;
   return {
-    inputs: { x: mixBatch(pixels, inputs.shape, draw), shape: inputs.shape },
+    inputs: { ...inputs, mix: pixelMix(draw) },
     targets: {
       ...targets,
       mix: { lambda: draw.lambda, partner: partnerTargets(targets, draw.partner) },

@@ -8,7 +8,7 @@ import type {
   ImageSpec,
 } from '../plugin/plugin.js';
 import type { Logger } from '../plugin/services.js';
-import { augmentExample, isAugmentActive, toUnitFloat } from './augment.js';
+import { batchAugmentParams, isAugmentActive, toUnitFloat } from './augment.js';
 import { BadRecordLog, checkBadFraction, type BadRecordPolicy } from './bad-records.js';
 import { CacheBudget, PreprocessedCache, scanCacheBytes } from './cache.js';
 import type { LoadJob, LoadResult } from './load.js';
@@ -36,7 +36,7 @@ export interface ImagePipelineOptions {
    */
   cacheMaxBytes?: number;
   /**
-   * Worker threads for decode + normalise + augment. 0 decodes on the calling thread's event
+   * Worker threads for decode + normalise. 0 decodes on the calling thread's event
    * loop (sharp still runs on libuv's thread pool). Default DEFAULT_PIPELINE_WORKERS.
    */
   workers?: number;
@@ -81,6 +81,11 @@ export interface Batch {
   indices: number[];
   /** The position in `order` after the batch's last image (skipped ones included): resume here. */
   end: number;
+  /**
+   * With augmentation: each image's augmentation parameters (AUGMENT_PARAMS float32 values
+   * per image, see src/core/pipeline/augment.ts), which the training step applies.
+   */
+  augment?: Float32Array;
 }
 
 /** A batch of uint8 pixels (0-255, NHWC) for a step that converts to float itself (a Cast). */
@@ -90,6 +95,18 @@ export interface Uint8Batch extends Omit<Batch, 'x'> {
 
 type AnyBatch = Omit<Batch, 'x'> & { x: Float32Array | Uint8Array };
 
+/** An image of the prefetch window. */
+interface Pending {
+  exampleIndex: number;
+  position: number;
+  /** Decoding (a cache miss, or no cache). */
+  result?: Promise<LoadResult>;
+  /** The entry exists: read it into the batch when this image's turn comes. */
+  cacheKey?: string;
+  /** This example's cache-key memo (marked present once its entry is written or read). */
+  cacheEntry?: { key: string; present: boolean };
+}
+
 export interface PipelineStats {
   loaded: number;
   cacheHits: number;
@@ -98,7 +115,8 @@ export interface PipelineStats {
 
 /**
  * Streams batches of preprocessed images: decode (sharp) -> crop to the face box + margin ->
- * resize -> float32 [0,1] NHWC, with seeded training-only augmentation. Only the images of the
+ * resize -> float32 [0,1] or uint8 NHWC, with the seeded parameters of training-only
+ * augmentation (applied by the training step). Only the images of the
  * next `prefetch` batches are ever held, whatever the dataset size. Bad images (missing, corrupt,
  * face box outside the image) are counted once per example and skipped on every later epoch.
  */
@@ -157,12 +175,7 @@ export class ImagePipeline {
     return this.badLog.summary();
   }
 
-  private job(
-    example: Example,
-    output: LoadJob['output'],
-    augment?: LoadJob['augment'],
-    cacheKey?: string,
-  ): LoadJob {
+  private job(example: Example, output: LoadJob['output'], cacheKey?: string): LoadJob {
     return {
       imagePath: example.imagePath,
       crop: example.crop,
@@ -170,7 +183,6 @@ export class ImagePipeline {
       image: this.image,
       cacheDir: this.options.cacheDir,
       output,
-      augment,
       ...(this.options.autoOrient ? { autoOrient: true } : {}),
       ...(this.options.shrinkOnLoad === false ? { shrinkOnLoad: false } : {}),
       ...(cacheKey ? { cacheKey } : {}),
@@ -297,9 +309,11 @@ export class ImagePipeline {
   }
 
   /**
-   * Batches of `examples[order[i]]` in order. With `augment`, image i of the epoch is augmented
-   * from seed (augment.seed, i) - pass a different seed per epoch. Skipped images are replaced
-   * by the next ones, so only the last batch may be short; `indices` says which examples made it.
+   * Batches of `examples[order[i]]` in order, float32 in [0,1]. With `augment`, each batch
+   * carries the augmentation parameters of its images (`augment`), image i of the epoch drawn
+   * from seed (augment.seed, i) - pass a different seed per epoch; the training step applies
+   * them. Skipped images are replaced by the next ones, so only the last batch may be short;
+   * `indices` says which examples made it.
    */
   batches(
     examples: readonly Example[],
@@ -321,23 +335,81 @@ export class ImagePipeline {
 
   /**
    * The same batches as uint8 pixels (0-255), for a training step that does the /255 itself
-   * (a Cast in its graph): a cached image is then read straight into the batch, with no
-   * conversion at all. Augmentation works on floats, so it is refused here.
+   * (a Cast in its graph) and augments from the batch's parameters: a cached image is then read
+   * straight into the batch, with no conversion at all.
    */
   uint8Batches(
     examples: readonly Example[],
     order: readonly number[],
     batchSize: number,
+    augment?: { options: AugmentOptions; seed: number },
     from = 0,
   ): AsyncGenerator<Uint8Batch> {
     return this.stream(
       examples,
       order,
       batchSize,
-      undefined,
+      augment,
       from,
       'uint8',
     ) as AsyncGenerator<Uint8Batch>;
+  }
+
+  /** Start loading `order[position]`'s image, or say it is cached or known bad (skipped). */
+  private startLoad(
+    examples: readonly Example[],
+    order: readonly number[],
+    position: number,
+    output: LoadJob['output'],
+  ): Pending | undefined {
+    const exampleIndex = order[position];
+    const example = examples[exampleIndex];
+    if (!example)
+      throw new Error(
+        `order[${position}] = ${exampleIndex} is not an example index (0..${examples.length - 1})`,
+      );
+    if (this.badIds.has(example.id)) {
+      this.stats.skipped++;
+      return undefined;
+    }
+    // the cache is looked up here, on this thread, so a hit costs one read into the batch and
+    // no round trip through the loader
+    const cacheEntry = this.cacheKeyOf(example);
+    const cacheKey = cacheEntry?.key;
+    const cache = this.cache;
+    if (cache && cacheEntry && (cacheEntry.present || cache.has(cacheEntry.key, this.image)))
+      return { exampleIndex, position, cacheKey, cacheEntry };
+    const result = this.loader.load(this.job(example, output, cacheKey));
+    // an abandoned generator must not leave an unhandled rejection behind
+    result.catch(() => undefined);
+    return { exampleIndex, position, result, cacheEntry };
+  }
+
+  /**
+   * The pixels of one pending image: a cached one is read into `target` (uint8, the batch's
+   * slot or a scratch buffer); undefined then. Otherwise the load's result.
+   */
+  private async finishLoad(
+    head: Pending,
+    example: Example,
+    target: Uint8Array,
+  ): Promise<LoadResult | undefined> {
+    const cache = this.cache;
+    if (head.cacheKey === undefined || !cache) return head.result as Promise<LoadResult>;
+    const read = cache.readInto(head.cacheKey, this.image, target);
+    if (read.status === 'hit') {
+      if (head.cacheEntry) head.cacheEntry.present = true;
+      this.stats.loaded++;
+      this.stats.cacheHits++;
+      return undefined;
+    }
+    // vanished since the lookup (another process) or corrupt: decode it again, now
+    if (head.cacheEntry) head.cacheEntry.present = false;
+    if (read.status === 'corrupt') {
+      this.warnCorrupt(example, `${cache.path(head.cacheKey, this.image)}: ${read.reason}`);
+      cache.remove(head.cacheKey, this.image);
+    }
+    return this.loader.load(this.job(example, 'uint8', head.cacheKey));
   }
 
   private async *stream(
@@ -354,60 +426,17 @@ export class ImagePipeline {
     const { height, width, channels } = this.image;
     const imageLength = height * width * channels;
     const window = (this.prefetch + 1) * batchSize;
-    const cache = this.cache;
-    // in-process, decoding returns uint8 and normalisation/augmentation write straight into the
-    // batch; worker threads do that work themselves and hand back float32. uint8 batches take
-    // uint8 from either.
-    const convertHere = !this.loader.offThread || dtype === 'uint8';
-    interface Pending {
-      exampleIndex: number;
-      position: number;
-      /** Decoding (a cache miss, or no cache). */
-      result?: Promise<LoadResult>;
-      /** The entry exists: read it into the batch when this image's turn comes. */
-      cacheKey?: string;
-      /** This example's cache-key memo (marked present once its entry is written or read). */
-      cacheEntry?: { key: string; present: boolean };
-    }
+    // in-process, decoding returns uint8 and normalisation writes straight into the batch;
+    // worker threads normalise float batches themselves. uint8 batches take uint8 from either.
+    const output = !this.loader.offThread || dtype === 'uint8' ? 'uint8' : 'float32';
     const inFlight: Pending[] = [];
     let next = from;
-    const jobFor = (example: Example, position: number, cacheKey?: string): LoadJob =>
-      convertHere
-        ? this.job(example, 'uint8', undefined, cacheKey)
-        : this.job(
-            example,
-            'float32',
-            active ? { options: active.options, seed: active.seed, position } : undefined,
-            cacheKey,
-          );
     const refill = (): void => {
       while (inFlight.length < window && next < order.length) {
-        const position = next++;
-        const exampleIndex = order[position];
-        const example = examples[exampleIndex];
-        if (!example)
-          throw new Error(
-            `order[${position}] = ${exampleIndex} is not an example index (0..${examples.length - 1})`,
-          );
-        if (this.badIds.has(example.id)) {
-          this.stats.skipped++;
-          continue;
-        }
-        // the cache is looked up here, on this thread, so a hit costs one read into the batch
-        // and no round trip through the loader
-        const cacheEntry = this.cacheKeyOf(example);
-        const cacheKey = cacheEntry?.key;
-        if (cache && cacheEntry && (cacheEntry.present || cache.has(cacheEntry.key, this.image))) {
-          inFlight.push({ exampleIndex, position, cacheKey, cacheEntry });
-          continue;
-        }
-        const result = this.loader.load(jobFor(example, position, cacheKey));
-        // an abandoned generator must not leave an unhandled rejection behind
-        result.catch(() => undefined);
-        inFlight.push({ exampleIndex, position, result, cacheEntry });
+        const pending = this.startLoad(examples, order, next++, output);
+        if (pending) inFlight.push(pending);
       }
     };
-
     const tally = this.tallyOf(examples);
     // every byte of a batch is written before it is yielded (a short last batch is sliced), so
     // it need not be zero-filled first: at 256 px a batch of 64 is 12.6 MB (uint8) or 50 MB
@@ -417,88 +446,50 @@ export class ImagePipeline {
         : new Float32Array(Buffer.allocUnsafeSlow(batchSize * imageLength * 4).buffer);
     let x = allocate();
     // a cached image bound for a float batch is read here, then converted into the batch
-    const scratch = dtype === 'float32' && cache ? new Uint8Array(imageLength) : undefined;
+    const scratch = dtype === 'float32' ? new Uint8Array(imageLength) : undefined;
     let indices: number[] = [];
-    const place = (pixels: Uint8Array | Float32Array, offset: number, position: number): void => {
-      if (x instanceof Uint8Array || pixels instanceof Float32Array) {
-        x.set(pixels, offset);
-        return;
-      }
-      const target = x.subarray(offset, offset + imageLength);
-      if (active) {
-        augmentExample(
-          pixels,
-          height,
-          width,
-          channels,
-          active.options,
-          active.seed,
-          position,
-          target,
-        );
-      } else {
-        toUnitFloat(pixels, target);
-      }
+    let positions: number[] = [];
+    const place = (pixels: Uint8Array | Float32Array, offset: number): void => {
+      if (x instanceof Uint8Array || pixels instanceof Float32Array) x.set(pixels, offset);
+      else toUnitFloat(pixels, x.subarray(offset, offset + imageLength));
     };
+    const batch = (size: number, end: number): AnyBatch => ({
+      x: size === batchSize ? x : x.slice(0, size * imageLength),
+      shape: [size, height, width, channels],
+      indices,
+      end,
+      ...(active
+        ? { augment: batchAugmentParams(active.options, active.seed, positions, width, height) }
+        : {}),
+    });
     refill();
-    while (inFlight.length > 0) {
-      const head = inFlight.shift();
-      if (!head) break;
+    for (let head = inFlight.shift(); head; head = inFlight.shift()) {
       const example = examples[head.exampleIndex];
       const offset = indices.length * imageLength;
-      let result: LoadResult | undefined;
-      if (head.cacheKey !== undefined && cache) {
-        const target =
-          x instanceof Uint8Array
-            ? x.subarray(offset, offset + imageLength)
-            : (scratch as Uint8Array);
-        const read = cache.readInto(head.cacheKey, this.image, target);
-        if (read.status === 'hit') {
-          if (head.cacheEntry) head.cacheEntry.present = true;
-          if (x instanceof Float32Array) place(target, offset, head.position);
-          this.stats.loaded++;
-          this.stats.cacheHits++;
-          this.tally(tally, example, head.exampleIndex, {
-            ok: true,
-            pixels: target,
-            cacheHit: true,
-          });
-        } else {
-          // vanished since the lookup (another process) or corrupt: decode it again, now
-          if (head.cacheEntry) head.cacheEntry.present = false;
-          if (read.status === 'corrupt') {
-            this.warnCorrupt(example, `${cache.path(head.cacheKey, this.image)}: ${read.reason}`);
-            cache.remove(head.cacheKey, this.image);
-          }
-          result = await this.loader.load(this.job(example, 'uint8', undefined, head.cacheKey));
-        }
-      } else {
-        result = await (head.result as Promise<LoadResult>);
-      }
+      const target = scratch ?? (x as Uint8Array).subarray(offset, offset + imageLength);
+      const result = await this.finishLoad(head, example, target);
       refill();
-      if (result) {
+      if (!result) {
+        if (scratch) place(scratch, offset);
+        this.tally(tally, example, head.exampleIndex, { ok: true, pixels: target, cacheHit: true });
+      } else {
         if (!result.ok) this.recordBad(example, result);
         this.tally(tally, example, head.exampleIndex, result);
         if (!result.ok) continue;
         this.noteLoaded(result, example);
         if (result.cacheWritten && head.cacheEntry) head.cacheEntry.present = true;
-        place(result.pixels, offset, head.position);
+        place(result.pixels, offset);
       }
       indices.push(head.exampleIndex);
+      positions.push(head.position);
       if (indices.length === batchSize) {
-        yield { x, shape: [batchSize, height, width, channels], indices, end: head.position + 1 };
+        yield batch(batchSize, head.position + 1);
         x = allocate();
         indices = [];
+        positions = [];
       }
     }
-    if (indices.length > 0) {
-      yield {
-        x: x.slice(0, indices.length * imageLength),
-        shape: [indices.length, height, width, channels],
-        indices,
-        end: order.length,
-      };
-    }
+    if (indices.length > 0) yield batch(indices.length, order.length);
   }
 
   async close(): Promise<void> {

@@ -296,6 +296,7 @@ async function buildModelAndEngine(
     optimizer: plugins.training.optimizer,
     seed: config.seed,
     mixing: isMixActive(plugins.dataset.pipeline.augment),
+    augment: plugins.dataset.pipeline.augment,
   });
   run.engine = engine;
   describeRun(run, splits, sampling, engine.kind);

@@ -7,7 +7,6 @@ import { NonFiniteLossError } from '../training/loss.js';
 import { hashSeed, type Logger } from '../plugin/services.js';
 import { seedInitialWeights, unseededNoiseLayers } from '../training/seeding.js';
 import type { PartialEpoch } from './checkpoint.js';
-import { isAugmentActive } from '../pipeline/augment.js';
 import { isMixActive, mixStep } from '../pipeline/mix.js';
 
 /**
@@ -21,11 +20,16 @@ export interface ImageBatch {
   indices: number[];
   /** The position in `order` after this batch's last example (skipped images included). */
   end?: number;
+  /** Each image's augmentation parameters (training with augmentation; the step applies them). */
+  augment?: Float32Array;
 }
 
 /** What the trainer needs from the image pipeline. */
 export interface BatchSource {
-  /** Batches of `examples[order[i]]` for i from `from` (default 0); augmentation is by i. */
+  /**
+   * Batches of `examples[order[i]]` for i from `from` (default 0), with the augmentation
+   * parameters of image i drawn by i.
+   */
   batches(
     examples: readonly Example[],
     order: readonly number[],
@@ -33,19 +37,20 @@ export interface BatchSource {
     augment?: { options: AugmentOptions; seed: number },
     from?: number,
   ): AsyncIterable<ImageBatch>;
-  /** The same batches (no augmentation) as uint8 pixels, where the source can. */
+  /** The same batches as uint8 pixels, where the source can. */
   uint8Batches?(
     examples: readonly Example[],
     order: readonly number[],
     batchSize: number,
+    augment?: { options: AugmentOptions; seed: number },
     from?: number,
   ): AsyncIterable<ImageBatch>;
 }
 
 /**
- * The batches for an engine: uint8 ones where the engine normalises itself and nothing augments
- * floats (the same values, without the JS conversion: the cache's bytes go straight into the
- * batch), float32 otherwise or when `floatBatches` says so.
+ * The batches for an engine: uint8 ones where the engine normalises itself (the same values,
+ * without the JS conversion: the cache's bytes go straight into the batch), float32 otherwise or
+ * when `floatBatches` says so. Augmentation happens in the engine's step either way.
  */
 export function engineBatches(
   source: BatchSource,
@@ -57,9 +62,8 @@ export function engineBatches(
   from: number,
   floatBatches = false,
 ): AsyncIterable<ImageBatch> {
-  const augmented = augment !== undefined && isAugmentActive(augment.options);
-  return engine.acceptsUint8 && source.uint8Batches && !augmented && !floatBatches
-    ? source.uint8Batches(examples, order, batchSize, from)
+  return engine.acceptsUint8 && source.uint8Batches && !floatBatches
+    ? source.uint8Batches(examples, order, batchSize, augment, from)
     : source.batches(examples, order, batchSize, augment, from);
 }
 
@@ -175,7 +179,7 @@ export async function trainEpoch(args: {
   const augment = args.augment
     ? { options: args.augment, seed: hashSeed(args.seed, 'augment', epoch) }
     : undefined;
-  // mixing needs float pixels, and draws its pairs and lambda from each step's seed
+  // mixing draws its pairs and lambda from each step's seed; the engine mixes the pixels
   const mixing = args.augment && isMixActive(args.augment) ? args.augment : undefined;
   const partial = (): PartialEpoch => ({
     epoch,
@@ -196,11 +200,15 @@ export async function trainEpoch(args: {
       batchSize,
       augment,
       position,
-      args.floatBatches || mixing !== undefined,
+      args.floatBatches,
     );
     for await (const batch of batches) {
       const seedOfStep = stepSeed(args.seed, epoch, step);
-      let inputs: StepInputs = { x: batch.x, shape: batch.shape };
+      let inputs: StepInputs = {
+        x: batch.x,
+        shape: batch.shape,
+        ...(batch.augment ? { augment: batch.augment } : {}),
+      };
       let targets = targetsOf(task, examples, batch.indices);
       if (mixing) ({ inputs, targets } = mixStep(mixing, inputs, targets, seedOfStep));
       const result = await engine.trainStep(inputs, targets, seedOfStep);

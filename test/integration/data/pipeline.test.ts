@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import sharp from 'sharp';
 import { UserError } from '../../../src/core/errors.js';
+import { AUGMENT_PARAMS, batchAugmentParams } from '../../../src/core/pipeline/augment.js';
 import { ImagePipeline, type Batch } from '../../../src/core/pipeline/pipeline.js';
 import { decodeAndCrop, headerSize } from '../../../src/core/pipeline/preprocess.js';
 import type { DatasetSplits, Example } from '../../../src/core/plugin/plugin.js';
@@ -182,7 +183,7 @@ test('batches: NHWC float32 in [0,1], order kept, last batch short', async () =>
   );
 });
 
-test('augmentation is deterministic for a seed, in-process or in worker threads', async () => {
+test('augmentation parameters are deterministic for a seed and positional, in-process or in worker threads', async () => {
   const order = splits.train.map((_, i) => i);
   const augment = {
     options: { flip: true, shift: 0.1, rotate: 10, brightness: 0.1, contrast: 0.1 },
@@ -191,15 +192,28 @@ test('augmentation is deterministic for a seed, in-process or in worker threads'
   const a = await collect(pipeline({ workers: 0 }).batches(splits.train, order, 8, augment));
   const b = await collect(pipeline({ workers: 2 }).batches(splits.train, order, 8, augment));
   const c = await collect(pipeline().batches(splits.train, order, 8, { ...augment, seed: 78 }));
+  const bytes = await collect(pipeline().uint8Batches(splits.train, order, 8, augment));
+  const resumed = await collect(pipeline().uint8Batches(splits.train, order, 8, augment, 8));
   const plain = await collect(pipeline().batches(splits.train, order, 8));
   assert.equal(a.length, b.length);
   a.forEach((batch, i) => {
     assert.deepEqual(batch.indices, b[i].indices);
     assert.deepEqual(batch.x, b[i].x);
+    assert.deepEqual(batch.augment, b[i].augment);
+    // each image's row is drawn from (seed, position): the same for uint8 batches
+    assert.deepEqual(batch.augment, bytes[i].augment);
+    assert.deepEqual(batch.augment, batchAugmentParams(augment.options, 77, batch.indices, 20, 24));
+    // the pixels are not augmented here: the training step does it from the rows
+    assert.deepEqual(batch.x, plain[i].x);
+    assert.equal(plain[i].augment, undefined);
   });
-  assert.notDeepEqual(a[0].x, c[0].x);
-  assert.notDeepEqual(a[0].x, plain[0].x);
-  assert.ok(a.every((batch) => batch.x.every((v) => v >= 0 && v <= 1)));
+  // a resumed epoch draws what the uninterrupted one drew at the same positions
+  assert.deepEqual(
+    resumed.map((batch) => batch.augment),
+    bytes.slice(1).map((batch) => batch.augment),
+  );
+  assert.notDeepEqual(a[0].augment, c[0].augment);
+  assert.equal(a[0].augment?.length, 8 * AUGMENT_PARAMS);
 });
 
 test('the cache gives identical pixels and is invalidated by a changed file', async () => {

@@ -125,8 +125,11 @@ describe('mixup and CutMix in a run', () => {
     );
   });
 
-  it('a mixing run stopped mid-epoch and resumed trains as the whole run', async () => {
-    const mix = ', mixup: { alpha: 0.4, probability: 0.5 }, cutmix: { probability: 0.5 }';
+  it('a mixing and erasing run stopped mid-epoch and resumed trains as the whole run', async () => {
+    // erasing with random fill: per-image parameters and the noise table in the step
+    const mix =
+      ', mixup: { alpha: 0.4, probability: 0.5 }, cutmix: { probability: 0.5 }' +
+      ', erasing: { probability: 0.5, value: random }';
     const start = async (name: string, options: Partial<Parameters<typeof runExperiment>[2]>) => {
       const runtime = testRuntime();
       const file = options.resume

@@ -3,21 +3,18 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import {
-  augmentExample,
+  AugmentParam,
+  batchAugmentParams,
   drawAugment,
   drawErasing,
+  erasingNoise,
   isAugmentActive,
-  toUnitFloat,
 } from '../../../src/core/pipeline/augment.js';
 import { Random } from '../../../src/core/plugin/services.js';
 import { tempDir, testRuntime, writeFiles } from '../../support/helpers.js';
 
 const W = 120;
 const H = 90;
-
-function pixels(h: number, w: number, c: number): Uint8Array {
-  return Uint8Array.from({ length: h * w * c }, (_, i) => 40 + ((i * 37) % 200));
-}
 
 describe("random erasing follows torchvision's RandomErasing definition", () => {
   it('area fraction and aspect stay in their bounds (up to rounding) and cover them', () => {
@@ -60,61 +57,53 @@ describe("random erasing follows torchvision's RandomErasing definition", () => 
     assert.ok(Math.abs(defaults / n - 0.5) < 0.04, `default probability ${defaults / n}`);
   });
 
-  it('fills exactly its rectangle with the value, or with random values in [0,1)', () => {
-    const c = 3;
-    const src = pixels(H, W, c);
-    const plain = toUnitFloat(src);
+  it("puts its rectangle and fill into the image's parameter row (the step erases from it)", () => {
     for (const value of [0, 0.75, 'random'] as const) {
       const options = { erasing: { probability: 1, value } };
-      const out = augmentExample(src, H, W, c, options, 21, 6);
-      const draw = drawAugment(options, W, H, Random.fork(21, 'augment', 6));
-      const box = draw.erase;
+      const row = batchAugmentParams(options, 21, [6], W, H);
+      const box = drawAugment(options, W, H, Random.fork(21, 'augment', 6)).erase;
       assert.ok(box);
-      let inside = 0;
-      const seen = new Set<number>();
-      for (let y = 0; y < H; y++)
-        for (let x = 0; x < W; x++)
-          for (let k = 0; k < c; k++) {
-            const i = (y * W + x) * c + k;
-            const inBox =
-              y >= box.top && y < box.top + box.height && x >= box.left && x < box.left + box.width;
-            if (!inBox) assert.equal(out[i], plain[i]);
-            else {
-              inside++;
-              if (value === 'random') {
-                assert.ok(out[i] >= 0 && out[i] < 1);
-                seen.add(out[i]);
-              } else assert.equal(out[i], value);
-            }
-          }
-      assert.equal(inside, box.height * box.width * c);
-      if (value === 'random') assert.ok(seen.size > inside / 2, 'random fill varies');
+      assert.deepEqual(
+        [...row.subarray(AugmentParam.eraseTop, AugmentParam.eraseRight + 1)],
+        [box.top, box.left, box.top + box.height, box.left + box.width],
+      );
+      assert.equal(row[AugmentParam.eraseValue], value === 'random' ? 0 : Math.fround(value));
+      assert.equal(row[AugmentParam.eraseRandom], value === 'random' ? 1 : 0);
+      if (value === 'random') {
+        const seed = box.randomSeed!;
+        assert.equal(row[AugmentParam.noiseRow], seed % H);
+        assert.equal(row[AugmentParam.noiseCol], Math.floor(seed / H) % W);
+      }
     }
+    // the noise table: [2H, 2W, C] values in [0, 1), a function of the seed
+    const noise = erasingNoise(4, H, W, 3);
+    assert.equal(noise.length, 4 * H * W * 3);
+    assert.ok(noise.every((v) => v >= 0 && v < 1));
+    assert.ok(new Set(noise).size > noise.length / 2, 'the noise varies');
+    assert.deepEqual(noise, erasingNoise(4, H, W, 3));
+    assert.notDeepEqual(noise, erasingNoise(5, H, W, 3));
   });
 
-  it('the same (seed, position) gives the same image; another position another', () => {
-    const src = pixels(H, W, 3);
+  it('the same (seed, position) gives the same parameters; another position another', () => {
     const options = {
       flip: true,
       shift: 0.1,
       erasing: { probability: 1, value: 'random' as const },
     };
-    const a = augmentExample(src, H, W, 3, options, 11, 4);
-    const b = augmentExample(src, H, W, 3, options, 11, 4);
-    const other = augmentExample(src, H, W, 3, options, 11, 5);
-    assert.deepEqual(a, b);
-    assert.notDeepEqual(a, other);
+    const a = batchAugmentParams(options, 11, [4], W, H);
+    assert.deepEqual(a, batchAugmentParams(options, 11, [4], W, H));
+    assert.notDeepEqual(a, batchAugmentParams(options, 11, [5], W, H));
   });
 
   it('probability 0 leaves the image and the other draws unchanged; erasing alone is active', () => {
-    const src = pixels(H, W, 3);
     const base = { flip: true, shift: 0.05, rotate: 10, brightness: 0.1, contrast: 0.1 };
     const off = { ...base, erasing: { probability: 0 } };
-    for (let position = 0; position < 20; position++) {
-      assert.deepEqual(
-        augmentExample(src, H, W, 3, off, 9, position),
-        augmentExample(src, H, W, 3, base, 9, position),
-      );
+    const positions = Array.from({ length: 20 }, (_, i) => i);
+    assert.deepEqual(
+      batchAugmentParams(off, 9, positions, W, H),
+      batchAugmentParams(base, 9, positions, W, H),
+    );
+    for (const position of positions) {
       // erasing draws last: the geometry and colour draws are those of a config without it
       const on = drawAugment(
         { ...base, erasing: { probability: 1 } },

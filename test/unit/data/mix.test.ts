@@ -2,17 +2,21 @@ import 'reflect-metadata';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import * as tf from '@tensorflow/tfjs';
+import { mixImages } from '../../../src/core/engine/augment.js';
+import { loadGraphModule } from '../../../src/core/engine/index.js';
 import {
   betaSample,
   drawMix,
   isMixActive,
-  mixBatch,
   mixRandom,
   mixStep,
   partnerTargets,
+  pixelMix,
+  type MixDraw,
 } from '../../../src/core/pipeline/mix.js';
 import { Random } from '../../../src/core/plugin/services.js';
-import { tempDir, testRuntime, writeFiles } from '../../support/helpers.js';
+import { activateBackend, tempDir, testRuntime, writeFiles } from '../../support/helpers.js';
 
 const N = 6;
 const H = 10;
@@ -84,24 +88,36 @@ describe('mixup and CutMix draws', () => {
   });
 });
 
-describe('mixing a batch', () => {
-  it('mixup: every value is lambda x own + (1 - lambda) x partner', () => {
+/** A batch mixed as `draw` says, by each engine's step: [eager, graph]. */
+async function mixBatches(x: Float32Array, draw: MixDraw): Promise<Float32Array[]> {
+  await activateBackend();
+  const graph = await loadGraphModule();
+  if (graph instanceof Error) throw graph;
+  const mix = pixelMix(draw);
+  const shape: [number, number, number, number] = [N, H, W, C];
+  const eager = tf.tidy(
+    () => mixImages(tf.tensor4d(x, shape), mix, H, W).dataSync() as Float32Array,
+  );
+  return [eager, await graph.augmentInGraph(x, shape, new Float32Array(0), {}, 0, mix)];
+}
+
+describe('mixing a batch (in the engines)', () => {
+  it('mixup: every value is lambda x own + (1 - lambda) x partner', async () => {
     const x = batch();
     const draw = drawMix({ mixup: { alpha: 1 } }, N, H, W, mixRandom(8));
     assert.ok(draw && draw.kind === 'mixup');
-    const out = mixBatch(x, [N, H, W, C], draw);
-    const per = H * W * C;
-    for (let r = 0; r < N; r++)
-      for (let k = 0; k < per; k++) {
-        const expected =
-          draw.lambda * x[r * per + k] + (1 - draw.lambda) * x[draw.partner[r] * per + k];
-        assert.ok(Math.abs(out[r * per + k] - expected) < 1e-6, `row ${r} value ${k}`);
-      }
-    // the input batch is left as it was
-    assert.deepEqual(x, batch());
+    for (const out of await mixBatches(x, draw)) {
+      const per = H * W * C;
+      for (let r = 0; r < N; r++)
+        for (let k = 0; k < per; k++) {
+          const expected =
+            draw.lambda * x[r * per + k] + (1 - draw.lambda) * x[draw.partner[r] * per + k];
+          assert.ok(Math.abs(out[r * per + k] - expected) < 1e-6, `row ${r} value ${k}`);
+        }
+    }
   });
 
-  it("CutMix: the box holds the partner's pixels, the rest the image's own; lambda is the area left", () => {
+  it("CutMix: the box holds the partner's pixels, the rest the image's own; lambda is the area left", async () => {
     const x = batch();
     let boxes = 0;
     for (let s = 0; s < 30; s++) {
@@ -111,23 +127,23 @@ describe('mixing a batch', () => {
       assert.ok(top >= 0 && left >= 0 && top + height <= H && left + width <= W);
       assert.equal(draw.lambda, Math.fround(1 - (height * width) / (H * W)));
       if (height * width > 0) boxes++;
-      const out = mixBatch(x, [N, H, W, C], draw);
       const per = H * W * C;
-      for (let r = 0; r < N; r++)
-        for (let y = 0; y < H; y++)
-          for (let c = 0; c < W; c++) {
-            const inBox = y >= top && y < top + height && c >= left && c < left + width;
-            const from: number = inBox ? draw.partner[r] : r;
-            for (let k = 0; k < C; k++) {
-              const i = (y * W + c) * C + k;
-              assert.equal(out[r * per + i], x[from * per + i]);
+      for (const out of await mixBatches(x, draw))
+        for (let r = 0; r < N; r++)
+          for (let y = 0; y < H; y++)
+            for (let c = 0; c < W; c++) {
+              const inBox = y >= top && y < top + height && c >= left && c < left + width;
+              const from: number = inBox ? draw.partner[r] : r;
+              for (let k = 0; k < C; k++) {
+                const i = (y * W + c) * C + k;
+                assert.equal(out[r * per + i], x[from * per + i]);
+              }
             }
-          }
     }
     assert.ok(boxes > 20, `${boxes} of 30 draws pasted a box`);
   });
 
-  it('partner targets follow the permutation; mixStep with the same seed gives the same batch', () => {
+  it('partner targets follow the permutation; mixStep with the same seed gives the same mix', () => {
     const targets = {
       classes: Int32Array.of(0, 1, 2, 3, 4, 5),
       valenceArousal: Float32Array.from({ length: 2 * N }, (_, i) => i / 10),
@@ -143,7 +159,9 @@ describe('mixing a batch', () => {
     const inputs = { x: batch(), shape: [N, H, W, C] as [number, number, number, number] };
     const a = mixStep(options, inputs, targets, 77);
     const b = mixStep(options, inputs, targets, 77);
-    assert.deepEqual(a.inputs.x, b.inputs.x);
+    assert.deepEqual(a.inputs, b.inputs);
+    assert.equal(a.inputs.x, inputs.x, 'the pixels are mixed in the step, not here');
+    assert.deepEqual(a.inputs.mix, pixelMix(a.draw!));
     assert.deepEqual(a.targets, b.targets);
     assert.ok(a.targets.mix && a.draw);
     assert.equal(a.targets.mix.lambda, a.draw.lambda);

@@ -2,8 +2,10 @@ import 'reflect-metadata';
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
-  augmentExample,
-  augmentToFloat,
+  AUGMENT_PARAMS,
+  AugmentParam,
+  augmentParams,
+  batchAugmentParams,
   drawAugment,
   isAugmentActive,
 } from '../../../src/core/pipeline/augment.js';
@@ -59,70 +61,38 @@ test('cropRegion refuses a box entirely outside the image, or empty', () => {
   assert.throws(() => cropRegion({ x: 10, y: 10, width: 0, height: 40 }, 0, 100, 80), /is empty/);
 });
 
-test('augmentation is seeded per (seed, position) and stays in [0,1]', () => {
-  const pixels = Uint8Array.from({ length: 8 * 6 * 3 }, (_, i) => (i * 37) % 256);
+test('augmentation parameters are seeded per (seed, position), one row per image', () => {
   const options = { flip: true, shift: 0.1, rotate: 15, brightness: 0.2, contrast: 0.3 };
-  const a = augmentExample(pixels, 8, 6, 3, options, 11, 4);
-  const b = augmentExample(pixels, 8, 6, 3, options, 11, 4);
-  const c = augmentExample(pixels, 8, 6, 3, options, 11, 5);
-  assert.deepEqual(a, b);
-  assert.notDeepEqual(a, c);
-  assert.ok(a.every((v) => v >= 0 && v <= 1));
+  const a = batchAugmentParams(options, 11, [4, 5], 6, 8);
+  const b = batchAugmentParams(options, 11, [4], 6, 8);
+  const c = batchAugmentParams(options, 11, [5], 6, 8);
+  assert.equal(a.length, 2 * AUGMENT_PARAMS);
+  // a row depends on its position alone, not on the batch it is in
+  assert.deepEqual(a.subarray(0, AUGMENT_PARAMS), b);
+  assert.deepEqual(a.subarray(AUGMENT_PARAMS), c);
+  assert.notDeepEqual(b, c);
   assert.ok(isAugmentActive(options));
   assert.ok(!isAugmentActive({ flip: false, shift: 0 }));
 });
 
-test('a pure flip mirrors the rows; identity is value/255', () => {
-  const h = 2;
-  const w = 3;
-  const pixels = Uint8Array.from([0, 51, 102, 153, 204, 255]); // 1 channel
-  const identity = augmentToFloat(pixels, h, w, 1, {
-    flip: false,
-    shiftX: 0,
-    shiftY: 0,
-    angle: 0,
-    brightness: 0,
-    contrast: 1,
-  });
-  assert.deepEqual(
-    identity,
-    Float32Array.from(pixels, (v) => v / 255),
-  );
-  const flipped = augmentToFloat(pixels, h, w, 1, {
-    flip: true,
-    shiftX: 0,
-    shiftY: 0,
-    angle: 0,
-    brightness: 0,
-    contrast: 1,
-  });
-  assert.deepEqual(
-    [...flipped].map((v) => Math.round(v * 255)),
-    [102, 51, 0, 255, 204, 153],
-  );
-  const shifted = augmentToFloat(pixels, h, w, 1, {
-    flip: false,
-    shiftX: 1,
-    shiftY: 0,
-    angle: 0,
-    brightness: 0,
-    contrast: 1,
-  });
-  // moved right by one pixel, left column replicated
-  assert.deepEqual(
-    [...shifted].map((v) => Math.round(v * 255)),
-    [0, 0, 51, 153, 153, 204],
-  );
-  const brighter = augmentToFloat(pixels, h, w, 1, {
-    flip: false,
-    shiftX: 0,
-    shiftY: 0,
-    angle: 0,
-    brightness: 0.5,
-    contrast: 1,
-  });
-  assert.equal(brighter[5], 1);
-  assert.equal(brighter[0], 0.5);
+test("a draw's transform row maps each output pixel to its source (flip, shift, rotation)", () => {
+  const w = 7;
+  const h = 5;
+  const identity = { flip: false, shiftX: 0, shiftY: 0, angle: 0, brightness: 0, contrast: 1 };
+  const source = (draw: typeof identity, x: number, y: number): [number, number] => {
+    const t = augmentParams(draw, w, h);
+    return [t[0] * x + t[1] * y + t[2], t[3] * x + t[4] * y + t[5]];
+  };
+  const near = (a: [number, number], b: [number, number]) =>
+    assert.ok(Math.abs(a[0] - b[0]) < 1e-6 && Math.abs(a[1] - b[1]) < 1e-6, `${a} vs ${b}`);
+  near(source(identity, 2, 3), [2, 3]);
+  near(source({ ...identity, flip: true }, 2, 3), [4, 3]);
+  near(source({ ...identity, shiftX: 1.5, shiftY: -2 }, 2, 3), [0.5, 5]);
+  // 90 degrees about the centre (3, 2): output (x, y) reads source (3 + 2 - y, 2 + x - 3)
+  near(source({ ...identity, angle: Math.PI / 2 }, 6, 1), [4, 5]);
+  const colour = augmentParams({ ...identity, brightness: 0.1, contrast: 1.2 }, w, h);
+  assert.equal(colour[AugmentParam.contrast], Math.fround(1.2));
+  assert.equal(colour[AugmentParam.brightness], Math.fround(0.1));
 });
 
 test('drawAugment respects the bounds', () => {

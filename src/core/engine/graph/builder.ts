@@ -89,7 +89,7 @@ export class GraphBuilder {
 
   // --- constants and inputs ---
 
-  constF32(values: number | readonly number[], shape?: readonly number[], name = 'Const'): Output {
+  constF32(values: number | ArrayLike<number>, shape?: readonly number[], name = 'Const'): Output {
     const data = Float32Array.from(typeof values === 'number' ? [values] : values);
     const dims = shape ?? (typeof values === 'number' ? [] : [data.length]);
     return this.op(

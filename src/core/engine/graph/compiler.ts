@@ -15,6 +15,7 @@ import type * as tf from '@tensorflow/tfjs';
 import type { GraphOptimizerUpdate, GraphWeight, Task } from '../../plugin/plugin.js';
 import type { EngineOptions } from '../engine.js';
 import { DType, type DTypeCode, type GraphAddon } from './addon.js';
+import { emitAugment, emitMix } from './augment.js';
 import { GraphBuilder, type GraphVariable, type Output } from './builder.js';
 import { graphLayerEmitter, type LayerEmitContext } from './layers.js';
 
@@ -51,6 +52,12 @@ export interface CompiledStep {
     seed: Output;
     labels?: Output;
     valenceArousal?: Output;
+    /** Augmenting engines only: the per-image parameter rows [n, AUGMENT_PARAMS]. */
+    augment?: Output;
+    /** Mixing engines only: each row's partner row, [inside, outside] weights, the box [1, 4]. */
+    mixPartner?: Output;
+    mixWeights?: Output;
+    mixBox?: Output;
     /** Mixing engines only: lambda (default 1) and the partners' targets (default: own). */
     mixLambda?: Output;
     partnerLabels?: Output;
@@ -268,13 +275,8 @@ function emitTaskLoss(
   );
 }
 
-/** Compile the training step and the inference pass of `options.model`. */
-export function compileStep(addon: GraphAddon, options: EngineOptions): CompiledStep {
-  const { model, task } = options;
-  const b = new GraphBuilder(addon);
-  const inputShape = (model.inputs[0].shape as (number | null)[]).slice(1) as number[];
-
-  // variables: one per model weight
+/** One graph variable per model weight, and the lookup from a tfjs weight to its index. */
+function emitVariables(b: GraphBuilder, model: tf.LayersModel) {
   const modelWeights = model.weights as LayerVariable[];
   const index = new Map<number, number>();
   const variables = modelWeights.map((lv, i) => {
@@ -286,83 +288,88 @@ export function compileStep(addon: GraphAddon, options: EngineOptions): Compiled
     if (i === undefined) throw new Error(`graph: weight ${lv.name} is not one of the model's`);
     return i;
   };
-  const reads = variables.map((v) => v.read);
   const trainable = (model.trainableWeights as LayerVariable[]).map((lv) => variableOf(lv));
+  return { modelWeights, variables, variableOf, reads: variables.map((v) => v.read), trainable };
+}
 
-  // The batch comes as float32 (feed `x`) or as uint8 (feed `pixels`: a quarter of the bytes
-  // and no conversion in JS). Cast is exact and RealDiv is IEEE division, correctly rounded, so
-  // both feeds give `x` the bits of the pipeline's Math.fround(v / 255). The 255 is a feedable
-  // default, not a constant: TensorFlow's optimizer turns a division by a constant into a
-  // multiplication by its reciprocal, one ulp off at 126 of the 256 bytes. (A lookup in the
-  // table of v / 255 was exact too, but a GatherV2 per pixel made a 256 px step 4x slower.)
+/**
+ * The step's inputs. The batch comes as float32 (feed `x`) or as uint8 (feed `pixels`: a
+ * quarter of the bytes and no conversion in JS). Cast is exact and RealDiv is IEEE division,
+ * correctly rounded, so both feeds give `x` the bits of the pipeline's Math.fround(v / 255).
+ * The 255 is a feedable default, not a constant: TensorFlow's optimizer turns a division by a
+ * constant into a multiplication by its reciprocal, one ulp off at 126 of the 256 bytes. (A
+ * lookup in the table of v / 255 was exact too, but a GatherV2 per pixel made a 256 px step 4x
+ * slower.)
+ */
+function emitInputs(b: GraphBuilder, inputShape: number[]) {
   const pixels = b.placeholder('pixels', DType.uint8, [-1, ...inputShape]);
-  const divisor = b.op(
-    'PlaceholderWithDefault',
-    [b.constF32(255)],
-    [
-      ['dtype', 'type', F32],
-      ['shape', 'shape', []],
-    ],
-    { name: 'pixel_scale' },
-  );
-  const x = b.op(
-    'PlaceholderWithDefault',
-    [b.div(b.cast(pixels, DType.uint8, F32), divisor, 'unit_pixels')],
-    [
-      ['dtype', 'type', F32],
-      ['shape', 'shape', [-1, ...inputShape]],
-    ],
-    { name: 'x' },
-  );
+  const divisor = withDefault(b, b.constF32(255), F32, [], 'pixel_scale');
+  const unit = b.div(b.cast(pixels, DType.uint8, F32), divisor, 'unit_pixels');
+  const x = withDefault(b, unit, F32, [-1, ...inputShape], 'x');
   const learningRate = b.placeholder('learning_rate', F32, []);
   const seed = b.placeholder('step_seed', I32, [2]);
-  const batchSize = (() => {
-    let cached: Output | undefined;
-    return (): Output =>
-      (cached ??= b.op(
-        'StridedSlice',
-        [
-          b.op(
-            'Shape',
-            [x],
-            [
-              ['T', 'type', F32],
-              ['out_type', 'type', I32],
-            ],
-          ),
-          b.constI32([0]),
-          b.constI32([1]),
-          b.constI32([1]),
-        ],
-        [
-          ['T', 'type', I32],
-          ['Index', 'type', I32],
-        ],
-        { name: 'batch_size' },
-      ));
-  })();
+  let cached: Output | undefined;
+  const batchSize = (): Output =>
+    (cached ??= b.op(
+      'StridedSlice',
+      [b.shape(x), b.constI32([0]), b.constI32([1]), b.constI32([1])],
+      [
+        ['T', 'type', I32],
+        ['Index', 'type', I32],
+      ],
+      { name: 'batch_size' },
+    ));
+  return { pixels, x, learningRate, seed, batchSize };
+}
 
-  const train = b.scoped('step', () =>
-    emitPass(b, model, x, true, variableOf, reads, seed, batchSize),
+/**
+ * What the training pass reads: `x` augmented per image (options.augment) and then mixed
+ * (options.mixing), with the feeds that drive both added to `feeds`. The inference pass reads
+ * `x` itself: evaluation and prediction never augment.
+ */
+function emitTrainingInput(
+  b: GraphBuilder,
+  options: EngineOptions,
+  inputShape: number[],
+  feeds: CompiledStep['feeds'],
+  batchSize: () => Output,
+): Output {
+  const [height, width, channels] = inputShape;
+  const image = { height, width, channels };
+  let input = feeds.x;
+  const augmented = b.scoped('step', () =>
+    emitAugment(b, input, options.augment, image, options.seed),
   );
-  const infer = emitPass(b, model, x, false, variableOf, reads, seed, batchSize);
+  if (augmented) {
+    feeds.augment = augmented.params;
+    input = augmented.output;
+  }
+  if (options.mixing) {
+    const mixed = b.scoped('step', () => emitMix(b, input, image, batchSize));
+    feeds.mixPartner = mixed.partner;
+    feeds.mixWeights = mixed.weights;
+    feeds.mixBox = mixed.box;
+    input = mixed.output;
+  }
+  return input;
+}
 
-  // the loss and accuracy of the training pass
-  const feeds: CompiledStep['feeds'] = { x, pixels, learningRate, seed };
-  let loss: Output;
-  let accuracy: Output | undefined;
-  b.scoped('loss', () => {
-    if (task.kind !== 'valence-arousal') feeds.labels = b.placeholder('labels', I32, [-1]);
-    if (task.kind !== 'classification')
-      feeds.valenceArousal = b.placeholder('valence_arousal', F32, [-1, 2]);
-    loss = emitTaskLoss(b, options, train.outputs, feeds);
-    if (task.kind === 'classification') accuracy = accuracyOf(b, train.outputs[0], feeds.labels!);
-  });
-  loss = loss!;
-
-  // gradients of the loss w.r.t. the trainable weights' reads
+/**
+ * Gradients of the loss w.r.t. the trainable weights' reads, and the optimizer's updates and
+ * the passes' moving statistics, all after everything the step computes.
+ */
+function emitUpdates(
+  b: GraphBuilder,
+  options: EngineOptions,
+  vars: ReturnType<typeof emitVariables>,
+  statisticsUpdates: [number, Output][],
+  loss: Output,
+  accuracy: Output | undefined,
+  learningRate: Output,
+): { optimizer: CompiledOptimizer; trainTarget: string } {
+  const { variables, reads, trainable } = vars;
   const gradients = trainable.length
-    ? addon.addGradients(
+    ? b.addon.addGradients(
         b.graph,
         [loss],
         trainable.map((i) => reads[i]),
@@ -377,7 +384,6 @@ export function compileStep(addon: GraphAddon, options: EngineOptions): Compiled
       // no path from the loss (an unused weight): its gradient is zero, as in tfjs
       b.op('ZerosLike', [reads[i]], [['T', 'type', F32]]),
   }));
-
   // every update runs after the loss, the accuracy and every gradient are computed, so no read
   // of this step sees a value written in it
   const computed = b.group('step/computed', [
@@ -388,11 +394,48 @@ export function compileStep(addon: GraphAddon, options: EngineOptions): Compiled
   const { optimizer, updates } = b.scoped('optimizer', () =>
     emitOptimizer(b, options.optimizer, weightGrads, learningRate, computed),
   );
-  const statistics = train.updates.map(([i, value]) =>
+  const statistics = statisticsUpdates.map(([i, value]) =>
     b.assignVariable(variables[i].handle, value, [computed]),
   );
-  const trainTarget = b.group('step/train', [...updates, ...statistics]);
+  return { optimizer, trainTarget: b.group('step/train', [...updates, ...statistics]) };
+}
 
+/** Compile the training step and the inference pass of `options.model`. */
+export function compileStep(addon: GraphAddon, options: EngineOptions): CompiledStep {
+  const { model, task } = options;
+  const b = new GraphBuilder(addon);
+  const inputShape = (model.inputs[0].shape as (number | null)[]).slice(1) as number[];
+  const vars = emitVariables(b, model);
+  const { variables, variableOf, reads } = vars;
+  const { pixels, x, learningRate, seed, batchSize } = emitInputs(b, inputShape);
+  const feeds: CompiledStep['feeds'] = { x, pixels, learningRate, seed };
+  const trainInput = emitTrainingInput(b, options, inputShape, feeds, batchSize);
+
+  const train = b.scoped('step', () =>
+    emitPass(b, model, trainInput, true, variableOf, reads, seed, batchSize),
+  );
+  const infer = emitPass(b, model, x, false, variableOf, reads, seed, batchSize);
+
+  // the loss and accuracy of the training pass
+  const { loss, accuracy } = b.scoped('loss', () => {
+    if (task.kind !== 'valence-arousal') feeds.labels = b.placeholder('labels', I32, [-1]);
+    if (task.kind !== 'classification')
+      feeds.valenceArousal = b.placeholder('valence_arousal', F32, [-1, 2]);
+    return {
+      loss: emitTaskLoss(b, options, train.outputs, feeds),
+      accuracy:
+        task.kind === 'classification' ? accuracyOf(b, train.outputs[0], feeds.labels!) : undefined,
+    };
+  });
+  const { optimizer, trainTarget } = emitUpdates(
+    b,
+    options,
+    vars,
+    train.updates,
+    loss,
+    accuracy,
+    learningRate,
+  );
   const assigns = [
     ...variables.map((v) => v.assign),
     ...optimizer.slots.flat().map((v) => v.assign),
@@ -401,8 +444,8 @@ export function compileStep(addon: GraphAddon, options: EngineOptions): Compiled
   return {
     builder: b,
     variables,
-    modelWeights,
-    trainable,
+    modelWeights: vars.modelWeights,
+    trainable: vars.trainable,
     optimizer,
     feeds,
     loss,

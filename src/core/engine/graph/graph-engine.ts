@@ -18,6 +18,8 @@ import { DType, type FeedTensor, type GraphAddon, type SessionHandle } from './a
 import type { GraphVariable } from './builder.js';
 import { compileStep, type CompiledStep } from './compiler.js';
 import { sessionConfigProto, sessionSettingsFromEnv } from './session-config.js';
+import { AUGMENT_PARAMS, identityAugmentParams } from '../../pipeline/augment.js';
+import { mixWeights as pixelMixWeights } from '../augment.js';
 
 const f32 = (shape: readonly number[], data: Float32Array): FeedTensor => ({
   dtype: DType.float32,
@@ -100,6 +102,7 @@ export class GraphEngine implements TrainingEngine {
       values.push(f32([n, 2], targets.valenceArousal));
     }
     this.mixFeeds(targets, n, names, values);
+    this.pixelFeeds(inputs, names, values);
     const fetches = accuracy ? [loss, accuracy] : [loss];
     const out = await this.addon.runSession(this.live, names, values, fetches, [trainTarget]);
     this.iterations++;
@@ -107,6 +110,28 @@ export class GraphEngine implements TrainingEngine {
       loss: new Float32Array(out[0].data)[0],
       accuracy: out[1] ? new Float32Array(out[1].data)[0] : undefined,
     };
+  }
+
+  /** The batch's augmentation parameters and pixel mix, appended to the step's feeds. */
+  private pixelFeeds(inputs: StepInputs, names: string[], values: FeedTensor[]): void {
+    const { augment, mixPartner, mixWeights, mixBox } = this.step.feeds;
+    const n = inputs.shape[0];
+    if (inputs.augment && !augment)
+      throw new Error('graph engine: augmentation parameters for an engine built without augment');
+    if (augment) {
+      names.push(augment);
+      values.push(f32([n, AUGMENT_PARAMS], inputs.augment ?? identityAugmentParams(n)));
+    }
+    if (!inputs.mix) return;
+    if (!mixPartner || !mixWeights || !mixBox)
+      throw new Error('graph engine: a mixed batch for an engine built without mixing');
+    const [inside, outside] = pixelMixWeights(inputs.mix);
+    names.push(mixPartner, mixWeights, mixBox);
+    values.push(
+      { dtype: DType.int32, shape: [n], data: inputs.mix.partner },
+      f32([2], Float32Array.of(inside, outside)),
+      f32([1, 4], Float32Array.from(inputs.mix.box ?? [0, 0, 0, 0])),
+    );
   }
 
   /** A mixed batch's lambda and partner targets, appended to the step's feeds. */

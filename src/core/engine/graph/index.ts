@@ -5,11 +5,19 @@ import type * as tf from '@tensorflow/tfjs';
 import type { Task } from '../../plugin/plugin.js';
 import type { EngineOptions, TrainingEngine } from '../engine.js';
 import { graphAddonStatus, loadAddon } from './addon.js';
+import { augmentInGraph as runAugment } from './augment.js';
 import { taskOutputsSupported } from './compiler.js';
 import { GraphEngine } from './graph-engine.js';
 import { unsupportedLayer } from './layers.js';
 
 export { graphAddonStatus };
+
+/** The step's augmentation alone, in a graph of its own (graph/augment.ts). */
+export function augmentInGraph(
+  ...args: Parameters<typeof runAugment> extends [unknown, ...infer Rest] ? Rest : never
+): Promise<Float32Array> {
+  return runAugment(loadAddon('tensorflow'), ...args);
+}
 
 export function graphEngineSupport(
   model: tf.LayersModel,

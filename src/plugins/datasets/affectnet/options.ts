@@ -102,7 +102,8 @@ const erasingOptions = Options(
     }),
     value: Type.Union([Type.Number({ minimum: 0, maximum: 1 }), Type.Literal('random')], {
       default: ERASING_DEFAULTS.value,
-      description: 'Fill in [0,1] units, or random: each value uniform in [0,1).',
+      description:
+        "Fill in [0,1] units, or random: values uniform in [0,1), each image's from its own window of the run's noise table.",
     }),
   },
   {
@@ -277,7 +278,11 @@ export const affectnetOptionsSchema = Options({
       mixup: Type.Optional(mixupOptions),
       cutmix: Type.Optional(cutmixOptions),
     },
-    { default: {}, description: 'Training-only augmentation, seeded per epoch.' },
+    {
+      default: {},
+      description:
+        'Training-only augmentation, seeded per epoch and image, applied inside the training step.',
+    },
   ),
 });
 
