@@ -31,4 +31,12 @@ export default tseslint.config(
     files: ['**/*.mjs', '**/*.js'],
     languageOptions: { globals: { ...globals.node } },
   },
+  {
+    // a function reads at once: the product, its scripts and benches (test suites' describe
+    // blocks are lists of cases, not functions to read, and are left out)
+    files: ['src/**/*.ts', 'scripts/**/*.mjs', 'bench/**/*.ts', 'examples/**/*.ts', 'bin/**/*.js'],
+    rules: {
+      'max-lines-per-function': ['error', { max: 120, skipBlankLines: true, skipComments: true }],
+    },
+  },
 );

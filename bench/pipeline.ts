@@ -16,7 +16,7 @@
  * px output).
  *
  *   npm run bench:pipeline -- [--count 2000] [--source-size 256] [--sizes 224,256] [--workers N]
- *                             [--augment] [--skip-pil] [--skip-cache]
+ *                             [--skip-pil] [--skip-cache]
  */
 import 'reflect-metadata';
 import { spawnSync } from 'node:child_process';
@@ -33,7 +33,7 @@ import { withOptionDefaults } from '../src/core/plugin/defaults.js';
 import { AffectNetDataset } from '../src/plugins/datasets/affectnet/dataset.js';
 import { affectnetDataset } from '../src/plugins/datasets/affectnet/index.js';
 import { ensureSyntheticAffectNet } from '../src/plugins/datasets/affectnet/synth.js';
-import type { AugmentOptions, Example } from '../src/core/plugin/plugin.js';
+import type { Example } from '../src/core/plugin/plugin.js';
 
 const { values } = parseArgs({
   options: {
@@ -43,7 +43,6 @@ const { values } = parseArgs({
     workers: { type: 'string', default: String(availableParallelism()) },
     batch: { type: 'string', default: '64' },
     data: { type: 'string', default: join('.cache', 'affectlab', 'bench-pipeline') },
-    augment: { type: 'boolean', default: false },
     'skip-pil': { type: 'boolean', default: false },
     'skip-cache': { type: 'boolean', default: false },
     out: { type: 'string', default: join('bench', 'results', 'pipeline.json') },
@@ -55,19 +54,11 @@ const sourceSize = Number(values['source-size']);
 const sizes = values.sizes.split(',').map(Number);
 const workerCount = Number(values.workers);
 const batchSize = Number(values.batch);
-const augmentOptions: AugmentOptions = {
-  flip: true,
-  shift: 0.05,
-  rotate: 10,
-  brightness: 0.1,
-  contrast: 0.1,
-};
 
 interface Row {
   size: number;
   loader: string;
   pass: 'cold' | 'cache fill' | 'cached' | 'cached, uint8 batches';
-  augment: boolean;
   images: number;
   seconds: number;
   imagesPerSecond: number;
@@ -92,7 +83,6 @@ async function examples(root: string): Promise<Example[]> {
 async function timePass(
   pipeline: ImagePipeline,
   list: Example[],
-  augment: boolean,
   uint8: boolean,
 ): Promise<{ images: number; seconds: number }> {
   const order = list.map((_, i) => i);
@@ -100,12 +90,7 @@ async function timePass(
   let images = 0;
   const batches = uint8
     ? pipeline.uint8Batches(list, order, batchSize)
-    : pipeline.batches(
-        list,
-        order,
-        batchSize,
-        augment ? { options: augmentOptions, seed: 1 } : undefined,
-      );
+    : pipeline.batches(list, order, batchSize);
   for await (const batch of batches) images += batch.shape[0];
   return { images, seconds: (performance.now() - started) / 1000 };
 }
@@ -202,49 +187,20 @@ function pixelDifference(
   return { images, mean: sum / (images * length), max, over8: over8 / (images * length) };
 }
 
-async function main(): Promise<void> {
-  const root = join(values.data, `synth-${count}-${sourceSize}`);
-  const synth = await ensureSyntheticAffectNet({
-    out: root,
-    count,
-    validationCount: 0,
-    size: sourceSize,
-    seed: 1,
-  });
-  process.stderr.write(
-    synth.reused
-      ? `using ${root}\n`
-      : `generated ${synth.images} images at ${sourceSize} px in ${synth.seconds.toFixed(1)} s\n`,
-  );
-  const list = await examples(root);
-  const rows: Row[] = [];
-  const pilRows: { size: number; mode: string; imagesPerSecond: number; seconds: number }[] = [];
-  const diffs: {
-    size: number;
-    pair: string;
-    images: number;
-    mean: number;
-    max: number;
-    over8: number;
-  }[] = [];
-  const cacheBytes: { size: number; bytesPerImage: number; entries: number }[] = [];
-  const listFile = join(tmpdir(), `affectlab-bench-list-${process.pid}.json`);
-  writeFileSync(
-    listFile,
-    JSON.stringify(
-      list.map((e) => ({
-        path: e.imagePath,
-        box: e.crop ? [e.crop.x, e.crop.y, e.crop.width, e.crop.height] : [0, 0, 1e9, 1e9],
-      })),
-    ),
-  );
-  const python = values['skip-pil'] ? undefined : ensurePilVenv();
-  const loaders = [
-    { name: 'in-process', workers: 0, shrinkOnLoad: true },
-    ...(workerCount > 1 ? [{ name: '1 worker', workers: 1, shrinkOnLoad: true }] : []),
-    { name: `${workerCount} workers`, workers: workerCount, shrinkOnLoad: true },
-    { name: `${workerCount} workers, exact resize`, workers: workerCount, shrinkOnLoad: false },
-  ];
+type PilRow = { size: number; mode: string; imagesPerSecond: number; seconds: number };
+type DiffRow = {
+  size: number;
+  pair: string;
+  images: number;
+  mean: number;
+  max: number;
+  over8: number;
+};
+type CacheBytes = { size: number; bytesPerImage: number; entries: number };
+type Loader = { name: string; workers: number; shrinkOnLoad: boolean };
+
+/** How many crops are at least the DCT-scaling factor times the largest output. */
+async function countShrinkable(list: Example[]): Promise<number> {
   let shrinkable = 0;
   for (const e of list) {
     const meta = await sharp(e.imagePath).metadata();
@@ -258,98 +214,125 @@ async function main(): Promise<void> {
       Math.max(0, box.y - MARGIN * box.height);
     if (Math.min(w, h) >= shrinkOnLoadFrom() * Math.max(...sizes)) shrinkable++;
   }
-  for (const size of sizes) {
-    if (python) {
-      const dumps: Record<string, Uint8Array> = {};
-      for (const draft of [false, true]) {
-        const dump = join(tmpdir(), `affectlab-bench-pil-${process.pid}.raw`);
-        const runs: [string, number][] = [
-          ['threads', workerCount],
-          ['processes', workerCount],
-          ...(workerCount > 1 ? [['processes', 1] as [string, number]] : []),
-        ];
-        for (const [mode, workers] of runs) {
-          const args = ['--list', listFile, '--size', String(size), '--margin', String(MARGIN)];
-          args.push('--batch', String(batchSize), '--workers', String(workers), '--mode', mode);
-          if (draft) args.push('--draft');
-          if (mode === 'threads') args.push('--dump', dump);
-          const r = runPil(python, args);
-          const name = `PIL${draft ? ' draft' : ''}, ${workers} ${workers === 1 ? 'process' : mode}`;
-          pilRows.push({ size, mode: name, ...r });
-          process.stderr.write(
-            `${size} px ${name.padEnd(24)} ${r.imagesPerSecond.toFixed(0)} images/s\n`,
-          );
-        }
-        dumps[draft ? 'PIL draft' : 'PIL'] = readFileSync(dump);
-        rmSync(dump, { force: true });
-      }
-      const count = dumps.PIL.length / (size * size * 3);
-      dumps.affectlab = await ours(list, size, count, true);
-      dumps['affectlab exact resize'] = await ours(list, size, count, false);
-      for (const [a, b] of [
-        ['affectlab', 'affectlab exact resize'],
-        ['affectlab', 'PIL'],
-        ['affectlab exact resize', 'PIL'],
-        ['PIL draft', 'PIL'],
-        ['affectlab', 'PIL draft'],
-      ])
-        diffs.push({ size, pair: `${a} vs ${b}`, ...pixelDifference(dumps[a], dumps[b], size) });
-    }
-    for (const loader of loaders) {
-      const image = { height: size, width: size, channels: 3 as const };
-      const cacheDir = join(tmpdir(), `affectlab-bench-cache-${process.pid}`);
-      rmSync(cacheDir, { recursive: true, force: true });
-      mkdirSync(cacheDir, { recursive: true });
-      const passes: [Row['pass'], string | undefined][] =
-        values['skip-cache'] || !loader.shrinkOnLoad
-          ? [['cold', undefined]]
-          : [
-              ['cold', undefined],
-              ['cache fill', cacheDir],
-              ['cached', cacheDir],
-              ['cached, uint8 batches', cacheDir],
-            ];
-      for (const [pass, dir] of passes) {
-        const pipeline = new ImagePipeline({
-          image,
-          margin: MARGIN,
-          cacheDir: dir,
-          workers: loader.workers,
-          shrinkOnLoad: loader.shrinkOnLoad,
-        });
-        const uint8 = pass === 'cached, uint8 batches';
-        const { images, seconds } = await timePass(pipeline, list, values.augment && !uint8, uint8);
-        await pipeline.close();
-        if (pass === 'cache fill' && loader.workers === 0) {
-          const scan = scanCacheBytes(cacheDir);
-          cacheBytes.push({
-            size,
-            bytesPerImage: scan.bytes / scan.entries,
-            entries: scan.entries,
-          });
-        }
-        const row = {
-          size,
-          loader: loader.name,
-          pass,
-          augment: values.augment && !uint8,
-          images,
-          seconds,
-          imagesPerSecond: images / seconds,
-        };
-        rows.push(row);
-        process.stderr.write(
-          `${size} px ${loader.name.padEnd(12)} ${pass.padEnd(10)} ${row.imagesPerSecond.toFixed(0)} images/s\n`,
-        );
-      }
-      rmSync(cacheDir, { recursive: true, force: true });
-    }
-  }
+  return shrinkable;
+}
 
-  const args = process.argv.slice(2).join(' ');
-  const command = `npm run bench:pipeline${args ? ` -- ${args}` : ''}`;
-  const machine = `${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}, node ${process.version}, sharp ${sharp.versions.sharp} (libvips ${sharp.versions.vips}), sharp.concurrency ${sharp.concurrency()}, UV_THREADPOOL_SIZE ${process.env.UV_THREADPOOL_SIZE ?? '4 (default)'}, load average ${loadavg()[0].toFixed(1)} at the end (other processes share these cores)`;
-  let table = `\nimage pipeline: decode + crop (face box, margin 0.1) + resize -> float32 [0,1]${values.augment ? ' + augmentation' : ''}\n`;
+/** PIL plain and draft on threads and processes at one size, and the pixel differences. */
+async function pilFigures(
+  python: string,
+  list: Example[],
+  listFile: string,
+  size: number,
+  pilRows: PilRow[],
+  diffs: DiffRow[],
+): Promise<void> {
+  const dumps: Record<string, Uint8Array> = {};
+  for (const draft of [false, true]) {
+    const dump = join(tmpdir(), `affectlab-bench-pil-${process.pid}.raw`);
+    const runs: [string, number][] = [
+      ['threads', workerCount],
+      ['processes', workerCount],
+      ...(workerCount > 1 ? [['processes', 1] as [string, number]] : []),
+    ];
+    for (const [mode, workers] of runs) {
+      const args = ['--list', listFile, '--size', String(size), '--margin', String(MARGIN)];
+      args.push('--batch', String(batchSize), '--workers', String(workers), '--mode', mode);
+      if (draft) args.push('--draft');
+      if (mode === 'threads') args.push('--dump', dump);
+      const r = runPil(python, args);
+      const name = `PIL${draft ? ' draft' : ''}, ${workers} ${workers === 1 ? 'process' : mode}`;
+      pilRows.push({ size, mode: name, ...r });
+      process.stderr.write(
+        `${size} px ${name.padEnd(24)} ${r.imagesPerSecond.toFixed(0)} images/s\n`,
+      );
+    }
+    dumps[draft ? 'PIL draft' : 'PIL'] = readFileSync(dump);
+    rmSync(dump, { force: true });
+  }
+  const count = dumps.PIL.length / (size * size * 3);
+  dumps.affectlab = await ours(list, size, count, true);
+  dumps['affectlab exact resize'] = await ours(list, size, count, false);
+  for (const [a, b] of [
+    ['affectlab', 'affectlab exact resize'],
+    ['affectlab', 'PIL'],
+    ['affectlab exact resize', 'PIL'],
+    ['PIL draft', 'PIL'],
+    ['affectlab', 'PIL draft'],
+  ])
+    diffs.push({ size, pair: `${a} vs ${b}`, ...pixelDifference(dumps[a], dumps[b], size) });
+}
+
+/** affectlab's loaders at one size: cold, and (unless --skip-cache) filling and reading the cache. */
+async function loaderFigures(
+  list: Example[],
+  size: number,
+  loaders: Loader[],
+  rows: Row[],
+  cacheBytes: CacheBytes[],
+): Promise<void> {
+  for (const loader of loaders) {
+    const image = { height: size, width: size, channels: 3 as const };
+    const cacheDir = join(tmpdir(), `affectlab-bench-cache-${process.pid}`);
+    rmSync(cacheDir, { recursive: true, force: true });
+    mkdirSync(cacheDir, { recursive: true });
+    const passes: [Row['pass'], string | undefined][] =
+      values['skip-cache'] || !loader.shrinkOnLoad
+        ? [['cold', undefined]]
+        : [
+            ['cold', undefined],
+            ['cache fill', cacheDir],
+            ['cached', cacheDir],
+            ['cached, uint8 batches', cacheDir],
+          ];
+    for (const [pass, dir] of passes) {
+      const pipeline = new ImagePipeline({
+        image,
+        margin: MARGIN,
+        cacheDir: dir,
+        workers: loader.workers,
+        shrinkOnLoad: loader.shrinkOnLoad,
+      });
+      const uint8 = pass === 'cached, uint8 batches';
+      const { images, seconds } = await timePass(pipeline, list, uint8);
+      await pipeline.close();
+      if (pass === 'cache fill' && loader.workers === 0) {
+        const scan = scanCacheBytes(cacheDir);
+        cacheBytes.push({
+          size,
+          bytesPerImage: scan.bytes / scan.entries,
+          entries: scan.entries,
+        });
+      }
+      const row = {
+        size,
+        loader: loader.name,
+        pass,
+        images,
+        seconds,
+        imagesPerSecond: images / seconds,
+      };
+      rows.push(row);
+      process.stderr.write(
+        `${size} px ${loader.name.padEnd(12)} ${pass.padEnd(10)} ${row.imagesPerSecond.toFixed(0)} images/s\n`,
+      );
+    }
+    rmSync(cacheDir, { recursive: true, force: true });
+  }
+}
+
+/** The markdown tables: loaders, PIL, ratios, per core, pixel differences, cache bytes. */
+function renderTable(r: {
+  list: Example[];
+  shrinkable: number;
+  machine: string;
+  command: string;
+  rows: Row[];
+  pilRows: PilRow[];
+  diffs: DiffRow[];
+  cacheBytes: CacheBytes[];
+}): string {
+  const { list, shrinkable, machine, command, rows, pilRows, diffs, cacheBytes } = r;
+  let table = `\nimage pipeline: decode + crop (face box, margin 0.1) + resize -> float32 [0,1] (augmentation happens in the training step: bench:train)\n`;
   table += `input: ${list.length} synthetic JPEGs at ${sourceSize} px (${shrinkable} with a crop >= ${shrinkOnLoadFrom()}x the largest output, where DCT scaling applies); batch ${batchSize}\n`;
   table += `machine: ${machine}\n\n`;
   table += `| size | loader | pass | images/s | ms/image |\n|---:|---|---|---:|---:|\n`;
@@ -415,6 +398,63 @@ async function main(): Promise<void> {
   }
   table += `\ncache on disk: ${cacheBytes.map((c) => `${c.size} px ${c.bytesPerImage} B/image (${c.entries} entries)`).join(', ')}\n`;
   table += `\nreproduce: ${command}\n`;
+  return table;
+}
+
+async function main(): Promise<void> {
+  const root = join(values.data, `synth-${count}-${sourceSize}`);
+  const synth = await ensureSyntheticAffectNet({
+    out: root,
+    count,
+    validationCount: 0,
+    size: sourceSize,
+    seed: 1,
+  });
+  process.stderr.write(
+    synth.reused
+      ? `using ${root}\n`
+      : `generated ${synth.images} images at ${sourceSize} px in ${synth.seconds.toFixed(1)} s\n`,
+  );
+  const list = await examples(root);
+  const rows: Row[] = [];
+  const pilRows: PilRow[] = [];
+  const diffs: DiffRow[] = [];
+  const cacheBytes: CacheBytes[] = [];
+  const listFile = join(tmpdir(), `affectlab-bench-list-${process.pid}.json`);
+  writeFileSync(
+    listFile,
+    JSON.stringify(
+      list.map((e) => ({
+        path: e.imagePath,
+        box: e.crop ? [e.crop.x, e.crop.y, e.crop.width, e.crop.height] : [0, 0, 1e9, 1e9],
+      })),
+    ),
+  );
+  const python = values['skip-pil'] ? undefined : ensurePilVenv();
+  const loaders: Loader[] = [
+    { name: 'in-process', workers: 0, shrinkOnLoad: true },
+    ...(workerCount > 1 ? [{ name: '1 worker', workers: 1, shrinkOnLoad: true }] : []),
+    { name: `${workerCount} workers`, workers: workerCount, shrinkOnLoad: true },
+    { name: `${workerCount} workers, exact resize`, workers: workerCount, shrinkOnLoad: false },
+  ];
+  const shrinkable = await countShrinkable(list);
+  for (const size of sizes) {
+    if (python) await pilFigures(python, list, listFile, size, pilRows, diffs);
+    await loaderFigures(list, size, loaders, rows, cacheBytes);
+  }
+  const args = process.argv.slice(2).join(' ');
+  const command = `npm run bench:pipeline${args ? ` -- ${args}` : ''}`;
+  const machine = `${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}, node ${process.version}, sharp ${sharp.versions.sharp} (libvips ${sharp.versions.vips}), sharp.concurrency ${sharp.concurrency()}, UV_THREADPOOL_SIZE ${process.env.UV_THREADPOOL_SIZE ?? '4 (default)'}, load average ${loadavg()[0].toFixed(1)} at the end (other processes share these cores)`;
+  const table = renderTable({
+    list,
+    shrinkable,
+    machine,
+    command,
+    rows,
+    pilRows,
+    diffs,
+    cacheBytes,
+  });
   rmSync(listFile, { force: true });
   process.stdout.write(table);
   mkdirSync(join(values.out, '..'), { recursive: true });
