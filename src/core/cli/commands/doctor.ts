@@ -5,6 +5,7 @@ import type { CliExtensions, JsonValue } from '../extensions.js';
 import type { Runtime } from '../../plugin/runtime.js';
 import { gpuSection, gpuSectionLines } from '../doctor-gpu.js';
 import { architectureEngineLines, architectureEngines } from '../doctor-architectures.js';
+import { jpegAddon } from '../../pipeline/jpeg.js';
 
 export function registerDoctorCommand(
   program: Command,
@@ -63,6 +64,10 @@ export function registerDoctorCommand(
           nativeInstall: nativeInstallStatus() ?? null,
           // scripts/graph-addon.mjs's record: the compiled step's addon per native package
           graphAddon: nativeInstallStatus('.affectlab-graph.json') ?? null,
+          // the cold JPEG decode: DCT scaling from 2x with the addon, else sharp's from 3x
+          jpegAddon: jpegAddon().error ?? 'loaded (DCT-scaled JPEG decode from 2x)',
+          // oneDNN's CPU kernels (affectlab's default: on; see src/core/training/tf-env.ts)
+          onednn: process.env.TF_ENABLE_ONEDNN_OPTS ?? 'unset',
           gpu: gpuSection(),
           plugins: runtime.registry.list().map((d) => `${d.kind}:${d.type}`),
         };
@@ -103,6 +108,8 @@ export function registerDoctorCommand(
           ...architectureEngineLines(engines),
           `native      ${report.nativeInstall ? JSON.stringify(report.nativeInstall) : 'no install record (scripts/native-backend.mjs has not run)'}`,
           `graph addon ${report.graphAddon ? JSON.stringify(report.graphAddon) : 'no install record (scripts/graph-addon.mjs has not run)'}`,
+          `jpeg addon  ${report.jpegAddon}`,
+          `oneDNN      TF_ENABLE_ONEDNN_OPTS=${report.onednn}${report.onednn === '0' ? ' (TensorFlow kernels)' : ' (oneDNN CPU kernels)'}`,
           ...gpuSectionLines(report.gpu),
           ...sections.flatMap(({ name, lines: own }) =>
             own.map((line, i) => `${(i === 0 ? name : '').padEnd(11)} ${line}`),
