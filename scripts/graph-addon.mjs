@@ -19,6 +19,7 @@ import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { nodeIncludeDir } from './native-common.mjs';
 
 const TAG = '[affectlab graph]';
 const started = Date.now();
@@ -27,16 +28,6 @@ const source = path.join(projectRoot, 'native', 'graph', 'tf_graph.cc');
 const statusFile = path.join(projectRoot, 'node_modules', '.affectlab-graph.json');
 const require = createRequire(path.join(projectRoot, 'package.json'));
 const log = (msg) => console.log(`${TAG} ${msg}`);
-
-function nodeIncludeDir() {
-  const candidates = [
-    process.env.npm_config_nodedir && path.join(process.env.npm_config_nodedir, 'include', 'node'),
-    path.resolve(path.dirname(process.execPath), '..', 'include', 'node'),
-    '/usr/include/node',
-    '/usr/local/include/node',
-  ].filter(Boolean);
-  return candidates.find((dir) => fs.existsSync(path.join(dir, 'node_api.h')));
-}
 
 /** Load the addon in a fresh process (a crash there cannot take this script down). */
 function verify(file) {

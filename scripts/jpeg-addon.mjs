@@ -11,6 +11,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { nodeIncludeDir } from './native-common.mjs';
 
 const TAG = '[affectlab jpeg]';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -22,16 +23,6 @@ const log = (msg) => console.log(`${TAG} ${msg}`);
 function fail(message) {
   log(`no JPEG addon: ${message}; JPEGs decode through sharp (shrink-on-load from 3x)`);
   process.exit(required ? 1 : 0);
-}
-
-function nodeIncludeDir() {
-  const candidates = [
-    process.env.npm_config_nodedir && path.join(process.env.npm_config_nodedir, 'include', 'node'),
-    path.resolve(path.dirname(process.execPath), '..', 'include', 'node'),
-    '/usr/include/node',
-    '/usr/local/include/node',
-  ].filter(Boolean);
-  return candidates.find((dir) => fs.existsSync(path.join(dir, 'node_api.h')));
 }
 
 function main() {

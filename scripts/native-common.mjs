@@ -306,3 +306,14 @@ export function printFailure(
 export function failureText(err) {
   return `${err.step ?? 'unexpected'}: ${err.message}${err.output ? `\n${tail(err.output, 15)}` : ''}`;
 }
+
+/** The folder with node_api.h for the addons (graph, JPEG): npm_config_nodedir, Node's own, /usr. */
+export function nodeIncludeDir() {
+  const candidates = [
+    process.env.npm_config_nodedir && path.join(process.env.npm_config_nodedir, 'include', 'node'),
+    path.resolve(path.dirname(process.execPath), '..', 'include', 'node'),
+    '/usr/include/node',
+    '/usr/local/include/node',
+  ].filter(Boolean);
+  return candidates.find((dir) => fs.existsSync(path.join(dir, 'node_api.h')));
+}
