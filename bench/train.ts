@@ -40,7 +40,6 @@ import { UserError } from '../src/core/errors.js';
 import type { DatasetPlugin } from '../src/core/plugin/plugin.js';
 import { ensureSyntheticAffectNet } from '../src/plugins/datasets/affectnet/synth.js';
 import { createRuntime } from '../src/main.js';
-import { applyTensorFlowDefaults } from '../src/core/training/tf-env.js';
 import {
   REPLY_MARKER,
   benchExperimentYaml,
@@ -860,10 +859,10 @@ async function main(): Promise<void> {
       'dist/bench/train-worker.js is missing: run `npm run build` first (npm run bench:train does)',
     );
   }
-  // affectlab's TensorFlow settings (oneDNN kernels on), given to the Keras workers too: both
-  // sides run the same libtensorflow with the same kernels (TF_ENABLE_ONEDNN_OPTS=0 to compare
-  // TensorFlow's own kernels instead)
-  applyTensorFlowDefaults();
+  // oneDNN's CPU kernels on for both TensorFlow sides (TensorFlow enables them by itself only on
+  // AVX-512 VNNI/AMX CPUs): the two compare the same kernels, the fast ones; an explicit
+  // TF_ENABLE_ONEDNN_OPTS=0 compares TensorFlow's own kernels instead
+  process.env.TF_ENABLE_ONEDNN_OPTS ??= '1';
   python = ensureVenv('keras');
   if (withTorch) torchPython = ensureVenv('torch');
 
@@ -894,7 +893,7 @@ async function main(): Promise<void> {
     const cores = availableParallelism();
     const machine = `${cores} x ${cpuModel()}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM, Linux ${release()}`;
     const versions =
-      `node ${process.version}, @tensorflow/tfjs ${packageVersion('@tensorflow/tfjs')}, @tensorflow/tfjs-node ${packageVersion('@tensorflow/tfjs-node')} (libtensorflow from tensorflow-cpu 2.18.1; TF_ENABLE_ONEDNN_OPTS=${process.env.TF_ENABLE_ONEDNN_OPTS} for affectlab and Keras), sharp ${sharp.versions.sharp} (libvips ${sharp.versions.vips}); ` +
+      `node ${process.version}, @tensorflow/tfjs ${packageVersion('@tensorflow/tfjs')}, @tensorflow/tfjs-node ${packageVersion('@tensorflow/tfjs-node')} (libtensorflow from tensorflow-cpu 2.18.1; TF_ENABLE_ONEDNN_OPTS=${process.env.TF_ENABLE_ONEDNN_OPTS} for affectlab and Keras, set by the bench), sharp ${sharp.versions.sharp} (libvips ${sharp.versions.vips}); ` +
       Object.entries(pythonVersions)
         .map(([k, v]) => `${k} ${v}`)
         .join(', ');

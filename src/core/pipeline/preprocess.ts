@@ -106,7 +106,8 @@ export async function decodeAndCrop(
   if (crop?.angle !== undefined) return decodeAligned(encoded, crop, margin, spec, width, height);
   const whole =
     region.left === 0 && region.top === 0 && region.width === width && region.height === height;
-  if (shrinkOnLoad && isJpeg(encoded) && !(autoOrient && !crop)) {
+  // whole images (predict) decode exactly, as before the addon: only crops are DCT-scaled
+  if (!whole && shrinkOnLoad && isJpeg(encoded)) {
     const pixels = await decodeScaled(encoded, region, spec);
     if (pixels) return pixels;
   }

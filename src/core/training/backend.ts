@@ -7,7 +7,6 @@ import * as tf from '@tensorflow/tfjs';
 import { singleton } from 'tsyringe';
 import { UserError } from '../errors.js';
 import { GPU_SETUP_COMMAND, applyGpuEnvironment, findDriverLibrary } from './gpu.js';
-import { applyTensorFlowDefaults } from './tf-env.js';
 
 export type BackendName = 'tensorflow-gpu' | 'tensorflow' | 'cpu';
 export type BackendPreference = 'auto' | BackendName;
@@ -82,7 +81,6 @@ const HOW_TO_GET: Record<BackendName, string> = {
 /** Loads a native package in a child process; throws with its first error line if it fails. */
 function probeInChild(pkg: string, gpu: boolean): void {
   const env: NodeJS.ProcessEnv = { ...process.env, TF_CPP_MIN_LOG_LEVEL: '3' };
-  applyTensorFlowDefaults(env);
   if (gpu) applyGpuEnvironment(env);
   const r = spawnSync(process.execPath, ['-e', `require(${JSON.stringify(pkg)})`], {
     env,
@@ -128,7 +126,6 @@ export class BackendService {
             inProcess: false,
           };
         } else {
-          applyTensorFlowDefaults();
           if (name === 'tensorflow-gpu') applyGpuEnvironment();
           await import(pkg);
           this.loadedNative = name;

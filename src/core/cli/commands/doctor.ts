@@ -66,7 +66,7 @@ export function registerDoctorCommand(
           graphAddon: nativeInstallStatus('.affectlab-graph.json') ?? null,
           // the cold JPEG decode: DCT scaling from 2x with the addon, else sharp's from 3x
           jpegAddon: jpegAddon().error ?? 'loaded (DCT-scaled JPEG decode from 2x)',
-          // oneDNN's CPU kernels (affectlab's default: on; see src/core/training/tf-env.ts)
+          // oneDNN's CPU kernels: TensorFlow's choice unless TF_ENABLE_ONEDNN_OPTS says (docs/compiled-step.md)
           onednn: process.env.TF_ENABLE_ONEDNN_OPTS ?? 'unset',
           gpu: gpuSection(),
           plugins: runtime.registry.list().map((d) => `${d.kind}:${d.type}`),
@@ -109,7 +109,7 @@ export function registerDoctorCommand(
           `native      ${report.nativeInstall ? JSON.stringify(report.nativeInstall) : 'no install record (scripts/native-backend.mjs has not run)'}`,
           `graph addon ${report.graphAddon ? JSON.stringify(report.graphAddon) : 'no install record (scripts/graph-addon.mjs has not run)'}`,
           `jpeg addon  ${report.jpegAddon}`,
-          `oneDNN      TF_ENABLE_ONEDNN_OPTS=${report.onednn}${report.onednn === '0' ? ' (TensorFlow kernels)' : ' (oneDNN CPU kernels)'}`,
+          `oneDNN      TF_ENABLE_ONEDNN_OPTS=${report.onednn}${report.onednn === '1' ? ' (oneDNN CPU kernels)' : report.onednn === '0' ? ' (TensorFlow kernels)' : " (TensorFlow's choice: oneDNN only on AVX-512 VNNI/AMX CPUs)"}`,
           ...gpuSectionLines(report.gpu),
           ...sections.flatMap(({ name, lines: own }) =>
             own.map((line, i) => `${(i === 0 ? name : '').padEnd(11)} ${line}`),

@@ -7,7 +7,6 @@
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { applyTensorFlowDefaults } from '../../training/tf-env.js';
 
 /** TF_DataType codes (tensorflow/c/tf_datatype.h). */
 export const DType = {
@@ -126,7 +125,6 @@ function load(backend: string): GraphAddon | Error {
     );
   else {
     try {
-      applyTensorFlowDefaults();
       result = require(path) as GraphAddon;
     } catch (error) {
       result = new Error(`${path} did not load: ${(error as Error).message}`);
