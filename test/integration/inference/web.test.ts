@@ -139,11 +139,12 @@ describe('export --format web in headless Chromium', { skip }, () => {
       'model',
       'tf.fesm.min.js',
     ]);
-    // two faces at the model's input size (48 px PNG): decoded alike by sharp and the browser
-    // and not resized by either, so the page and predict see the same pixels
+    // candidate faces at the model's input size (48 px PNG): decoded alike by sharp and the
+    // browser and not resized by either, so the page and predict see the same pixels; the test
+    // keeps the two the tiny run tells apart best
     const imagesDir = join(synth, 'Manually_Annotated_Images');
     const folder = readdirSync(imagesDir).sort()[0];
-    for (const [i, name] of readdirSync(join(imagesDir, folder)).sort().slice(0, 2).entries()) {
+    for (const [i, name] of readdirSync(join(imagesDir, folder)).sort().slice(0, 8).entries()) {
       const file = join(work, `face${i}.png`);
       await sharp(join(imagesDir, folder, name))
         .resize(48, 48)
@@ -313,8 +314,15 @@ describe('export --format web in headless Chromium', { skip }, () => {
     Math.max(...a.map((v, i) => Math.abs(v - b[i])));
 
   it('classifies an uploaded image as affectlab predict does, to 1e-4', async () => {
-    const expected = predicted(faces);
-    // the two faces' predictions differ by far more than the tolerance: agreement is not luck
+    // of the candidates, the two faces whose predictions differ most (a 30-step run scores many
+    // faces alike); they must differ by far more than the tolerance: agreement is not luck
+    const all = predicted(faces);
+    let pair: [number, number] = [0, 1];
+    for (let i = 0; i < all.length; i++)
+      for (let j = i + 1; j < all.length; j++)
+        if (maxDiff(all[i], all[j]) > maxDiff(all[pair[0]], all[pair[1]])) pair = [i, j];
+    faces.splice(0, faces.length, faces[pair[0]], faces[pair[1]]);
+    const expected = [all[pair[0]], all[pair[1]]];
     const spread = maxDiff(expected[0], expected[1]);
     process.stdout.write(`# the two faces' predictions differ by ${spread}\n`);
     assert.ok(spread > 10 * TOLERANCE, JSON.stringify(expected));
