@@ -17,11 +17,11 @@ import { parseArgs } from 'node:util';
 import { toUnitFloat } from '../src/core/pipeline/augment.js';
 import { CACHE_HEADER_BYTES, PreprocessedCache } from '../src/core/pipeline/cache.js';
 import { ImagePipeline } from '../src/core/pipeline/pipeline.js';
-import { Logger, RunContext } from '../src/core/plugin/services.js';
+import { Logger, RunContext } from '../src/sdk/services.js';
 import { withOptionDefaults } from '../src/core/plugin/defaults.js';
 import { AffectNetDataset } from '../src/plugins/datasets/affectnet/dataset.js';
 import { affectnetDataset } from '../src/plugins/datasets/affectnet/index.js';
-import type { Example, ImageSpec } from '../src/core/plugin/plugin.js';
+import type { Example, ImageSpec } from '../src/sdk/contracts/data.js';
 
 const { values } = parseArgs({
   options: {

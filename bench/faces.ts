@@ -15,7 +15,8 @@ import { parseArgs } from 'node:util';
 import { createRuntime } from '../src/main.js';
 import { BackendService, type BackendPreference } from '../src/core/training/backend.js';
 import { decodeRgb, prepareFace } from '../src/core/inference/faces.js';
-import type { CropMode, DetectorPlugin, RgbImage } from '../src/core/plugin/plugin.js';
+import type { CropMode } from '../src/sdk/contracts/data.js';
+import type { DetectorPlugin, RgbImage } from '../src/sdk/contracts/inference.js';
 
 const { values } = parseArgs({
   options: {

@@ -28,12 +28,12 @@ import sharp from 'sharp';
 import { scanCacheBytes } from '../src/core/pipeline/cache.js';
 import { ImagePipeline } from '../src/core/pipeline/pipeline.js';
 import { decodeAndCrop, shrinkOnLoadFrom } from '../src/core/pipeline/preprocess.js';
-import { Logger, RunContext } from '../src/core/plugin/services.js';
+import { Logger, RunContext } from '../src/sdk/services.js';
 import { withOptionDefaults } from '../src/core/plugin/defaults.js';
 import { AffectNetDataset } from '../src/plugins/datasets/affectnet/dataset.js';
 import { affectnetDataset } from '../src/plugins/datasets/affectnet/index.js';
 import { ensureSyntheticAffectNet } from '../src/plugins/datasets/affectnet/synth.js';
-import type { Example } from '../src/core/plugin/plugin.js';
+import type { Example } from '../src/sdk/contracts/data.js';
 
 const { values } = parseArgs({
   options: {

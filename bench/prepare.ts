@@ -41,7 +41,7 @@ interface ChildResult {
 
 /** One prepare in this process: the child side. */
 async function child(root: string): Promise<void> {
-  const { Logger, RunContext } = await import('../src/core/plugin/services.js');
+  const { Logger, RunContext } = await import('../src/sdk/services.js');
   const { AffectNetDataset } = await import('../src/plugins/datasets/affectnet/dataset.js');
   const { affectnetDataset } = await import('../src/plugins/datasets/affectnet/index.js');
   const { withOptionDefaults } = await import('../src/core/plugin/defaults.js');

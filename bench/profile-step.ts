@@ -23,7 +23,7 @@ import * as tf from '@tensorflow/tfjs';
 import { BackendService } from '../src/core/training/backend.js';
 import { setRunTracer } from '../src/core/engine/graph/addon.js';
 import { crossEntropyLoss } from '../src/plugins/losses/cross-entropy.js';
-import type { Task } from '../src/core/plugin/plugin.js';
+import type { Task } from '../src/sdk/contracts/data.js';
 import {
   VggType,
   vggTypePlugin,

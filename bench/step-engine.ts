@@ -7,7 +7,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { createEngine, decideEngine, headLossPlugins } from '../src/core/engine/index.js';
 import type { TrainingEngine } from '../src/core/engine/engine.js';
-import type { ArchitecturePlugin, DatasetPlugin, ModelRequest } from '../src/core/plugin/plugin.js';
+import type { ArchitecturePlugin, DatasetPlugin, ModelRequest } from '../src/sdk/contracts/data.js';
 import type { Runtime } from '../src/core/plugin/runtime.js';
 import { buildTrainingPlugins } from '../src/core/runner/training-plugins.js';
 

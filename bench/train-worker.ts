@@ -19,7 +19,7 @@ import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { BackendService } from '../src/core/training/backend.js';
 import { ImagePipeline } from '../src/core/pipeline/index.js';
-import type { Example } from '../src/core/plugin/plugin.js';
+import type { Example } from '../src/sdk/contracts/data.js';
 import { runExperiment } from '../src/core/runner/experiment-run.js';
 import { RunStore } from '../src/core/reporting/run-store.js';
 import type { Runtime } from '../src/core/plugin/runtime.js';

@@ -36,8 +36,8 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import sharp from 'sharp';
-import { UserError } from '../src/core/errors.js';
-import type { DatasetPlugin } from '../src/core/plugin/plugin.js';
+import { UserError } from '../src/sdk/errors.js';
+import type { DatasetPlugin } from '../src/sdk/contracts/data.js';
 import { ensureSyntheticAffectNet } from '../src/plugins/datasets/affectnet/synth.js';
 import { createRuntime } from '../src/main.js';
 import {

@@ -12,9 +12,9 @@ import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { UserError } from './errors.js';
+import { UserError } from '../sdk/errors.js';
 import { Progress } from './pipeline/progress.js';
-import type { Logger } from './plugin/services.js';
+import type { Logger } from '../sdk/services.js';
 
 /**
  * Files fetched once and kept, as Keras' `keras.utils.get_file(..., cache_subdir='models')`

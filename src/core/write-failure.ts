@@ -5,7 +5,7 @@
  */
 import { existsSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { UserError } from './errors.js';
+import { UserError } from '../sdk/errors.js';
 
 /** The error codes of a write the user can fix (free space, permissions, remount), explained. */
 export const WRITE_FAILURE_CODES: Readonly<Record<string, string>> = {

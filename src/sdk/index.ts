@@ -1,25 +1,30 @@
 /**
  * The plugin author's front door (`import … from 'affectlab'`): everything a plugin may use.
  * Plugins under src/plugins, bench/ and examples/ import from here (or from plugins of their
- * own kind folder), never from src/core directly. This first cut re-exports the contracts,
- * definePlugin and its TypeBox helpers, services, errors, the small utilities plugins use, and
- * what plugin modules add to the CLI; the definitions themselves still live in src/core.
+ * own kind folder), never from src/core directly. Defined here: the plugin contracts (by
+ * concern, under contracts/), definePlugin and its TypeBox helpers, the services plugins
+ * inject, the errors, the graph op builder, and MonitorTracker. Re-exported from the host:
+ * the small utilities plugins use and what plugin modules add to the CLI. The host (src/core)
+ * imports these definitions from their own modules here, never through this index.
  */
-export * from '../core/plugin/plugin.js';
-export * from '../core/errors.js';
-export {
-  definePlugin,
-  Options,
-  Type,
-  Enum,
-  OneOf,
-  FixedArray,
-  type Static,
-} from '../core/plugin/define.js';
-export { Logger, Clock, Random, RunContext, hashSeed } from '../core/plugin/services.js';
+// the plugin contracts, by concern
+export * from './contracts/plugin.js';
+export * from './contracts/data.js';
+export * from './contracts/optimisation.js';
+export * from './contracts/run.js';
+export * from './contracts/inference.js';
+export * from './errors.js';
+export { definePlugin, Options, Type, Enum, OneOf, FixedArray, type Static } from './define.js';
+export { Logger, Clock, Random, RunContext, hashSeed } from './services.js';
 export type { ExperimentConfig, PluginRef, TrainingConfig } from '../core/config/types.js';
-export { resolveMode, improved, type Mode } from '../core/runner/callbacks.js';
-export { MonitorTracker, metricOf } from './monitor.js';
+export { MonitorTracker, metricOf, resolveMode, improved, type Mode } from './monitor.js';
+export {
+  GraphBuilder,
+  opName,
+  type Output,
+  type GraphVariable,
+  type OpOptions,
+} from './graph-builder.js';
 export { Semaphore } from '../core/pipeline/semaphore.js';
 export { eyeLineAngle, parseLandmarks, alignedBox } from '../core/pipeline/align.js';
 export { Progress } from '../core/pipeline/progress.js';

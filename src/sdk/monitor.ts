@@ -1,4 +1,22 @@
-import { improved, resolveMode, type Mode } from '../core/runner/callbacks.js';
+export type Mode = 'min' | 'max';
+
+/** `auto` watches losses and errors downwards, everything else upwards (as Keras does). */
+export function resolveMode(monitor: string, mode: 'min' | 'max' | 'auto' | undefined): Mode {
+  if (mode === 'min' || mode === 'max') return mode;
+  return /loss|error|rmse/.test(monitor) ? 'min' : 'max';
+}
+
+/** Keras' comparison: strictly better than `best` by more than `minDelta`; NaN never is. */
+export function improved(
+  value: number,
+  best: number | undefined,
+  mode: Mode,
+  minDelta = 0,
+): boolean {
+  if (Number.isNaN(value)) return false;
+  if (best === undefined) return true;
+  return mode === 'min' ? value < best - minDelta : value > best + minDelta;
+}
 
 /** A metric's value from one epoch's metrics, or an error naming what was logged. */
 export function metricOf(metrics: Record<string, number>, key: string): number {

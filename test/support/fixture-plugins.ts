@@ -3,8 +3,8 @@ import {
   PLUGIN_OPTIONS,
   type PluginDefinition,
   type PluginOptions,
-} from '../../src/core/plugin/plugin.js';
-import { Logger, Random, RunContext } from '../../src/core/plugin/services.js';
+} from '../../src/sdk/contracts/plugin.js';
+import { Logger, Random, RunContext } from '../../src/sdk/services.js';
 import { Registry } from '../../src/core/plugin/registry.js';
 import { Runtime } from '../../src/core/plugin/runtime.js';
 

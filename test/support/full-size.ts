@@ -15,7 +15,7 @@ import {
   AFFECTNET_TRAINING_CSV,
   AFFECTNET_VALIDATION_CSV,
 } from '../../src/plugins/datasets/affectnet/constants.js';
-import { Random } from '../../src/core/plugin/services.js';
+import { Random } from '../../src/sdk/services.js';
 import { ensureSyntheticAffectNet } from '../../src/plugins/datasets/affectnet/synth.js';
 
 /** AffectNet's validation.csv: 500 images of each of the eleven categories, 5,500 rows. */

@@ -7,7 +7,8 @@ import { Value } from '@sinclair/typebox/value';
 import type { TSchema } from '@sinclair/typebox';
 import type { PluginRef } from '../../src/core/config/types.js';
 import type { LossSpec, Named } from '../../src/core/engine/engine.js';
-import type { LossPlugin, OptimizerPlugin, PluginKind } from '../../src/core/plugin/plugin.js';
+import type { LossPlugin, OptimizerPlugin } from '../../src/sdk/contracts/optimisation.js';
+import type { PluginKind } from '../../src/sdk/contracts/plugin.js';
 import { createRuntime } from '../../src/main.js';
 
 const runtime = createRuntime();

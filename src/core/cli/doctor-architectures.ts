@@ -8,9 +8,10 @@ import { resolve } from 'node:path';
 import type * as tf from '@tensorflow/tfjs';
 import type { DependencyContainer } from 'tsyringe';
 import { decideEngine, loadGraphModule, type GraphEngineModule } from '../engine/index.js';
-import type { ArchitecturePlugin, PluginDefinition, Task } from '../plugin/plugin.js';
+import type { ArchitecturePlugin, Task } from '../../sdk/contracts/data.js';
+import type { PluginDefinition } from '../../sdk/contracts/plugin.js';
 import type { Runtime } from '../plugin/runtime.js';
-import { Random, RunContext } from '../plugin/services.js';
+import { Random, RunContext } from '../../sdk/services.js';
 
 /** Input side of the probe models: large enough for every built-in architecture (AlexNet: 67). */
 export const PROBE_SIDE = 96;

@@ -5,7 +5,7 @@
  * there, so core names no plugin's command, setting or server.
  */
 import type { Command } from 'commander';
-import { UserError } from '../errors.js';
+import { UserError } from '../../sdk/errors.js';
 import type { Runtime } from '../plugin/runtime.js';
 import type { RunSource } from '../reporting/compare.js';
 

@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { ConfigError, UserError } from '../errors.js';
+import { ConfigError, UserError } from '../../sdk/errors.js';
 import { asWriteFailure } from '../write-failure.js';
 import type { Runtime } from '../plugin/runtime.js';
 import { CliExtensions, type CommandModule } from './extensions.js';

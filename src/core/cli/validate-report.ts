@@ -1,4 +1,4 @@
-import { formatDiagnostic, type Diagnostic } from '../errors.js';
+import { formatDiagnostic, type Diagnostic } from '../../sdk/errors.js';
 
 /** How `affectlab validate` prints its results. */
 export const VALIDATE_FORMATS = ['text', 'json', 'github'] as const;

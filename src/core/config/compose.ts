@@ -1,7 +1,7 @@
 import { delimiter, dirname, join, relative, resolve, sep } from 'node:path';
 import { existsSync, realpathSync } from 'node:fs';
 import { parse as parseYamlScalar } from 'yaml';
-import { ConfigError, UserError, type Diagnostic } from '../errors.js';
+import { ConfigError, UserError, type Diagnostic } from '../../sdk/errors.js';
 import { isCredentialName } from '../redact.js';
 import { distributionProblem, isDistribution } from './sweep-spec.js';
 import type { ExperimentConfig } from './types.js';

@@ -1,6 +1,6 @@
-import { didYouMean, type Diagnostic } from '../errors.js';
+import { didYouMean, type Diagnostic } from '../../sdk/errors.js';
 import { epochMetricKeys } from '../metrics/keys.js';
-import type { Task, TaskKind } from '../plugin/plugin.js';
+import type { Task, TaskKind } from '../../sdk/contracts/data.js';
 import type { ComposedExperiment } from './compose.js';
 import { formatPath, type PathSegment } from './source.js';
 import type { ExperimentConfig } from './types.js';

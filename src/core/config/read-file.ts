@@ -1,5 +1,5 @@
 import { closeSync, constants, fstatSync, openSync, readSync, type Stats } from 'node:fs';
-import { ConfigError, UserError } from '../errors.js';
+import { ConfigError, UserError } from '../../sdk/errors.js';
 
 /** The largest experiment (or `extends:` base) file read: far above any real one. */
 export const MAX_CONFIG_BYTES = 1024 * 1024;

@@ -1,4 +1,4 @@
-import type { JsonSchema } from '../plugin/plugin.js';
+import type { JsonSchema } from '../../sdk/contracts/plugin.js';
 
 type Schema = Record<string, unknown>;
 

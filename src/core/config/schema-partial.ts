@@ -1,4 +1,4 @@
-import type { JsonSchema } from '../plugin/plugin.js';
+import type { JsonSchema } from '../../sdk/contracts/plugin.js';
 
 /** Where editors find the checked-in schemas (relative to the repository root). */
 export const FULL_SCHEMA_FILE = 'schemas/experiment.schema.json';

@@ -1,7 +1,12 @@
 import type { TSchema } from '@sinclair/typebox';
-import type { JsonSchema, PluginDefinition, PluginKind, PluginRef } from '../plugin/plugin.js';
+import type {
+  JsonSchema,
+  PluginDefinition,
+  PluginKind,
+  PluginRef,
+} from '../../sdk/contracts/plugin.js';
 import type { Registry } from '../plugin/registry.js';
-import { Enum, FixedArray, Options, Removed, Type, type Static } from '../plugin/define.js';
+import { Enum, FixedArray, Options, Removed, Type, type Static } from '../../sdk/define.js';
 import type { BackendPreference } from '../training/backend.js';
 
 /**

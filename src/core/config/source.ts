@@ -1,5 +1,5 @@
 import { LineCounter, isAlias, isMap, isScalar, isSeq, parseDocument, type Node } from 'yaml';
-import { ConfigError, type Diagnostic, type SourceLocation } from '../errors.js';
+import { ConfigError, type Diagnostic, type SourceLocation } from '../../sdk/errors.js';
 import { MAX_CONFIG_BYTES, readTextFile } from './read-file.js';
 
 export type PathSegment = string | number;

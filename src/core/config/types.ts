@@ -5,7 +5,7 @@
  * contracts (plugin/plugin.ts), so config/ and plugin/ do not import each other.
  */
 import type { Static, TObject } from '@sinclair/typebox';
-import type { PluginRef } from '../plugin/plugin.js';
+import type { PluginRef } from '../../sdk/contracts/plugin.js';
 import type {
   evaluationSchema,
   experimentSections,
@@ -13,7 +13,7 @@ import type {
   TrainingConfig,
 } from './schema.js';
 
-export type { PluginRef } from '../plugin/plugin.js';
+export type { PluginRef } from '../../sdk/contracts/plugin.js';
 export type { LossConfig, SweepDistribution, TrainingConfig } from './schema.js';
 
 /** `training.execution`: the engine a run asks for (engine/ decides what `auto` gives). */

@@ -13,7 +13,7 @@
  *    CutMix box (mixup: lambda everywhere).
  */
 import * as tf from '@tensorflow/tfjs';
-import type { AugmentOptions } from '../plugin/plugin.js';
+import type { AugmentOptions } from '../../sdk/contracts/data.js';
 import {
   AUGMENT_PARAMS,
   AugmentParam as P,

@@ -4,7 +4,8 @@
  * graph compiler does not support.
  */
 import * as tf from '@tensorflow/tfjs';
-import type { Task, TfjsLossFunction } from '../plugin/plugin.js';
+import type { Task } from '../../sdk/contracts/data.js';
+import type { TfjsLossFunction } from '../../sdk/contracts/optimisation.js';
 import { DropoutSeeds } from '../training/seeding.js';
 import { identityAugmentParams, toUnitFloat } from '../pipeline/augment.js';
 import { EagerAugment, mixImages } from './augment.js';

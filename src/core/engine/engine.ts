@@ -7,7 +7,8 @@
  */
 import type * as tf from '@tensorflow/tfjs';
 import type { ExecutionPreference } from '../config/types.js';
-import type { AugmentOptions, LossPlugin, OptimizerPlugin, Task } from '../plugin/plugin.js';
+import type { AugmentOptions, Task } from '../../sdk/contracts/data.js';
+import type { LossPlugin, OptimizerPlugin } from '../../sdk/contracts/optimisation.js';
 
 export type { ExecutionPreference };
 export type ExecutionKind = Exclude<ExecutionPreference, 'auto'>;

@@ -3,10 +3,10 @@
  * active backend and what the graph compiler supports decide it.
  */
 import type * as tf from '@tensorflow/tfjs';
-import { UserError } from '../errors.js';
-import type { AugmentOptions, Task } from '../plugin/plugin.js';
+import { UserError } from '../../sdk/errors.js';
+import type { AugmentOptions, Task } from '../../sdk/contracts/data.js';
 import { EagerEngine } from './eager.js';
-import type { LossPlugin, OptimizerPlugin } from '../plugin/plugin.js';
+import type { LossPlugin, OptimizerPlugin } from '../../sdk/contracts/optimisation.js';
 import type {
   EngineOptions,
   PixelMix,

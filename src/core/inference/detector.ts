@@ -1,6 +1,7 @@
 /** The face detector of `affectlab predict`: chosen by flag, else the composition root's default. */
-import { UserError } from '../errors.js';
-import type { DetectorPlugin, PluginOptions } from '../plugin/plugin.js';
+import { UserError } from '../../sdk/errors.js';
+import type { DetectorPlugin } from '../../sdk/contracts/inference.js';
+import type { PluginOptions } from '../../sdk/contracts/plugin.js';
 import type { Runtime } from '../plugin/runtime.js';
 import type { TrainedRun } from './trained-run.js';
 

@@ -3,8 +3,8 @@
  * the interface only; the composition root registers the formats (tfjs, web, keras, mlflow...),
  * and a format may build on another one (the MLflow model wraps the Keras file).
  */
-import { UserError, didYouMean } from '../errors.js';
-import type { Logger } from '../plugin/services.js';
+import { UserError, didYouMean } from '../../sdk/errors.js';
+import type { Logger } from '../../sdk/services.js';
 import type { TrainedRun } from './trained-run.js';
 
 export interface ExportContext {

@@ -7,7 +7,7 @@ import { mkdirSync } from 'node:fs';
 import { basename, extname, join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import sharp from 'sharp';
-import { UserError } from '../errors.js';
+import { UserError } from '../../sdk/errors.js';
 import {
   alignedBox,
   alignedToSpec,
@@ -18,14 +18,12 @@ import {
 import type {
   BadRecordSummary,
   CropMode,
-  DetectedFace,
-  DetectorPlugin,
   Example,
   ImageSpec,
-  RgbImage,
   Task,
-} from '../plugin/plugin.js';
-import type { Logger } from '../plugin/services.js';
+} from '../../sdk/contracts/data.js';
+import type { DetectedFace, DetectorPlugin, RgbImage } from '../../sdk/contracts/inference.js';
+import type { Logger } from '../../sdk/services.js';
 import type { Prediction } from './predict.js';
 import type { TrainedRun } from './trained-run.js';
 

@@ -2,9 +2,9 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type * as tf from '@tensorflow/tfjs';
-import { UserError } from '../errors.js';
+import { UserError } from '../../sdk/errors.js';
 import { loadModel, MODEL_JSON } from '../training/model-io.js';
-import type { ClassInfo, DatasetPlugin } from '../plugin/plugin.js';
+import type { ClassInfo, DatasetPlugin } from '../../sdk/contracts/data.js';
 import type { Runtime } from '../plugin/runtime.js';
 import { RunStore } from '../reporting/run-store.js';
 import { BackendService } from '../training/backend.js';

@@ -2,15 +2,15 @@
 import { readdirSync, statSync } from 'node:fs';
 import { extname, join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { UserError } from '../errors.js';
+import { UserError } from '../../sdk/errors.js';
 import {
   BadRecordLog,
   ImagePipeline,
   Progress,
   mergeBadRecordSummaries,
 } from '../pipeline/index.js';
-import type { BadRecordSummary, Example, FaceBox, Task } from '../plugin/plugin.js';
-import type { Logger } from '../plugin/services.js';
+import type { BadRecordSummary, Example, FaceBox, Task } from '../../sdk/contracts/data.js';
+import type { Logger } from '../../sdk/services.js';
 import type { TrainedRun } from './trained-run.js';
 
 /** File endings taken from a folder (what sharp decodes); files named one by one may be anything. */

@@ -4,7 +4,7 @@
  */
 import type * as tf from '@tensorflow/tfjs';
 import type { ResolvedExperiment } from '../config/compose.js';
-import type { CropMode, DatasetPlugin, ImageSpec, Task } from '../plugin/plugin.js';
+import type { CropMode, DatasetPlugin, ImageSpec, Task } from '../../sdk/contracts/data.js';
 import type { RunRecord, RunStore } from '../reporting/run-store.js';
 
 export interface TrainedRun {

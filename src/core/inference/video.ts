@@ -3,8 +3,8 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { extname, join } from 'node:path';
-import { UserError } from '../errors.js';
-import type { Example } from '../plugin/plugin.js';
+import { UserError } from '../../sdk/errors.js';
+import type { Example } from '../../sdk/contracts/data.js';
 
 /** File endings taken as video (decoded with ffmpeg, sampled at --fps). */
 export const VIDEO_EXTENSIONS = ['.mp4', '.m4v', '.mov', '.mkv', '.webm', '.avi', '.mpg', '.mpeg'];

@@ -15,7 +15,7 @@
  *   occurs in the labels (and, for AUC-ROC, not every example belongs to it).
  * - Predictions, when not given, are the argmax of the scores (first maximum on ties, as numpy).
  */
-import { UserError } from '../errors.js';
+import { UserError } from '../../sdk/errors.js';
 import {
   METRIC_KEYS,
   NORM_METRIC_KEYS,

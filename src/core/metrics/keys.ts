@@ -2,8 +2,8 @@
  * The stable metric keys the runner logs and that MLflow compare and `affectlab compare` rely
  * on. Renaming a key breaks every stored run's comparison: add keys, never rename them.
  */
-import { UserError } from '../errors.js';
-import type { Task } from '../plugin/plugin.js';
+import { UserError } from '../../sdk/errors.js';
+import type { Task } from '../../sdk/contracts/data.js';
 
 /** Summary classification metrics, scored on the test set as it is ("Orig"). */
 export const METRIC_KEYS = [

@@ -2,7 +2,7 @@
  * Valence/arousal regression metrics (the AffectNet paper's second baseline), one definition
  * each. Correlations of a constant series are undefined and reported as null, never a number.
  */
-import { UserError } from '../errors.js';
+import { UserError } from '../../sdk/errors.js';
 import {
   REGRESSION_METRICS,
   REGRESSION_TARGETS,

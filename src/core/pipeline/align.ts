@@ -3,7 +3,8 @@
  * angle of the line through the eye centres, so that in the crop the eyes are level. The same
  * geometry serves training (angles from a data set's landmarks) and predict (the detector's).
  */
-import type { FaceBox, Point } from '../plugin/plugin.js';
+import type { FaceBox } from '../../sdk/contracts/data.js';
+import type { Point } from '../../sdk/contracts/inference.js';
 
 /** iBUG 300-W indices (0-based) of the eye contour on the image's left and on its right. */
 const LEFT_EYE = [36, 37, 38, 39, 40, 41];

@@ -1,5 +1,5 @@
-import type { AugmentOptions, ErasingOptions } from '../plugin/plugin.js';
-import { Random, hashSeed } from '../plugin/services.js';
+import type { AugmentOptions, ErasingOptions } from '../../sdk/contracts/data.js';
+import { Random, hashSeed } from '../../sdk/services.js';
 
 /** The random draw of one augmentation, so tests and logs can see what was applied. */
 export interface AugmentDraw {

@@ -1,5 +1,5 @@
-import { UserError } from '../errors.js';
-import type { BadRecord, BadRecordSummary } from '../plugin/plugin.js';
+import { UserError } from '../../sdk/errors.js';
+import type { BadRecord, BadRecordSummary } from '../../sdk/contracts/data.js';
 
 export type BadRecordPolicy = 'skip' | 'fail';
 

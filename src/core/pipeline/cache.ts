@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, existsSync, openSync, readdirSync, readvSync, unlinkSync } from 'node:fs';
 import { mkdir, open, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { FaceBox, ImageSpec } from '../plugin/plugin.js';
+import type { FaceBox, ImageSpec } from '../../sdk/contracts/data.js';
 import { jpegDecodeRule } from './jpeg.js';
 
 /** Bump when the preprocessing or the entry layout changes, so stale entries are never read. */

@@ -7,7 +7,7 @@
  */
 import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
-import { UserError } from '../errors.js';
+import { UserError } from '../../sdk/errors.js';
 import { openRegularFile } from '../config/read-file.js';
 
 export interface CsvLine {

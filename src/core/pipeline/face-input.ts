@@ -7,7 +7,8 @@
  * export's page runs this module, and test/unit/data/face-input.test.ts holds the two equal.
  * Only sibling modules are imported: the web export copies the compiled files as they are.
  */
-import type { CropMode, FaceBox, ImageSpec, Point, RgbImage } from '../plugin/plugin.js';
+import type { CropMode, FaceBox, ImageSpec } from '../../sdk/contracts/data.js';
+import type { Point, RgbImage } from '../../sdk/contracts/inference.js';
 import { alignedBox, sampleAligned } from './align.js';
 import { cropRegion } from './region.js';
 import { resizeLinear, type Pixels } from './resize.js';

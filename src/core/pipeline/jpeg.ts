@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { ImageSpec } from '../plugin/plugin.js';
+import type { ImageSpec } from '../../sdk/contracts/data.js';
 import type { Region } from './region.js';
 
 /** The DCT scales libjpeg decodes at (1/1, 1/2, 1/4, 1/8). */

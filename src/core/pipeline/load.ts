@@ -1,5 +1,5 @@
 import { readFile, stat } from 'node:fs/promises';
-import type { FaceBox, ImageSpec } from '../plugin/plugin.js';
+import type { FaceBox, ImageSpec } from '../../sdk/contracts/data.js';
 import { toUnitFloat } from './augment.js';
 import { CacheBudget, PreprocessedCache } from './cache.js';
 import { BadImageError, decodeAndCrop, type BadImageReason } from './preprocess.js';

@@ -5,9 +5,9 @@
  * and weigh the loss, lambda x L(own targets) + (1 - lambda) x L(partner targets). Everything here is a function of (options, batch size, image size, step seed),
  * so a resumed run mixes exactly as an uninterrupted one.
  */
-import type { AugmentOptions, MixOptions } from '../plugin/plugin.js';
+import type { AugmentOptions, MixOptions } from '../../sdk/contracts/data.js';
 import type { PixelMix, StepInputs, StepTargets } from '../engine/engine.js';
-import { Random, hashSeed } from '../plugin/services.js';
+import { Random, hashSeed } from '../../sdk/services.js';
 
 /** Zhang et al.'s ImageNet setting (alpha 0.2), applied to every batch. */
 export const MIXUP_DEFAULTS = { alpha: 0.2, probability: 1 } as const;

@@ -1,13 +1,13 @@
 import { statSync } from 'node:fs';
-import { UserError } from '../errors.js';
+import { UserError } from '../../sdk/errors.js';
 import type {
   AugmentOptions,
   BadRecord,
   BadRecordSummary,
   Example,
   ImageSpec,
-} from '../plugin/plugin.js';
-import type { Logger } from '../plugin/services.js';
+} from '../../sdk/contracts/data.js';
+import type { Logger } from '../../sdk/services.js';
 import { batchAugmentParams, isAugmentActive, toUnitFloat } from './augment.js';
 import { BadRecordLog, checkBadFraction, type BadRecordPolicy } from './bad-records.js';
 import { CacheBudget, PreprocessedCache, scanCacheBytes } from './cache.js';

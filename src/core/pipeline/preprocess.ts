@@ -1,5 +1,5 @@
 import sharp from 'sharp';
-import type { FaceBox, ImageSpec } from '../plugin/plugin.js';
+import type { FaceBox, ImageSpec } from '../../sdk/contracts/data.js';
 import { alignedSourceRegion, sampleAligned } from './align.js';
 import { luminance } from './face-input.js';
 import { dctScale, isUnsupported, jpegAddon, scaledBox } from './jpeg.js';

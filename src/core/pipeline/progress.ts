@@ -1,4 +1,4 @@
-import type { Logger } from '../plugin/services.js';
+import type { Logger } from '../../sdk/services.js';
 
 /**
  * Progress of a long preparation step (reading 290k CSV rows, checking files). On a terminal it

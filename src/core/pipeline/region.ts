@@ -4,7 +4,7 @@
  * serves the compiled file to its page, which crops detected faces with the same code as
  * `predict`.
  */
-import type { FaceBox } from '../plugin/plugin.js';
+import type { FaceBox } from '../../sdk/contracts/data.js';
 
 /** Why an image could not be used. Each is a category in the bad-record summary. */
 export type BadImageReason = 'missing image file' | 'corrupt image' | 'face box outside the image';

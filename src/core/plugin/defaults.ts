@@ -7,9 +7,9 @@
  */
 import type { ValidateFunction } from 'ajv';
 import type { Static, TSchema } from '@sinclair/typebox';
-import { UserError } from '../errors.js';
+import { UserError } from '../../sdk/errors.js';
 import { createAjv } from '../config/validate.js';
-import type { JsonSchema, PluginDefinition, PluginOptions } from './plugin.js';
+import type { JsonSchema, PluginDefinition, PluginOptions } from '../../sdk/contracts/plugin.js';
 
 const compiled = new WeakMap<JsonSchema, ValidateFunction>();
 

@@ -1,6 +1,6 @@
 import { PLUGIN_SLOTS } from '../config/schema.js';
 import type { ExperimentConfig, PluginRef } from '../config/types.js';
-import type { FileNote } from './plugin.js';
+import type { FileNote } from '../../sdk/contracts/plugin.js';
 import type { Registry } from './registry.js';
 
 /** A file note with where in the experiment it comes from: `architecture.weights`. */

@@ -1,11 +1,11 @@
-import { UserError, didYouMean } from '../errors.js';
+import { UserError, didYouMean } from '../../sdk/errors.js';
 import {
   PLUGIN_KINDS,
-  type ClassPresets,
   type PluginDefinition,
   type PluginKind,
   type PluginRef,
-} from './plugin.js';
+} from '../../sdk/contracts/plugin.js';
+import { type ClassPresets } from '../../sdk/contracts/data.js';
 
 export class UnknownPluginError extends UserError {
   constructor(

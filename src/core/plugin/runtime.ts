@@ -2,15 +2,11 @@ import 'reflect-metadata';
 import { dirname, resolve } from 'node:path';
 import { container as globalContainer, type DependencyContainer } from 'tsyringe';
 import { BackendService } from '../training/backend.js';
-import { ConfigError, UserError, type Diagnostic } from '../errors.js';
-import {
-  PLUGIN_OPTIONS,
-  type DatasetPlugin,
-  type ModelRequest,
-  type PluginKind,
-} from './plugin.js';
+import { ConfigError, UserError, type Diagnostic } from '../../sdk/errors.js';
+import { PLUGIN_OPTIONS, type PluginKind } from '../../sdk/contracts/plugin.js';
+import { type DatasetPlugin, type ModelRequest } from '../../sdk/contracts/data.js';
 import { Registry } from './registry.js';
-import { Clock, Logger, Random, RunContext } from './services.js';
+import { Clock, Logger, Random, RunContext } from '../../sdk/services.js';
 import {
   composeExperiment,
   unresolvedEnvDiagnostics,

@@ -6,8 +6,8 @@ import type {
   RunEvent,
   RunInfo,
   RunStatus,
-} from '../plugin/plugin.js';
-import type { Logger } from '../plugin/services.js';
+} from '../../sdk/contracts/run.js';
+import type { Logger } from '../../sdk/services.js';
 import type { RunStore } from './run-store.js';
 import { redactUrlCredentials } from '../redact.js';
 import type { StepProgress } from '../runner/trainer.js';

@@ -16,8 +16,8 @@ import {
 } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { stringify } from 'yaml';
-import type { EpochMetrics, RunEvent, RunStatus } from '../plugin/plugin.js';
-import { UserError } from '../errors.js';
+import type { EpochMetrics, RunEvent, RunStatus } from '../../sdk/contracts/run.js';
+import { UserError } from '../../sdk/errors.js';
 import { redactCredentials } from '../redact.js';
 import { WriteFailure, asWriteFailure, guardWrite } from '../write-failure.js';
 

@@ -5,27 +5,7 @@ import type {
   TrainBeginInfo,
   TrainingCallback,
   TrainingControl,
-} from '../plugin/plugin.js';
-
-export type Mode = 'min' | 'max';
-
-/** `auto` watches losses and errors downwards, everything else upwards (as Keras does). */
-export function resolveMode(monitor: string, mode: 'min' | 'max' | 'auto' | undefined): Mode {
-  if (mode === 'min' || mode === 'max') return mode;
-  return /loss|error|rmse/.test(monitor) ? 'min' : 'max';
-}
-
-/** Keras' comparison: strictly better than `best` by more than `minDelta`; NaN never is. */
-export function improved(
-  value: number,
-  best: number | undefined,
-  mode: Mode,
-  minDelta = 0,
-): boolean {
-  if (Number.isNaN(value)) return false;
-  if (best === undefined) return true;
-  return mode === 'min' ? value < best - minDelta : value > best + minDelta;
-}
+} from '../../sdk/contracts/run.js';
 
 /** What the callbacks decided at one epoch's end. */
 export interface EpochDecision {

@@ -10,7 +10,7 @@ import {
   type TaskLoss,
   type TrainingEngine,
 } from '../engine/index.js';
-import { UserError } from '../errors.js';
+import { UserError } from '../../sdk/errors.js';
 import { asWriteFailure } from '../write-failure.js';
 import type { MetricReport } from '../metrics/classification.js';
 import type { RegressionReport } from '../metrics/regression.js';
@@ -23,15 +23,17 @@ import type {
   ArchitecturePlugin,
   DatasetPlugin,
   DatasetSplits,
+  SamplerPlugin,
+} from '../../sdk/contracts/data.js';
+import type {
   ReporterPlugin,
   RunInfo,
   RunStatus,
-  SamplerPlugin,
   TrainingCallback,
-} from '../plugin/plugin.js';
+} from '../../sdk/contracts/run.js';
 import { redactCredentials } from '../redact.js';
 import type { ResolvedExperiment, Runtime } from '../plugin/runtime.js';
-import { Logger } from '../plugin/services.js';
+import { Logger } from '../../sdk/services.js';
 import { writeFinalArtifacts } from './artifacts.js';
 import { buildTrainingPlugins } from './training-plugins.js';
 import { hasCheckpoint, type PartialEpoch } from './checkpoint.js';

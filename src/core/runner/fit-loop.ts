@@ -1,8 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 import type { TrainingConfig } from '../config/types.js';
 import type { TaskLoss, TrainingEngine } from '../engine/index.js';
-import type { AugmentOptions, DatasetSplits } from '../plugin/plugin.js';
-import type { Logger } from '../plugin/services.js';
+import type { AugmentOptions, DatasetSplits } from '../../sdk/contracts/data.js';
+import type { Logger } from '../../sdk/services.js';
 import type { EpochRecord } from '../reporting/run-store.js';
 import { NonFiniteLossError } from '../training/loss.js';
 import type { CallbackList, EpochDecision } from './callbacks.js';

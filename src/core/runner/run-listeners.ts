@@ -1,8 +1,8 @@
 import { cpSync, rmSync } from 'node:fs';
 import type * as tf from '@tensorflow/tfjs';
 import type { TrainingEngine } from '../engine/index.js';
-import { UserError } from '../errors.js';
-import type { RunInfo } from '../plugin/plugin.js';
+import { UserError } from '../../sdk/errors.js';
+import type { RunInfo } from '../../sdk/contracts/run.js';
 import type { ReporterHub } from '../reporting/reporter-hub.js';
 import type { RunStore } from '../reporting/run-store.js';
 import { guardWrite } from '../write-failure.js';

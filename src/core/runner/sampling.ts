@@ -1,5 +1,5 @@
-import type { DatasetSplits, SamplerPlugin, Task } from '../plugin/plugin.js';
-import { Logger, Random } from '../plugin/services.js';
+import type { DatasetSplits, SamplerPlugin, Task } from '../../sdk/contracts/data.js';
+import { Logger, Random } from '../../sdk/services.js';
 
 /** What a sampler balances: class (or stratum) names and each training example's index. */
 export interface SamplingGroups {

@@ -9,7 +9,7 @@ import {
   scoreRegression,
   type RegressionReport,
 } from '../metrics/regression.js';
-import type { DatasetSplits, Task } from '../plugin/plugin.js';
+import type { DatasetSplits, Task } from '../../sdk/contracts/data.js';
 import type { Predictions } from './trainer.js';
 
 /** Metrics of one split's predictions: classification set, regression set, or both. */

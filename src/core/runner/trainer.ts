@@ -1,10 +1,10 @@
 import * as tf from '@tensorflow/tfjs';
 import type { TrainingConfig } from '../config/types.js';
-import type { AugmentOptions, Example, Task } from '../plugin/plugin.js';
+import type { AugmentOptions, Example, Task } from '../../sdk/contracts/data.js';
 import type { StepInputs, StepTargets, TrainingEngine } from '../engine/engine.js';
 import { targetTensors, type TaskLoss } from '../engine/eager.js';
 import { NonFiniteLossError } from '../training/loss.js';
-import { hashSeed, type Logger } from '../plugin/services.js';
+import { hashSeed, type Logger } from '../../sdk/services.js';
 import { seedInitialWeights, unseededNoiseLayers } from '../training/seeding.js';
 import type { PartialEpoch } from './checkpoint.js';
 import { isMixActive, mixStep } from '../pipeline/mix.js';

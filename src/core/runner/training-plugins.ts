@@ -5,8 +5,8 @@
 import type { DependencyContainer } from 'tsyringe';
 import type { PluginRef, TrainingConfig } from '../config/types.js';
 import type { Named } from '../engine/engine.js';
-import { UserError } from '../errors.js';
-import type { LossPlugin, LossTarget, OptimizerPlugin } from '../plugin/plugin.js';
+import { UserError } from '../../sdk/errors.js';
+import type { LossPlugin, LossTarget, OptimizerPlugin } from '../../sdk/contracts/optimisation.js';
 import type { Runtime } from '../plugin/runtime.js';
 
 export interface TrainingPlugins {

@@ -10,10 +10,15 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse as parseYaml, stringify } from 'yaml';
 import type { ExperimentConfig, PluginRef } from '../config/types.js';
-import { UserError } from '../errors.js';
-import type { LaunchOutcome, LaunchTask, LauncherPlugin, RunStatus } from '../plugin/plugin.js';
+import { UserError } from '../../sdk/errors.js';
+import type {
+  LaunchOutcome,
+  LaunchTask,
+  LauncherPlugin,
+  RunStatus,
+} from '../../sdk/contracts/run.js';
 import type { Runtime } from '../plugin/runtime.js';
-import { resolveMode } from '../runner/callbacks.js';
+import { resolveMode } from '../../sdk/monitor.js';
 import { RunStore, newRunId, type EpochRecord, type RunRecord } from '../reporting/run-store.js';
 
 /** The CLI entry a launched combination runs (`node bin/affectlab.js run ...`). */

@@ -1,7 +1,7 @@
 import { overrideText, parseOverridePath } from '../config/compose.js';
 import type { SweepConfig, SweepDistribution } from '../config/types.js';
-import { UserError } from '../errors.js';
-import { Random } from '../plugin/services.js';
+import { UserError } from '../../sdk/errors.js';
+import { Random } from '../../sdk/services.js';
 import { distributionProblem, isDistribution } from '../config/sweep-spec.js';
 
 function asOverride(path: string, value: unknown): string {

@@ -5,7 +5,7 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { singleton } from 'tsyringe';
-import { UserError } from '../errors.js';
+import { UserError } from '../../sdk/errors.js';
 import { GPU_SETUP_COMMAND, applyGpuEnvironment, findDriverLibrary } from './gpu.js';
 
 export type BackendName = 'tensorflow-gpu' | 'tensorflow' | 'cpu';

@@ -2,7 +2,7 @@
  * What every loss shares: the clipping epsilon and the guard that stops a run whose loss is no
  * longer finite. The losses themselves are plugins (src/plugins/losses).
  */
-import { UserError } from '../errors.js';
+import { UserError } from '../../sdk/errors.js';
 
 /** Keras' backend epsilon: probabilities are clipped to [EPS, 1 - EPS] before the log. */
 export const LOSS_EPSILON = 1e-7;

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { UserError } from '../errors.js';
+import { UserError } from '../../sdk/errors.js';
 import { guardWrite, makeDirectory } from '../write-failure.js';
 
 /**

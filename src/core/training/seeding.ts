@@ -8,7 +8,7 @@
  * timer) would shift them; with explicit seeds they are a function of the run's seed only.
  */
 import * as tf from '@tensorflow/tfjs';
-import { hashSeed } from '../plugin/services.js';
+import { hashSeed } from '../../sdk/services.js';
 
 /** tfjs-layers' Initializer class (the package exports the factories, not the type). */
 type Initializer = ReturnType<typeof tf.initializers.zeros>;

@@ -5,8 +5,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
-import type { Task } from '../../../src/core/plugin/plugin.js';
-import { Logger, RunContext } from '../../../src/core/plugin/services.js';
+import type { Task } from '../../../src/sdk/contracts/data.js';
+import { Logger, RunContext } from '../../../src/sdk/services.js';
 import {
   EfficientNetB0,
   type EfficientNetB0Options,

@@ -3,8 +3,8 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
-import { ConfigError } from '../../../src/core/errors.js';
-import type { ArchitecturePlugin, Task } from '../../../src/core/plugin/plugin.js';
+import { ConfigError } from '../../../src/sdk/errors.js';
+import type { ArchitecturePlugin, Task } from '../../../src/sdk/contracts/data.js';
 import { affectlab } from '../../support/cli.js';
 import { activateBackend, repoRoot, testRuntime } from '../../support/helpers.js';
 

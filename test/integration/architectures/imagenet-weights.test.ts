@@ -7,8 +7,8 @@ import { after, before, describe, it } from 'node:test';
 import { parse } from 'yaml';
 import * as tf from '@tensorflow/tfjs';
 import { fetchFile, type RemoteFile, WEIGHTS_BASE_URL_ENV } from '../../../src/core/download.js';
-import { UserError } from '../../../src/core/errors.js';
-import { Logger, RunContext } from '../../../src/core/plugin/services.js';
+import { UserError } from '../../../src/sdk/errors.js';
+import { Logger, RunContext } from '../../../src/sdk/services.js';
 import { readLegacyH5Weights } from '../../../src/plugins/architectures/keras-model/read.js';
 import { ResNet50, type ResNet50Options } from '../../../src/plugins/architectures/resnet50.js';
 import {

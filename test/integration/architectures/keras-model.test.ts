@@ -6,11 +6,11 @@ import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { unzipSync, zipSync } from 'fflate';
-import { UserError } from '../../../src/core/errors.js';
+import { UserError } from '../../../src/sdk/errors.js';
 import { loadModel } from '../../../src/core/training/model-io.js';
-import type { Task } from '../../../src/core/plugin/plugin.js';
+import type { Task } from '../../../src/sdk/contracts/data.js';
 import { runExperiment } from '../../../src/core/runner/experiment-run.js';
-import { Logger, RunContext } from '../../../src/core/plugin/services.js';
+import { Logger, RunContext } from '../../../src/sdk/services.js';
 import {
   KerasModel,
   readKerasModelFile,

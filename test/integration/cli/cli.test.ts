@@ -4,7 +4,7 @@ import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { composeExperimentSchema } from '../../../src/core/config/schema.js';
-import { PLUGIN_KINDS } from '../../../src/core/plugin/plugin.js';
+import { PLUGIN_KINDS } from '../../../src/sdk/contracts/plugin.js';
 import { affectlab } from '../../support/cli.js';
 import { repoRoot, tempDir, testRuntime } from '../../support/helpers.js';
 

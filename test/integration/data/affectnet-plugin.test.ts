@@ -13,8 +13,8 @@ import {
   resolveClassPreset,
 } from '../../../src/plugins/datasets/affectnet/constants.js';
 import { createAjv } from '../../../src/core/config/validate.js';
-import { UserError } from '../../../src/core/errors.js';
-import type { DatasetSplits, Example } from '../../../src/core/plugin/plugin.js';
+import { UserError } from '../../../src/sdk/errors.js';
+import type { DatasetSplits, Example } from '../../../src/sdk/contracts/data.js';
 import { affectnetOptionsSchema } from '../../../src/plugins/datasets/affectnet/options.js';
 import { generateSyntheticAffectNet } from '../../../src/plugins/datasets/affectnet/synth.js';
 import { tempDir, testRuntime } from '../../support/helpers.js';

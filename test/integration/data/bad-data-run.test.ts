@@ -7,7 +7,7 @@ import {
   AFFECTNET_FILE_LISTS_DIR,
   AFFECTNET_IMAGES_DIR,
 } from '../../../src/plugins/datasets/affectnet/constants.js';
-import { UserError } from '../../../src/core/errors.js';
+import { UserError } from '../../../src/sdk/errors.js';
 import { runExperiment } from '../../../src/core/runner/experiment-run.js';
 import { RunStore } from '../../../src/core/reporting/run-store.js';
 import { generateSyntheticAffectNet } from '../../../src/plugins/datasets/affectnet/synth.js';

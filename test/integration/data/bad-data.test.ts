@@ -9,10 +9,10 @@ import {
   AFFECTNET_FILE_LISTS_DIR,
   AFFECTNET_IMAGES_DIR,
 } from '../../../src/plugins/datasets/affectnet/constants.js';
-import { UserError } from '../../../src/core/errors.js';
+import { UserError } from '../../../src/sdk/errors.js';
 import { exceedsBadFraction } from '../../../src/core/pipeline/bad-records.js';
 import { ImagePipeline, type Batch } from '../../../src/core/pipeline/pipeline.js';
-import type { Example } from '../../../src/core/plugin/plugin.js';
+import type { Example } from '../../../src/sdk/contracts/data.js';
 import { generateSyntheticAffectNet } from '../../../src/plugins/datasets/affectnet/synth.js';
 import { tempDir } from '../../support/helpers.js';
 import { buildAffectNet } from './fixtures.js';

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AFFECTNET_FILE_LISTS_DIR } from '../../../src/plugins/datasets/affectnet/constants.js';
 import { createAjv } from '../../../src/core/config/validate.js';
-import { Logger, RunContext } from '../../../src/core/plugin/services.js';
+import { Logger, RunContext } from '../../../src/sdk/services.js';
 import { AffectNetDataset } from '../../../src/plugins/datasets/affectnet/dataset.js';
 import { affectnetOptionsSchema } from '../../../src/plugins/datasets/affectnet/options.js';
 

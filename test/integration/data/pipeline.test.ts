@@ -12,13 +12,13 @@ import {
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import sharp from 'sharp';
-import { UserError } from '../../../src/core/errors.js';
+import { UserError } from '../../../src/sdk/errors.js';
 import { AUGMENT_PARAMS, batchAugmentParams } from '../../../src/core/pipeline/augment.js';
 import { ImagePipeline, type Batch } from '../../../src/core/pipeline/pipeline.js';
 import { decodeAndCrop, headerSize } from '../../../src/core/pipeline/preprocess.js';
-import type { DatasetSplits, Example } from '../../../src/core/plugin/plugin.js';
+import type { DatasetSplits, Example } from '../../../src/sdk/contracts/data.js';
 import { generateSyntheticAffectNet } from '../../../src/plugins/datasets/affectnet/synth.js';
-import { Logger } from '../../../src/core/plugin/services.js';
+import { Logger } from '../../../src/sdk/services.js';
 import { tempDir } from '../../support/helpers.js';
 import { buildAffectNet } from './fixtures.js';
 

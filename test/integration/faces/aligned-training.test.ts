@@ -6,7 +6,7 @@ import { dirname, join } from 'node:path';
 import { describe, it } from 'node:test';
 import { parseCsvText as parseCsv } from '../../../src/core/pipeline/csv.js';
 import { runExperiment } from '../../../src/core/runner/experiment-run.js';
-import type { DatasetPlugin } from '../../../src/core/plugin/plugin.js';
+import type { DatasetPlugin } from '../../../src/sdk/contracts/data.js';
 import { affectlab } from '../../support/cli.js';
 import { activateBackend, tempDir, testRuntime } from '../../support/helpers.js';
 import { smallSyntheticSet } from '../../support/synth.js';

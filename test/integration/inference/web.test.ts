@@ -7,7 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import puppeteer, { type Browser, type Page } from 'puppeteer-core';
 import sharp from 'sharp';
 import { parseCsvText as parseCsv } from '../../../src/core/pipeline/csv.js';
-import type { FaceBox } from '../../../src/core/plugin/plugin.js';
+import type { FaceBox } from '../../../src/sdk/contracts/data.js';
 import { affectlab } from '../../support/cli.js';
 import { tempDir } from '../../support/helpers.js';
 import { serveFolder } from '../../support/static-server.js';

@@ -15,7 +15,7 @@ import { mlflowKey, truncate } from '../../../src/plugins/reporters/mlflow/mappi
 import { readEventLines } from '../../../src/plugins/reporters/mlflow/delivery.js';
 import { MlflowReporter, mlflowReporter } from '../../../src/plugins/reporters/mlflow/reporter.js';
 import { withOptionDefaults } from '../../../src/core/plugin/defaults.js';
-import { Logger } from '../../../src/core/plugin/services.js';
+import { Logger } from '../../../src/sdk/services.js';
 import { freePort } from '../../support/mlflow-server.js';
 import { tempDir, writeFiles } from '../../support/helpers.js';
 

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
-import { UserError } from '../../../src/core/errors.js';
+import { UserError } from '../../../src/sdk/errors.js';
 import { loadModel, saveModel } from '../../../src/core/training/model-io.js';
 import { AlexNet, type AlexNetOptions } from '../../../src/plugins/architectures/alexnet.js';
 import { LocalResponseNormalization } from '../../../src/plugins/architectures/layers.js';

@@ -2,8 +2,8 @@ import 'reflect-metadata';
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
-import type { Task } from '../../../src/core/plugin/plugin.js';
-import { Logger, RunContext } from '../../../src/core/plugin/services.js';
+import type { Task } from '../../../src/sdk/contracts/data.js';
+import { Logger, RunContext } from '../../../src/sdk/services.js';
 import { loadModel, saveModel } from '../../../src/core/training/model-io.js';
 import {
   EfficientNetB0,

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
-import { UserError } from '../../../src/core/errors.js';
+import { UserError } from '../../../src/sdk/errors.js';
 import {
   LayerNames,
   buildTaskModel,

@@ -3,7 +3,7 @@ import { readFileSync, writeFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
-import { UserError } from '../../../src/core/errors.js';
+import { UserError } from '../../../src/sdk/errors.js';
 import { loadModel, readWeightArtifacts, saveModel } from '../../../src/core/training/model-io.js';
 import { activateBackend, tempDir, writeFiles } from '../../support/helpers.js';
 

@@ -3,9 +3,9 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
-import { UserError } from '../../../src/core/errors.js';
+import { UserError } from '../../../src/sdk/errors.js';
 import { saveModel } from '../../../src/core/training/model-io.js';
-import { Logger, RunContext } from '../../../src/core/plugin/services.js';
+import { Logger, RunContext } from '../../../src/sdk/services.js';
 import {
   ResNet50,
   freezeLowerLayers,

@@ -1,4 +1,4 @@
-import type { ClassInfo, Task, TaskKind } from '../../../src/core/plugin/plugin.js';
+import type { ClassInfo, Task, TaskKind } from '../../../src/sdk/contracts/data.js';
 
 /** A task with `count` classes named c0, c1, ... (codes = indices). */
 export function task(kind: TaskKind, count = 6): Task {

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { loadModel, saveModel } from '../../../src/core/training/model-io.js';
-import { UserError } from '../../../src/core/errors.js';
+import { UserError } from '../../../src/sdk/errors.js';
 import {
   VGG_TYPE_REPORT_PARAMS,
   VggType,

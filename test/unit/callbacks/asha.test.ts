@@ -3,9 +3,9 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { UserError } from '../../../src/core/errors.js';
+import { UserError } from '../../../src/sdk/errors.js';
 import { CallbackList } from '../../../src/core/runner/callbacks.js';
-import { RunContext } from '../../../src/core/plugin/services.js';
+import { RunContext } from '../../../src/sdk/services.js';
 import { AshaScheduler, type AshaOptions } from '../../../src/plugins/callbacks/asha.js';
 import { tempDir } from '../../support/helpers.js';
 

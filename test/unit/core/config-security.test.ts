@@ -10,7 +10,7 @@ import {
 } from '../../../src/core/config/compose.js';
 import { SourceMap, parseYamlText } from '../../../src/core/config/source.js';
 import { expandSweep } from '../../../src/core/sweep/sweep.js';
-import { ConfigError, UserError } from '../../../src/core/errors.js';
+import { ConfigError, UserError } from '../../../src/sdk/errors.js';
 import { fixtureRuntime } from '../../support/fixture-plugins.js';
 import { tempDir, writeFiles } from '../../support/helpers.js';
 

@@ -4,7 +4,8 @@ import { before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { architectureEngines } from '../../../src/core/cli/doctor-architectures.js';
 import { createCli } from '../../../src/core/cli/program.js';
-import type { ModelRequest, PluginDefinition } from '../../../src/core/plugin/plugin.js';
+import type { ModelRequest } from '../../../src/sdk/contracts/data.js';
+import type { PluginDefinition } from '../../../src/sdk/contracts/plugin.js';
 import type { Runtime } from '../../../src/core/plugin/runtime.js';
 import { activateBackend, testRuntime } from '../../support/helpers.js';
 

@@ -12,9 +12,9 @@ import {
   firstInvalidUtf8,
   readRegularFile,
 } from '../../../src/core/config/read-file.js';
-import { ConfigError, UserError } from '../../../src/core/errors.js';
+import { ConfigError, UserError } from '../../../src/sdk/errors.js';
 import { pluginSpecifierProblem } from '../../../src/core/plugin/loader.js';
-import { Logger } from '../../../src/core/plugin/services.js';
+import { Logger } from '../../../src/sdk/services.js';
 import { isCredentialName, redactCredentials, scrubSecrets } from '../../../src/core/redact.js';
 import { countTrials, iterateTrials } from '../../../src/core/sweep/sweep.js';
 import type { SweepConfig } from '../../../src/core/config/types.js';

@@ -184,3 +184,26 @@ test('plugins and examples import src/core only through the SDK (type imports to
   );
   assert.deepEqual(offending, []);
 });
+
+test('the plugin contracts are defined in src/sdk, and the host imports them from their modules', () => {
+  const core = join(srcRoot, 'core');
+  const sdkIndex = join(srcRoot, 'sdk', 'index.ts');
+  const coreFiles = sourceFiles(core);
+  // a contract is an exported `<Kind>Plugin` interface: none may be declared in the host
+  const declared = coreFiles.flatMap((file) =>
+    [...readFileSync(file, 'utf8').matchAll(/^export interface (\w+Plugin)\b/gm)].map(
+      (m) => `${relative(srcRoot, file)}: ${m[1]}`,
+    ),
+  );
+  assert.deepEqual(declared, []);
+  const contracts = sourceFiles(join(srcRoot, 'sdk', 'contracts')).flatMap((file) =>
+    [...readFileSync(file, 'utf8').matchAll(/^export interface (\w+Plugin)\b/gm)].map((m) => m[1]),
+  );
+  assert.ok(contracts.length >= 8, contracts.join(', '));
+  // the SDK's index re-exports host modules; the host reading it would close a loop
+  const graph = importGraph(sourceFiles(srcRoot), true);
+  const throughIndex = coreFiles
+    .filter((file) => graph.get(file)?.includes(sdkIndex))
+    .map((file) => relative(srcRoot, file));
+  assert.deepEqual(throughIndex, []);
+});

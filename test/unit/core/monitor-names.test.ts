@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { ConfigError } from '../../../src/core/errors.js';
+import { ConfigError } from '../../../src/sdk/errors.js';
 import {
   flattenClassificationReport,
   scoreClassification,

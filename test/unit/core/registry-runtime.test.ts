@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { composeExperimentSchema } from '../../../src/core/config/schema.js';
 import { Registry, UnknownPluginError } from '../../../src/core/plugin/registry.js';
-import { Logger, Random, RunContext } from '../../../src/core/plugin/services.js';
+import { Logger, Random, RunContext } from '../../../src/sdk/services.js';
 import { ProbePlugin, fixturePlugins, fixtureRuntime } from '../../support/fixture-plugins.js';
 import { tempDir, writeFiles } from '../../support/helpers.js';
 

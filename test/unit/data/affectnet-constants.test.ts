@@ -9,7 +9,7 @@ import {
   presetNameOf,
   resolveClassPreset,
 } from '../../../src/plugins/datasets/affectnet/constants.js';
-import { UserError } from '../../../src/core/errors.js';
+import { UserError } from '../../../src/sdk/errors.js';
 
 test('expression codes and Table 1 counts line up', () => {
   assert.equal(AFFECTNET_EXPRESSIONS.length, 11);

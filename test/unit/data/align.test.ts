@@ -3,7 +3,8 @@ import { describe, it } from 'node:test';
 import sharp from 'sharp';
 import { alignedBox, eyeLineAngle, parseLandmarks } from '../../../src/core/pipeline/align.js';
 import { decodeAndCrop } from '../../../src/core/pipeline/preprocess.js';
-import type { FaceBox, Point } from '../../../src/core/plugin/plugin.js';
+import type { FaceBox } from '../../../src/sdk/contracts/data.js';
+import type { Point } from '../../../src/sdk/contracts/inference.js';
 
 const SIZE = 240;
 const CENTRE: Point = [120, 128];

@@ -12,7 +12,7 @@ import {
   type RunSummary,
 } from '../../../src/core/reporting/compare.js';
 import { lineChartSvg } from '../../../src/core/reporting/plots.js';
-import { Logger } from '../../../src/core/plugin/services.js';
+import { Logger } from '../../../src/sdk/services.js';
 import { balancedSplit } from '../../../src/plugins/datasets/affectnet/split.js';
 import { DownSampleSampler } from '../../../src/plugins/samplers/down-sample.js';
 import { UpSampleSampler } from '../../../src/plugins/samplers/up-sample.js';

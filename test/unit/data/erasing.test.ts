@@ -10,7 +10,7 @@ import {
   erasingNoise,
   isAugmentActive,
 } from '../../../src/core/pipeline/augment.js';
-import { Random } from '../../../src/core/plugin/services.js';
+import { Random } from '../../../src/sdk/services.js';
 import { tempDir, testRuntime, writeFiles } from '../../support/helpers.js';
 
 const W = 120;

@@ -6,7 +6,8 @@ import sharp from 'sharp';
 import { decodeRgb, prepareFace } from '../../../src/core/inference/faces.js';
 import { faceInput, imageInput, luminance } from '../../../src/core/pipeline/face-input.js';
 import { resizeLinear } from '../../../src/core/pipeline/resize.js';
-import type { CropMode, FaceBox, ImageSpec, Point } from '../../../src/core/plugin/plugin.js';
+import type { CropMode, FaceBox, ImageSpec } from '../../../src/sdk/contracts/data.js';
+import type { Point } from '../../../src/sdk/contracts/inference.js';
 
 /**
  * The web export's page prepares faces with src/core/pipeline/face-input.ts (plain JavaScript:

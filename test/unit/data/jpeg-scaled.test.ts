@@ -10,7 +10,7 @@ import { PreprocessedCache } from '../../../src/core/pipeline/cache.js';
 import { ImagePipeline } from '../../../src/core/pipeline/pipeline.js';
 import { dctScale, jpegAddon, jpegDecodeRule, scaledBox } from '../../../src/core/pipeline/jpeg.js';
 import { BadImageError, cropRegion, decodeAndCrop } from '../../../src/core/pipeline/preprocess.js';
-import type { FaceBox } from '../../../src/core/plugin/plugin.js';
+import type { FaceBox } from '../../../src/sdk/contracts/data.js';
 
 const WIDTH = 1100; // not a multiple of 8 or 16: the last iMCU column and row are partial
 const HEIGHT = 980;

@@ -15,7 +15,7 @@ import {
   pixelMix,
   type MixDraw,
 } from '../../../src/core/pipeline/mix.js';
-import { Random } from '../../../src/core/plugin/services.js';
+import { Random } from '../../../src/sdk/services.js';
 import { activateBackend, tempDir, testRuntime, writeFiles } from '../../support/helpers.js';
 
 const N = 6;

@@ -11,8 +11,8 @@ import {
 } from '../../../src/core/pipeline/augment.js';
 import { mergeBadRecordSummaries, BadRecordLog } from '../../../src/core/pipeline/bad-records.js';
 import { BadImageError, cropRegion } from '../../../src/core/pipeline/preprocess.js';
-import { Random } from '../../../src/core/plugin/services.js';
-import { UserError } from '../../../src/core/errors.js';
+import { Random } from '../../../src/sdk/services.js';
+import { UserError } from '../../../src/sdk/errors.js';
 
 test('cropRegion grows the box by the margin and clamps to the image', () => {
   assert.deepEqual(cropRegion({ x: 20, y: 10, width: 40, height: 50 }, 0, 100, 80), {

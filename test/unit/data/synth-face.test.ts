@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { Random } from '../../../src/core/plugin/services.js';
+import { Random } from '../../../src/sdk/services.js';
 import { pearsonCorrelation as pearson } from '../../../src/core/metrics/index.js';
 import { sampleExpression } from '../../../src/plugins/datasets/affectnet/synth-face.js';
 

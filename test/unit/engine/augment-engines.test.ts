@@ -21,8 +21,8 @@ import {
   type AugmentDraw,
 } from '../../../src/core/pipeline/augment.js';
 import { drawMix, mixRandom, pixelMix, mixStep } from '../../../src/core/pipeline/mix.js';
-import type { AugmentOptions, Task } from '../../../src/core/plugin/plugin.js';
-import { Random } from '../../../src/core/plugin/services.js';
+import type { AugmentOptions, Task } from '../../../src/sdk/contracts/data.js';
+import { Random } from '../../../src/sdk/services.js';
 import { activateBackend } from '../../support/helpers.js';
 import { lossSpecOf, optimizerOf } from '../../support/training-plugins.js';
 

@@ -9,7 +9,7 @@ import {
   type GraphEngineModule,
   type TrainingEngine,
 } from '../../../src/core/engine/index.js';
-import type { Task } from '../../../src/core/plugin/plugin.js';
+import type { Task } from '../../../src/sdk/contracts/data.js';
 import { stepSeed } from '../../../src/core/runner/trainer.js';
 import { saveModel } from '../../../src/core/training/model-io.js';
 import {

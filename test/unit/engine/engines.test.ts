@@ -3,7 +3,7 @@ import { before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import type { TrainingConfig } from '../../../src/core/config/types.js';
 import { EagerEngine, decideEngine } from '../../../src/core/engine/index.js';
-import type { Task } from '../../../src/core/plugin/plugin.js';
+import type { Task } from '../../../src/sdk/contracts/data.js';
 import { activateBackend } from '../../support/helpers.js';
 import { lossSpecOf, optimizerOf } from '../../support/training-plugins.js';
 

@@ -10,8 +10,8 @@ import {
   type StepTargets,
   type TrainingEngine,
 } from '../../../src/core/engine/index.js';
-import type { Task } from '../../../src/core/plugin/plugin.js';
-import { Logger, Random, RunContext } from '../../../src/core/plugin/services.js';
+import type { Task } from '../../../src/sdk/contracts/data.js';
+import { Logger, Random, RunContext } from '../../../src/sdk/services.js';
 import { EfficientNetB0 } from '../../../src/plugins/architectures/efficientnet-b0.js';
 import { MobileNetV2 } from '../../../src/plugins/architectures/mobilenet-v2.js';
 import { activateBackend } from '../../support/helpers.js';

@@ -12,8 +12,8 @@ import {
   type StepTargets,
   type TrainingEngine,
 } from '../../../src/core/engine/index.js';
-import type { Task } from '../../../src/core/plugin/plugin.js';
-import { Logger, Random, RunContext } from '../../../src/core/plugin/services.js';
+import type { Task } from '../../../src/sdk/contracts/data.js';
+import { Logger, Random, RunContext } from '../../../src/sdk/services.js';
 import { AlexNet } from '../../../src/plugins/architectures/alexnet.js';
 import { ResNet50 } from '../../../src/plugins/architectures/resnet50.js';
 import { VggType } from '../../../src/plugins/architectures/vgg-type.js';

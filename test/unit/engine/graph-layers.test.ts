@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { DType, loadAddon, type GraphAddon } from '../../../src/core/engine/graph/addon.js';
-import { GraphBuilder } from '../../../src/core/engine/graph/builder.js';
+import { GraphBuilder } from '../../../src/sdk/graph-builder.js';
 import {
   graphLayerEmitter,
   registerGraphLayer,
@@ -10,7 +10,7 @@ import {
   type LayerEmitContext,
 } from '../../../src/core/engine/graph/layers.js';
 import { kerasNormalization } from '../../../src/plugins/architectures/layers.js';
-import { Random } from '../../../src/core/plugin/services.js';
+import { Random } from '../../../src/sdk/services.js';
 import { activateBackend } from '../../support/helpers.js';
 
 /**

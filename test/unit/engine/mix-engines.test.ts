@@ -13,8 +13,8 @@ import {
   type TrainingEngine,
 } from '../../../src/core/engine/index.js';
 import { mixStep } from '../../../src/core/pipeline/mix.js';
-import type { Task } from '../../../src/core/plugin/plugin.js';
-import { Random } from '../../../src/core/plugin/services.js';
+import type { Task } from '../../../src/sdk/contracts/data.js';
+import { Random } from '../../../src/sdk/services.js';
 import { LOSS_EPSILON } from '../../../src/core/training/loss.js';
 import { CrossEntropy } from '../../../src/plugins/losses/cross-entropy.js';
 import { activateBackend } from '../../support/helpers.js';

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { DType, loadAddon, setRunTracer } from '../../../src/core/engine/graph/addon.js';
-import { GraphBuilder } from '../../../src/core/engine/graph/builder.js';
+import { GraphBuilder } from '../../../src/sdk/graph-builder.js';
 import {
   sessionConfigProto,
   sessionSettingsFromEnv,

@@ -16,7 +16,7 @@ import {
   rocAuc,
   scoreClassification,
 } from '../../../src/core/metrics/index.js';
-import { UserError } from '../../../src/core/errors.js';
+import { UserError } from '../../../src/sdk/errors.js';
 
 const close = (
   actual: number | null | undefined,

@@ -8,9 +8,9 @@ import {
   formatPredictionScores,
 } from '../../../src/core/cli/commands/metrics.js';
 import { createCli } from '../../../src/core/cli/program.js';
-import { UserError } from '../../../src/core/errors.js';
+import { UserError } from '../../../src/sdk/errors.js';
 import { parseCsvText, splitCsvLine } from '../../../src/core/pipeline/csv.js';
-import type { ClassPresets } from '../../../src/core/plugin/plugin.js';
+import type { ClassPresets } from '../../../src/sdk/contracts/data.js';
 import { Registry } from '../../../src/core/plugin/registry.js';
 import { affectnetDataset } from '../../../src/plugins/datasets/affectnet/index.js';
 import { tempDir, testRuntime, writeFiles } from '../../support/helpers.js';

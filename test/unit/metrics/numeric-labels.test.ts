@@ -7,7 +7,7 @@ import {
   scorePredictionsFile,
 } from '../../../src/core/cli/commands/metrics.js';
 import { createCli } from '../../../src/core/cli/program.js';
-import { UserError } from '../../../src/core/errors.js';
+import { UserError } from '../../../src/sdk/errors.js';
 import { tempDir, testRuntime, writeFiles } from '../../support/helpers.js';
 import { affectnetClassPresets as classPresets } from '../../../src/plugins/datasets/affectnet/constants.js';
 

@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { createAjv } from '../../../src/core/config/validate.js';
-import { Enum, Options, Type, definePlugin, type Static } from '../../../src/core/plugin/define.js';
+import { Enum, Options, Type, definePlugin, type Static } from '../../../src/sdk/define.js';
 import { downSampleSampler } from '../../../src/plugins/samplers/down-sample.js';
 import { weightedSampler } from '../../../src/plugins/samplers/weighted.js';
 

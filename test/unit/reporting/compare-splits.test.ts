@@ -9,8 +9,8 @@ import {
   localRuns,
   mixedSplitsWarning,
 } from '../../../src/core/reporting/compare.js';
-import type { DatasetSplits, Example } from '../../../src/core/plugin/plugin.js';
-import { Logger } from '../../../src/core/plugin/services.js';
+import type { DatasetSplits, Example } from '../../../src/sdk/contracts/data.js';
+import { Logger } from '../../../src/sdk/services.js';
 import { warnIfValidationIsTest } from '../../../src/core/runner/experiment-run.js';
 import { formatSweepCompare, sweepCompare } from '../../../src/core/sweep/compare.js';
 import type { SweepRecord } from '../../../src/core/sweep/launch.js';

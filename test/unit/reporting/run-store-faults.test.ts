@@ -8,7 +8,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { describe, it } from 'node:test';
-import { UserError } from '../../../src/core/errors.js';
+import { UserError } from '../../../src/sdk/errors.js';
 import { RunStore } from '../../../src/core/reporting/run-store.js';
 import { WriteFailure, asWriteFailure, guardWrite } from '../../../src/core/write-failure.js';
 import { tempDir } from '../../support/helpers.js';

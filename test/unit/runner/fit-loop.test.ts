@@ -4,14 +4,13 @@ import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { EagerEngine, taskLoss } from '../../../src/core/engine/index.js';
+import type { DatasetSplits, Example } from '../../../src/sdk/contracts/data.js';
 import type {
-  DatasetSplits,
-  Example,
   TrainingCallback,
   TrainingControl,
   EpochEndInfo,
-} from '../../../src/core/plugin/plugin.js';
-import { Logger } from '../../../src/core/plugin/services.js';
+} from '../../../src/sdk/contracts/run.js';
+import { Logger } from '../../../src/sdk/services.js';
 import { CallbackList } from '../../../src/core/runner/callbacks.js';
 import type { PartialEpoch } from '../../../src/core/runner/checkpoint.js';
 import { FitLoop, type FitListener } from '../../../src/core/runner/fit-loop.js';

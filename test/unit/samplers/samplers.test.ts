@@ -1,9 +1,9 @@
 import 'reflect-metadata';
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { SamplerPlugin, SamplingContext } from '../../../src/core/plugin/plugin.js';
-import { Logger } from '../../../src/core/plugin/services.js';
-import { UserError } from '../../../src/core/errors.js';
+import type { SamplerPlugin, SamplingContext } from '../../../src/sdk/contracts/data.js';
+import { Logger } from '../../../src/sdk/services.js';
+import { UserError } from '../../../src/sdk/errors.js';
 import { DownSampleSampler } from '../../../src/plugins/samplers/down-sample.js';
 import { ImbalancedSampler } from '../../../src/plugins/samplers/imbalanced.js';
 import { samplerPlugins } from '../../../src/plugins/samplers/index.js';

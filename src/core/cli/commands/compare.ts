@@ -1,7 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { compareTable, formatCompare, localRuns, splitLabel } from '../../reporting/compare.js';
-import { UserError, didYouMean } from '../../errors.js';
+import { UserError, didYouMean } from '../../../sdk/errors.js';
 import type { CliExtensions } from '../extensions.js';
 import type { Runtime } from '../../plugin/runtime.js';
 import { findSweep, readSweep } from '../../sweep/launch.js';

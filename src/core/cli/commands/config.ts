@@ -1,12 +1,12 @@
 import { writeFileSync } from 'node:fs';
 import { Option, type Command } from 'commander';
 import { stringify } from 'yaml';
-import { ConfigError, UserError, type Diagnostic } from '../../errors.js';
+import { ConfigError, UserError, type Diagnostic } from '../../../sdk/errors.js';
 import { composeExperimentSchema } from '../../config/schema.js';
 import { schemaMarkdown } from '../../config/schema-markdown.js';
 import { partialExperimentSchema } from '../../config/schema-partial.js';
 import { unresolvedEnvDiagnostics } from '../../config/compose.js';
-import { formatDiagnostic } from '../../errors.js';
+import { formatDiagnostic } from '../../../sdk/errors.js';
 import type { Runtime } from '../../plugin/runtime.js';
 import { allowPluginsOption, collect, maxCombinationsOption, setOption } from '../command.js';
 import {

@@ -8,7 +8,7 @@ import { resolve } from 'node:path';
 import { Option, type Command } from 'commander';
 import { BackendService, type BackendPreference } from '../../training/backend.js';
 import { collect } from '../command.js';
-import { UserError } from '../../errors.js';
+import { UserError } from '../../../sdk/errors.js';
 import { predictExamples, predictionsCsv, type Prediction } from '../../inference/predict.js';
 import { openTrainedRun } from '../../inference/open-trained-run.js';
 import type { TrainedRun } from '../../inference/trained-run.js';
@@ -20,7 +20,7 @@ import {
   type RegressionReport,
 } from '../../metrics/index.js';
 import { formatBadRecordSummary, mergeBadRecordSummaries } from '../../pipeline/index.js';
-import type { BadRecordSummary, Example, Task } from '../../plugin/plugin.js';
+import type { BadRecordSummary, Example, Task } from '../../../sdk/contracts/data.js';
 import { redactCredentials } from '../../redact.js';
 import { writeFinalArtifacts } from '../../runner/artifacts.js';
 import { newRunId, RunStore } from '../../reporting/run-store.js';

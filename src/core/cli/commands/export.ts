@@ -11,7 +11,7 @@ import {
 import { homedir } from 'node:os';
 import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 import type { Command } from 'commander';
-import { UserError } from '../../errors.js';
+import { UserError } from '../../../sdk/errors.js';
 import type { ExportFormat, ExportResult } from '../../inference/export-formats.js';
 import { openTrainedRun } from '../../inference/open-trained-run.js';
 import type { Runtime } from '../../plugin/runtime.js';

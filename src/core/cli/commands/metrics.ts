@@ -3,7 +3,7 @@
  * definitions the runner uses, so models trained elsewhere compare digit for digit.
  */
 import { Option, type Command } from 'commander';
-import { UserError, didYouMean } from '../../errors.js';
+import { UserError, didYouMean } from '../../../sdk/errors.js';
 import {
   flattenClassificationReport,
   flattenRegressionReport,
@@ -19,7 +19,7 @@ import {
 } from '../../metrics/index.js';
 import { parseCsvText, type CsvRecord } from '../../pipeline/csv.js';
 import { readTextFile } from '../../config/read-file.js';
-import type { ClassInfo, ClassPresets } from '../../plugin/plugin.js';
+import type { ClassInfo, ClassPresets } from '../../../sdk/contracts/data.js';
 import type { Registry } from '../../plugin/registry.js';
 import type { Runtime } from '../../plugin/runtime.js';
 

@@ -6,7 +6,7 @@ import { writeFileSync } from 'node:fs';
 import { extname } from 'node:path';
 import { Option, type Command } from 'commander';
 import { BackendService, type BackendPreference } from '../../training/backend.js';
-import { UserError } from '../../errors.js';
+import { UserError } from '../../../sdk/errors.js';
 import {
   imageExamples,
   predictExamples,
@@ -21,8 +21,8 @@ import { createDetector } from '../../inference/detector.js';
 import { predictPhotos, type PhotoOutcome } from '../../inference/faces.js';
 import { extractFrames, isVideo, type VideoFrames } from '../../inference/video.js';
 import { formatBadRecordSummary, mergeBadRecordSummaries } from '../../pipeline/index.js';
-import type { BadRecordSummary, Example } from '../../plugin/plugin.js';
-import type { Logger } from '../../plugin/services.js';
+import type { BadRecordSummary, Example } from '../../../sdk/contracts/data.js';
+import type { Logger } from '../../../sdk/services.js';
 import type { Runtime } from '../../plugin/runtime.js';
 
 export const BACKEND_CHOICES: BackendPreference[] = ['auto', 'tensorflow-gpu', 'tensorflow', 'cpu'];

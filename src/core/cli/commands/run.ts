@@ -3,7 +3,7 @@ import { InvalidArgumentError, Option, type Command } from 'commander';
 import { stringify } from 'yaml';
 import { PLUGIN_SLOTS } from '../../config/schema.js';
 import type { ExperimentConfig, PluginRef } from '../../config/types.js';
-import { UserError, formatDiagnostic } from '../../errors.js';
+import { UserError, formatDiagnostic } from '../../../sdk/errors.js';
 import type { ResolvedExperiment, Runtime } from '../../plugin/runtime.js';
 import { allowPluginsOption, maxCombinationsOption, setOption } from '../command.js';
 import { runExperiment, type Evaluation } from '../../runner/experiment-run.js';
@@ -23,7 +23,12 @@ import {
   runSweep,
   type SweepRecord,
 } from '../../sweep/launch.js';
-import type { LauncherPlugin, ReporterPlugin, SweepEnd, SweepInfo } from '../../plugin/plugin.js';
+import type {
+  LauncherPlugin,
+  ReporterPlugin,
+  SweepEnd,
+  SweepInfo,
+} from '../../../sdk/contracts/run.js';
 
 export interface RunCommandOptions {
   set?: string[];

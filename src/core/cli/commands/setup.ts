@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { UserError } from '../../errors.js';
+import { UserError } from '../../../sdk/errors.js';
 import { projectRoot, TENSORFLOW_VERSION } from '../../training/gpu.js';
 
 /**

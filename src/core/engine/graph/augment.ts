@@ -3,7 +3,7 @@
  * operations, order and float32 arithmetic as the eager form (../augment.ts, which documents
  * the stages), from the same per-image parameter rows.
  */
-import type { AugmentOptions } from '../../plugin/plugin.js';
+import type { AugmentOptions } from '../../../sdk/contracts/data.js';
 import {
   AUGMENT_PARAMS,
   AugmentParam as P,
@@ -13,7 +13,7 @@ import {
 import { mixWeights, type ImageSize } from '../augment.js';
 import type { PixelMix } from '../engine.js';
 import { DType, type FeedTensor, type GraphAddon } from './addon.js';
-import { GraphBuilder, type Output } from './builder.js';
+import { GraphBuilder, type Output } from '../../../sdk/graph-builder.js';
 
 const F32 = DType.float32;
 const I32 = DType.int32;

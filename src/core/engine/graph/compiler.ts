@@ -12,11 +12,12 @@
  * whichever engine wrote the checkpoint.
  */
 import type * as tf from '@tensorflow/tfjs';
-import type { GraphOptimizerUpdate, GraphWeight, Task } from '../../plugin/plugin.js';
+import type { GraphOptimizerUpdate, GraphWeight } from '../../../sdk/contracts/optimisation.js';
+import type { Task } from '../../../sdk/contracts/data.js';
 import type { EngineOptions } from '../engine.js';
 import { DType, type DTypeCode, type GraphAddon } from './addon.js';
 import { emitAugment, emitMix } from './augment.js';
-import { GraphBuilder, type GraphVariable, type Output } from './builder.js';
+import { GraphBuilder, type GraphVariable, type Output } from '../../../sdk/graph-builder.js';
 import { graphLayerEmitter, type LayerEmitContext } from './layers.js';
 
 const F32 = DType.float32;

@@ -15,7 +15,7 @@ import {
   TrainingEngine,
 } from '../engine.js';
 import { DType, type FeedTensor, type GraphAddon, type SessionHandle } from './addon.js';
-import type { GraphVariable } from './builder.js';
+import type { GraphVariable } from '../../../sdk/graph-builder.js';
 import { compileStep, type CompiledStep } from './compiler.js';
 import { sessionConfigProto, sessionSettingsFromEnv } from './session-config.js';
 import { AUGMENT_PARAMS, identityAugmentParams } from '../../pipeline/augment.js';

@@ -2,7 +2,7 @@
  * The graph engine module, loaded lazily by src/core/engine/index.ts (it loads a native addon).
  */
 import type * as tf from '@tensorflow/tfjs';
-import type { Task } from '../../plugin/plugin.js';
+import type { Task } from '../../../sdk/contracts/data.js';
 import type { EngineOptions, TrainingEngine } from '../engine.js';
 import { graphAddonStatus, loadAddon } from './addon.js';
 import { augmentInGraph as runAugment } from './augment.js';

@@ -9,7 +9,7 @@
  */
 import type * as tf from '@tensorflow/tfjs';
 import { DType } from './addon.js';
-import type { GraphBuilder, Output } from './builder.js';
+import type { GraphBuilder, Output } from '../../../sdk/graph-builder.js';
 
 const F32 = DType.float32;
 const I32 = DType.int32;

@@ -3,7 +3,13 @@
  * names made unique under a scope, so the compiled graph reads like the model it came from
  * (`dense_1/MatMul`, `adam/conv2d/kernel/m`). An output is referred to as "op:index".
  */
-import { DType, type Attr, type DTypeCode, type GraphAddon, type GraphHandle } from './addon.js';
+import {
+  DType,
+  type Attr,
+  type DTypeCode,
+  type GraphAddon,
+  type GraphHandle,
+} from '../core/engine/graph/addon.js';
 
 export type Output = string;
 

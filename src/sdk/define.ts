@@ -19,7 +19,7 @@ import type {
   PluginDefinition,
   PluginKind,
   PluginOptions,
-} from './plugin.js';
+} from './contracts/plugin.js';
 
 export { Type, type Static };
 
