@@ -5,7 +5,7 @@
  * there, so core names no plugin's command, setting or server.
  */
 import type { Command } from 'commander';
-import { UserError } from '../../sdk/errors.js';
+import { NamedRegistry } from '../plugin/named-registry.js';
 import type { Runtime } from '../plugin/runtime.js';
 import type { RunSource } from '../reporting/compare.js';
 
@@ -59,26 +59,19 @@ export type CommandModule = (program: Command, runtime: Runtime, cli: CliExtensi
  */
 export class CliExtensions {
   /** Sources of finished runs for `affectlab compare --from` (`local`; plugins add others). */
-  readonly runSources = new Map<string, RunSourceDefinition>();
+  readonly runSources = new NamedRegistry<RunSourceDefinition>('run source');
 
   /** Sections of `affectlab doctor` after core's (backends, engine), in registration order. */
-  readonly doctorSections: DoctorSection[] = [];
+  readonly doctorSections = new NamedRegistry<DoctorSection>('doctor section');
 
   /** CLI commands plugins contribute (the program adds them after core's). */
   readonly commands: CommandModule[] = [];
 
   /** Take a plugin module's commands, doctor sections and run sources; names must be new. */
   extend(extensions: PluginExtensions): this {
-    for (const section of extensions.doctorSections ?? []) {
-      if (this.doctorSections.some((s) => s.name === section.name))
-        throw new UserError(`a doctor section named '${section.name}' is already registered`);
-      this.doctorSections.push(section);
-    }
-    for (const source of extensions.runSources ?? []) {
-      if (this.runSources.has(source.name))
-        throw new UserError(`a run source named '${source.name}' is already registered`);
-      this.runSources.set(source.name, source);
-    }
+    for (const section of extensions.doctorSections ?? [])
+      this.doctorSections.register(section.name, section);
+    for (const source of extensions.runSources ?? []) this.runSources.register(source.name, source);
     this.commands.push(...(extensions.commands ?? []));
     return this;
   }

@@ -3,7 +3,7 @@
  * the interface only; the composition root registers the formats (tfjs, web, keras, mlflow...),
  * and a format may build on another one (the MLflow model wraps the Keras file).
  */
-import { UserError, didYouMean } from '../../sdk/errors.js';
+import { NamedRegistry } from '../plugin/named-registry.js';
 import type { Logger } from '../../sdk/services.js';
 import type { TrainedRun } from './trained-run.js';
 
@@ -39,13 +39,10 @@ export interface ExportFormat {
 
 /** Export formats by name; registration is explicit and a name is taken once. */
 export class ExportFormatRegistry {
-  private readonly formats = new Map<string, ExportFormat>();
+  private readonly formats = new NamedRegistry<ExportFormat>('export format');
 
   register(format: ExportFormat): void {
-    const existing = this.formats.get(format.name);
-    if (existing && existing !== format)
-      throw new UserError(`an export format named '${format.name}' is already registered`);
-    this.formats.set(format.name, format);
+    this.formats.register(format.name, format);
   }
 
   has(name: string): boolean {
@@ -53,23 +50,14 @@ export class ExportFormatRegistry {
   }
 
   get(name: string): ExportFormat {
-    const found = this.formats.get(name);
-    if (!found) {
-      const known = this.names();
-      const hint = didYouMean(name, known);
-      throw new UserError(
-        `unknown export format '${name}'${hint ? `; did you mean '${hint}'?` : ''} ` +
-          `(formats: ${known.length ? known.join(', ') : '(none)'})`,
-      );
-    }
-    return found;
+    return this.formats.get(name);
   }
 
   names(): string[] {
-    return [...this.formats.keys()].sort();
+    return this.formats.names();
   }
 
   list(): ExportFormat[] {
-    return this.names().map((n) => this.formats.get(n) as ExportFormat);
+    return this.names().map((n) => this.formats.get(n));
   }
 }

@@ -8,6 +8,7 @@
  * `keras.saving.load_model` is all a Python reader needs. Core names no layer here: the
  * plugins register theirs (as they register their graph forms).
  */
+import { NamedRegistry } from '../plugin/named-registry.js';
 
 /** The Python module the declared classes are shipped in (`import affectlab_keras_layers`). */
 export const KERAS_LAYERS_MODULE = 'affectlab_keras_layers';
@@ -25,21 +26,18 @@ export interface KerasLayerClass {
   python: string;
 }
 
-const classes = new Map<string, KerasLayerClass>();
+const classes = new NamedRegistry<KerasLayerClass>('Keras class of tfjs layer');
 
 /** Declare the Keras class of the tfjs layer class `tfjsClassName` (once per class). */
 export function registerKerasLayerClass(tfjsClassName: string, keras: KerasLayerClass): void {
   if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(keras.className))
     throw new Error(`Keras layer class '${keras.className}' is not a Python identifier`);
-  const known = classes.get(tfjsClassName);
-  if (known && known.python !== keras.python)
-    throw new Error(`the Keras class of tfjs layer ${tfjsClassName} is declared twice`);
-  classes.set(tfjsClassName, keras);
+  classes.register(tfjsClassName, keras);
 }
 
 /** The Keras class declared for a tfjs layer class, if any. */
 export function kerasLayerClass(tfjsClassName: string): KerasLayerClass | undefined {
-  return classes.get(tfjsClassName);
+  return classes.find(tfjsClassName);
 }
 
 /** The registered name Keras writes for a declared class (`affectlab>Class`). */
@@ -61,7 +59,7 @@ export function kerasLayersModuleSource(tfjsClassNames: Iterable<string>): strin
   ];
   const seen = new Set<string>();
   for (const name of tfjsClassNames) {
-    const keras = classes.get(name);
+    const keras = classes.find(name);
     if (!keras) throw new Error(`tfjs layer class ${name} declares no Keras class`);
     if (seen.has(keras.className)) continue;
     seen.add(keras.className);
@@ -77,6 +75,5 @@ export function kerasLayersModuleSource(tfjsClassNames: Iterable<string>): strin
 
 /** The tfjs class whose declared Keras class is `kerasClassName`, if any (for reading back). */
 export function tfjsClassOfKeras(kerasClassName: string): string | undefined {
-  for (const [tfjs, keras] of classes) if (keras.className === kerasClassName) return tfjs;
-  return undefined;
+  return classes.names().find((tfjs) => classes.get(tfjs).className === kerasClassName);
 }

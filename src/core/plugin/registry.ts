@@ -1,4 +1,5 @@
 import { UserError, didYouMean } from '../../sdk/errors.js';
+import { NamedRegistry } from './named-registry.js';
 import {
   PLUGIN_KINDS,
   type PluginDefinition,
@@ -29,8 +30,14 @@ export type DefaultSlot = 'optimizer' | 'classification-loss' | 'regression-loss
 
 export class Registry {
   private readonly defaults = new Map<DefaultSlot, PluginRef>();
-  private readonly entries = new Map<PluginKind, Map<string, PluginDefinition>>(
-    PLUGIN_KINDS.map((k) => [k, new Map()]),
+  private readonly entries = new Map<PluginKind, NamedRegistry<PluginDefinition>>(
+    PLUGIN_KINDS.map((kind) => [
+      kind,
+      new NamedRegistry(
+        `${kind} plugin`,
+        (type, known) => new UnknownPluginError(kind, type, known),
+      ),
+    ]),
   );
 
   register(definition: PluginDefinition): void {
@@ -41,11 +48,7 @@ export class Registry {
         `cannot register '${type}': unknown plugin kind '${kind}' (kinds: ${PLUGIN_KINDS.join(', ')})`,
       );
     }
-    const existing = byType.get(type);
-    if (existing && existing !== definition) {
-      throw new UserError(`a ${kind} plugin named '${type}' is already registered`);
-    }
-    byType.set(type, definition);
+    byType.register(type, definition);
   }
 
   registerAll(definitions: Iterable<PluginDefinition>): void {
@@ -57,14 +60,14 @@ export class Registry {
   }
 
   get(kind: PluginKind, type: string): PluginDefinition {
-    const found = this.entries.get(kind)?.get(type);
-    if (!found) throw new UnknownPluginError(kind, type, this.types(kind));
-    return found;
+    const byType = this.entries.get(kind);
+    if (!byType) throw new UnknownPluginError(kind, type, []);
+    return byType.get(type);
   }
 
   /** Registered type names of one kind, sorted. */
   types(kind: PluginKind): string[] {
-    return [...(this.entries.get(kind)?.keys() ?? [])].sort();
+    return this.entries.get(kind)?.names() ?? [];
   }
 
   /**
@@ -94,8 +97,6 @@ export class Registry {
 
   list(kind?: PluginKind): PluginDefinition[] {
     const kinds = kind ? [kind] : PLUGIN_KINDS;
-    return kinds.flatMap((k) =>
-      this.types(k).map((t) => this.entries.get(k)?.get(t) as PluginDefinition),
-    );
+    return kinds.flatMap((k) => this.types(k).map((t) => this.get(k, t)));
   }
 }

@@ -38,8 +38,8 @@ describe('plugin extension points of the CLI (held apart from the runtime)', () 
   it('the built-in plugins contribute the sync command, the mlflow doctor section and run source', () => {
     const runtime = testRuntime();
     const extensions = createCliExtensions();
-    assert.ok(extensions.doctorSections.some((s) => s.name === 'mlflow'));
-    assert.deepEqual([...extensions.runSources.keys()], ['mlflow']);
+    assert.ok(extensions.doctorSections.has('mlflow'));
+    assert.deepEqual(extensions.runSources.names(), ['mlflow']);
     const program = createCli(runtime, [], extensions);
     const names = program.commands.map((c) => c.name());
     for (const name of ['sync', 'synth', 'summary', 'doctor', 'compare'])

@@ -37,7 +37,7 @@ describe('Keras classes of layers Keras lacks', () => {
           className: 'UnitTestLayer',
           python: `${python}# another\n`,
         }),
-      /declared twice/,
+      /Keras class of tfjs layer named 'UnitTestTfjsLayer' is already registered/,
     );
     assert.throws(() => kerasLayersModuleSource(['NoSuchLayer']), /declares no Keras class/);
   });

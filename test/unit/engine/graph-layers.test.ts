@@ -108,8 +108,8 @@ describe('graph forms of the MobileNetV2 / EfficientNet layers', () => {
     const dense = graphLayerEmitter('Dense');
     assert.ok(dense);
     assert.throws(
-      () => registerGraphLayer('Dense', dense),
-      /graph form for layer class 'Dense' is already registered/,
+      () => registerGraphLayer('Dense', { ...dense }),
+      /graph form of layer class named 'Dense' is already registered/,
     );
     assert.equal(graphLayerEmitter('Dense'), dense);
   });

@@ -31,7 +31,7 @@ export function registerCompareCommand(
   cli: CliExtensions,
 ): void {
   if (!cli.runSources.has('local'))
-    cli.runSources.set('local', {
+    cli.runSources.register('local', {
       name: 'local',
       description: 'the local run store (--runs)',
       source: localRuns,
@@ -82,7 +82,7 @@ export function registerCompareCommand(
         process.stdout.write(formatSweepCompare(readSweep(dir), opts.format) + '\n');
         return;
       }
-      const source = cli.runSources.get(opts.from);
+      const source = cli.runSources.find(opts.from);
       if (!source) {
         const known = sources.map((s) => s.name);
         const hint = didYouMean(opts.from, known);

@@ -74,7 +74,7 @@ export function registerDoctorCommand(
         // the plugins' sections, each under its name; one that fails says why instead
         const sections: { name: string; lines: string[] }[] = [];
         const contributed: Record<string, JsonValue> = {};
-        for (const section of cli.doctorSections) {
+        for (const section of cli.doctorSections.values()) {
           if (section.name in report) {
             sections.push({
               name: section.name,

@@ -9,6 +9,7 @@
  */
 import type * as tf from '@tensorflow/tfjs';
 import { DType } from './addon.js';
+import { NamedRegistry } from '../../plugin/named-registry.js';
 import type { GraphBuilder, Output } from '../../../sdk/graph-builder.js';
 
 const F32 = DType.float32;
@@ -42,22 +43,19 @@ export interface GraphLayerEmitter {
   emit(layer: tf.layers.Layer, inputs: Output[], ctx: LayerEmitContext): Output[];
 }
 
-const emitters = new Map<string, GraphLayerEmitter>();
+const emitters = new NamedRegistry<GraphLayerEmitter>('graph form of layer class');
 
 /**
- * Register the graph form of a layer class (by its tfjs class name). A class has one form: a
- * second registration is refused, not a silent replacement of the first.
+ * Register the graph form of a layer class (by its tfjs class name), beside the class's own
+ * `tf.serialization.registerClass`. A class has one form: a second one is refused, not a
+ * silent replacement of the first.
  */
 export function registerGraphLayer(className: string, emitter: GraphLayerEmitter): void {
-  if (emitters.has(className))
-    throw new Error(
-      `a graph form for layer class '${className}' is already registered; a layer class has one`,
-    );
-  emitters.set(className, emitter);
+  emitters.register(className, emitter);
 }
 
 export function graphLayerEmitter(className: string): GraphLayerEmitter | undefined {
-  return emitters.get(className);
+  return emitters.find(className);
 }
 
 /** The first layer of `model` the graph compiler cannot take, and why; undefined if none. */
@@ -70,7 +68,7 @@ export function unsupportedLayer(
     const className = layer.getClassName();
     const name = `${layer.name} (${className})`;
     if (className === 'InputLayer') continue;
-    const emitter = emitters.get(className);
+    const emitter = emitters.find(className);
     if (!emitter)
       return { layer: name, reason: 'no graph form is registered for this layer class' };
     if (layer.inboundNodes.length !== 1)
