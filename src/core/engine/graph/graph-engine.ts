@@ -264,6 +264,8 @@ export class GraphEngine implements TrainingEngine {
     if (!iter) throw new Error('optimizer state: no iteration count');
     await this.resetOptimizer();
     this.iterations = (await iter.tensor.data())[0];
+    // an entry a checkpoint lacks (an older one) gets the plugin's rule for this iteration count
+    await this.writeExtraState(extra, this.iterations);
     const n = this.step.trainable.length;
     if (rest.length === 0) return;
     if (rest.length !== slots.length * n)
@@ -282,8 +284,6 @@ export class GraphEngine implements TrainingEngine {
         group.map((e) => e.tensor.dataSync() as Float32Array),
       );
     }
-    // an entry a checkpoint lacks (an older one) gets the plugin's rule for this iteration count
-    await this.writeExtraState(extra, this.iterations);
   }
 
   dispose(): void {
