@@ -146,4 +146,3 @@ export interface TrainingEngine {
   setOptimizerState(state: OptimizerStateEntry[]): Promise<void>;
   dispose(): void;
 }
-

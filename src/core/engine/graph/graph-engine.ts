@@ -225,7 +225,9 @@ export class GraphEngine implements TrainingEngine {
       entries.map((e) => {
         const data = saved.get(e.name)?.dataSync() ?? e.valueAfter(iterations);
         if (data.length !== tf.util.sizeFromShape([...e.shape]))
-          throw new Error(`optimizer state: ${e.name} has ${data.length} values for shape [${e.shape.join(', ')}]`);
+          throw new Error(
+            `optimizer state: ${e.name} has ${data.length} values for shape [${e.shape.join(', ')}]`,
+          );
         return Float32Array.from(data);
       }),
     );
