@@ -280,6 +280,31 @@ describe('optimizer extra state: declared by the optimizer plugin, kept by both 
     }
   });
 
+  it('adam: an older checkpoint without the powers resumes with beta^(iterations + 1) (graph)', async () => {
+    const optimizer = () => optimizerOf({ type: 'adam', learningRate: 0.01, beta1: 0.8 });
+    const { state } = await resumeAndCross(optimizer, eager, compiled);
+    const older = state.slice(0, -2);
+    const engine = await compiled({
+      task,
+      loss: lossSpecOf(),
+      seed: 1,
+      model: tinyModel(),
+      optimizer: optimizer(),
+    });
+    try {
+      await engine.setOptimizerState(older);
+      const restored = await engine.getOptimizerState();
+      // the same moments and count (slot names are each model's own)
+      const values = (st: OptimizerStateEntry[]) => bits(st).map((e) => e.bits);
+      assert.deepEqual(values(restored.slice(0, -2)), values(older));
+      assert.equal(entry(restored, 'affectlab/adam/accBeta1'), Math.fround(0.8 ** 6));
+      assert.equal(entry(restored, 'affectlab/adam/accBeta2'), Math.fround(0.999 ** 6));
+      tf.dispose([...state, ...restored].map((e) => e.tensor));
+    } finally {
+      engine.dispose();
+    }
+  });
+
   for (const type of ['adam', 'adamw'])
     it(`${type}: accumulated powers saved under Adam's names, after the slots; both engines resume exactly and read each other’s state`, async () => {
       for (const [first, second] of [
