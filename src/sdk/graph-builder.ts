@@ -1,7 +1,7 @@
 /**
  * Building a TensorFlow graph from TypeScript: one method per operation the compiler uses,
  * names made unique under a scope, so the compiled graph reads like the model it came from
- * (`dense_1/MatMul`, `adam/conv2d/kernel/m`). An output is referred to as "op:index".
+ * (`dense_1/MatMul`, `optimizer/conv2d/kernel/m`). An output is referred to as "op:index".
  */
 import {
   DType,

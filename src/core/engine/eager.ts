@@ -5,12 +5,11 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { Task } from '../../sdk/contracts/data.js';
-import type { TfjsLossFunction } from '../../sdk/contracts/optimisation.js';
+import type { OptimizerExtraState, TfjsLossFunction } from '../../sdk/contracts/optimisation.js';
 import { DropoutSeeds } from '../training/seeding.js';
 import { identityAugmentParams, toUnitFloat } from '../pipeline/augment.js';
 import { EagerAugment, mixImages } from './augment.js';
 import {
-  ADAM_POWER_STATE_NAMES as ADAM_POWERS,
   headLossPlugins,
   type EngineOptions,
   LossSpec,
@@ -118,11 +117,6 @@ export function mixedHeadLoss(
   };
 }
 
-interface AdamInternals {
-  accBeta1: tf.Variable;
-  accBeta2: tf.Variable;
-}
-
 export class EagerEngine implements TrainingEngine {
   readonly kind = 'eager' as const;
   /** tfjs would convert uint8 op by op; the pipeline's JS conversion is as fast. */
@@ -130,6 +124,9 @@ export class EagerEngine implements TrainingEngine {
   private readonly model: tf.LayersModel;
   private readonly task: Task;
   private readonly optimizer: tf.Optimizer;
+  /** What the optimizer plugin keeps beyond tfjs' getWeights (saved after it, by name). */
+  private readonly extraState: OptimizerExtraState | undefined;
+  private readonly optimizerType: string;
   private readonly dropout: DropoutSeeds;
   private readonly mixing: boolean;
   private readonly augment: EagerAugment;
@@ -141,6 +138,8 @@ export class EagerEngine implements TrainingEngine {
     this.dropout = new DropoutSeeds(options.model);
     this.task = options.task;
     this.optimizer = options.optimizer.plugin.createTfjsOptimizer();
+    this.extraState = options.optimizer.plugin.extraState;
+    this.optimizerType = options.optimizer.type;
     this.mixing = options.mixing === true;
     const [, height, width, channels] = options.model.inputs[0].shape as number[];
     this.augment = new EagerAugment(options.augment, { height, width, channels }, options.seed);
@@ -250,38 +249,30 @@ export class EagerEngine implements TrainingEngine {
     // the caller may dispose what it gets
     const out = weights.map((w) => ({ name: w.name, tensor: w.tensor.clone() }));
     for (const w of weights) if (!(w.tensor instanceof tf.Variable)) w.tensor.dispose();
-    const adam = this.adamInternals();
-    if (adam) {
-      out.push({ name: ADAM_POWERS[0], tensor: adam.accBeta1.clone() });
-      out.push({ name: ADAM_POWERS[1], tensor: adam.accBeta2.clone() });
+    if (this.extraState) {
+      const { entries } = this.extraState;
+      const values = this.extraState.readTfjs(this.optimizer);
+      if (values.length !== entries.length)
+        throw new Error(
+          `optimizer ${this.optimizerType}: ${values.length} extra state values for ${entries.length} entries`,
+        );
+      values.forEach((tensor, i) => out.push({ name: entries[i].name, tensor }));
     }
     return out;
   }
 
   async setOptimizerState(state: OptimizerStateEntry[]): Promise<void> {
-    const powers = new Map(
-      state
-        .filter((s) => (ADAM_POWERS as readonly string[]).includes(s.name))
-        .map((s) => [s.name, s]),
-    );
+    const names = new Set(this.extraState?.entries.map((e) => e.name));
+    const extra = new Map(state.filter((s) => names.has(s.name)).map((s) => [s.name, s.tensor]));
     // setWeights makes variables that share the tensors' data (reference counted), so the
     // caller may dispose what it passed once this returns
-    await this.optimizer.setWeights(state.filter((s) => !powers.has(s.name)));
-    const adam = this.adamInternals();
-    const b1 = powers.get(ADAM_POWERS[0]);
-    const b2 = powers.get(ADAM_POWERS[1]);
-    if (adam && b1 && b2) {
-      adam.accBeta1.assign(b1.tensor as tf.Scalar);
-      adam.accBeta2.assign(b2.tensor as tf.Scalar);
-    }
-  }
-
-  private adamInternals(): AdamInternals | undefined {
-    if (this.optimizer.getClassName() !== 'Adam') return undefined;
-    const o = this.optimizer as unknown as Partial<AdamInternals>;
-    if (!(o.accBeta1 instanceof tf.Variable) || !(o.accBeta2 instanceof tf.Variable))
-      throw new Error('tfjs Adam no longer keeps accBeta1/accBeta2: exact resume needs updating');
-    return o as AdamInternals;
+    await this.optimizer.setWeights(state.filter((s) => !names.has(s.name)));
+    // a checkpoint without them (an older one) keeps what tfjs' setWeights made
+    if (this.extraState && extra.size === names.size)
+      this.extraState.writeTfjs(
+        this.optimizer,
+        this.extraState.entries.map((e) => extra.get(e.name) as tf.Tensor),
+      );
   }
 
   dispose(): void {

@@ -141,20 +141,9 @@ export interface TrainingEngine {
   syncToModel(): Promise<void>;
   /** Copy the tfjs model's weights into the engine (after a checkpoint was restored into it). */
   syncFromModel(): Promise<void>;
-  /** The optimizer's complete state (moments, accumulated powers, iteration count), exactly. */
+  /** The optimizer's complete state (iteration count, slots, its extra state), exactly. */
   getOptimizerState(): Promise<OptimizerStateEntry[]>;
   /** Restore exactly what getOptimizerState returned; the next step equals an uninterrupted one. */
   setOptimizerState(state: OptimizerStateEntry[]): Promise<void>;
   dispose(): void;
 }
-
-/**
- * Names of Adam's accumulated powers (beta1^t, beta2^t) in saved optimizer state. tfjs' Adam
- * recomputes them as pow(beta, t + 1) on setWeights, which differs in the last bits from the
- * step-by-step products, so both engines save them exactly under these names (and read each
- * other's checkpoints).
- */
-export const ADAM_POWER_STATE_NAMES = [
-  'affectlab/adam/accBeta1',
-  'affectlab/adam/accBeta2',
-] as const;

@@ -8,6 +8,7 @@ import {
   PLUGIN_OPTIONS,
   type GraphOptimizerUpdate,
   type GraphUpdateContext,
+  type OptimizerExtraState,
   type OptimizerPlugin,
 } from '../../sdk/index.js';
 import { learningRateOption } from './common.js';
@@ -24,8 +25,10 @@ export type AdamOptions = Static<typeof adamOptions>;
 @injectable()
 export class Adam implements OptimizerPlugin {
   readonly learningRate: number;
+  readonly extraState: OptimizerExtraState;
   constructor(@inject(PLUGIN_OPTIONS) private readonly options: AdamOptions) {
     this.learningRate = options.learningRate;
+    this.extraState = adamExtraState(options);
   }
 
   createTfjsOptimizer(): tf.Optimizer {
@@ -36,6 +39,39 @@ export class Adam implements OptimizerPlugin {
   graphUpdate(context: GraphUpdateContext): GraphOptimizerUpdate {
     return adamGraphUpdate(context, this.options);
   }
+}
+
+/** Names of Adam's accumulated powers (beta1^t, beta2^t) in checkpoints, either engine's. */
+const POWER_NAMES = ['affectlab/adam/accBeta1', 'affectlab/adam/accBeta2'] as const;
+
+/**
+ * Adam's accumulated powers beta1^t and beta2^t as exact state (Adam and AdamW). tfjs' Adam
+ * recomputes them as pow(beta, t + 1) on setWeights, which differs in the last bits from the
+ * step-by-step products, so both engines save them (and read each other's checkpoints); that
+ * rule is what a checkpoint without them restores.
+ */
+export function adamExtraState(options: { beta1: number; beta2: number }): OptimizerExtraState {
+  return {
+    entries: [options.beta1, options.beta2].map((beta, i) => ({
+      name: POWER_NAMES[i],
+      shape: [],
+      // tfjs starts them at beta before the first step and multiplies after each
+      valueAfter: (iterations: number) => Float32Array.of(beta ** (iterations + 1)),
+    })),
+    readTfjs: (optimizer) => accumulatedPowers(optimizer).map((v) => v.clone()),
+    writeTfjs: (optimizer, values) =>
+      accumulatedPowers(optimizer).forEach((v, i) => v.assign(values[i])),
+  };
+}
+
+/** tfjs Adam's accumulated powers: private fields (accBeta1, accBeta2), so checked here. */
+export function accumulatedPowers(optimizer: tf.Optimizer): [tf.Variable, tf.Variable] {
+  const o = optimizer as unknown as { accBeta1?: unknown; accBeta2?: unknown };
+  if (!(o.accBeta1 instanceof tf.Variable) || !(o.accBeta2 instanceof tf.Variable))
+    throw new Error(
+      `tfjs ${optimizer.getClassName()} keeps no accBeta1/accBeta2: Adam's exact resume needs updating`,
+    );
+  return [o.accBeta1, o.accBeta2];
 }
 
 /**
@@ -53,7 +89,7 @@ export function adamGraphUpdate(
   const decay = weightDecay > 0 ? b.mul(learningRate, b.constF32(weightDecay)) : undefined;
   const m = slotVariables('m');
   const v = slotVariables('v');
-  // the accumulated powers beta^t, kept exactly (see ADAM_POWER_STATE_NAMES)
+  // the accumulated powers beta^t, kept exactly (adamExtraState)
   const beta1 = b.variable('optimizer/accBeta1', []);
   const beta2 = b.variable('optimizer/accBeta2', []);
   const oneMinusAcc1 = b.sub(b.constF32(1), beta1.read);
@@ -81,7 +117,7 @@ export function adamGraphUpdate(
   const powersAfter = [...updates];
   updates.push(b.assignVariable(beta1.handle, b.mul(beta1.read, b.constF32(b1)), powersAfter));
   updates.push(b.assignVariable(beta2.handle, b.mul(beta2.read, b.constF32(b2)), powersAfter));
-  return { slotNames: ['m', 'v'], slots: [m, v], powers: { beta1, beta2, b1, b2 }, updates };
+  return { slotNames: ['m', 'v'], slots: [m, v], extraVariables: [beta1, beta2], updates };
 }
 
 export const adamOptimizer = definePlugin({

@@ -8,9 +8,10 @@ import {
   PLUGIN_OPTIONS,
   type GraphOptimizerUpdate,
   type GraphUpdateContext,
+  type OptimizerExtraState,
   type OptimizerPlugin,
 } from '../../sdk/index.js';
-import { adamGraphUpdate } from './adam.js';
+import { accumulatedPowers, adamExtraState, adamGraphUpdate } from './adam.js';
 import { learningRateOption } from './common.js';
 
 const adamwOptions = Options({
@@ -59,7 +60,7 @@ export class AdamWOptimizer extends tf.AdamOptimizer {
       : Object.keys(variableGradients);
     // Keras divides by sqrt(v) + epsilon before the bias correction, tfjs by sqrt(v_hat) +
     // epsilon after it: the same step with tfjs' epsilon set to epsilon / sqrt(1 - beta2^t)
-    const accBeta2 = (this as unknown as { accBeta2: tf.Variable }).accBeta2.dataSync()[0];
+    const accBeta2 = accumulatedPowers(this)[1].dataSync()[0];
     this.epsilon = this.kerasEpsilon / Math.sqrt(1 - accBeta2);
     const scale = this.learningRate * this.weightDecay;
     if (scale > 0) {
@@ -78,8 +79,11 @@ export class AdamWOptimizer extends tf.AdamOptimizer {
 @injectable()
 export class AdamW implements OptimizerPlugin {
   readonly learningRate: number;
+  /** Adam's accumulated powers, under Adam's names: the tfjs optimizer is an Adam. */
+  readonly extraState: OptimizerExtraState;
   constructor(@inject(PLUGIN_OPTIONS) private readonly options: AdamWOptions) {
     this.learningRate = options.learningRate;
+    this.extraState = adamExtraState(options);
   }
 
   createTfjsOptimizer(): tf.Optimizer {

@@ -27,25 +27,53 @@ export interface GraphUpdateContext {
   slotVariables(slot: string): GraphVariable[];
 }
 
-/**
- * Adam-style accumulated powers (beta1^t, beta2^t): scalar variables the checkpoint keeps
- * exactly under ADAM_POWER_STATE_NAMES, shared with the eager engine's tfjs Adam.
- */
-export interface GraphPowers {
-  beta1: GraphVariable;
-  beta2: GraphVariable;
-  b1: number;
-  b2: number;
-}
-
 /** An optimizer update written as graph ops, in tfjs' formulas and getWeights slot order. */
 export interface GraphOptimizerUpdate {
   /** Slot names in tfjs' getWeights order (`m`, `v` for Adam), one variable per weight each. */
   slotNames: string[];
   slots: GraphVariable[][];
-  powers?: GraphPowers;
-  /** The ops that update weights and slots. */
+  /**
+   * One float32 variable per entry of the plugin's `extraState.entries`, in that order and of
+   * that shape. The engine sets them (`valueAfter(0)` at the start), saves and restores them.
+   */
+  extraVariables?: GraphVariable[];
+  /** The ops that update weights, slots and extra variables. */
   updates: string[];
+}
+
+/**
+ * One named tensor of exact state an optimizer keeps beyond tfjs' per-weight slots and its
+ * iteration count (Adam's accumulated powers beta^t).
+ */
+export interface OptimizerExtraEntry {
+  /** Its name in checkpoints (`affectlab/adam/accBeta1`): never a slot's `<weight>/<slot>`. */
+  readonly name: string;
+  /** Its shape ([] for a scalar); float32. */
+  readonly shape: readonly number[];
+  /**
+   * Its value after `iterations` steps by the optimizer's closed-form rule: the value before the
+   * first step (0), and what the graph engine restores from a checkpoint without the entry.
+   */
+  valueAfter(iterations: number): Float32Array;
+}
+
+/**
+ * The exact state an optimizer keeps beyond tfjs' slots. Both engines save its entries in
+ * checkpoints after the slots, under their names and in this order, so a resumed run continues
+ * bit for bit and either engine reads the other's checkpoints. The eager engine reads and writes
+ * them in the tfjs optimizer (createTfjsOptimizer's) through these hooks; the graph engine keeps
+ * them in the update's `extraVariables`.
+ */
+export interface OptimizerExtraState {
+  readonly entries: readonly OptimizerExtraEntry[];
+  /** The entries' current values in `optimizer`, in order: copies the caller disposes. */
+  readTfjs(optimizer: tf.Optimizer): tf.Tensor[];
+  /**
+   * Set the entries in `optimizer` to `values` (in order; the caller keeps them), after its
+   * setWeights restored the rest. Called only when a checkpoint has every entry; otherwise the
+   * tfjs optimizer keeps what its own setWeights made of the iteration count.
+   */
+  writeTfjs(optimizer: tf.Optimizer, values: readonly tf.Tensor[]): void;
 }
 
 /**
@@ -60,6 +88,8 @@ export interface OptimizerPlugin {
   /** A new tfjs optimizer with these hyperparameters. */
   createTfjsOptimizer(): tf.Optimizer;
   graphUpdate?(context: GraphUpdateContext): GraphOptimizerUpdate;
+  /** State beyond tfjs' per-weight slots and `iter` that exact resume needs, if any. */
+  readonly extraState?: OptimizerExtraState;
 }
 
 // ---- loss ------------------------------------------------------------------------------------

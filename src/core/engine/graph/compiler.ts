@@ -12,7 +12,11 @@
  * whichever engine wrote the checkpoint.
  */
 import type * as tf from '@tensorflow/tfjs';
-import type { GraphOptimizerUpdate, GraphWeight } from '../../../sdk/contracts/optimisation.js';
+import type {
+  GraphOptimizerUpdate,
+  GraphWeight,
+  OptimizerExtraEntry,
+} from '../../../sdk/contracts/optimisation.js';
 import type { Task } from '../../../sdk/contracts/data.js';
 import type { EngineOptions } from '../engine.js';
 import { DType, type DTypeCode, type GraphAddon } from './addon.js';
@@ -179,7 +183,27 @@ function emitOptimizer(
     throw new Error(
       `graph: optimizer ${type} names ${state.slotNames.length} slots but has ${state.slots.length}`,
     );
+  checkExtraVariables(type, plugin.extraState?.entries ?? [], state.extraVariables ?? []);
   return { optimizer: { type, ...state }, updates };
+}
+
+/** An optimizer's graph update keeps one variable of the declared shape per extra-state entry. */
+function checkExtraVariables(
+  type: string,
+  entries: readonly OptimizerExtraEntry[],
+  variables: readonly GraphVariable[],
+): void {
+  const shape = (s: readonly number[]) => `[${s.join(', ')}]`;
+  if (variables.length !== entries.length)
+    throw new Error(
+      `graph: optimizer ${type} declares ${entries.length} extra state entries but its update keeps ${variables.length}`,
+    );
+  entries.forEach((e, i) => {
+    if (shape(e.shape) !== shape(variables[i].shape))
+      throw new Error(
+        `graph: optimizer ${type}: ${e.name} is ${shape(e.shape)} but its variable ${shape(variables[i].shape)}`,
+      );
+  });
 }
 
 /** The loss of one head as graph ops, from its loss plugin. */
@@ -440,7 +464,7 @@ export function compileStep(addon: GraphAddon, options: EngineOptions): Compiled
   const assigns = [
     ...variables.map((v) => v.assign),
     ...optimizer.slots.flat().map((v) => v.assign),
-    ...(optimizer.powers ? [optimizer.powers.beta1.assign, optimizer.powers.beta2.assign] : []),
+    ...(optimizer.extraVariables ?? []).map((v) => v.assign),
   ];
   return {
     builder: b,

@@ -6,7 +6,6 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import {
-  ADAM_POWER_STATE_NAMES as ADAM_POWERS,
   type EngineOptions,
   OptimizerStateEntry,
   StepInputs,
@@ -208,23 +207,35 @@ export class GraphEngine implements TrainingEngine {
   }
 
   private async resetOptimizer(): Promise<void> {
-    const { slots, powers } = this.step.optimizer;
-    const vars = slots.flat();
+    const vars = this.step.optimizer.slots.flat();
     await this.writeVariables(
       vars,
       vars.map((v) => new Float32Array(tf.util.sizeFromShape(v.shape))),
     );
-    if (powers)
-      await this.writeVariables(
-        [powers.beta1, powers.beta2],
-        [Float32Array.of(powers.b1), Float32Array.of(powers.b2)],
-      );
+    await this.writeExtraState(new Map(), 0);
     this.iterations = 0;
+  }
+
+  /** The optimizer plugin's extra state: each entry from `saved`, else its value after `iterations`. */
+  private async writeExtraState(saved: Map<string, tf.Tensor>, iterations: number): Promise<void> {
+    const entries = this.options.optimizer.plugin.extraState?.entries ?? [];
+    const vars = this.step.optimizer.extraVariables ?? [];
+    await this.writeVariables(
+      vars,
+      entries.map((e) => {
+        const data = saved.get(e.name)?.dataSync() ?? e.valueAfter(iterations);
+        if (data.length !== tf.util.sizeFromShape([...e.shape]))
+          throw new Error(
+            `optimizer state: ${e.name} has ${data.length} values for shape [${e.shape.join(', ')}]`,
+          );
+        return Float32Array.from(data);
+      }),
+    );
   }
 
   /**
    * tfjs' optimizer getWeights layout: `iter` (int32), then each slot kind for every trainable
-   * weight in order; Adam adds its accumulated powers under the eager engine's names. Before the
+   * weight in order, then the optimizer plugin's extra state under its names. Before the
    * first step tfjs has no slots, and neither does this state.
    */
   async getOptimizerState(): Promise<OptimizerStateEntry[]> {
@@ -232,7 +243,7 @@ export class GraphEngine implements TrainingEngine {
       { name: 'iter', tensor: tf.scalar(this.iterations, 'int32') },
     ];
     if (this.iterations === 0) return out;
-    const { slots, slotNames, powers } = this.step.optimizer;
+    const { slots, slotNames, extraVariables = [] } = this.step.optimizer;
     const weights = this.step.trainable.map((i) => this.step.modelWeights[i]);
     for (let s = 0; s < slots.length; s++) {
       const values = await this.readVariables(slots[s]);
@@ -240,21 +251,23 @@ export class GraphEngine implements TrainingEngine {
         out.push({ name: `${weights[i].name}/${slotNames[s]}`, tensor }),
       );
     }
-    if (powers) {
-      const [b1, b2] = await this.readVariables([powers.beta1, powers.beta2]);
-      out.push({ name: ADAM_POWERS[0], tensor: b1 }, { name: ADAM_POWERS[1], tensor: b2 });
-    }
+    const entries = this.options.optimizer.plugin.extraState?.entries ?? [];
+    const extra = await this.readVariables(extraVariables);
+    extra.forEach((tensor, i) => out.push({ name: entries[i].name, tensor }));
     return out;
   }
 
   async setOptimizerState(state: OptimizerStateEntry[]): Promise<void> {
-    const { slots, slotNames, powers } = this.step.optimizer;
-    const named = new Map(state.map((s) => [s.name, s]));
-    const positional = state.filter((s) => !(ADAM_POWERS as readonly string[]).includes(s.name));
+    const { slots, slotNames } = this.step.optimizer;
+    const names = new Set(this.options.optimizer.plugin.extraState?.entries.map((e) => e.name));
+    const extra = new Map(state.filter((s) => names.has(s.name)).map((s) => [s.name, s.tensor]));
+    const positional = state.filter((s) => !names.has(s.name));
     const [iter, ...rest] = positional;
     if (!iter) throw new Error('optimizer state: no iteration count');
     await this.resetOptimizer();
     this.iterations = (await iter.tensor.data())[0];
+    // an entry a checkpoint lacks (an older one) gets the plugin's rule for this iteration count
+    await this.writeExtraState(extra, this.iterations);
     const n = this.step.trainable.length;
     if (rest.length === 0) return;
     if (rest.length !== slots.length * n)
@@ -271,22 +284,6 @@ export class GraphEngine implements TrainingEngine {
       await this.writeVariables(
         slots[s],
         group.map((e) => e.tensor.dataSync() as Float32Array),
-      );
-    }
-    if (powers) {
-      const b1 = named.get(ADAM_POWERS[0]);
-      const b2 = named.get(ADAM_POWERS[1]);
-      // without the exact powers (an older checkpoint), tfjs' own rule: beta^(iterations + 1)
-      await this.writeVariables(
-        [powers.beta1, powers.beta2],
-        [
-          b1
-            ? (b1.tensor.dataSync() as Float32Array)
-            : Float32Array.of(powers.b1 ** (this.iterations + 1)),
-          b2
-            ? (b2.tensor.dataSync() as Float32Array)
-            : Float32Array.of(powers.b2 ** (this.iterations + 1)),
-        ],
       );
     }
   }
