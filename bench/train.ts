@@ -37,6 +37,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import sharp from 'sharp';
 import { UserError } from '../src/sdk/errors.js';
+import { TENSORFLOW_VERSION } from '../src/sdk/index.js';
 import type { DatasetPlugin } from '../src/sdk/contracts/data.js';
 import { ensureSyntheticAffectNet } from '../src/plugins/datasets/affectnet/synth.js';
 import { createRuntime } from '../src/main.js';
@@ -334,6 +335,8 @@ function requirementPins(file: string): Map<string, string> {
     const match = /^\s*([A-Za-z0-9_.-]+)==([^\s#]+)/.exec(line);
     if (match) pins.set(match[1], match[2]);
   }
+  // TensorFlow is pinned once, in package.json (affectlab.tensorflow): the Keras side gets it here
+  if (file === 'requirements-keras.txt') pins.set('tensorflow-cpu', TENSORFLOW_VERSION);
   return pins;
 }
 
@@ -383,7 +386,10 @@ function ensureVenv(name: 'keras' | 'torch'): string {
     log(`installing ${[...pins].map(([n, v]) => `${n}==${v}`).join(' ')} into ${venv} (once)`);
     const pip = spawnSync(
       venvPython,
-      ['-m', 'pip', 'install', '--disable-pip-version-check', '-r', join(benchDir, requirements)],
+      [
+        ...['-m', 'pip', 'install', '--disable-pip-version-check'],
+        ...['-r', join(benchDir, requirements), ...[...pins].map(([n, v]) => `${n}==${v}`)],
+      ],
       { stdio: ['ignore', 2, 2] },
     );
     if (pip.status !== 0 || !matches()) {
@@ -893,7 +899,7 @@ async function main(): Promise<void> {
     const cores = availableParallelism();
     const machine = `${cores} x ${cpuModel()}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM, Linux ${release()}`;
     const versions =
-      `node ${process.version}, @tensorflow/tfjs ${packageVersion('@tensorflow/tfjs')}, @tensorflow/tfjs-node ${packageVersion('@tensorflow/tfjs-node')} (libtensorflow from tensorflow-cpu 2.18.1; TF_ENABLE_ONEDNN_OPTS=${process.env.TF_ENABLE_ONEDNN_OPTS} for affectlab and Keras, set by the bench), sharp ${sharp.versions.sharp} (libvips ${sharp.versions.vips}); ` +
+      `node ${process.version}, @tensorflow/tfjs ${packageVersion('@tensorflow/tfjs')}, @tensorflow/tfjs-node ${packageVersion('@tensorflow/tfjs-node')} (libtensorflow from tensorflow-cpu ${TENSORFLOW_VERSION}; TF_ENABLE_ONEDNN_OPTS=${process.env.TF_ENABLE_ONEDNN_OPTS} for affectlab and Keras, set by the bench), sharp ${sharp.versions.sharp} (libvips ${sharp.versions.vips}); ` +
       Object.entries(pythonVersions)
         .map(([k, v]) => `${k} ${v}`)
         .join(', ');

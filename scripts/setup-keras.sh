@@ -10,14 +10,14 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv="$root/.venv-keras"
 requirements="$root/scripts/keras-requirements.txt"
 python="${PYTHON:-python3}"
+# TensorFlow is pinned once, in package.json (affectlab.tensorflow)
+tensorflow="tensorflow-cpu==$(node -p "require('$root/package.json').affectlab.tensorflow")"
 
 pins_installed() {
-  "$venv/bin/python" - "$requirements" <<'PY' 2>/dev/null
+  "$venv/bin/python" - "$requirements" "$tensorflow" <<'PY' 2>/dev/null
 import importlib.metadata as m, sys
-for line in open(sys.argv[1]):
-    line = line.split("#")[0].strip()
-    if not line:
-        continue
+lines = [line.split("#")[0].strip() for line in open(sys.argv[1])] + [sys.argv[2]]
+for line in filter(None, lines):
     name, version = line.split("==")
     if m.version(name) != version:
         sys.exit(1)
@@ -33,5 +33,5 @@ if [ ! -x "$venv/bin/python" ]; then
   "$python" -m venv "$venv"
 fi
 
-"$venv/bin/python" -m pip install --disable-pip-version-check --quiet -r "$requirements"
+"$venv/bin/python" -m pip install --disable-pip-version-check --quiet -r "$requirements" "$tensorflow"
 "$venv/bin/python" -c 'import importlib.metadata as m; print("keras venv:", *(f"{p} {m.version(p)}" for p in ("tensorflow-cpu", "keras", "mlflow")))'
