@@ -107,8 +107,15 @@ function absolutePlugins(config: ExperimentConfig, file: string): ExperimentConf
   };
 }
 
-/** SIGINT/SIGTERM finish the current step, checkpoint and mark the run KILLED; a second one exits at once. */
-function installStopHandlers(signal: { stop: boolean; reason?: string }): () => void {
+/**
+ * SIGINT/SIGTERM set `signal.stop`, and the work in hand ends cleanly (`doing` tells the user
+ * how: finish the step and checkpoint, cancel the sweep's runs); a second one exits at once.
+ * Returns the uninstaller. The one signal handler of `run`, its sweeps and dry runs.
+ */
+function installStopHandlers(
+  signal: { stop: boolean; reason?: string },
+  doing?: string,
+): () => void {
   const handler = (name: NodeJS.Signals) => {
     if (signal.stop) {
       process.stderr.write(`\n${name} again: exiting without waiting\n`);
@@ -116,9 +123,7 @@ function installStopHandlers(signal: { stop: boolean; reason?: string }): () => 
     }
     signal.stop = true;
     signal.reason = name;
-    process.stderr.write(
-      `\n${name}: finishing the current step, then writing a checkpoint (press again to exit at once)\n`,
-    );
+    if (doing) process.stderr.write(`\n${name}: ${doing} (press again to exit at once)\n`);
   };
   process.on('SIGINT', handler);
   process.on('SIGTERM', handler);
@@ -244,7 +249,10 @@ async function runOne(
   opts: RunCommandOptions,
 ): Promise<void> {
   const signal = { stop: false as boolean, reason: undefined as string | undefined };
-  const uninstall = installStopHandlers(signal);
+  const uninstall = installStopHandlers(
+    signal,
+    'finishing the current step, then writing a checkpoint',
+  );
   try {
     const { sweep: _sweep, ...config } = absolutePlugins(base.config, file);
     const result = await runExperiment(
@@ -294,12 +302,7 @@ async function dryRunSweep(
       `# group: ${opts.group}\n`,
   );
   const signal = { stop: false as boolean, reason: undefined as string | undefined };
-  const onSignal = (name: NodeJS.Signals) => {
-    signal.stop = true;
-    signal.reason = name;
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  const uninstall = installStopHandlers(signal);
   try {
     let i = 0;
     for (const trial of iterateTrials(sweep, base.config.seed)) {
@@ -332,8 +335,7 @@ async function dryRunSweep(
     if (total > shown)
       process.stdout.write(`# ... and ${total - shown} more (--first <n> prints more)\n`);
   } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    uninstall();
   }
 }
 
@@ -429,7 +431,7 @@ async function launchSweep(
   }
   retagCombinations(record, childTags);
   const signal = { stop: false as boolean, reason: undefined as string | undefined };
-  const uninstall = installSweepStopHandlers(signal);
+  const uninstall = installStopHandlers(signal, "cancelling the sweep's runs");
   try {
     const result = await runSweep(runtime, dir, launcher, {
       cacheDir: opts.cacheDir,
@@ -522,7 +524,7 @@ async function resumeSweep(runtime: Runtime, dir: string, opts: RunCommandOption
   );
   const reporters = sweepReporters(runtime, resolved, opts.cacheDir);
   const signal = { stop: false as boolean, reason: undefined as string | undefined };
-  const uninstall = installSweepStopHandlers(signal);
+  const uninstall = installStopHandlers(signal, "cancelling the sweep's runs");
   try {
     const result = await runSweep(runtime, dir, launcher, {
       cacheDir: opts.cacheDir,
@@ -533,23 +535,4 @@ async function resumeSweep(runtime: Runtime, dir: string, opts: RunCommandOption
   } finally {
     uninstall();
   }
-}
-
-/** Ctrl-C/SIGTERM during a sweep: the launcher cancels its tasks; a second one exits at once. */
-function installSweepStopHandlers(signal: { stop: boolean; reason?: string }): () => void {
-  const handler = (name: NodeJS.Signals) => {
-    if (signal.stop) {
-      process.stderr.write(`\n${name} again: exiting without waiting\n`);
-      process.exit(name === 'SIGINT' ? 130 : 143);
-    }
-    signal.stop = true;
-    signal.reason = name;
-    process.stderr.write(`\n${name}: cancelling the sweep's runs (press again to exit at once)\n`);
-  };
-  process.on('SIGINT', handler);
-  process.on('SIGTERM', handler);
-  return () => {
-    process.off('SIGINT', handler);
-    process.off('SIGTERM', handler);
-  };
 }
