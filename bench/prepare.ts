@@ -41,12 +41,10 @@ interface ChildResult {
 
 /** One prepare in this process: the child side. */
 async function child(root: string): Promise<void> {
-  const { Logger, RunContext } = await import('../src/core/plugin/services.js');
-  const { AffectNetDataset } = await import('../src/plugins/datasets/affectnet/dataset.js');
-  const { affectnetDataset } = await import('../src/plugins/datasets/affectnet/index.js');
-  const { withOptionDefaults } = await import('../src/core/plugin/defaults.js');
+  const { createRuntime, openDataset } = await import('../src/index.js');
   const progressLines: string[] = [];
-  const logger = new Logger();
+  const runtime = createRuntime();
+  const logger = runtime.logger;
   logger.level = 'info';
   logger.sink = (line) => progressLines.push(line);
   if (values.baseline) {
@@ -63,15 +61,16 @@ async function child(root: string): Promise<void> {
     );
     return;
   }
-  const dataset = new AffectNetDataset(
-    withOptionDefaults(affectnetDataset, {
+  const dataset = openDataset(
+    runtime,
+    {
+      type: 'affectnet',
       root,
       classes: values.classes,
       task: values.task,
       split: { policy: values.policy, validationPerClass: 500 },
-    }),
-    logger,
-    new RunContext('bench-prepare', 'bench', 42, root, process.cwd()),
+    },
+    { name: 'bench-prepare', seed: 42, cacheDir: root },
   );
   const started = performance.now();
   const cpuBefore = process.cpuUsage();

@@ -11,7 +11,7 @@ import {
   type PluginDefinition,
   type TrainingCallback,
   type TrainingControl,
-} from '../src/core/plugin/plugin.js';
+} from '../src/index.js';
 
 /** Worker replies on stdout start with this; any other stdout line is a stray log line. */
 export const REPLY_MARKER = '@@bench ';

@@ -18,17 +18,22 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
-import type { TrainingConfig } from '../src/core/config/types.js';
-import { loadGraphModule } from '../src/core/engine/index.js';
-import { batchAugmentParams, toUnitFloat } from '../src/core/pipeline/augment.js';
-import { ImagePipeline } from '../src/core/pipeline/pipeline.js';
-import type { AugmentOptions, Example, ImageSpec, Task } from '../src/core/plugin/plugin.js';
-import { Logger, RunContext } from '../src/core/plugin/services.js';
-import { trainEpoch } from '../src/core/runner/trainer.js';
-import { withOptionDefaults } from '../src/core/plugin/defaults.js';
-import { AffectNetDataset } from '../src/plugins/datasets/affectnet/dataset.js';
-import { affectnetDataset } from '../src/plugins/datasets/affectnet/index.js';
-import { ensureSyntheticAffectNet } from '../src/plugins/datasets/affectnet/synth.js';
+import {
+  ImagePipeline,
+  batchAugmentParams,
+  createRuntime,
+  loadGraphModule,
+  openDataset,
+  toUnitFloat,
+  trainEpoch,
+  type AugmentOptions,
+  type Example,
+  type ImageSpec,
+  type Task,
+  type TrainingConfig,
+} from '../src/index.js';
+// the synthetic set's generator is the affectnet plugin's own tool (no plugin kind offers it)
+import { ensureSyntheticAffectNet } from '../src/plugins/datasets/affectnet/index.js';
 import { activateBackend } from '../test/support/helpers.js';
 import { lossSpecOf, optimizerOf } from '../test/support/training-plugins.js';
 
@@ -47,16 +52,17 @@ const reps = Number(values.reps);
 const image: ImageSpec = { height: size, width: size, channels: 3 };
 
 async function examples(root: string): Promise<{ list: Example[]; augment: AugmentOptions }> {
-  const logger = new Logger();
-  logger.level = 'warn';
-  const dataset = new AffectNetDataset(
-    withOptionDefaults(affectnetDataset, {
+  const runtime = createRuntime();
+  runtime.logger.level = 'warn';
+  const dataset = openDataset(
+    runtime,
+    {
+      type: 'affectnet',
       root,
       classes: 'affectnet11',
       split: { policy: 'official', validationPerClass: 1 },
-    }),
-    logger,
-    new RunContext('bench', 'bench', 1, tmpdir(), process.cwd()),
+    },
+    { name: 'bench', seed: 1, cacheDir: tmpdir() },
   );
   const augment = dataset.pipeline.augment;
   if (!augment) throw new Error('the affectnet dataset has no default augmentation');

@@ -36,10 +36,9 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import sharp from 'sharp';
-import { UserError } from '../src/core/errors.js';
-import type { DatasetPlugin } from '../src/core/plugin/plugin.js';
-import { ensureSyntheticAffectNet } from '../src/plugins/datasets/affectnet/synth.js';
-import { createRuntime } from '../src/main.js';
+import { UserError, createRuntime, type DatasetPlugin } from '../src/index.js';
+// the synthetic set's generator is the affectnet plugin's own tool (no plugin kind offers it)
+import { ensureSyntheticAffectNet } from '../src/plugins/datasets/affectnet/index.js';
 import {
   REPLY_MARKER,
   benchExperimentYaml,

@@ -25,11 +25,7 @@ import {
 
 // experiments: resolve a YAML file (runtime.resolve) and run it as `affectlab run` does
 export type { ResolveOptions, ResolvedExperiment } from '../core/plugin/runtime.js';
-export {
-  runExperiment,
-  type RunOptions,
-  type RunResult,
-} from '../core/runner/experiment-run.js';
+export { runExperiment, type RunOptions, type RunResult } from '../core/runner/experiment-run.js';
 
 // the backend: which TensorFlow build runs the tensors
 export type { ActiveBackend, BackendName, BackendPreference } from '../core/training/backend.js';
