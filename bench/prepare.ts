@@ -41,9 +41,12 @@ interface ChildResult {
 
 /** One prepare in this process: the child side. */
 async function child(root: string): Promise<void> {
-  const { createRuntime, openDataset } = await import('../src/index.js');
+  // the SDK and the one plugin, not the whole of affectlab: the baseline's peak RSS is the
+  // cost of what prepare needs
+  const { createPluginRuntime, openDataset } = await import('../src/sdk/index.js');
+  const { affectnetDataset } = await import('../src/plugins/datasets/affectnet/index.js');
   const progressLines: string[] = [];
-  const runtime = createRuntime();
+  const runtime = createPluginRuntime([affectnetDataset]);
   const logger = runtime.logger;
   logger.level = 'info';
   logger.sink = (line) => progressLines.push(line);

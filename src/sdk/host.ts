@@ -13,9 +13,10 @@
  */
 import { resolve } from 'node:path';
 import type { DependencyContainer } from 'tsyringe';
-import type { DatasetPlugin, PluginKind } from '../core/plugin/plugin.js';
+import type { DatasetPlugin, PluginDefinition, PluginKind } from '../core/plugin/plugin.js';
 import type { PluginRef } from '../core/config/types.js';
-import type { Runtime } from '../core/plugin/runtime.js';
+import { Registry } from '../core/plugin/registry.js';
+import { Runtime } from '../core/plugin/runtime.js';
 import { RunContext } from '../core/plugin/services.js';
 import {
   BackendService,
@@ -26,6 +27,16 @@ import {
 // experiments: resolve a YAML file (runtime.resolve) and run it as `affectlab run` does
 export type { ResolveOptions, ResolvedExperiment } from '../core/plugin/runtime.js';
 export { runExperiment, type RunOptions, type RunResult } from '../core/runner/experiment-run.js';
+
+/**
+ * A runtime holding only `plugins` (no built-ins, no defaults that name plugins): for a tool that
+ * needs a few plugins in a lean process. With the built-ins: `createRuntime()`.
+ */
+export function createPluginRuntime(plugins: Iterable<PluginDefinition>): Runtime {
+  const registry = new Registry();
+  registry.registerAll(plugins);
+  return new Runtime(registry);
+}
 
 // the backend: which TensorFlow build runs the tensors
 export type { ActiveBackend, BackendName, BackendPreference } from '../core/training/backend.js';
