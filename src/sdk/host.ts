@@ -105,6 +105,7 @@ export {
   type PipelineStats,
 } from '../core/pipeline/index.js';
 export { shrinkOnLoadFrom } from '../core/pipeline/preprocess.js';
+export { datasetPipeline } from '../core/pipeline/dataset-pipeline.js';
 export {
   PreprocessedCache,
   CACHE_HEADER_BYTES,
