@@ -186,3 +186,19 @@ test('plugins, examples and benchmarks import src/core only through the SDK (typ
   );
   assert.deepEqual(offending, []);
 });
+
+test("bench/ reaches src/ only through affectlab (src/index.ts, src/sdk) or a plugin's index", () => {
+  const bench = join(repoRoot, 'bench');
+  const files = sourceFiles(bench);
+  const allowed = (target: string): boolean =>
+    target === join(srcRoot, 'index.ts') ||
+    target.startsWith(join(srcRoot, 'sdk') + '/') ||
+    (target.startsWith(join(srcRoot, 'plugins') + '/') && target.endsWith('/index.ts'));
+  const offending = files.flatMap((file) =>
+    allImports(file)
+      .map((spec) => resolve(dirname(file), spec.replace(/\.js$/, '.ts')))
+      .filter((target) => target.startsWith(srcRoot + '/') && !allowed(target))
+      .map((target) => `${relative(repoRoot, file)} -> ${relative(repoRoot, target)}`),
+  );
+  assert.deepEqual(offending, []);
+});
