@@ -106,6 +106,7 @@ export {
 } from '../core/pipeline/index.js';
 export { shrinkOnLoadFrom } from '../core/pipeline/preprocess.js';
 export { datasetPipeline } from '../core/pipeline/dataset-pipeline.js';
+/** The preprocessed-image cache the pipeline reads from epoch 2 on: its keys, entries, size. */
 export {
   PreprocessedCache,
   CACHE_HEADER_BYTES,
