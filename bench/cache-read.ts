@@ -14,14 +14,16 @@ import { closeSync, existsSync, mkdirSync, openSync, readvSync, rmSync, statSync
 import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { toUnitFloat } from '../src/core/pipeline/augment.js';
-import { CACHE_HEADER_BYTES, PreprocessedCache } from '../src/core/pipeline/cache.js';
-import { ImagePipeline } from '../src/core/pipeline/pipeline.js';
-import { Logger, RunContext } from '../src/sdk/services.js';
-import { withOptionDefaults } from '../src/core/plugin/defaults.js';
-import { AffectNetDataset } from '../src/plugins/datasets/affectnet/dataset.js';
-import { affectnetDataset } from '../src/plugins/datasets/affectnet/index.js';
-import type { Example, ImageSpec } from '../src/sdk/contracts/data.js';
+import {
+  CACHE_HEADER_BYTES,
+  ImagePipeline,
+  PreprocessedCache,
+  createRuntime,
+  openDataset,
+  toUnitFloat,
+  type Example,
+  type ImageSpec,
+} from '../src/index.js';
 
 const { values } = parseArgs({
   options: {
@@ -63,16 +65,17 @@ type PipelineClass = new (options: {
 }) => PipelineLike;
 
 async function examples(root: string): Promise<Example[]> {
-  const logger = new Logger();
-  logger.level = 'warn';
-  const dataset = new AffectNetDataset(
-    withOptionDefaults(affectnetDataset, {
+  const runtime = createRuntime();
+  runtime.logger.level = 'warn';
+  const dataset = openDataset(
+    runtime,
+    {
+      type: 'affectnet',
       root,
       classes: 'affectnet11',
       split: { policy: 'official', validationPerClass: 1 },
-    }),
-    logger,
-    new RunContext('bench', 'bench', 1, tmpdir(), process.cwd()),
+    },
+    { name: 'bench', seed: 1, cacheDir: tmpdir() },
   );
   return (await dataset.prepare()).train;
 }

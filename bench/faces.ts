@@ -12,11 +12,16 @@ import { createRequire } from 'node:module';
 import { cpus, loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { createRuntime } from '../src/main.js';
-import { BackendService, type BackendPreference } from '../src/core/training/backend.js';
-import { decodeRgb, prepareFace } from '../src/core/inference/faces.js';
-import type { CropMode } from '../src/sdk/contracts/data.js';
-import type { DetectorPlugin, RgbImage } from '../src/sdk/contracts/inference.js';
+import {
+  activateBackend,
+  createRuntime,
+  decodeRgb,
+  prepareFace,
+  type BackendPreference,
+  type CropMode,
+  type DetectorPlugin,
+  type RgbImage,
+} from '../src/index.js';
 
 const { values } = parseArgs({
   options: {
@@ -33,9 +38,7 @@ const photos = [1, 2, 3, 4, 5, 6].map((i) => join(demo, `sample${i}.jpg`));
 
 const runtime = createRuntime();
 runtime.logger.level = 'warn';
-const backend = await runtime.container
-  .resolve(BackendService)
-  .activate(values.backend as BackendPreference);
+const backend = await activateBackend(runtime, values.backend as BackendPreference);
 const spec = { height: 64, width: 64, channels: 3 as const };
 
 async function measure(landmarks: boolean, crop: CropMode): Promise<string> {

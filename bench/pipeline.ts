@@ -25,15 +25,17 @@ import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import sharp from 'sharp';
-import { scanCacheBytes } from '../src/core/pipeline/cache.js';
-import { ImagePipeline } from '../src/core/pipeline/pipeline.js';
-import { decodeAndCrop, shrinkOnLoadFrom } from '../src/core/pipeline/preprocess.js';
-import { Logger, RunContext } from '../src/sdk/services.js';
-import { withOptionDefaults } from '../src/core/plugin/defaults.js';
-import { AffectNetDataset } from '../src/plugins/datasets/affectnet/dataset.js';
-import { affectnetDataset } from '../src/plugins/datasets/affectnet/index.js';
-import { ensureSyntheticAffectNet } from '../src/plugins/datasets/affectnet/synth.js';
-import type { Example } from '../src/sdk/contracts/data.js';
+import {
+  ImagePipeline,
+  createRuntime,
+  decodeAndCrop,
+  openDataset,
+  scanCacheBytes,
+  shrinkOnLoadFrom,
+  type Example,
+} from '../src/index.js';
+// the synthetic set's generator is the affectnet plugin's own tool (no plugin kind offers it)
+import { ensureSyntheticAffectNet } from '../src/plugins/datasets/affectnet/index.js';
 
 const { values } = parseArgs({
   options: {
@@ -65,16 +67,17 @@ interface Row {
 }
 
 async function examples(root: string): Promise<Example[]> {
-  const logger = new Logger();
-  logger.level = 'warn';
-  const dataset = new AffectNetDataset(
-    withOptionDefaults(affectnetDataset, {
+  const runtime = createRuntime();
+  runtime.logger.level = 'warn';
+  const dataset = openDataset(
+    runtime,
+    {
+      type: 'affectnet',
       root,
       classes: 'affectnet11',
       split: { policy: 'official', validationPerClass: 1 },
-    }),
-    logger,
-    new RunContext('bench', 'bench', 1, tmpdir(), process.cwd()),
+    },
+    { name: 'bench', seed: 1, cacheDir: tmpdir() },
   );
   const splits = await dataset.prepare();
   return splits.train;

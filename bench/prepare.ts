@@ -41,12 +41,13 @@ interface ChildResult {
 
 /** One prepare in this process: the child side. */
 async function child(root: string): Promise<void> {
-  const { Logger, RunContext } = await import('../src/sdk/services.js');
-  const { AffectNetDataset } = await import('../src/plugins/datasets/affectnet/dataset.js');
+  // the SDK and the one plugin, not the whole of affectlab: the baseline's peak RSS is the
+  // cost of what prepare needs
+  const { createPluginRuntime, openDataset } = await import('../src/sdk/index.js');
   const { affectnetDataset } = await import('../src/plugins/datasets/affectnet/index.js');
-  const { withOptionDefaults } = await import('../src/core/plugin/defaults.js');
   const progressLines: string[] = [];
-  const logger = new Logger();
+  const runtime = createPluginRuntime([affectnetDataset]);
+  const logger = runtime.logger;
   logger.level = 'info';
   logger.sink = (line) => progressLines.push(line);
   if (values.baseline) {
@@ -63,15 +64,16 @@ async function child(root: string): Promise<void> {
     );
     return;
   }
-  const dataset = new AffectNetDataset(
-    withOptionDefaults(affectnetDataset, {
+  const dataset = openDataset(
+    runtime,
+    {
+      type: 'affectnet',
       root,
       classes: values.classes,
       task: values.task,
       split: { policy: values.policy, validationPerClass: 500 },
-    }),
-    logger,
-    new RunContext('bench-prepare', 'bench', 42, root, process.cwd()),
+    },
+    { name: 'bench-prepare', seed: 42, cacheDir: root },
   );
   const started = performance.now();
   const cpuBefore = process.cpuUsage();

@@ -20,17 +20,17 @@ import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
-import { BackendService } from '../src/core/training/backend.js';
-import { setRunTracer } from '../src/core/engine/graph/addon.js';
-import { crossEntropyLoss } from '../src/plugins/losses/cross-entropy.js';
-import type { Task } from '../src/sdk/contracts/data.js';
 import {
-  VggType,
-  vggTypePlugin,
-  type VggTypeOptions,
-} from '../src/plugins/architectures/vgg-type.js';
-import { ensureSyntheticAffectNet } from '../src/plugins/datasets/affectnet/synth.js';
-import { createRuntime } from '../src/main.js';
+  BackendService,
+  buildPlugin,
+  createRuntime,
+  setRunTracer,
+  type ArchitecturePlugin,
+  type LossPlugin,
+  type Task,
+} from '../src/index.js';
+// the synthetic set's generator is the affectnet plugin's own tool (no plugin kind offers it)
+import { ensureSyntheticAffectNet } from '../src/plugins/datasets/affectnet/index.js';
 import { buildStepEngine } from './step-engine.js';
 import { stepTimings, type NodeTiming } from './step-stats.js';
 import { benchExperimentYaml } from './train-common.js';
@@ -85,16 +85,12 @@ async function profileEager(): Promise<void> {
     classes: classes.map((name, index) => ({ index, code: index, name })),
   };
   // the plugin's schema defaults: the report's Appendix C net
-  const options = Object.fromEntries(
-    Object.entries(vggTypePlugin.optionsSchema.properties ?? {}).map(([key, schema]) => [
-      key,
-      (schema as { default?: unknown }).default,
-    ]),
-  ) as unknown as VggTypeOptions;
-  const model = new VggType(options).build({ inputShape: [size, size, 3], task });
+  const vgg = buildPlugin<ArchitecturePlugin>(runtime, 'architecture', { type: 'vgg-type' });
+  const model = await vgg.build({ inputShape: [size, size, 3], task });
+  const crossEntropy = buildPlugin<LossPlugin>(runtime, 'loss', { type: 'cross-entropy' });
   model.compile({
     optimizer: tf.train.adam(0.001, 0.9, 0.999, 1e-7),
-    loss: crossEntropyLoss(),
+    loss: crossEntropy.tfjs(),
     metrics: ['accuracy'],
   });
   const x = tf.randomUniform([batch, size, size, 3]);

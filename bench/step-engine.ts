@@ -5,11 +5,17 @@
  * time.
  */
 import * as tf from '@tensorflow/tfjs';
-import { createEngine, decideEngine, headLossPlugins } from '../src/core/engine/index.js';
-import type { TrainingEngine } from '../src/core/engine/engine.js';
-import type { ArchitecturePlugin, DatasetPlugin, ModelRequest } from '../src/sdk/contracts/data.js';
-import type { Runtime } from '../src/core/plugin/runtime.js';
-import { buildTrainingPlugins } from '../src/core/runner/training-plugins.js';
+import {
+  buildTrainingPlugins,
+  createEngine,
+  decideEngine,
+  headLossPlugins,
+  type ArchitecturePlugin,
+  type DatasetPlugin,
+  type ModelRequest,
+  type Runtime,
+  type TrainingEngine,
+} from '../src/index.js';
 
 export interface StepEngine {
   engine: TrainingEngine;

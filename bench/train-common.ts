@@ -5,12 +5,13 @@
  */
 import 'reflect-metadata';
 import { inject, injectable } from 'tsyringe';
-import { PLUGIN_OPTIONS, type PluginDefinition } from '../src/sdk/contracts/plugin.js';
 import {
+  PLUGIN_OPTIONS,
   type EpochEndInfo,
+  type PluginDefinition,
   type TrainingCallback,
   type TrainingControl,
-} from '../src/sdk/contracts/run.js';
+} from '../src/index.js';
 
 /** Worker replies on stdout start with this; any other stdout line is a stray log line. */
 export const REPLY_MARKER = '@@bench ';

@@ -18,19 +18,25 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
-import type { TrainingConfig } from '../src/core/config/types.js';
-import { loadGraphModule } from '../src/core/engine/index.js';
-import { batchAugmentParams, toUnitFloat } from '../src/core/pipeline/augment.js';
-import { ImagePipeline } from '../src/core/pipeline/pipeline.js';
-import type { AugmentOptions, Example, ImageSpec, Task } from '../src/sdk/contracts/data.js';
-import { Logger, RunContext } from '../src/sdk/services.js';
-import { trainEpoch } from '../src/core/runner/trainer.js';
-import { withOptionDefaults } from '../src/core/plugin/defaults.js';
-import { AffectNetDataset } from '../src/plugins/datasets/affectnet/dataset.js';
-import { affectnetDataset } from '../src/plugins/datasets/affectnet/index.js';
-import { ensureSyntheticAffectNet } from '../src/plugins/datasets/affectnet/synth.js';
-import { activateBackend } from '../test/support/helpers.js';
-import { lossSpecOf, optimizerOf } from '../test/support/training-plugins.js';
+import {
+  ImagePipeline,
+  activateBackend,
+  batchAugmentParams,
+  buildTrainingPlugins,
+  createRuntime,
+  loadGraphModule,
+  openDataset,
+  pluginScope,
+  toUnitFloat,
+  trainEpoch,
+  type AugmentOptions,
+  type Example,
+  type ImageSpec,
+  type Task,
+  type TrainingConfig,
+} from '../src/index.js';
+// the synthetic set's generator is the affectnet plugin's own tool (no plugin kind offers it)
+import { ensureSyntheticAffectNet } from '../src/plugins/datasets/affectnet/index.js';
 
 const { values } = parseArgs({
   options: {
@@ -46,17 +52,19 @@ const batchSize = Number(values.batch);
 const reps = Number(values.reps);
 const image: ImageSpec = { height: size, width: size, channels: 3 };
 
+const runtime = createRuntime();
+runtime.logger.level = 'warn';
+
 async function examples(root: string): Promise<{ list: Example[]; augment: AugmentOptions }> {
-  const logger = new Logger();
-  logger.level = 'warn';
-  const dataset = new AffectNetDataset(
-    withOptionDefaults(affectnetDataset, {
+  const dataset = openDataset(
+    runtime,
+    {
+      type: 'affectnet',
       root,
       classes: 'affectnet11',
       split: { policy: 'official', validationPerClass: 1 },
-    }),
-    logger,
-    new RunContext('bench', 'bench', 1, tmpdir(), process.cwd()),
+    },
+    { name: 'bench', seed: 1, cacheDir: tmpdir() },
   );
   const augment = dataset.pipeline.augment;
   if (!augment) throw new Error('the affectnet dataset has no default augmentation');
@@ -69,7 +77,7 @@ type Feed = (typeof FEEDS)[number];
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 async function main(): Promise<void> {
-  await activateBackend();
+  await activateBackend(runtime);
   const graph = await loadGraphModule();
   if (graph instanceof Error) throw graph;
   const root = join(values.data, `synth-${values.count}-512`);
@@ -87,11 +95,24 @@ async function main(): Promise<void> {
   const pooled = tf.layers.globalAveragePooling2d({}).apply(input) as tf.SymbolicTensor;
   const out = tf.layers.dense({ units: 11, activation: 'softmax' }).apply(pooled);
   const model = tf.model({ inputs: input, outputs: out as tf.SymbolicTensor });
+  // SGD at 0.01; the default losses (cross-entropy, mse)
+  const training = {
+    batchSize,
+    epochs: 1,
+    backend: 'tensorflow',
+    execution: 'graph',
+    optimizer: { type: 'sgd', learningRate: 0.01 },
+  } satisfies TrainingConfig;
+  const { optimizer, classification, regression } = buildTrainingPlugins(
+    runtime,
+    pluginScope(runtime),
+    training,
+  );
   const options = {
     model,
     task,
-    loss: lossSpecOf(),
-    optimizer: optimizerOf({ type: 'sgd', learningRate: 0.01 }),
+    loss: { classification, regression, expressionWeight: 1, regressionWeight: 1 },
+    optimizer,
     seed: 1,
   };
   const engine = await graph.createGraphEngine(options);
@@ -102,7 +123,6 @@ async function main(): Promise<void> {
   const pipeline = new ImagePipeline({ image, margin: 0.1, cacheDir, workers: 2 });
   const order = list.map((_, i) => i);
   for await (const b of pipeline.uint8Batches(list, order, batchSize)) void b;
-  const training = { batchSize, epochs: 1 } as TrainingConfig;
   const epoch = async (kind: Feed, e: number): Promise<number> => {
     const floatBatches = kind === 'float32';
     const r = await trainEpoch({

@@ -17,13 +17,15 @@ import { readFileSync, readSync, readdirSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
-import { BackendService } from '../src/core/training/backend.js';
-import { ImagePipeline } from '../src/core/pipeline/index.js';
-import type { Example } from '../src/sdk/contracts/data.js';
-import { runExperiment } from '../src/core/runner/experiment-run.js';
-import { RunStore } from '../src/core/reporting/run-store.js';
-import type { Runtime } from '../src/core/plugin/runtime.js';
-import { createRuntime } from '../src/main.js';
+import {
+  BackendService,
+  ImagePipeline,
+  RunStore,
+  createRuntime,
+  runExperiment,
+  type Example,
+  type Runtime,
+} from '../src/index.js';
 import {
   REPLY_MARKER,
   benchGatePlugin,

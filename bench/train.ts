@@ -36,11 +36,9 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import sharp from 'sharp';
-import { UserError } from '../src/sdk/errors.js';
-import { TENSORFLOW_VERSION } from '../src/sdk/index.js';
-import type { DatasetPlugin } from '../src/sdk/contracts/data.js';
-import { ensureSyntheticAffectNet } from '../src/plugins/datasets/affectnet/synth.js';
-import { createRuntime } from '../src/main.js';
+import { TENSORFLOW_VERSION, UserError, createRuntime, type DatasetPlugin } from '../src/index.js';
+// the synthetic set's generator is the affectnet plugin's own tool (no plugin kind offers it)
+import { ensureSyntheticAffectNet } from '../src/plugins/datasets/affectnet/index.js';
 import {
   REPLY_MARKER,
   benchExperimentYaml,

@@ -5,7 +5,7 @@
  */
 import 'reflect-metadata';
 import { join } from 'node:path';
-import { runExperiment } from '../src/core/runner/experiment-run.js';
+import { runExperiment } from '../src/index.js';
 import { activateBackend, tempDir, testRuntime } from '../test/support/helpers.js';
 import { smallSyntheticSet } from '../test/support/synth.js';
 import { meanBaselineRmse, vaExperiment } from '../test/support/va-experiment.js';

@@ -99,3 +99,7 @@ export {
 export type { ExportContext, ExportFormat } from '../core/inference/export-formats.js';
 export { describeModel } from '../core/inference/trained-run.js';
 export { CLI_ENTRY } from '../core/sweep/launch.js';
+
+// running from code (benchmarks, notebooks): experiments, plugins outside a run, the image
+// pipeline, a run's training engine, the backend
+export * from './host.js';

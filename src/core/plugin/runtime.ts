@@ -138,11 +138,8 @@ export class Runtime {
 
   /** A child container for one run, with its seeded RNG and context. */
   createRunContainer(resolved: ResolvedExperiment, cacheDir: string): DependencyContainer {
-    const child = this.container.createChildContainer();
     const { config } = resolved;
-    child.registerInstance(Random, new Random(config.seed));
-    child.registerInstance(
-      RunContext,
+    return this.createScope(
       new RunContext(
         config.name,
         resolved.file,
@@ -152,6 +149,16 @@ export class Runtime {
         sweepOf(config),
       ),
     );
+  }
+
+  /**
+   * A child container holding `context` and an RNG seeded with its seed: a run's (above), or
+   * one made in code to build plugins outside a run (benchmarks, notebooks).
+   */
+  createScope(context: RunContext): DependencyContainer {
+    const child = this.container.createChildContainer();
+    child.registerInstance(Random, new Random(context.seed));
+    child.registerInstance(RunContext, context);
     return child;
   }
 

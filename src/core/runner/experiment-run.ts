@@ -46,6 +46,7 @@ import { RunStore } from '../reporting/run-store.js';
 import { prefixed, scorePredictions } from './scoring.js';
 import { predictSplit, seedModel } from './trainer.js';
 import { isMixActive } from '../pipeline/mix.js';
+import { datasetPipeline } from '../pipeline/dataset-pipeline.js';
 
 export interface RunOptions {
   cacheDir: string;
@@ -395,13 +396,8 @@ async function trainAndEvaluate(run: ExperimentRun, backendName: string): Promis
   const { model, engine, lossFn } = await buildModelAndEngine(run, splits, sampling, backendName);
   const checkpoints = new CheckpointListener(store, model, engine, plugins.callbacks);
   const { startEpoch, partial } = await startTraining(run, checkpoints, engine);
-  const pipeline = new ImagePipeline({
-    image: splits.image,
-    margin: plugins.dataset.pipeline.margin,
+  const pipeline = datasetPipeline(plugins.dataset, splits, {
     ...imageCacheOptions(config.imageCache?.maxGiB ?? 64, `${run.options.cacheDir}/images`),
-    onBadRecord: plugins.dataset.pipeline.onBadRecord,
-    maxBadFraction: plugins.dataset.pipeline.maxBadFraction,
-    splits: { train: splits.train, validation: splits.validation, test: splits.test },
     logger,
   });
   run.pipeline = pipeline;

@@ -171,11 +171,13 @@ test('no import cycle either when type imports count', () => {
   assert.deepEqual(cycles, []);
 });
 
-test('plugins and examples import src/core only through the SDK (type imports too)', () => {
+test('plugins, examples and benchmarks import src/core only through the SDK (type imports too)', () => {
   const core = join(srcRoot, 'core');
-  const dirs = [join(srcRoot, 'plugins'), join(repoRoot, 'examples')];
+  const dirs = [join(srcRoot, 'plugins'), join(repoRoot, 'examples'), join(repoRoot, 'bench')];
   const files = dirs.flatMap((d) => sourceFiles(d));
   assert.ok(files.length > 60, `${files.length} files`);
+  // bench/ is scanned (its files import the SDK, and the entry point that re-exports it)
+  assert.ok(files.filter((f) => f.startsWith(join(repoRoot, 'bench') + '/')).length >= 10);
   const offending = files.flatMap((file) =>
     allImports(file)
       .map((spec) => resolve(dirname(file), spec.replace(/\.js$/, '.ts')))
@@ -206,4 +208,20 @@ test('the plugin contracts are defined in src/sdk, and the host imports them fro
     .filter((file) => graph.get(file)?.includes(sdkIndex))
     .map((file) => relative(srcRoot, file));
   assert.deepEqual(throughIndex, []);
+});
+
+test("bench/ reaches src/ only through affectlab (src/index.ts, src/sdk) or a plugin's index", () => {
+  const bench = join(repoRoot, 'bench');
+  const files = sourceFiles(bench);
+  const allowed = (target: string): boolean =>
+    target === join(srcRoot, 'index.ts') ||
+    target.startsWith(join(srcRoot, 'sdk') + '/') ||
+    (target.startsWith(join(srcRoot, 'plugins') + '/') && target.endsWith('/index.ts'));
+  const offending = files.flatMap((file) =>
+    allImports(file)
+      .map((spec) => resolve(dirname(file), spec.replace(/\.js$/, '.ts')))
+      .filter((target) => target.startsWith(srcRoot + '/') && !allowed(target))
+      .map((target) => `${relative(repoRoot, file)} -> ${relative(repoRoot, target)}`),
+  );
+  assert.deepEqual(offending, []);
 });
