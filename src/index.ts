@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 export * from './sdk/index.js';
-export { Registry, UnknownPluginError } from './core/plugin/registry.js';
-export { Runtime } from './core/plugin/runtime.js';
+export { Registry, UnknownPluginError } from './core/host/registry.js';
+export { Runtime } from './core/host/runtime.js';
 export { BackendService } from './core/training/backend.js';
 export { createRuntime } from './main.js';
 export { builtinPlugins } from './plugins/index.js';

@@ -1,8 +1,8 @@
 import 'reflect-metadata';
 import { CliExtensions, type CommandModule } from './core/cli/extensions.js';
 import { main } from './core/cli/program.js';
-import { Registry } from './core/plugin/registry.js';
-import { Runtime } from './core/plugin/runtime.js';
+import { Registry } from './core/host/registry.js';
+import { Runtime } from './core/host/runtime.js';
 import { builtinPlugins } from './plugins/index.js';
 import { expandCallbacks } from './plugins/callbacks/index.js';
 import { builtinExtensions } from './plugins/extensions.js';

@@ -16,8 +16,8 @@ import type { DependencyContainer } from 'tsyringe';
 import type { DatasetPlugin } from './contracts/data.js';
 import type { PluginDefinition, PluginKind } from './contracts/plugin.js';
 import type { PluginRef } from '../core/config/types.js';
-import { Registry } from '../core/plugin/registry.js';
-import { Runtime } from '../core/plugin/runtime.js';
+import { Registry } from '../core/host/registry.js';
+import { Runtime } from '../core/host/runtime.js';
 import { RunContext } from './services.js';
 import {
   BackendService,
@@ -26,7 +26,7 @@ import {
 } from '../core/training/backend.js';
 
 // experiments: resolve a YAML file (runtime.resolve) and run it as `affectlab run` does
-export type { ResolveOptions, ResolvedExperiment } from '../core/plugin/runtime.js';
+export type { ResolveOptions, ResolvedExperiment } from '../core/host/runtime.js';
 export { runExperiment, type RunOptions, type RunResult } from '../core/runner/experiment-run.js';
 
 /**

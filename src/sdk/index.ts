@@ -63,7 +63,7 @@ export {
 export { markPretrained } from '../core/training/seeding.js';
 export { TENSORFLOW_VERSION } from '../core/training/gpu.js';
 export { LOSS_EPSILON } from '../core/training/loss.js';
-export { withOptionDefaults } from '../core/plugin/defaults.js';
+export { withOptionDefaults } from '../core/host/defaults.js';
 export { BackendService } from '../core/training/backend.js';
 
 // the data pipeline's pieces a dataset plugin reuses
@@ -82,7 +82,7 @@ export type { StepProgress } from '../core/runner/trainer.js';
 
 // what a plugin module may add to the CLI: commands, doctor sections, run sources for
 // `compare --from`, export formats; the runtime they are handed
-export type { Runtime } from '../core/plugin/runtime.js';
+export type { Runtime } from '../core/host/runtime.js';
 export type { CommandModule } from '../core/cli/command.js';
 export { setOption, allowPluginsOption } from '../core/cli/command.js';
 export type {

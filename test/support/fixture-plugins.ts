@@ -5,8 +5,8 @@ import {
   type PluginOptions,
 } from '../../src/sdk/contracts/plugin.js';
 import { Logger, Random, RunContext } from '../../src/sdk/services.js';
-import { Registry } from '../../src/core/plugin/registry.js';
-import { Runtime } from '../../src/core/plugin/runtime.js';
+import { Registry } from '../../src/core/host/registry.js';
+import { Runtime } from '../../src/core/host/runtime.js';
 
 /** A plugin that records what the container injected, to test constructor injection. */
 @injectable()

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after } from 'node:test';
 import { createRuntime } from '../../src/main.js';
-import type { Runtime } from '../../src/core/plugin/runtime.js';
+import type { Runtime } from '../../src/core/host/runtime.js';
 import { BackendService } from '../../src/core/training/backend.js';
 
 /** A temporary directory removed when the test file ends. */

@@ -10,7 +10,7 @@ import type { DependencyContainer } from 'tsyringe';
 import { decideEngine, loadGraphModule, type GraphEngineModule } from '../engine/index.js';
 import type { ArchitecturePlugin, Task } from '../../sdk/contracts/data.js';
 import type { PluginDefinition } from '../../sdk/contracts/plugin.js';
-import type { Runtime } from '../plugin/runtime.js';
+import type { Runtime } from '../host/runtime.js';
 import { Random, RunContext } from '../../sdk/services.js';
 
 /** Input side of the probe models: large enough for every built-in architecture (AlexNet: 67). */

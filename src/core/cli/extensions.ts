@@ -5,8 +5,8 @@
  * there, so core names no plugin's command, setting or server.
  */
 import type { Command } from 'commander';
-import { NamedRegistry } from '../plugin/named-registry.js';
-import type { Runtime } from '../plugin/runtime.js';
+import { NamedRegistry } from '../host/named-registry.js';
+import type { Runtime } from '../host/runtime.js';
 import type { RunSource } from '../reporting/compare.js';
 
 /** A JSON-able value (what `doctor --json` prints under a section's name). */

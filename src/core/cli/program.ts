@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import { ConfigError, UserError } from '../../sdk/errors.js';
 import { asWriteFailure } from '../write-failure.js';
-import type { Runtime } from '../plugin/runtime.js';
+import type { Runtime } from '../host/runtime.js';
 import { CliExtensions, type CommandModule } from './extensions.js';
 import { registerConfigCommands } from './commands/config.js';
 import { registerDoctorCommand } from './commands/doctor.js';

@@ -5,7 +5,7 @@ import type {
   PluginKind,
   PluginRef,
 } from '../../sdk/contracts/plugin.js';
-import type { Registry } from '../plugin/registry.js';
+import type { Registry } from '../host/registry.js';
 import { Enum, FixedArray, Options, Removed, Type, type Static } from '../../sdk/define.js';
 import type { BackendPreference } from '../training/backend.js';
 

@@ -2,7 +2,7 @@ import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import addFormatsModule from 'ajv-formats';
 import { ConfigError, didYouMean, type Diagnostic } from '../../sdk/errors.js';
 import type { JsonSchema } from '../../sdk/contracts/plugin.js';
-import { UnknownPluginError, type Registry } from '../plugin/registry.js';
+import { UnknownPluginError, type Registry } from '../host/registry.js';
 import {
   interpolateFilledDefaults,
   isPlainObject,

@@ -2,7 +2,7 @@
 import { UserError } from '../../sdk/errors.js';
 import type { DetectorPlugin } from '../../sdk/contracts/inference.js';
 import type { PluginOptions } from '../../sdk/contracts/plugin.js';
-import type { Runtime } from '../plugin/runtime.js';
+import type { Runtime } from '../host/runtime.js';
 import type { TrainedRun } from './trained-run.js';
 
 /** Flags that set a detector option, and the option each sets. */

@@ -3,7 +3,7 @@
  * the interface only; the composition root registers the formats (tfjs, web, keras, mlflow...),
  * and a format may build on another one (the MLflow model wraps the Keras file).
  */
-import { NamedRegistry } from '../plugin/named-registry.js';
+import { NamedRegistry } from '../host/named-registry.js';
 import type { Logger } from '../../sdk/services.js';
 import type { TrainedRun } from './trained-run.js';
 

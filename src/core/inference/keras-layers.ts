@@ -8,7 +8,7 @@
  * `keras.saving.load_model` is all a Python reader needs. Core names no layer here: the
  * plugins register theirs (as they register their graph forms).
  */
-import { NamedRegistry } from '../plugin/named-registry.js';
+import { NamedRegistry } from '../host/named-registry.js';
 
 /** The Python module the declared classes are shipped in (`import affectlab_keras_layers`). */
 export const KERAS_LAYERS_MODULE = 'affectlab_keras_layers';

@@ -5,7 +5,7 @@ import type * as tf from '@tensorflow/tfjs';
 import { UserError } from '../../sdk/errors.js';
 import { loadModel, MODEL_JSON } from '../training/model-io.js';
 import type { ClassInfo, DatasetPlugin } from '../../sdk/contracts/data.js';
-import type { Runtime } from '../plugin/runtime.js';
+import type { Runtime } from '../host/runtime.js';
 import { RunStore } from '../reporting/run-store.js';
 import { BackendService } from '../training/backend.js';
 import type { TrainedRun } from './trained-run.js';

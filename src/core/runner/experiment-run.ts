@@ -32,7 +32,7 @@ import type {
   TrainingCallback,
 } from '../../sdk/contracts/run.js';
 import { redactCredentials } from '../redact.js';
-import type { ResolvedExperiment, Runtime } from '../plugin/runtime.js';
+import type { ResolvedExperiment, Runtime } from '../host/runtime.js';
 import { Logger } from '../../sdk/services.js';
 import { writeFinalArtifacts } from './artifacts.js';
 import { buildTrainingPlugins } from './training-plugins.js';

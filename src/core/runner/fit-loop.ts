@@ -5,10 +5,7 @@ import type { AugmentOptions, DatasetSplits } from '../../sdk/contracts/data.js'
 import type { Logger } from '../../sdk/services.js';
 import type { EpochRecord } from '../reporting/run-store.js';
 import { NonFiniteLossError } from '../training/loss.js';
-import type {
-  CallbackList,
-  EpochDecision,
-} from './callbacks.js';
+import type { CallbackList, EpochDecision } from './callbacks.js';
 import type { PartialEpoch } from './checkpoint.js';
 import { prefixed, scorePredictions } from './scoring.js';
 import {

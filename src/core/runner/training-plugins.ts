@@ -7,7 +7,7 @@ import type { PluginRef, TrainingConfig } from '../config/types.js';
 import type { Named } from '../engine/engine.js';
 import { UserError } from '../../sdk/errors.js';
 import type { LossPlugin, LossTarget, OptimizerPlugin } from '../../sdk/contracts/optimisation.js';
-import type { Runtime } from '../plugin/runtime.js';
+import type { Runtime } from '../host/runtime.js';
 
 export interface TrainingPlugins {
   optimizer: Named<OptimizerPlugin>;

@@ -17,7 +17,7 @@ import type {
   LauncherPlugin,
   RunStatus,
 } from '../../sdk/contracts/run.js';
-import type { Runtime } from '../plugin/runtime.js';
+import type { Runtime } from '../host/runtime.js';
 import { resolveMode } from '../../sdk/monitor.js';
 import { RunStore, newRunId, type EpochRecord, type RunRecord } from '../reporting/run-store.js';
 

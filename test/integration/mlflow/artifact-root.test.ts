@@ -13,7 +13,7 @@ import { flattenParams } from '../../../src/core/runner/experiment-run.js';
 import { ReporterHub } from '../../../src/core/reporting/reporter-hub.js';
 import { RunStore } from '../../../src/core/reporting/run-store.js';
 import { Logger } from '../../../src/sdk/services.js';
-import { withOptionDefaults } from '../../../src/core/plugin/defaults.js';
+import { withOptionDefaults } from '../../../src/core/host/defaults.js';
 import { MlflowClient } from '../../../src/plugins/reporters/mlflow/client.js';
 import { readState } from '../../../src/plugins/reporters/mlflow/delivery.js';
 import {

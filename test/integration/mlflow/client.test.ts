@@ -14,7 +14,7 @@ import {
 import { mlflowKey, truncate } from '../../../src/plugins/reporters/mlflow/mapping.js';
 import { readEventLines } from '../../../src/plugins/reporters/mlflow/delivery.js';
 import { MlflowReporter, mlflowReporter } from '../../../src/plugins/reporters/mlflow/reporter.js';
-import { withOptionDefaults } from '../../../src/core/plugin/defaults.js';
+import { withOptionDefaults } from '../../../src/core/host/defaults.js';
 import { Logger } from '../../../src/sdk/services.js';
 import { freePort } from '../../support/mlflow-server.js';
 import { tempDir, writeFiles } from '../../support/helpers.js';

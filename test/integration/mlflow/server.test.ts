@@ -26,7 +26,7 @@ import {
   mlflowReporter,
   type MlflowReporterOptions,
 } from '../../../src/plugins/reporters/mlflow/reporter.js';
-import { withOptionDefaults } from '../../../src/core/plugin/defaults.js';
+import { withOptionDefaults } from '../../../src/core/host/defaults.js';
 import { syncRun } from '../../../src/plugins/reporters/mlflow/sync.js';
 import { SYNC_LOCK } from '../../../src/plugins/reporters/mlflow/sync-lock.js';
 import { affectlabAsync } from '../../support/cli.js';

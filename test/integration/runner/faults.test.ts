@@ -7,7 +7,7 @@ import { before, describe, it } from 'node:test';
 import { readTrainingState } from '../../../src/core/runner/checkpoint.js';
 import { runExperiment } from '../../../src/core/runner/experiment-run.js';
 import { RunStore, type EpochRecord } from '../../../src/core/reporting/run-store.js';
-import type { Runtime } from '../../../src/core/plugin/runtime.js';
+import type { Runtime } from '../../../src/core/host/runtime.js';
 import { affectlab } from '../../support/cli.js';
 import { activateBackend, repoRoot, tempDir, testRuntime } from '../../support/helpers.js';
 import { smallSyntheticSet } from '../../support/synth.js';

@@ -9,7 +9,7 @@ import { ImagePipeline } from '../../../src/core/pipeline/index.js';
 import { engineBatches, type BatchSource } from '../../../src/core/runner/trainer.js';
 import type { TrainingEngine } from '../../../src/core/engine/index.js';
 import { RunStore } from '../../../src/core/reporting/run-store.js';
-import type { Runtime } from '../../../src/core/plugin/runtime.js';
+import type { Runtime } from '../../../src/core/host/runtime.js';
 import { affectlab } from '../../support/cli.js';
 import { activateBackend, repoRoot, tempDir, testRuntime } from '../../support/helpers.js';
 import { smallSyntheticSet } from '../../support/synth.js';

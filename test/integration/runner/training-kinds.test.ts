@@ -7,7 +7,7 @@ import { ConfigError } from '../../../src/sdk/errors.js';
 import { decideEngine } from '../../../src/core/engine/index.js';
 import type { OptimizerPlugin } from '../../../src/sdk/contracts/optimisation.js';
 import { runExperiment } from '../../../src/core/runner/experiment-run.js';
-import type { Runtime } from '../../../src/core/plugin/runtime.js';
+import type { Runtime } from '../../../src/core/host/runtime.js';
 import { activateBackend, tempDir, testRuntime } from '../../support/helpers.js';
 import { smallSyntheticSet } from '../../support/synth.js';
 import { writeTinyExperiment } from '../../support/tiny-experiment.js';

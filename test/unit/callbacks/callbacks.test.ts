@@ -5,10 +5,7 @@ import { describe, it } from 'node:test';
 import type { ExperimentConfig, PluginRef } from '../../../src/core/config/types.js';
 import { ConfigError, UserError } from '../../../src/sdk/errors.js';
 import type { TrainingCallback } from '../../../src/sdk/contracts/run.js';
-import {
-  CallbackList,
-  type EpochDecision,
-} from '../../../src/core/runner/callbacks.js';
+import { CallbackList, type EpochDecision } from '../../../src/core/runner/callbacks.js';
 import { EarlyStopping } from '../../../src/plugins/callbacks/early-stopping.js';
 import { expandCallbacks } from '../../../src/plugins/callbacks/index.js';
 import {

@@ -6,7 +6,7 @@ import { architectureEngines } from '../../../src/core/cli/doctor-architectures.
 import { createCli } from '../../../src/core/cli/program.js';
 import type { ModelRequest } from '../../../src/sdk/contracts/data.js';
 import type { PluginDefinition } from '../../../src/sdk/contracts/plugin.js';
-import type { Runtime } from '../../../src/core/plugin/runtime.js';
+import type { Runtime } from '../../../src/core/host/runtime.js';
 import { activateBackend, testRuntime } from '../../support/helpers.js';
 
 /** An architecture with a layer the graph compiler has no form for (Gaussian noise). */

@@ -12,7 +12,7 @@ import {
   PARTIAL_SCHEMA_FILE,
   partialExperimentSchema,
 } from '../../../src/core/config/schema-partial.js';
-import { loadPluginModules } from '../../../src/core/plugin/loader.js';
+import { loadPluginModules } from '../../../src/core/host/loader.js';
 import { repoRoot, testRuntime } from '../../support/helpers.js';
 
 function yamlFiles(dir: string): string[] {

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { createCli } from '../../../src/core/cli/program.js';
 import type { RunQuery } from '../../../src/core/reporting/compare.js';
-import type { Runtime } from '../../../src/core/plugin/runtime.js';
+import type { Runtime } from '../../../src/core/host/runtime.js';
 import type { CliExtensions, DoctorSection } from '../../../src/core/cli/extensions.js';
 import { createCliExtensions } from '../../../src/main.js';
 import { testRuntime } from '../../support/helpers.js';

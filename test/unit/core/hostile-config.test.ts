@@ -13,7 +13,7 @@ import {
   readRegularFile,
 } from '../../../src/core/config/read-file.js';
 import { ConfigError, UserError } from '../../../src/sdk/errors.js';
-import { pluginSpecifierProblem } from '../../../src/core/plugin/loader.js';
+import { pluginSpecifierProblem } from '../../../src/core/host/loader.js';
 import { Logger } from '../../../src/sdk/services.js';
 import { isCredentialName, redactCredentials, scrubSecrets } from '../../../src/core/redact.js';
 import { countTrials, iterateTrials } from '../../../src/core/sweep/sweep.js';

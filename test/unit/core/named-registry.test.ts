@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { NamedRegistry } from '../../../src/core/plugin/named-registry.js';
+import { NamedRegistry } from '../../../src/core/host/named-registry.js';
 import { UserError } from '../../../src/sdk/errors.js';
 
 describe('NamedRegistry: the one registration style', () => {

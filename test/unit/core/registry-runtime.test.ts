@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { composeExperimentSchema } from '../../../src/core/config/schema.js';
-import { Registry, UnknownPluginError } from '../../../src/core/plugin/registry.js';
+import { Registry, UnknownPluginError } from '../../../src/core/host/registry.js';
 import { Logger, Random, RunContext } from '../../../src/sdk/services.js';
 import { ProbePlugin, fixturePlugins, fixtureRuntime } from '../../support/fixture-plugins.js';
 import { tempDir, writeFiles } from '../../support/helpers.js';

@@ -10,36 +10,53 @@ const pinned = (
   }
 ).affectlab.tensorflow;
 
-/** Every source file that could carry a copy of the pin (code, not prose or lock files). */
+const skipped = /^(node_modules|dist|results|\.venv.*|\.cache|__pycache__|build)$/;
+
+/** Every source file that could carry a copy of the pin (code and requirement files, not prose). */
 function sources(dir: string): string[] {
   return readdirSync(dir).flatMap((name) => {
+    if (skipped.test(name)) return [];
     const path = join(dir, name);
     if (statSync(path).isDirectory()) return sources(path);
-    return /\.(ts|mjs|js|sh|py)$/.test(name) ? [path] : [];
+    return /\.(ts|mjs|js|sh|py|txt|cc|yml|yaml)$/.test(name) ? [path] : [];
   });
 }
+
+/** The lines of a file that are not comments (#, //, or a block comment's lines). */
+const codeLines = (text: string): string[] =>
+  text.split('\n').filter((line) => !/^\s*(#|\/\/|\*|\/\*)/.test(line));
 
 test('the TensorFlow version is pinned once, in package.json', () => {
   assert.match(pinned, /^\d+\.\d+\.\d+$/);
   assert.equal(TENSORFLOW_VERSION, pinned);
-  const literal = new RegExp(`(['"\`=])${pinned.replaceAll('.', '\\.')}\\b`);
-  const copies = ['src', 'scripts', 'bench']
+  const version = new RegExp(`\\b${pinned.replaceAll('.', '\\.')}\\b`);
+  const self = join(projectRoot, 'test', 'unit', 'core', 'versions.test.ts');
+  const copies = ['src', 'scripts', 'bench', 'native', '.ci', 'test']
     .flatMap((d) => sources(join(projectRoot, d)))
-    .filter((file) => literal.test(readFileSync(file, 'utf8')))
-    .map((file) => relative(projectRoot, file));
-  assert.deepEqual(copies, [], `files that pin TensorFlow again: ${copies.join(', ')}`);
+    .filter((file) => file !== self)
+    .flatMap((file) =>
+      codeLines(readFileSync(file, 'utf8'))
+        .filter((line) => /tensorflow(-cpu|-gpu)?\s*==\s*\d/.test(line) || version.test(line))
+        .map((line) => `${relative(projectRoot, file)}: ${line.trim()}`),
+    );
+  assert.deepEqual(copies, [], 'lines that pin TensorFlow again');
 });
 
-test('the pip requirement files install the pinned TensorFlow', () => {
+test('the requirement files leave TensorFlow to their installers, which take the package.json pin', () => {
   for (const file of ['scripts/keras-requirements.txt', 'bench/requirements-keras.txt']) {
     const pins = readFileSync(join(projectRoot, file), 'utf8')
       .split('\n')
       .map((line) => line.replace(/#.*/, '').trim())
-      .filter((line) => /^tensorflow(-cpu)?==/.test(line));
-    assert.deepEqual(
-      pins.map((line) => line.split('==')[1]),
-      [pinned],
-      `${file} pins ${pins.join(', ')}`,
-    );
+      .filter((line) => /^tensorflow/.test(line));
+    assert.deepEqual(pins, [], `${file} pins ${pins.join(', ')}`);
   }
+  // setup-keras.sh adds tensorflow-cpu at affectlab.tensorflow; bench/train.ts at TENSORFLOW_VERSION
+  assert.match(
+    readFileSync(join(projectRoot, 'scripts/setup-keras.sh'), 'utf8'),
+    /tensorflow-cpu==\$\(node -p "require\('\$root\/package\.json'\)\.affectlab\.tensorflow"\)/,
+  );
+  assert.match(
+    readFileSync(join(projectRoot, 'bench/train.ts'), 'utf8'),
+    /pins\.set\('tensorflow-cpu', TENSORFLOW_VERSION\)/,
+  );
 });

@@ -11,7 +11,7 @@ import { createCli } from '../../../src/core/cli/program.js';
 import { UserError } from '../../../src/sdk/errors.js';
 import { parseCsvText, splitCsvLine } from '../../../src/core/pipeline/csv.js';
 import type { ClassPresets } from '../../../src/sdk/contracts/data.js';
-import { Registry } from '../../../src/core/plugin/registry.js';
+import { Registry } from '../../../src/core/host/registry.js';
 import { affectnetDataset } from '../../../src/plugins/datasets/affectnet/index.js';
 import { tempDir, testRuntime, writeFiles } from '../../support/helpers.js';
 import { affectnetClassPresets as classPresets } from '../../../src/plugins/datasets/affectnet/constants.js';

@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { compareTable, formatCompare, localRuns, splitLabel } from '../../reporting/compare.js';
 import { UserError, didYouMean } from '../../../sdk/errors.js';
 import type { CliExtensions } from '../extensions.js';
-import type { Runtime } from '../../plugin/runtime.js';
+import type { Runtime } from '../../host/runtime.js';
 import { findSweep, readSweep } from '../../sweep/launch.js';
 import { formatSweepCompare } from '../../sweep/compare.js';
 

@@ -7,7 +7,7 @@ import { schemaMarkdown } from '../../config/schema-markdown.js';
 import { partialExperimentSchema } from '../../config/schema-partial.js';
 import { unresolvedEnvDiagnostics } from '../../config/compose.js';
 import { formatDiagnostic } from '../../../sdk/errors.js';
-import type { Runtime } from '../../plugin/runtime.js';
+import type { Runtime } from '../../host/runtime.js';
 import { allowPluginsOption, collect, maxCombinationsOption, setOption } from '../command.js';
 import {
   VALIDATE_FORMATS,
@@ -16,8 +16,8 @@ import {
   type FileReport,
   type ValidateFormat,
 } from '../validate-report.js';
-import { loadPluginModules } from '../../plugin/loader.js';
-import { experimentFileNotes, formatFileNote } from '../../plugin/file-notes.js';
+import { loadPluginModules } from '../../host/loader.js';
+import { experimentFileNotes, formatFileNote } from '../../host/file-notes.js';
 
 /** `--plugin <module>`: also load a plugin module that no experiment names (repeatable). */
 const pluginOption = (): Option =>

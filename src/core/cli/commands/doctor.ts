@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { BackendService, nativeInstallStatus } from '../../training/backend.js';
 import { decideEngine } from '../../engine/index.js';
 import type { CliExtensions, JsonValue } from '../extensions.js';
-import type { Runtime } from '../../plugin/runtime.js';
+import type { Runtime } from '../../host/runtime.js';
 import { gpuSection, gpuSectionLines } from '../doctor-gpu.js';
 import { architectureEngineLines, architectureEngines } from '../doctor-architectures.js';
 import { jpegAddon } from '../../pipeline/jpeg.js';

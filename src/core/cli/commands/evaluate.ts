@@ -25,7 +25,7 @@ import { redactCredentials } from '../../redact.js';
 import { writeFinalArtifacts } from '../../runner/artifacts.js';
 import { newRunId, RunStore } from '../../reporting/run-store.js';
 import { prefixed, scorePredictions } from '../../runner/scoring.js';
-import type { Runtime } from '../../plugin/runtime.js';
+import type { Runtime } from '../../host/runtime.js';
 import { BACKEND_CHOICES, positiveInt } from './predict.js';
 
 export const EVALUATION_SPLITS = ['test', 'validation', 'train'] as const;

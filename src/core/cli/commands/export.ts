@@ -14,7 +14,7 @@ import type { Command } from 'commander';
 import { UserError } from '../../../sdk/errors.js';
 import type { ExportFormat, ExportResult } from '../../inference/export-formats.js';
 import { openTrainedRun } from '../../inference/open-trained-run.js';
-import type { Runtime } from '../../plugin/runtime.js';
+import type { Runtime } from '../../host/runtime.js';
 import { guardWrite } from '../../write-failure.js';
 
 export interface ExportOptions {

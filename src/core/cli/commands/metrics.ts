@@ -20,8 +20,8 @@ import {
 import { parseCsvText, type CsvRecord } from '../../pipeline/csv.js';
 import { readTextFile } from '../../config/read-file.js';
 import type { ClassInfo, ClassPresets } from '../../../sdk/contracts/data.js';
-import type { Registry } from '../../plugin/registry.js';
-import type { Runtime } from '../../plugin/runtime.js';
+import type { Registry } from '../../host/registry.js';
+import type { Runtime } from '../../host/runtime.js';
 
 const normalizeName = (name: string): string => name.toLowerCase().replace(/[\s_-]/g, '');
 

@@ -23,7 +23,7 @@ import { extractFrames, isVideo, type VideoFrames } from '../../inference/video.
 import { formatBadRecordSummary, mergeBadRecordSummaries } from '../../pipeline/index.js';
 import type { BadRecordSummary, Example } from '../../../sdk/contracts/data.js';
 import type { Logger } from '../../../sdk/services.js';
-import type { Runtime } from '../../plugin/runtime.js';
+import type { Runtime } from '../../host/runtime.js';
 
 export const BACKEND_CHOICES: BackendPreference[] = ['auto', 'tensorflow-gpu', 'tensorflow', 'cpu'];
 

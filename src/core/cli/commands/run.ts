@@ -4,7 +4,7 @@ import { stringify } from 'yaml';
 import { PLUGIN_SLOTS } from '../../config/schema.js';
 import type { ExperimentConfig, PluginRef } from '../../config/types.js';
 import { UserError, formatDiagnostic } from '../../../sdk/errors.js';
-import type { ResolvedExperiment, Runtime } from '../../plugin/runtime.js';
+import type { ResolvedExperiment, Runtime } from '../../host/runtime.js';
 import { allowPluginsOption, maxCombinationsOption, setOption } from '../command.js';
 import { runExperiment, type Evaluation } from '../../runner/experiment-run.js';
 import {
@@ -12,7 +12,7 @@ import {
   formatMetricTable,
   formatRegressionTable,
 } from '../../metrics/format.js';
-import { experimentFileNotes } from '../../plugin/file-notes.js';
+import { experimentFileNotes } from '../../host/file-notes.js';
 import { RunStore, newRunId } from '../../reporting/run-store.js';
 import { countTrials, expandTrials, iterateTrials, type SweepTrial } from '../../sweep/sweep.js';
 import {

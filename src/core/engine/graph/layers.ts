@@ -9,7 +9,7 @@
  */
 import type * as tf from '@tensorflow/tfjs';
 import { DType } from './addon.js';
-import { NamedRegistry } from '../../plugin/named-registry.js';
+import { NamedRegistry } from '../../host/named-registry.js';
 import type { GraphBuilder, Output } from '../../../sdk/graph-builder.js';
 
 const F32 = DType.float32;
