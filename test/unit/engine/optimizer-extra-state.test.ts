@@ -23,10 +23,10 @@ import {
   type OptimizerExtraState,
   type OptimizerPlugin,
   type Static,
-  type Task,
 } from '../../../src/sdk/index.js';
 import { activateBackend, repoRoot } from '../../support/helpers.js';
 import { lossSpecOf, optimizerOf } from '../../support/training-plugins.js';
+import { tinyModel, tinyTask, trainTiny } from '../../support/tiny-engine.js';
 
 /**
  * Exact state an optimizer keeps beyond tfjs' per-weight slots is the optimizer plugin's to
@@ -141,37 +141,6 @@ function decayingSgd(decay: number): Named<OptimizerPlugin> {
   return { type: ref.type, plugin: runtime.instantiate(runtime.container, 'optimizer', ref) };
 }
 
-const task: Task = {
-  kind: 'classification',
-  classes: [0, 1, 2].map((i) => ({ index: i, code: i, name: `c${i}` })),
-};
-
-function tinyModel(): tf.LayersModel {
-  const m = tf.sequential();
-  m.add(tf.layers.conv2d({ inputShape: [8, 8, 1], filters: 3, kernelSize: 3, seed: 1 } as never));
-  m.add(tf.layers.flatten());
-  m.add(tf.layers.dense({ units: 3, activation: 'softmax' }));
-  return m;
-}
-
-function batch(step: number) {
-  const n = 4;
-  const x = Float32Array.from({ length: n * 64 }, (_, i) => Math.sin(i * 0.37 + step));
-  return {
-    inputs: { x, shape: [n, 8, 8, 1] as [number, number, number, number] },
-    targets: { classes: Int32Array.from([0, 1, 2, step % 3]) },
-  };
-}
-
-async function train(engine: TrainingEngine, from: number, to: number): Promise<number[]> {
-  const losses: number[] = [];
-  for (let s = from; s < to; s++) {
-    const { inputs, targets } = batch(s);
-    losses.push((await engine.trainStep(inputs, targets, 1000 + s)).loss);
-  }
-  return losses;
-}
-
 /** Names and float32 bits of each state entry. */
 const bits = (state: OptimizerStateEntry[]) =>
   state.map((e) => ({
@@ -197,14 +166,14 @@ async function resumeAndCross(
   build: Build,
   other: Build,
 ): Promise<{ state: OptimizerStateEntry[]; crossed: OptimizerStateEntry[] }> {
-  const options = { task, loss: lossSpecOf(), seed: 1 };
+  const options = { task: tinyTask, loss: lossSpecOf(), seed: 1 };
   const modelA = tinyModel();
   const a = await build({ ...options, model: modelA, optimizer: optimizer() });
-  await train(a, 0, 5);
+  await trainTiny(a, 0, 5);
   await a.syncToModel();
   const weights = modelA.getWeights().map((w) => w.clone());
   const state = await a.getOptimizerState();
-  const continued = await train(a, 5, 10);
+  const continued = await trainTiny(a, 5, 10);
   a.dispose();
 
   const fresh = async (kind: Build) => {
@@ -215,7 +184,7 @@ async function resumeAndCross(
     return engine;
   };
   const b = await fresh(build);
-  assert.deepEqual(await train(b, 5, 10), continued, 'losses after the restore');
+  assert.deepEqual(await trainTiny(b, 5, 10), continued, 'losses after the restore');
   b.dispose();
   const c = await fresh(other);
   const crossed = await c.getOptimizerState();
@@ -259,7 +228,7 @@ describe('optimizer extra state: declared by the optimizer plugin, kept by both 
     const decay = 0.7;
     const model = tinyModel();
     const engine = await compiled({
-      task,
+      task: tinyTask,
       loss: lossSpecOf(),
       seed: 1,
       model,
@@ -285,7 +254,7 @@ describe('optimizer extra state: declared by the optimizer plugin, kept by both 
     const { state } = await resumeAndCross(optimizer, eager, compiled);
     const older = state.slice(0, -2);
     const engine = await compiled({
-      task,
+      task: tinyTask,
       loss: lossSpecOf(),
       seed: 1,
       model: tinyModel(),
