@@ -4,7 +4,8 @@
  * own kind folder), never from src/core directly. Defined here: the plugin contracts (by
  * concern, under contracts/), definePlugin and its TypeBox helpers, the services plugins
  * inject, the errors, the graph op builder, and MonitorTracker. Re-exported from the host:
- * the small utilities plugins use and what plugin modules add to the CLI. The host (src/core)
+ * the small utilities plugins use, what plugin modules add to the CLI, and (host.ts) what
+ * running from code needs (runExperiment, openDataset, the engines). The host (src/core)
  * imports these definitions from their own modules here, never through this index.
  */
 // the plugin contracts, by concern
@@ -16,7 +17,7 @@ export * from './contracts/inference.js';
 export * from './errors.js';
 export { definePlugin, Options, Type, Enum, OneOf, FixedArray, type Static } from './define.js';
 export { Logger, Clock, Random, RunContext, hashSeed } from './services.js';
-export type { ExperimentConfig, PluginRef, TrainingConfig } from '../core/config/types.js';
+export type { ExperimentConfig, TrainingConfig } from '../core/config/types.js';
 export { MonitorTracker, metricOf, resolveMode, improved, type Mode } from './monitor.js';
 export {
   GraphBuilder,
