@@ -109,7 +109,7 @@ export const trainingSchema = Options(
           monitor: Type.Unsafe<string>({ ...metricName, default: 'val_loss' }),
           patience: Type.Integer({ minimum: 0, maximum: 100_000, default: 3 }),
           mode: Enum(MONITOR_MODES, { default: 'auto' }),
-          minDelta: Type.Number({ minimum: 0, default: 0 }),
+          minDelta: Type.Number({ minimum: 0, maximum: 1e9, default: 0 }),
         },
         { description: 'Shorthand for an early-stopping callback.' },
       ),
@@ -179,8 +179,10 @@ export const evaluationSchema = Options(
   { description: 'How the best checkpoint is scored at the end.' },
 );
 
-const bounds = (description: string, item: TSchema = Type.Number()) =>
-  Type.Optional(FixedArray<[number, number]>(item, 2, { description }));
+const bounds = (
+  description: string,
+  item: TSchema = Type.Number({ minimum: -1e15, maximum: 1e15 }),
+) => Type.Optional(FixedArray<[number, number]>(item, 2, { description }));
 
 /** One parameter of a random sweep: exactly one of the four distributions. */
 /** A random sweep's distribution of one parameter (bounds inclusive for `int`). */
@@ -203,9 +205,12 @@ export const sweepDistributionSchema = Type.Unsafe<SweepDistribution>(
       uniform: bounds('[low, high]: a float, uniform between the bounds.'),
       loguniform: bounds(
         '[low, high], both > 0: a float whose logarithm is uniform.',
-        Type.Number({ exclusiveMinimum: 0 }),
+        Type.Number({ exclusiveMinimum: 0, maximum: 1e15 }),
       ),
-      int: bounds('[low, high]: an integer between the bounds, both included.', Type.Integer()),
+      int: bounds(
+        '[low, high]: an integer between the bounds, both included.',
+        Type.Integer({ minimum: -1e15, maximum: 1e15 }),
+      ),
     },
     {
       minProperties: 1,

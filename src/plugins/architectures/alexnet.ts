@@ -27,6 +27,7 @@ const alexNetOptions = Options({
   }),
   fcUnits: Type.Integer({
     minimum: 1,
+    maximum: 65_536,
     default: 4096,
     description: 'Units of the fully connected layers fc6 and fc7 (AlexNet: 4096).',
   }),

@@ -51,7 +51,7 @@ export const VGG_TYPE_REPORT_PARAMS = {
 /** `count` positive integers (a tuple in the type, minItems = maxItems in the schema). */
 const units = <T extends number[]>(count: T['length'], defaults: T, description: string) =>
   Type.Unsafe<T>(
-    Type.Array(Type.Integer({ minimum: 1 }), {
+    Type.Array(Type.Integer({ minimum: 1, maximum: 65_536 }), {
       minItems: count,
       maxItems: count,
       default: defaults,

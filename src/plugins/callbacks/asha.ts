@@ -209,18 +209,21 @@ export const ashaCallback: PluginDefinition<AshaScheduler> = {
       eta: {
         type: 'integer',
         minimum: 2,
+        maximum: 1000,
         default: 3,
         description: 'Reduction factor: the top 1/eta at a rung continue; rungs eta apart.',
       },
       minEpochs: {
         type: 'integer',
         minimum: 1,
+        maximum: 100_000,
         default: 1,
         description: 'The first rung (epochs every trial trains).',
       },
       maxEpochs: {
         type: 'integer',
         minimum: 1,
+        maximum: 100_000,
         description: 'Rungs stay below this (default: training.epochs).',
       },
     },

@@ -14,9 +14,9 @@ import { modeOption, monitorOption } from './common.js';
 
 const earlyStoppingOptions = Options({
   monitor: monitorOption,
-  patience: Type.Optional(Type.Integer({ minimum: 0, default: 3 })),
+  patience: Type.Optional(Type.Integer({ minimum: 0, maximum: 100_000, default: 3 })),
   mode: modeOption,
-  minDelta: Type.Optional(Type.Number({ minimum: 0, default: 0 })),
+  minDelta: Type.Optional(Type.Number({ minimum: 0, maximum: 1e9, default: 0 })),
 });
 export type EarlyStoppingOptions = Static<typeof earlyStoppingOptions>;
 

@@ -65,14 +65,19 @@ abstract class EpochSchedule implements TrainingCallback {
   }
 }
 
-const minLearningRate = Type.Optional(Type.Number({ minimum: 0, default: 0 }));
+const minLearningRate = Type.Optional(Type.Number({ minimum: 0, maximum: 100, default: 0 }));
 
 const stepDecayOptions = Options({
   stepSize: Type.Optional(
-    Type.Integer({ minimum: 1, default: 1, description: 'epochs between decays' }),
+    Type.Integer({
+      minimum: 1,
+      maximum: 100_000,
+      default: 1,
+      description: 'epochs between decays',
+    }),
   ),
   gamma: Type.Optional(
-    Type.Number({ exclusiveMinimum: 0, default: 0.1, description: 'decay factor' }),
+    Type.Number({ exclusiveMinimum: 0, maximum: 1000, default: 0.1, description: 'decay factor' }),
   ),
   minLearningRate,
   warmupEpochs,
@@ -120,8 +125,8 @@ const reduceOnPlateauOptions = Options({
   monitor: monitorOption,
   mode: modeOption,
   factor: Type.Optional(Type.Number({ exclusiveMinimum: 0, exclusiveMaximum: 1, default: 0.1 })),
-  patience: Type.Optional(Type.Integer({ minimum: 0, default: 2 })),
-  minDelta: Type.Optional(Type.Number({ minimum: 0, default: 0 })),
+  patience: Type.Optional(Type.Integer({ minimum: 0, maximum: 100_000, default: 2 })),
+  minDelta: Type.Optional(Type.Number({ minimum: 0, maximum: 1e9, default: 0 })),
   minLearningRate,
 });
 export type ReduceOnPlateauOptions = Static<typeof reduceOnPlateauOptions>;

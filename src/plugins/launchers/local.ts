@@ -16,6 +16,7 @@ import {
 const localLauncherOptions = Options({
   parallel: Type.Integer({
     minimum: 1,
+    maximum: 1024,
     default: 1,
     description: 'Combinations run at once (each a separate affectlab run process).',
   }),

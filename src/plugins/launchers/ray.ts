@@ -22,9 +22,15 @@ const rayLauncherOptions = Options({
       description: 'Ray dashboard address, e.g. http://head:8265 (default RAY_ADDRESS)',
     }),
   ),
-  cpus: Type.Optional(Type.Number({ exclusiveMinimum: 0, description: 'entrypoint_num_cpus' })),
-  gpus: Type.Optional(Type.Number({ minimum: 0, description: 'entrypoint_num_gpus' })),
-  memory: Type.Optional(Type.Integer({ minimum: 1, description: 'entrypoint_memory in bytes' })),
+  cpus: Type.Optional(
+    Type.Number({ exclusiveMinimum: 0, maximum: 100_000, description: 'entrypoint_num_cpus' }),
+  ),
+  gpus: Type.Optional(
+    Type.Number({ minimum: 0, maximum: 10_000, description: 'entrypoint_num_gpus' }),
+  ),
+  memory: Type.Optional(
+    Type.Integer({ minimum: 1, maximum: 2 ** 53 - 1, description: 'entrypoint_memory in bytes' }),
+  ),
   // passed besides AFFECTLAB_*, MLFLOW_* and TF_*
   env: Type.Optional(
     // additionalProperties rather than Type.Record's patternProperties: errors name the key
@@ -34,7 +40,7 @@ const rayLauncherOptions = Options({
       description: 'Environment variables for every job',
     }),
   ),
-  pollSeconds: Type.Number({ exclusiveMinimum: 0, default: 5 }),
+  pollSeconds: Type.Number({ exclusiveMinimum: 0, maximum: 3600, default: 5 }),
 });
 export type RayLauncherOptions = Static<typeof rayLauncherOptions>;
 

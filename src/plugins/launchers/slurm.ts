@@ -28,16 +28,20 @@ const slurmLauncherOptions = Options({
   account: optionalString(),
   qos: optionalString(),
   gres: optionalString('Generic resources, e.g. gpu:1'),
-  gpus: Type.Optional(Type.Integer({ minimum: 0, description: 'GPUs per task (--gpus-per-task)' })),
-  cpusPerTask: Type.Optional(Type.Integer({ minimum: 1 })),
+  gpus: Type.Optional(
+    Type.Integer({ minimum: 0, maximum: 1024, description: 'GPUs per task (--gpus-per-task)' }),
+  ),
+  cpusPerTask: Type.Optional(Type.Integer({ minimum: 1, maximum: 100_000 })),
   mem: Type.Optional(
     Type.String({ pattern: '^[0-9]+[KMGT]?$', description: 'Memory per node, e.g. 16G' }),
   ),
   time: optionalString('Time limit per task, e.g. 04:00:00'),
-  maxParallel: Type.Optional(Type.Integer({ minimum: 1, description: 'Array tasks at once (%N)' })),
+  maxParallel: Type.Optional(
+    Type.Integer({ minimum: 1, maximum: 1_000_000, description: 'Array tasks at once (%N)' }),
+  ),
   extra: shellLines('More #SBATCH lines, e.g. --constraint=a100'),
   setup: shellLines('Shell lines run before each task, e.g. module load cuda'),
-  pollSeconds: Type.Number({ exclusiveMinimum: 0, default: 5 }),
+  pollSeconds: Type.Number({ exclusiveMinimum: 0, maximum: 3600, default: 5 }),
 });
 export type SlurmLauncherOptions = Static<typeof slurmLauncherOptions>;
 

@@ -26,7 +26,7 @@ const adamwOptions = Options({
   }),
   beta1: Type.Number({ minimum: 0, maximum: 1, default: 0.9 }),
   beta2: Type.Number({ minimum: 0, maximum: 1, default: 0.999 }),
-  epsilon: Type.Number({ exclusiveMinimum: 0, default: 1e-7 }),
+  epsilon: Type.Number({ exclusiveMinimum: 0, maximum: 1, default: 1e-7 }),
 });
 export type AdamWOptions = Static<typeof adamwOptions>;
 

@@ -5,6 +5,7 @@ import { Type } from '../../sdk/index.js';
 // compare dropout masks on unchanged weights)
 export const learningRateOption = Type.Number({
   minimum: 0,
+  maximum: 100,
   default: 0.001,
   description: 'Learning rate of the first epoch (LR-schedule callbacks start from it).',
 });

@@ -21,7 +21,7 @@ const rmspropOptions = Options({
     description: 'Discount of the running mean of squared gradients.',
   }),
   momentum: Type.Number({ minimum: 0, maximum: 1, default: 0 }),
-  epsilon: Type.Number({ exclusiveMinimum: 0, default: 1e-7 }),
+  epsilon: Type.Number({ exclusiveMinimum: 0, maximum: 1, default: 1e-7 }),
 });
 export type RmspropOptions = Static<typeof rmspropOptions>;
 

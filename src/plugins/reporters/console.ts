@@ -17,6 +17,7 @@ const consoleReporterOptions = Options({
   progress: Enum(['auto', 'bar', 'lines', 'none'], { default: 'auto' }),
   everySteps: Type.Integer({
     minimum: 1,
+    maximum: 1_000_000_000,
     default: 50,
     description: 'lines mode: print every N steps',
   }),

@@ -21,6 +21,7 @@ const downSampleOptions = Options({
   perClass: Type.Optional(
     Type.Integer({
       minimum: 1,
+      maximum: 10_000_000,
       description:
         "Examples of each class per epoch; default: the smallest class's count in the training split.",
     }),

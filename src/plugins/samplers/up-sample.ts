@@ -15,6 +15,7 @@ const upSampleOptions = Options({
   perClass: Type.Optional(
     Type.Integer({
       minimum: 1,
+      maximum: 10_000_000,
       description:
         "Examples of each class per epoch; default: the largest class's count in the training split.",
     }),

@@ -40,7 +40,7 @@ const weightedOptions = Options({
     }),
   ),
   weights: Type.Optional(
-    Type.Array(Type.Number({ minimum: 0 }), {
+    Type.Array(Type.Number({ minimum: 0, maximum: 1e6 }), {
       minItems: 1,
       description:
         'Explicit per-class weights in class order, used as written (not renormalised); overrides scheme.',

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { describe, it } from 'node:test';
 import { composeExperiment } from '../../../src/core/config/compose.js';
+import { composeExperimentSchema } from '../../../src/core/config/schema.js';
 import {
   MAX_CONFIG_BYTES,
   decodeUtf8Strict,
@@ -329,6 +330,17 @@ describe('numbers finite and bounded', () => {
     ['epochs above the maximum', ['training.epochs=1000000'], /must be <= 100000/],
     ['imageSize 4096', ['dataset.imageSize=4096'], /must be <= 1024/],
     ['a 300-character name', [`name=${'a'.repeat(300)}`], /must NOT have more than 128/],
+    ['100,000 filters', ['architecture.filters=[100000, 8, 8, 8]'], /must be <= 65536/],
+    [
+      'a 10^8 per-class up-sample',
+      ['sampler={type: up-sample, perClass: 100000000}'],
+      /<= 10000000/,
+    ],
+    [
+      'a learning rate of 1e6',
+      ['training.optimizer={type: adam, learningRate: 1e6}'],
+      /must be <= 100/,
+    ],
   ];
   for (const [name, overrides, message] of cases) {
     it(`${name} is refused`, async () => {
@@ -343,6 +355,23 @@ describe('numbers finite and bounded', () => {
       );
     });
   }
+
+  it('every number of the composed schema has a minimum and a maximum', () => {
+    const unbounded: string[] = [];
+    const walk = (node: unknown, path: string): void => {
+      if (node === null || typeof node !== 'object') return;
+      if (Array.isArray(node)) return node.forEach((n, i) => walk(n, `${path}[${i}]`));
+      const schema = node as Record<string, unknown>;
+      if (schema.type === 'number' || schema.type === 'integer') {
+        const low = schema.minimum ?? schema.exclusiveMinimum;
+        const high = schema.maximum ?? schema.exclusiveMaximum;
+        if (typeof low !== 'number' || typeof high !== 'number') unbounded.push(path);
+      }
+      for (const [key, value] of Object.entries(schema)) walk(value, `${path}/${key}`);
+    };
+    walk(composeExperimentSchema(testRuntime().registry), '#');
+    assert.deepEqual(unbounded, []);
+  });
 
   it('.inf written in the YAML is refused at its line', async () => {
     const dir = tempDir();

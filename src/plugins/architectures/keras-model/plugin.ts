@@ -51,11 +51,18 @@ const kerasModelOptions = Options({
     }),
   ),
   inputScale: Type.Number({
+    minimum: -1e6,
+    maximum: 1e6,
     default: 1,
     description:
       "Pipeline pixels ([0, 1]) reach the model as x * inputScale + inputOffset (fer's model: 2 and -1).",
   }),
-  inputOffset: Type.Number({ default: 0, description: 'See inputScale.' }),
+  inputOffset: Type.Number({
+    minimum: -1e6,
+    maximum: 1e6,
+    default: 0,
+    description: 'See inputScale.',
+  }),
   ...headOptionsSchema,
 });
 export type KerasModelOptions = Static<typeof kerasModelOptions>;

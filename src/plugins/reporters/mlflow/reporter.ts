@@ -69,6 +69,7 @@ const mlflowReporterOptions = Options({
   requestTimeoutSeconds: Type.Optional(
     Type.Number({
       exclusiveMinimum: 0,
+      maximum: 86_400,
       description: 'Per-request timeout. Default: MLFLOW_HTTP_REQUEST_TIMEOUT, else 30.',
     }),
   ),
@@ -91,6 +92,7 @@ const mlflowReporterOptions = Options({
   }),
   reconnectAfterSeconds: Type.Number({
     minimum: 0,
+    maximum: 86_400,
     default: 60,
     description:
       'While the server is unreachable the run goes on offline; at the next event this long after the last try, the reporter tries again and delivers what it missed.',
