@@ -144,6 +144,27 @@ describe('export never destroys the run or a previous output', () => {
     assert.match(again.stderr, /model\.keras exists \(pass --force to replace it\)/);
   });
 
+  it("an export killed mid-way leaves temporaries the next export removes (not a live one's)", async () => {
+    const out = join(work, 'killed-out');
+    // a process that has exited: its id names no process now
+    const dead = spawnSync(process.execPath, ['-e', '0']).pid;
+    assert.ok(dead && !existsSync(`/proc/${dead}`), 'the child has exited');
+    const stale = [`.killed-out.tmp-${dead}`, `.killed-out.old-${dead}`];
+    const live = `.killed-out.tmp-${process.ppid}`;
+    for (const name of [...stale, live]) {
+      mkdirSync(join(work, name));
+      writeFileSync(join(work, name, 'half.bin'), 'x');
+    }
+    await exportRun(testRuntime(), { run: runDir, format: 'tfjs', out });
+    assert.deepEqual(
+      readdirSync(work)
+        .filter((n) => n.includes('killed-out'))
+        .sort(),
+      [live, 'killed-out'].sort(),
+    );
+    rmSync(join(work, live), { recursive: true });
+  });
+
   it('a failed export leaves the previous output as it was, and no temporary folder', async () => {
     const runtime = testRuntime();
     const out = join(work, 'export-out');

@@ -103,6 +103,38 @@ function moved(result: ExportResult, from: string, to: string, files?: string[])
   };
 }
 
+/** Whether a process with this id exists (ours or another user's). */
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * The temporary siblings an export killed mid-way left (`.<out>.tmp-<pid>`, `.<out>.old-<pid>`
+ * of a process that no longer exists) are removed before the next export of `out`; those of an
+ * export still running are left alone. Returns the names removed.
+ */
+export function removeStaleExportTemporaries(out: string): string[] {
+  const prefix = `.${basename(out)}.`;
+  let names: string[];
+  try {
+    names = readdirSync(dirname(out));
+  } catch {
+    return [];
+  }
+  return names.filter((name) => {
+    if (!name.startsWith(prefix)) return false;
+    const match = /^(tmp|old)-(\d+)$/.exec(name.slice(prefix.length));
+    if (!match || processAlive(Number(match[2]))) return false;
+    rmSync(join(dirname(out), name), { recursive: true, force: true });
+    return true;
+  });
+}
+
 /** Put the finished folder at `out`, replacing what was there only now that it exists. */
 function placeFolder(tmp: string, out: string): void {
   guardWrite(out, () => {
@@ -133,6 +165,8 @@ export async function exportRun(runtime: Runtime, options: ExportOptions): Promi
     options.out !== undefined && extension !== undefined && out.toLowerCase().endsWith(extension);
   checkOutputPath(out, run.store.dir, options.runsRoot ?? 'runs');
   checkExisting(out, asFile, format, options.force);
+  for (const name of removeStaleExportTemporaries(out))
+    runtime.logger.info(`removed ${name}, left by an export that was killed`);
   const tmp = join(dirname(out), `.${basename(out)}.tmp-${process.pid}`);
   rmSync(tmp, { recursive: true, force: true });
   guardWrite(tmp, () => mkdirSync(tmp, { recursive: true }));
