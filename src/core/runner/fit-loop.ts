@@ -78,6 +78,12 @@ export class FitLoop {
         return { status: 'KILLED', failure };
       }
       const metrics = await this.validate(epoch, trained);
+      if (metrics === undefined) {
+        // the epoch's training is done: the checkpoint keeps it whole, --resume validates it
+        await this.notify((l) => l.interrupted?.(epoch, trained.partial));
+        const failure = `stopped by ${stopSignal.reason ?? 'signal'} in epoch ${epoch + 1}'s validation`;
+        return { status: 'KILLED', failure };
+      }
       const decision = callbacks.epochEnd({
         epoch,
         epochs: training.epochs,
@@ -129,9 +135,15 @@ export class FitLoop {
     });
   }
 
-  /** The epoch's metrics: training loss (and accuracy), then the validation scores as val_*. */
-  private async validate(epoch: number, trained: EpochResult): Promise<Record<string, number>> {
-    const { engine, splits, training } = this.o;
+  /**
+   * The epoch's metrics: training loss (and accuracy), then the validation scores as val_*;
+   * undefined when a stop signal cut the validation short.
+   */
+  private async validate(
+    epoch: number,
+    trained: EpochResult,
+  ): Promise<Record<string, number> | undefined> {
+    const { engine, splits, training, stopSignal } = this.o;
     const val = await predictSplit({
       engine,
       task: splits.task,
@@ -141,7 +153,9 @@ export class FitLoop {
       maxSteps: training.validationSteps,
       lossFn: this.o.lossFn,
       floatBatches: this.o.floatBatches,
+      shouldStop: () => stopSignal.stop,
     });
+    if (val.interrupted) return undefined;
     if (splits.validation.length > 0 && !Number.isFinite(val.loss))
       throw new NonFiniteLossError(
         val.loss,

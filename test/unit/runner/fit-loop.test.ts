@@ -13,7 +13,11 @@ import type {
 import { Logger } from '../../../src/sdk/services.js';
 import { CallbackList } from '../../../src/core/runner/callbacks.js';
 import type { PartialEpoch } from '../../../src/core/runner/checkpoint.js';
-import { FitLoop, type FitListener } from '../../../src/core/runner/fit-loop.js';
+import {
+  FitLoop,
+  type FitListener,
+  type FitLoopOptions,
+} from '../../../src/core/runner/fit-loop.js';
 import type { BatchSource, ImageBatch } from '../../../src/core/runner/trainer.js';
 import { RunStore } from '../../../src/core/reporting/run-store.js';
 import { CheckpointListener } from '../../../src/core/runner/run-listeners.js';
@@ -103,6 +107,7 @@ function loop(
   stopSignal: { stop: boolean; reason?: string },
   onStep: (step: number) => void = () => {},
   engine: EagerEngine = eagerEngine(),
+  overrides: Partial<FitLoopOptions> = {},
 ): FitLoop {
   const lossSpec = lossSpecOf();
   const logger = new Logger();
@@ -120,6 +125,7 @@ function loop(
     onStep: (p) => onStep(p.step),
     listeners,
     logger,
+    ...overrides,
   });
 }
 
@@ -153,6 +159,70 @@ describe('fit loop', () => {
     assert.equal(result.status, 'KILLED');
     assert.equal(result.failure, 'stopped by SIGINT in epoch 2 after step 2');
     assert.deepEqual(heard, ['a.interrupted 1 after 2']);
+  });
+
+  it("a stop signal during validation ends the loop KILLED with the epoch's training whole; resuming validates it", async () => {
+    const seeded = (): tf.LayersModel => {
+      const input = tf.input({ shape: [4, 4, 1] });
+      const flat = tf.layers.flatten().apply(input) as tf.SymbolicTensor;
+      const dense = tf.layers.dense({
+        units: 2,
+        activation: 'softmax',
+        kernelInitializer: tf.initializers.glorotUniform({ seed: 7 }),
+      });
+      return tf.model({ inputs: input, outputs: dense.apply(flat) as tf.SymbolicTensor });
+    };
+    const epochMetrics = (into: Record<number, Record<string, number>>): FitListener => ({
+      epochEnded: ({ epoch, metrics }) => void (into[epoch] = metrics),
+    });
+    // batches of 4: validation takes two, so a signal after the first cuts it short
+    const training = { epochs: 4, batchSize: 4 } as never;
+    const straight: Record<number, Record<string, number>> = {};
+    await loop([epochMetrics(straight)], 1, { stop: false }, () => {}, eagerEngine(seeded()), {
+      training,
+    }).fit(0);
+
+    // the signal arrives while epoch 1's validation reads its first batch
+    const signal = { stop: false as boolean, reason: undefined as string | undefined };
+    let epoch = 0;
+    let cutAt: PartialEpoch | undefined;
+    const heard: string[] = [];
+    const cut: Record<number, Record<string, number>> = {};
+    const stopping: BatchSource = {
+      async *batches(list, order, batchSize, augment, from): AsyncIterable<ImageBatch> {
+        for await (const batch of source.batches(list, order, batchSize, augment, from)) {
+          if (list === splits.validation && epoch === 1)
+            Object.assign(signal, { stop: true, reason: 'SIGINT' });
+          yield batch;
+        }
+      },
+    };
+    const engine = eagerEngine(seeded());
+    const listeners: FitListener[] = [
+      recorder('a', heard),
+      epochMetrics(cut),
+      {
+        epochEnded: () => void epoch++,
+        interrupted: (_e, partial) => void (cutAt = partial),
+      },
+    ];
+    const result = await loop(listeners, 1, signal, () => {}, engine, {
+      training,
+      source: stopping,
+    }).fit(0);
+    assert.equal(result.status, 'KILLED');
+    assert.equal(result.failure, "stopped by SIGINT in epoch 2's validation");
+    assert.deepEqual(heard, ['a.end 0 best=true', 'a.interrupted 1 after 6']);
+    assert.equal(cutAt?.position, splits.train.length, 'the whole epoch was trained');
+
+    // --resume: the same weights, epoch 1 from the partial: no step, only the validation
+    let steps = 0;
+    await loop([epochMetrics(cut)], 1, { stop: false }, () => steps++, engine, { training }).fit(
+      1,
+      cutAt,
+    );
+    assert.equal(steps, 0);
+    assert.deepEqual(cut[1], straight[1]);
   });
 
   it("the checkpoint listener restores the best epoch's weights for evaluation, and copies its model", async () => {
