@@ -36,12 +36,19 @@ export default {
     properties: {
       filters: {
         type: 'array',
-        items: { type: 'integer', minimum: 1 },
+        items: { type: 'integer', minimum: 1, maximum: 4096 },
         minItems: 1,
+        maxItems: 8,
         default: [16, 32],
         description: 'Filters of each 3x3 conv + 2x2 max-pool block.',
       },
-      dense: { type: 'integer', minimum: 1, default: 64, description: 'Units of the dense layer.' },
+      dense: {
+        type: 'integer',
+        minimum: 1,
+        maximum: 65536,
+        default: 64,
+        description: 'Units of the dense layer.',
+      },
       dropout: {
         type: 'number',
         minimum: 0,

@@ -52,6 +52,35 @@ test('npm pack, then npm install <tarball> in an empty project, then npx affectl
   assert.equal(r.status, 0, `validate failed:\n${r.stdout}\n${r.stderr}`);
   assert.match(r.stdout, /quickstart\.yaml: ok/);
 
+  // a plugin module of the project imports one thing, affectlab (the SDK), from the package
+  mkdirSync(join(project, 'plugins'));
+  mkdirSync(join(project, 'experiments'));
+  copyFileSync(
+    join(repoRoot, 'examples', 'plugins', 'tiny-cnn.mjs'),
+    join(project, 'plugins', 'tiny-cnn.mjs'),
+  );
+  copyFileSync(
+    join(repoRoot, 'examples', 'experiments', 'tiny-cnn.yaml'),
+    join(project, 'experiments', 'tiny-cnn.yaml'),
+  );
+  const plugin = spawnSync(
+    'npx',
+    ['--no-install', 'affectlab', 'validate', '--allow-plugins', 'experiments/tiny-cnn.yaml'],
+    {
+      cwd: project,
+      encoding: 'utf8',
+      timeout: 120_000,
+      env: { ...process.env, AFFECTNET_ROOT: project },
+    },
+  );
+  assert.equal(
+    plugin.status,
+    0,
+    `validate --allow-plugins failed:\n${plugin.stdout}\n${plugin.stderr}`,
+  );
+  assert.match(plugin.stdout, /tiny-cnn\.yaml: ok\n/);
+  assert.doesNotMatch(plugin.stdout + plugin.stderr, /not checked|unknown architecture/);
+
   const doctor = spawnSync('npx', ['--no-install', 'affectlab', 'doctor', '--json'], {
     cwd: project,
     encoding: 'utf8',
