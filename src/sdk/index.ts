@@ -18,6 +18,7 @@ export * from './errors.js';
 export { definePlugin, Options, Type, Enum, OneOf, FixedArray, type Static } from './define.js';
 export { Logger, Clock, Random, RunContext, hashSeed } from './services.js';
 export type { ExperimentConfig, TrainingConfig } from '../core/config/types.js';
+export { processAlive } from './process.js';
 export { MonitorTracker, metricOf, resolveMode, improved, type Mode } from './monitor.js';
 export {
   GraphBuilder,

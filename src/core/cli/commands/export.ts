@@ -16,6 +16,7 @@ import type { ExportFormat, ExportResult } from '../../inference/export-formats.
 import { openTrainedRun } from '../../inference/open-trained-run.js';
 import type { Runtime } from '../../host/runtime.js';
 import { guardWrite } from '../../write-failure.js';
+import { processAlive } from '../../../sdk/process.js';
 
 export interface ExportOptions {
   run: string;
@@ -101,16 +102,6 @@ function moved(result: ExportResult, from: string, to: string, files?: string[])
     files: files ?? result.files,
     ...(result.notes ? { notes: result.notes.map(swap) } : {}),
   };
-}
-
-/** Whether a process with this id exists (ours or another user's). */
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 /**

@@ -5,19 +5,9 @@
  */
 import { closeSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { UserError } from '../../../sdk/index.js';
+import { UserError, processAlive } from '../../../sdk/index.js';
 
 export const SYNC_LOCK = 'mlflow-sync.lock';
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    // EPERM: the process exists but belongs to someone else
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /** Take the sync lock of a run directory; returns the function that releases it. */
 export function acquireSyncLock(runDir: string): () => void {
@@ -31,7 +21,7 @@ export function acquireSyncLock(runDir: string): () => void {
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
       const owner = Number.parseInt(readFileSync(file, 'utf8'), 10);
-      if (Number.isInteger(owner) && owner > 0 && alive(owner))
+      if (Number.isInteger(owner) && owner > 0 && processAlive(owner))
         throw new UserError(
           `${runDir}: another affectlab sync is running for this run (pid ${owner}); wait for it, ` +
             `or remove ${file} if that process is not a sync`,
