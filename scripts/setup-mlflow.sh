@@ -7,22 +7,7 @@ set -euo pipefail
 
 MLFLOW_VERSION=3.17.2
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-venv="$root/.venv"
-python="${PYTHON:-python3}"
-
-installed_version() {
-  "$venv/bin/python" -c 'import importlib.metadata as m; print(m.version("mlflow"))' 2>/dev/null || true
-}
-
-if [ -x "$venv/bin/mlflow" ] && [ "$(installed_version)" = "$MLFLOW_VERSION" ]; then
-  echo "mlflow $MLFLOW_VERSION already installed in $venv"
-  exit 0
-fi
-
-if [ ! -x "$venv/bin/python" ]; then
-  "$python" -m venv "$venv"
-fi
+. "$root/scripts/venv-common.sh"
 
 # The full package: mlflow-skinny has no tracking server.
-"$venv/bin/python" -m pip install --disable-pip-version-check --quiet "mlflow==$MLFLOW_VERSION"
-"$venv/bin/mlflow" --version
+ensure_venv "$root/.venv" mlflow "mlflow==$MLFLOW_VERSION"

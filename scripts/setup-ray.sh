@@ -9,21 +9,6 @@ set -euo pipefail
 
 RAY_VERSION=2.60.0
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-venv="$root/.venv-ray"
-python="${PYTHON:-python3}"
+. "$root/scripts/venv-common.sh"
 
-installed_version() {
-  "$venv/bin/python" -c 'import importlib.metadata as m; print(m.version("ray"))' 2>/dev/null || true
-}
-
-if [ -x "$venv/bin/ray" ] && [ "$(installed_version)" = "$RAY_VERSION" ]; then
-  echo "ray $RAY_VERSION already installed in $venv"
-  exit 0
-fi
-
-if [ ! -x "$venv/bin/python" ]; then
-  "$python" -m venv "$venv"
-fi
-
-"$venv/bin/python" -m pip install --disable-pip-version-check --quiet "ray[default]==$RAY_VERSION"
-"$venv/bin/ray" --version
+ensure_venv "$root/.venv-ray" ray "ray[default]==$RAY_VERSION"
