@@ -14,12 +14,13 @@ export function vaExperiment(
   task: string,
   training: string,
   sampler = '',
+  seed = 9,
 ): string {
   const file = join(work, `${name}.yaml`);
   writeFileSync(
     file,
     `name: ${name}
-seed: 9
+seed: ${seed}
 runs: { root: ${join(work, 'runs')} }
 dataset:
   type: affectnet
