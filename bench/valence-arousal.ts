@@ -12,7 +12,7 @@ import { parseArgs } from 'node:util';
 import { runExperiment, type Runtime } from '../src/index.js';
 import { activateBackend, tempDir, testRuntime } from '../test/support/helpers.js';
 import { smallSyntheticSet } from '../test/support/synth.js';
-import { meanBaselineRmse, vaExperiment } from '../test/support/va-experiment.js';
+import { baselineOf, readVaSplits, vaExperiment } from '../test/support/va-experiment.js';
 
 const { values } = parseArgs({
   options: { seeds: { type: 'string', default: '5,6,7,8,9' }, execution: { type: 'string' } },
@@ -48,22 +48,10 @@ async function runSeed(runtime: Runtime, seed: number): Promise<{ ratios: number
   const t0 = performance.now();
   const result = await runExperiment(runtime, resolved, { cacheDir: join(work, 'cache') });
   const seconds = (performance.now() - t0) / 1000;
-  const scope = runtime.createRunContainer(resolved, join(work, 'cache'));
-  const splits = await runtime
-    .instantiate<{
-      prepare(): Promise<{
-        train: { valence?: number; arousal?: number }[];
-        test: { valence?: number; arousal?: number }[];
-      }>;
-    }>(scope, 'dataset', resolved.config.dataset)
-    .prepare();
-  const ratios = TARGETS.map((target) => {
-    const baseline = meanBaselineRmse(
-      splits.train.map((e) => e[target] ?? 0),
-      splits.test.map((e) => e[target] ?? 0),
-    );
-    return (result.testMetrics?.[`test_${target}_rmse`] ?? NaN) / baseline;
-  });
+  const splits = await readVaSplits(runtime, resolved, join(work, 'cache'));
+  const ratios = TARGETS.map(
+    (target) => (result.testMetrics?.[`test_${target}_rmse`] ?? NaN) / baselineOf(splits, target),
+  );
   process.stdout.write(
     `valence-arousal, 7 epochs (seed ${seed}, ${values.execution ?? 'default'} engine): ` +
       `${seconds.toFixed(1)} s, RMSE / mean-predictor RMSE: ` +

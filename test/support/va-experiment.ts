@@ -1,5 +1,6 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { ResolvedExperiment, Runtime } from '../../src/index.js';
 
 /**
  * The valence/arousal experiments of the test and of bench/valence-arousal.ts. A small VGG-type net on 48 px faces. Regression learns from far fewer bits per image than
@@ -52,3 +53,25 @@ export function meanBaselineRmse(train: number[], test: number[]): number {
   const mean = train.reduce((a, b) => a + b, 0) / train.length;
   return Math.sqrt(test.reduce((a, b) => a + (b - mean) ** 2, 0) / test.length);
 }
+
+type Labelled = { valence?: number; arousal?: number };
+type LabelledSplits = { train: Labelled[]; test: Labelled[] };
+
+/** The splits of a resolved experiment, read back through its dataset plugin. */
+export async function readVaSplits(
+  runtime: Runtime,
+  resolved: ResolvedExperiment,
+  cacheDir: string,
+): Promise<LabelledSplits> {
+  const scope = runtime.createRunContainer(resolved, cacheDir);
+  return runtime
+    .instantiate<{ prepare(): Promise<LabelledSplits> }>(scope, 'dataset', resolved.config.dataset)
+    .prepare();
+}
+
+/** The mean predictor's test RMSE of one target (the mean taken over the training split). */
+export const baselineOf = (splits: LabelledSplits, target: 'valence' | 'arousal'): number =>
+  meanBaselineRmse(
+    splits.train.map((e) => e[target] ?? 0),
+    splits.test.map((e) => e[target] ?? 0),
+  );

@@ -8,7 +8,7 @@ import { runExperiment } from '../../../src/core/runner/experiment-run.js';
 import { RunStore } from '../../../src/core/reporting/run-store.js';
 import { activateBackend, tempDir, testRuntime } from '../../support/helpers.js';
 import { smallSyntheticSet } from '../../support/synth.js';
-import { meanBaselineRmse, vaExperiment } from '../../support/va-experiment.js';
+import { baselineOf, readVaSplits, vaExperiment } from '../../support/va-experiment.js';
 
 const work = tempDir();
 // 80 steps, measured (2 cores, other agents' load): valence 0.93x and arousal 1.04x of the
@@ -42,21 +42,10 @@ describe('valence and arousal on synthetic data', () => {
     const result = await runExperiment(runtime, resolved, { cacheDir: join(work, 'cache') });
     assert.equal(result.status, 'FINISHED');
     // the examples the run used, read back through the same plugin
-    const scope = runtime.createRunContainer(resolved, join(work, 'cache'));
-    const splits = await runtime
-      .instantiate<{
-        prepare(): Promise<{
-          train: { valence?: number; arousal?: number }[];
-          test: { valence?: number; arousal?: number }[];
-        }>;
-      }>(scope, 'dataset', resolved.config.dataset)
-      .prepare();
+    const splits = await readVaSplits(runtime, resolved, join(work, 'cache'));
     const m = result.testMetrics ?? {};
     for (const target of ['valence', 'arousal'] as const) {
-      const baseline = meanBaselineRmse(
-        splits.train.map((e) => e[target] ?? 0),
-        splits.test.map((e) => e[target] ?? 0),
-      );
+      const baseline = baselineOf(splits, target);
       const rmse = m[`test_${target}_rmse`];
       assert.ok(
         rmse < RMSE_BOUND[target] * baseline,
