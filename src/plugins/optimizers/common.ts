@@ -5,7 +5,9 @@ import { Type } from '../../sdk/index.js';
 // compare dropout masks on unchanged weights)
 export const learningRateOption = Type.Number({
   minimum: 0,
-  maximum: 100,
+  // finite and bounded, far beyond any useful rate: a run that diverges (1e30 overflows the
+  // weights on either engine) fails naming its step, as the faults tests check
+  maximum: 1e30,
   default: 0.001,
   description: 'Learning rate of the first epoch (LR-schedule callbacks start from it).',
 });

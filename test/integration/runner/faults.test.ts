@@ -206,16 +206,18 @@ describe('runs that meet faults', () => {
   execution: ${execution}
   batchSize: 4
   stepsPerEpoch: 4
+  validationSteps: 1
   optimizer: { type: adam, learningRate: 0.003 }`;
       const whole = await runInProcess(testRuntime(), write(`mid-whole-${execution}`, training));
-      // the stop flag is read before an epoch's first step, after each step and once by the
-      // runner after the epoch (4 steps: 6 reads): the 9th read is after step 2 of epoch 2
+      // the stop flag is read before an epoch's first step, after each step, once by the loop
+      // after the epoch and after each validation batch (4 steps, 1 validation batch: 7
+      // reads): the 10th read is after step 2 of epoch 2
       let reads = 0;
       const signal = {
         reason: 'SIGINT',
         get stop(): boolean {
           reads++;
-          return reads >= 9;
+          return reads >= 10;
         },
       };
       const killed = await runInProcess(testRuntime(), write(`mid-parted-${execution}`, training), {

@@ -54,6 +54,7 @@ describe('definePlugin', () => {
         perClass: {
           type: 'integer',
           minimum: 1,
+          maximum: 10_000_000,
           description:
             "Examples of each class per epoch; default: the smallest class's count in the training split.",
         },
